@@ -1,0 +1,286 @@
+import { existsSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { ingestFolder, type IngestReport } from '../catalog/ingest.js';
+import { openCatalogStore, catalogFile } from '../catalog/openCatalog.js';
+import { demoCatalog, resolveConfig, type Config, type ConfigInput } from '../config.js';
+import { describeIdentity, Embedder } from '../embedding/embedder.js';
+import { isUrl } from '../embedding/modelSource.js';
+import { FashionError, isFashionError } from '../errors.js';
+import { readImageFile } from '../imaging/decode.js';
+import { fetchImage } from '../imaging/fetchImage.js';
+import { evaluate, type EvalReport } from '../recommend/evaluate.js';
+import { parseFilterArgs } from '../recommend/filters.js';
+import { Recommender, type SearchResult } from '../recommend/recommender.js';
+import { startServer } from '../server/start.js';
+import { progressBar } from './progressBar.js';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function withCommonOptions(cmd: Command): Command {
+  return cmd
+    .option('--data <dir>', 'folder where the catalog store lives (env FASHION_DATA)', undefined)
+    .option('--config <file>', 'JSON config file (default ./fashion.config.json)')
+    .option('--model <path|url>', 'ONNX ImageNet classifier (env FASHION_MODEL; default ../shared/models/mobilenetv2-12-int8.onnx)')
+    .addOption(new Option('--pooling <kind>', 'global pooling of the feature map').choices(['max', 'avg']))
+    .option('--cut-at <tensor>', 'feature map to pool instead of the one found automatically')
+    .addOption(new Option('--preprocess <preset>', 'input normalisation').choices(['imagenet', 'caffe']))
+    .option('--size <px>', 'model input side')
+    .addOption(new Option('--fit <how>', 'how a photo fits the square input').choices(['pad', 'stretch', 'crop']))
+    .option('--threads <n>', 'onnxruntime intra-op threads')
+    .option('--batch-size <n>', 'images per inference batch')
+    .option('--cache <dir>', 'model cache folder (env FASHION_CACHE)');
+}
+
+function configFrom(opts: Record<string, unknown>): Config {
+  const input: ConfigInput = {
+    dataDir: opts.data as string | undefined,
+    config: opts.config as string | undefined,
+    model: opts.model as string | undefined,
+    pooling: opts.pooling as string | undefined,
+    cutAt: opts.cutAt as string | undefined,
+    preprocessPreset: opts.preprocess as string | undefined,
+    size: opts.size as string | undefined,
+    fit: opts.fit as string | undefined,
+    threads: opts.threads as string | undefined,
+    batchSize: opts.batchSize as string | undefined,
+    cacheDir: opts.cache as string | undefined,
+    metric: opts.metric as string | undefined,
+    k: opts.k as string | undefined,
+    port: opts.port as string | undefined,
+    host: opts.host as string | undefined,
+  };
+  return resolveConfig(input);
+}
+
+async function loadEmbedder(config: Config): Promise<Embedder> {
+  return Embedder.load({
+    model: config.model,
+    pooling: config.pooling,
+    cutAt: config.cutAt,
+    preprocess: config.preprocess,
+    threads: config.threads,
+    cacheDir: config.cacheDir,
+  });
+}
+
+export async function runIndex(config: Config, imagesDir: string, options: { metadata?: string; reembed?: boolean; quiet?: boolean }): Promise<IngestReport> {
+  const embedder = await loadEmbedder(config);
+  const store = openCatalogStore(config.dataDir, { create: true });
+  const bar = progressBar('indexing', !options.quiet);
+  try {
+    return await ingestFolder(store, embedder, {
+      imagesDir,
+      metadataCsv: options.metadata,
+      batchSize: config.batchSize,
+      reembed: options.reembed ?? false,
+      limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels },
+      onProgress: (p) => {
+        if (p.phase === 'embed') bar.update(p.done, p.total, p.failed);
+      },
+    });
+  } finally {
+    bar.stop();
+    store.close();
+    await embedder.close();
+  }
+}
+
+function printIngest(report: IngestReport, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(report));
+    return;
+  }
+  const { scanned, added, updated, removed, unchanged, metadataUpdated, failed, warnings } = report;
+  console.log(`scanned ${scanned} photos: ${added} added, ${updated} updated, ${removed} removed, ${unchanged} unchanged, ${metadataUpdated} metadata updates`);
+  console.log(`embedded ${added + updated} in ${report.seconds.toFixed(1)} s (${report.imagesPerSecond.toFixed(1)} images/s)`);
+  for (const f of failed.slice(0, 20)) console.error(`skipped ${f.path}: [${f.code}] ${f.message}`);
+  if (failed.length > 20) console.error(`... and ${failed.length - 20} more failed photos`);
+  for (const w of warnings.slice(0, 20)) console.error(`warning: ${w}`);
+  if (warnings.length > 20) console.error(`... and ${warnings.length - 20} more warnings`);
+}
+
+async function readQueryImage(source: string, config: Config): Promise<Uint8Array> {
+  return isUrl(source) ? fetchImage(source, { maxBytes: config.maxUploadBytes }) : readImageFile(source, { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels });
+}
+
+function printResults(res: SearchResult, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(res));
+    return;
+  }
+  const rows = res.hits.map((h, i) => ({
+    rank: i + 1,
+    id: h.id,
+    score: h.score.toFixed(4),
+    articleType: h.metadata.articleType ?? '',
+    baseColour: h.metadata.baseColour ?? '',
+    gender: h.metadata.gender ?? '',
+    name: (h.metadata.productDisplayName ?? '').slice(0, 50),
+  }));
+  if (rows.length === 0) console.log('no results (check the filters)');
+  else console.table(rows);
+  const t = res.timings;
+  console.error(`${res.metric}, k=${res.k}; ${t.embedMs !== undefined ? `decode ${t.decodeMs!.toFixed(1)} ms, embed ${t.embedMs.toFixed(1)} ms, ` : ''}search ${t.searchMs.toFixed(1)} ms`);
+}
+
+function printEval(r: EvalReport, json: boolean): void {
+  if (!json) {
+    console.log(`${r.mode}, ${r.metric}, ${r.queries} queries (${r.skipped} skipped)`);
+    console.table([
+      {
+        [`P@${r.k}`]: r.precisionAtK,
+        [`strict P@${r.k}`]: r.strictPrecisionAtK,
+        'mAP@10': r.mapAt10,
+        ...(r.itemHitAt1 !== undefined ? { itemHitAt1: r.itemHitAt1, [`itemHitAt${r.k}`]: r.itemHitAtK } : {}),
+      },
+    ]);
+  }
+  const line: Record<string, unknown> = { k: r.k, queries: r.queries, precisionAtK: r.precisionAtK, strictPrecisionAtK: r.strictPrecisionAtK, mapAt10: r.mapAt10 };
+  if (r.itemHitAt1 !== undefined) Object.assign(line, { itemHitAt1: r.itemHitAt1, itemHitAtK: r.itemHitAtK });
+  if (json) console.log(JSON.stringify({ ...line, mode: r.mode, metric: r.metric, skipped: r.skipped }));
+}
+
+export function buildCli(): Command {
+  const program = new Command('fashion')
+    .description('Visual fashion recommender: index a catalog of product photos, find the most similar products to any photo.')
+    .showHelpAfterError();
+
+  withCommonOptions(program.command('index'))
+    .description('embed a folder of product photos into the catalog (incremental, resumable)')
+    .argument('<images-dir>', 'folder of product photos (<id>.jpg ...)')
+    .option('--metadata <csv>', 'product metadata CSV with an id column')
+    .option('--reembed', 're-embed everything when the catalog was made with another model')
+    .option('--json', 'print the report as JSON')
+    .action(async (dir: string, opts) => {
+      const config = configFrom(opts);
+      const report = await runIndex(config, dir, { metadata: opts.metadata, reembed: opts.reembed, quiet: !!opts.json });
+      printIngest(report, !!opts.json);
+    });
+
+  const searchOptions = (cmd: Command) =>
+    withCommonOptions(cmd)
+      .option('-k, --k <n>', 'number of results (default 5)')
+      .addOption(new Option('--metric <metric>', 'distance').choices(['cosine', 'euclidean']))
+      .option('--filter <field=value>', 'metadata filter, repeatable (e.g. gender=Women)', collect, [])
+      .option('--json', 'print JSON');
+
+  searchOptions(program.command('search'))
+    .description('find the catalog products most similar to a photo (file or URL)')
+    .argument('<image>', 'photo path or http(s) URL')
+    .action(async (image: string, opts) => {
+      const config = configFrom(opts);
+      const rec = Recommender.open(config);
+      try {
+        const bytes = await readQueryImage(image, config);
+        printResults(await rec.searchImage(bytes, { filters: parseFilterArgs(opts.filter) }, image), !!opts.json);
+      } finally {
+        await rec.close();
+      }
+    });
+
+  searchOptions(program.command('similar'))
+    .description('more like this: the products most similar to a catalog item')
+    .argument('<id>', 'catalog item id')
+    .action(async (id: string, opts) => {
+      const config = configFrom(opts);
+      const rec = Recommender.open(config);
+      try {
+        printResults(rec.similar(id, { filters: parseFilterArgs(opts.filter) }), !!opts.json);
+      } finally {
+        await rec.close();
+      }
+    });
+
+  withCommonOptions(program.command('serve'))
+    .description('start the HTTP API and web page')
+    .option('--port <n>', 'port (env PORT, default 8080)')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      await startServer(config);
+    });
+
+  withCommonOptions(program.command('demo'))
+    .description('index the shared demo catalog if needed, then serve the web page over it')
+    .option('--port <n>', 'port (env PORT, default 8080)')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      const demo = demoCatalog();
+      if (!demo) throw new FashionError('input/not-found', 'Expected the shared demo catalog in ../shared/datasets/fashion-product-images-small (or FASHION_SHARED) but it is not there');
+      const fresh = !existsSync(catalogFile(config.dataDir));
+      console.error(fresh ? `indexing the demo catalog into ${config.dataDir} (first run only)...` : `checking the demo catalog in ${config.dataDir} for changes...`);
+      printIngest(await runIndex(config, demo.images, { metadata: demo.metadata }), false);
+      await startServer(config);
+    });
+
+  withCommonOptions(program.command('eval'))
+    .description('relevance: P@k, strict P@k (articleType + baseColour) and mAP@10')
+    .option('-k, --k <n>', 'cut-off (default 5)')
+    .addOption(new Option('--metric <metric>', 'distance').choices(['cosine', 'euclidean']))
+    .option('--limit <n>', 'leave-one-out: evaluate this many sampled items (0 = all)', '2000')
+    .option('--seed <n>', 'sampling seed', '1')
+    .option('--queries <dir>', 'folder of query photos (instead of leave-one-out)')
+    .option('--query-metadata <csv>', 'labels of the query photos')
+    .option('--json', 'print one JSON line last')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      const rec = Recommender.open(config);
+      const bar = progressBar('evaluating', !opts.json);
+      try {
+        const report = await evaluate(rec, {
+          k: config.k,
+          metric: config.metric,
+          limit: Number(opts.limit),
+          seed: Number(opts.seed),
+          queriesDir: opts.queries,
+          queryMetadata: opts.queryMetadata,
+          onProgress: (d, t) => bar.update(d, t),
+        });
+        bar.stop();
+        printEval(report, !!opts.json);
+      } finally {
+        bar.stop();
+        await rec.close();
+      }
+    });
+
+  withCommonOptions(program.command('info'))
+    .description('catalog size, model and dimensions')
+    .option('--json', 'print JSON')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      const rec = Recommender.open(config);
+      try {
+        const info = rec.info();
+        if (opts.json) console.log(JSON.stringify(info));
+        else {
+          console.log(`catalog: ${info.dataDir}`);
+          console.log(`items:   ${info.items}`);
+          console.log(`dims:    ${info.dims}`);
+          console.log(`model:   ${info.model ? describeIdentity(info.model) : 'none yet'}`);
+          console.log(`photos:  ${info.imagesRoot ?? 'none yet'}`);
+          console.log(`columns: ${info.metadataColumns.join(', ') || 'none'}`);
+        }
+      } finally {
+        await rec.close();
+      }
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (err) {
+    if (isFashionError(err)) {
+      console.error(`error [${err.code}]: ${err.message}`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    console.error(err);
+    process.exitCode = 1;
+  }
+}
+

@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { FashionError } from '../errors.js';
+import type { Preprocess } from '../imaging/preprocess.js';
+import { headCutModel, type HeadCutModel, type Pooling } from './headCut.js';
+import { resolveModelFile } from './modelSource.js';
+
+export interface EmbedderOptions {
+  /** Path or http(s) URL of an ONNX ImageNet classifier. */
+  readonly model: string;
+  readonly pooling: Pooling;
+  readonly cutAt?: string | undefined;
+  readonly preprocess: Preprocess;
+  /** onnxruntime intra-op threads. */
+  readonly threads: number;
+  readonly cacheDir: string;
+}
+
+/**
+ * What made a vector. Two vectors are comparable only when their identities are equal, so the catalog
+ * stores it and refuses queries embedded by anything else.
+ */
+export interface ModelIdentity {
+  readonly modelName: string;
+  readonly modelSha256: string;
+  readonly featureTensor: string;
+  readonly pooling: Pooling;
+  readonly preprocess: Preprocess;
+  readonly dims: number;
+}
+
+export function identityKey(id: ModelIdentity): string {
+  return JSON.stringify([id.modelSha256, id.featureTensor, id.pooling, id.preprocess, id.dims]);
+}
+
+export function describeIdentity(id: ModelIdentity): string {
+  return `${id.modelName} (sha256 ${id.modelSha256.slice(0, 12)}), ${id.pooling} pooling of ${id.featureTensor}, ${id.dims}-d, ${id.preprocess.size}px ${id.preprocess.fit}`;
+}
+
+/** An onnxruntime session over a head-cut classifier: tensors in, one feature vector per image out. */
+export class Embedder {
+  /** Set once a batched run fails on a graph that pins the batch at one. */
+  private oneAtATime = false;
+
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly cut: Pick<HeadCutModel, 'inputName' | 'outputName' | 'sourceBatchFixed'>,
+    readonly identity: ModelIdentity,
+  ) {}
+
+  static async load(options: EmbedderOptions): Promise<Embedder> {
+    const file = await resolveModelFile(options.model, { cacheDir: options.cacheDir });
+    const source = await readFile(file);
+    const sha = createHash('sha256').update(source).digest('hex');
+    const cutFile = join(options.cacheDir, 'headcut', `${sha.slice(0, 16)}-${options.pooling}-${safe(options.cutAt ?? 'auto')}.onnx`);
+    const cutMetaFile = `${cutFile}.json`;
+    let cut: Pick<HeadCutModel, 'inputName' | 'outputName' | 'sourceBatchFixed' | 'featureTensor'>;
+    let bytes: Uint8Array;
+    try {
+      cut = JSON.parse(await readFile(cutMetaFile, 'utf8'));
+      bytes = await readFile(cutFile);
+    } catch {
+      const made = headCutModel(source, { pooling: options.pooling, cutAt: options.cutAt });
+      cut = { inputName: made.inputName, outputName: made.outputName, sourceBatchFixed: made.sourceBatchFixed, featureTensor: made.featureTensor };
+      bytes = made.bytes;
+      await writeAtomic(cutFile, bytes).catch(() => undefined);
+      await writeAtomic(cutMetaFile, JSON.stringify(cut)).catch(() => undefined);
+    }
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, {
+        intraOpNumThreads: options.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+      });
+    } catch (err) {
+      throw new FashionError('model/unsupported', `Expected onnxruntime to load the head-cut ${basename(file)} but it failed: ${(err as Error).message}`, { cause: err });
+    }
+    const probe = new Float32Array(3 * options.preprocess.size * options.preprocess.size);
+    const tmp = new Embedder(session, cut, { modelName: basename(file), modelSha256: sha, featureTensor: cut.featureTensor, pooling: options.pooling, preprocess: options.preprocess, dims: 0 });
+    const dims = (await tmp.embedBatch(probe, 1)).length;
+    return new Embedder(session, cut, { ...tmp.identity, dims });
+  }
+
+  get dims(): number {
+    return this.identity.dims;
+  }
+
+  /** Embeds `count` images laid out one after another in `batch` (NCHW float32); returns count x dims floats. */
+  async embedBatch(batch: Float32Array, count: number): Promise<Float32Array> {
+    const side = this.identity.preprocess.size;
+    const per = 3 * side * side;
+    if (batch.length < count * per) throw new FashionError('input/invalid', `Expected ${count * per} floats for ${count} images but received ${batch.length}`);
+    const feed = async (offset: number, n: number): Promise<Float32Array> => {
+      const input = new ort.Tensor('float32', batch.subarray(offset * per, (offset + n) * per), [n, 3, side, side]);
+      const out = await this.session.run({ [this.cut.inputName]: input });
+      const t = out[this.cut.outputName]!;
+      const data = new Float32Array(t.data as Float32Array);
+      t.dispose?.();
+      return data;
+    };
+    if (count === 1 || !this.oneAtATime) {
+      try {
+        return await feed(0, count);
+      } catch (err) {
+        if (count === 1) throw err;
+        // A graph whose reshapes pin the batch at one still works, one image at a time.
+        this.oneAtATime = true;
+      }
+    }
+    {
+      const parts: Float32Array[] = [];
+      for (let i = 0; i < count; i++) parts.push(await feed(i, 1));
+      const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+      let o = 0;
+      for (const p of parts) {
+        out.set(p, o);
+        o += p.length;
+      }
+      return out;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function safe(s: string): string {
+  return s.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 60);
+}
+
+async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  await mkdir(join(path, '..'), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}

@@ -1,0 +1,211 @@
+import onnxProto from 'onnx-proto';
+import { FashionError } from '../errors.js';
+
+const { onnx } = onnxProto;
+type Node = onnxProto.onnx.INodeProto;
+const DataType = onnx.TensorProto.DataType;
+const AttrType = onnx.AttributeProto.AttributeType;
+
+export type Pooling = 'max' | 'avg';
+
+export interface HeadCutOptions {
+  /** Global pooling applied to the feature map (Keras `pooling='max'` is the classic design). */
+  readonly pooling: Pooling;
+  /** Name of a tensor to pool instead of the one found automatically (e.g. `fire9/concat_1`). */
+  readonly cutAt?: string | undefined;
+}
+
+export interface HeadCutModel {
+  /** The edited ONNX graph: float32 input `pixels` [N,3,H,W], float32 output `features` [N,C]. */
+  readonly bytes: Uint8Array;
+  /** The feature map that is pooled. */
+  readonly featureTensor: string;
+  readonly inputName: string;
+  readonly outputName: string;
+  /** Whether the source graph fixed the batch at one (then the session is fed one image at a time). */
+  readonly sourceBatchFixed: boolean;
+}
+
+const POOLING_OPS = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'QLinearGlobalAveragePool']);
+const ACTIVATIONS = new Set(['Relu', 'Clip', 'Sigmoid', 'Softmax', 'LeakyRelu', 'HardSigmoid']);
+const PASS_THROUGH = new Set(['Dropout', 'Identity']);
+const INPUT_NAME = 'pixels';
+const OUTPUT_NAME = 'features';
+
+/**
+ * Turns an ImageNet classifier into a feature extractor, as Keras' `include_top=False, pooling=...` does:
+ * finds the global pooling that feeds the classifier, takes the feature map before it, dequantizes it
+ * when the graph is quantized, pools it (max or average), flattens to [N,C] float32, and drops
+ * everything after. A float16 graph gets float32 casts at both ends, and a fixed batch becomes dynamic.
+ */
+export function headCutModel(source: Uint8Array, options: HeadCutOptions): HeadCutModel {
+  let model: onnxProto.onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(source);
+  } catch (err) {
+    throw new FashionError('model/unsupported', `Expected an ONNX model but the file could not be parsed: ${(err as Error).message}`);
+  }
+  const graph = model.graph as onnxProto.onnx.GraphProto | null;
+  if (!graph || graph.node.length === 0) throw new FashionError('model/unsupported', 'Expected an ONNX model with a graph but it has no nodes');
+
+  const initializers = new Set(graph.initializer.map((t) => t.name));
+  const dataInputs = graph.input.filter((i) => !initializers.has(i.name));
+  if (dataInputs.length !== 1) {
+    throw new FashionError('model/unsupported', `Expected an image classifier with one input but the graph has ${dataInputs.length}: ${dataInputs.map((i) => i.name).join(', ')}`);
+  }
+  const input = dataInputs[0]!;
+  const inputType = input.type?.tensorType?.elemType ?? DataType.FLOAT;
+  if (inputType !== DataType.FLOAT && inputType !== DataType.FLOAT16) {
+    throw new FashionError('model/unsupported', `Expected a float32 or float16 image input but ${input.name} has ONNX type ${inputType}`);
+  }
+  const dims = input.type?.tensorType?.shape?.dim ?? [];
+  const sourceBatchFixed = dims.length > 0 && dims[0]!.dimValue != null && Number(dims[0]!.dimValue) === 1;
+
+  const producer = new Map<string, Node>();
+  for (const node of graph.node) for (const out of node.output ?? []) producer.set(out, node);
+
+  let featureTensor: string;
+  let poolNode: Node | undefined;
+  if (options.cutAt) {
+    if (!producer.has(options.cutAt)) {
+      throw new FashionError('model/unsupported', `Expected --cut-at to name a tensor of the graph but ${JSON.stringify(options.cutAt)} is produced by no node`);
+    }
+    featureTensor = options.cutAt;
+  } else {
+    poolNode = findClassifierPooling(graph.node);
+    featureTensor = skipConvolutionalHead(poolNode.input![0]!, producer, initializers, graph.initializer, classCount(model));
+  }
+
+  const nodes: Node[] = [];
+  let mapTensor = dequantized(featureTensor, producer, graph.node, poolNode, nodes);
+
+  // The ONNX CPU kernels cover float16 through inserted casts; the product works in float32 end to end.
+  nodes.push(node(options.pooling === 'max' ? 'GlobalMaxPool' : 'GlobalAveragePool', [mapTensor], ['fashion_pooled']));
+  nodes.push(node('Flatten', ['fashion_pooled'], inputType === DataType.FLOAT16 ? ['fashion_flat'] : [OUTPUT_NAME], [intAttr('axis', 1)]));
+  if (inputType === DataType.FLOAT16) nodes.push(node('Cast', ['fashion_flat'], [OUTPUT_NAME], [intAttr('to', DataType.FLOAT)]));
+  mapTensor = OUTPUT_NAME;
+
+  const head: Node[] = [];
+  if (inputType === DataType.FLOAT16) {
+    head.push(node('Cast', [INPUT_NAME], [input.name!], [intAttr('to', DataType.FLOAT16)]));
+  }
+  const inputName = inputType === DataType.FLOAT16 ? INPUT_NAME : input.name!;
+  graph.node = prune([...head, ...graph.node, ...nodes], OUTPUT_NAME);
+
+  const used = new Set(graph.node.flatMap((n) => n.input ?? []));
+  graph.initializer = graph.initializer.filter((t) => used.has(t.name!));
+  graph.input = [
+    valueInfo(inputName, DataType.FLOAT, ['batch', ...dims.slice(1).map((d) => (d.dimValue != null ? Number(d.dimValue) : d.dimParam ?? '?'))]),
+    ...graph.input.filter((i) => initializers.has(i.name!) && used.has(i.name!)),
+  ];
+  graph.output = [valueInfo(OUTPUT_NAME, DataType.FLOAT, ['batch', 'channels'])];
+  // Shapes recorded for the old graph may pin the batch at one; the runtime infers them again.
+  graph.valueInfo = [];
+  return { bytes: onnx.ModelProto.encode(model).finish(), featureTensor, inputName, outputName: OUTPUT_NAME, sourceBatchFixed };
+}
+
+function findClassifierPooling(nodes: Node[]): Node {
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i]!;
+    if (POOLING_OPS.has(n.opType!)) return n;
+    if ((n.opType === 'ReduceMean' || n.opType === 'ReduceMax') && isSpatialAxes(n)) return n;
+  }
+  throw new FashionError(
+    'model/unsupported',
+    'Expected a global pooling (GlobalAveragePool, ReduceMean over H,W, ...) before the classifier but found none; name the feature map with --cut-at TENSOR',
+  );
+}
+
+function isSpatialAxes(n: Node): boolean {
+  const axes = n.attribute?.find((a) => a.name === 'axes')?.ints?.map(Number) ?? [];
+  return axes.length === 2 && ((axes[0] === 2 && axes[1] === 3) || (axes[0] === -2 && axes[1] === -1));
+}
+
+function classCount(model: onnxProto.onnx.ModelProto): number | null {
+  const dims = model.graph?.output?.[0]?.type?.tensorType?.shape?.dim ?? [];
+  const sizes = dims.map((d) => (d.dimValue != null ? Number(d.dimValue) : 0)).filter((v) => v > 1);
+  return sizes.length === 1 ? sizes[0]! : null;
+}
+
+/**
+ * Fully convolutional classifiers (SqueezeNet) put the head before the pooling: a 1x1 convolution to the
+ * class count, then an activation. The features are the map that feeds that convolution.
+ */
+function skipConvolutionalHead(
+  tensor: string,
+  producer: Map<string, Node>,
+  initializerNames: Set<string | null | undefined>,
+  initializers: onnxProto.onnx.ITensorProto[],
+  classes: number | null,
+): string {
+  let t = tensor;
+  let p = producer.get(t);
+  while (p && ACTIVATIONS.has(p.opType!)) {
+    t = p.input![0]!;
+    p = producer.get(t);
+  }
+  if (!p || p.opType !== 'Conv' || classes == null || !initializerNames.has(p.input![1])) return tensor;
+  const weight = initializers.find((w) => w.name === p!.input![1]);
+  const shape = weight?.dims?.map(Number) ?? [];
+  if (shape.length !== 4 || shape[0] !== classes || shape[2] !== 1 || shape[3] !== 1) return tensor;
+  t = p.input![0]!;
+  p = producer.get(t);
+  while (p && PASS_THROUGH.has(p.opType!)) {
+    t = p.input![0]!;
+    p = producer.get(t);
+  }
+  return t;
+}
+
+/** Returns a float version of `tensor`, adding a DequantizeLinear when it is a quantized (QLinear) tensor. */
+function dequantized(tensor: string, producer: Map<string, Node>, all: Node[], pool: Node | undefined, added: Node[]): string {
+  const p = producer.get(tensor);
+  const quantized = p != null && (p.opType!.startsWith('QLinear') || p.opType === 'QuantizeLinear' || p.opType === 'MaxPool' && tensor.endsWith('_quantized'));
+  if (!quantized) return tensor;
+  const existing = all.find((n) => n.opType === 'DequantizeLinear' && n.input![0] === tensor);
+  if (existing) return existing.output![0]!;
+  let scaleZp: [string, string] | null = null;
+  if (pool?.opType === 'QLinearGlobalAveragePool' && pool.input![0] === tensor) scaleZp = [pool.input![1]!, pool.input![2]!];
+  else if (p.opType === 'QLinearConv' || p.opType === 'QLinearAdd' || p.opType === 'QLinearMul') scaleZp = [p.input![6]!, p.input![7]!];
+  else if (p.opType === 'QuantizeLinear') scaleZp = [p.input![1]!, p.input![2]!];
+  if (!scaleZp) {
+    throw new FashionError('model/unsupported', `Expected to find the quantization scale of ${tensor} (made by ${p.opType}) but could not; pick another tensor with --cut-at`);
+  }
+  const out = `${tensor}_fashion_dequantized`;
+  added.push(node('DequantizeLinear', [tensor, ...scaleZp], [out]));
+  return out;
+}
+
+/** Keeps only the nodes that the output depends on. */
+function prune(nodes: Node[], output: string): Node[] {
+  const needed = new Set([output]);
+  const keep: boolean[] = new Array(nodes.length).fill(false);
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i]!;
+    if ((n.output ?? []).some((o) => needed.has(o))) {
+      keep[i] = true;
+      for (const inp of n.input ?? []) if (inp) needed.add(inp);
+    }
+  }
+  return nodes.filter((_, i) => keep[i]);
+}
+
+function node(opType: string, input: string[], output: string[], attribute: onnxProto.onnx.IAttributeProto[] = []): Node {
+  return onnx.NodeProto.create({ opType, input, output, attribute, name: `fashion_${opType}_${output[0]}` });
+}
+
+function intAttr(name: string, i: number): onnxProto.onnx.IAttributeProto {
+  return onnx.AttributeProto.create({ name, type: AttrType.INT, i });
+}
+
+function valueInfo(name: string, elemType: number, shape: (number | string)[]): onnxProto.onnx.ValueInfoProto {
+  return onnx.ValueInfoProto.create({
+    name,
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  });
+}

@@ -1,0 +1,53 @@
+import { FashionError } from '../errors.js';
+import { DEFAULT_IMAGE_LIMITS, fitForModel, type ImageLimits } from '../imaging/decode.js';
+import { rgbToTensor } from '../imaging/preprocess.js';
+import type { Embedder } from './embedder.js';
+
+export interface PreparedBatch {
+  /** NCHW floats of the photos that decoded, in order. */
+  readonly tensor: Float32Array;
+  /** For each input: its row in `tensor`, or the error that kept it out. */
+  readonly slots: ReadonlyArray<number | FashionError>;
+  readonly count: number;
+}
+
+/** Decodes and fits a batch of encoded photos; a bad photo becomes an error in its slot, never a thrown batch. */
+export async function prepareBatch(
+  embedder: Embedder,
+  photos: ReadonlyArray<{ bytes: Uint8Array | (() => Promise<Uint8Array>); label: string }>,
+  limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+): Promise<PreparedBatch> {
+  const p = embedder.identity.preprocess;
+  const per = 3 * p.size * p.size;
+  const fitted = await Promise.all(
+    photos.map(async (ph) => {
+      try {
+        const bytes = typeof ph.bytes === 'function' ? await ph.bytes() : ph.bytes;
+        return await fitForModel(bytes, p, { limits, label: ph.label });
+      } catch (err) {
+        return asFashionError(err, ph.label);
+      }
+    }),
+  );
+  const count = fitted.filter((f) => !(f instanceof FashionError)).length;
+  const tensor = new Float32Array(count * per);
+  let row = 0;
+  const slots = fitted.map((f) => {
+    if (f instanceof FashionError) return f;
+    rgbToTensor(f, p, tensor, row * per);
+    return row++;
+  });
+  return { tensor, slots, count };
+}
+
+/** Runs a prepared batch through the model; returns one vector (or the error) per input. */
+export async function embedPrepared(embedder: Embedder, batch: PreparedBatch): Promise<Array<Float32Array | FashionError>> {
+  const dims = embedder.dims;
+  const out = batch.count > 0 ? await embedder.embedBatch(batch.tensor, batch.count) : new Float32Array(0);
+  return batch.slots.map((s) => (typeof s === 'number' ? out.slice(s * dims, (s + 1) * dims) : s));
+}
+
+export function asFashionError(err: unknown, label: string): FashionError {
+  if (err instanceof FashionError) return err;
+  return new FashionError('image/corrupt', `Expected to process ${label} but it failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}

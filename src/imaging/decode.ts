@@ -1,0 +1,137 @@
+import { readFile, stat } from 'node:fs/promises';
+import sharp, { type Sharp } from 'sharp';
+import { FashionError } from '../errors.js';
+import { requireImageType } from './imageType.js';
+import type { Preprocess } from './preprocess.js';
+
+export interface ImageLimits {
+  /** Largest encoded image accepted, in bytes. */
+  readonly maxBytes: number;
+  /** Largest decoded image accepted, in pixels: checked from the header before any decoding (decompression bombs). */
+  readonly maxPixels: number;
+}
+
+export const DEFAULT_IMAGE_LIMITS: ImageLimits = Object.freeze({ maxBytes: 25 * 1024 * 1024, maxPixels: 50_000_000 });
+
+// libvips runs its own threads; one per pipeline keeps two cores free for onnxruntime during ingest.
+sharp.concurrency(1);
+
+/** Reads an image file, refusing a missing file or one over the byte limit before reading it. */
+export async function readImageFile(path: string, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<Buffer> {
+  let size: number;
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new FashionError('input/not-found', `Expected an image file at ${path} but found a directory or device`);
+    size = info.size;
+  } catch (err) {
+    if (err instanceof FashionError) throw err;
+    throw new FashionError('input/not-found', `Expected an image file at ${path} but there is none`, { cause: err });
+  }
+  checkByteLimit(size, limits, path);
+  return readFile(path);
+}
+
+export function checkByteLimit(size: number, limits: ImageLimits, label: string): void {
+  if (size > limits.maxBytes) {
+    throw new FashionError(
+      'image/too-large',
+      `Expected an image of at most ${limits.maxBytes} bytes for ${label} but received ${size} bytes; send a smaller photo`,
+    );
+  }
+}
+
+function pipeline(bytes: Uint8Array, limits: ImageLimits): Sharp {
+  // failOn 'truncated' rejects cut-off files while tolerating the harmless warnings real phone JPEGs carry.
+  return sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'truncated' }).rotate();
+}
+
+function decodeError(err: unknown, label: string): FashionError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/pixel limit/i.test(message)) {
+    return new FashionError('image/too-many-pixels', `Expected an image of at most the pixel limit for ${label}: ${message}`, { cause: err });
+  }
+  return new FashionError('image/corrupt', `Expected a decodable image for ${label} but decoding failed: ${message}`, { cause: err });
+}
+
+export interface DecodedRgb {
+  /** Interleaved RGB bytes, row by row. */
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** Decodes any accepted image to interleaved 8-bit sRGB, transparency flattened onto `background`. */
+export async function decodeRgb(
+  bytes: Uint8Array,
+  options: { limits?: ImageLimits; label?: string; background?: readonly [number, number, number]; maxSide?: number } = {},
+): Promise<DecodedRgb> {
+  const limits = options.limits ?? DEFAULT_IMAGE_LIMITS;
+  const label = options.label ?? 'the image';
+  requireImageType(bytes, label);
+  checkByteLimit(bytes.length, limits, label);
+  const [r, g, b] = options.background ?? [255, 255, 255];
+  try {
+    let p = pipeline(bytes, limits).flatten({ background: { r, g, b } }).toColourspace('srgb');
+    if (options.maxSide) p = p.resize(options.maxSide, options.maxSide, { fit: 'inside', withoutEnlargement: true });
+    const { data, info } = await p.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    return { data: toRgb(data, info.channels, info.width * info.height), width: info.width, height: info.height };
+  } catch (err) {
+    throw decodeError(err, label);
+  }
+}
+
+/** Decodes and fits an image to the model's square input, as interleaved RGB bytes of side `p.size`. */
+export async function fitForModel(
+  bytes: Uint8Array,
+  p: Preprocess,
+  options: { limits?: ImageLimits; label?: string } = {},
+): Promise<Uint8Array> {
+  const limits = options.limits ?? DEFAULT_IMAGE_LIMITS;
+  const label = options.label ?? 'the image';
+  requireImageType(bytes, label);
+  checkByteLimit(bytes.length, limits, label);
+  const [r, g, b] = p.background;
+  const background = { r, g, b };
+  const fit = p.fit === 'pad' ? 'contain' : p.fit === 'stretch' ? 'fill' : 'cover';
+  try {
+    const { data, info } = await pipeline(bytes, limits)
+      .flatten({ background })
+      .toColourspace('srgb')
+      .resize(p.size, p.size, { fit, background, kernel: p.kernel, position: 'centre' })
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    return toRgb(data, info.channels, p.size * p.size);
+  } catch (err) {
+    throw decodeError(err, label);
+  }
+}
+
+/** Fits an already decoded RGB image (e.g. an isolated product) to the model's square input. */
+export async function fitRgbForModel(img: DecodedRgb, p: Preprocess): Promise<Uint8Array> {
+  const [r, g, b] = p.background;
+  const background = { r, g, b };
+  const fit = p.fit === 'pad' ? 'contain' : p.fit === 'stretch' ? 'fill' : 'cover';
+  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(p.size, p.size, { fit, background, kernel: p.kernel, position: 'centre' })
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  return toRgb(data, info.channels, p.size * p.size);
+}
+
+/** Encodes RGB bytes as JPEG (for showing an isolated query on the page). */
+export async function encodeJpeg(img: DecodedRgb, quality = 90): Promise<Buffer> {
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).jpeg({ quality }).toBuffer();
+}
+
+function toRgb(data: Buffer, channels: number, pixels: number): Uint8Array {
+  if (channels === 3) return new Uint8Array(data.buffer, data.byteOffset, pixels * 3);
+  const out = new Uint8Array(pixels * 3);
+  for (let i = 0; i < pixels; i++) {
+    const v = data[i * channels]!;
+    out[i * 3] = v;
+    out[i * 3 + 1] = channels >= 3 ? data[i * channels + 1]! : v;
+    out[i * 3 + 2] = channels >= 3 ? data[i * channels + 2]! : v;
+  }
+  return out;
+}

@@ -1,0 +1,73 @@
+import { invalid } from '../errors.js';
+
+/** How a photo becomes the model's input tensor. Stored with the catalog as part of the model's identity. */
+export interface Preprocess {
+  /** Side of the square input, in pixels. */
+  readonly size: number;
+  /** How a non-square photo fits the square: padded with the background colour, stretched, or centre-cropped. */
+  readonly fit: 'pad' | 'stretch' | 'crop';
+  /** Colour used for padding and for transparent pixels (catalog photos sit on white). */
+  readonly background: readonly [number, number, number];
+  readonly kernel: 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos3';
+  readonly channelOrder: 'RGB' | 'BGR';
+  /** Pixel value = (byte * pixelScale - mean[c]) / std[c]. */
+  readonly pixelScale: number;
+  readonly mean: readonly [number, number, number];
+  readonly std: readonly [number, number, number];
+}
+
+/** ImageNet preprocessing as the ONNX model zoo cards give it (torchvision style). */
+export const IMAGENET_PREPROCESS: Preprocess = Object.freeze({
+  size: 224,
+  fit: 'pad',
+  background: [255, 255, 255] as const,
+  kernel: 'linear',
+  channelOrder: 'RGB',
+  pixelScale: 1 / 255,
+  mean: [0.485, 0.456, 0.406] as const,
+  std: [0.229, 0.224, 0.225] as const,
+});
+
+/** Caffe style: BGR bytes with the channel means subtracted (SqueezeNet 1.0 was trained this way). */
+export const CAFFE_PREPROCESS: Preprocess = Object.freeze({
+  ...IMAGENET_PREPROCESS,
+  channelOrder: 'BGR',
+  pixelScale: 1,
+  mean: [103.94, 116.78, 123.68] as const,
+  std: [1, 1, 1] as const,
+});
+
+export const PREPROCESS_PRESETS = { imagenet: IMAGENET_PREPROCESS, caffe: CAFFE_PREPROCESS } as const;
+export type PreprocessPreset = keyof typeof PREPROCESS_PRESETS;
+
+export function resolvePreprocess(
+  preset: string,
+  overrides: { size?: number; fit?: string } = {},
+): Preprocess {
+  if (!(preset in PREPROCESS_PRESETS)) {
+    throw invalid('preprocess', `one of ${Object.keys(PREPROCESS_PRESETS).join(', ')}`, preset);
+  }
+  const base = PREPROCESS_PRESETS[preset as PreprocessPreset];
+  const size = overrides.size ?? base.size;
+  if (!Number.isInteger(size) || size < 32 || size > 1024) throw invalid('size', 'an integer from 32 to 1024', size);
+  const fit = overrides.fit ?? base.fit;
+  if (fit !== 'pad' && fit !== 'stretch' && fit !== 'crop') throw invalid('fit', 'pad, stretch or crop', fit);
+  return Object.freeze({ ...base, size, fit });
+}
+
+/**
+ * Turns interleaved RGB bytes (HWC) into the model's planar float tensor (CHW), writing into `out` at
+ * `offset` so that a batch is filled in place without copies.
+ */
+export function rgbToTensor(rgb: Uint8Array, p: Preprocess, out: Float32Array, offset = 0): void {
+  const plane = p.size * p.size;
+  if (rgb.length !== plane * 3) throw invalid('rgb', `${plane * 3} bytes`, rgb.length);
+  const order = p.channelOrder === 'RGB' ? [0, 1, 2] : [2, 1, 0];
+  for (let c = 0; c < 3; c++) {
+    const src = order[c]!;
+    const scale = p.pixelScale / p.std[c]!;
+    const shift = p.mean[c]! / p.std[c]!;
+    const base = offset + c * plane;
+    for (let i = 0, j = src; i < plane; i++, j += 3) out[base + i] = rgb[j]! * scale - shift;
+  }
+}

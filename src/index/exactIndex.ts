@@ -1,0 +1,112 @@
+import { invalid } from '../errors.js';
+import type { Metric, Neighbor, RowFilter, VectorIndex } from './vectorIndex.js';
+
+/**
+ * Brute-force k-nearest neighbours over a row-major float32 matrix. Squared norms are computed once, so
+ * both metrics cost one dot product per row: cosine = dot / (|q||x|), euclidean² = |q|² + |x|² - 2 dot.
+ */
+export class ExactIndex implements VectorIndex {
+  private readonly norms: Float32Array;
+
+  constructor(readonly vectors: Float32Array, readonly dims: number) {
+    if (dims <= 0 || vectors.length % dims !== 0) throw invalid('vectors', `a multiple of ${dims} floats`, vectors.length);
+    const n = vectors.length / dims;
+    this.norms = new Float32Array(n);
+    for (let r = 0; r < n; r++) {
+      let s = 0;
+      const o = r * dims;
+      for (let j = 0; j < dims; j++) s += vectors[o + j]! * vectors[o + j]!;
+      this.norms[r] = s;
+    }
+  }
+
+  get size(): number {
+    return this.norms.length;
+  }
+
+  search(query: Float32Array, k: number, metric: Metric, filter?: RowFilter): Neighbor[] {
+    const d = this.dims;
+    if (query.length !== d) throw invalid('query', `a vector of ${d} floats`, query.length);
+    let qq = 0;
+    for (let j = 0; j < d; j++) qq += query[j]! * query[j]!;
+    const qn = Math.sqrt(qq) || 1;
+    const top = new TopK(k);
+    const v = this.vectors;
+    for (let r = 0, n = this.size; r < n; r++) {
+      if (filter && !filter(r)) continue;
+      const o = r * d;
+      let dot = 0;
+      let j = 0;
+      for (; j + 3 < d; j += 4) {
+        dot += v[o + j]! * query[j]! + v[o + j + 1]! * query[j + 1]! + v[o + j + 2]! * query[j + 2]! + v[o + j + 3]! * query[j + 3]!;
+      }
+      for (; j < d; j++) dot += v[o + j]! * query[j]!;
+      const dist = metric === 'cosine' ? 1 - dot / (qn * (Math.sqrt(this.norms[r]!) || 1)) : Math.sqrt(Math.max(0, qq + this.norms[r]! - 2 * dot));
+      top.offer(r, dist);
+    }
+    return top.sorted();
+  }
+}
+
+/** Keeps the k smallest distances seen, as a max-heap; ties go to the lower row so results are deterministic. */
+export class TopK {
+  private readonly rows: number[] = [];
+  private readonly dists: number[] = [];
+
+  constructor(private readonly k: number) {}
+
+  worst(): number {
+    return this.rows.length < this.k ? Infinity : this.dists[0]!;
+  }
+
+  offer(row: number, dist: number): void {
+    if (this.k <= 0) return;
+    if (this.rows.length < this.k) {
+      this.rows.push(row);
+      this.dists.push(dist);
+      this.up(this.rows.length - 1);
+    } else if (this.less(dist, row, this.dists[0]!, this.rows[0]!)) {
+      this.rows[0] = row;
+      this.dists[0] = dist;
+      this.down(0);
+    }
+  }
+
+  sorted(): Neighbor[] {
+    return this.rows
+      .map((row, i) => ({ row, distance: this.dists[i]! }))
+      .sort((a, b) => a.distance - b.distance || a.row - b.row);
+  }
+
+  private less(d1: number, r1: number, d2: number, r2: number): boolean {
+    return d1 < d2 || (d1 === d2 && r1 < r2);
+  }
+
+  private up(i: number): void {
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(this.dists[p]!, this.rows[p]!, this.dists[i]!, this.rows[i]!)) break;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+
+  private down(i: number): void {
+    const n = this.rows.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < n && this.less(this.dists[m]!, this.rows[m]!, this.dists[l]!, this.rows[l]!)) m = l;
+      if (r < n && this.less(this.dists[m]!, this.rows[m]!, this.dists[r]!, this.rows[r]!)) m = r;
+      if (m === i) return;
+      this.swap(i, m);
+      i = m;
+    }
+  }
+
+  private swap(a: number, b: number): void {
+    [this.rows[a], this.rows[b]] = [this.rows[b]!, this.rows[a]!];
+    [this.dists[a], this.dists[b]] = [this.dists[b]!, this.dists[a]!];
+  }
+}

@@ -1,0 +1,169 @@
+import { readdir } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { readMetadataCsv } from '../catalog/metadataCsv.js';
+import { IMAGE_EXTENSIONS } from '../catalog/scanImages.js';
+import { FashionError } from '../errors.js';
+import { readImageFile } from '../imaging/decode.js';
+import type { Metric } from '../index/vectorIndex.js';
+import type { Metadata } from '../store/catalogStore.js';
+import type { Recommender } from './recommender.js';
+
+export interface EvalOptions {
+  readonly k: number;
+  readonly metric: Metric;
+  /** Leave-one-out: evaluate this many catalog items, drawn with `seed` (0 = all). */
+  readonly limit?: number;
+  readonly seed?: number;
+  /** A folder of query photos and their CSV, instead of leave-one-out. */
+  readonly queriesDir?: string | undefined;
+  readonly queryMetadata?: string | undefined;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface EvalReport {
+  readonly mode: 'leave-one-out' | 'queries';
+  readonly metric: Metric;
+  readonly k: number;
+  readonly queries: number;
+  readonly precisionAtK: number;
+  readonly strictPrecisionAtK: number;
+  readonly mapAt10: number;
+  /** Share of queries whose own id ranks first / in the top k (when query ids are catalog ids). */
+  readonly itemHitAt1?: number;
+  readonly itemHitAtK?: number;
+  readonly skipped: number;
+}
+
+const MAP_DEPTH = 10;
+
+/**
+ * Relevance of photo search: a result is relevant when its articleType equals the query's (strict: and
+ * baseColour). P@k averages over queries; AP@10 = sum over relevant ranks i <= 10 of P@i, divided by
+ * min(10, relevant items in the catalog).
+ */
+export async function evaluate(rec: Recommender, options: EvalOptions): Promise<EvalReport> {
+  const depth = Math.max(options.k, MAP_DEPTH);
+  const typeCounts = new Map<string, number>();
+  for (const it of rec.allItems()) {
+    const t = it.metadata.articleType;
+    if (t) typeCounts.set(t, (typeCounts.get(t) ?? 0) + 1);
+  }
+  const acc = new Accumulator(options.k);
+  let skipped = 0;
+
+  if (!options.queriesDir) {
+    const labelled = rec.allItems().filter((it) => it.metadata.articleType);
+    const chosen = sample(labelled.map((it) => it.id), options.limit ?? 0, options.seed ?? 1);
+    chosen.forEach((id, i) => {
+      const item = rec.item(id);
+      const res = rec.similar(id, { k: depth, metric: options.metric });
+      acc.add(item.metadata, res.hits.map((h) => h.metadata), (typeCounts.get(item.metadata.articleType!) ?? 1) - 1, null);
+      if (i % 50 === 0) options.onProgress?.(i, chosen.length);
+    });
+    skipped = rec.allItems().length - labelled.length;
+    return acc.report('leave-one-out', options.metric, skipped);
+  }
+
+  if (!options.queryMetadata) throw new FashionError('input/invalid', 'Expected --query-metadata CSV with --queries (the labels of the query photos)');
+  const labels = await readMetadataCsv(options.queryMetadata);
+  const files = (await readdir(options.queriesDir)).filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase())).sort();
+  const todo = files.map((f) => ({ file: f, id: f.slice(0, f.length - extname(f).length) })).filter((q) => labels.rows.get(q.id)?.articleType);
+  skipped = files.length - todo.length;
+  const chosen = sample(todo.map((_, i) => i), options.limit ?? 0, options.seed ?? 1).map((i) => todo[i]!);
+  let done = 0;
+  const concurrency = 16;
+  for (let i = 0; i < chosen.length; i += concurrency) {
+    await Promise.all(
+      chosen.slice(i, i + concurrency).map(async (q) => {
+        const meta = labels.rows.get(q.id)!;
+        try {
+          const bytes = await readImageFile(join(options.queriesDir!, q.file));
+          const res = await rec.searchImage(bytes, { k: depth, metric: options.metric }, q.file);
+          acc.add(meta, res.hits.map((h) => h.metadata), typeCounts.get(meta.articleType!) ?? 0, rec.hasItem(q.id) ? res.hits.map((h) => h.id).indexOf(q.id) : null);
+        } catch (err) {
+          if (!(err instanceof FashionError)) throw err;
+          skipped++;
+        }
+      }),
+    );
+    done += Math.min(concurrency, chosen.length - i);
+    options.onProgress?.(done, chosen.length);
+  }
+  return acc.report('queries', options.metric, skipped);
+}
+
+class Accumulator {
+  private n = 0;
+  private p = 0;
+  private strict = 0;
+  private ap = 0;
+  private hitQueries = 0;
+  private hit1 = 0;
+  private hitK = 0;
+
+  constructor(private readonly k: number) {}
+
+  add(query: Metadata, results: Metadata[], relevantInCatalog: number, ownRank: number | null): void {
+    const type = query.articleType;
+    const colour = query.baseColour;
+    const rel = results.map((m) => m.articleType === type);
+    const top = results.slice(0, this.k);
+    this.p += top.filter((m) => m.articleType === type).length / this.k;
+    this.strict += top.filter((m) => m.articleType === type && m.baseColour === colour).length / this.k;
+    let hits = 0;
+    let sum = 0;
+    rel.slice(0, MAP_DEPTH).forEach((r, i) => {
+      if (r) {
+        hits++;
+        sum += hits / (i + 1);
+      }
+    });
+    const denom = Math.min(MAP_DEPTH, relevantInCatalog);
+    this.ap += denom > 0 ? sum / denom : 0;
+    if (ownRank !== null) {
+      this.hitQueries++;
+      if (ownRank === 0) this.hit1++;
+      if (ownRank >= 0 && ownRank < this.k) this.hitK++;
+    }
+    this.n++;
+  }
+
+  report(mode: EvalReport['mode'], metric: Metric, skipped: number): EvalReport {
+    const n = Math.max(this.n, 1);
+    const r4 = (x: number) => Math.round(x * 10000) / 10000;
+    return {
+      mode,
+      metric,
+      k: this.k,
+      queries: this.n,
+      precisionAtK: r4(this.p / n),
+      strictPrecisionAtK: r4(this.strict / n),
+      mapAt10: r4(this.ap / n),
+      ...(this.hitQueries > 0 ? { itemHitAt1: r4(this.hit1 / this.hitQueries), itemHitAtK: r4(this.hitK / this.hitQueries) } : {}),
+      skipped,
+    };
+  }
+}
+
+/** A seeded, order-stable sample (all when limit is 0 or covers everything). */
+export function sample<T>(values: readonly T[], limit: number, seed: number): T[] {
+  if (limit <= 0 || limit >= values.length) return [...values];
+  const rand = mulberry32(seed);
+  const idx = values.map((_, i) => i);
+  for (let i = idx.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+  }
+  return idx.slice(0, limit).sort((a, b) => a - b).map((i) => values[i]!);
+}
+
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

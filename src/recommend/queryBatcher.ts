@@ -1,0 +1,71 @@
+import { Embedder } from '../embedding/embedder.js';
+import { embedPrepared, prepareBatch } from '../embedding/vectorize.js';
+import { FashionError } from '../errors.js';
+import type { ImageLimits } from '../imaging/decode.js';
+
+export interface EmbeddedQuery {
+  readonly vector: Float32Array;
+  /** Decode and fit time of this photo's batch, ms. */
+  readonly decodeMs: number;
+  /** Inference time of this photo's batch, ms. */
+  readonly embedMs: number;
+  readonly batchSize: number;
+}
+
+interface Pending {
+  bytes: Uint8Array;
+  label: string;
+  resolve: (q: EmbeddedQuery) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Queues query photos and embeds whatever has queued while the previous batch ran, in one batch: under
+ * load, concurrent queries share inference instead of contending for the cores, and past `maxQueue`
+ * waiting photos a query is refused with server/busy rather than letting latency grow without bound.
+ */
+export class QueryBatcher {
+  private readonly queue: Pending[] = [];
+  private running = false;
+
+  constructor(
+    private readonly embedder: Embedder,
+    private readonly limits: ImageLimits,
+    private readonly maxBatch = 16,
+    private readonly maxQueue = 256,
+  ) {}
+
+  embed(bytes: Uint8Array, label: string): Promise<EmbeddedQuery> {
+    if (this.queue.length >= this.maxQueue) {
+      return Promise.reject(new FashionError('server/busy', `Expected a free slot for the query but ${this.queue.length} photos are waiting; try again shortly`));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ bytes, label, resolve, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        try {
+          const t0 = performance.now();
+          const prepared = await prepareBatch(this.embedder, batch.map((b) => ({ bytes: b.bytes, label: b.label })), this.limits);
+          const t1 = performance.now();
+          const vectors = await embedPrepared(this.embedder, prepared);
+          const t2 = performance.now();
+          vectors.forEach((v, i) => {
+            if (v instanceof FashionError) batch[i]!.reject(v);
+            else batch[i]!.resolve({ vector: v, decodeMs: t1 - t0, embedMs: t2 - t1, batchSize: prepared.count });
+          });
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+}

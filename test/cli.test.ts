@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { before, test } from 'node:test';
+import { makeFixture, pickIds, TYPES } from './helpers.js';
+
+const run = promisify(execFile);
+const fx = makeFixture(pickIds(TYPES, 6), 'cli');
+const cache = fx.config().cacheDir;
+
+async function fashion(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['bin/fashion.js', ...args, '--data', fx.data, '--cache', cache], { maxBuffer: 10 * 1024 * 1024 });
+    return { stdout, stderr, code: 0 };
+  } catch (err) {
+    const e = err as { stdout: string; stderr: string; code: number };
+    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
+  }
+}
+
+before(async () => {
+  const r = await fashion('index', fx.images, '--metadata', fx.csv, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).added, fx.ids.length);
+});
+
+test('info reports size, model and dimensions', async () => {
+  const r = await fashion('info', '--json');
+  const info = JSON.parse(r.stdout);
+  assert.equal(info.items, fx.ids.length);
+  assert.equal(info.dims, 1280);
+  assert.equal(info.model.modelName, 'mobilenetv2-12-int8.onnx');
+  const text = await fashion('info');
+  assert.match(text.stdout, /max pooling of 627_quantized, 1280-d/);
+});
+
+test('search prints a table, or JSON with k results', async () => {
+  const photo = join(fx.images, `${fx.ids[0]}.jpg`);
+  const table = await fashion('search', photo);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /Tshirts/);
+  const json = JSON.parse((await fashion('search', photo, '--json', '--k', '3', '--metric', 'euclidean')).stdout);
+  assert.equal(json.hits.length, 3);
+  assert.equal(json.hits[0].id, fx.ids[0]);
+  assert.equal(json.metric, 'euclidean');
+  const filtered = JSON.parse((await fashion('search', photo, '--json', '--filter', 'articleType=Watches')).stdout);
+  assert.ok(filtered.hits.every((h: { metadata: { articleType: string } }) => h.metadata.articleType === 'Watches'));
+});
+
+test('similar excludes the item itself', async () => {
+  const json = JSON.parse((await fashion('similar', fx.ids[0]!, '--json')).stdout);
+  assert.equal(json.hits.length, 5);
+  assert.ok(json.hits.every((h: { id: string }) => h.id !== fx.ids[0]));
+});
+
+test('eval prints one JSON line last', async () => {
+  const r = await fashion('eval', '--json', '--k', '5');
+  const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  assert.equal(last.k, 5);
+  assert.equal(last.queries, fx.ids.length);
+  for (const key of ['precisionAtK', 'strictPrecisionAtK', 'mapAt10']) assert.ok(last[key] >= 0 && last[key] <= 1, key);
+});
+
+test('errors exit non-zero with a coded message', async () => {
+  const missing = await fashion('search', '/nowhere/photo.jpg');
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /error \[input\/not-found\]/);
+  const unknown = await fashion('similar', 'no-such-id');
+  assert.match(unknown.stderr, /item\/not-found/);
+  const badK = await fashion('similar', fx.ids[0]!, '--k', 'many');
+  assert.match(badK.stderr, /Expected an integer/);
+  const r = await run(process.execPath, ['bin/fashion.js', 'info', '--data', join(fx.root, 'empty')]).catch((e) => e);
+  assert.match(r.stderr, /catalog\/not-found/);
+});

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser } from 'playwright-core';
+import { runIndex } from '../src/cli/main.js';
+import { REPO_ROOT } from '../src/config.js';
+import { Recommender } from '../src/recommend/recommender.js';
+import { buildApp } from '../src/server/app.js';
+import { makeFixture, pickIds, TYPES } from './helpers.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = join(REPO_ROOT, 'test-output');
+const fx = makeFixture(pickIds(TYPES, 5), 'e2e');
+const config = fx.config();
+let app: FastifyInstance;
+let rec: Recommender;
+let browser: Browser;
+let base: string;
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `Chromium is needed at ${CHROMIUM} (apt-get install chromium)`);
+  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  rec = Recommender.open(config);
+  await rec.loadModel();
+  app = await buildApp(rec, config, { logger: false });
+  base = await app.listen({ host: '127.0.0.1', port: 0 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  mkdirSync(SHOTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  await app?.close();
+  await rec?.close();
+});
+
+test('upload a catalog photo, see 5 results, click one, see new results (desktop and phone)', async () => {
+  for (const viewport of [{ width: 1280, height: 900, name: 'desktop' }, { width: 390, height: 844, name: 'phone' }]) {
+    const page = await browser.newPage({ viewport });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(base);
+    await page.waitForSelector('[data-testid="result"]'); // the browse grid
+    const queryId = fx.ids[0]!;
+    await page.setInputFiles('#file-input', join(fx.images, `${queryId}.jpg`));
+    await page.waitForFunction(() => /similar to your photo/.test(document.getElementById('status')!.textContent ?? ''));
+    const first = await page.$$eval('[data-testid="result"]', (els) => els.map((e) => (e as HTMLElement).dataset.id));
+    assert.equal(first.length, 5);
+    assert.equal(first[0], queryId);
+    assert.ok(await page.isVisible('#query-image'));
+
+    await page.click(`[data-testid="result"][data-id="${first[1]}"]`);
+    await page.waitForFunction((id) => document.querySelector('#query-image')?.getAttribute('src')?.endsWith(`/api/images/${id}`) && !/Searching/.test(document.getElementById('status')!.textContent ?? ''), first[1]);
+    const second = await page.$$eval('[data-testid="result"]', (els) => els.map((e) => (e as HTMLElement).dataset.id));
+    assert.equal(second.length, 5);
+    assert.ok(!second.includes(first[1]), 'more-like-this leaves out the clicked item');
+    assert.notDeepEqual(second, first);
+
+    // A filter re-runs the search and every result satisfies it.
+    await page.selectOption('#filter-articleType', 'Watches');
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="result"] .sub')].some((e) => /Watches/.test(e.textContent ?? '')));
+    const types = await page.$$eval('[data-testid="result"] .meta .sub:nth-child(2)', (els) => els.map((e) => e.textContent));
+    assert.ok(types.every((t) => t?.startsWith('Watches')), String(types));
+
+    await page.screenshot({ path: join(SHOTS, `e2e-${viewport.name}.png`), fullPage: true });
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
+});
+
+test('a file that is not a photo shows a clear error on the page', async () => {
+  const page = await browser.newPage();
+  await page.goto(base);
+  await page.setInputFiles('#file-input', { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('not a photo at all') });
+  await page.waitForSelector('#status.error');
+  assert.match((await page.textContent('#status')) ?? '', /JPEG, PNG or WebP/);
+  await page.close();
+});
