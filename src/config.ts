@@ -24,10 +24,16 @@ export interface Config {
   readonly maxUploadBytes: number;
   readonly maxPixels: number;
   readonly logLevel: string;
+  /** Exact search, HNSW, or HNSW from `annThreshold` items up (auto). */
+  readonly index: 'auto' | 'exact' | 'hnsw';
+  readonly annThreshold: number;
 }
 
 /** Option names as flags use them (camelCase); env variables are FASHION_ + upper snake case. */
-export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess'> | 'preprocessPreset' | 'size' | 'fit' | 'config', string | number | undefined>>;
+export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess'> | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config', string | number | undefined>>;
+
+/** Whether photos are isolated (backdrop to white, cropped to the product) unless told otherwise; see docs/relevance.md. */
+export const DEFAULT_ISOLATE = 'on';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -58,6 +64,7 @@ const ENV_KEYS: Record<string, string> = {
   preprocessPreset: 'FASHION_PREPROCESS',
   size: 'FASHION_SIZE',
   fit: 'FASHION_FIT',
+  isolate: 'FASHION_ISOLATE',
   threads: 'FASHION_THREADS',
   batchSize: 'FASHION_BATCH_SIZE',
   metric: 'FASHION_METRIC',
@@ -67,6 +74,8 @@ const ENV_KEYS: Record<string, string> = {
   maxUploadBytes: 'FASHION_MAX_UPLOAD_BYTES',
   maxPixels: 'FASHION_MAX_PIXELS',
   logLevel: 'FASHION_LOG_LEVEL',
+  index: 'FASHION_INDEX',
+  annThreshold: 'FASHION_ANN_THRESHOLD',
 };
 
 /** Flags > environment > config file (`--config`, FASHION_CONFIG or ./fashion.config.json) > defaults. */
@@ -111,6 +120,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     preprocess: resolvePreprocess(str('preprocessPreset', 'imagenet'), {
       ...(sizeRaw !== undefined ? { size: Number(sizeRaw) } : {}),
       ...(fitRaw !== undefined ? { fit: String(fitRaw) } : {}),
+      isolate: oneOf<'on' | 'off'>('isolate', DEFAULT_ISOLATE, ['on', 'off']) === 'on',
     }),
     threads: int('threads', 2, 1, 64),
     batchSize: int('batchSize', 32, 1, 1024),
@@ -121,5 +131,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     maxUploadBytes: int('maxUploadBytes', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxPixels: int('maxPixels', 50_000_000, 1024, 1_000_000_000),
     logLevel: str('logLevel', 'info'),
+    index: oneOf<'auto' | 'exact' | 'hnsw'>('index', 'auto', ['auto', 'exact', 'hnsw']),
+    annThreshold: int('annThreshold', 20_000, 0, 1_000_000_000),
   });
 }

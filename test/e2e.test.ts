@@ -73,6 +73,45 @@ test('upload a catalog photo, see 5 results, click one, see new results (desktop
   }
 });
 
+test('words alone: filter chips that can be removed, and an outfit row; then words with a catalog item', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(base);
+  await page.waitForSelector('[data-testid="result"]');
+  await page.fill('#text-input', 'watches');
+  await page.press('#text-input', 'Enter');
+  await page.waitForFunction(() => /for “watches”/.test(document.getElementById('status')!.textContent ?? ''));
+  const types = await page.$$eval('#results [data-testid="result"] .meta .sub:nth-child(2)', (els) => els.map((e) => e.textContent));
+  assert.equal(types.length, 5);
+  assert.ok(types.every((t) => t?.startsWith('Watches')), String(types));
+  assert.match((await page.textContent('[data-testid="chip"][data-field="articleType"]')) ?? '', /Watches/);
+
+  // The outfit row under the results: picks with a reason each.
+  await page.waitForSelector('[data-testid="outfit-pick"]');
+  const reasons = await page.$$eval('[data-testid="outfit-pick"] .reason', (els) => els.map((e) => e.textContent ?? ''));
+  assert.ok(reasons.length >= 1 && reasons.every((r) => r.includes(';')), String(reasons));
+
+  // Removing the chip: the word no longer filters.
+  await page.click('[data-testid="chip"][data-field="articleType"] button');
+  await page.waitForFunction(() => !document.querySelector('[data-testid="chip"][data-field="articleType"]'));
+
+  // Words with a catalog item: click a result, type a colour, the results keep to it.
+  await page.fill('#text-input', '');
+  await page.press('#text-input', 'Enter');
+  const first = await page.$eval('#results [data-testid="result"]', (e) => (e as HTMLElement).dataset.id!);
+  await page.click(`#results [data-testid="result"][data-id="${first}"]`);
+  await page.waitForFunction(() => /similar to/.test(document.getElementById('status')!.textContent ?? ''));
+  await page.fill('#text-input', 'black');
+  await page.press('#text-input', 'Enter');
+  await page.waitForFunction(() => /matching “black”/.test(document.getElementById('status')!.textContent ?? ''));
+  const colours = await page.$$eval('#results [data-testid="result"] .meta .sub:nth-child(3)', (els) => els.map((e) => e.textContent));
+  assert.ok(colours.length > 0 && colours.every((c) => c === 'Black'), String(colours));
+  await page.screenshot({ path: join(SHOTS, 'e2e-text-outfit.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('a file that is not a photo shows a clear error on the page', async () => {
   const page = await browser.newPage();
   await page.goto(base);

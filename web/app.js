@@ -1,6 +1,12 @@
-// The page: upload, drop or paste a photo, see the most similar products, click one to search from it.
+// The page: upload, drop or paste a photo, or type words (or both), see the most similar products, click one
+// to search from it; words that became filters show as removable chips; an outfit row completes the look.
 const $ = (id) => document.getElementById(id);
-const state = { lastQuery: null };
+const state = { lastQuery: null, text: '', dropFilters: [] };
+
+/** The words part of a search request (none when the text box is empty). */
+function words() {
+  return state.text ? { text: state.text, dropFilters: state.dropFilters } : {};
+}
 
 function filters() {
   const out = {};
@@ -50,18 +56,95 @@ function card(result) {
   line('name', m.productDisplayName ?? `Item ${result.id}`);
   line('sub', [m.articleType, m.gender].filter(Boolean).join(' · '));
   line('sub', m.baseColour ?? '');
-  if (typeof result.score === 'number') line('score', `similarity ${result.score.toFixed(3)}`);
+  const predicted = Object.entries(result.predicted ?? {}).map(([f, p]) => `${f}: ${p.value} (predicted)`);
+  if (predicted.length) line('predicted', predicted.join(' · '));
+  if (result.reason) line('reason', result.reason);
+  else if (typeof result.score === 'number') line('score', `${state.text && !state.lastQuery ? 'match' : 'similarity'} ${result.score.toFixed(3)}`);
   el.append(img, meta);
   el.addEventListener('click', () => searchById(result.id, m.productDisplayName ?? result.id));
   return el;
 }
 
+function chip(text, onRemove) {
+  const el = document.createElement('span');
+  el.className = onRemove ? 'chip' : 'chip note';
+  el.dataset.testid = 'chip';
+  el.textContent = text;
+  if (onRemove) {
+    const x = document.createElement('button');
+    x.type = 'button';
+    x.textContent = '×';
+    x.title = 'Remove this filter';
+    x.setAttribute('aria-label', `Remove filter ${text}`);
+    x.addEventListener('click', onRemove);
+    el.append(x);
+  }
+  return el;
+}
+
+function renderChips(info) {
+  const chips = [];
+  for (const f of info?.filters ?? []) {
+    const c = chip(`${f.field}: ${f.values.join(' or ')} (“${f.words}”)`, () => { state.dropFilters.push(f.field); rerun(); });
+    c.dataset.field = f.field;
+    chips.push(c);
+  }
+  for (const f of info?.relaxed ?? []) chips.push(chip(`no item has every word; ignored ${f.field}: ${f.values.join(' or ')}`));
+  if (info?.unmatchedWords?.length) chips.push(chip(`no item has: ${info.unmatchedWords.join(', ')}`));
+  $('chips').replaceChildren(...chips);
+}
+
 function render(body, label) {
   const box = $('results');
   box.replaceChildren(...body.results.map(card));
+  renderChips(body.text);
   const t = body.timings ?? {};
   const ms = t.embedMs !== undefined ? ` in ${(t.decodeMs + t.embedMs + t.searchMs).toFixed(0)} ms` : '';
-  setStatus(body.results.length ? `${body.results.length} products similar to ${label}${ms}` : `No products match the filters for ${label}.`);
+  const what = state.lastQuery ? `similar to ${label}${state.text ? ` matching “${state.text}”` : ''}` : `for “${state.text}”`;
+  setStatus(body.results.length ? `${body.results.length} products ${what}${ms}` : `No products match ${state.text ? 'the words and ' : ''}the filters for ${label}.`);
+}
+
+/** The outfit row: for the query item or photo, or for the first result of a words-only search. */
+async function loadOutfit(body) {
+  const q = state.lastQuery;
+  const section = $('outfit');
+  let request;
+  let title;
+  if (q?.kind === 'id') {
+    request = () => api(`/api/items/${encodeURIComponent(q.id)}/outfit`);
+    title = `Complete the look for “${q.name}”`;
+  } else if (q?.kind === 'file') {
+    const form = new FormData();
+    form.append('image', q.file);
+    request = () => api('/api/outfit', { method: 'POST', body: form });
+    title = 'Complete the look for your photo';
+  } else if (q?.kind === 'url') {
+    request = () => api('/api/outfit', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ imageUrl: q.url }) });
+    title = 'Complete the look for the linked photo';
+  } else if (body?.results?.length) {
+    const top = body.results[0];
+    request = () => api(`/api/items/${encodeURIComponent(top.id)}/outfit`);
+    title = `Complete the look for “${top.metadata?.productDisplayName ?? top.id}”`;
+  } else {
+    section.hidden = true;
+    return;
+  }
+  try {
+    const outfit = await request();
+    $('outfit-title').textContent = title;
+    $('outfit-message').textContent = outfit.message ?? (outfit.unfilled?.length ? `Nothing in the shop fits for: ${outfit.unfilled.join(', ')}` : '');
+    $('outfit-row').replaceChildren(...outfit.picks.map((p) => {
+      const el = card({ ...p, score: undefined });
+      el.dataset.testid = 'outfit-pick';
+      el.dataset.group = p.group;
+      return el;
+    }));
+    section.hidden = false;
+  } catch (err) {
+    $('outfit-message').textContent = `No outfit: ${err.message}`;
+    $('outfit-row').replaceChildren();
+    section.hidden = false;
+  }
 }
 
 async function run(label, request) {
@@ -69,6 +152,7 @@ async function run(label, request) {
   try {
     const body = await request();
     render(body, label);
+    loadOutfit(body);
   } catch (err) {
     setStatus(`Could not search: ${err.message}`, true);
   }
@@ -82,6 +166,10 @@ function searchFile(file) {
   form.append('image', file);
   form.append('k', $('k-select').value);
   form.append('filters', JSON.stringify(filters()));
+  if (state.text) {
+    form.append('text', state.text);
+    form.append('dropFilters', JSON.stringify(state.dropFilters));
+  }
   return run('your photo', () => api('/api/search', { method: 'POST', body: form }));
 }
 
@@ -92,7 +180,7 @@ function searchUrl(url) {
   return run('the linked photo', () => api('/api/search', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ imageUrl: url, k: Number($('k-select').value), filters: filters() }),
+    body: JSON.stringify({ imageUrl: url, k: Number($('k-select').value), filters: filters(), ...words() }),
   }));
 }
 
@@ -102,13 +190,28 @@ function searchById(id, name) {
   return run(`“${name}”`, () => api('/api/search', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ id, k: Number($('k-select').value), filters: filters() }),
+    body: JSON.stringify({ id, k: Number($('k-select').value), filters: filters(), ...words() }),
+  }));
+}
+
+/** Words alone (no photo), or words with the current photo. */
+function searchText(text) {
+  if (text !== undefined) {
+    state.text = text.trim();
+    state.dropFilters = [];
+  }
+  if (state.lastQuery) return rerun();
+  if (!state.text) return;
+  return run(`“${state.text}”`, () => api('/api/search', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ k: Number($('k-select').value), filters: filters(), ...words() }),
   }));
 }
 
 function rerun() {
   const q = state.lastQuery;
-  if (!q) return;
+  if (!q) return searchText();
   if (q.kind === 'file') searchFile(q.file);
   else if (q.kind === 'url') searchUrl(q.url);
   else searchById(q.id, q.name);
@@ -148,5 +251,12 @@ document.addEventListener('paste', (e) => {
   const file = [...(e.clipboardData?.files ?? [])].find((f) => f.type.startsWith('image/'));
   if (file) searchFile(file);
 });
-for (const sel of document.querySelectorAll('select')) sel.addEventListener('change', rerun);
+for (const sel of document.querySelectorAll('select')) sel.addEventListener('change', () => rerun());
+$('text-button').addEventListener('click', () => searchText($('text-input').value));
+$('text-input').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); searchText($('text-input').value); } });
+$('clear-photo').addEventListener('click', () => {
+  state.lastQuery = null;
+  $('query-view').hidden = true;
+  searchText($('text-input').value);
+});
 loadFacets();

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ingestFolder, type IngestReport } from '../catalog/ingest.js';
 import { openCatalogStore, catalogFile } from '../catalog/openCatalog.js';
+import { refreshRefinement, trainCatalog } from '../catalog/refineCatalog.js';
+import type { TrainReport } from '../refine/train.js';
 import { demoCatalog, resolveConfig, type Config, type ConfigInput } from '../config.js';
 import { describeIdentity, Embedder } from '../embedding/embedder.js';
 import { isUrl } from '../embedding/modelSource.js';
@@ -13,8 +15,13 @@ import { parseFilterArgs } from '../recommend/filters.js';
 import { Recommender, type SearchResult } from '../recommend/recommender.js';
 import { startServer } from '../server/start.js';
 import { progressBar } from './progressBar.js';
+import { describeTextQuery, shownLabel } from '../text/describe.js';
+import { evaluateText, type TextEvalReport } from '../text/evalText.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** Below this many labelled items, search stays on the backbone vectors: too few examples to learn from. */
+export const MIN_LABELLED_FOR_REFINEMENT = 200;
 
 function withCommonOptions(cmd: Command): Command {
   return cmd
@@ -26,6 +33,7 @@ function withCommonOptions(cmd: Command): Command {
     .addOption(new Option('--preprocess <preset>', 'input normalisation').choices(['imagenet', 'caffe']))
     .option('--size <px>', 'model input side')
     .addOption(new Option('--fit <how>', 'how a photo fits the square input').choices(['pad', 'stretch', 'crop']))
+    .addOption(new Option('--isolate <on|off>', 'isolate the product (backdrop to white, crop) before embedding (env FASHION_ISOLATE)').choices(['on', 'off']))
     .option('--threads <n>', 'onnxruntime intra-op threads')
     .option('--batch-size <n>', 'images per inference batch')
     .option('--cache <dir>', 'model cache folder (env FASHION_CACHE)');
@@ -41,6 +49,7 @@ function configFrom(opts: Record<string, unknown>): Config {
     preprocessPreset: opts.preprocess as string | undefined,
     size: opts.size as string | undefined,
     fit: opts.fit as string | undefined,
+    isolate: opts.isolate as string | undefined,
     threads: opts.threads as string | undefined,
     batchSize: opts.batchSize as string | undefined,
     cacheDir: opts.cache as string | undefined,
@@ -63,12 +72,25 @@ async function loadEmbedder(config: Config): Promise<Embedder> {
   });
 }
 
-export async function runIndex(config: Config, imagesDir: string, options: { metadata?: string; reembed?: boolean; quiet?: boolean }): Promise<IngestReport> {
+export type IndexResult = IngestReport & { refinement?: { trained: TrainReport | null; updated: number; skipped?: string }; index?: { kind: 'exact' | 'hnsw'; items: number } };
+
+/** Ingest, refine when the catalog has labels, and leave search ready (the HNSW graph built on large catalogs). */
+export async function runIndex(config: Config, imagesDir: string, options: { metadata?: string; reembed?: boolean; quiet?: boolean; refine?: boolean }): Promise<IndexResult> {
+  const report = await ingestAndRefine(config, imagesDir, options);
+  const rec = Recommender.open(config);
+  try {
+    return { ...report, index: rec.prepareIndex() };
+  } finally {
+    await rec.close();
+  }
+}
+
+async function ingestAndRefine(config: Config, imagesDir: string, options: { metadata?: string; reembed?: boolean; quiet?: boolean; refine?: boolean }): Promise<IndexResult> {
   const embedder = await loadEmbedder(config);
   const store = openCatalogStore(config.dataDir, { create: true });
   const bar = progressBar('indexing', !options.quiet);
   try {
-    return await ingestFolder(store, embedder, {
+    const report = await ingestFolder(store, embedder, {
       imagesDir,
       metadataCsv: options.metadata,
       batchSize: config.batchSize,
@@ -78,6 +100,17 @@ export async function runIndex(config: Config, imagesDir: string, options: { met
         if (p.phase === 'embed') bar.update(p.done, p.total, p.failed);
       },
     });
+    bar.stop();
+    if (options.refine === false) return report;
+    // The refined space is the default wherever the catalog has enough labels to learn it from.
+    const labelled = store.loadAll().items.filter((it) => it.metadata.articleType).length;
+    if (labelled < MIN_LABELLED_FOR_REFINEMENT) {
+      return { ...report, refinement: { trained: null, updated: 0, skipped: `${labelled} labelled items; the refinement needs ${MIN_LABELLED_FOR_REFINEMENT}` } };
+    }
+    const log = (m: string) => {
+      if (!options.quiet) console.error(`refinement: ${m}`);
+    };
+    return { ...report, refinement: await refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: log }) };
   } finally {
     bar.stop();
     store.close();
@@ -112,9 +145,9 @@ function printResults(res: SearchResult, json: boolean): void {
     rank: i + 1,
     id: h.id,
     score: h.score.toFixed(4),
-    articleType: h.metadata.articleType ?? '',
-    baseColour: h.metadata.baseColour ?? '',
-    gender: h.metadata.gender ?? '',
+    articleType: shownLabel(h, 'articleType'),
+    baseColour: shownLabel(h, 'baseColour'),
+    gender: shownLabel(h, 'gender'),
     name: (h.metadata.productDisplayName ?? '').slice(0, 50),
   }));
   if (rows.length === 0) console.log('no results (check the filters)');
@@ -138,6 +171,15 @@ function printEval(r: EvalReport, json: boolean): void {
   const line: Record<string, unknown> = { k: r.k, queries: r.queries, precisionAtK: r.precisionAtK, strictPrecisionAtK: r.strictPrecisionAtK, mapAt10: r.mapAt10 };
   if (r.itemHitAt1 !== undefined) Object.assign(line, { itemHitAt1: r.itemHitAt1, itemHitAtK: r.itemHitAtK });
   if (json) console.log(JSON.stringify({ ...line, mode: r.mode, metric: r.metric, skipped: r.skipped }));
+}
+
+function printTextEval(r: TextEvalReport, json: boolean): void {
+  const line = { mode: r.mode, k: r.k, queries: r.queries, precisionAtK: r.precisionAtK, strictPrecisionAtK: r.strictPrecisionAtK, ...(r.genderPrecisionAtK !== undefined ? { genderPrecisionAtK: r.genderPrecisionAtK } : {}), withoutFilters: r.withoutFilters, trainOnly: r.trainOnly, engine: r.engine, skipped: r.skipped };
+  if (!json) {
+    console.log(`text, ${r.engine}, ${r.queries} queries (${r.skipped} skipped, ${r.withoutFilters} without filters)${r.trainOnly ? ', results from the training split only' : ''}`);
+    console.table([{ [`P@${r.k}`]: r.precisionAtK, [`strict P@${r.k}`]: r.strictPrecisionAtK, ...(r.genderPrecisionAtK !== undefined ? { [`gender P@${r.k}`]: r.genderPrecisionAtK } : {}) }]);
+  }
+  console.log(JSON.stringify(line));
 }
 
 export function buildCli(): Command {
@@ -165,14 +207,27 @@ export function buildCli(): Command {
       .option('--json', 'print JSON');
 
   searchOptions(program.command('search'))
-    .description('find the catalog products most similar to a photo (file or URL)')
-    .argument('<image>', 'photo path or http(s) URL')
-    .action(async (image: string, opts) => {
+    .description('find the catalog products most similar to a photo (file or URL), or matching words (--text), or both')
+    .argument('[image]', 'photo path or http(s) URL (optional with --text)')
+    .option('--text <words>', 'words: alone ("red floral dress") or with the photo ("like this, but in blue")')
+    .option('--drop-filter <field>', 'do not turn the words naming this field into a filter (e.g. baseColour), repeatable', collect, [])
+    .action(async (image: string | undefined, opts) => {
       const config = configFrom(opts);
+      if (!image && opts.text === undefined) throw new FashionError('input/invalid', 'Expected a photo (path or URL) or --text "words" to search for but received neither');
       const rec = Recommender.open(config);
       try {
-        const bytes = await readQueryImage(image, config);
-        printResults(await rec.searchImage(bytes, { filters: parseFilterArgs(opts.filter) }, image), !!opts.json);
+        const filters = parseFilterArgs(opts.filter);
+        if (opts.text !== undefined) {
+          const textOpts = { filters, dropFilters: opts.dropFilter as string[] };
+          const res = image
+            ? await rec.searchImageText(await readQueryImage(image, config), opts.text, textOpts, image)
+            : rec.searchText(opts.text, textOpts);
+          if (!opts.json) console.error(describeTextQuery(res.text));
+          printResults(res, !!opts.json);
+          return;
+        }
+        const bytes = await readQueryImage(image!, config);
+        printResults(await rec.searchImage(bytes, { filters }, image), !!opts.json);
       } finally {
         await rec.close();
       }
@@ -186,6 +241,29 @@ export function buildCli(): Command {
       const rec = Recommender.open(config);
       try {
         printResults(rec.similar(id, { filters: parseFilterArgs(opts.filter) }), !!opts.json);
+      } finally {
+        await rec.close();
+      }
+    });
+
+  withCommonOptions(program.command('outfit'))
+    .description('complete the look: one pick from each complementary group for a catalog item or a photo')
+    .argument('<id|image>', 'catalog item id, or a photo path or http(s) URL')
+    .option('--json', 'print JSON')
+    .action(async (source: string, opts) => {
+      const config = configFrom(opts);
+      const rec = Recommender.open(config);
+      try {
+        const res = rec.hasItem(source) ? rec.outfit(source) : await rec.outfitImage(await readQueryImage(source, config), source);
+        if (opts.json) {
+          console.log(JSON.stringify(res));
+          return;
+        }
+        const q = res.query.labels;
+        console.log(`${res.query.id ? `item ${res.query.id}` : source}: ${[q.articleType, q.baseColour, q.gender, q.usage, q.season].filter(Boolean).join(', ')}${res.query.predicted ? ' (predicted from the photo)' : ''}`);
+        if (res.message) console.log(res.message);
+        if (res.picks.length > 0) console.table(res.picks.map((p) => ({ group: p.group, id: p.id, articleType: p.metadata.articleType ?? '', baseColour: p.metadata.baseColour ?? '', name: (p.metadata.productDisplayName ?? '').slice(0, 40), reason: p.reason })));
+        if (res.unfilled.length > 0 && res.picks.length > 0) console.log(`nothing fits for: ${res.unfilled.join(', ')}`);
       } finally {
         await rec.close();
       }
@@ -222,12 +300,20 @@ export function buildCli(): Command {
     .option('--seed <n>', 'sampling seed', '1')
     .option('--queries <dir>', 'folder of query photos (instead of leave-one-out)')
     .option('--query-metadata <csv>', 'labels of the query photos')
+    .option('--text-queries <csv>', 'text relevance instead: rows of query,articleType,baseColour[,gender]')
+    .option('--train-only', 'with --text-queries: leave the held-back split out of the results')
     .option('--json', 'print one JSON line last')
     .action(async (opts) => {
       const config = configFrom(opts);
       const rec = Recommender.open(config);
       const bar = progressBar('evaluating', !opts.json);
       try {
+        if (opts.textQueries) {
+          const report = await evaluateText(rec, opts.textQueries, { k: config.k, trainOnly: !!opts.trainOnly, onProgress: (d, t) => bar.update(d, t) });
+          bar.stop();
+          printTextEval(report, !!opts.json);
+          return;
+        }
         const report = await evaluate(rec, {
           k: config.k,
           metric: config.metric,
@@ -241,6 +327,46 @@ export function buildCli(): Command {
         printEval(report, !!opts.json);
       } finally {
         bar.stop();
+        await rec.close();
+      }
+    });
+
+  withCommonOptions(program.command('train'))
+    .description('learn the refinement (projection + colour fusion) from the catalog labels; search uses it by default')
+    .option('--epochs <n>', 'training epochs', '10')
+    .option('--seed <n>', 'random seed', '42')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      const store = openCatalogStore(config.dataDir);
+      try {
+        const report = await trainCatalog(store, config.dataDir, {
+          epochs: Number(opts.epochs),
+          seed: Number(opts.seed),
+          threads: config.threads,
+          onProgress: (m) => {
+            if (!opts.json) console.error(m);
+          },
+        });
+        console.log(opts.json ? JSON.stringify(report) : `trained in ${report.trainSeconds} s on ${report.fitItems} items; validation (${report.validationItems} items): P@5 ${report.validation.precisionAt5}, strict P@5 ${report.validation.strictPrecisionAt5}, accuracy ${JSON.stringify(report.validationAccuracy)}`);
+      } finally {
+        store.close();
+      }
+    });
+
+  withCommonOptions(program.command('categorize'))
+    .description('predict articleType, baseColour and gender of a photo (file or URL), with confidences')
+    .argument('<image>', 'photo path or http(s) URL')
+    .option('--json', 'print JSON')
+    .action(async (image: string, opts) => {
+      const config = configFrom(opts);
+      const rec = Recommender.open(config);
+      try {
+        const bytes = await readQueryImage(image, config);
+        const prediction = await rec.categorizeImage(bytes, image);
+        if (opts.json) console.log(JSON.stringify(prediction));
+        else for (const [field, p] of Object.entries(prediction)) console.log(`${field.padEnd(12)} ${p.value} (${(p.confidence * 100).toFixed(0)}%)`);
+      } finally {
         await rec.close();
       }
     });

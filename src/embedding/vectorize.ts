@@ -1,6 +1,7 @@
 import { FashionError } from '../errors.js';
 import { DEFAULT_IMAGE_LIMITS, fitForModel, type ImageLimits } from '../imaging/decode.js';
 import { rgbToTensor } from '../imaging/preprocess.js';
+import { colourHistogram } from '../refine/colourFeatures.js';
 import type { Embedder } from './embedder.js';
 
 export interface PreparedBatch {
@@ -8,7 +9,14 @@ export interface PreparedBatch {
   readonly tensor: Float32Array;
   /** For each input: its row in `tensor`, or the error that kept it out. */
   readonly slots: ReadonlyArray<number | FashionError>;
+  /** Colour evidence of each decoded photo, from the same fitted pixels the model sees. */
+  readonly colours: ReadonlyArray<Float32Array | null>;
   readonly count: number;
+}
+
+export interface PhotoFeatures {
+  readonly vector: Float32Array;
+  readonly colour: Float32Array;
 }
 
 /** Decodes and fits a batch of encoded photos; a bad photo becomes an error in its slot, never a thrown batch. */
@@ -37,14 +45,20 @@ export async function prepareBatch(
     rgbToTensor(f, p, tensor, row * per);
     return row++;
   });
-  return { tensor, slots, count };
+  const colours = fitted.map((f) => (f instanceof FashionError ? null : colourHistogram(f, p.size, p.size)));
+  return { tensor, slots, colours, count };
 }
 
 /** Runs a prepared batch through the model; returns one vector (or the error) per input. */
 export async function embedPrepared(embedder: Embedder, batch: PreparedBatch): Promise<Array<Float32Array | FashionError>> {
+  return (await embedPreparedFeatures(embedder, batch)).map((f) => (f instanceof FashionError ? f : f.vector));
+}
+
+/** The same, with each photo's colour evidence beside its backbone vector. */
+export async function embedPreparedFeatures(embedder: Embedder, batch: PreparedBatch): Promise<Array<PhotoFeatures | FashionError>> {
   const dims = embedder.dims;
   const out = batch.count > 0 ? await embedder.embedBatch(batch.tensor, batch.count) : new Float32Array(0);
-  return batch.slots.map((s) => (typeof s === 'number' ? out.slice(s * dims, (s + 1) * dims) : s));
+  return batch.slots.map((s, i) => (typeof s === 'number' ? { vector: out.slice(s * dims, (s + 1) * dims), colour: batch.colours[i]! } : s));
 }
 
 export function asFashionError(err: unknown, label: string): FashionError {

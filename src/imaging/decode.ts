@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Sharp } from 'sharp';
 import { FashionError } from '../errors.js';
 import { requireImageType } from './imageType.js';
+import { isolateProduct, type IsolatedProduct } from './isolateProduct.js';
 import type { Preprocess } from './preprocess.js';
 
 export interface ImageLimits {
@@ -90,6 +92,7 @@ export async function fitForModel(
   const label = options.label ?? 'the image';
   requireImageType(bytes, label);
   checkByteLimit(bytes.length, limits, label);
+  if (p.isolate) return fitRgbForModel((await isolatedProduct(bytes, p, { limits, label })).image, p);
   const [r, g, b] = p.background;
   const background = { r, g, b };
   const fit = p.fit === 'pad' ? 'contain' : p.fit === 'stretch' ? 'fill' : 'cover';
@@ -105,6 +108,28 @@ export async function fitForModel(
   } catch (err) {
     throw decodeError(err, label);
   }
+}
+
+/** Largest side the product is looked for at: phone photos are scaled down first, catalog photos are smaller. */
+const ISOLATE_MAX_SIDE = 480;
+
+/** Decodes a photo and isolates the product on white (what `fitForModel` feeds the model when `p.isolate` is set). */
+export async function isolatedProduct(
+  bytes: Uint8Array,
+  p: Pick<Preprocess, 'background'>,
+  options: { limits?: ImageLimits; label?: string } = {},
+): Promise<IsolatedProduct> {
+  const img = await decodeRgb(bytes, { ...options, background: p.background, maxSide: ISOLATE_MAX_SIDE });
+  return isolateProduct(img);
+}
+
+/**
+ * A hash of the decoded pixels (sha256 of the size and the RGB bytes): a renamed copy, or one re-encoded
+ * without loss (PNG, WebP lossless, a JPEG re-wrapped with other metadata), has the same hash.
+ */
+export async function pixelHash(bytes: Uint8Array, options: { limits?: ImageLimits; label?: string } = {}): Promise<string> {
+  const img = await decodeRgb(bytes, options);
+  return createHash('sha256').update(`${img.width}x${img.height}:`).update(img.data).digest('hex');
 }
 
 /** Fits an already decoded RGB image (e.g. an isolated product) to the model's square input. */

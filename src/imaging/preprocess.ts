@@ -14,6 +14,11 @@ export interface Preprocess {
   readonly pixelScale: number;
   readonly mean: readonly [number, number, number];
   readonly std: readonly [number, number, number];
+  /**
+   * Isolate the product before fitting (src/imaging/isolateProduct.ts): backdrop replaced with white,
+   * cropped to the product. Absent when off, so catalogs embedded before the option existed keep their identity.
+   */
+  readonly isolate?: true;
 }
 
 /** ImageNet preprocessing as the ONNX model zoo cards give it (torchvision style). */
@@ -42,7 +47,7 @@ export type PreprocessPreset = keyof typeof PREPROCESS_PRESETS;
 
 export function resolvePreprocess(
   preset: string,
-  overrides: { size?: number; fit?: string } = {},
+  overrides: { size?: number; fit?: string; isolate?: boolean } = {},
 ): Preprocess {
   if (!(preset in PREPROCESS_PRESETS)) {
     throw invalid('preprocess', `one of ${Object.keys(PREPROCESS_PRESETS).join(', ')}`, preset);
@@ -52,7 +57,7 @@ export function resolvePreprocess(
   if (!Number.isInteger(size) || size < 32 || size > 1024) throw invalid('size', 'an integer from 32 to 1024', size);
   const fit = overrides.fit ?? base.fit;
   if (fit !== 'pad' && fit !== 'stretch' && fit !== 'crop') throw invalid('fit', 'pad, stretch or crop', fit);
-  return Object.freeze({ ...base, size, fit });
+  return Object.freeze({ ...base, size, fit, ...(overrides.isolate ? { isolate: true as const } : {}) });
 }
 
 /**

@@ -56,7 +56,9 @@ export async function evaluate(rec: Recommender, options: EvalOptions): Promise<
     const chosen = sample(labelled.map((it) => it.id), options.limit ?? 0, options.seed ?? 1);
     chosen.forEach((id, i) => {
       const item = rec.item(id);
-      const res = rec.similar(id, { k: depth, metric: options.metric });
+      const row = rec.rowOfId(id)!;
+      // The item is a query photo here: its vector comes from its pixels, never from its own labels.
+      const res = rec.searchVector(rec.queryVectorOfRow(row), { k: depth, metric: options.metric }, (r) => r !== row);
       acc.add(item.metadata, res.hits.map((h) => h.metadata), (typeCounts.get(item.metadata.articleType!) ?? 1) - 1, null);
       if (i % 50 === 0) options.onProgress?.(i, chosen.length);
     });

@@ -1,10 +1,13 @@
 import { Embedder } from '../embedding/embedder.js';
-import { embedPrepared, prepareBatch } from '../embedding/vectorize.js';
+import { embedPreparedFeatures, prepareBatch } from '../embedding/vectorize.js';
 import { FashionError } from '../errors.js';
 import type { ImageLimits } from '../imaging/decode.js';
 
 export interface EmbeddedQuery {
+  /** Backbone vector. */
   readonly vector: Float32Array;
+  /** Colour evidence. */
+  readonly colour: Float32Array;
   /** Decode and fit time of this photo's batch, ms. */
   readonly decodeMs: number;
   /** Inference time of this photo's batch, ms. */
@@ -54,11 +57,11 @@ export class QueryBatcher {
           const t0 = performance.now();
           const prepared = await prepareBatch(this.embedder, batch.map((b) => ({ bytes: b.bytes, label: b.label })), this.limits);
           const t1 = performance.now();
-          const vectors = await embedPrepared(this.embedder, prepared);
+          const vectors = await embedPreparedFeatures(this.embedder, prepared);
           const t2 = performance.now();
           vectors.forEach((v, i) => {
             if (v instanceof FashionError) batch[i]!.reject(v);
-            else batch[i]!.resolve({ vector: v, decodeMs: t1 - t0, embedMs: t2 - t1, batchSize: prepared.count });
+            else batch[i]!.resolve({ vector: v.vector, colour: v.colour, decodeMs: t1 - t0, embedMs: t2 - t1, batchSize: prepared.count });
           });
         } catch (err) {
           for (const b of batch) b.reject(err);

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { checkIdentity, SETTING_IMAGES_ROOT, storedIdentity, modelMismatch } from '../catalog/ingest.js';
 import { openCatalogStore } from '../catalog/openCatalog.js';
 import { isInside } from '../catalog/scanImages.js';
@@ -11,6 +11,18 @@ import { scoreOf, type Metric, type Neighbor, type VectorIndex } from '../index/
 import type { CatalogStore, Metadata, StoredItem } from '../store/catalogStore.js';
 import { hasFilters, matchesFilters, type Filters } from './filters.js';
 import { QueryBatcher } from './queryBatcher.js';
+import { NEAR_DUPLICATE_THRESHOLD, exactDuplicateGroups, groupPairs, nearDuplicatePairs, type DuplicateGroup } from './duplicates.js';
+import { MATCH_THRESHOLD, decideMatch, type MatchResult } from './match.js';
+import { encodeJpeg, isolatedProduct } from '../imaging/decode.js';
+import { FtsTextSearch } from '../text/ftsIndex.js';
+import { outfitForItem, outfitForVector, type OutfitResult } from './outfit.js';
+import { TextEngine, type TextQueryOptions, type TextSearchResult } from '../text/textQuery.js';
+import type { TextSearch } from '../text/textSearch.js';
+import { loadCatalogRefinement } from '../catalog/refineCatalog.js';
+import { createHash } from 'node:crypto';
+import { DEFAULT_HNSW, HnswIndex } from '../index/hnswIndex.js';
+import type { Prediction, RefineModel } from '../refine/refineModel.js';
+import type { EmbeddedQuery } from './queryBatcher.js';
 
 export interface SearchOptions {
   readonly k?: number;
@@ -40,6 +52,11 @@ export interface CatalogInfo {
   readonly imagesRoot: string | null;
   readonly dataDir: string;
   readonly metadataColumns: string[];
+  readonly index: 'exact' | 'hnsw';
+  /** The learned refinement searched with, or null when search uses the backbone vectors. */
+  readonly refinement: { trainedAt: string; dims: number; report: Record<string, unknown> } | null;
+  /** Why the refinement is not used, when a catalog has labels but search runs on backbone vectors. */
+  readonly refinementNote?: string;
 }
 
 const FACET_FIELDS = ['gender', 'masterCategory', 'subCategory', 'articleType', 'baseColour', 'season', 'usage'] as const;
@@ -53,6 +70,18 @@ export class Recommender {
   private rowOf = new Map<string, number>();
   private index: VectorIndex = new ExactIndex(new Float32Array(0), 1);
   private imagesRoot: string | null = null;
+  /** The backbone vectors as stored, for matching and duplicates (instance-level similarity). */
+  private rawStore: { vectors: Float32Array; dims: number } = { vectors: new Float32Array(0), dims: 1 };
+  private rawIndex: ExactIndex | null = null;
+  private text: TextEngine | null = null;
+  private textIndex: TextSearch | null = null;
+  private refine: RefineModel | null = null;
+  private annIndex: HnswIndex | null = null;
+  /** The searched vectors, exactly (the HNSW graph, when used, sits over the same rows). */
+  private exactIndex: ExactIndex = new ExactIndex(new Float32Array(0), 1);
+  private refineNote: string | undefined;
+  /** Colour evidence of every item (rows as items), when stored. */
+  private colours: Float32Array | null = null;
 
   private constructor(readonly config: Config, readonly store: CatalogStore) {
     this.reload();
@@ -70,8 +99,21 @@ export class Recommender {
     this.items = items;
     this.rowOf = new Map(items.map((it, i) => [it.id, i]));
     this.index = new ExactIndex(vectors, Math.max(dims, 1));
+    this.rawStore = { vectors, dims: Math.max(dims, 1) };
+    this.rawIndex = null;
+    const ids = items.map((it) => it.id);
+    this.colours = this.store.loadFeatures('colour', ids);
+    const refinement = loadCatalogRefinement(this.store, this.config.dataDir, ids);
+    this.refine = refinement.model;
+    this.refineNote = refinement.note;
+    if (refinement.model && refinement.vectors) this.index = new ExactIndex(refinement.vectors, refinement.model.dims);
+    else this.refine = null;
+    this.exactIndex = this.index as ExactIndex;
+    this.annIndex = null;
+    if (this.wantsAnn() && existsSync(this.annFile())) this.openAnn(false);
     const root = this.store.getSetting(SETTING_IMAGES_ROOT);
     this.imagesRoot = root;
+    this.text = null;
   }
 
   info(): CatalogInfo {
@@ -82,7 +124,90 @@ export class Recommender {
       imagesRoot: this.imagesRoot,
       dataDir: this.config.dataDir,
       metadataColumns: JSON.parse(this.store.getSetting('metadataColumns') ?? '[]') as string[],
+      index: this.annIndex ? 'hnsw' : 'exact',
+      refinement: this.refine ? { trainedAt: this.refine.header.trainedAt, dims: this.refine.dims, report: this.refine.header.report } : null,
+      ...(this.refineNote ? { refinementNote: this.refineNote } : {}),
     };
+  }
+
+  private wantsAnn(): boolean {
+    return this.config.index === 'hnsw' || (this.config.index === 'auto' && this.items.length >= this.config.annThreshold);
+  }
+
+  private annFile(): string {
+    return join(this.config.dataDir, `ann-${this.refine ? 'refined' : 'raw'}.usearch`);
+  }
+
+  /** What the searched vectors are: a saved graph made for another space is rebuilt. */
+  private spaceId(): string {
+    const identity = storedIdentity(this.store);
+    return this.refine ? `refined:${this.refine.header.trainedAt}` : `raw:${createHash('sha256').update(identity ? identityKey(identity) : '').digest('hex').slice(0, 16)}`;
+  }
+
+  /** Opens (and updates) or builds the HNSW graph over the searched vectors, and saves it beside the catalog. */
+  private openAnn(buildIfMissing: boolean): void {
+    if (!buildIfMissing && !existsSync(this.annFile())) return;
+    const exact = this.exactIndex;
+    if (exact.size === 0) return;
+    const keys = BigUint64Array.from(this.items.map((it) => itemKey(it)));
+    const { index, changed } = HnswIndex.open(this.annFile(), this.spaceId(), exact, keys, { ...DEFAULT_HNSW, threads: this.config.threads });
+    if (changed) index.save(this.annFile(), this.spaceId());
+    this.annIndex = index;
+    this.index = index;
+  }
+
+  /**
+   * Makes search ready at full speed: on catalogs of `annThreshold` items or more (or with index=hnsw),
+   * builds or updates the approximate index. `fashion index` and the server call it once; later opens load it.
+   */
+  prepareIndex(): { kind: 'exact' | 'hnsw'; items: number } {
+    if (this.wantsAnn() && !this.annIndex) this.openAnn(true);
+    return { kind: this.annIndex ? 'hnsw' : 'exact', items: this.items.length };
+  }
+
+  /** A query photo's vector in the space the catalog is searched in (refined when a refinement exists). */
+  searchSpaceVector(q: Pick<EmbeddedQuery, 'vector' | 'colour'>): Float32Array {
+    return this.refine ? this.refine.queryVector(q.vector, q.colour) : q.vector;
+  }
+
+  /**
+   * A catalog item's vector as if it were a query photo (predictions, not its labels): what a
+   * leave-one-out evaluation must use, since the item's own labels would give its kind away.
+   */
+  queryVectorOfRow(row: number): Float32Array {
+    const d = this.rawStore.dims;
+    const raw = this.rawStore.vectors.subarray(row * d, (row + 1) * d);
+    if (!this.refine || !this.colours) return raw;
+    const c = this.colours.length / Math.max(1, this.items.length);
+    return this.refine.queryVector(raw, this.colours.subarray(row * c, (row + 1) * c));
+  }
+
+  /** Auto-categorisation of a photo: predicted articleType, baseColour and gender with confidences. */
+  async categorizeImage(bytes: Uint8Array, label = 'the query photo'): Promise<Record<string, Prediction>> {
+    this.requireItems();
+    await this.loadModel();
+    const q = await this.batcher!.embed(bytes, label);
+    return this.categorizeFeatures(q);
+  }
+
+  categorizeFeatures(q: Pick<EmbeddedQuery, 'vector' | 'colour'>): Record<string, Prediction> {
+    if (this.refine) return this.refine.categorize(q.vector, q.colour);
+    return this.neighbourVote(this.index.search(q.vector, 10, 'cosine').map((n) => n.row));
+  }
+
+  /** Fallback categorisation without a trained refinement: the labels of the 10 nearest items, by vote. */
+  private neighbourVote(rows: number[]): Record<string, Prediction> {
+    const out: Record<string, Prediction> = {};
+    for (const field of ['articleType', 'baseColour', 'gender']) {
+      const votes = new Map<string, number>();
+      for (const r of rows) {
+        const v = this.items[r]!.metadata[field];
+        if (v) votes.set(v, (votes.get(v) ?? 0) + 1);
+      }
+      const best = [...votes].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0];
+      if (best) out[field] = { value: best[0], confidence: Math.round((best[1] / Math.max(1, rows.length)) * 1000) / 1000 };
+    }
+    return out;
   }
 
   private useEmbedder(e: Embedder): void {
@@ -122,7 +247,7 @@ export class Recommender {
     this.requireItems();
     await this.loadModel();
     const q = await this.batcher!.embed(bytes, label);
-    const result = this.searchVector(q.vector, options);
+    const result = this.searchVector(this.searchSpaceVector(q), options);
     return { ...result, timings: { decodeMs: q.decodeMs, embedMs: q.embedMs, searchMs: result.timings.searchMs, batchSize: q.batchSize } };
   }
 
@@ -164,11 +289,65 @@ export class Recommender {
 
   vectorOf(row: number): Float32Array {
     const d = this.index.dims;
-    return (this.index as ExactIndex).vectors.subarray(row * d, (row + 1) * d);
+    return this.exactIndex.vectors.subarray(row * d, (row + 1) * d);
   }
 
   rowOfId(id: string): number | undefined {
     return this.rowOf.get(id);
+  }
+
+  /** A photo's backbone vector, as the catalog's vectors are stored (instance-level similarity). */
+  async embedImage(bytes: Uint8Array, label = 'the query photo'): Promise<Float32Array> {
+    await this.loadModel();
+    return (await this.batcher!.embed(bytes, label)).vector;
+  }
+
+  /** Second-hand matching: the catalog item the photo shows, or no match when the confidence is below the threshold. */
+  async matchImage(bytes: Uint8Array, options: { threshold?: number; candidates?: number } = {}, label = 'the query photo'): Promise<MatchResult> {
+    this.requireItems();
+    return this.matchVector(await this.embedImage(bytes, label), options);
+  }
+
+  /** Matching on the stored backbone vectors (cosine), whatever projection relevance search may use. */
+  matchVector(vector: Float32Array, options: { threshold?: number; candidates?: number } = {}): MatchResult {
+    const k = options.candidates ?? 3;
+    if (!Number.isInteger(k) || k < 1 || k > 100) throw invalid('candidates', 'an integer from 1 to 100', k);
+    const threshold = options.threshold ?? MATCH_THRESHOLD;
+    if (!(threshold >= 0 && threshold <= 1)) throw invalid('threshold', 'a number from 0 to 1', threshold);
+    this.rawIndex ??= new ExactIndex(this.rawVectors(), this.rawDims());
+    const neighbors = this.rawIndex.search(vector, k, 'cosine');
+    return decideMatch(neighbors.map((n) => this.hit(n, 'cosine')), threshold);
+  }
+
+  /** Exact duplicates (same decoded pixels) and near-duplicate groups (backbone cosine >= threshold). */
+  duplicates(options: { threshold?: number; near?: boolean } = {}): { exact: DuplicateGroup[]; near: DuplicateGroup[]; threshold: number } {
+    const threshold = options.threshold ?? NEAR_DUPLICATE_THRESHOLD;
+    if (!(threshold > 0 && threshold <= 1)) throw invalid('threshold', 'a number above 0, at most 1', threshold);
+    const exact = exactDuplicateGroups(this.items);
+    if (options.near === false) return { exact, near: [], threshold };
+    const pairs = nearDuplicatePairs(this.rawVectors(), this.rawDims(), { threshold });
+    const near = groupPairs(this.items.length, pairs).map((g) => ({
+      kind: 'near' as const,
+      ids: g.rows.map((r) => this.items[r]!.id).sort(),
+      similarity: round(g.similarity),
+    }));
+    return { exact, near, threshold };
+  }
+
+  /** The product as isolation sees it (JPEG), to show beside the query; null when the catalog does not isolate. */
+  async isolatedQuery(bytes: Uint8Array, label = 'the query photo'): Promise<{ jpeg: Buffer; method: string } | null> {
+    const p = storedIdentity(this.store)?.preprocess ?? this.config.preprocess;
+    if (!p.isolate) return null;
+    const iso = await isolatedProduct(bytes, p, { limits: { maxBytes: this.config.maxUploadBytes, maxPixels: this.config.maxPixels }, label });
+    return { jpeg: await encodeJpeg(iso.image, 88), method: iso.method };
+  }
+
+  private rawVectors(): Float32Array {
+    return this.rawStore.vectors;
+  }
+
+  private rawDims(): number {
+    return this.rawStore.dims;
   }
 
   /** Distinct values of the common metadata fields, with counts, for the page's filters. */
@@ -202,7 +381,52 @@ export class Recommender {
     return real;
   }
 
+  /** Words and photos (src/text): the text engine over this catalog, built on first use. */
+  textEngine(): TextEngine {
+    this.textIndex ??= this.store.textSearch?.() ?? FtsTextSearch.inMemory(this.items);
+    this.text ??= new TextEngine(this, this.textIndex);
+    return this.text;
+  }
+
+  /** Words only ("red floral dress"): items that satisfy the words, ranked by the text index. */
+  searchText(text: string, options: TextQueryOptions = {}): TextSearchResult {
+    this.requireItems();
+    return this.textEngine().search(text, options);
+  }
+
+  /** A photo plus words ("like this, but in blue"): visual similarity among the items that satisfy the words. */
+  async searchImageText(bytes: Uint8Array, text: string, options: TextQueryOptions = {}, label = 'the query photo'): Promise<TextSearchResult> {
+    this.requireItems();
+    const engine = this.textEngine();
+    engine.parse(text);
+    await this.loadModel();
+    const q = await this.batcher!.embed(bytes, label);
+    const res = engine.searchWithVector(this.searchSpaceVector(q), text, options);
+    return { ...res, timings: { decodeMs: q.decodeMs, embedMs: q.embedMs, searchMs: res.timings.searchMs, batchSize: q.batchSize } };
+  }
+
+  /** A catalog item plus words: more like this item among those that satisfy the words (the item left out). */
+  similarText(id: string, text: string, options: TextQueryOptions = {}): TextSearchResult {
+    const row = this.requireRow(id);
+    return this.textEngine().searchWithVector(this.vectorOf(row), text, options, row);
+  }
+
+  /** Complete the look for a catalog item (src/recommend/outfit.ts, docs/outfits.md). */
+  outfit(id: string): OutfitResult {
+    this.requireRow(id);
+    return outfitForItem(this, id);
+  }
+
+  /** Complete the look for a photo: its labels are predicted from its nearest catalog items. */
+  async outfitImage(bytes: Uint8Array, label = 'the query photo'): Promise<OutfitResult> {
+    this.requireItems();
+    await this.loadModel();
+    const q = await this.batcher!.embed(bytes, label);
+    return outfitForVector(this, q.vector);
+  }
+
   async close(): Promise<void> {
+    this.textIndex?.close?.();
     this.store.close();
     await this.embedder?.close();
   }
@@ -221,6 +445,12 @@ export class Recommender {
   private requireItems(): void {
     if (this.items.length === 0) throw new FashionError('catalog/empty', 'Expected a catalog with items but it is empty; run `fashion index <images-dir>` first');
   }
+}
+
+/** A stable key for an item's vector: it changes when the photo or the labels (label-aware vectors) change. */
+function itemKey(it: StoredItem): bigint {
+  const h = createHash('sha256').update(`${it.id}|${it.size}|${it.mtimeMs}|${JSON.stringify(it.metadata)}`).digest();
+  return h.readBigUInt64BE(0);
 }
 
 function round(x: number): number {

@@ -8,6 +8,8 @@ import { sniffImageType } from '../imaging/imageType.js';
 import { fetchImage } from '../imaging/fetchImage.js';
 import { checkFilters, type Filters } from '../recommend/filters.js';
 import type { Recommender, SearchOptions, SearchResult } from '../recommend/recommender.js';
+import type { OutfitResult } from '../recommend/outfit.js';
+import { checkText, type TextHit } from '../text/textQuery.js';
 
 const WEB_DIR = join(REPO_ROOT, 'web');
 const WEB_FILES: Record<string, string> = {
@@ -28,7 +30,6 @@ export async function buildApp(rec: Recommender, config: Config, options: AppOpt
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
     bodyLimit: 64 * 1024,
-    disableRequestLogging: false,
   });
   await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1, fields: 10, fieldSize: 16 * 1024 } });
 
@@ -87,9 +88,22 @@ export async function buildApp(rec: Recommender, config: Config, options: AppOpt
   });
 
   app.post('/api/search', async (req, reply) => {
-    const { source, options, label } = await readSearchRequest(req, rec, config);
+    const { source, options, label, text, dropFilters } = await readSearchRequest(req, rec, config);
     let res: SearchResult;
     let query: Record<string, unknown>;
+    if (text !== undefined) {
+      // Words alone, or words with a photo / catalog item ("like this, but in blue").
+      const textOpts = { ...options, dropFilters };
+      const tres = !source
+        ? rec.searchText(text, textOpts)
+        : source.kind === 'id'
+          ? rec.similarText(source.id, text, textOpts)
+          : await rec.searchImageText(source.bytes, text, textOpts, label);
+      query = { text, ...(source?.kind === 'id' ? { id: source.id } : source ? { kind: source.kind } : {}) };
+      logTimings(req, 'search', tres);
+      return reply.send({ query, text: tres.text, ...view(rec, tres) });
+    }
+    if (!source) throw new FashionError('input/invalid', 'Expected a photo upload, an "imageUrl", an item "id" or "text" in the search request but received none');
     if (source.kind === 'id') {
       res = rec.similar(source.id, options);
       query = { id: source.id };
@@ -101,12 +115,53 @@ export async function buildApp(rec: Recommender, config: Config, options: AppOpt
     return reply.send({ query, ...view(rec, res) });
   });
 
+  app.get<{ Params: { id: string } }>('/api/items/:id/outfit', async (req) => outfitView(rec, rec.outfit(req.params.id)));
+
+  /** Complete the look for a photo (multipart "image" or JSON imageUrl) or a catalog item (JSON id). */
+  app.post('/api/outfit', async (req) => {
+    const { source, label } = await readSearchRequest(req, rec, config);
+    if (!source) throw new FashionError('input/invalid', 'Expected a photo upload, an "imageUrl" or an item "id" for the outfit but received none');
+    return outfitView(rec, source.kind === 'id' ? rec.outfit(source.id) : await rec.outfitImage(source.bytes, label));
+  });
+
   return app;
+}
+
+function outfitView(rec: Recommender, res: OutfitResult) {
+  return { ...res, picks: res.picks.map((p) => ({ ...p, imageUrl: `/api/images/${encodeURIComponent(p.id)}` })) };
 }
 
 type Source = { kind: 'upload' | 'url'; bytes: Uint8Array } | { kind: 'id'; id: string };
 
-async function readSearchRequest(req: FastifyRequest, rec: Recommender, config: Config): Promise<{ source: Source; options: SearchOptions; label: string }> {
+interface SearchRequest {
+  source: Source | null;
+  options: SearchOptions;
+  label: string;
+  /** Words, alone or with the photo. */
+  text?: string;
+  /** Fields whose word filters the shopper removed (the page's chips). */
+  dropFilters: string[];
+}
+
+function textFields(body: Record<string, unknown>): Pick<SearchRequest, 'text' | 'dropFilters'> {
+  const out: Pick<SearchRequest, 'text' | 'dropFilters'> = { dropFilters: [] };
+  if (body.text !== undefined) out.text = checkText(body.text);
+  let drop = body.dropFilters;
+  if (typeof drop === 'string') {
+    try {
+      drop = drop ? JSON.parse(drop) : [];
+    } catch {
+      throw invalid('dropFilters', 'a JSON array of field names', drop);
+    }
+  }
+  if (drop !== undefined) {
+    if (!Array.isArray(drop) || !drop.every((d) => typeof d === 'string')) throw invalid('dropFilters', 'an array of field names', JSON.stringify(drop));
+    out.dropFilters = drop as string[];
+  }
+  return out;
+}
+
+async function readSearchRequest(req: FastifyRequest, rec: Recommender, config: Config): Promise<SearchRequest> {
   if (req.isMultipart()) {
     const fields: Record<string, string> = {};
     let bytes: Uint8Array | null = null;
@@ -120,8 +175,9 @@ async function readSearchRequest(req: FastifyRequest, rec: Recommender, config: 
         fields[part.fieldname] = String(part.value);
       }
     }
-    if (!bytes) throw new FashionError('input/invalid', 'Expected a photo in the multipart field "image" but the upload has no file');
-    return { source: { kind: 'upload', bytes }, options: searchOptionsFromBody(rec, fields), label };
+    const words = textFields(fields);
+    if (!bytes && words.text === undefined) throw new FashionError('input/invalid', 'Expected a photo in the multipart field "image" but the upload has no file');
+    return { source: bytes ? { kind: 'upload', bytes } : null, options: searchOptionsFromBody(rec, fields), label, ...words };
   }
   const ct = String(req.headers['content-type'] ?? '');
   if (!ct.startsWith('application/json')) {
@@ -130,10 +186,12 @@ async function readSearchRequest(req: FastifyRequest, rec: Recommender, config: 
   const body = (req.body ?? {}) as Record<string, unknown>;
   const options = searchOptionsFromBody(rec, body);
   const url = body.imageUrl ?? body.url;
-  if (typeof body.id === 'string' && body.id) return { source: { kind: 'id', id: body.id }, options, label: body.id };
+  const words = textFields(body);
+  if (typeof body.id === 'string' && body.id) return { source: { kind: 'id', id: body.id }, options, label: body.id, ...words };
   if (typeof url === 'string' && url) {
-    return { source: { kind: 'url', bytes: await fetchImage(url, { maxBytes: config.maxUploadBytes }) }, options, label: url };
+    return { source: { kind: 'url', bytes: await fetchImage(url, { maxBytes: config.maxUploadBytes }) }, options, label: url, ...words };
   }
+  if (words.text !== undefined) return { source: null, options, label: 'the words', ...words };
   throw new FashionError('input/invalid', 'Expected a photo upload, an "imageUrl" or an item "id" in the search request but received none');
 }
 
@@ -195,7 +253,18 @@ function view(rec: Recommender, res: SearchResult) {
     metric: res.metric,
     k: res.k,
     timings: res.timings,
-    results: res.hits.map((h) => ({ id: h.id, score: h.score, distance: h.distance, imageUrl: `/api/images/${encodeURIComponent(h.id)}`, metadata: h.metadata })),
+    results: res.hits.map((h) => {
+      const extra = h as TextHit;
+      return {
+        id: h.id,
+        score: h.score,
+        distance: h.distance,
+        imageUrl: `/api/images/${encodeURIComponent(h.id)}`,
+        metadata: h.metadata,
+        ...(extra.predicted ? { predicted: extra.predicted } : {}),
+        ...(extra.unmatched ? { unmatched: extra.unmatched } : {}),
+      };
+    }),
   };
 }
 

@@ -6,6 +6,7 @@ import { buildApp } from './app.js';
 export async function startServer(config: Config): Promise<{ close: () => Promise<void>; url: string }> {
   const rec = Recommender.open(config);
   if (rec.info().items > 0) await rec.loadModel();
+  rec.prepareIndex();
   const app = await buildApp(rec, config);
   const url = await app.listen({ host: config.host, port: config.port });
   app.log.info({ url, items: rec.info().items }, `fashion recommender listening on ${url}`);

@@ -1,3 +1,7 @@
+import type { TextSearch } from '../text/textSearch.js';
+
+export type FeatureKind = 'colour' | 'refined';
+
 /** Product metadata: every column of the shop's CSV, by name (gender, articleType, baseColour, ...). */
 export type Metadata = Readonly<Record<string, string>>;
 
@@ -11,10 +15,14 @@ export interface FileState {
 export interface StoredItem extends FileState {
   readonly id: string;
   readonly metadata: Metadata;
+  /** sha256 of the decoded pixels (exact duplicates); absent for items stored before it was recorded. */
+  readonly pixelHash?: string | undefined;
 }
 
 export interface ItemWithVector extends StoredItem {
   readonly vector: Float32Array;
+  /** Colour evidence of the photo (src/refine/colourFeatures.ts), kept beside the backbone vector. */
+  readonly colour?: Float32Array | undefined;
 }
 
 /**
@@ -26,6 +34,8 @@ export interface CatalogStore {
   setSetting(key: string, value: string): void;
   /** Path, size and mtime of every item, for the incremental diff of an ingest. */
   fileStates(): Map<string, FileState>;
+  /** Pixel hash of every item that has one (exact-duplicate warnings at ingest). */
+  pixelHashes(): Map<string, string>;
   /** Writes a batch of items with their vectors in one transaction (all or nothing). */
   putItems(items: readonly ItemWithVector[]): void;
   removeItems(ids: readonly string[]): void;
@@ -34,9 +44,17 @@ export interface CatalogStore {
   count(): number;
   /** All items and their vectors, in one stable order (by id). */
   loadAll(): { items: StoredItem[]; vectors: Float32Array; dims: number };
+  /** Derived per-item vectors (colour evidence, refined search vectors), kept apart from the backbone vectors. */
+  putFeatures(kind: FeatureKind, rows: ReadonlyMap<string, Float32Array>): void;
+  /** Ids of the items that have a derived vector of this kind. */
+  featureIds(kind: FeatureKind): Set<string>;
+  /** The derived vectors of `ids`, in that order, or null when any is missing. */
+  loadFeatures(kind: FeatureKind, ids: readonly string[]): Float32Array | null;
   /** Drops every vector (when the catalog is re-embedded with another model). */
   clearItems(): void;
   /** Bumped on every write, so that derived data (indexes, projections) knows when it is stale. */
   generation(): number;
+  /** Full-text search over names and labels, when the store keeps an index (else the caller builds one in memory). */
+  textSearch?(): TextSearch | null;
   close(): void;
 }

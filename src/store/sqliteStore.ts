@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { CatalogStore, FileState, ItemWithVector, Metadata, StoredItem } from './catalogStore.js';
+import type { CatalogStore, FeatureKind, FileState, ItemWithVector, Metadata, StoredItem } from './catalogStore.js';
+import { ensureFtsIndex, FtsTextSearch, hasFtsIndex } from '../text/ftsIndex.js';
+import type { TextSearch } from '../text/textSearch.js';
 
 const SCHEMA_VERSION = '1';
 
@@ -9,6 +11,7 @@ const SCHEMA_VERSION = '1';
 export class SqliteCatalogStore implements CatalogStore {
   private readonly db: Database.Database;
   private readonly stmts;
+  private readonly hashColumn: boolean;
 
   constructor(readonly file: string, options: { readonly?: boolean } = {}) {
     if (!options.readonly) mkdirSync(dirname(file), { recursive: true });
@@ -26,25 +29,45 @@ export class SqliteCatalogStore implements CatalogStore {
           metadata TEXT NOT NULL,
           vector BLOB NOT NULL
         );
+        CREATE TABLE IF NOT EXISTS features (
+          id TEXT NOT NULL,
+          kind TEXT NOT NULL,
+          vector BLOB NOT NULL,
+          PRIMARY KEY (id, kind)
+        );
       `);
       const version = this.getSettingRaw('schemaVersion');
       if (version == null) this.setSettingRaw('schemaVersion', SCHEMA_VERSION);
+      // Migration: catalogs made before exact-duplicate detection have no pixel hash column (NULL = unknown).
+      if (!this.hasColumn('items', 'pixel_hash')) this.db.exec('ALTER TABLE items ADD COLUMN pixel_hash TEXT');
+      // Full-text index over names and labels, kept in step with items by triggers (created for old catalogs).
+      ensureFtsIndex(this.db);
     }
+    const hash = this.hasColumn('items', 'pixel_hash') ? 'pixel_hash' : 'NULL AS pixel_hash';
+    const hashWrite = hash === 'pixel_hash';
+    this.hashColumn = hashWrite;
     this.stmts = {
       getSetting: this.db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?'),
       setSetting: this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       fileStates: this.db.prepare<[], { id: string; path: string; size: number; mtime_ms: number }>('SELECT id, path, size, mtime_ms FROM items'),
       put: this.db.prepare(
-        `INSERT INTO items (id, path, size, mtime_ms, metadata, vector) VALUES (@id, @path, @size, @mtime, @metadata, @vector)
+        `INSERT INTO items (id, path, size, mtime_ms, metadata, vector${hashWrite ? ', pixel_hash' : ''}) VALUES (@id, @path, @size, @mtime, @metadata, @vector${hashWrite ? ', @pixelHash' : ''})
          ON CONFLICT(id) DO UPDATE SET path = excluded.path, size = excluded.size, mtime_ms = excluded.mtime_ms,
-           metadata = excluded.metadata, vector = excluded.vector`,
+           metadata = excluded.metadata, vector = excluded.vector${hashWrite ? ', pixel_hash = excluded.pixel_hash' : ''}`,
       ),
       remove: this.db.prepare('DELETE FROM items WHERE id = ?'),
+      removeFeatures: this.db.prepare('DELETE FROM features WHERE id = ?'),
+      putFeature: this.db.prepare('INSERT INTO features (id, kind, vector) VALUES (?, ?, ?) ON CONFLICT(id, kind) DO UPDATE SET vector = excluded.vector'),
+      getFeatures: this.db.prepare<[string], { id: string; vector: Buffer }>('SELECT id, vector FROM features WHERE kind = ?'),
       setMetadata: this.db.prepare('UPDATE items SET metadata = ? WHERE id = ?'),
-      get: this.db.prepare<[string], ItemRow>('SELECT id, path, size, mtime_ms, metadata FROM items WHERE id = ?'),
+      get: this.db.prepare<[string], ItemRow>(`SELECT id, path, size, mtime_ms, metadata, ${hash} FROM items WHERE id = ?`),
       count: this.db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM items'),
-      all: this.db.prepare<[], ItemRow & { vector: Buffer }>('SELECT id, path, size, mtime_ms, metadata, vector FROM items ORDER BY id'),
+      all: this.db.prepare<[], ItemRow & { vector: Buffer }>(`SELECT id, path, size, mtime_ms, metadata, vector, ${hash} FROM items ORDER BY id`),
     };
+  }
+
+  private hasColumn(table: string, column: string): boolean {
+    return (this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).some((c) => c.name === column);
   }
 
   private getSettingRaw(key: string): string | null {
@@ -63,6 +86,14 @@ export class SqliteCatalogStore implements CatalogStore {
     this.stmts.setSetting.run(key, value);
   }
 
+  pixelHashes(): Map<string, string> {
+    const out = new Map<string, string>();
+    if (!this.hashColumn) return out;
+    const rows = this.db.prepare('SELECT id, pixel_hash FROM items WHERE pixel_hash IS NOT NULL').all() as Array<{ id: string; pixel_hash: string }>;
+    for (const r of rows) out.set(r.id, r.pixel_hash);
+    return out;
+  }
+
   fileStates(): Map<string, FileState> {
     const out = new Map<string, FileState>();
     for (const r of this.stmts.fileStates.iterate()) out.set(r.id, { path: r.path, size: r.size, mtimeMs: r.mtime_ms });
@@ -79,7 +110,11 @@ export class SqliteCatalogStore implements CatalogStore {
           mtime: it.mtimeMs,
           metadata: JSON.stringify(it.metadata),
           vector: Buffer.from(it.vector.buffer, it.vector.byteOffset, it.vector.byteLength),
+          ...(this.hashColumn ? { pixelHash: it.pixelHash ?? null } : {}),
         });
+        // A new photo invalidates what was derived from the old one.
+        this.stmts.removeFeatures.run(it.id);
+        if (it.colour) this.stmts.putFeature.run(it.id, 'colour', blob(it.colour));
       }
       this.bump();
     })();
@@ -88,7 +123,10 @@ export class SqliteCatalogStore implements CatalogStore {
   removeItems(ids: readonly string[]): void {
     if (ids.length === 0) return;
     this.db.transaction(() => {
-      for (const id of ids) this.stmts.remove.run(id);
+      for (const id of ids) {
+        this.stmts.remove.run(id);
+        this.stmts.removeFeatures.run(id);
+      }
       this.bump();
     })();
   }
@@ -127,9 +165,37 @@ export class SqliteCatalogStore implements CatalogStore {
 
   clearItems(): void {
     this.db.transaction(() => {
-      this.db.exec('DELETE FROM items');
+      this.db.exec('DELETE FROM items; DELETE FROM features;');
       this.bump();
     })();
+  }
+
+  putFeatures(kind: FeatureKind, rows: ReadonlyMap<string, Float32Array>): void {
+    this.db.transaction(() => {
+      for (const [id, v] of rows) this.stmts.putFeature.run(id, kind, blob(v));
+      this.bump();
+    })();
+  }
+
+  featureIds(kind: FeatureKind): Set<string> {
+    return new Set((this.db.prepare('SELECT id FROM features WHERE kind = ?').all(kind) as Array<{ id: string }>).map((r) => r.id));
+  }
+
+  loadFeatures(kind: FeatureKind, ids: readonly string[]): Float32Array | null {
+    const byId = new Map<string, Buffer>();
+    for (const r of this.stmts.getFeatures.iterate(kind)) byId.set(r.id, r.vector);
+    if (ids.length === 0) return new Float32Array(0);
+    const first = byId.get(ids[0]!);
+    if (!first) return null;
+    const dims = first.byteLength / 4;
+    const out = new Float32Array(ids.length * dims);
+    const bytes = new Uint8Array(out.buffer);
+    for (let i = 0; i < ids.length; i++) {
+      const b = byId.get(ids[i]!);
+      if (!b || b.byteLength !== dims * 4) return null;
+      bytes.set(b, i * dims * 4);
+    }
+    return out;
   }
 
   generation(): number {
@@ -138,6 +204,11 @@ export class SqliteCatalogStore implements CatalogStore {
 
   private bump(): void {
     this.setSetting('generation', String(this.generation() + 1));
+  }
+
+  /** BM25 full-text search over the items_fts table (null when a read-only catalog has none). */
+  textSearch(): TextSearch | null {
+    return hasFtsIndex(this.db) ? new FtsTextSearch(this.db) : null;
   }
 
   close(): void {
@@ -150,9 +221,14 @@ interface ItemRow {
   path: string;
   size: number;
   mtime_ms: number;
+  pixel_hash?: string | null;
   metadata: string;
 }
 
+function blob(v: Float32Array): Buffer {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
 function toItem(r: ItemRow): StoredItem {
-  return { id: r.id, path: r.path, size: r.size, mtimeMs: r.mtime_ms, metadata: JSON.parse(r.metadata) as Metadata };
+  return { id: r.id, path: r.path, size: r.size, mtimeMs: r.mtime_ms, metadata: JSON.parse(r.metadata) as Metadata, ...(r.pixel_hash ? { pixelHash: r.pixel_hash } : {}) };
 }

@@ -1,0 +1,296 @@
+/**
+ * Photo-condition benchmark: how relevance, exact-item matching, second-hand matching and near-duplicate
+ * detection hold up on photos taken as shoppers take them.
+ *
+ *   node --import tsx bench/conditions.ts [--catalog 6000] [--queries 800] [--items 400] [--isolate on,off]
+ *                                         [--work /tmp/fashion-conditions] [--seed 1] [--docs]
+ *
+ * - Catalog: training-split items (src/catalog/split.ts), `--catalog N` of them (0 = all), indexed once per
+ *   isolation setting into <work>/data-<N>-<on|off> (with --catalog 0 and isolation off, a copy of
+ *   /tmp/train-catalog is used when present: same model, same items).
+ * - Queries: seeded re-photographed copies (src/imaging/rephotograph.ts) of held-back items, one folder per
+ *   condition, scored with the same code as `fashion eval --queries` (articleType P@5).
+ * - Item copies: copies of catalog items; `fashion eval --queries` reports itemHitAt1 / itemHitAt5 for them.
+ * - Second-hand matching: copies of catalog items must match their item, copies of held-back items must not.
+ * - Near-duplicates: copies joined to the catalog must group with their original; distinct catalog products
+ *   should not group.
+ * Prints JSON; --docs rewrites the conditions block of docs/relevance.md.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { runIndex } from '../src/cli/main.js';
+import { isHeldBack } from '../src/catalog/split.js';
+import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
+import { demoCatalog, REPO_ROOT, resolveConfig } from '../src/config.js';
+import { readImageFile } from '../src/imaging/decode.js';
+import { PHOTO_CONDITIONS, rephotograph, type PhotoConditionName } from '../src/imaging/rephotograph.js';
+import { evaluate, mulberry32, sample, type EvalReport } from '../src/recommend/evaluate.js';
+import { NEAR_DUPLICATE_THRESHOLD, nearDuplicatePairs } from '../src/recommend/duplicates.js';
+import { MATCH_THRESHOLD } from '../src/recommend/match.js';
+import { Recommender } from '../src/recommend/recommender.js';
+import { arg, saveResult } from './common.js';
+
+const demo = demoCatalog();
+if (!demo) throw new Error('needs the shared catalog');
+const work = arg('work', '/tmp/fashion-conditions');
+const catalogN = Number(arg('catalog', '6000'));
+const queryN = Number(arg('queries', '800'));
+const itemN = Number(arg('items', '400'));
+const seed = Number(arg('seed', '1'));
+const settings = arg('isolate', 'on,off').split(',') as Array<'on' | 'off'>;
+const writeDocs = process.argv.includes('--docs');
+const QUERY_CONDITIONS: PhotoConditionName[] = ['clean', 'background', 'rotation', 'framing', 'light', 'blur', 'jpeg', 'all'];
+const ITEM_CONDITIONS: PhotoConditionName[] = ['mild', 'background', 'rotation', 'framing', 'light', 'blur', 'jpeg', 'all'];
+const log = (m: string) => process.stderr.write(`${m}\n`);
+
+const styles = parseMetadataCsv(readFileSync(demo.metadata, 'utf8'));
+const available = new Set(readdirSync(demo.images).filter((f) => f.endsWith('.jpg')).map((f) => f.slice(0, -4)));
+const labelled = [...styles.rows].filter(([id, m]) => m.articleType && available.has(id)).map(([id]) => id).sort();
+const train = labelled.filter((id) => !isHeldBack(id));
+const held = labelled.filter((id) => isHeldBack(id));
+const catalogIds = catalogN > 0 ? sample(train, catalogN, seed) : train;
+const queryIds = sample(held, queryN, seed + 1);
+const itemIds = sample(catalogIds, itemN, seed + 2);
+const tag = catalogN > 0 ? String(catalogN) : 'all';
+mkdirSync(work, { recursive: true });
+
+function copySeed(id: string, cond: string): number {
+  return createHash('sha256').update(`${seed}:${cond}:${id}`).digest().readUInt32BE(0);
+}
+
+async function makeCopies(dir: string, ids: readonly string[], cond: PhotoConditionName): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  if (readdirSync(dir).length >= ids.length) return;
+  for (const id of ids) {
+    const src = join(demo!.images, `${id}.jpg`);
+    const out = join(dir, `${id}.jpg`);
+    if (existsSync(out)) continue;
+    if (cond === 'clean') copyFileSync(src, out);
+    else writeFileSync(out, await rephotograph(readFileSync(src), PHOTO_CONDITIONS[cond], mulberry32(copySeed(id, cond))));
+  }
+}
+
+async function buildCatalog(isolate: 'on' | 'off'): Promise<string> {
+  const data = join(work, `data-${tag}-${isolate}`);
+  const images = join(work, `catalog-${tag}`, 'images');
+  if (!existsSync(images) || readdirSync(images).length < catalogIds.length) {
+    mkdirSync(images, { recursive: true });
+    for (const id of catalogIds) if (!existsSync(join(images, `${id}.jpg`))) copyFileSync(join(demo!.images, `${id}.jpg`), join(images, `${id}.jpg`));
+  }
+  if (catalogN === 0 && isolate === 'off' && existsSync('/tmp/train-catalog/catalog.sqlite') && !existsSync(join(data, 'catalog.sqlite'))) {
+    mkdirSync(data, { recursive: true });
+    copyFileSync('/tmp/train-catalog/catalog.sqlite', join(data, 'catalog.sqlite'));
+    return data;
+  }
+  const t0 = performance.now();
+  const report = await runIndex(configFor(data, isolate), images, { metadata: demo!.metadata, quiet: true });
+  log(`catalog ${data}: ${report.added + report.updated} embedded in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  return data;
+}
+
+function configFor(data: string, isolate: 'on' | 'off') {
+  return resolveConfig({ dataDir: data, isolate, threads: 2 }, {}, REPO_ROOT);
+}
+
+interface Scored {
+  readonly id: string;
+  readonly inCatalog: boolean;
+  readonly top1: string;
+  readonly s1: number;
+  readonly selfSim: number;
+  readonly vector: Float32Array;
+}
+
+/** Embeds copies and scores the best candidate (raw backbone cosine), for matching and duplicates. */
+async function scoreCopies(rec: Recommender, dir: string, ids: readonly string[]): Promise<Scored[]> {
+  const out: Scored[] = [];
+  for (let i = 0; i < ids.length; i += 16) {
+    await Promise.all(
+      ids.slice(i, i + 16).map(async (id) => {
+        const v = await rec.embedImage(await readImageFile(join(dir, `${id}.jpg`)), id);
+        const m = rec.matchVector(v, { threshold: 0, candidates: 1 });
+        const row = rec.rowOfId(id);
+        let selfSim = NaN;
+        if (row !== undefined) {
+          const o = rec.vectorOf(row);
+          let d = 0, a = 0, b = 0;
+          for (let j = 0; j < o.length; j++) {
+            d += o[j]! * v[j]!;
+            a += o[j]! ** 2;
+            b += v[j]! ** 2;
+          }
+          selfSim = d / Math.sqrt(a * b);
+        }
+        out.push({ id, inCatalog: row !== undefined, top1: m.candidates[0]?.id ?? '', s1: m.confidence, selfSim, vector: v });
+      }),
+    );
+  }
+  return out;
+}
+
+function matchFigures(positives: Scored[], negatives: Scored[], t: number) {
+  const answered = [...positives, ...negatives].filter((s) => s.s1 >= t);
+  const correct = answered.filter((s) => s.inCatalog && s.top1 === s.id).length;
+  return {
+    threshold: t,
+    precision: r4(correct / Math.max(answered.length, 1)),
+    recall: r4(correct / Math.max(positives.length, 1)),
+    falseMatchRateOnAbsent: r4(negatives.filter((s) => s.s1 >= t).length / Math.max(negatives.length, 1)),
+  };
+}
+
+const r4 = (x: number) => Math.round(x * 10000) / 10000;
+
+async function run(isolate: 'on' | 'off') {
+  const data = await buildCatalog(isolate);
+  const rec = Recommender.open(configFor(data, isolate));
+  const conditions: Record<string, { p5: number; strictP5: number; queries: number }> = {};
+  const items: Record<string, { itemHitAt1: number; itemHitAt5: number; p5: number; queries: number }> = {};
+  try {
+    for (const cond of QUERY_CONDITIONS) {
+      const dir = join(work, 'queries', `${seed}-${queryN}`, cond);
+      await makeCopies(dir, queryIds, cond);
+      const r: EvalReport = await evaluate(rec, { k: 5, metric: 'cosine', queriesDir: dir, queryMetadata: demo!.metadata });
+      conditions[cond] = { p5: r.precisionAtK, strictP5: r.strictPrecisionAtK, queries: r.queries };
+      log(`isolate ${isolate} held-back ${cond}: P@5 ${r.precisionAtK}`);
+    }
+    for (const cond of ITEM_CONDITIONS) {
+      const dir = join(work, 'items', `${tag}-${seed}-${itemN}`, cond);
+      await makeCopies(dir, itemIds, cond);
+      const r = await evaluate(rec, { k: 5, metric: 'cosine', queriesDir: dir, queryMetadata: demo!.metadata });
+      items[cond] = { itemHitAt1: r.itemHitAt1 ?? NaN, itemHitAt5: r.itemHitAtK ?? NaN, p5: r.precisionAtK, queries: r.queries };
+      log(`isolate ${isolate} item copies ${cond}: hit@1 ${r.itemHitAt1} hit@5 ${r.itemHitAtK}`);
+    }
+
+    // Second-hand matching: copies of catalog items (mild, all conditions) vs copies of held-back items.
+    const pos = [
+      ...(await scoreCopies(rec, join(work, 'items', `${tag}-${seed}-${itemN}`, 'mild'), itemIds)),
+      ...(await scoreCopies(rec, join(work, 'items', `${tag}-${seed}-${itemN}`, 'all'), itemIds)),
+    ];
+    const neg = [
+      ...(await scoreCopies(rec, join(work, 'queries', `${seed}-${queryN}`, 'clean'), queryIds)),
+      ...(await scoreCopies(rec, join(work, 'queries', `${seed}-${queryN}`, 'all'), queryIds)),
+    ];
+    const sweep = [];
+    for (let t = 0.8; t <= 0.991; t += 0.01) sweep.push(matchFigures(pos, neg, r4(t)));
+    const mild = pos.slice(0, itemIds.length);
+    const allCopies = pos.slice(itemIds.length);
+    const match = {
+      threshold: MATCH_THRESHOLD,
+      mixed: matchFigures(pos, neg, MATCH_THRESHOLD),
+      mildCopies: matchFigures(mild, neg.slice(0, queryIds.length), MATCH_THRESHOLD),
+      allConditionCopies: matchFigures(allCopies, neg.slice(queryIds.length), MATCH_THRESHOLD),
+      sweep,
+    };
+
+    // Near-duplicates: catalog + copies through the real candidate search; copies must join their original.
+    const { vectors, dims } = rawCatalog(rec);
+    const n = vectors.length / dims;
+    const joined = new Float32Array(vectors.length + pos.length * dims);
+    joined.set(vectors);
+    pos.forEach((s, i) => joined.set(s.vector, vectors.length + i * dims));
+    const dupSweep = [];
+    const t0 = performance.now();
+    const lowest = 0.9;
+    const pairs = nearDuplicatePairs(joined, dims, { threshold: lowest });
+    const lshSeconds = (performance.now() - t0) / 1000;
+    for (let t = lowest; t <= 0.991; t += 0.01) {
+      const tt = r4(t);
+      const kept = pairs.filter((p) => p.similarity >= tt);
+      const grouped = new Set<number>();
+      const found = new Set<number>();
+      for (const p of kept) {
+        if (p.a < n && p.b < n) {
+          grouped.add(p.a);
+          grouped.add(p.b);
+        } else if (p.a < n && p.b >= n) {
+          if (rec.rowOfId(pos[p.b - n]!.id) === p.a) found.add(p.b - n);
+        }
+      }
+      const recallOf = (from: number, to: number) => r4([...found].filter((i) => i >= from && i < to).length / Math.max(to - from, 1));
+      const exactRecallOf = (list: Scored[]) => r4(list.filter((s) => s.selfSim >= tt).length / Math.max(list.length, 1));
+      dupSweep.push({
+        threshold: tt,
+        recallMild: recallOf(0, mild.length),
+        recallAll: recallOf(mild.length, pos.length),
+        recallMildExact: exactRecallOf(mild),
+        distinctProductsGrouped: r4(grouped.size / n),
+      });
+    }
+    const duplicates = { threshold: NEAR_DUPLICATE_THRESHOLD, at: dupSweep.find((d) => d.threshold === NEAR_DUPLICATE_THRESHOLD) ?? null, lshSeconds: Math.round(lshSeconds), sweep: dupSweep };
+    const exactGroups = rec.duplicates({ near: false }).exact;
+    return { isolate, catalog: rec.allItems().length, conditions, items, match, duplicates, exactDuplicateGroups: exactGroups.length };
+  } finally {
+    await rec.close();
+  }
+}
+
+function rawCatalog(rec: Recommender): { vectors: Float32Array; dims: number } {
+  const items = rec.allItems();
+  const dims = rec.info().dims;
+  const vectors = new Float32Array(items.length * dims);
+  items.forEach((_, r) => vectors.set(rec.vectorOf(r), r * dims));
+  return { vectors, dims };
+}
+
+const started = performance.now();
+const results: Array<Awaited<ReturnType<typeof run>>> = [];
+for (const s of settings) results.push(await run(s));
+const summary = { catalog: tag, queries: queryIds.length, items: itemIds.length, seed, seconds: Math.round((performance.now() - started) / 1000), results };
+console.log(JSON.stringify(summary));
+saveResult(`conditions-${tag}`, summary);
+if (writeDocs) writeMarkdown(summary);
+
+function writeMarkdown(s: typeof summary): void {
+  const file = join(REPO_ROOT, 'docs', 'relevance.md');
+  mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true });
+  const on = s.results.find((r) => r.isolate === 'on');
+  const off = s.results.find((r) => r.isolate === 'off');
+  const cell = (r: (typeof results)[number] | undefined, f: (r: (typeof results)[number]) => number) => (r ? f(r).toFixed(3) : 'n/a');
+  const lines = [
+    '<!-- conditions:start -->',
+    '## Photos as shoppers take them (photo conditions)',
+    '',
+    `Generated by \`node --import tsx bench/conditions.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN} --isolate ${settings.join(',')} --docs\` (seed ${seed}).`,
+    `Catalog: ${on?.catalog ?? off?.catalog} training-split items; queries: ${s.queries} held-back items re-photographed (src/imaging/rephotograph.ts),`,
+    `scored like \`fashion eval --queries\` (P@5 = same articleType, cosine); item copies: ${s.items} catalog items re-photographed (itemHit = own id first / in the top 5).`,
+    'Conditions: background = colour, gradient, noise or texture backdrop; rotation = up to 15 degrees; framing = the item at 50-85% of the frame, anywhere;',
+    'light = brightness and contrast +-30%, colour temperature +-15%; blur = Gaussian sigma 0.8-2.5; jpeg = quality 50-85; all = all of these;',
+    'mild = crop <= 10%, brightness +-15%, JPEG 60-85.',
+    '',
+    '| condition | P@5 held-back, isolation on | P@5 isolation off | itemHit@1 on | itemHit@5 on | itemHit@1 off | itemHit@5 off |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const c of [...new Set([...QUERY_CONDITIONS, ...ITEM_CONDITIONS])]) {
+    const q = (r: (typeof results)[number] | undefined) => (r && r.conditions[c] ? r.conditions[c]!.p5.toFixed(3) : '');
+    const it = (r: (typeof results)[number] | undefined, k: 'itemHitAt1' | 'itemHitAt5') => (r && r.items[c] ? r.items[c]![k].toFixed(3) : '');
+    lines.push(`| ${c} | ${q(on)} | ${q(off)} | ${it(on, 'itemHitAt1')} | ${it(on, 'itemHitAt5')} | ${it(off, 'itemHitAt1')} | ${it(off, 'itemHitAt5')} |`);
+  }
+  const m = on ?? off!;
+  lines.push(
+    '',
+    `**Second-hand matching** (\`fashion match\`, threshold ${m.match.threshold} on the best item's backbone cosine, isolation ${m.isolate}):`,
+    `precision ${m.match.mixed.precision}, recall ${m.match.mixed.recall} over copies of catalog items (mild and all-condition, ${2 * s.items}) mixed with copies of held-back items (clean and all-condition, ${2 * s.queries}), which have no match;`,
+    `mild copies: recall ${m.match.mildCopies.recall}; all-condition copies: recall ${m.match.allConditionCopies.recall}; held-back copies wrongly matched: clean + all ${m.match.mixed.falseMatchRateOnAbsent}.`,
+    '',
+    '| threshold | precision | recall | held-back copies matched |',
+    '|---|---|---|---|',
+    ...m.match.sweep.filter((x) => Math.round(x.threshold * 100) % 2 === 0 || x.threshold === m.match.threshold).map((x) => `| ${x.threshold} | ${x.precision} | ${x.recall} | ${x.falseMatchRateOnAbsent} |`),
+    '',
+    `**Near-duplicates** (\`fashion duplicates\`, backbone cosine >= ${m.duplicates.threshold}, candidate search by LSH, ${m.duplicates.lshSeconds} s over ${m.catalog} + ${2 * s.items} vectors):`,
+    'recall = copies grouped with their original; distinct products grouped = share of catalog items grouped with another catalog item',
+    `(an upper bound of wrong grouping: some are the same photo listed twice; exact pixel duplicates in this catalog: ${m.exactDuplicateGroups} groups).`,
+    '',
+    '| threshold | recall, mild copies | recall, all-condition copies | distinct products grouped |',
+    '|---|---|---|---|',
+    ...m.duplicates.sweep.map((x) => `| ${x.threshold} | ${x.recallMild} | ${x.recallAll} | ${x.distinctProductsGrouped} |`),
+    '',
+    `Clean held-back photos: P@5 ${cell(on, (r) => r.conditions.clean!.p5)} with isolation, ${cell(off, (r) => r.conditions.clean!.p5)} without.`,
+    '<!-- conditions:end -->',
+  );
+  const block = lines.join('\n');
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Relevance\n';
+  const re = /<!-- conditions:start -->[\s\S]*?<!-- conditions:end -->/;
+  writeFileSync(file, re.test(current) ? current.replace(re, block) : `${current.trimEnd()}\n\n${block}\n`);
+}

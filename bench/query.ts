@@ -1,0 +1,65 @@
+// Query latency on a warm catalog: uploads real catalog photos one at a time through the HTTP API
+// (fastify inject: routing, multipart, decode, embed, search, JSON) and reports p50/p95 of the total and
+// of each stage. Usage: tsx bench/query.ts --data /tmp/full [--n 300]
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { demoCatalog, resolveConfig } from '../src/config.js';
+import { Recommender } from '../src/recommend/recommender.js';
+import { buildApp } from '../src/server/app.js';
+import { arg, percentile, round, saveResult } from './common.js';
+
+const dataDir = arg('data', '.fashion');
+const n = Number(arg('n', '300'));
+const config = resolveConfig({ dataDir });
+const t0 = performance.now();
+const rec = Recommender.open(config);
+const openMs = performance.now() - t0;
+await rec.loadModel();
+const app = await buildApp(rec, config, { logger: false });
+const demo = demoCatalog()!;
+const files = readdirSync(demo.images).sort();
+const step = Math.floor(files.length / n);
+const photos = Array.from({ length: n }, (_, i) => readFileSync(join(demo.images, files[i * step]!)));
+
+function upload(bytes: Buffer) {
+  const b = 'benchboundary';
+  const payload = Buffer.concat([Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="image"; filename="q.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`), bytes, Buffer.from(`\r\n--${b}--\r\n`)]);
+  return app.inject({ method: 'POST', url: '/api/search', payload, headers: { 'content-type': `multipart/form-data; boundary=${b}` } });
+}
+
+for (const p of photos.slice(0, 20)) await upload(p); // warm-up
+const total: number[] = [], decode: number[] = [], embed: number[] = [], search: number[] = [];
+for (const p of photos) {
+  const s = performance.now();
+  const res = await upload(p);
+  total.push(performance.now() - s);
+  const t = res.json().timings;
+  decode.push(t.decodeMs);
+  embed.push(t.embedMs);
+  search.push(t.searchMs);
+}
+const stats = (xs: number[]) => ({ p50: round(percentile(xs, 50)), p95: round(percentile(xs, 95)) });
+// Search alone, over more queries: catalog vectors as queries.
+const searchOnly: number[] = [];
+const items = rec.allItems();
+for (let i = 0; i < 500; i++) {
+  const row = (i * 7919) % items.length;
+  const s = performance.now();
+  rec.searchVector(rec.vectorOf(row), { k: 5 });
+  searchOnly.push(performance.now() - s);
+}
+const result = {
+  catalogItems: items.length,
+  dims: rec.info().dims,
+  queries: n,
+  openCatalogMs: round(openMs, 0),
+  totalMs: stats(total),
+  decodeMs: stats(decode),
+  embedMs: stats(embed),
+  searchMs: stats(search),
+  searchOnlyMs: stats(searchOnly),
+};
+console.log(JSON.stringify(result));
+saveResult('query', result);
+await app.close();
+await rec.close();

@@ -1,0 +1,130 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { identityKey } from '../embedding/embedder.js';
+import { Gemm } from '../embedding/gemm.js';
+import { fitForModel, readImageFile } from '../imaging/decode.js';
+import { colourHistogram, COLOUR_DIMS, COLOUR_FEATURES_VERSION } from '../refine/colourFeatures.js';
+import { RefineModel } from '../refine/refineModel.js';
+import { trainRefinement, type TrainReport } from '../refine/train.js';
+import type { TrainOptions } from '../refine/mlp.js';
+import type { CatalogStore } from '../store/catalogStore.js';
+import { SETTING_IMAGES_ROOT, storedIdentity } from './ingest.js';
+
+export const REFINE_FILE = 'refine-model.bin';
+
+/** The catalog's refinement and its stored item vectors, when both exist and fit the catalog's model. */
+export function loadCatalogRefinement(store: CatalogStore, dataDir: string, ids: readonly string[]): { model: RefineModel | null; vectors: Float32Array | null; note?: string } {
+  const file = join(dataDir, REFINE_FILE);
+  const identity = storedIdentity(store);
+  if (!existsSync(file) || !identity) return { model: null, vectors: null };
+  const model = RefineModel.load(file);
+  if (model.header.backboneKey !== identityKey(identity) || model.header.colourVersion !== COLOUR_FEATURES_VERSION) {
+    return { model: null, vectors: null, note: 'the refinement was trained for another model; run `fashion train`' };
+  }
+  const vectors = store.loadFeatures('refined', ids);
+  if (!vectors) return { model, vectors: null, note: 'some items have no refined vector yet; run `fashion train` (or `fashion index`)' };
+  return { model, vectors };
+}
+
+export function hasLabels(store: CatalogStore): boolean {
+  return store.loadAll().items.some((it) => !!it.metadata.articleType);
+}
+
+/** Colour evidence for items that have none (catalogs indexed before it existed): their photos are decoded again. */
+export async function backfillColours(store: CatalogStore, onProgress?: (done: number, total: number) => void): Promise<number> {
+  const { items } = store.loadAll();
+  const identity = storedIdentity(store);
+  const root = store.getSetting(SETTING_IMAGES_ROOT);
+  if (!identity || !root) return 0;
+  const have = store.featureIds('colour');
+  const todo = items.filter((it) => !have.has(it.id));
+  const p = identity.preprocess;
+  for (let i = 0; i < todo.length; i += 64) {
+    const rows = new Map<string, Float32Array>();
+    await Promise.all(
+      todo.slice(i, i + 64).map(async (it) => {
+        try {
+          const rgb = await fitForModel(await readImageFile(join(root, it.path)), p, { label: it.path });
+          rows.set(it.id, colourHistogram(rgb, p.size, p.size));
+        } catch {
+          // A photo gone or broken since indexing keeps no colour; the next ingest will drop or redo it.
+        }
+      }),
+    );
+    store.putFeatures('colour', rows);
+    onProgress?.(Math.min(i + 64, todo.length), todo.length);
+  }
+  return todo.length;
+}
+
+/**
+ * Trains the catalog's refinement from its labels and stores the model beside the catalog, with every
+ * item's refined vector. Items without labels get vectors from predictions.
+ */
+export async function trainCatalog(
+  store: CatalogStore,
+  dataDir: string,
+  options: Partial<TrainOptions> & { threads?: number; onProgress?: (message: string) => void } = {},
+): Promise<TrainReport> {
+  const identity = storedIdentity(store);
+  if (!identity) throw new Error('Expected an indexed catalog to train on');
+  await backfillColours(store, (d, t) => options.onProgress?.(`colour evidence ${d}/${t}`));
+  const { items, vectors, dims } = store.loadAll();
+  const ids = items.map((it) => it.id);
+  const colours = store.loadFeatures('colour', ids);
+  if (!colours) throw new Error('Expected colour evidence for every item; some photos could not be read again');
+  const gemm = await Gemm.create(options.threads ?? 2);
+  try {
+    const { model, report } = await trainRefinement(
+      gemm,
+      { ids, metadata: items.map((it) => it.metadata), backbones: vectors, colours, backboneDims: dims, backboneKey: identityKey(identity) },
+      options,
+    );
+    await writeRefinedVectors(store, model, gemm);
+    await model.save(join(dataDir, REFINE_FILE));
+    return report;
+  } finally {
+    await gemm.close();
+  }
+}
+
+/** Computes the refined vector of every item (after training, or for items added since). */
+export async function writeRefinedVectors(store: CatalogStore, model: RefineModel, gemm: Gemm, onlyMissing = false): Promise<number> {
+  const { items, vectors, dims } = store.loadAll();
+  let rows = items.map((_, i) => i);
+  if (onlyMissing) {
+    const have = store.featureIds('refined');
+    rows = rows.filter((i) => !have.has(items[i]!.id));
+  }
+  if (rows.length === 0) return 0;
+  const colours = store.loadFeatures('colour', rows.map((i) => items[i]!.id));
+  if (!colours) return 0;
+  const b = new Float32Array(rows.length * dims);
+  rows.forEach((i, r) => b.set(vectors.subarray(i * dims, (i + 1) * dims), r * dims));
+  const out = new Map<string, Float32Array>();
+  for (let start = 0; start < rows.length; start += 4096) {
+    const part = rows.slice(start, start + 4096);
+    const { vectors: v } = await model.vectors(gemm, b.subarray(start * dims, (start + part.length) * dims), colours.subarray(start * COLOUR_DIMS, (start + part.length) * COLOUR_DIMS), part.length, part.map((i) => items[i]!.metadata));
+    part.forEach((i, r) => out.set(items[i]!.id, v.slice(r * model.dims, (r + 1) * model.dims)));
+  }
+  store.putFeatures('refined', out);
+  return out.size;
+}
+
+/** After an ingest: train when the catalog has labels and no refinement yet, else refine the new items. */
+export async function refreshRefinement(store: CatalogStore, dataDir: string, options: { threads?: number; onProgress?: (message: string) => void } = {}): Promise<{ trained: TrainReport | null; updated: number }> {
+  const file = join(dataDir, REFINE_FILE);
+  const identity = storedIdentity(store);
+  const current = existsSync(file) ? RefineModel.load(file) : null;
+  if (!current || !identity || current.header.backboneKey !== identityKey(identity)) {
+    if (!hasLabels(store)) return { trained: null, updated: 0 };
+    return { trained: await trainCatalog(store, dataDir, options), updated: 0 };
+  }
+  const gemm = await Gemm.create(options.threads ?? 2);
+  try {
+    return { trained: null, updated: await writeRefinedVectors(store, current, gemm, true) };
+  } finally {
+    await gemm.close();
+  }
+}
+

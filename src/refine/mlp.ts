@@ -1,0 +1,189 @@
+import type { Gemm } from '../embedding/gemm.js';
+import { mulberry32 } from '../recommend/evaluate.js';
+
+/** One softmax output of the network: a label field (articleType, baseColour, gender) and its classes. */
+export interface HeadSpec {
+  readonly field: string;
+  readonly classes: readonly string[];
+  /** Weight of this head's loss. */
+  readonly weight: number;
+}
+
+export interface MlpWeights {
+  readonly inDims: number;
+  readonly hidden: number;
+  readonly heads: readonly HeadSpec[];
+  /** inDims x hidden, row-major. */
+  readonly w1: Float32Array;
+  readonly b1: Float32Array;
+  /** hidden x (sum of classes): all heads side by side. */
+  readonly w2: Float32Array;
+  readonly b2: Float32Array;
+}
+
+export interface TrainOptions {
+  readonly hidden: number;
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  readonly weightDecay: number;
+  readonly dropout: number;
+  readonly seed: number;
+  readonly onEpoch?: (epoch: number, loss: number) => void;
+}
+
+export const DEFAULT_TRAIN: TrainOptions = Object.freeze({ hidden: 512, epochs: 24, batchSize: 256, learningRate: 1e-3, weightDecay: 1e-4, dropout: 0.3, seed: 42 });
+
+/**
+ * A one-hidden-layer perceptron with several softmax heads, trained by Adam with cross-entropy; labels
+ * of -1 (unknown) add no loss. Matrix products run on onnxruntime (Gemm); the rest is plain loops.
+ * Seeded: the same data and options give the same weights.
+ */
+export async function trainMlp(gemm: Gemm, x: Float32Array, n: number, d: number, labels: Int32Array[], heads: readonly HeadSpec[], opts: TrainOptions): Promise<MlpWeights> {
+  const rand = mulberry32(opts.seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
+  const h = opts.hidden;
+  const outDims = heads.reduce((s, hd) => s + hd.classes.length, 0);
+  const offsets = heads.map((_, i) => heads.slice(0, i).reduce((s, hd) => s + hd.classes.length, 0));
+  const w1 = new Float32Array(d * h).map(() => gauss() * Math.sqrt(2 / d));
+  const b1 = new Float32Array(h);
+  const w2 = new Float32Array(h * outDims).map(() => gauss() * Math.sqrt(1 / h));
+  const b2 = new Float32Array(outDims);
+  const params = [w1, b1, w2, b2];
+  const m = params.map((p) => new Float32Array(p.length));
+  const v = params.map((p) => new Float32Array(p.length));
+  let step = 0;
+  const order = Array.from({ length: n }, (_, i) => i);
+  const B = opts.batchSize;
+  const xb = new Float32Array(B * d);
+  for (let epoch = 0; epoch < opts.epochs; epoch++) {
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    // Cosine decay of the learning rate over the run.
+    let lossSum = 0;
+    let lossCount = 0;
+    for (let start = 0; start < n; start += B) {
+      const rows = order.slice(start, start + B);
+      const bs = rows.length;
+      rows.forEach((r, i) => xb.set(x.subarray(r * d, (r + 1) * d), i * d));
+      const xin = xb.subarray(0, bs * d);
+      const z1 = await gemm.mul(xin, bs, d, w1, d, h);
+      const hid = new Float32Array(bs * h);
+      const mask = new Float32Array(bs * h);
+      const keep = 1 - opts.dropout;
+      for (let i = 0; i < bs * h; i++) {
+        const a = z1[i]! + b1[i % h]!;
+        if (a > 0 && rand() < keep) {
+          hid[i] = a / keep;
+          mask[i] = 1 / keep;
+        }
+      }
+      const z2 = await gemm.mul(hid, bs, h, w2, h, outDims);
+      const dz = new Float32Array(bs * outDims);
+      heads.forEach((hd, k) => {
+        const off = offsets[k]!;
+        const c = hd.classes.length;
+        for (let i = 0; i < bs; i++) {
+          const y = labels[k]![rows[i]!]!;
+          if (y < 0) continue;
+          const base = i * outDims + off;
+          let max = -Infinity;
+          for (let j = 0; j < c; j++) max = Math.max(max, z2[base + j]! + b2[off + j]!);
+          let sum = 0;
+          for (let j = 0; j < c; j++) {
+            const e = Math.exp(z2[base + j]! + b2[off + j]! - max);
+            dz[base + j] = e;
+            sum += e;
+          }
+          for (let j = 0; j < c; j++) dz[base + j] = (dz[base + j]! / sum - (j === y ? 1 : 0)) * (hd.weight / bs);
+          lossSum -= hd.weight * Math.log(Math.max(1e-12, (dz[base + y]! * bs) / hd.weight + 1));
+          lossCount++;
+        }
+      });
+      const gw2 = await gemm.mul(hid, bs, h, dz, bs, outDims, true, false);
+      const gb2 = new Float32Array(outDims);
+      for (let i = 0; i < bs; i++) for (let j = 0; j < outDims; j++) gb2[j]! += dz[i * outDims + j]!;
+      const dh = await gemm.mul(dz, bs, outDims, w2, h, outDims, false, true);
+      for (let i = 0; i < bs * h; i++) dh[i]! *= mask[i]!;
+      const gw1 = await gemm.mul(xin, bs, d, dh, bs, h, true, false);
+      const gb1 = new Float32Array(h);
+      for (let i = 0; i < bs; i++) for (let j = 0; j < h; j++) gb1[j]! += dh[i * h + j]!;
+      step++;
+      const lr = opts.learningRate * 0.5 * (1 + Math.cos((Math.PI * epoch) / opts.epochs));
+      adam([w1, b1, w2, b2], [gw1, gb1, gw2, gb2], m, v, step, lr, opts.weightDecay);
+    }
+    opts.onEpoch?.(epoch, lossSum / Math.max(1, lossCount));
+  }
+  return { inDims: d, hidden: h, heads, w1, b1, w2, b2 };
+}
+
+function adam(params: Float32Array[], grads: Float32Array[], m: Float32Array[], v: Float32Array[], t: number, lr: number, wd: number): void {
+  const b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  const c1 = 1 - b1 ** t, c2 = 1 - b2 ** t;
+  params.forEach((p, k) => {
+    const g = grads[k]!, mk = m[k]!, vk = v[k]!;
+    for (let i = 0; i < p.length; i++) {
+      const gi = g[i]!;
+      mk[i] = b1 * mk[i]! + (1 - b1) * gi;
+      vk[i] = b2 * vk[i]! + (1 - b2) * gi * gi;
+      p[i]! -= lr * ((mk[i]! / c1) / (Math.sqrt(vk[i]! / c2) + eps) + wd * p[i]!);
+    }
+  });
+}
+
+/** Hidden activations and per-head softmax probabilities for many rows at once (Gemm). */
+export async function mlpForward(gemm: Gemm, w: MlpWeights, x: Float32Array, n: number): Promise<{ hidden: Float32Array; probs: Float32Array[] }> {
+  const h = w.hidden;
+  const z1 = await gemm.mul(x, n, w.inDims, w.w1, w.inDims, h);
+  for (let i = 0; i < n * h; i++) z1[i] = Math.max(0, z1[i]! + w.b1[i % h]!);
+  const outDims = w.b2.length;
+  const z2 = await gemm.mul(z1, n, h, w.w2, h, outDims);
+  return { hidden: z1, probs: softmaxHeads(w, z2, n) };
+}
+
+/** The same for one row, in plain JavaScript (a query: no session round trip needed). */
+export function mlpForwardOne(w: MlpWeights, x: Float32Array): { hidden: Float32Array; probs: Float32Array[] } {
+  const h = w.hidden;
+  const hid = new Float32Array(h);
+  hid.set(w.b1);
+  for (let i = 0; i < w.inDims; i++) {
+    const xi = x[i]!;
+    if (xi === 0) continue;
+    const row = i * h;
+    for (let j = 0; j < h; j++) hid[j]! += xi * w.w1[row + j]!;
+  }
+  for (let j = 0; j < h; j++) if (hid[j]! < 0) hid[j] = 0;
+  const outDims = w.b2.length;
+  const z2 = new Float32Array(outDims);
+  for (let j = 0; j < h; j++) {
+    const hj = hid[j]!;
+    if (hj === 0) continue;
+    const row = j * outDims;
+    for (let c = 0; c < outDims; c++) z2[c]! += hj * w.w2[row + c]!;
+  }
+  return { hidden: hid, probs: softmaxHeads(w, z2, 1) };
+}
+
+function softmaxHeads(w: MlpWeights, z2: Float32Array, n: number): Float32Array[] {
+  const outDims = w.b2.length;
+  let off = 0;
+  return w.heads.map((hd) => {
+    const c = hd.classes.length;
+    const p = new Float32Array(n * c);
+    for (let i = 0; i < n; i++) {
+      let max = -Infinity;
+      for (let j = 0; j < c; j++) max = Math.max(max, z2[i * outDims + off + j]! + w.b2[off + j]!);
+      let sum = 0;
+      for (let j = 0; j < c; j++) {
+        const e = Math.exp(z2[i * outDims + off + j]! + w.b2[off + j]! - max);
+        p[i * c + j] = e;
+        sum += e;
+      }
+      for (let j = 0; j < c; j++) p[i * c + j]! /= sum;
+    }
+    off += c;
+    return p;
+  });
+}

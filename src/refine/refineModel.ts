@@ -1,0 +1,178 @@
+import { readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import type { Gemm } from '../embedding/gemm.js';
+import type { Metadata } from '../store/catalogStore.js';
+import { COLOUR_DIMS, COLOUR_FEATURES_VERSION } from './colourFeatures.js';
+import { mlpForward, mlpForwardOne, type HeadSpec, type MlpWeights } from './mlp.js';
+
+/** How much each part of the refined vector counts in cosine similarity (each part is unit length first). */
+export interface FusionWeights {
+  /** Article type: the query's predicted class probabilities against the catalog item's label. */
+  readonly type: number;
+  /** Base colour, likewise. */
+  readonly colour: number;
+  /** Colour histogram of the garment (visual colour similarity). */
+  readonly histogram: number;
+  /** The network's hidden layer (visual style, learned from the labels). */
+  readonly hidden: number;
+  /** Gender, likewise. */
+  readonly gender: number;
+}
+
+export interface Prediction {
+  readonly value: string;
+  readonly confidence: number;
+}
+
+export interface RefineHeader {
+  readonly version: 1;
+  /** identityKey() of the backbone whose vectors it refines. */
+  readonly backboneKey: string;
+  readonly colourVersion: string;
+  readonly backboneDims: number;
+  readonly mean: number[];
+  readonly std: number[];
+  readonly hidden: number;
+  readonly heads: HeadSpec[];
+  readonly fusion: FusionWeights;
+  readonly trainedAt: string;
+  readonly report: Record<string, unknown>;
+}
+
+const HEAD_ORDER = ['articleType', 'baseColour', 'gender'] as const;
+
+/**
+ * The learned refinement of a catalog: standardise [backbone | colour histogram], run the multi-head
+ * perceptron, and build the search vector from its outputs. A catalog item with labels uses its labels
+ * (one-hot) where a query uses predicted probabilities, so a query ranks items by how likely it is to be
+ * of their labelled kind and colour, then by visual and colour similarity.
+ */
+export class RefineModel {
+  readonly dims: number;
+  private readonly sizes: number[];
+
+  constructor(readonly header: RefineHeader, readonly weights: MlpWeights) {
+    this.sizes = [this.classCount('articleType'), this.classCount('baseColour'), COLOUR_DIMS, header.hidden, this.classCount('gender')];
+    this.dims = this.sizes.reduce((a, b) => a + b, 0);
+  }
+
+  private classCount(field: string): number {
+    return this.header.heads.find((h) => h.field === field)?.classes.length ?? 0;
+  }
+
+  get inDims(): number {
+    return this.header.backboneDims + COLOUR_DIMS;
+  }
+
+  /** Standardised network input for one photo. */
+  input(backbone: Float32Array, colour: Float32Array, out = new Float32Array(this.inDims), offset = 0): Float32Array {
+    const { mean, std, backboneDims } = this.header;
+    for (let j = 0; j < backboneDims; j++) out[offset + j] = (backbone[j]! - mean[j]!) / std[j]!;
+    for (let j = 0; j < COLOUR_DIMS; j++) out[offset + backboneDims + j] = (colour[j]! - mean[backboneDims + j]!) / std[backboneDims + j]!;
+    return out;
+  }
+
+  /** Search vector of a photo (a query): predicted probabilities. */
+  queryVector(backbone: Float32Array, colour: Float32Array): Float32Array {
+    const { hidden, probs } = mlpForwardOne(this.weights, this.input(backbone, colour));
+    return this.fuse(hidden, probs, 0, colour, null);
+  }
+
+  /** Search vector of a catalog item: its labels where it has them, predictions where not. */
+  itemVector(backbone: Float32Array, colour: Float32Array, metadata: Metadata): Float32Array {
+    const { hidden, probs } = mlpForwardOne(this.weights, this.input(backbone, colour));
+    return this.fuse(hidden, probs, 0, colour, metadata);
+  }
+
+  /** Predicted articleType, baseColour and gender with their probabilities (auto-categorisation). */
+  categorize(backbone: Float32Array, colour: Float32Array): Record<string, Prediction> {
+    const { probs } = mlpForwardOne(this.weights, this.input(backbone, colour));
+    return this.predictions(probs, 0);
+  }
+
+  predictions(probs: Float32Array[], row: number): Record<string, Prediction> {
+    const out: Record<string, Prediction> = {};
+    this.header.heads.forEach((h, k) => {
+      const c = h.classes.length;
+      const p = probs[k]!;
+      let best = 0;
+      for (let j = 1; j < c; j++) if (p[row * c + j]! > p[row * c + best]!) best = j;
+      out[h.field] = { value: h.classes[best]!, confidence: Math.round(p[row * c + best]! * 1000) / 1000 };
+    });
+    return out;
+  }
+
+  /** Many rows at once (Gemm): query vectors when `metadata` is null, item vectors otherwise. */
+  async vectors(gemm: Gemm, backbones: Float32Array, colours: Float32Array, n: number, metadata: readonly Metadata[] | null): Promise<{ vectors: Float32Array; probs: Float32Array[] }> {
+    const x = new Float32Array(n * this.inDims);
+    const bd = this.header.backboneDims;
+    for (let i = 0; i < n; i++) this.input(backbones.subarray(i * bd, (i + 1) * bd), colours.subarray(i * COLOUR_DIMS, (i + 1) * COLOUR_DIMS), x, i * this.inDims);
+    const { hidden, probs } = await mlpForward(gemm, this.weights, x, n);
+    const out = new Float32Array(n * this.dims);
+    const h = this.header.hidden;
+    for (let i = 0; i < n; i++) {
+      out.set(this.fuse(hidden.subarray(i * h, (i + 1) * h), probs, i, colours.subarray(i * COLOUR_DIMS, (i + 1) * COLOUR_DIMS), metadata ? metadata[i]! : null), i * this.dims);
+    }
+    return { vectors: out, probs };
+  }
+
+  private fuse(hidden: Float32Array, probs: Float32Array[], row: number, colour: Float32Array, metadata: Metadata | null): Float32Array {
+    const w = this.header.fusion;
+    const out = new Float32Array(this.dims);
+    const parts: Array<[Float32Array, number]> = [];
+    HEAD_ORDER.forEach((field) => {
+      const k = this.header.heads.findIndex((h) => h.field === field);
+      const head = this.header.heads[k];
+      const c = head?.classes.length ?? 0;
+      const v = new Float32Array(c);
+      const label = metadata?.[field];
+      const known = head && label ? head.classes.indexOf(label) : -1;
+      if (known >= 0) v[known] = 1;
+      else if (head) v.set(probs[k]!.subarray(row * c, (row + 1) * c));
+      parts.push([v, field === 'articleType' ? w.type : field === 'baseColour' ? w.colour : w.gender]);
+    });
+    const [type, colourHead, gender] = parts;
+    let o = 0;
+    for (const [v, weight] of [type!, colourHead!, [colour, w.histogram], [hidden, w.hidden], gender!] as Array<[Float32Array, number]>) {
+      let s = 0;
+      for (let j = 0; j < v.length; j++) s += v[j]! * v[j]!;
+      const scale = weight / (Math.sqrt(s) || 1);
+      for (let j = 0; j < v.length; j++) out[o + j] = v[j]! * scale;
+      o += v.length;
+    }
+    return out;
+  }
+
+  /** One file: a length-prefixed JSON header, then the weights as float32. */
+  async save(path: string): Promise<void> {
+    const head = Buffer.from(JSON.stringify({ ...this.header, mlp: { inDims: this.weights.inDims, hidden: this.weights.hidden } }));
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(head.length);
+    const w = this.weights;
+    const arrays = [w.w1, w.b1, w.w2, w.b2].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+    const tmp = `${path}.tmp-${process.pid}`;
+    await writeFile(tmp, Buffer.concat([len, head, ...arrays]));
+    await rename(tmp, path);
+  }
+
+  static load(path: string): RefineModel {
+    const buf = readFileSync(path);
+    const len = buf.readUInt32LE(0);
+    const header = JSON.parse(buf.subarray(4, 4 + len).toString('utf8')) as RefineHeader & { mlp: { inDims: number; hidden: number } };
+    const d = header.mlp.inDims, h = header.mlp.hidden;
+    const out = header.heads.reduce((s, hd) => s + hd.classes.length, 0);
+    let off = 4 + len;
+    const take = (count: number) => {
+      const a = new Float32Array(count);
+      new Uint8Array(a.buffer).set(buf.subarray(off, off + count * 4));
+      off += count * 4;
+      return a;
+    };
+    const weights: MlpWeights = { inDims: d, hidden: h, heads: header.heads, w1: take(d * h), b1: take(h), w2: take(h * out), b2: take(out) };
+    return new RefineModel(header, weights);
+  }
+
+  static colourVersion(): string {
+    return COLOUR_FEATURES_VERSION;
+  }
+}

@@ -1,0 +1,89 @@
+import { readFile } from 'node:fs/promises';
+import { parse } from 'csv-parse/sync';
+import { isHeldBack } from '../catalog/split.js';
+import { FashionError } from '../errors.js';
+import type { Recommender } from '../recommend/recommender.js';
+
+export interface TextEvalOptions {
+  readonly k: number;
+  /** Leave the held-back split out of the results (the catalog as a shop that never saw those items). */
+  readonly trainOnly?: boolean;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface TextEvalReport {
+  readonly mode: 'text';
+  readonly k: number;
+  readonly queries: number;
+  /** Share of the top k whose articleType is the query's. */
+  readonly precisionAtK: number;
+  /** ... whose articleType and baseColour are the query's. */
+  readonly strictPrecisionAtK: number;
+  /** ... whose gender is the query's (or Unisex), over the rows that give a gender. */
+  readonly genderPrecisionAtK?: number;
+  /** Queries whose words became no filter at all. */
+  readonly withoutFilters: number;
+  readonly trainOnly: boolean;
+  readonly engine: string;
+  readonly skipped: number;
+}
+
+interface Row {
+  query: string;
+  articleType: string;
+  baseColour: string;
+  gender?: string;
+}
+
+/** Text relevance over a CSV of `query,articleType,baseColour[,gender]` rows: P@k, strict P@k. */
+export async function evaluateText(rec: Recommender, file: string, options: TextEvalOptions): Promise<TextEvalReport> {
+  let rows: Row[];
+  try {
+    rows = parse(await readFile(file, 'utf8'), { columns: true, skip_empty_lines: true, trim: true }) as Row[];
+  } catch (err) {
+    throw new FashionError('input/invalid', `Expected a CSV with query,articleType,baseColour columns in ${file} but could not read it: ${(err as Error).message}`);
+  }
+  if (rows.length > 0 && (!('query' in rows[0]!) || !('articleType' in rows[0]!) || !('baseColour' in rows[0]!))) {
+    throw new FashionError('input/invalid', `Expected columns query, articleType, baseColour (and optionally gender) in ${file} but found ${Object.keys(rows[0]!).join(', ')}`);
+  }
+  const k = options.k;
+  let n = 0;
+  let p = 0;
+  let strict = 0;
+  let g = 0;
+  let gn = 0;
+  let withoutFilters = 0;
+  let skipped = 0;
+  const exclude = options.trainOnly ? (id: string) => isHeldBack(id) : undefined;
+  rows.forEach((row, i) => {
+    if (!row.query || !row.articleType) {
+      skipped++;
+      return;
+    }
+    const res = rec.searchText(row.query, { k, ...(exclude ? { exclude } : {}) });
+    if (res.text.filters.length === 0) withoutFilters++;
+    const top = res.hits.slice(0, k);
+    p += top.filter((h) => h.metadata.articleType === row.articleType).length / k;
+    strict += top.filter((h) => h.metadata.articleType === row.articleType && h.metadata.baseColour === row.baseColour).length / k;
+    if (row.gender) {
+      g += top.filter((h) => h.metadata.gender === row.gender || h.metadata.gender === 'Unisex').length / k;
+      gn++;
+    }
+    n++;
+    if (i % 25 === 0) options.onProgress?.(i, rows.length);
+  });
+  const r4 = (x: number) => Math.round(x * 10000) / 10000;
+  const d = Math.max(n, 1);
+  return {
+    mode: 'text',
+    k,
+    queries: n,
+    precisionAtK: r4(p / d),
+    strictPrecisionAtK: r4(strict / d),
+    ...(gn > 0 ? { genderPrecisionAtK: r4(g / gn) } : {}),
+    withoutFilters,
+    trainOnly: !!options.trainOnly,
+    engine: rec.textEngine().kind,
+    skipped,
+  };
+}

@@ -1,0 +1,237 @@
+import { FashionError, invalid } from '../errors.js';
+import type { Metric } from '../index/vectorIndex.js';
+import { hasFilters, matchesFilters, type Filters } from '../recommend/filters.js';
+import type { Recommender, SearchHit, SearchResult } from '../recommend/recommender.js';
+import type { Metadata, StoredItem } from '../store/catalogStore.js';
+import { effectiveMetadata, needsPrediction, voteLabels, type Predicted } from './autoLabels.js';
+import { MAX_TEXT_LENGTH, parseText, type ParsedText, type WordFilter } from './queryParser.js';
+import type { TextSearch } from './textSearch.js';
+import { FILTER_FIELDS, Vocabulary, type FilterField } from './vocabulary.js';
+
+export interface TextQueryOptions {
+  readonly k?: number;
+  readonly metric?: Metric;
+  /** Explicit metadata filters, applied as well as the words' filters. */
+  readonly filters?: Filters;
+  /** Fields whose word filters the shopper removed (their words then only rank, as free words). */
+  readonly dropFilters?: readonly string[];
+  /** Leaves items out of the results (evaluation on the training split). */
+  readonly exclude?: (id: string) => boolean;
+}
+
+export interface TextQueryInfo {
+  readonly text: string;
+  /** Words that became filters and were applied. */
+  readonly filters: WordFilter[];
+  /** Word filters the shopper removed. */
+  readonly removed: WordFilter[];
+  /** Word filters dropped because no item satisfied all of them (the least specific go first). */
+  readonly relaxed: WordFilter[];
+  /** Free words used to rank (or, with a photo, to narrow). */
+  readonly words: string[];
+  /** Free words that no remaining item contains (ignored). */
+  readonly unmatchedWords: string[];
+  readonly engine: string;
+}
+
+export interface TextHit extends SearchHit {
+  /** Labels this item lacks in the catalog, predicted from its neighbours (shown as predicted). */
+  readonly predicted?: Predicted;
+  /** Word filters this hit does not satisfy (it fills the list after the items that satisfy them all). */
+  readonly unmatched?: string[];
+}
+
+export interface TextSearchResult extends SearchResult {
+  readonly hits: TextHit[];
+  readonly text: TextQueryInfo;
+}
+
+/** Relaxation order when the words' filters leave nothing: the least specific first. */
+const RELAX_ORDER: readonly FilterField[] = ['season', 'usage', 'gender', 'baseColour', 'articleType'];
+/** A gendered word also admits unisex items ("for men" includes unisex watches). */
+const WITH_UNISEX = new Set(['Men', 'Women', 'Boys', 'Girls']);
+
+export function checkText(text: unknown): string {
+  if (typeof text !== 'string' || text.trim() === '') {
+    throw new FashionError('text/empty', 'Expected some words to search for (e.g. "red floral dress") but the text is empty');
+  }
+  if (text.length > MAX_TEXT_LENGTH) {
+    throw new FashionError('text/too-long', `Expected at most ${MAX_TEXT_LENGTH} characters of search text but received ${text.length}; use fewer words`);
+  }
+  return text.trim();
+}
+
+/**
+ * Words -> items: the words that name catalog values become filters (over the labels, or the predicted labels
+ * of unlabelled items), the rest rank by the text index. With a photo, the words narrow and the photo ranks.
+ */
+export class TextEngine {
+  readonly vocabulary: Vocabulary;
+  private readonly items: readonly StoredItem[];
+  private readonly labels: Metadata[];
+  private readonly predicted = new Map<number, Predicted>();
+
+  constructor(private readonly rec: Recommender, private readonly text: TextSearch) {
+    this.items = rec.allItems();
+    this.predictMissing();
+    this.labels = this.items.map((it, row) => effectiveMetadata(it.metadata, this.predicted.get(row)));
+    const values: Partial<Record<FilterField, string[]>> = {};
+    for (const f of FILTER_FIELDS) values[f] = [...new Set(this.labels.map((m) => m[f] ?? ''))];
+    this.vocabulary = new Vocabulary(values);
+  }
+
+  get kind(): string {
+    return this.text.kind;
+  }
+
+  parse(text: string): ParsedText {
+    return parseText(checkText(text), this.vocabulary);
+  }
+
+  /** Predicted labels of an item, if it lacks some. */
+  predictedOf(row: number): Predicted | undefined {
+    return this.predicted.get(row);
+  }
+
+  /** Effective labels (catalog labels, predicted ones where missing). */
+  labelsOf(row: number): Metadata {
+    return this.labels[row]!;
+  }
+
+  /**
+   * Words only: the items that satisfy the words, ranked by (the value named first, e.g. "white" of "white and
+   * pink"; how many free words they contain; BM25; id). When fewer than k satisfy every word, the rest of the
+   * list comes from dropping the least specific word filters in turn (season, usage, gender, colour, type);
+   * such hits say which filters they miss.
+   */
+  search(text: string, options: TextQueryOptions = {}): TextSearchResult {
+    const k = checkK(options.k ?? this.rec.config.k);
+    const t0 = performance.now();
+    const sel = this.select(this.parse(text), options);
+    const scores = new Map<string, number>();
+    for (const s of this.text.score(sel.rankWords, 100_000)) scores.set(s.id, s.score);
+    const primary = (row: number) => sel.info.filters.filter((f) => f.values.length > 1 && this.labels[row]![f.field] === sel.primary.get(f.field)).length;
+    const order = (rows: Iterable<number>) =>
+      [...rows].sort((a, b) => {
+        const ia = this.items[a]!;
+        const ib = this.items[b]!;
+        return (
+          primary(b) - primary(a) ||
+          (sel.tier.get(b) ?? 0) - (sel.tier.get(a) ?? 0) ||
+          (scores.get(ib.id) ?? -Infinity) - (scores.get(ia.id) ?? -Infinity) ||
+          cmp(ia.id, ib.id)
+        );
+      });
+    const ranked: Array<{ row: number; missing: string[] }> = order(sel.rows).slice(0, k).map((row) => ({ row, missing: [] }));
+    // Fill up from progressively relaxed filters.
+    let applied = sel.info.filters;
+    const seen = new Set(ranked.map((r) => r.row));
+    while (ranked.length < k && applied.length > 0) {
+      const victim = RELAX_ORDER.find((f) => applied.some((a) => a.field === f))!;
+      applied = applied.filter((a) => a.field !== victim);
+      const missingFields = sel.info.filters.filter((f) => !applied.includes(f)).map((f) => f.field);
+      const more = sel.base.filter((r) => !seen.has(r) && this.satisfies(r, applied));
+      for (const row of order(more).slice(0, k - ranked.length)) {
+        seen.add(row);
+        ranked.push({ row, missing: missingFields.filter((f) => !this.satisfies(row, sel.info.filters.filter((x) => x.field === f))) });
+      }
+    }
+    const best = Math.max(1e-9, ...ranked.map((r) => scores.get(this.items[r.row]!.id) ?? 0));
+    const hits = ranked.map(({ row, missing }) => {
+      const it = this.items[row]!;
+      const s = Math.max(0, scores.get(it.id) ?? 0) / best;
+      const hit = this.withPredicted(row, { id: it.id, score: round(s), distance: round(1 - s), metadata: it.metadata });
+      return missing.length > 0 ? { ...hit, unmatched: missing } : hit;
+    });
+    return { hits, metric: options.metric ?? this.rec.config.metric, k, timings: { searchMs: performance.now() - t0 }, text: sel.info };
+  }
+
+  /** A photo's vector plus words: visual similarity among the items that satisfy the words. */
+  searchWithVector(vector: Float32Array, text: string, options: TextQueryOptions = {}, excludeRow?: number): TextSearchResult {
+    const sel = this.select(this.parse(text), options);
+    const maxTier = Math.max(0, ...sel.tier.values());
+    const allowed = new Set([...sel.rows].filter((r) => r !== excludeRow && (sel.tier.get(r) ?? 0) === maxTier));
+    const res = this.rec.searchVector(vector, { k: options.k, metric: options.metric }, (row) => allowed.has(row));
+    const hits = res.hits.map((h) => this.withPredicted(this.rec.rowOfId(h.id)!, h));
+    return { ...res, hits, text: sel.info };
+  }
+
+  private withPredicted(row: number, hit: SearchHit): TextHit {
+    const p = this.predicted.get(row);
+    return p && Object.keys(p).length > 0 ? { ...hit, predicted: p } : hit;
+  }
+
+  private select(parsed: ParsedText, options: TextQueryOptions) {
+    const drop = new Set(options.dropFilters ?? []);
+    const removed = parsed.filters.filter((f) => drop.has(f.field));
+    let applied = parsed.filters.filter((f) => !drop.has(f.field));
+    // Words of removed filters still rank, as free words.
+    const freeWords = [...parsed.words, ...removed.flatMap((f) => f.words.split(/[ ,]+/).filter((w) => w && w !== 'for'))];
+    const explicit = options.filters;
+    const base: number[] = [];
+    for (let row = 0; row < this.items.length; row++) {
+      if (options.exclude?.(this.items[row]!.id)) continue;
+      if (hasFilters(explicit) && !matchesFilters(this.labels[row]!, explicit!)) continue;
+      base.push(row);
+    }
+    const relaxed: WordFilter[] = [];
+    let rows = base.filter((r) => this.satisfies(r, applied));
+    while (rows.length === 0 && applied.length > 0) {
+      const victim = RELAX_ORDER.find((f) => applied.some((a) => a.field === f))!;
+      relaxed.push(...applied.filter((a) => a.field === victim));
+      applied = applied.filter((a) => a.field !== victim);
+      rows = base.filter((r) => this.satisfies(r, applied));
+    }
+    // Tier: how many free words an item contains (words that no remaining item contains are ignored).
+    const rowSet = new Set(rows);
+    const tier = new Map<number, number>();
+    const unmatchedWords: string[] = [];
+    const usedWords: string[] = [];
+    for (const w of freeWords) {
+      const ids = this.text.matchAll([w]);
+      let any = false;
+      for (const id of ids) {
+        const r = this.rec.rowOfId(id);
+        if (r !== undefined && rowSet.has(r)) {
+          tier.set(r, (tier.get(r) ?? 0) + 1);
+          any = true;
+        }
+      }
+      (any ? usedWords : unmatchedWords).push(w);
+    }
+    const info: TextQueryInfo = { text: parsed.text, filters: applied, removed, relaxed, words: usedWords, unmatchedWords, engine: this.text.kind };
+    const rankWords = [...new Set([...parsed.allWords, ...freeWords])];
+    return { rows: rowSet, tier, info, rankWords, base, primary: new Map(parsed.filters.map((f) => [f.field, f.first])) };
+  }
+
+  private satisfies(row: number, filters: readonly WordFilter[]): boolean {
+    const m = this.labels[row]!;
+    for (const f of filters) {
+      const v = m[f.field] ?? '';
+      if (!f.values.includes(v) && !(f.field === 'gender' && v === 'Unisex' && f.values.some((g) => WITH_UNISEX.has(g)))) return false;
+    }
+    return true;
+  }
+
+  /** Auto-categorisation of items without labels: a vote of their 10 nearest labelled neighbours. */
+  private predictMissing(): void {
+    this.items.forEach((it, row) => {
+      if (!needsPrediction(it.metadata)) return;
+      const neighbours = this.rec.similar(it.id, { k: 10 }).hits.map((h) => h.metadata);
+      this.predicted.set(row, voteLabels(it.metadata, neighbours));
+    });
+  }
+}
+
+function checkK(k: number): number {
+  if (!Number.isInteger(k) || k < 1 || k > 1000) throw invalid('k', 'an integer from 1 to 1000', k);
+  return k;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}

@@ -1,0 +1,158 @@
+/**
+ * Words that name a catalog value. The vocabulary is built from the catalog's own values (every articleType,
+ * baseColour, gender, usage and season it holds, with singular and plural forms, and the head noun of
+ * multi-word types: "shoes" names every "... Shoes" type) plus the general words shoppers use for them
+ * (SYNONYMS below). A synonym is only used when the catalog has its target value.
+ */
+export const FILTER_FIELDS = ['articleType', 'baseColour', 'gender', 'usage', 'season'] as const;
+export type FilterField = (typeof FILTER_FIELDS)[number];
+
+export interface Meaning {
+  readonly field: FilterField;
+  readonly values: readonly string[];
+}
+
+/** Lower-case word tokens: letters and digits; "men's" -> "mens", "t-shirt" -> "t", "shirt". */
+export function tokenize(text: string): string[] {
+  return text
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/\p{M}+/gu, '')
+    .replace(/['’`]/g, '')
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean);
+}
+
+/** Plural and singular forms of an English noun (good enough for catalog nouns: dresses, watches, briefs, jeans). */
+export function nounForms(word: string): string[] {
+  const out = new Set([word]);
+  if (/(ss|sh|ch|x|z)es$/.test(word)) out.add(word.slice(0, -2));
+  else if (/ies$/.test(word) && word.length > 4) out.add(`${word.slice(0, -3)}y`);
+  else if (/[^s]s$/.test(word) && word.length > 3) out.add(word.slice(0, -1));
+  if (!word.endsWith('s')) {
+    if (/(s|sh|ch|x|z)$/.test(word)) out.add(`${word}es`);
+    else if (/[^aeiou]y$/.test(word)) out.add(`${word.slice(0, -1)}ies`);
+    else out.add(`${word}s`);
+  }
+  return [...out];
+}
+
+/** Every form of a phrase: the last word in singular and plural. */
+function phraseForms(tokens: readonly string[]): string[] {
+  if (tokens.length === 0) return [];
+  const head = tokens.slice(0, -1);
+  return nounForms(tokens[tokens.length - 1]!).map((w) => [...head, w].join(' '));
+}
+
+/** General shopper vocabulary: phrase -> catalog values (only those the catalog has are used). */
+export const SYNONYMS: Record<FilterField, Record<string, readonly string[]>> = {
+  articleType: {
+    'tee': ['Tshirts'], 't shirt': ['Tshirts'], 'tshirt': ['Tshirts'], 'polo': ['Tshirts'], 'jersey': ['Tshirts'],
+    'sneaker': ['Casual Shoes', 'Sports Shoes'], 'trainer': ['Sports Shoes', 'Casual Shoes'], 'running shoe': ['Sports Shoes'],
+    'loafer': ['Casual Shoes'], 'moccasin': ['Casual Shoes'], 'boot': ['Casual Shoes', 'Booties'], 'canvas shoe': ['Casual Shoes'],
+    'oxford': ['Formal Shoes'], 'brogue': ['Formal Shoes'], 'derby': ['Formal Shoes'], 'dress shoe': ['Formal Shoes'],
+    'pump': ['Heels'], 'stiletto': ['Heels'], 'wedge': ['Heels'], 'high heel': ['Heels'],
+    'ballerina': ['Flats'], 'ballet flat': ['Flats'],
+    'slipper': ['Flip Flops'], 'slide': ['Flip Flops'], 'flipflop': ['Flip Flops'], 'chappal': ['Flip Flops', 'Sandals'],
+    'floater': ['Sandals', 'Sports Sandals'],
+    'denim': ['Jeans'],
+    'pant': ['Trousers', 'Track Pants', 'Lounge Pants'], 'trouser': ['Trousers'], 'chino': ['Trousers'], 'slacks': ['Trousers'],
+    'jogger': ['Track Pants'], 'trackpant': ['Track Pants'], 'sweatpant': ['Track Pants'],
+    'hoodie': ['Sweatshirts'], 'sweatshirt': ['Sweatshirts'], 'jumper': ['Sweaters'], 'pullover': ['Sweaters'], 'cardigan': ['Sweaters'],
+    'coat': ['Jackets', 'Blazers'], 'blazer': ['Blazers'], 'windcheater': ['Jackets', 'Rain Jacket'],
+    'bag': ['Handbags', 'Backpacks', 'Laptop Bag', 'Duffel Bag', 'Messenger Bag', 'Clutches', 'Trolley Bag'],
+    'handbag': ['Handbags'], 'purse': ['Handbags', 'Wallets', 'Clutches'], 'tote': ['Handbags'], 'shoulder bag': ['Handbags'], 'sling bag': ['Handbags', 'Messenger Bag'],
+    'rucksack': ['Backpacks', 'Rucksacks'], 'backpack': ['Backpacks'],
+    'shades': ['Sunglasses'], 'sunnies': ['Sunglasses'], 'glasses': ['Sunglasses'], 'goggles': ['Sunglasses'],
+    'hat': ['Caps', 'Hat'], 'cap': ['Caps'],
+    'gown': ['Dresses'], 'frock': ['Dresses'],
+    'blouse': ['Tops'], 'tank top': ['Tops'], 'crop top': ['Tops'], 'tank': ['Tops'],
+    'underwear': ['Briefs', 'Boxers', 'Trunk', 'Bra', 'Innerwear Vests'], 'brassiere': ['Bra'], 'vest': ['Innerwear Vests'],
+    'necklace': ['Necklace and Chains'], 'chain': ['Necklace and Chains'], 'earring': ['Earrings'], 'stud': ['Earrings'],
+    'bangle': ['Bangle'], 'bracelet': ['Bracelet'], 'ring': ['Ring'], 'pendant': ['Pendant'],
+    'scarf': ['Scarves'], 'stole': ['Stoles'], 'muffler': ['Mufflers'],
+    'perfume': ['Perfume and Body Mist'], 'fragrance': ['Perfume and Body Mist'], 'body mist': ['Perfume and Body Mist'], 'deo': ['Deodorant'],
+    'nail paint': ['Nail Polish'], 'nail varnish': ['Nail Polish'],
+    'sari': ['Sarees'], 'saree': ['Sarees'], 'kurta': ['Kurtas'], 'kurti': ['Kurtis'],
+    'swimsuit': ['Swimwear'], 'bikini': ['Swimwear'], 'swimming costume': ['Swimwear'],
+    'pyjama': ['Night suits', 'Lounge Pants'], 'pajama': ['Night suits', 'Lounge Pants'], 'nightwear': ['Night suits', 'Nightdress'], 'nighty': ['Nightdress'],
+    'necktie': ['Ties'], 'tie': ['Ties'], 'cufflink': ['Cufflinks'], 'sock': ['Socks'], 'belt': ['Belts'], 'wallet': ['Wallets'],
+    'watch': ['Watches'], 'wristwatch': ['Watches'],
+  },
+  baseColour: {
+    'navy': ['Navy Blue'], 'dark blue': ['Navy Blue'], 'light blue': ['Blue'], 'sky blue': ['Blue'],
+    'gray': ['Grey'], 'grey melange': ['Grey Melange'], 'heather grey': ['Grey Melange'],
+    'offwhite': ['Off White'], 'ivory': ['Off White', 'Cream'], 'golden': ['Gold'], 'wine': ['Burgundy', 'Maroon'],
+    'turquoise': ['Turquoise Blue'], 'violet': ['Purple'], 'lilac': ['Lavender'], 'fuchsia': ['Magenta'],
+    'multicolour': ['Multi'], 'multicolor': ['Multi'], 'multicoloured': ['Multi'], 'multicolored': ['Multi'], 'multi coloured': ['Multi'],
+    'camel': ['Tan'], 'olive green': ['Olive'], 'coffee': ['Coffee Brown'],
+  },
+  gender: {
+    'men': ['Men'], 'man': ['Men'], 'mens': ['Men'], 'male': ['Men'], 'gents': ['Men'], 'gent': ['Men'], 'guy': ['Men'], 'guys': ['Men'],
+    'women': ['Women'], 'woman': ['Women'], 'womens': ['Women'], 'ladies': ['Women'], 'lady': ['Women'], 'female': ['Women'],
+    'boy': ['Boys'], 'boys': ['Boys'], 'girl': ['Girls'], 'girls': ['Girls'],
+    'kid': ['Boys', 'Girls'], 'kids': ['Boys', 'Girls'], 'child': ['Boys', 'Girls'], 'children': ['Boys', 'Girls'], 'unisex': ['Unisex'],
+  },
+  usage: {
+    'sport': ['Sports'], 'sporty': ['Sports'], 'athletic': ['Sports'], 'gym': ['Sports'], 'workout': ['Sports'], 'training': ['Sports'],
+    'traditional': ['Ethnic'], 'office': ['Formal'], 'partywear': ['Party'], 'party wear': ['Party'], 'smart casual': ['Smart Casual'],
+  },
+  season: { 'autumn': ['Fall'], 'summery': ['Summer'], 'wintry': ['Winter'] },
+};
+
+/** The phrase -> meaning table for one catalog, from its distinct values. */
+export class Vocabulary {
+  private readonly phrases = new Map<string, Meaning>();
+  readonly maxPhraseTokens: number;
+
+  constructor(values: Partial<Record<FilterField, readonly string[]>>) {
+    const known: Record<string, Set<string>> = {};
+    for (const f of FILTER_FIELDS) known[f] = new Set((values[f] ?? []).filter((v) => v && v !== 'NA'));
+    const exact = new Map<string, Meaning>();
+    const derived = new Map<string, Map<FilterField, Set<string>>>();
+    const addDerived = (phrase: string, field: FilterField, value: string) => {
+      const byField = derived.get(phrase) ?? new Map<FilterField, Set<string>>();
+      derived.set(phrase, byField);
+      const set = byField.get(field) ?? new Set<string>();
+      byField.set(field, set);
+      set.add(value);
+    };
+    const heads = new Map<string, string[]>();
+    for (const field of FILTER_FIELDS) {
+      for (const value of known[field]!) {
+        const tokens = tokenize(value);
+        for (const p of phraseForms(tokens)) if (!exact.has(p)) exact.set(p, { field, values: [value] });
+        // "Perfume and Body Mist" -> "perfume", "body mist"; "Casual Shoes" -> head noun "shoes".
+        const parts = value.split(/ and /i).map(tokenize).filter((t) => t.length > 0);
+        if (parts.length > 1) for (const part of parts) for (const p of phraseForms(part)) addDerived(p, field, value);
+        if (field === 'articleType' && tokens.length > 1) heads.set(tokens.at(-1)!, [...(heads.get(tokens.at(-1)!) ?? []), value]);
+      }
+      // A head noun names its types only when several share it ("shoes", "pants", "bag"), not "sleeve" of "Tablet Sleeve".
+      for (const [head, types] of heads) if (types.length > 1) for (const p of phraseForms([head])) for (const v of types) addDerived(p, field, v);
+      heads.clear();
+      for (const [phrase, targets] of Object.entries(SYNONYMS[field])) {
+        const have = targets.filter((t) => known[field]!.has(t));
+        if (have.length === 0) continue;
+        const tokens = tokenize(phrase);
+        const forms = field === 'gender' ? [tokens.join(' ')] : phraseForms(tokens);
+        for (const p of forms) for (const v of have) addDerived(p, field, v);
+      }
+    }
+    // The catalog's own values win; derived words (head nouns, parts, synonyms) fill the rest.
+    for (const [phrase, byField] of derived) {
+      if (exact.has(phrase)) continue;
+      const [field, set] = [...byField].sort((a, b) => FILTER_FIELDS.indexOf(a[0]) - FILTER_FIELDS.indexOf(b[0]))[0]!;
+      this.phrases.set(phrase, { field, values: [...set].sort() });
+    }
+    for (const [phrase, m] of exact) this.phrases.set(phrase, m);
+    this.maxPhraseTokens = Math.max(1, ...[...this.phrases.keys()].map((p) => p.split(' ').length));
+  }
+
+  lookup(phrase: string): Meaning | undefined {
+    return this.phrases.get(phrase);
+  }
+
+  size(): number {
+    return this.phrases.size;
+  }
+}

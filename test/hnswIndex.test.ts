@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runIndex } from '../src/cli/main.js';
+import { ExactIndex } from '../src/index/exactIndex.js';
+import { HnswIndex } from '../src/index/hnswIndex.js';
+import { mulberry32 } from '../src/recommend/evaluate.js';
+import { Recommender } from '../src/recommend/recommender.js';
+import { DEMO, makeFixture, pickIds, TYPES } from './helpers.js';
+
+function clustered(n: number, d: number, seed: number): Float32Array {
+  const rand = mulberry32(seed);
+  const centres = Array.from({ length: 20 }, () => Float32Array.from({ length: d }, () => rand() * 2 - 1));
+  const out = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const c = centres[i % 20]!;
+    for (let j = 0; j < d; j++) out[i * d + j] = c[j]! + (rand() - 0.5) * 0.6;
+  }
+  return out;
+}
+
+test('HNSW recall@5 against exact search is measured, not assumed', () => {
+  const d = 64, n = 3000;
+  const v = clustered(n, d, 3);
+  const exact = new ExactIndex(v, d);
+  const hnsw = HnswIndex.build(exact);
+  const queries = clustered(100, d, 99);
+  let hits = 0;
+  for (let q = 0; q < 100; q++) {
+    const qv = queries.subarray(q * d, (q + 1) * d);
+    const truth = new Set(exact.search(qv, 5, 'cosine').map((r) => r.row));
+    hits += hnsw.search(qv, 5, 'cosine').filter((r) => truth.has(r.row)).length;
+  }
+  assert.ok(hits / 500 >= 0.95, `recall ${hits / 500}`);
+  // Another metric or an unsatisfiable approximate filter falls back to exact search.
+  const qv = queries.subarray(0, d);
+  assert.deepEqual(hnsw.search(qv, 5, 'euclidean'), exact.search(qv, 5, 'euclidean'));
+  const rare = (r: number) => r % 997 === 0;
+  assert.deepEqual(hnsw.search(qv, 3, 'cosine', rare).map((r) => r.row), exact.search(qv, 3, 'cosine', rare).map((r) => r.row));
+});
+
+test('a saved graph is updated in place when rows are added and removed', () => {
+  const d = 32;
+  const dir = mkdtempSync(join(tmpdir(), 'fashion-hnsw-'));
+  const file = join(dir, 'ann.usearch');
+  const v = clustered(600, d, 5);
+  const keysOf = (rows: number[]) => BigUint64Array.from(rows.map((r) => BigInt(1000 + r)));
+  const first = Array.from({ length: 500 }, (_, i) => i);
+  const sub = (rows: number[]) => {
+    const out = new Float32Array(rows.length * d);
+    rows.forEach((r, i) => out.set(v.subarray(r * d, (r + 1) * d), i * d));
+    return new ExactIndex(out, d);
+  };
+  const a = HnswIndex.open(file, 'space-1', sub(first), keysOf(first));
+  assert.equal(a.built, true);
+  a.index.save(file, 'space-1');
+  // Drop rows 0..49, add rows 500..599.
+  const second = Array.from({ length: 550 }, (_, i) => i + 50);
+  const b = HnswIndex.open(file, 'space-1', sub(second), keysOf(second));
+  assert.equal(b.built, false);
+  assert.equal(b.changed, true);
+  assert.equal(b.index.graphSize(), 550);
+  const q = v.subarray(10 * d, 11 * d); // a removed vector: it must not come back
+  const res = b.index.search(q, 5, 'cosine');
+  assert.ok(res.every((r) => r.row >= 0 && r.row < 550));
+  const added = v.subarray(590 * d, 591 * d);
+  assert.equal(b.index.search(added, 1, 'cosine')[0]!.row, 540);
+  // Another space (e.g. a retrained refinement) is rebuilt, not patched.
+  assert.equal(HnswIndex.open(file, 'space-2', sub(second), keysOf(second)).built, true);
+  rmSync(dir, { recursive: true });
+});
+
+test('with index=hnsw the catalog builds its graph at index time and keeps it in step with the photos', async () => {
+  const fx = makeFixture(pickIds(TYPES, 5), 'hnsw');
+  const config = fx.config({ index: 'hnsw' });
+  const report = await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  assert.equal(report.index?.kind, 'hnsw');
+  let rec = Recommender.open(config);
+  assert.equal(rec.info().index, 'hnsw');
+  assert.equal(rec.similar(fx.ids[0]!, { k: 3 }).hits.length, 3);
+  await rec.close();
+  const extra = pickIds(['Jeans'], 1, 20)[0]!;
+  copyFileSync(join(DEMO!.images, `${extra}.jpg`), join(fx.images, `${extra}.jpg`));
+  rmSync(join(fx.images, `${fx.ids[1]}.jpg`));
+  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  rec = Recommender.open(config);
+  const hits = rec.similar(extra, { k: 29 }).hits.map((h) => h.id);
+  assert.ok(!hits.includes(fx.ids[1]!), 'a deleted photo is gone from the graph');
+  assert.equal(hits.length, fx.ids.length - 1);
+  await rec.close();
+});

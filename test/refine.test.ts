@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runIndex, MIN_LABELLED_FOR_REFINEMENT } from '../src/cli/main.js';
+import { trainCatalog } from '../src/catalog/refineCatalog.js';
+import { openCatalogStore } from '../src/catalog/openCatalog.js';
+import { Gemm } from '../src/embedding/gemm.js';
+import { fitForModel } from '../src/imaging/decode.js';
+import { IMAGENET_PREPROCESS } from '../src/imaging/preprocess.js';
+import { colourHistogram, COLOUR_DIMS } from '../src/refine/colourFeatures.js';
+import { evaluate } from '../src/recommend/evaluate.js';
+import { Recommender } from '../src/recommend/recommender.js';
+import { DEMO, makeFixture, pickIds, STYLE_ROWS } from './helpers.js';
+
+const TYPES = ['Tshirts', 'Shirts', 'Watches', 'Casual Shoes', 'Handbags', 'Jeans', 'Sunglasses', 'Kurtas', 'Heels', 'Belts'];
+
+test('colour evidence tells a red item from a blue one and ignores the white studio background', async () => {
+  const byColour = (c: string) => [...STYLE_ROWS].find(([, m]) => m.articleType === 'Tshirts' && m.baseColour === c)![0];
+  const hist = async (id: string) => colourHistogram(await fitForModel(readFileSync(join(DEMO!.images, `${id}.jpg`)), IMAGENET_PREPROCESS), 224, 224);
+  const [red, red2, blue, white] = await Promise.all([hist(byColour('Red')), hist([...STYLE_ROWS].filter(([, m]) => m.articleType === 'Tshirts' && m.baseColour === 'Red')[1]![0]), hist(byColour('Blue')), hist(byColour('White'))]);
+  const cos = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i]!, 0);
+  assert.equal(red.length, COLOUR_DIMS);
+  assert.ok(cos(red, red2) > cos(red, blue), `red-red ${cos(red, red2)} vs red-blue ${cos(red, blue)}`);
+  // A white T-shirt on white still has colour evidence (its own pixels are not taken for background).
+  assert.ok(Math.abs(Math.hypot(...white) - 1) < 1e-4);
+});
+
+test('Gemm multiplies with and without transposes', async () => {
+  const g = await Gemm.create(1);
+  const a = new Float32Array([1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(Array.from(await g.mul(a, 2, 3, new Float32Array([1, 0, 0, 1, 1, 1]), 3, 2)), [4, 5, 10, 11]);
+  assert.deepEqual(Array.from(await g.mul(a, 2, 3, a, 2, 3, false, true)), [14, 32, 32, 77]);
+  await g.close();
+});
+
+test('a labelled catalog trains its refinement on index; search, categorisation and eval use it', async () => {
+  const fx = makeFixture(pickIds(TYPES, 26), 'refine');
+  const config = fx.config();
+  const report = await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  assert.ok(fx.ids.length >= MIN_LABELLED_FOR_REFINEMENT);
+  assert.ok(report.refinement?.trained, JSON.stringify(report.refinement));
+  const rec = Recommender.open(config);
+  const info = rec.info();
+  assert.ok(info.refinement && info.refinement.dims > 500);
+  // A catalog photo: the refined search finds its kind, and categorisation names it.
+  const id = fx.ids[3 * 26 + 2]!; // a Casual Shoes item
+  const photo = readFileSync(join(fx.images, `${id}.jpg`));
+  const res = await rec.searchImage(photo, { k: 5 });
+  assert.ok(res.hits.filter((h) => h.metadata.articleType === 'Casual Shoes').length >= 3, JSON.stringify(res.hits.map((h) => h.metadata.articleType)));
+  const cat = await rec.categorizeImage(photo);
+  assert.equal(cat.articleType!.value, 'Casual Shoes');
+  assert.ok(cat.articleType!.confidence > 0 && cat.articleType!.confidence <= 1);
+  assert.ok(cat.gender && cat.baseColour);
+  // More like this uses the item's labels: every result is of its kind.
+  const sim = rec.similar(id, { k: 5 });
+  assert.ok(sim.hits.every((h) => h.metadata.articleType === 'Casual Shoes'));
+  const ev = await evaluate(rec, { k: 5, metric: 'cosine', limit: 60 });
+  assert.equal(ev.queries, 60);
+  assert.ok(ev.precisionAtK > 0.5, `P@5 ${ev.precisionAtK}`);
+  await rec.close();
+
+  // Re-training with the same seed gives the same model (deterministic).
+  const store = openCatalogStore(config.dataDir);
+  const a = await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7 });
+  const b = await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7 });
+  store.close();
+  assert.deepEqual(a.validation, b.validation);
+  assert.deepEqual(a.validationAccuracy, b.validationAccuracy);
+});

@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { runIndex } from '../src/cli/main.js';
+import { catalogFile, openCatalogStore } from '../src/catalog/openCatalog.js';
+import { isFashionError } from '../src/errors.js';
+import { pairColours } from '../src/recommend/colourPairing.js';
+import { COMPLEMENTS, genderGoes, ROLE_OF, seasonGoes, usageGoes } from '../src/recommend/outfit.js';
+import { Recommender } from '../src/recommend/recommender.js';
+import { buildApp } from '../src/server/app.js';
+import { voteLabels } from '../src/text/autoLabels.js';
+import { evaluateText } from '../src/text/evalText.js';
+import { FTS_TABLE } from '../src/text/ftsIndex.js';
+import { parseText } from '../src/text/queryParser.js';
+import { Vocabulary } from '../src/text/vocabulary.js';
+import { csvLine, makeFixture, pickIds, STYLE_ROWS } from './helpers.js';
+
+const OUTFIT_TYPES = ['Tshirts', 'Shirts', 'Jeans', 'Trousers', 'Casual Shoes', 'Heels', 'Watches', 'Handbags', 'Belts', 'Dresses', 'Earrings', 'Deodorant'];
+const fx = makeFixture(pickIds(OUTFIT_TYPES, 4), 'text');
+const config = fx.config();
+let rec: Recommender;
+
+const vocab = new Vocabulary({
+  articleType: ['Tshirts', 'Casual Shoes', 'Sports Shoes', 'Formal Shoes', 'Dresses', 'Jackets', 'Watches', 'Perfume and Body Mist', 'Tablet Sleeve', 'Shirts'],
+  baseColour: ['Navy Blue', 'Blue', 'Red', 'White', 'Black'],
+  gender: ['Men', 'Women', 'Unisex'],
+  usage: ['Casual', 'Sports', 'Formal'],
+  season: ['Summer', 'Winter', 'Fall'],
+});
+
+before(async () => {
+  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  rec = Recommender.open(config);
+});
+
+after(async () => {
+  await rec?.close();
+});
+
+test('words that name catalog values become filters: synonyms, plurals, "for men", head nouns', () => {
+  const f = (q: string) => Object.fromEntries(parseText(q, vocab).filters.map((x) => [x.field, x.values]));
+  assert.deepEqual(f('navy tee for men'), { articleType: ['Tshirts'], baseColour: ['Navy Blue'], gender: ['Men'] });
+  assert.deepEqual(f('sneakers'), { articleType: ['Casual Shoes', 'Sports Shoes'] });
+  assert.deepEqual(f('Red Dresses'), { articleType: ['Dresses'], baseColour: ['Red'] });
+  assert.deepEqual(f('shoes'), { articleType: ['Casual Shoes', 'Formal Shoes', 'Sports Shoes'] });
+  assert.deepEqual(f('casual shoes'), { articleType: ['Casual Shoes'] }, 'the longest phrase wins over the usage "casual"');
+  assert.deepEqual(f('perfume'), { articleType: ['Perfume and Body Mist'] });
+  assert.deepEqual(f('full sleeve shirt'), { articleType: ['Shirts'] }, 'a head noun of one type only ("Tablet Sleeve") is not a filter');
+  const p = parseText('like this, but in blue', vocab);
+  assert.deepEqual(p.filters.map((x) => [x.field, x.values]), [['baseColour', ['Blue']]]);
+  assert.deepEqual(p.words, []);
+  assert.equal(parseText('black fleece jacket for men', vocab).filters.find((x) => x.field === 'gender')!.words, 'for men');
+  assert.deepEqual(parseText('red floral dress', vocab).words, ['floral']);
+  assert.equal(parseText('white and black shirt', vocab).filters.find((x) => x.field === 'baseColour')!.first, 'White');
+});
+
+test('auto-categorisation: a majority vote of neighbours fills missing labels only', () => {
+  const n = [{ articleType: 'Tshirts', baseColour: 'Red' }, { articleType: 'Tshirts', baseColour: 'Blue' }, { articleType: 'Shirts', baseColour: 'Blue' }];
+  assert.deepEqual(voteLabels({ articleType: '', baseColour: 'NA', gender: 'Men' }, n), {
+    articleType: { value: 'Tshirts', confidence: 0.67 },
+    baseColour: { value: 'Blue', confidence: 0.67 },
+  });
+});
+
+test('text search on real catalog items: every hit satisfies the words, ranked by BM25, deterministic', () => {
+  const tee = rec.item(pickIds(['Tshirts'], 1)[0]!).metadata;
+  const q = `${tee.baseColour} tshirt for ${tee.gender}`;
+  const res = rec.searchText(q, { k: 3 });
+  assert.ok(res.hits.length > 0, 'hits');
+  assert.deepEqual(res.text.filters.map((f) => f.field), ['articleType', 'baseColour', 'gender']);
+  assert.ok(res.hits[0]!.unmatched === undefined, 'the first hit satisfies every word');
+  for (const h of res.hits.filter((x) => !x.unmatched)) {
+    assert.equal(h.metadata.articleType, 'Tshirts');
+    assert.equal(h.metadata.baseColour, tee.baseColour);
+    assert.ok([tee.gender, 'Unisex'].includes(h.metadata.gender!), 'gender');
+  }
+  assert.deepEqual(rec.searchText(q, { k: 3 }).hits.map((h) => h.id), res.hits.map((h) => h.id));
+  // Free words rank: the item whose name has the word comes first.
+  const name = rec.item(fx.ids[0]!).metadata.productDisplayName!;
+  const word = name.split(' ').find((w) => w.length > 4 && !/shirt/i.test(w))!;
+  const top = rec.searchText(`${word} tshirt`, { k: 1 }).hits[0]!;
+  assert.match(top.metadata.productDisplayName!, new RegExp(word, 'i'));
+});
+
+test('a removed word filter only ranks; impossible words relax the least specific filter and say so', () => {
+  const kept = rec.searchText('black watch', { k: 5 });
+  assert.ok(kept.hits.filter((h) => !h.unmatched).every((h) => h.metadata.articleType === 'Watches'), 'watches');
+  const dropped = rec.searchText('black watch', { k: 5, dropFilters: ['articleType'] });
+  assert.deepEqual(dropped.text.removed.map((f) => f.field), ['articleType']);
+  const black = dropped.hits.filter((h) => !h.unmatched);
+  assert.ok(black.length > 0 && black.every((h) => h.metadata.baseColour === 'Black'), 'black');
+  assert.ok(dropped.hits.filter((h) => h.unmatched).every((h) => h.unmatched!.includes('baseColour')), 'fill-up hits say what they miss');
+  const none = rec.searchText('lavender heels for men', { k: 5 });
+  assert.ok(none.text.relaxed.length > 0, JSON.stringify(none.text));
+  assert.ok(none.hits.length > 0, 'relaxed hits');
+});
+
+test('photo plus words: visual ranking among the items that satisfy the words', async () => {
+  const id = pickIds(['Tshirts'], 1)[0]!;
+  const res = rec.similarText(id, 'like this, but in black', { k: 5 });
+  assert.ok(res.hits.length > 0, 'hits');
+  assert.ok(res.hits.every((h) => h.metadata.baseColour === 'Black' && h.id !== id), 'black, not itself');
+  const scores = res.hits.map((h) => h.score);
+  assert.deepEqual([...scores].sort((a, b) => b - a), scores, 'ranked by visual similarity');
+  const { readFile } = await import('node:fs/promises');
+  const viaPhoto = await rec.searchImageText(await readFile(join(fx.images, `${id}.jpg`)), 'black', { k: 5 });
+  assert.ok(viaPhoto.hits.length > 0 && viaPhoto.hits.every((h) => h.metadata.baseColour === 'Black'), 'photo + black');
+});
+
+test('bad words get coded errors', async () => {
+  const code = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (err) {
+      return isFashionError(err) ? err.code : String(err);
+    }
+    return 'no error';
+  };
+  assert.equal(code(() => rec.searchText('   ')), 'text/empty');
+  assert.equal(code(() => rec.searchText('x'.repeat(201))), 'text/too-long');
+  assert.equal(code(() => rec.outfit('no-such-id')), 'item/not-found');
+  const app = await buildApp(rec, config, { logger: false });
+  const r = await app.inject({ method: 'POST', url: '/api/search', payload: { text: '' } });
+  assert.equal(r.statusCode, 400);
+  assert.equal(r.json().error.code, 'text/empty');
+  const ok = await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'black watch', k: 3 } });
+  assert.equal(ok.statusCode, 200);
+  assert.equal(ok.json().text.filters[0].field, 'articleType');
+  assert.ok(ok.json().results.every((x: { metadata: { articleType: string } }) => x.metadata.articleType === 'Watches'), 'watches');
+  const outfit = await app.inject({ method: 'GET', url: `/api/items/${pickIds(['Shirts'], 1)[0]}/outfit` });
+  assert.equal(outfit.statusCode, 200);
+  assert.ok(outfit.json().picks.length > 0, 'picks');
+  assert.equal((await app.inject({ method: 'GET', url: '/api/items/nope/outfit' })).json().error.code, 'item/not-found');
+  await app.close();
+});
+
+test('the FTS table follows ingest: added, re-labelled and removed items', async () => {
+  const extra = pickIds(['Sunglasses'], 1)[0]!;
+  const { copyFileSync, unlinkSync } = await import('node:fs');
+  const { DEMO } = await import('./helpers.js');
+  copyFileSync(join(DEMO!.images, `${extra}.jpg`), join(fx.images, `${extra}.jpg`));
+  const lines = [...fx.ids, extra].map(csvLine);
+  const header = 'id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName';
+  writeFileSync(fx.csv, [header, ...lines].join('\n') + '\n');
+  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  const ftsIds = () => new Database(catalogFile(fx.data), { readonly: true }).prepare(`SELECT id FROM ${FTS_TABLE} WHERE ${FTS_TABLE} MATCH ?`).all('"zzyzxquux"').length;
+  assert.equal(ftsIds(), 0);
+  // A metadata edit: the new name is searchable at once.
+  const renamed = lines.map((l) => (l.startsWith(`${extra},`) ? l.replace(STYLE_ROWS.get(extra)!.productDisplayName!, 'Zzyzxquux Shades') : l));
+  writeFileSync(fx.csv, [header, ...renamed].join('\n') + '\n');
+  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  assert.equal(ftsIds(), 1);
+  // Removal: gone from the index.
+  unlinkSync(join(fx.images, `${extra}.jpg`));
+  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  assert.equal(ftsIds(), 0);
+  // An old catalog without the table gets it back, filled from items.
+  const db = new Database(catalogFile(fx.data));
+  db.exec(`DROP TABLE ${FTS_TABLE}; DELETE FROM settings WHERE key = 'ftsVersion'`);
+  db.close();
+  const store = openCatalogStore(fx.data);
+  const n = (store.textSearch!()!).score(['tshirt'], 100).length;
+  store.close();
+  assert.ok(n > 0, 'refilled');
+  rec.reload();
+});
+
+test('text eval: P@5 and strict P@5 from a query CSV', async () => {
+  const file = join(fx.root, 'queries.csv');
+  writeFileSync(file, 'query,articleType,baseColour,gender\nblack watch,Watches,Black,\nwhite tshirt for men,Tshirts,White,Men\n');
+  const r = await evaluateText(rec, file, { k: 5 });
+  assert.equal(r.queries, 2);
+  assert.ok(r.precisionAtK > 0.5 && r.strictPrecisionAtK > 0 && r.strictPrecisionAtK <= r.precisionAtK, JSON.stringify(r));
+});
+
+test('outfits on real items: groups, gender, usage, season, colour rules, reasons; deterministic', () => {
+  let checked = 0;
+  for (const id of fx.ids) {
+    const q = rec.item(id).metadata;
+    const role = ROLE_OF[q.articleType!];
+    const o = rec.outfit(id);
+    assert.deepEqual(rec.outfit(id), o, 'deterministic');
+    if (!role) {
+      assert.equal(o.picks.length, 0);
+      assert.match(o.message!, /No outfit/);
+      continue;
+    }
+    const groups = COMPLEMENTS[role];
+    assert.deepEqual([...o.picks.map((p) => p.group), ...o.unfilled].sort(), groups.map((g) => g.name).sort());
+    let gender = q.gender;
+    for (const p of o.picks) {
+      const m = p.metadata;
+      const group = groups.find((g) => g.name === p.group)!;
+      assert.ok(group.roles.includes(ROLE_OF[m.articleType!]!), `${m.articleType} is a ${p.group}`);
+      assert.ok(genderGoes(gender, m.gender), `${q.gender} with ${m.gender}`);
+      if (gender === 'Unisex' && m.gender !== 'Unisex') gender = m.gender;
+      assert.ok(usageGoes(q.usage, m.usage), `${q.usage} with ${m.usage}`);
+      assert.ok(seasonGoes(q.season, m.season), `${q.season} with ${m.season}`);
+      assert.ok(pairColours(q.baseColour, m.baseColour).ok, `${q.baseColour} with ${m.baseColour}`);
+      for (const other of o.picks) assert.ok(pairColours(other.metadata.baseColour, m.baseColour).ok, 'picks go together');
+      assert.ok(p.reason.includes(';') && p.reason.length < 120, p.reason);
+      assert.notEqual(p.id, id);
+      checked++;
+    }
+  }
+  assert.ok(checked > 20, `checked ${checked} picks`);
+  // The rules themselves.
+  assert.ok(pairColours('Navy Blue', 'Red').ok && pairColours('Blue', 'Yellow').ok && pairColours('Blue', 'Turquoise Blue').ok, 'pairs');
+  assert.ok(!pairColours('Red', 'Pink').ok && !pairColours('Orange', 'Purple').ok && !pairColours('Multi', 'Red').ok, 'clashes');
+  assert.ok(!usageGoes('Formal', 'Sports') && usageGoes('Casual', 'Smart Casual') && usageGoes('NA', 'Sports'), 'usage');
+  assert.ok(!seasonGoes('Summer', 'Winter') && seasonGoes('Fall', 'Winter'), 'season');
+  assert.ok(genderGoes('Men', 'Unisex') && !genderGoes('Men', 'Women') && genderGoes('Unisex', 'Women'), 'gender');
+});
