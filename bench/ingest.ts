@@ -1,6 +1,6 @@
 // Ingest throughput: embeds N shared catalog photos into a fresh temporary catalog, end to end
 // (read, decode, fit, infer, write), and prints images/s. Usage: tsx bench/ingest.ts [--n 4000] [--batch 32] [--threads 2]
-import { mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ingestFolder } from '../src/catalog/ingest.js';
@@ -17,7 +17,7 @@ const demo = demoCatalog()!;
 const root = mkdtempSync(join(tmpdir(), 'fashion-bench-ingest-'));
 const images = join(root, 'images');
 mkdirSync(images);
-for (const f of readdirSync(demo.images).sort().slice(0, n)) symlinkSync(join(demo.images, f), join(images, f));
+for (const f of readdirSync(demo.images).sort().slice(0, n)) copyFileSync(join(demo.images, f), join(images, f));
 
 const config = resolveConfig({ dataDir: join(root, 'data'), threads, batchSize: batch, size });
 const embedder = await Embedder.load({ model: config.model, pooling: config.pooling, preprocess: config.preprocess, threads, cacheDir: config.cacheDir });

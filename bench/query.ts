@@ -15,6 +15,7 @@ const t0 = performance.now();
 const rec = Recommender.open(config);
 const openMs = performance.now() - t0;
 await rec.loadModel();
+rec.prepareIndex();
 const app = await buildApp(rec, config, { logger: false });
 const demo = demoCatalog()!;
 const files = readdirSync(demo.images).sort();
@@ -51,6 +52,8 @@ for (let i = 0; i < 500; i++) {
 const result = {
   catalogItems: items.length,
   dims: rec.info().dims,
+  index: rec.info().index,
+  refined: rec.info().refinement !== null,
   queries: n,
   openCatalogMs: round(openMs, 0),
   totalMs: stats(total),

@@ -2,13 +2,10 @@
 // and the held-back items (20%) are queries against a catalog of training items, so the figures are for
 // photos that are not in the catalog at all. Prints JSON and writes the table into docs/relevance.md.
 // Usage: tsx bench/relevance.ts --data <catalog of the shared photos> [--epochs 10]
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { backfillColours } from '../src/catalog/refineCatalog.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { isHeldBack } from '../src/catalog/split.js';
 import { storedIdentity } from '../src/catalog/ingest.js';
-import { REPO_ROOT } from '../src/config.js';
 import { identityKey } from '../src/embedding/embedder.js';
 import { Gemm } from '../src/embedding/gemm.js';
 import { batchKnn, l2NormalizeRows } from '../src/refine/batchKnn.js';
@@ -16,6 +13,7 @@ import { COLOUR_DIMS } from '../src/refine/colourFeatures.js';
 import { trainRefinement } from '../src/refine/train.js';
 import type { Metadata } from '../src/store/catalogStore.js';
 import { arg, round, saveResult } from './common.js';
+import { writeRelevanceSection } from './relevanceDoc.js';
 
 const dataDir = arg('data', '.fashion');
 const epochs = Number(arg('epochs', '10'));
@@ -119,13 +117,4 @@ const table = [
   `Training: ${train.length} items, ${epochs} epochs, seed 42, ${round(trainSeconds, 1)} s on ${'2 cores'}; model ${(report.modelBytes / 1e6).toFixed(1)} MB.`,
   `Auto-categorisation accuracy on the held-back items: articleType ${accuracy.articleType}, baseColour ${accuracy.baseColour}, gender ${accuracy.gender}.`,
 ].join('\n');
-writeSection('refined', table);
-
-function writeSection(name: string, body: string) {
-  const file = join(REPO_ROOT, 'docs', 'relevance.md');
-  const start = `<!-- ${name}:start -->`, end = `<!-- ${name}:end -->`;
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Relevance\n\nRegenerate: `npm run bench:relevance` (see bench/).\n';
-  const block = `${start}\n${body}\n${end}`;
-  text = text.includes(start) ? text.replace(new RegExp(`${start}[\\s\\S]*?${end}`), block) : `${text.trimEnd()}\n\n## Refinement on the held-back split\n\n${block}\n`;
-  writeFileSync(file, text);
-}
+writeRelevanceSection('refined', 'Refinement on the held-back split (the default when a catalog has labels)', table);

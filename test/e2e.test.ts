@@ -53,6 +53,7 @@ test('upload a catalog photo, see 5 results, click one, see new results (desktop
     assert.equal(first.length, 5);
     assert.equal(first[0], queryId);
     assert.ok(await page.isVisible('#query-image'));
+    assert.match((await page.textContent('[data-testid="predicted"]')) ?? '', /Looks like: Tshirts/);
 
     await page.click(`[data-testid="result"][data-id="${first[1]}"]`);
     await page.waitForFunction((id) => document.querySelector('#query-image')?.getAttribute('src')?.endsWith(`/api/images/${id}`) && !/Searching/.test(document.getElementById('status')!.textContent ?? ''), first[1]);

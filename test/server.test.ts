@@ -60,6 +60,19 @@ test('an uploaded catalog photo finds itself first, then 4 more of the same kind
   assert.ok(body.results.filter((r: { metadata: { articleType: string } }) => r.metadata.articleType === 'Tshirts').length >= 3);
 });
 
+test('a photo is categorised (API), and uploads carry the prediction beside their results', async () => {
+  const res = await app.inject({ method: 'POST', url: '/api/categorize', ...multipart([{ name: 'image', value: photo, filename: 'shirt.jpg' }]) });
+  assert.equal(res.statusCode, 200, res.body);
+  const p = res.json().predicted;
+  assert.equal(p.articleType.value, 'Tshirts');
+  assert.ok(p.articleType.confidence >= 0.3 && p.articleType.confidence <= 1, String(p.articleType.confidence));
+  assert.ok(p.gender.value && p.baseColour.value);
+  const search = await app.inject({ method: 'POST', url: '/api/search', ...multipart([{ name: 'image', value: photo, filename: 'shirt.jpg' }]) });
+  assert.equal(search.json().predicted.articleType.value, 'Tshirts');
+  const bad = await app.inject({ method: 'POST', url: '/api/categorize', payload: { id: photoId } });
+  assert.equal(bad.statusCode, 400);
+});
+
 test('search by catalog id excludes the item; filters and k apply', async () => {
   const res = await app.inject({ method: 'POST', url: '/api/search', payload: { id: photoId, k: 3, filters: { articleType: 'Watches' } } });
   assert.equal(res.statusCode, 200, res.body);

@@ -94,10 +94,24 @@ function renderChips(info) {
   $('chips').replaceChildren(...chips);
 }
 
+// Auto-categorisation of an uploaded photo, shown beside it: what the shop's labels say it most likely is.
+function renderPrediction(predicted) {
+  const el = $('query-predicted');
+  if (!el) return;
+  if (!predicted) {
+    el.hidden = true;
+    return;
+  }
+  const parts = ['articleType', 'baseColour', 'gender'].filter((f) => predicted[f]).map((f) => `${predicted[f].value} (${Math.round(predicted[f].confidence * 100)}%)`);
+  el.textContent = `Looks like: ${parts.join(' · ')}`;
+  el.hidden = parts.length === 0;
+}
+
 function render(body, label) {
   const box = $('results');
   box.replaceChildren(...body.results.map(card));
   renderChips(body.text);
+  renderPrediction(body.predicted);
   const t = body.timings ?? {};
   const ms = t.embedMs !== undefined ? ` in ${(t.decodeMs + t.embedMs + t.searchMs).toFixed(0)} ms` : '';
   const what = state.lastQuery ? `similar to ${label}${state.text ? ` matching “${state.text}”` : ''}` : `for “${state.text}”`;

@@ -324,6 +324,9 @@ export function buildCli(): Command {
           onProgress: (d, t) => bar.update(d, t),
         });
         bar.stop();
+        if (!opts.queries && rec.info().refinement) {
+          console.error('note: the refinement was trained on these items, so leave-one-out figures are optimistic; for photos outside the catalog see docs/relevance.md (npm run bench:relevance)');
+        }
         printEval(report, !!opts.json);
       } finally {
         bar.stop();

@@ -1,26 +1,37 @@
 import type { SearchHit } from './recommender.js';
 
 /**
- * Confidence at and above which the best catalog item is reported as the photographed product (second-hand
- * matching). Chosen on the photo-condition benchmark (bench/conditions.ts; precision and recall in
- * docs/relevance.md): copies of catalog items must match, copies of held-back items (absent from the
- * catalog) must not.
+ * Second-hand matching decides on the margin between the best catalog item and the next distinct one
+ * (backbone cosine): an exact product stands out from its look-alikes, while a photo of a product the
+ * shop does not carry lands among several similar ones. Chosen on the photo-condition benchmark
+ * (bench/conditions.ts; precision and recall in docs/relevance.md).
  */
-export const MATCH_THRESHOLD = 0.9;
+export const MATCH_THRESHOLD = 0.02;
+/** Below this cosine similarity the best item is not the photographed product, whatever the margin. */
+export const MATCH_MIN_SIMILARITY = 0.85;
+/** Candidates at least this similar to the best one are the same photo listed twice, not a rival. */
+export const SAME_PRODUCT_SIMILARITY = 0.97;
 
 export interface MatchResult {
   /** The matched product, or null: no confident match. */
   readonly match: SearchHit | null;
-  /** Confidence of the best candidate: its cosine similarity to the photo (backbone vectors). */
+  /** Margin of the best candidate's similarity over the next distinct candidate's (0 when none). */
   readonly confidence: number;
+  /** The best candidate's cosine similarity to the photo. */
+  readonly similarity: number;
   readonly threshold: number;
   /** The best candidates, matched or not, for a person to check. */
   readonly candidates: SearchHit[];
 }
 
-/** Decides from the nearest catalog items (best first, cosine) whether the photo shows one of them. */
-export function decideMatch(hits: readonly SearchHit[], threshold = MATCH_THRESHOLD): MatchResult {
+/**
+ * Decides from the nearest catalog items (best first) whether the photo shows the best one. `rivalScore`
+ * is the similarity of the first candidate that is not a duplicate listing of the best (null: none).
+ */
+export function decideMatch(hits: readonly SearchHit[], rivalScore: number | null, threshold = MATCH_THRESHOLD): MatchResult {
   const best = hits[0];
-  const confidence = best ? best.score : 0;
-  return { match: best && confidence >= threshold ? best : null, confidence, threshold, candidates: [...hits] };
+  const similarity = best ? best.score : 0;
+  const confidence = best ? Math.round((similarity - (rivalScore ?? 0)) * 1e6) / 1e6 : 0;
+  const matched = best !== undefined && similarity >= MATCH_MIN_SIMILARITY && confidence >= threshold;
+  return { match: matched ? best : null, confidence, similarity, threshold, candidates: [...hits] };
 }

@@ -12,7 +12,7 @@ import type { CatalogStore, Metadata, StoredItem } from '../store/catalogStore.j
 import { hasFilters, matchesFilters, type Filters } from './filters.js';
 import { QueryBatcher } from './queryBatcher.js';
 import { NEAR_DUPLICATE_THRESHOLD, exactDuplicateGroups, groupPairs, nearDuplicatePairs, type DuplicateGroup } from './duplicates.js';
-import { MATCH_THRESHOLD, decideMatch, type MatchResult } from './match.js';
+import { MATCH_THRESHOLD, SAME_PRODUCT_SIMILARITY, decideMatch, type MatchResult } from './match.js';
 import { encodeJpeg, isolatedProduct } from '../imaging/decode.js';
 import { FtsTextSearch } from '../text/ftsIndex.js';
 import { outfitForItem, outfitForVector, type OutfitResult } from './outfit.js';
@@ -43,6 +43,8 @@ export interface SearchResult {
   readonly metric: Metric;
   readonly k: number;
   readonly timings: { decodeMs?: number; embedMs?: number; searchMs: number; batchSize?: number };
+  /** For a photo query: its predicted articleType, baseColour and gender (auto-categorisation). */
+  readonly predicted?: Record<string, Prediction>;
 }
 
 export interface CatalogInfo {
@@ -248,7 +250,7 @@ export class Recommender {
     await this.loadModel();
     const q = await this.batcher!.embed(bytes, label);
     const result = this.searchVector(this.searchSpaceVector(q), options);
-    return { ...result, timings: { decodeMs: q.decodeMs, embedMs: q.embedMs, searchMs: result.timings.searchMs, batchSize: q.batchSize } };
+    return { ...result, timings: { decodeMs: q.decodeMs, embedMs: q.embedMs, searchMs: result.timings.searchMs, batchSize: q.batchSize }, predicted: this.categorizeFeatures(q) };
   }
 
   /** More like this: the item's nearest neighbours, without the item itself. */
@@ -313,10 +315,14 @@ export class Recommender {
     const k = options.candidates ?? 3;
     if (!Number.isInteger(k) || k < 1 || k > 100) throw invalid('candidates', 'an integer from 1 to 100', k);
     const threshold = options.threshold ?? MATCH_THRESHOLD;
-    if (!(threshold >= 0 && threshold <= 1)) throw invalid('threshold', 'a number from 0 to 1', threshold);
+    if (!(threshold >= 0 && threshold <= 1)) throw invalid('threshold', 'a margin from 0 to 1', threshold);
     this.rawIndex ??= new ExactIndex(this.rawVectors(), this.rawDims());
-    const neighbors = this.rawIndex.search(vector, k, 'cosine');
-    return decideMatch(neighbors.map((n) => this.hit(n, 'cosine')), threshold);
+    const neighbors = this.rawIndex.search(vector, Math.max(k, 10), 'cosine');
+    // The rival is the first candidate that is not the best photo listed again under another id.
+    const best = neighbors[0];
+    const rival = best ? neighbors.slice(1).find((n) => cosineOf(this.rawVectorOf(best.row), this.rawVectorOf(n.row)) < SAME_PRODUCT_SIMILARITY) : undefined;
+    const hits = neighbors.slice(0, k).map((n) => this.hit(n, 'cosine'));
+    return decideMatch(hits, rival ? scoreOf(rival.distance, 'cosine') : null, threshold);
   }
 
   /** Exact duplicates (same decoded pixels) and near-duplicate groups (backbone cosine >= threshold). */
@@ -340,6 +346,12 @@ export class Recommender {
     if (!p.isolate) return null;
     const iso = await isolatedProduct(bytes, p, { limits: { maxBytes: this.config.maxUploadBytes, maxPixels: this.config.maxPixels }, label });
     return { jpeg: await encodeJpeg(iso.image, 88), method: iso.method };
+  }
+
+  /** A catalog item's backbone vector as stored (not the refined one search may use). */
+  rawVectorOf(row: number): Float32Array {
+    const d = this.rawStore.dims;
+    return this.rawStore.vectors.subarray(row * d, (row + 1) * d);
   }
 
   private rawVectors(): Float32Array {
@@ -451,6 +463,18 @@ export class Recommender {
 function itemKey(it: StoredItem): bigint {
   const h = createHash('sha256').update(`${it.id}|${it.size}|${it.mtimeMs}|${JSON.stringify(it.metadata)}`).digest();
   return h.readBigUInt64BE(0);
+}
+
+function cosineOf(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  let na = 0;
+  let nb = 0;
+  for (let j = 0; j < a.length; j++) {
+    d += a[j]! * b[j]!;
+    na += a[j]! * a[j]!;
+    nb += b[j]! * b[j]!;
+  }
+  return d / (Math.sqrt(na * nb) || 1);
 }
 
 function round(x: number): number {

@@ -115,6 +115,13 @@ export async function buildApp(rec: Recommender, config: Config, options: AppOpt
     return reply.send({ query, ...view(rec, res) });
   });
 
+  /** Auto-categorisation of a photo (multipart "image" or JSON imageUrl): articleType, baseColour, gender with confidences. */
+  app.post('/api/categorize', async (req) => {
+    const { source, label } = await readSearchRequest(req, rec, config);
+    if (!source || source.kind === 'id') throw new FashionError('input/invalid', 'Expected a photo upload or an "imageUrl" to categorize but received none');
+    return { predicted: await rec.categorizeImage(source.bytes, label) };
+  });
+
   app.get<{ Params: { id: string } }>('/api/items/:id/outfit', async (req) => outfitView(rec, rec.outfit(req.params.id)));
 
   /** Complete the look for a photo (multipart "image" or JSON imageUrl) or a catalog item (JSON id). */
@@ -253,6 +260,7 @@ function view(rec: Recommender, res: SearchResult) {
     metric: res.metric,
     k: res.k,
     timings: res.timings,
+    ...(res.predicted ? { predicted: res.predicted } : {}),
     results: res.hits.map((h) => {
       const extra = h as TextHit;
       return {
