@@ -121,3 +121,31 @@ test('a file that is not a photo shows a clear error on the page', async () => {
   assert.match((await page.textContent('#status')) ?? '', /JPEG, PNG or WebP/);
   await page.close();
 });
+
+test('a shopper-style photo: the isolated product beside it, its exact match, and the catalog duplicates', async () => {
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const { rephotograph, PHOTO_CONDITIONS } = await import('../src/imaging/rephotograph.js');
+  const { mulberry32 } = await import('../src/recommend/evaluate.js');
+  const id = fx.ids[7]!;
+  const copy = join(fx.root, 'shopper-photo.jpg');
+  writeFileSync(copy, await rephotograph(readFileSync(join(fx.images, `${id}.jpg`)), PHOTO_CONDITIONS.mild, mulberry32(2)));
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(base);
+  await page.waitForSelector('[data-testid="result"]');
+  await page.setInputFiles('#file-input', copy);
+  await page.waitForFunction(() => /similar to your photo/.test(document.getElementById('status')!.textContent ?? ''));
+  assert.ok(await page.isVisible('[data-testid="isolated"]'));
+  assert.match((await page.getAttribute('[data-testid="isolated"]', 'src')) ?? '', /^data:image\/jpeg;base64,/);
+  await page.click('#match-button');
+  await page.waitForSelector('[data-testid="match-found"], [data-testid="no-match"]');
+  assert.ok(await page.isVisible('[data-testid="match-found"]'), (await page.textContent('#match-result')) ?? '');
+  assert.equal(await page.getAttribute('#match-result .thumb', 'data-id'), id);
+  await page.click('#duplicates-button');
+  await page.waitForFunction(() => /duplicate groups/.test(document.getElementById('duplicates-status')!.textContent ?? ''));
+  assert.match((await page.textContent('#duplicates-status')) ?? '', /0 exact and \d+ near-duplicate groups/);
+  await page.screenshot({ path: join(SHOTS, 'e2e-match.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});

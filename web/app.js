@@ -31,6 +31,9 @@ function showQuery(src, caption) {
   $('query-view').hidden = false;
   $('query-image').src = src;
   $('query-caption').textContent = caption;
+  // Matching is for photos; a catalog item is its own exact product.
+  $('match-button').hidden = state.lastQuery?.kind === 'id';
+  if (state.lastQuery?.kind === 'id') $('match-result').hidden = true;
 }
 
 function card(result) {
@@ -107,7 +110,85 @@ function renderPrediction(predicted) {
   el.hidden = parts.length === 0;
 }
 
+// The product as isolation cut it out of the photo (backdrop to white, cropped), beside the photo itself.
+function renderIsolated(query) {
+  const iso = query && query.isolated;
+  $('query-isolated-view').hidden = !iso;
+  if (iso) $('query-isolated').src = iso.imageUrl;
+}
+
+function thumb(item, caption) {
+  const fig = document.createElement('figure');
+  fig.className = 'thumb';
+  fig.dataset.id = item.id;
+  const img = document.createElement('img');
+  img.src = item.imageUrl;
+  img.alt = caption;
+  img.loading = 'lazy';
+  const cap = document.createElement('figcaption');
+  cap.textContent = caption;
+  fig.append(img, cap);
+  return fig;
+}
+
+// Second-hand matching: the exact catalog product in the photo, or a clear "no confident match".
+async function matchPhoto() {
+  const q = state.lastQuery;
+  const box = $('match-result');
+  if (!q || q.kind === 'id') return;
+  box.hidden = false;
+  box.textContent = 'Looking for this exact product…';
+  box.classList.remove('error');
+  try {
+    let body;
+    if (q.kind === 'file') {
+      const form = new FormData();
+      form.append('image', q.file);
+      body = await api('/api/match', { method: 'POST', body: form });
+    } else {
+      body = await api('/api/match', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ imageUrl: q.url }) });
+    }
+    const line = document.createElement('p');
+    line.dataset.testid = body.match ? 'match-found' : 'no-match';
+    if (body.match) {
+      line.textContent = `Match: ${body.match.metadata.productDisplayName ?? body.match.id} (confidence ${body.confidence.toFixed(3)})`;
+      box.replaceChildren(line, thumb(body.match, `Item ${body.match.id}`));
+    } else {
+      line.textContent = `No confident match (confidence ${body.confidence.toFixed(3)}, needs ${body.threshold}): the shop does not seem to carry this exact product. Closest:`;
+      box.replaceChildren(line, ...body.candidates.slice(0, 3).map((c) => thumb(c, `Item ${c.id}`)));
+    }
+  } catch (err) {
+    box.textContent = `Could not match: ${err.message}`;
+    box.classList.add('error');
+  }
+}
+
+// Duplicates in the catalog: exact (same pixels) and near-duplicate groups.
+async function findDuplicates() {
+  const status = $('duplicates-status');
+  status.textContent = 'Looking for duplicate photos (this can take a minute on a large catalog)…';
+  try {
+    const body = await api('/api/duplicates');
+    const groups = [...body.exact, ...body.near];
+    status.textContent = `${body.exact.length} exact and ${body.near.length} near-duplicate groups (similarity ≥ ${body.threshold})${groups.length > 30 ? '; the first 30:' : ''}`;
+    $('duplicates-list').replaceChildren(...groups.slice(0, 30).map((g) => {
+      const row = document.createElement('div');
+      row.className = 'duplicate-group';
+      row.dataset.testid = 'duplicate-group';
+      row.dataset.kind = g.kind;
+      const label = document.createElement('p');
+      label.className = 'caption';
+      label.textContent = `${g.kind === 'exact' ? 'Exact duplicates' : `Near-duplicates (similarity ${g.similarity.toFixed(3)})`}: ${g.ids.join(', ')}`;
+      row.append(label, ...g.items.slice(0, 6).map((it) => thumb(it, it.name)));
+      return row;
+    }));
+  } catch (err) {
+    status.textContent = `Could not look for duplicates: ${err.message}`;
+  }
+}
+
 function render(body, label) {
+  renderIsolated(body.query);
   const box = $('results');
   box.replaceChildren(...body.results.map(card));
   renderChips(body.text);
@@ -175,6 +256,7 @@ async function run(label, request) {
 function searchFile(file) {
   if (!file) return;
   state.lastQuery = { kind: 'file', file };
+  $('match-result').hidden = true;
   showQuery(URL.createObjectURL(file), file.name);
   const form = new FormData();
   form.append('image', file);
@@ -190,6 +272,7 @@ function searchFile(file) {
 function searchUrl(url) {
   if (!url) return;
   state.lastQuery = { kind: 'url', url };
+  $('match-result').hidden = true;
   showQuery(url, url);
   return run('the linked photo', () => api('/api/search', {
     method: 'POST',
@@ -268,6 +351,8 @@ document.addEventListener('paste', (e) => {
 for (const sel of document.querySelectorAll('select')) sel.addEventListener('change', () => rerun());
 $('text-button').addEventListener('click', () => searchText($('text-input').value));
 $('text-input').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); searchText($('text-input').value); } });
+$('match-button').addEventListener('click', matchPhoto);
+$('duplicates-button').addEventListener('click', findDuplicates);
 $('clear-photo').addEventListener('click', () => {
   state.lastQuery = null;
   $('query-view').hidden = true;

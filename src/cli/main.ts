@@ -13,6 +13,8 @@ import { fetchImage } from '../imaging/fetchImage.js';
 import { evaluate, type EvalReport } from '../recommend/evaluate.js';
 import { parseFilterArgs } from '../recommend/filters.js';
 import { Recommender, type SearchResult } from '../recommend/recommender.js';
+import { MATCH_THRESHOLD } from '../recommend/match.js';
+import { NEAR_DUPLICATE_THRESHOLD, duplicatesCsv } from '../recommend/duplicates.js';
 import { startServer } from '../server/start.js';
 import { progressBar } from './progressBar.js';
 import { describeTextQuery, shownLabel } from '../text/describe.js';
@@ -241,6 +243,54 @@ export function buildCli(): Command {
       const rec = Recommender.open(config);
       try {
         printResults(rec.similar(id, { filters: parseFilterArgs(opts.filter) }), !!opts.json);
+      } finally {
+        await rec.close();
+      }
+    });
+
+  withCommonOptions(program.command('match'))
+    .description('second-hand matching: the catalog product a photo shows, with a confidence, or "no confident match"')
+    .argument('<image>', 'photo path or http(s) URL')
+    .option('--threshold <margin>', `confidence needed for a match (default ${MATCH_THRESHOLD}, chosen by measurement)`)
+    .option('--candidates <n>', 'candidates to list', '3')
+    .option('--json', 'print JSON')
+    .action(async (image: string, opts) => {
+      const config = configFrom(opts);
+      const rec = Recommender.open(config);
+      try {
+        const threshold = opts.threshold === undefined ? undefined : Number(opts.threshold);
+        const m = await rec.matchImage(await readQueryImage(image, config), { ...(threshold !== undefined ? { threshold } : {}), candidates: Number(opts.candidates) }, image);
+        if (opts.json) {
+          console.log(JSON.stringify(m));
+          return;
+        }
+        if (m.match) console.log(`match: item ${m.match.id} (${m.match.metadata.productDisplayName ?? ''}), confidence ${m.confidence.toFixed(4)} >= ${m.threshold}, similarity ${m.similarity.toFixed(4)}`);
+        else console.log(`no confident match (confidence ${m.confidence.toFixed(4)} < ${m.threshold}, or similarity ${m.similarity.toFixed(4)} too low); closest candidates:`);
+        console.table(m.candidates.map((h, i) => ({ rank: i + 1, id: h.id, similarity: h.score.toFixed(4), articleType: h.metadata.articleType ?? '', name: (h.metadata.productDisplayName ?? '').slice(0, 45) })));
+      } finally {
+        await rec.close();
+      }
+    });
+
+  withCommonOptions(program.command('duplicates'))
+    .description('exact duplicates (same decoded pixels) and near-duplicate groups (backbone similarity)')
+    .option('--threshold <cosine>', `near-duplicate similarity (default ${NEAR_DUPLICATE_THRESHOLD}, chosen by measurement)`)
+    .option('--exact-only', 'only exact duplicates (fast)')
+    .addOption(new Option('--format <format>', 'output').choices(['table', 'json', 'csv']).default('table'))
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      const rec = Recommender.open(config);
+      try {
+        const threshold = opts.threshold === undefined ? undefined : Number(opts.threshold);
+        const d = rec.duplicates({ ...(threshold !== undefined ? { threshold } : {}), near: !opts.exactOnly });
+        const name = (id: string) => rec.item(id).metadata.productDisplayName ?? '';
+        if (opts.format === 'json') console.log(JSON.stringify(d));
+        else if (opts.format === 'csv') process.stdout.write(duplicatesCsv(d, name));
+        else {
+          console.log(`${d.exact.length} exact duplicate groups, ${d.near.length} near-duplicate groups (similarity >= ${d.threshold})`);
+          for (const g of [...d.exact, ...d.near].slice(0, 50)) console.log(`${g.kind.padEnd(5)} ${g.similarity.toFixed(4)}  ${g.ids.join(' ')}  ${name(g.ids[0]!).slice(0, 50)}`);
+          if (d.exact.length + d.near.length > 50) console.log(`... ${d.exact.length + d.near.length - 50} more groups (use --format csv or json)`);
+        }
       } finally {
         await rec.close();
       }

@@ -211,7 +211,10 @@ function crop(img: DecodedRgb, kept: Components, tuning: typeof ISOLATE_TUNING, 
     if (sx1 <= sx0) continue;
     out.set(img.data.subarray((sy * w + sx0) * 3, (sy * w + sx1) * 3), (y * cw + (sx0 - left)) * 3);
   }
-  const image = reduce({ data: out, width: cw, height: ch }, tuning.canonicalSide);
+  // Only a product larger than the catalog's photos is reduced (by its own extent, not the margin's).
+  const longest = Math.max(x1 - x0 + 1, y1 - y0 + 1);
+  const target = tuning.canonicalSide > 0 && longest > tuning.canonicalSide ? Math.round((Math.max(cw, ch) * tuning.canonicalSide) / longest) : 0;
+  const image = reduce({ data: out, width: cw, height: ch }, target);
   return { image, box: { left, top, width: cw, height: ch }, method, foregroundShare: kept.count / n };
 }
 

@@ -109,3 +109,13 @@ function cosine(v: Float32Array, d: number, a: number, b: number, norms: Float32
   for (let j = 0; j < d; j++) s += v[oa + j]! * v[ob + j]!;
   return s / (norms[a]! * norms[b]!);
 }
+
+/** One row per group member: group number, kind, similarity, id, name. */
+export function duplicatesCsv(d: { exact: DuplicateGroup[]; near: DuplicateGroup[] }, name: (id: string) => string = () => ''): string {
+  const cell = (v: string | number) => (/[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+  const rows = ['group,kind,similarity,id,name'];
+  [...d.exact, ...d.near].forEach((g, i) => {
+    for (const id of g.ids) rows.push([i + 1, g.kind, g.similarity, id, name(id)].map(cell).join(','));
+  });
+  return rows.join('\n') + '\n';
+}

@@ -7,7 +7,8 @@ import { FashionError, invalid, isFashionError } from '../errors.js';
 import { sniffImageType } from '../imaging/imageType.js';
 import { fetchImage } from '../imaging/fetchImage.js';
 import { checkFilters, type Filters } from '../recommend/filters.js';
-import type { Recommender, SearchOptions, SearchResult } from '../recommend/recommender.js';
+import type { Recommender, SearchHit, SearchOptions, SearchResult } from '../recommend/recommender.js';
+import { duplicatesCsv, type DuplicateGroup } from '../recommend/duplicates.js';
 import type { OutfitResult } from '../recommend/outfit.js';
 import { checkText, type TextHit } from '../text/textQuery.js';
 
@@ -109,10 +110,42 @@ export async function buildApp(rec: Recommender, config: Config, options: AppOpt
       query = { id: source.id };
     } else {
       res = await rec.searchImage(source.bytes, options, label);
-      query = { kind: source.kind, ...(source.kind === 'url' ? { url: label } : {}) };
+      query = { kind: source.kind, ...(source.kind === 'url' ? { url: label } : {}), ...(await isolatedView(rec, source.bytes, label)) };
     }
     logTimings(req, 'search', res);
     return reply.send({ query, ...view(rec, res) });
+  });
+
+  /** Second-hand matching: the catalog product a photo shows, or match: null (no confident match). */
+  app.post<{ Querystring: { threshold?: string } }>('/api/match', async (req) => {
+    const { source, label } = await readSearchRequest(req, rec, config);
+    if (!source || source.kind === 'id') throw new FashionError('input/invalid', 'Expected a photo upload or an "imageUrl" to match but received none');
+    const raw = req.query.threshold;
+    const threshold = raw === undefined || raw === '' ? undefined : Number(raw);
+    if (threshold !== undefined && !(threshold >= 0 && threshold <= 1)) throw invalid('threshold', 'a margin from 0 to 1', raw);
+    const m = await rec.matchImage(source.bytes, threshold === undefined ? {} : { threshold }, label);
+    const hitView = (h: SearchHit) => ({ id: h.id, score: h.score, imageUrl: `/api/images/${encodeURIComponent(h.id)}`, metadata: h.metadata });
+    return {
+      query: { kind: source.kind, ...(await isolatedView(rec, source.bytes, label)) },
+      match: m.match ? hitView(m.match) : null,
+      confidence: m.confidence,
+      similarity: m.similarity,
+      threshold: m.threshold,
+      message: m.match ? `Matched item ${m.match.id}` : 'No confident match: this product does not seem to be in the catalog',
+      candidates: m.candidates.map(hitView),
+    };
+  });
+
+  /** Exact duplicates (same pixels) and near-duplicate groups, as JSON or CSV (?format=csv). */
+  app.get<{ Querystring: { threshold?: string; format?: string; near?: string } }>('/api/duplicates', async (req, reply) => {
+    const threshold = req.query.threshold === undefined || req.query.threshold === '' ? undefined : Number(req.query.threshold);
+    if (threshold !== undefined && !(threshold > 0 && threshold <= 1)) throw invalid('threshold', 'a number above 0, at most 1', req.query.threshold);
+    const format = req.query.format ?? 'json';
+    if (format !== 'json' && format !== 'csv') throw invalid('format', 'json or csv', format);
+    const d = rec.duplicates({ ...(threshold !== undefined ? { threshold } : {}), near: req.query.near !== 'false' });
+    if (format === 'csv') return reply.type('text/csv; charset=utf-8').send(duplicatesCsv(d, (id) => rec.item(id).metadata.productDisplayName ?? ''));
+    const groupView = (g: DuplicateGroup) => ({ ...g, items: g.ids.map((id) => ({ id, imageUrl: `/api/images/${encodeURIComponent(id)}`, name: rec.item(id).metadata.productDisplayName ?? id })) });
+    return { threshold: d.threshold, exact: d.exact.map(groupView), near: d.near.map(groupView) };
   });
 
   /** Auto-categorisation of a photo (multipart "image" or JSON imageUrl): articleType, baseColour, gender with confidences. */
@@ -132,6 +165,12 @@ export async function buildApp(rec: Recommender, config: Config, options: AppOpt
   });
 
   return app;
+}
+
+/** The product as isolation cut it out (a data URL), shown on the page beside the photo; nothing when the catalog does not isolate. */
+async function isolatedView(rec: Recommender, bytes: Uint8Array, label: string): Promise<{ isolated?: { imageUrl: string; method: string } }> {
+  const iso = await rec.isolatedQuery(bytes, label);
+  return iso ? { isolated: { imageUrl: `data:image/jpeg;base64,${iso.jpeg.toString('base64')}`, method: iso.method } } : {};
 }
 
 function outfitView(rec: Recommender, res: OutfitResult) {

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import sharp from 'sharp';
+import { ingestFolder } from '../src/catalog/ingest.js';
+import { openCatalogStore } from '../src/catalog/openCatalog.js';
+import { resolveConfig } from '../src/config.js';
+import { Embedder } from '../src/embedding/embedder.js';
+import { decodeRgb, fitForModel, pixelHash } from '../src/imaging/decode.js';
+import { isolateProduct } from '../src/imaging/isolateProduct.js';
+import { resolvePreprocess } from '../src/imaging/preprocess.js';
+import { PHOTO_CONDITIONS, rephotograph } from '../src/imaging/rephotograph.js';
+import { mulberry32 } from '../src/recommend/evaluate.js';
+import { SqliteCatalogStore } from '../src/store/sqliteStore.js';
+import { DEMO, makeFixture, pickIds, STYLE_ROWS } from './helpers.js';
+
+const photoOf = (id: string) => readFileSync(join(DEMO!.images, `${id}.jpg`));
+const whiteTee = [...STYLE_ROWS].find(([, m]) => m.articleType === 'Tshirts' && m.baseColour === 'White')![0];
+const watch = pickIds(['Watches'], 1)[0]!;
+
+test('rephotograph is seeded: the same rng gives the same bytes, another rng another photo', async () => {
+  const src = photoOf(watch);
+  const a = await rephotograph(src, PHOTO_CONDITIONS.all, mulberry32(5));
+  const b = await rephotograph(src, PHOTO_CONDITIONS.all, mulberry32(5));
+  const c = await rephotograph(src, PHOTO_CONDITIONS.all, mulberry32(6));
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a, c);
+  const meta = await sharp(a).metadata();
+  assert.equal(meta.format, 'jpeg');
+  assert.equal(meta.width, 240);
+  assert.equal(meta.height, 320);
+  await assert.rejects(rephotograph(src, { rotateDeg: -3 }, mulberry32(1)), /rotateDeg/);
+});
+
+test('a studio photo is only cropped: every off-white pixel of a white T-shirt stays, none changes', async () => {
+  const img = await decodeRgb(photoOf(whiteTee));
+  const iso = isolateProduct(img);
+  assert.equal(iso.method, 'studio');
+  // The crop lies over the original and its pixels are the original's.
+  const { left, top, width, height } = iso.box;
+  for (let y = 0; y < height; y += 3) {
+    for (let x = 0; x < width; x += 3) {
+      const sx = left + x;
+      const sy = top + y;
+      if (sx < 0 || sy < 0 || sx >= img.width || sy >= img.height) continue;
+      for (let c = 0; c < 3; c++) assert.equal(iso.image.data[(y * iso.image.width + x) * 3 + c], img.data[(sy * img.width + sx) * 3 + c]);
+    }
+  }
+  // Nothing visibly off-white is left outside the crop.
+  for (let y = 0; y < img.height; y++) {
+    for (let x = 0; x < img.width; x++) {
+      if (x >= left && x < left + width && y >= top && y < top + height) continue;
+      const i = (y * img.width + x) * 3;
+      assert.ok(Math.min(img.data[i]!, img.data[i + 1]!, img.data[i + 2]!) >= 200, `pixel ${x},${y} of the shirt was cut off`);
+    }
+  }
+});
+
+test('a coloured backdrop is replaced with white and the product cropped out of the frame', async () => {
+  const copy = await rephotograph(photoOf(watch), { background: true, frame: { minScale: 0.5, maxScale: 0.5 } }, mulberry32(3));
+  const img = await decodeRgb(copy);
+  const iso = isolateProduct(img);
+  assert.equal(iso.method, 'replaced');
+  assert.ok(iso.foregroundShare > 0.05 && iso.foregroundShare < 0.6, String(iso.foregroundShare));
+  // The corners of the isolated product are white, as in the catalog.
+  const { data, width, height } = iso.image;
+  for (const [x, y] of [[0, 0], [width - 1, 0], [0, height - 1], [width - 1, height - 1]] as const) {
+    const i = (y * width + x) * 3;
+    assert.ok(Math.min(data[i]!, data[i + 1]!, data[i + 2]!) >= 235, `corner ${x},${y} is ${data[i]},${data[i + 1]},${data[i + 2]}`);
+  }
+  // Smaller than the frame: the crop follows the product (half the frame here, plus a margin).
+  assert.ok(iso.box.height < img.height * 0.75, `${iso.box.height} of ${img.height}`);
+});
+
+test('isolation is part of the preprocessing identity; off leaves the old identity unchanged', async () => {
+  const off = resolvePreprocess('imagenet', { isolate: false });
+  const on = resolvePreprocess('imagenet', { isolate: true });
+  assert.equal('isolate' in off, false);
+  assert.equal(on.isolate, true);
+  const a = await fitForModel(photoOf(watch), on);
+  const b = await fitForModel(photoOf(watch), off);
+  assert.equal(a.length, 224 * 224 * 3);
+  assert.notDeepEqual(a, b);
+  assert.equal(resolveConfig({ isolate: 'off' }, {}).preprocess.isolate, undefined);
+  assert.equal(resolveConfig({}, { FASHION_ISOLATE: 'on' }).preprocess.isolate, true);
+  assert.throws(() => resolveConfig({ isolate: 'maybe' }, {}), /isolate/);
+});
+
+test('the pixel hash survives renaming and lossless re-encoding, not a changed photo', async () => {
+  const jpeg = photoOf(watch);
+  const img = await decodeRgb(jpeg);
+  const png = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer();
+  assert.equal(await pixelHash(png), await pixelHash(jpeg));
+  const brighter = await sharp(jpeg).modulate({ brightness: 1.1 }).png().toBuffer();
+  assert.notEqual(await pixelHash(brighter), await pixelHash(jpeg));
+});
+
+test('an old catalog gains the pixel-hash column; ingest records hashes and warns about a duplicate photo', async () => {
+  const ids = pickIds(['Watches', 'Jeans'], 3);
+  const fx = makeFixture(ids, 'dup-ingest');
+  // A catalog file as made before the column existed.
+  const old = new Database(join(fx.root, 'old.sqlite'));
+  old.exec('CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL); CREATE TABLE items (id TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ms REAL NOT NULL, metadata TEXT NOT NULL, vector BLOB NOT NULL)');
+  old.prepare('INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)').run('1', '1.jpg', 1, 1, '{}', Buffer.alloc(8));
+  old.close();
+  const migrated = new SqliteCatalogStore(join(fx.root, 'old.sqlite'));
+  assert.equal(migrated.loadAll().items[0]!.pixelHash, undefined);
+  migrated.close();
+
+  const config = fx.config();
+  const embedder = await Embedder.load({ model: config.model, pooling: config.pooling, preprocess: config.preprocess, threads: 2, cacheDir: config.cacheDir });
+  try {
+    const store = openCatalogStore(fx.data, { create: true });
+    const first = await ingestFolder(store, embedder, { imagesDir: fx.images, metadataCsv: fx.csv, batchSize: 8 });
+    assert.deepEqual(first.duplicates, []);
+    assert.equal(store.pixelHashes().size, ids.length);
+    // The same photo again under a new name, re-encoded as PNG.
+    const img = await decodeRgb(photoOf(ids[0]!));
+    writeFileSync(join(fx.images, 'copy-of-first.png'), await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer());
+    const second = await ingestFolder(store, embedder, { imagesDir: fx.images, metadataCsv: fx.csv, batchSize: 8 });
+    assert.deepEqual(second.duplicates.map((d) => [d.id, d.duplicateOf]), [['copy-of-first', ids[0]]]);
+    assert.ok(second.warnings.some((w) => w.includes(`catalog item ${ids[0]}`)));
+    store.close();
+  } finally {
+    await embedder.close();
+  }
+});
