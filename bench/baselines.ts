@@ -3,13 +3,13 @@
 // embeds a seeded slice of the shared catalog; held-back items (src/catalog/split.ts) are queries against
 // the slice's training items. Writes its block of docs/relevance.md.
 // Usage: tsx bench/baselines.ts [--n 6000]
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ingestFolder } from '../src/catalog/ingest.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { isHeldBack } from '../src/catalog/split.js';
-import { demoCatalog, resolveConfig } from '../src/config.js';
+import { demoCatalog, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { Gemm } from '../src/embedding/gemm.js';
 import { sample } from '../src/recommend/evaluate.js';
@@ -26,14 +26,19 @@ for (const f of sample(readdirSync(demo.images).sort(), n, 5)) copyFileSync(join
 const gemm = await Gemm.create(2);
 
 const variants = [
-  { pooling: 'max', fit: 'pad' },
-  { pooling: 'avg', fit: 'pad' },
-  { pooling: 'max', fit: 'stretch' },
-  { pooling: 'max', fit: 'crop' },
+  { pooling: 'max', fit: 'pad', size: 224 },
+  { pooling: 'avg', fit: 'pad', size: 224 },
+  { pooling: 'max', fit: 'stretch', size: 224 },
+  { pooling: 'max', fit: 'crop', size: 224 },
+  // A lower input resolution: faster inference (bench/ingest.ts --size 160), measured here for what it costs.
+  { pooling: 'max', fit: 'pad', size: 160 },
 ] as const;
-const rows: Array<Record<string, string | number>> = [];
-for (const v of variants) {
-  const config = resolveConfig({ dataDir: join(root, `data-${v.pooling}-${v.fit}`), pooling: v.pooling, fit: v.fit });
+// --sizes 160 measures only those input sizes and keeps the other rows from bench/results.json.
+const only = arg('sizes', '') ? arg('sizes', '').split(',').map(Number) : null;
+const previous = only ? ((JSON.parse(readFileSync(join(REPO_ROOT, 'bench', 'results.json'), 'utf8')).baselines?.rows ?? []) as Array<Record<string, string | number>>) : [];
+const rows: Array<Record<string, string | number>> = previous.filter((r) => !only!.includes(Number(r.size ?? 224))).map((r) => ({ size: 224, ...r }));
+for (const v of variants.filter((x) => !only || only.includes(x.size))) {
+  const config = resolveConfig({ dataDir: join(root, `data-${v.pooling}-${v.fit}-${v.size}`), pooling: v.pooling, fit: v.fit, size: v.size });
   const embedder = await Embedder.load({ model: config.model, pooling: config.pooling, preprocess: config.preprocess, threads: 2, cacheDir: config.cacheDir });
   const store = openCatalogStore(config.dataDir, { create: true });
   await ingestFolder(store, embedder, { imagesDir: images, metadataCsv: demo.metadata, batchSize: 32 });
@@ -80,7 +85,7 @@ for (const v of variants) {
           }
         }
       });
-      const row = { pooling: v.pooling, fit: v.fit, metric, l2: normalise ? 'yes' : 'no', precisionAt5: round(p / test.length / 5, 4), strictPrecisionAt5: round(s / test.length / 5, 4), queries: test.length, catalog: train.length };
+      const row = { pooling: v.pooling, fit: v.fit, size: v.size, metric, l2: normalise ? 'yes' : 'no', precisionAt5: round(p / test.length / 5, 4), strictPrecisionAt5: round(s / test.length / 5, 4), queries: test.length, catalog: train.length };
       console.log(JSON.stringify(row));
       rows.push(row);
     }
@@ -94,8 +99,8 @@ writeRelevanceSection(
   [
     `A seeded slice of ${n} shared photos; its held-back items are queries against its training items (no refinement). k = 5.`,
     '',
-    '| pooling | fit | metric | L2-normalised | P@5 | strict P@5 |',
-    '|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.pooling} | ${r.fit} | ${r.metric} | ${r.l2} | ${Number(r.precisionAt5).toFixed(3)} | ${Number(r.strictPrecisionAt5).toFixed(3)} |`),
+    '| pooling | fit | input | metric | L2-normalised | P@5 | strict P@5 |',
+    '|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.pooling} | ${r.fit} | ${r.size}px | ${r.metric} | ${r.l2} | ${Number(r.precisionAt5).toFixed(3)} | ${Number(r.strictPrecisionAt5).toFixed(3)} |`),
   ].join('\n'),
 );

@@ -54,7 +54,7 @@ export class Embedder {
     const file = await resolveModelFile(options.model, { cacheDir: options.cacheDir });
     const source = await readFile(file);
     const sha = createHash('sha256').update(source).digest('hex');
-    const cutFile = join(options.cacheDir, 'headcut', `${sha.slice(0, 16)}-${options.pooling}-${safe(options.cutAt ?? 'auto')}.onnx`);
+    const cutFile = join(options.cacheDir, 'headcut', `${sha.slice(0, 16)}-${options.pooling}-${safe(options.cutAt ?? 'auto')}-v2.onnx`);
     const cutMetaFile = `${cutFile}.json`;
     let cut: Pick<HeadCutModel, 'inputName' | 'outputName' | 'sourceBatchFixed' | 'featureTensor'>;
     let bytes: Uint8Array;

@@ -95,7 +95,8 @@ export function headCutModel(source: Uint8Array, options: HeadCutOptions): HeadC
   const used = new Set(graph.node.flatMap((n) => n.input ?? []));
   graph.initializer = graph.initializer.filter((t) => used.has(t.name!));
   graph.input = [
-    valueInfo(inputName, DataType.FLOAT, ['batch', ...dims.slice(1).map((d) => (d.dimValue != null ? Number(d.dimValue) : d.dimParam ?? '?'))]),
+    // Batch and spatial size are left open: the convolutional trunk accepts any resolution (--size).
+    valueInfo(inputName, DataType.FLOAT, ['batch', dims[1]?.dimValue != null ? Number(dims[1].dimValue) : 3, 'height', 'width']),
     ...graph.input.filter((i) => initializers.has(i.name!) && used.has(i.name!)),
   ];
   graph.output = [valueInfo(OUTPUT_NAME, DataType.FLOAT, ['batch', 'channels'])];

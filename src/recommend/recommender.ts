@@ -23,6 +23,7 @@ import { createHash } from 'node:crypto';
 import { DEFAULT_HNSW, HnswIndex } from '../index/hnswIndex.js';
 import type { Prediction, RefineModel } from '../refine/refineModel.js';
 import type { EmbeddedQuery } from './queryBatcher.js';
+import { voteLabels } from '../text/autoLabels.js';
 
 export interface SearchOptions {
   readonly k?: number;
@@ -75,6 +76,7 @@ export class Recommender {
   /** The backbone vectors as stored, for matching and duplicates (instance-level similarity). */
   private rawStore: { vectors: Float32Array; dims: number } = { vectors: new Float32Array(0), dims: 1 };
   private rawIndex: ExactIndex | null = null;
+  private nearDuplicateCache: { items: readonly StoredItem[]; threshold: number; near: DuplicateGroup[] } | null = null;
   private text: TextEngine | null = null;
   private textIndex: TextSearch | null = null;
   private refine: RefineModel | null = null;
@@ -199,17 +201,7 @@ export class Recommender {
 
   /** Fallback categorisation without a trained refinement: the labels of the 10 nearest items, by vote. */
   private neighbourVote(rows: number[]): Record<string, Prediction> {
-    const out: Record<string, Prediction> = {};
-    for (const field of ['articleType', 'baseColour', 'gender']) {
-      const votes = new Map<string, number>();
-      for (const r of rows) {
-        const v = this.items[r]!.metadata[field];
-        if (v) votes.set(v, (votes.get(v) ?? 0) + 1);
-      }
-      const best = [...votes].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0];
-      if (best) out[field] = { value: best[0], confidence: Math.round((best[1] / Math.max(1, rows.length)) * 1000) / 1000 };
-    }
-    return out;
+    return voteLabels({}, rows.map((r) => this.items[r]!.metadata)) as Record<string, Prediction>;
   }
 
   private useEmbedder(e: Embedder): void {
@@ -249,8 +241,10 @@ export class Recommender {
     this.requireItems();
     await this.loadModel();
     const q = await this.batcher!.embed(bytes, label);
-    const result = this.searchVector(this.searchSpaceVector(q), options);
-    return { ...result, timings: { decodeMs: q.decodeMs, embedMs: q.embedMs, searchMs: result.timings.searchMs, batchSize: q.batchSize }, predicted: this.categorizeFeatures(q) };
+    const analysed = this.refine?.analyse(q.vector, q.colour);
+    const result = this.searchVector(analysed?.vector ?? q.vector, options);
+    const predicted = analysed?.predicted ?? this.categorizeFeatures(q);
+    return { ...result, timings: { decodeMs: q.decodeMs, embedMs: q.embedMs, searchMs: result.timings.searchMs, batchSize: q.batchSize }, predicted };
   }
 
   /** More like this: the item's nearest neighbours, without the item itself. */
@@ -331,12 +325,16 @@ export class Recommender {
     if (!(threshold > 0 && threshold <= 1)) throw invalid('threshold', 'a number above 0, at most 1', threshold);
     const exact = exactDuplicateGroups(this.items);
     if (options.near === false) return { exact, near: [], threshold };
+    // The near-duplicate search costs a minute on a 40,000-item catalog: kept until the catalog is reloaded.
+    const cached = this.nearDuplicateCache;
+    if (cached && cached.items === this.items && cached.threshold === threshold) return { exact, near: cached.near, threshold };
     const pairs = nearDuplicatePairs(this.rawVectors(), this.rawDims(), { threshold });
     const near = groupPairs(this.items.length, pairs).map((g) => ({
       kind: 'near' as const,
       ids: g.rows.map((r) => this.items[r]!.id).sort(),
       similarity: round(g.similarity),
     }));
+    this.nearDuplicateCache = { items: this.items, threshold, near };
     return { exact, near, threshold };
   }
 

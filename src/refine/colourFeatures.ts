@@ -1,3 +1,5 @@
+import { floodFromBorder } from '../imaging/floodFill.js';
+
 /**
  * Colour evidence for a product photo: a histogram over perceptual colour bins of the garment's pixels,
  * the studio background removed. ImageNet features are nearly blind to colour (a red and a blue T-shirt
@@ -67,29 +69,5 @@ function isWhiteish(rgb: Uint8Array, i: number): boolean {
 
 /** Marks near-white pixels reachable from the border through near-white pixels. */
 export function borderBackground(rgb: Uint8Array, width: number, height: number): Uint8Array {
-  const mark = new Uint8Array(width * height);
-  const stack: number[] = [];
-  const seed = (i: number) => {
-    if (!mark[i] && isWhiteish(rgb, i)) {
-      mark[i] = 1;
-      stack.push(i);
-    }
-  };
-  for (let x = 0; x < width; x++) {
-    seed(x);
-    seed((height - 1) * width + x);
-  }
-  for (let y = 0; y < height; y++) {
-    seed(y * width);
-    seed(y * width + width - 1);
-  }
-  while (stack.length > 0) {
-    const i = stack.pop()!;
-    const x = i % width, y = (i - x) / width;
-    if (x > 0) seed(i - 1);
-    if (x < width - 1) seed(i + 1);
-    if (y > 0) seed(i - width);
-    if (y < height - 1) seed(i + width);
-  }
-  return mark;
+  return floodFromBorder(width, height, (i) => isWhiteish(rgb, i));
 }

@@ -84,6 +84,12 @@ export class RefineModel {
     return this.fuse(hidden, probs, 0, colour, metadata);
   }
 
+  /** A query photo's search vector and its predictions, from one pass of the network. */
+  analyse(backbone: Float32Array, colour: Float32Array): { vector: Float32Array; predicted: Record<string, Prediction> } {
+    const { hidden, probs } = mlpForwardOne(this.weights, this.input(backbone, colour));
+    return { vector: this.fuse(hidden, probs, 0, colour, null), predicted: this.predictions(probs, 0) };
+  }
+
   /** Predicted articleType, baseColour and gender with their probabilities (auto-categorisation). */
   categorize(backbone: Float32Array, colour: Float32Array): Record<string, Prediction> {
     const { probs } = mlpForwardOne(this.weights, this.input(backbone, colour));

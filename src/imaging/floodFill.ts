@@ -1,0 +1,33 @@
+/**
+ * Marks the pixels reachable from the image border through pixels for which `isBackground(i)` holds
+ * (4-connected): the studio backdrop or a shopper's table around a product, without the product's own
+ * pixels of the same colour that its outline encloses. `i` is the pixel index y * width + x.
+ */
+export function floodFromBorder(width: number, height: number, isBackground: (i: number) => boolean): Uint8Array {
+  const n = width * height;
+  const mark = new Uint8Array(n);
+  const stack: number[] = [];
+  const push = (i: number) => {
+    if (!mark[i] && isBackground(i)) {
+      mark[i] = 1;
+      stack.push(i);
+    }
+  };
+  for (let x = 0; x < width; x++) {
+    push(x);
+    push((height - 1) * width + x);
+  }
+  for (let y = 0; y < height; y++) {
+    push(y * width);
+    push(y * width + width - 1);
+  }
+  while (stack.length > 0) {
+    const i = stack.pop()!;
+    const x = i % width;
+    if (x > 0) push(i - 1);
+    if (x < width - 1) push(i + 1);
+    if (i >= width) push(i - width);
+    if (i < n - width) push(i + width);
+  }
+  return mark;
+}
