@@ -13,13 +13,14 @@ const n = Number(arg('n', '4000'));
 const batch = Number(arg('batch', '32'));
 const threads = Number(arg('threads', '2'));
 const size = Number(arg('size', '224'));
+const isolate = arg('isolate', 'on');
 const demo = demoCatalog()!;
 const root = mkdtempSync(join(tmpdir(), 'fashion-bench-ingest-'));
 const images = join(root, 'images');
 mkdirSync(images);
 for (const f of readdirSync(demo.images).sort().slice(0, n)) copyFileSync(join(demo.images, f), join(images, f));
 
-const config = resolveConfig({ dataDir: join(root, 'data'), threads, batchSize: batch, size });
+const config = resolveConfig({ dataDir: join(root, 'data'), threads, batchSize: batch, size, isolate });
 const embedder = await Embedder.load({ model: config.model, pooling: config.pooling, preprocess: config.preprocess, threads, cacheDir: config.cacheDir });
 const store = openCatalogStore(config.dataDir, { create: true });
 const rss: number[] = [];
@@ -35,8 +36,9 @@ const result = {
   batch,
   threads,
   size,
+  isolate,
   peakRssMiB: round(Math.max(...rss, process.memoryUsage().rss) / 2 ** 20, 0),
   failed: report.failed.length,
 };
 console.log(JSON.stringify(result));
-saveResult(`ingest_${size}px`, result);
+saveResult(`ingest_${size}px_isolate-${isolate}`, result);

@@ -15,7 +15,7 @@ export interface HnswOptions {
   readonly threads: number;
 }
 
-export const DEFAULT_HNSW: HnswOptions = Object.freeze({ metric: 'cosine', storage: 'f16', connectivity: 16, expansionAdd: 128, expansionSearch: 96, threads: 2 });
+export const DEFAULT_HNSW: HnswOptions = Object.freeze({ metric: 'cosine', storage: 'f16', connectivity: 16, expansionAdd: 128, expansionSearch: 160, threads: 2 });
 
 /**
  * Approximate k-NN (HNSW, usearch) with the same `search` as the exact index. Each row has a stable key
