@@ -79,8 +79,11 @@ test('isolation is part of the preprocessing identity; off leaves the old identi
   const on = resolvePreprocess('imagenet', { isolate: true });
   assert.equal('isolate' in off, false);
   assert.equal(on.isolate, true);
-  const a = await fitForModel(photoOf(watch), on);
-  const b = await fitForModel(photoOf(watch), off);
+  // A studio shot framed like the catalog's is left as it is; a photo on a backdrop is not.
+  assert.deepEqual(await fitForModel(photoOf(watch), on), await fitForModel(photoOf(watch), off));
+  const copy = await rephotograph(photoOf(watch), { background: true }, mulberry32(1));
+  const a = await fitForModel(copy, on);
+  const b = await fitForModel(copy, off);
   assert.equal(a.length, 224 * 224 * 3);
   assert.notDeepEqual(a, b);
   assert.equal(resolveConfig({ isolate: 'off' }, {}).preprocess.isolate, undefined);

@@ -36,6 +36,12 @@ export const ISOLATE_TUNING = Object.freeze({
    * phone photo brought to the same detail embeds like them instead of like a sharper picture.
    */
   canonicalSide: 80,
+  /**
+   * A studio shot is cropped only when its product spans less than this share of the frame (both ways):
+   * the framing of catalog photos says something about the product (a watch sits small, a dress fills
+   * the frame), so a studio photo already framed like them is left as it is.
+   */
+  studioCropBelow: 0.7,
 });
 
 /**
@@ -75,6 +81,8 @@ export function isolateProduct(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = 
     }
     const kept = keepMainComponents(fg, w, h);
     if (kept.count < n * 0.005) return unchanged();
+    const span = extent(kept.mask, w, h);
+    if (Math.max(span.width / w, span.height / h) >= tuning.studioCropBelow) return { ...unchanged(), method: 'studio', foregroundShare: kept.count / n };
     return crop(img, kept, tuning, 'studio', n);
   }
 
@@ -272,6 +280,20 @@ function erode(bg: Uint8Array, w: number, h: number, r: number): Uint8Array {
     }
   }
   return fg;
+}
+
+function extent(mask: Uint8Array, w: number, h: number): { width: number; height: number } {
+  let x0 = w, y0 = h, x1 = -1, y1 = -1;
+  for (let i = 0; i < w * h; i++) {
+    if (!mask[i]) continue;
+    const x = i % w;
+    const y = (i - x) / w;
+    if (x < x0) x0 = x;
+    if (x > x1) x1 = x;
+    if (y < y0) y0 = y;
+    if (y > y1) y1 = y;
+  }
+  return { width: Math.max(0, x1 - x0 + 1), height: Math.max(0, y1 - y0 + 1) };
 }
 
 /** Separable box blur of interleaved RGB, as floats. */
