@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { invalid } from '../errors.js';
 import { decodeRgb, type DecodedRgb } from './decode.js';
+import { floodFromBorder } from './floodFill.js';
 
 /**
  * What a shopper's phone does to a product that the catalog shows as a studio shot. Each field switches
@@ -123,34 +124,11 @@ function checkConditions(c: PhotoConditions): void {
  */
 function studioForeground(img: DecodedRgb): Uint8Array {
   const { width: w, height: h, data } = img;
-  const bg = new Uint8Array(w * h);
   const whiteish = (i: number) => {
     const r = data[i * 3]!, g = data[i * 3 + 1]!, b = data[i * 3 + 2]!;
     return Math.min(r, g, b) >= 236 && Math.max(r, g, b) - Math.min(r, g, b) <= 14;
   };
-  const stack: number[] = [];
-  const push = (i: number) => {
-    if (!bg[i] && whiteish(i)) {
-      bg[i] = 1;
-      stack.push(i);
-    }
-  };
-  for (let x = 0; x < w; x++) {
-    push(x);
-    push((h - 1) * w + x);
-  }
-  for (let y = 0; y < h; y++) {
-    push(y * w);
-    push(y * w + w - 1);
-  }
-  while (stack.length > 0) {
-    const i = stack.pop()!;
-    const x = i % w;
-    if (x > 0) push(i - 1);
-    if (x < w - 1) push(i + 1);
-    if (i >= w) push(i - w);
-    if (i < (h - 1) * w) push(i + w);
-  }
+  const bg = floodFromBorder(w, h, whiteish);
   // A soft edge: foreground pixels next to background get half opacity.
   const alpha = new Uint8Array(w * h);
   for (let i = 0; i < w * h; i++) {
