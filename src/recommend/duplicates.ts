@@ -7,7 +7,7 @@ import type { VectorIndex } from '../index/vectorIndex.js';
  * product photographed twice: chosen on the photo-condition benchmark (bench/conditions.ts, see
  * docs/relevance.md) so that few distinct catalog products group while mild copies (crop, light, JPEG) do.
  */
-export const NEAR_DUPLICATE_THRESHOLD = 0.9;
+export const NEAR_DUPLICATE_THRESHOLD = 0.95;
 
 export interface DuplicateGroup {
   readonly kind: 'exact' | 'near';
