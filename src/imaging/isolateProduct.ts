@@ -1,4 +1,5 @@
 import type { DecodedRgb } from './decode.js';
+import { floodFromBorder } from './floodFill.js';
 
 export interface IsolatedProduct {
   /** The product cropped to its extent (plus a margin), on white. */
@@ -101,30 +102,7 @@ export function isolateProduct(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = 
   const spread = borderDist[Math.floor(borderDist.length * 0.9)] ?? 0;
   const threshold = Math.max(tuning.minThreshold, spread * tuning.spreadFactor + 8);
 
-  const bg = new Uint8Array(n);
-  const stack: number[] = [];
-  const push = (i: number) => {
-    if (!bg[i] && dist[i]! <= threshold) {
-      bg[i] = 1;
-      stack.push(i);
-    }
-  };
-  for (let x = 0; x < w; x++) {
-    push(x);
-    push((h - 1) * w + x);
-  }
-  for (let y = 0; y < h; y++) {
-    push(y * w);
-    push(y * w + w - 1);
-  }
-  while (stack.length > 0) {
-    const i = stack.pop()!;
-    const x = i % w;
-    if (x > 0) push(i - 1);
-    if (x < w - 1) push(i + 1);
-    if (i >= w) push(i - w);
-    if (i < n - w) push(i + w);
-  }
+  const bg = floodFromBorder(w, h, (i) => dist[i]! <= threshold);
   // Eroded a little: a blurred photo mixes the backdrop into the product's outermost pixels.
   const fg = erode(bg, w, h, Math.round((tuning.erode * Math.min(w, h)) / 160));
   const kept = keepMainComponents(fg, w, h);
@@ -195,16 +173,7 @@ function keepMainComponents(fg: Uint8Array, w: number, h: number): Components {
 function crop(img: DecodedRgb, kept: Components, tuning: typeof ISOLATE_TUNING, method: IsolatedProduct['method'], n: number): IsolatedProduct {
   const marginShare = tuning.margin;
   const { width: w, height: h } = img;
-  let x0 = w, y0 = h, x1 = -1, y1 = -1;
-  for (let i = 0; i < n; i++) {
-    if (!kept.mask[i]) continue;
-    const x = i % w;
-    const y = (i - x) / w;
-    if (x < x0) x0 = x;
-    if (x > x1) x1 = x;
-    if (y < y0) y0 = y;
-    if (y > y1) y1 = y;
-  }
+  const { x0, y0, x1, y1 } = boundingBox(kept.mask, w, h);
   const margin = Math.round(Math.max(x1 - x0 + 1, y1 - y0 + 1) * marginShare);
   const left = x0 - margin;
   const top = y0 - margin;
@@ -283,6 +252,12 @@ function erode(bg: Uint8Array, w: number, h: number, r: number): Uint8Array {
 }
 
 function extent(mask: Uint8Array, w: number, h: number): { width: number; height: number } {
+  const { x0, y0, x1, y1 } = boundingBox(mask, w, h);
+  return { width: Math.max(0, x1 - x0 + 1), height: Math.max(0, y1 - y0 + 1) };
+}
+
+/** The smallest box holding every set pixel of the mask (x1 < x0 when none is set). */
+function boundingBox(mask: Uint8Array, w: number, h: number): { x0: number; y0: number; x1: number; y1: number } {
   let x0 = w, y0 = h, x1 = -1, y1 = -1;
   for (let i = 0; i < w * h; i++) {
     if (!mask[i]) continue;
@@ -293,7 +268,7 @@ function extent(mask: Uint8Array, w: number, h: number): { width: number; height
     if (y < y0) y0 = y;
     if (y > y1) y1 = y;
   }
-  return { width: Math.max(0, x1 - x0 + 1), height: Math.max(0, y1 - y0 + 1) };
+  return { x0, y0, x1, y1 };
 }
 
 /** Separable box blur of interleaved RGB, as floats. */
