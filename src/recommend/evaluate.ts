@@ -94,6 +94,21 @@ export async function evaluate(rec: Recommender, options: EvalOptions): Promise<
   return acc.report('queries', options.metric, skipped);
 }
 
+/**
+ * The share of the first k results that are relevant to the query: same articleType (`type`), and same
+ * articleType and baseColour (`strict`). Every relevance figure of the product counts this way.
+ */
+export function precisionAtK(query: Pick<Metadata, string>, results: readonly Metadata[], k: number): { type: number; strict: number } {
+  let type = 0;
+  let strict = 0;
+  for (const m of results.slice(0, k)) {
+    if (m.articleType !== query.articleType) continue;
+    type++;
+    if (m.baseColour === query.baseColour) strict++;
+  }
+  return { type: type / k, strict: strict / k };
+}
+
 class Accumulator {
   private n = 0;
   private p = 0;
@@ -107,11 +122,10 @@ class Accumulator {
 
   add(query: Metadata, results: Metadata[], relevantInCatalog: number, ownRank: number | null): void {
     const type = query.articleType;
-    const colour = query.baseColour;
     const rel = results.map((m) => m.articleType === type);
-    const top = results.slice(0, this.k);
-    this.p += top.filter((m) => m.articleType === type).length / this.k;
-    this.strict += top.filter((m) => m.articleType === type && m.baseColour === colour).length / this.k;
+    const atK = precisionAtK(query, results, this.k);
+    this.p += atK.type;
+    this.strict += atK.strict;
     let hits = 0;
     let sum = 0;
     rel.slice(0, MAP_DEPTH).forEach((r, i) => {

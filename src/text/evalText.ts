@@ -3,6 +3,7 @@ import { parse } from 'csv-parse/sync';
 import { isHeldBack } from '../catalog/split.js';
 import { FashionError } from '../errors.js';
 import type { Recommender } from '../recommend/recommender.js';
+import { precisionAtK } from '../recommend/evaluate.js';
 
 export interface TextEvalOptions {
   readonly k: number;
@@ -63,8 +64,9 @@ export async function evaluateText(rec: Recommender, file: string, options: Text
     const res = rec.searchText(row.query, { k, ...(exclude ? { exclude } : {}) });
     if (res.text.filters.length === 0) withoutFilters++;
     const top = res.hits.slice(0, k);
-    p += top.filter((h) => h.metadata.articleType === row.articleType).length / k;
-    strict += top.filter((h) => h.metadata.articleType === row.articleType && h.metadata.baseColour === row.baseColour).length / k;
+    const atK = precisionAtK({ articleType: row.articleType, baseColour: row.baseColour ?? '' }, top.map((h) => h.metadata), k);
+    p += atK.type;
+    strict += atK.strict;
     if (row.gender) {
       g += top.filter((h) => h.metadata.gender === row.gender || h.metadata.gender === 'Unisex').length / k;
       gn++;
