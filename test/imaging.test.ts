@@ -6,7 +6,8 @@ import sharp from 'sharp';
 import { FashionError } from '../src/errors.js';
 import { decodeRgb, fitForModel } from '../src/imaging/decode.js';
 import { sniffImageType } from '../src/imaging/imageType.js';
-import { IMAGENET_PREPROCESS, rgbToTensor } from '../src/imaging/preprocess.js';
+import { IMAGENET_PREPROCESS } from '../src/imaging/preprocess.js';
+import { fitToSquare, fitToTensor, squareToRgb } from '../src/imaging/resample.js';
 import { DEMO } from './helpers.js';
 
 const photo = readFileSync(join(DEMO!.images, '1163.jpg'));
@@ -40,12 +41,48 @@ test('fits a catalog photo into a white-padded 224 square', async () => {
 
 test('normalises to planar ImageNet floats', () => {
   const p = { ...IMAGENET_PREPROCESS, size: 32 };
-  const rgb = new Uint8Array(32 * 32 * 3).fill(255);
+  const white = { data: new Uint8Array(20 * 10 * 3).fill(255), width: 20, height: 10 };
   const out = new Float32Array(3 * 32 * 32);
-  rgbToTensor(rgb, p, out);
+  fitToTensor(white, p, out);
   assert.ok(Math.abs(out[0]! - (1 - 0.485) / 0.229) < 1e-5);
   assert.ok(Math.abs(out[32 * 32]! - (1 - 0.456) / 0.224) < 1e-5);
   assert.ok(Math.abs(out[2 * 32 * 32]! - (1 - 0.406) / 0.225) < 1e-5);
+});
+
+test('the JS fit agrees with libvips on a real photo, and averages when it shrinks', async () => {
+  const img = await decodeRgb(photo);
+  const ours = squareToRgb(fitToSquare(img, IMAGENET_PREPROCESS));
+  const { data } = await sharp(photo)
+    .resize(224, 224, { fit: 'contain', background: { r: 255, g: 255, b: 255 }, kernel: 'linear' })
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  let diff = 0;
+  for (let i = 0; i < data.length; i++) diff += Math.abs(data[i]! - ours[i]!);
+  assert.ok(diff / data.length < 4, `mean absolute difference to libvips ${diff / data.length}`);
+  // A 1-pixel black/white checkerboard shrunk 8x must come out grey, not a sampled black or white.
+  const side = 64 * 8;
+  const checker = new Uint8Array(side * side * 3);
+  for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) checker.fill((x + y) % 2 ? 255 : 0, (y * side + x) * 3, (y * side + x) * 3 + 3);
+  const small = squareToRgb(fitToSquare({ data: checker, width: side, height: side }, { ...IMAGENET_PREPROCESS, size: 64 }));
+  assert.ok(small.every((v) => v > 110 && v < 145), 'shrunk checkerboard is mid grey');
+});
+
+test('crop fills the square from the centre, stretch fills it whole, pad centres the photo', () => {
+  // A 4x2 photo: left half red, right half blue.
+  const data = new Uint8Array(4 * 2 * 3);
+  for (let y = 0; y < 2; y++) for (let x = 0; x < 4; x++) data.set(x < 2 ? [255, 0, 0] : [0, 0, 255], (y * 4 + x) * 3);
+  const img = { data, width: 4, height: 2 };
+  const at = (rgb: Uint8Array, x: number, y: number) => [...rgb.subarray((y * 8 + x) * 3, (y * 8 + x) * 3 + 3)];
+  const pad = squareToRgb(fitToSquare(img, { size: 8, fit: 'pad', background: [255, 255, 255] }));
+  assert.deepEqual(at(pad, 0, 0), [255, 255, 255]);
+  assert.deepEqual(at(pad, 0, 4), [255, 0, 0]);
+  const crop = squareToRgb(fitToSquare(img, { size: 8, fit: 'crop', background: [255, 255, 255] }));
+  assert.deepEqual(at(crop, 0, 0), [255, 0, 0]);
+  assert.deepEqual(at(crop, 7, 7), [0, 0, 255]);
+  const stretch = squareToRgb(fitToSquare(img, { size: 8, fit: 'stretch', background: [255, 255, 255] }));
+  assert.deepEqual(at(stretch, 0, 0), [255, 0, 0]);
+  assert.deepEqual(at(stretch, 7, 0), [0, 0, 255]);
 });
 
 test('greyscale and transparent images become three-channel RGB', async () => {

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { identityKey, describeIdentity, type Embedder, type ModelIdentity } from '../embedding/embedder.js';
 import { embedPreparedFeatures, prepareBatch, type PreparedBatch } from '../embedding/vectorize.js';
 import { FashionError } from '../errors.js';
-import { DEFAULT_IMAGE_LIMITS, pixelHash, readImageFile, type ImageLimits } from '../imaging/decode.js';
+import { DEFAULT_IMAGE_LIMITS, readImageFile, type ImageLimits } from '../imaging/decode.js';
 import type { CatalogStore, ItemWithVector, Metadata } from '../store/catalogStore.js';
 import { readMetadataCsv } from './metadataCsv.js';
 import { scanImages, type ScannedFile } from './scanImages.js';
@@ -105,21 +105,14 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
 
   let done = 0;
   // Exact duplicates: the hash of the decoded pixels, compared with every other item's.
-  const hashes = new Map<string, string>();
   const idByHash = new Map<string, string>();
   const redone = new Set(todo.map((f) => f.id));
   for (const [id, h] of store.pixelHashes()) if (present.has(id) && !redone.has(id)) idByHash.set(h, id);
   const duplicates: IngestReport['duplicates'] = [];
-  const readAndHash = async (f: ScannedFile): Promise<Uint8Array> => {
-    const bytes = await readImageFile(join(scan.root, f.path), limits);
-    const h = await pixelHash(bytes, { limits, label: f.path }).catch(() => null);
-    if (h) hashes.set(f.id, h);
-    return bytes;
-  };
   const prepare = (batch: ScannedFile[]): Promise<PreparedBatch> =>
     prepareBatch(
       embedder,
-      batch.map((f) => ({ bytes: () => readAndHash(f), label: f.path })),
+      batch.map((f) => ({ bytes: () => readImageFile(join(scan.root, f.path), limits), label: f.path })),
       limits,
     );
   // Decoding the next batch overlaps inference on this one: sharp and onnxruntime run on their own threads.
@@ -134,7 +127,7 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
       const f = batch[i]!;
       if (v instanceof FashionError) failed.push({ id: f.id, path: f.path, code: v.code, message: v.message });
       else {
-        const h = hashes.get(f.id);
+        const h = prepared.pixelHashes[i] ?? undefined;
         rows.push({ ...f, metadata: metaFor(f.id), vector: v.vector, colour: v.colour, ...(h ? { pixelHash: h } : {}) });
         const other = h ? idByHash.get(h) : undefined;
         if (h && other !== undefined && other !== f.id) {
@@ -142,7 +135,6 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
           warnings.push(`${f.path}: the same photo as catalog item ${other} (identical pixels); \`fashion duplicates\` lists all`);
         } else if (h) idByHash.set(h, f.id);
       }
-      hashes.delete(f.id);
     });
     store.putItems(rows);
     done += batch.length;

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { identityKey } from '../embedding/embedder.js';
 import { Gemm } from '../embedding/gemm.js';
-import { fitForModel, readImageFile } from '../imaging/decode.js';
+import { fitPhoto, readImageFile } from '../imaging/decode.js';
 import { colourHistogram, COLOUR_DIMS, COLOUR_FEATURES_VERSION } from '../refine/colourFeatures.js';
 import { RefineModel } from '../refine/refineModel.js';
 import { trainRefinement, type TrainReport } from '../refine/train.js';
@@ -44,8 +44,8 @@ export async function backfillColours(store: CatalogStore, onProgress?: (done: n
     await Promise.all(
       todo.slice(i, i + 64).map(async (it) => {
         try {
-          const rgb = await fitForModel(await readImageFile(join(root, it.path)), p, { label: it.path });
-          rows.set(it.id, colourHistogram(rgb, p.size, p.size));
+          const { product } = await fitPhoto(await readImageFile(join(root, it.path)), p, { label: it.path });
+          rows.set(it.id, colourHistogram(product.data, product.width, product.height));
         } catch {
           // A photo gone or broken since indexing keeps no colour; the next ingest will drop or redo it.
         }

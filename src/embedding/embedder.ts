@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { FashionError } from '../errors.js';
 import type { Preprocess } from '../imaging/preprocess.js';
+import { InferenceThread } from './inferenceThread.js';
 import { headCutModel, type HeadCutModel, type Pooling } from './headCut.js';
 import { resolveModelFile } from './modelSource.js';
 
@@ -39,13 +39,15 @@ export function describeIdentity(id: ModelIdentity): string {
   return `${id.modelName} (sha256 ${id.modelSha256.slice(0, 12)}), ${id.pooling} pooling of ${id.featureTensor}, ${id.dims}-d, ${id.preprocess.size}px ${id.preprocess.fit}`;
 }
 
-/** An onnxruntime session over a head-cut classifier: tensors in, one feature vector per image out. */
+/** An onnxruntime session over a head-cut classifier, on its own thread: tensors in, one feature vector per image out. */
 export class Embedder {
   /** Set once a batched run fails on a graph that pins the batch at one. */
   private oneAtATime = false;
+  /** Set once a batched run has worked: from then on a batch moves to the inference thread without a copy. */
+  private batchesWork = false;
 
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: InferenceThread,
     private readonly cut: Pick<HeadCutModel, 'inputName' | 'outputName' | 'sourceBatchFixed'>,
     readonly identity: ModelIdentity,
   ) {}
@@ -68,9 +70,9 @@ export class Embedder {
       await writeAtomic(cutFile, bytes).catch(() => undefined);
       await writeAtomic(cutMetaFile, JSON.stringify(cut)).catch(() => undefined);
     }
-    let session: ort.InferenceSession;
+    let session: InferenceThread;
     try {
-      session = await ort.InferenceSession.create(bytes, {
+      session = await InferenceThread.start(bytes, {
         intraOpNumThreads: options.threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
@@ -89,22 +91,24 @@ export class Embedder {
     return this.identity.dims;
   }
 
-  /** Embeds `count` images laid out one after another in `batch` (NCHW float32); returns count x dims floats. */
+  /**
+   * Embeds `count` images laid out one after another in `batch` (NCHW float32); returns count x dims floats.
+   * The batch is handed over: its buffer may be moved to the inference thread (detached), so do not reuse it.
+   */
   async embedBatch(batch: Float32Array, count: number): Promise<Float32Array> {
     const side = this.identity.preprocess.size;
     const per = 3 * side * side;
     if (batch.length < count * per) throw new FashionError('input/invalid', `Expected ${count * per} floats for ${count} images but received ${batch.length}`);
-    const feed = async (offset: number, n: number): Promise<Float32Array> => {
-      const input = new ort.Tensor('float32', batch.subarray(offset * per, (offset + n) * per), [n, 3, side, side]);
-      const out = await this.session.run({ [this.cut.inputName]: input });
-      const t = out[this.cut.outputName]!;
-      const data = new Float32Array(t.data as Float32Array);
-      t.dispose?.();
-      return data;
+    const feed = async (offset: number, n: number, transfer: boolean): Promise<Float32Array> => {
+      const out = await this.session.run(batch.subarray(offset * per, (offset + n) * per), [n, 3, side, side], this.cut.inputName, this.cut.outputName, { transfer });
+      return out.data;
     };
     if (count === 1 || !this.oneAtATime) {
       try {
-        return await feed(0, count);
+        // Until a batched run has worked, send a copy: the one-at-a-time fallback below still needs the batch.
+        const out = await feed(0, count, this.batchesWork || count === 1);
+        if (count > 1) this.batchesWork = true;
+        return out;
       } catch (err) {
         if (count === 1) throw err;
         // A graph whose reshapes pin the batch at one still works, one image at a time.
@@ -113,7 +117,7 @@ export class Embedder {
     }
     {
       const parts: Float32Array[] = [];
-      for (let i = 0; i < count; i++) parts.push(await feed(i, 1));
+      for (let i = 0; i < count; i++) parts.push(await feed(i, 1, false));
       const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
       let o = 0;
       for (const p of parts) {
@@ -125,7 +129,7 @@ export class Embedder {
   }
 
   async close(): Promise<void> {
-    await this.session.release();
+    await this.session.close();
   }
 }
 

@@ -1,6 +1,6 @@
 import { FashionError } from '../errors.js';
-import { DEFAULT_IMAGE_LIMITS, fitForModel, type ImageLimits } from '../imaging/decode.js';
-import { rgbToTensor } from '../imaging/preprocess.js';
+import { DEFAULT_IMAGE_LIMITS, fitPhoto, type FittedPhoto, type ImageLimits } from '../imaging/decode.js';
+import { fitToTensor } from '../imaging/resample.js';
 import { colourHistogram } from '../refine/colourFeatures.js';
 import type { Embedder } from './embedder.js';
 
@@ -9,8 +9,10 @@ export interface PreparedBatch {
   readonly tensor: Float32Array;
   /** For each input: its row in `tensor`, or the error that kept it out. */
   readonly slots: ReadonlyArray<number | FashionError>;
-  /** Colour evidence of each decoded photo, from the same fitted pixels the model sees. */
+  /** Colour evidence of each decoded photo, from the product the model sees (isolated when the model isolates). */
   readonly colours: ReadonlyArray<Float32Array | null>;
+  /** Hash of each decoded photo's pixels (exact-duplicate detection). */
+  readonly pixelHashes: ReadonlyArray<string | null>;
   readonly count: number;
 }
 
@@ -31,22 +33,24 @@ export async function prepareBatch(
     photos.map(async (ph) => {
       try {
         const bytes = typeof ph.bytes === 'function' ? await ph.bytes() : ph.bytes;
-        return await fitForModel(bytes, p, { limits, label: ph.label });
+        return await fitPhoto(bytes, p, { limits, label: ph.label });
       } catch (err) {
         return asFashionError(err, ph.label);
       }
     }),
   );
-  const count = fitted.filter((f) => !(f instanceof FashionError)).length;
+  const ok = (f: FittedPhoto | FashionError): f is FittedPhoto => !(f instanceof FashionError);
+  const count = fitted.filter(ok).length;
   const tensor = new Float32Array(count * per);
   let row = 0;
   const slots = fitted.map((f) => {
-    if (f instanceof FashionError) return f;
-    rgbToTensor(f, p, tensor, row * per);
+    if (!ok(f)) return f;
+    fitToTensor(f.product, p, tensor, row * per);
     return row++;
   });
-  const colours = fitted.map((f) => (f instanceof FashionError ? null : colourHistogram(f, p.size, p.size)));
-  return { tensor, slots, colours, count };
+  const colours = fitted.map((f) => (ok(f) ? colourHistogram(f.product.data, f.product.width, f.product.height) : null));
+  const pixelHashes = fitted.map((f) => (ok(f) ? f.pixelHash : null));
+  return { tensor, slots, colours, pixelHashes, count };
 }
 
 /** Runs a prepared batch through the model; returns one vector (or the error) per input. */

@@ -5,6 +5,7 @@ import { FashionError } from '../errors.js';
 import { requireImageType } from './imageType.js';
 import { isolateProduct, type IsolatedProduct } from './isolateProduct.js';
 import type { Preprocess } from './preprocess.js';
+import { fitToSquare, squareToRgb } from './resample.js';
 
 export interface ImageLimits {
   /** Largest encoded image accepted, in bytes. */
@@ -82,66 +83,53 @@ export async function decodeRgb(
   }
 }
 
-/** Decodes and fits an image to the model's square input, as interleaved RGB bytes of side `p.size`. */
-export async function fitForModel(
-  bytes: Uint8Array,
-  p: Preprocess,
-  options: { limits?: ImageLimits; label?: string } = {},
-): Promise<Uint8Array> {
-  const limits = options.limits ?? DEFAULT_IMAGE_LIMITS;
-  const label = options.label ?? 'the image';
-  requireImageType(bytes, label);
-  checkByteLimit(bytes.length, limits, label);
-  if (p.isolate) return fitRgbForModel((await isolatedProduct(bytes, p, { limits, label })).image, p);
-  const [r, g, b] = p.background;
-  const background = { r, g, b };
-  const fit = p.fit === 'pad' ? 'contain' : p.fit === 'stretch' ? 'fill' : 'cover';
-  try {
-    const { data, info } = await pipeline(bytes, limits)
-      .flatten({ background })
-      .toColourspace('srgb')
-      .resize(p.size, p.size, { fit, background, kernel: p.kernel, position: 'centre' })
-      .removeAlpha()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    return toRgb(data, info.channels, p.size * p.size);
-  } catch (err) {
-    throw decodeError(err, label);
-  }
+/**
+ * Largest side a photo is decoded at: phone photos are scaled down by the decoder (JPEG shrink-on-load), the
+ * catalog's photos are smaller and decode as they are. Isolation, colour features and the fit all start from it.
+ */
+export const DECODE_MAX_SIDE = 480;
+
+/** One photo, decoded once, ready to fit to the model (src/imaging/resample.ts) and for the colour features. */
+export interface FittedPhoto {
+  /** What the model sees before the fit: the isolated product when `p.isolate` is set, else the decoded photo. */
+  readonly product: DecodedRgb;
+  /** `pixelHash` of the photo. */
+  readonly pixelHash: string;
 }
 
-/** Largest side the product is looked for at: phone photos are scaled down first, catalog photos are smaller. */
-const ISOLATE_MAX_SIDE = 480;
+/** Decodes a photo once, hashes its pixels and isolates the product (when `p.isolate`). */
+export async function fitPhoto(bytes: Uint8Array, p: Preprocess, options: { limits?: ImageLimits; label?: string } = {}): Promise<FittedPhoto> {
+  const img = await decodeRgb(bytes, { ...options, background: p.background, maxSide: DECODE_MAX_SIDE });
+  const product = p.isolate ? isolateProduct(img).image : img;
+  return { product, pixelHash: hashPixels(img) };
+}
 
-/** Decodes a photo and isolates the product on white (what `fitForModel` feeds the model when `p.isolate` is set). */
+/** Decodes and fits an image to the model's square input, as interleaved RGB bytes of side `p.size`. */
+export async function fitForModel(bytes: Uint8Array, p: Preprocess, options: { limits?: ImageLimits; label?: string } = {}): Promise<Uint8Array> {
+  return squareToRgb(fitToSquare((await fitPhoto(bytes, p, options)).product, p));
+}
+
+/** Decodes a photo and isolates the product on white (what `fitPhoto` fits when `p.isolate` is set). */
 export async function isolatedProduct(
   bytes: Uint8Array,
   p: Pick<Preprocess, 'background'>,
   options: { limits?: ImageLimits; label?: string } = {},
 ): Promise<IsolatedProduct> {
-  const img = await decodeRgb(bytes, { ...options, background: p.background, maxSide: ISOLATE_MAX_SIDE });
+  const img = await decodeRgb(bytes, { ...options, background: p.background, maxSide: DECODE_MAX_SIDE });
   return isolateProduct(img);
 }
 
 /**
- * A hash of the decoded pixels (sha256 of the size and the RGB bytes): a renamed copy, or one re-encoded
- * without loss (PNG, WebP lossless, a JPEG re-wrapped with other metadata), has the same hash.
+ * A hash of the decoded pixels (sha256 of the size and the RGB bytes, as decoded for the model: at most
+ * DECODE_MAX_SIDE on a side): a renamed copy, or one re-encoded without loss (PNG, WebP lossless, a JPEG
+ * re-wrapped with other metadata), has the same hash.
  */
 export async function pixelHash(bytes: Uint8Array, options: { limits?: ImageLimits; label?: string } = {}): Promise<string> {
-  const img = await decodeRgb(bytes, options);
-  return createHash('sha256').update(`${img.width}x${img.height}:`).update(img.data).digest('hex');
+  return hashPixels(await decodeRgb(bytes, { ...options, maxSide: DECODE_MAX_SIDE }));
 }
 
-/** Fits an already decoded RGB image (e.g. an isolated product) to the model's square input. */
-export async function fitRgbForModel(img: DecodedRgb, p: Preprocess): Promise<Uint8Array> {
-  const [r, g, b] = p.background;
-  const background = { r, g, b };
-  const fit = p.fit === 'pad' ? 'contain' : p.fit === 'stretch' ? 'fill' : 'cover';
-  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(p.size, p.size, { fit, background, kernel: p.kernel, position: 'centre' })
-    .raw({ depth: 'uchar' })
-    .toBuffer({ resolveWithObject: true });
-  return toRgb(data, info.channels, p.size * p.size);
+function hashPixels(img: DecodedRgb): string {
+  return createHash('sha256').update(`${img.width}x${img.height}:`).update(img.data).digest('hex');
 }
 
 /** Encodes RGB bytes as JPEG (for showing an isolated query on the page). */

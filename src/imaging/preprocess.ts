@@ -8,7 +8,8 @@ export interface Preprocess {
   readonly fit: 'pad' | 'stretch' | 'crop';
   /** Colour used for padding and for transparent pixels (catalog photos sit on white). */
   readonly background: readonly [number, number, number];
-  readonly kernel: 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos3';
+  /** Resampling filter of the fit: 'triangle' is bilinear, widened when shrinking (src/imaging/resample.ts). */
+  readonly kernel: 'triangle';
   readonly channelOrder: 'RGB' | 'BGR';
   /** Pixel value = (byte * pixelScale - mean[c]) / std[c]. */
   readonly pixelScale: number;
@@ -26,7 +27,7 @@ export const IMAGENET_PREPROCESS: Preprocess = Object.freeze({
   size: 224,
   fit: 'pad',
   background: [255, 255, 255] as const,
-  kernel: 'linear',
+  kernel: 'triangle',
   channelOrder: 'RGB',
   pixelScale: 1 / 255,
   mean: [0.485, 0.456, 0.406] as const,
@@ -58,21 +59,4 @@ export function resolvePreprocess(
   const fit = overrides.fit ?? base.fit;
   if (fit !== 'pad' && fit !== 'stretch' && fit !== 'crop') throw invalid('fit', 'pad, stretch or crop', fit);
   return Object.freeze({ ...base, size, fit, ...(overrides.isolate ? { isolate: true as const } : {}) });
-}
-
-/**
- * Turns interleaved RGB bytes (HWC) into the model's planar float tensor (CHW), writing into `out` at
- * `offset` so that a batch is filled in place without copies.
- */
-export function rgbToTensor(rgb: Uint8Array, p: Preprocess, out: Float32Array, offset = 0): void {
-  const plane = p.size * p.size;
-  if (rgb.length !== plane * 3) throw invalid('rgb', `${plane * 3} bytes`, rgb.length);
-  const order = p.channelOrder === 'RGB' ? [0, 1, 2] : [2, 1, 0];
-  for (let c = 0; c < 3; c++) {
-    const src = order[c]!;
-    const scale = p.pixelScale / p.std[c]!;
-    const shift = p.mean[c]! / p.std[c]!;
-    const base = offset + c * plane;
-    for (let i = 0, j = src; i < plane; i++, j += 3) out[base + i] = rgb[j]! * scale - shift;
-  }
 }

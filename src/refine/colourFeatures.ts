@@ -15,7 +15,8 @@ export const SAT_BINS = 3;
 export const VAL_BINS = 3;
 export const GREY_BINS = 6;
 export const COLOUR_DIMS = HUE_BINS * SAT_BINS * VAL_BINS + GREY_BINS;
-export const COLOUR_FEATURES_VERSION = 'hsv12x3x3+grey6-floodfill-v1';
+// v2: taken from the product at its decoded size (was: the 224px model input), a tenth of the pixels to count.
+export const COLOUR_FEATURES_VERSION = 'hsv12x3x3+grey6-floodfill-v2';
 
 const WHITE_MIN = 232;
 const WHITE_SPREAD = 14;

@@ -1,0 +1,33 @@
+/**
+ * The inference thread's side (see inferenceThread.ts): one onnxruntime session, one run at a time.
+ * onnxruntime-node runs a session synchronously on the thread that calls it; here that is this worker, so
+ * the main thread keeps decoding the next photos (and answering HTTP) while the model runs.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import type { InferenceReply, InferenceRequest, InferenceWorkerData } from './inferenceThread.js';
+
+const data = workerData as InferenceWorkerData;
+const port = parentPort!;
+let session: ort.InferenceSession;
+try {
+  session = await ort.InferenceSession.create(data.model, data.options);
+  port.postMessage({ kind: 'ready' } satisfies InferenceReply);
+} catch (err) {
+  port.postMessage({ kind: 'failed', message: (err as Error).message } satisfies InferenceReply);
+  process.exit(0);
+}
+
+port.on('message', async (req: InferenceRequest) => {
+  try {
+    const input = new ort.Tensor('float32', req.input, req.shape);
+    const out = await session.run({ [req.inputName]: input });
+    const t = out[req.outputName]!;
+    const result = new Float32Array(t.data as Float32Array);
+    const dims = [...t.dims];
+    t.dispose?.();
+    port.postMessage({ kind: 'result', id: req.id, data: result, dims } satisfies InferenceReply, [result.buffer]);
+  } catch (err) {
+    port.postMessage({ kind: 'error', id: req.id, message: (err as Error).message } satisfies InferenceReply);
+  }
+});
