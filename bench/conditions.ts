@@ -3,7 +3,7 @@
  * detection hold up on photos taken as shoppers take them.
  *
  *   node --import tsx bench/conditions.ts [--catalog 6000] [--queries 800] [--items 400] [--isolate on,off]
- *                                         [--work /tmp/fashion-conditions] [--seed 1] [--docs]
+ *                                         [--work /tmp/fashion-conditions] [--seed 1] [--docs] [--from DIR]
  *
  * - Catalog: training-split items (src/catalog/split.ts), `--catalog N` of them (0 = all), indexed once per
  *   isolation setting into <work>/data-<N>-<on|off> (with --catalog 0 and isolation off, a copy of
@@ -14,12 +14,18 @@
  * - Second-hand matching: copies of catalog items must match their item, copies of held-back items must not.
  * - Near-duplicates: copies joined to the catalog must group with their original; distinct catalog products
  *   should not group.
- * Prints JSON; --docs rewrites the conditions block of docs/relevance.md.
+ * - `--isolate refined`: the product as shipped, isolation on and the learned refinement trained on the catalog
+ *   (training split only); its figures go into their own block of docs/relevance.md. With `--catalog 0 --from DIR`
+ *   (a full catalog of the shared photos, isolation on), the catalog is DIR's vectors less the held-back items, so
+ *   nothing is embedded twice.
+ * Prints JSON; --docs rewrites the conditions blocks of docs/relevance.md.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { runIndex } from '../src/cli/main.js';
+import { openCatalogStore } from '../src/catalog/openCatalog.js';
+import { trainCatalog } from '../src/catalog/refineCatalog.js';
 import { isHeldBack } from '../src/catalog/split.js';
 import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
 import { demoCatalog, REPO_ROOT, resolveConfig } from '../src/config.js';
@@ -39,7 +45,9 @@ const queryN = Number(arg('queries', '800'));
 const itemN = Number(arg('items', '400'));
 const seed = Number(arg('seed', '1'));
 // --isolate none: measure nothing, write the docs from the figures saved by earlier runs.
-const settings = arg('isolate', 'on,off').split(',').filter((x): x is 'on' | 'off' => x === 'on' || x === 'off');
+type Setting = 'on' | 'off' | 'refined';
+const settings = arg('isolate', 'on,off').split(',').filter((x): x is Setting => x === 'on' || x === 'off' || x === 'refined');
+const from = arg('from', '');
 const writeDocs = process.argv.includes('--docs');
 const QUERY_CONDITIONS: PhotoConditionName[] = ['clean', 'background', 'rotation', 'framing', 'light', 'blur', 'jpeg', 'all'];
 const ITEM_CONDITIONS: PhotoConditionName[] = ['mild', 'background', 'rotation', 'framing', 'light', 'blur', 'jpeg', 'all'];
@@ -72,8 +80,10 @@ async function makeCopies(dir: string, ids: readonly string[], cond: PhotoCondit
   }
 }
 
-async function buildCatalog(isolate: 'on' | 'off'): Promise<string> {
-  const data = join(work, `data-${tag}-${isolate}`);
+async function buildCatalog(setting: Setting): Promise<string> {
+  const isolate = setting === 'off' ? 'off' : 'on';
+  const data = join(work, `data-${tag}-${setting}`);
+  if (from && catalogN === 0 && isolate === 'on') return catalogFrom(from, data, setting === 'refined');
   const images = join(work, `catalog-${tag}`, 'images');
   if (!existsSync(images) || readdirSync(images).length < catalogIds.length) {
     mkdirSync(images, { recursive: true });
@@ -85,13 +95,33 @@ async function buildCatalog(isolate: 'on' | 'off'): Promise<string> {
     return data;
   }
   const t0 = performance.now();
-  const report = await runIndex(configFor(data, isolate), images, { metadata: demo!.metadata, quiet: true, refine: false });
+  const report = await runIndex(configFor(data, isolate), images, { metadata: demo!.metadata, quiet: true, refine: setting === 'refined' });
   log(`catalog ${data}: ${report.added + report.updated} embedded in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   return data;
 }
 
-function configFor(data: string, isolate: 'on' | 'off') {
-  return resolveConfig({ dataDir: data, isolate, threads: 2 }, {}, REPO_ROOT);
+function configFor(data: string, setting: Setting) {
+  return resolveConfig({ dataDir: data, isolate: setting === 'off' ? 'off' : 'on', threads: 2 }, {}, REPO_ROOT);
+}
+
+/** The training-split catalog cut from a full one (same vectors), trained on when `refine`. */
+async function catalogFrom(full: string, data: string, refine: boolean): Promise<string> {
+  if (existsSync(join(data, 'catalog.sqlite'))) return data;
+  mkdirSync(data, { recursive: true });
+  copyFileSync(join(full, 'catalog.sqlite'), join(data, 'catalog.sqlite'));
+  const store = openCatalogStore(data);
+  try {
+    const keep = new Set(catalogIds);
+    store.removeItems(store.loadAll().items.map((it) => it.id).filter((id) => !keep.has(id)));
+    if (refine) {
+      const t0 = performance.now();
+      const report = await trainCatalog(store, data, { onProgress: (m) => log(m) });
+      log(`trained on ${report.fitItems} items in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    }
+  } finally {
+    store.close();
+  }
+  return data;
 }
 
 interface Scored {
@@ -145,7 +175,7 @@ function matchFigures(positives: Scored[], negatives: Scored[], t: number) {
 
 const r4 = (x: number) => Math.round(x * 10000) / 10000;
 
-async function run(isolate: 'on' | 'off') {
+async function run(isolate: Setting) {
   const data = await buildCatalog(isolate);
   const rec = Recommender.open(configFor(data, isolate));
   const conditions: Record<string, { p5: number; strictP5: number; queries: number }> = {};
@@ -165,6 +195,8 @@ async function run(isolate: 'on' | 'off') {
       items[cond] = { itemHitAt1: r.itemHitAt1 ?? NaN, itemHitAt5: r.itemHitAtK ?? NaN, p5: r.precisionAtK, queries: r.queries };
       log(`isolate ${isolate} item copies ${cond}: hit@1 ${r.itemHitAt1} hit@5 ${r.itemHitAtK}`);
     }
+    // Matching and near-duplicates work on backbone vectors, whatever the search space: measured by 'on' and 'off'.
+    if (isolate === 'refined') return { isolate, catalog: rec.allItems().length, conditions, items, match: null, duplicates: null, exactDuplicateGroups: 0 };
 
     // Second-hand matching: copies of catalog items (mild, all conditions) vs copies of held-back items.
     const pos = [
@@ -248,17 +280,45 @@ for (const s of settings) {
   writeFileSync(resultFile(s), JSON.stringify(r));
   results.push(r);
 }
-for (const s of ['on', 'off'] as const) {
+for (const s of ['on', 'off', 'refined'] as const) {
   if (!settings.includes(s) && existsSync(resultFile(s))) results.push(JSON.parse(readFileSync(resultFile(s), 'utf8')) as SettingResult);
 }
 const summary = { catalog: tag, queries: queryIds.length, items: itemIds.length, seed, seconds: Math.round((performance.now() - started) / 1000), results };
 console.log(JSON.stringify(summary));
 saveResult(`conditions-${tag}`, summary);
-if (writeDocs) writeMarkdown(summary);
+if (writeDocs && summary.results.some((r) => r.isolate !== 'refined')) writeMarkdown(summary);
+if (writeDocs && summary.results.some((r) => r.isolate === 'refined')) writeRefinedMarkdown(summary);
+
+function replaceBlock(name: string, block: string): void {
+  const file = join(REPO_ROOT, 'docs', 'relevance.md');
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Relevance\n';
+  const re = new RegExp(`<!-- ${name}:start -->[\\s\\S]*?<!-- ${name}:end -->`);
+  writeFileSync(file, re.test(current) ? current.replace(re, block) : `${current.trimEnd()}\n\n${block}\n`);
+}
+
+function writeRefinedMarkdown(s: typeof summary): void {
+  const r = s.results.find((x) => x.isolate === 'refined')!;
+  const f = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '' : x.toFixed(3));
+  const lines = [
+    '<!-- conditions-refined:start -->',
+    '## Photos as shoppers take them, searched as the product ships (isolation + learned refinement)',
+    '',
+    `Generated by \`node --import tsx bench/conditions.ts --catalog ${catalogN}${from ? ' --from <full catalog, isolation on>' : ''} --isolate refined --queries ${queryN} --items ${itemN} --docs\` (seed ${seed}).`,
+    `Catalog: ${r.catalog} training-split items, isolation on, the refinement trained on them only (no held-back item, no copy); the same queries and`,
+    'conditions as above, searched in the default (refined) space: a query\'s predicted type, colour and gender, its colour histogram and the',
+    'network\'s hidden layer, fused; catalog items use their labels.',
+    '',
+    '| condition | P@5 held-back | strict P@5 | itemHit@1 | itemHit@5 |',
+    '|---|---|---|---|---|',
+  ];
+  for (const c of [...new Set([...QUERY_CONDITIONS, ...ITEM_CONDITIONS])]) {
+    lines.push(`| ${c} | ${f(r.conditions[c]?.p5)} | ${f(r.conditions[c]?.strictP5)} | ${f(r.items[c]?.itemHitAt1)} | ${f(r.items[c]?.itemHitAt5)} |`);
+  }
+  lines.push('<!-- conditions-refined:end -->');
+  replaceBlock('conditions-refined', lines.join('\n'));
+}
 
 function writeMarkdown(s: typeof summary): void {
-  const file = join(REPO_ROOT, 'docs', 'relevance.md');
-  mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true });
   const on = s.results.find((r) => r.isolate === 'on');
   const off = s.results.find((r) => r.isolate === 'off');
   const cell = (r: (typeof results)[number] | undefined, f: (r: (typeof results)[number]) => number) => (r ? f(r).toFixed(3) : 'n/a');
@@ -292,7 +352,8 @@ function writeMarkdown(s: typeof summary): void {
     lines.push(`| ${c} | ${q(on)} | ${q(off)} | ${it(on, 'itemHitAt1')} | ${it(on, 'itemHitAt5')} | ${it(off, 'itemHitAt1')} | ${it(off, 'itemHitAt5')} |`);
   }
   // Matching and duplicate figures come from whichever setting measured them.
-  const m = s.results.find((r) => r.match) ?? (on ?? off!);
+  const found = s.results.find((r) => r.match && r.duplicates) ?? (on ?? off!);
+  const m = { ...found, match: found.match!, duplicates: found.duplicates! };
   lines.push(
     '',
     `**Second-hand matching** (\`fashion match\`, isolation ${m.isolate}): a match when the best item's backbone cosine is >= ${MATCH_MIN_SIMILARITY} and exceeds the next distinct item's (not a duplicate listing of it) by >= ${MATCH_THRESHOLD}, the threshold.`,
@@ -318,8 +379,5 @@ function writeMarkdown(s: typeof summary): void {
     `Clean held-back photos: P@5 ${cell(on, (r) => r.conditions.clean!.p5)} with isolation, ${cell(off, (r) => r.conditions.clean!.p5)} without.`,
     '<!-- conditions:end -->',
   );
-  const block = lines.join('\n');
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Relevance\n';
-  const re = /<!-- conditions:start -->[\s\S]*?<!-- conditions:end -->/;
-  writeFileSync(file, re.test(current) ? current.replace(re, block) : `${current.trimEnd()}\n\n${block}\n`);
+  replaceBlock('conditions', lines.join('\n'));
 }

@@ -27,6 +27,8 @@ export interface Config {
   /** Exact search, HNSW, or HNSW from `annThreshold` items up (auto). */
   readonly index: 'auto' | 'exact' | 'hnsw';
   readonly annThreshold: number;
+  /** Share of labelled items that get a re-photographed training copy for the refinement (src/refine/augment.ts). */
+  readonly augment: number;
 }
 
 /** Option names as flags use them (camelCase); env variables are FASHION_ + upper snake case. */
@@ -38,6 +40,9 @@ export const DEFAULT_ISOLATE = 'on';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The shared folder beside the repository (or inside it, on machines that copy it there). */
+/** Training copies for the refinement: off until measured to pay for their cost (see docs/relevance.md). */
+export const DEFAULT_AUGMENT = 0;
+
 export function sharedDir(env: NodeJS.ProcessEnv = process.env): string | null {
   const candidates = [env.FASHION_SHARED, join(REPO_ROOT, '..', 'shared'), join(REPO_ROOT, 'shared')].filter(Boolean) as string[];
   return candidates.find((c) => existsSync(join(c, 'models'))) ?? null;
@@ -76,6 +81,7 @@ const ENV_KEYS: Record<string, string> = {
   logLevel: 'FASHION_LOG_LEVEL',
   index: 'FASHION_INDEX',
   annThreshold: 'FASHION_ANN_THRESHOLD',
+  augment: 'FASHION_AUGMENT',
 };
 
 /** Flags > environment > config file (`--config`, FASHION_CONFIG or ./fashion.config.json) > defaults. */
@@ -101,6 +107,12 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     const raw = pick(key);
     const v = raw === undefined ? dflt : Number(raw);
     if (!Number.isInteger(v) || v < min || v > max) throw invalid(key, `an integer from ${min} to ${max}`, raw);
+    return v;
+  };
+  const share = (key: string, dflt: number): number => {
+    const raw = pick(key);
+    const v = raw === undefined ? dflt : Number(raw);
+    if (!Number.isFinite(v) || v < 0 || v > 1) throw invalid(key, 'a share from 0 to 1', raw);
     return v;
   };
   const oneOf = <T extends string>(key: string, dflt: T, allowed: readonly T[]): T => {
@@ -133,5 +145,6 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     logLevel: str('logLevel', 'info'),
     index: oneOf<'auto' | 'exact' | 'hnsw'>('index', 'auto', ['auto', 'exact', 'hnsw']),
     annThreshold: int('annThreshold', 20_000, 0, 1_000_000_000),
+    augment: share('augment', DEFAULT_AUGMENT),
   });
 }

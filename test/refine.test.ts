@@ -5,11 +5,13 @@ import { test } from 'node:test';
 import { runIndex, MIN_LABELLED_FOR_REFINEMENT } from '../src/cli/main.js';
 import { trainCatalog } from '../src/catalog/refineCatalog.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
+import { Embedder } from '../src/embedding/embedder.js';
 import { Gemm } from '../src/embedding/gemm.js';
 import { fitForModel } from '../src/imaging/decode.js';
 import { IMAGENET_PREPROCESS } from '../src/imaging/preprocess.js';
+import { copyConditions, getsCopy } from '../src/refine/augment.js';
 import { colourHistogram, COLOUR_DIMS } from '../src/refine/colourFeatures.js';
-import { evaluate } from '../src/recommend/evaluate.js';
+import { evaluate, mulberry32 } from '../src/recommend/evaluate.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { DEMO, makeFixture, pickIds, STYLE_ROWS } from './helpers.js';
 
@@ -64,7 +66,31 @@ test('a labelled catalog trains its refinement on index; search, categorisation 
   const store = openCatalogStore(config.dataDir);
   const a = await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7 });
   const b = await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7 });
-  store.close();
   assert.deepEqual(a.validation, b.validation);
   assert.deepEqual(a.validationAccuracy, b.validationAccuracy);
+
+  // Training copies: made once for the chosen share, each on its original's side of the split, then reused.
+  const embedder = await Embedder.load({ model: config.model, pooling: config.pooling, preprocess: config.preprocess, threads: 1, cacheDir: config.cacheDir });
+  try {
+    const c = await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7, augment: { share: 0.5, embedder } });
+    const made = store.featureIds('copy');
+    assert.ok(made.size > 20 && made.size < fx.ids.length, `${made.size} copies of ${fx.ids.length}`);
+    assert.equal(c.copies.fit + c.copies.validation, made.size);
+    assert.ok(c.copies.validation > 0 && c.copies.validationAccuracy.articleType !== undefined);
+    assert.ok([...made].every((id) => getsCopy(id, 0.5)));
+    const again = await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7, augment: { share: 0.5, embedder } });
+    assert.deepEqual(again.copies, c.copies);
+    assert.equal(store.featureIds('copy').size, made.size);
+  } finally {
+    await embedder.close();
+    store.close();
+  }
+});
+
+test('training copies draw at least one condition, seeded', () => {
+  for (let seed = 1; seed < 50; seed++) {
+    const a = copyConditions(mulberry32(seed));
+    assert.ok(Object.keys(a).length >= 1);
+    assert.deepEqual(copyConditions(mulberry32(seed)), a);
+  }
 });

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { identityKey } from '../embedding/embedder.js';
+import { identityKey, type Embedder } from '../embedding/embedder.js';
 import { Gemm } from '../embedding/gemm.js';
 import { fitPhoto, readImageFile } from '../imaging/decode.js';
 import { colourHistogram, COLOUR_DIMS, COLOUR_FEATURES_VERSION } from '../refine/colourFeatures.js';
@@ -8,7 +8,8 @@ import { RefineModel } from '../refine/refineModel.js';
 import { trainRefinement, type TrainReport } from '../refine/train.js';
 import type { TrainOptions } from '../refine/mlp.js';
 import type { CatalogStore } from '../store/catalogStore.js';
-import { SETTING_IMAGES_ROOT, storedIdentity } from './ingest.js';
+import { embedCopies, getsCopy, loadCopies } from '../refine/augment.js';
+import { modelMismatch, SETTING_IMAGES_ROOT, storedIdentity } from './ingest.js';
 
 export const REFINE_FILE = 'refine-model.bin';
 
@@ -64,7 +65,7 @@ export async function backfillColours(store: CatalogStore, onProgress?: (done: n
 export async function trainCatalog(
   store: CatalogStore,
   dataDir: string,
-  options: Partial<TrainOptions> & { threads?: number; onProgress?: (message: string) => void } = {},
+  options: Partial<TrainOptions> & TrainCatalogOptions = {},
 ): Promise<TrainReport> {
   const identity = storedIdentity(store);
   if (!identity) throw new Error('Expected an indexed catalog to train on');
@@ -73,11 +74,19 @@ export async function trainCatalog(
   const ids = items.map((it) => it.id);
   const colours = store.loadFeatures('colour', ids);
   if (!colours) throw new Error('Expected colour evidence for every item; some photos could not be read again');
+  const share = options.augment?.share ?? 0;
+  const root = store.getSetting(SETTING_IMAGES_ROOT);
+  if (share > 0 && options.augment && root) {
+    if (identityKey(options.augment.embedder.identity) !== identityKey(identity)) throw modelMismatch(identity, options.augment.embedder.identity);
+    const made = await embedCopies(store, options.augment.embedder, items, { root, share, onProgress: (d, t) => options.onProgress?.(`training copies ${d}/${t}`) });
+    if (made > 0) options.onProgress?.(`${made} training copies made`);
+  }
+  const copies = share > 0 ? loadCopies(store, items.filter((it) => getsCopy(it.id, share)), items, dims) : undefined;
   const gemm = await Gemm.create(options.threads ?? 2);
   try {
     const { model, report } = await trainRefinement(
       gemm,
-      { ids, metadata: items.map((it) => it.metadata), backbones: vectors, colours, backboneDims: dims, backboneKey: identityKey(identity) },
+      { ids, metadata: items.map((it) => it.metadata), backbones: vectors, colours, backboneDims: dims, backboneKey: identityKey(identity), ...(copies ? { copies } : {}) },
       options,
     );
     await writeRefinedVectors(store, model, gemm);
@@ -111,8 +120,15 @@ export async function writeRefinedVectors(store: CatalogStore, model: RefineMode
   return out.size;
 }
 
+export interface TrainCatalogOptions {
+  readonly threads?: number;
+  readonly onProgress?: (message: string) => void;
+  /** Train with re-photographed copies of this share of the labelled items, embedded by `embedder` (the catalog's model). */
+  readonly augment?: { readonly share: number; readonly embedder: Embedder };
+}
+
 /** After an ingest: train when the catalog has labels and no refinement yet, else refine the new items. */
-export async function refreshRefinement(store: CatalogStore, dataDir: string, options: { threads?: number; onProgress?: (message: string) => void } = {}): Promise<{ trained: TrainReport | null; updated: number }> {
+export async function refreshRefinement(store: CatalogStore, dataDir: string, options: TrainCatalogOptions = {}): Promise<{ trained: TrainReport | null; updated: number }> {
   const file = join(dataDir, REFINE_FILE);
   const identity = storedIdentity(store);
   const current = existsSync(file) ? RefineModel.load(file) : null;

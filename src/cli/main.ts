@@ -4,7 +4,8 @@ import { ingestFolder, type IngestReport } from '../catalog/ingest.js';
 import { openCatalogStore, catalogFile } from '../catalog/openCatalog.js';
 import { refreshRefinement, trainCatalog } from '../catalog/refineCatalog.js';
 import type { TrainReport } from '../refine/train.js';
-import { demoCatalog, resolveConfig, type Config, type ConfigInput } from '../config.js';
+import { DEFAULT_AUGMENT, demoCatalog, resolveConfig, type Config, type ConfigInput } from '../config.js';
+import { DEFAULT_TRAIN } from '../refine/mlp.js';
 import { describeIdentity, Embedder } from '../embedding/embedder.js';
 import { isUrl } from '../embedding/modelSource.js';
 import { FashionError, isFashionError } from '../errors.js';
@@ -59,6 +60,7 @@ function configFrom(opts: Record<string, unknown>): Config {
     k: opts.k as string | undefined,
     port: opts.port as string | undefined,
     host: opts.host as string | undefined,
+    augment: opts.augment as string | undefined,
   };
   return resolveConfig(input);
 }
@@ -112,7 +114,7 @@ async function ingestAndRefine(config: Config, imagesDir: string, options: { met
     const log = (m: string) => {
       if (!options.quiet) console.error(`refinement: ${m}`);
     };
-    return { ...report, refinement: await refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: log }) };
+    return { ...report, refinement: await refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: log, ...(config.augment > 0 ? { augment: { share: config.augment, embedder } } : {}) }) };
   } finally {
     bar.stop();
     store.close();
@@ -194,6 +196,7 @@ export function buildCli(): Command {
     .argument('<images-dir>', 'folder of product photos (<id>.jpg ...)')
     .option('--metadata <csv>', 'product metadata CSV with an id column')
     .option('--reembed', 're-embed everything when the catalog was made with another model')
+    .option('--augment <share>', 'when it trains the refinement: share of labelled items that also train as a re-photographed copy (env FASHION_AUGMENT)')
     .option('--json', 'print the report as JSON')
     .action(async (dir: string, opts) => {
       const config = configFrom(opts);
@@ -386,24 +389,29 @@ export function buildCli(): Command {
 
   withCommonOptions(program.command('train'))
     .description('learn the refinement (projection + colour fusion) from the catalog labels; search uses it by default')
-    .option('--epochs <n>', 'training epochs', '10')
-    .option('--seed <n>', 'random seed', '42')
+    .option('--epochs <n>', 'training epochs', String(DEFAULT_TRAIN.epochs))
+    .option('--seed <n>', 'random seed', String(DEFAULT_TRAIN.seed))
+    .option('--augment <share>', `share of labelled items that also train as a re-photographed copy (env FASHION_AUGMENT, default ${DEFAULT_AUGMENT})`)
     .option('--json', 'print the report as JSON')
     .action(async (opts) => {
       const config = configFrom(opts);
       const store = openCatalogStore(config.dataDir);
+      const embedder = config.augment > 0 ? await loadEmbedder(config) : null;
       try {
         const report = await trainCatalog(store, config.dataDir, {
           epochs: Number(opts.epochs),
           seed: Number(opts.seed),
           threads: config.threads,
+          ...(embedder ? { augment: { share: config.augment, embedder } } : {}),
           onProgress: (m) => {
             if (!opts.json) console.error(m);
           },
         });
-        console.log(opts.json ? JSON.stringify(report) : `trained in ${report.trainSeconds} s on ${report.fitItems} items; validation (${report.validationItems} items): P@5 ${report.validation.precisionAt5}, strict P@5 ${report.validation.strictPrecisionAt5}, accuracy ${JSON.stringify(report.validationAccuracy)}`);
+        const onCopies = report.copies.validation > 0 ? `; on ${report.copies.validation} re-photographed validation copies ${JSON.stringify(report.copies.validationAccuracy)}` : '';
+        console.log(opts.json ? JSON.stringify(report) : `trained in ${report.trainSeconds} s on ${report.fitItems} items and ${report.copies.fit} copies; validation (${report.validationItems} items): P@5 ${report.validation.precisionAt5}, strict P@5 ${report.validation.strictPrecisionAt5}, accuracy ${JSON.stringify(report.validationAccuracy)}${onCopies}`);
       } finally {
         store.close();
+        await embedder?.close();
       }
     });
 

@@ -168,8 +168,9 @@ function axisTaps(srcLen: number, regionLen: number, outLen: number, offset: num
     const u = o - offset;
     if (u < 0 || u >= regionLen) continue;
     const centre = (u + 0.5) * scale;
-    const lo = Math.max(0, Math.floor(centre - support + 0.5));
-    const hi = Math.min(srcLen, Math.floor(centre + support + 0.5));
+    // Only taps with weight: |s + 0.5 - centre| < support, i.e. s in (centre - support - 0.5, centre + support - 0.5).
+    const lo = Math.max(0, Math.floor(centre - support - 0.5) + 1);
+    const hi = Math.min(srcLen, Math.ceil(centre + support - 0.5));
     let sum = 0;
     let n = 0;
     for (let s = lo; s < hi && n < stride; s++, n++) {

@@ -2,6 +2,7 @@ import { isHeldBack } from '../catalog/split.js';
 import type { Gemm } from '../embedding/gemm.js';
 import type { Metadata } from '../store/catalogStore.js';
 import { batchKnn } from './batchKnn.js';
+import type { TrainingCopies } from './augment.js';
 import { COLOUR_DIMS, COLOUR_FEATURES_VERSION } from './colourFeatures.js';
 import { DEFAULT_TRAIN, trainMlp, type HeadSpec, type TrainOptions } from './mlp.js';
 import { RefineModel, type FusionWeights } from './refineModel.js';
@@ -15,6 +16,8 @@ export interface TrainingData {
   readonly colours: Float32Array;
   readonly backboneDims: number;
   readonly backboneKey: string;
+  /** Re-photographed copies of some items (src/refine/augment.ts): they train with their original's labels, on its side of the split. */
+  readonly copies?: TrainingCopies;
 }
 
 export interface TrainReport {
@@ -24,6 +27,8 @@ export interface TrainReport {
   readonly epochs: number;
   readonly trainSeconds: number;
   readonly validationAccuracy: Record<string, number>;
+  /** Copies that trained with the fit items, and the accuracy on copies of validation items (photos as shoppers take them). */
+  readonly copies: { readonly fit: number; readonly validation: number; readonly validationAccuracy: Record<string, number> };
   readonly validation: { precisionAt5: number; strictPrecisionAt5: number };
   readonly fusion: FusionWeights;
   readonly modelBytes: number;
@@ -70,13 +75,26 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
     weight: h.weight,
     classes: [...new Set(fit.map((i) => data.metadata[i]![h.field] ?? '').filter(Boolean))].sort(),
   })).filter((h) => h.classes.length >= 2);
-  const x = new Float32Array(fit.length * D);
+  // Copies go with their original: a copy of a validation item never trains.
+  const copies = data.copies;
+  const copyRows = (side: Set<number>) => (copies ? [...copies.sources.keys()].filter((c) => side.has(copies.sources[c]!)) : []);
+  const fitSet = new Set(fit);
+  const fitCopies = copyRows(fitSet);
+  const valCopies = copyRows(valSet);
+  const copyFeature = (c: number, j: number) => (j < bd ? copies!.backbones[c * bd + j]! : copies!.colours[c * COLOUR_DIMS + j - bd]!);
+  const rowsN = fit.length + fitCopies.length;
+  const x = new Float32Array(rowsN * D);
   fit.forEach((i, r) => {
     for (let j = 0; j < D; j++) x[r * D + j] = (feature(i, j) - mean[j]!) / std[j]!;
   });
-  const labels = heads.map((h) => Int32Array.from(fit.map((i) => h.classes.indexOf(data.metadata[i]![h.field] ?? ''))));
-  options.onProgress?.(`training on ${fit.length} items (${val.length} kept for validation)`);
-  const weights = await trainMlp(gemm, x, fit.length, D, labels, heads, { ...opts, onEpoch: (e, loss) => options.onProgress?.(`epoch ${e + 1}/${opts.epochs} loss ${loss.toFixed(3)}`) });
+  fitCopies.forEach((c, k) => {
+    const r = fit.length + k;
+    for (let j = 0; j < D; j++) x[r * D + j] = (copyFeature(c, j) - mean[j]!) / std[j]!;
+  });
+  const sourceOf = [...fit, ...fitCopies.map((c) => copies!.sources[c]!)];
+  const labels = heads.map((h) => Int32Array.from(sourceOf.map((i) => h.classes.indexOf(data.metadata[i]![h.field] ?? ''))));
+  options.onProgress?.(`training on ${fit.length} items and ${fitCopies.length} copies (${val.length} items kept for validation)`);
+  const weights = await trainMlp(gemm, x, rowsN, D, labels, heads, { ...opts, onEpoch: (e, loss) => options.onProgress?.(`epoch ${e + 1}/${opts.epochs} loss ${loss.toFixed(3)}`) });
 
   const header = {
     version: 1 as const,
@@ -139,6 +157,23 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
     options.onProgress?.(`fusion ${JSON.stringify(fusion)}: P@5 ${p.toFixed(4)} strict ${s.toFixed(4)}`);
     if (p + s > best.score) best = { score: p + s, p, s, fusion };
   }
+  const copyAccuracy: Record<string, number> = {};
+  if (valCopies.length > 0) {
+    const b = new Float32Array(valCopies.length * bd);
+    const c = new Float32Array(valCopies.length * COLOUR_DIMS);
+    valCopies.forEach((k, r) => {
+      b.set(copies!.backbones.subarray(k * bd, (k + 1) * bd), r * bd);
+      c.set(copies!.colours.subarray(k * COLOUR_DIMS, (k + 1) * COLOUR_DIMS), r * COLOUR_DIMS);
+    });
+    const q = await model.vectors(gemm, b, c, valCopies.length, null);
+    heads.forEach((h) => {
+      let ok = 0;
+      valCopies.forEach((k, r) => {
+        if (model.predictions(q.probs, r)[h.field]!.value === data.metadata[copies!.sources[k]!]![h.field]) ok++;
+      });
+      copyAccuracy[h.field] = round(ok / valCopies.length);
+    });
+  }
   const report: TrainReport = {
     items: n,
     fitItems: fit.length,
@@ -146,6 +181,7 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
     epochs: opts.epochs,
     trainSeconds: round((performance.now() - started) / 1000),
     validationAccuracy: accuracy,
+    copies: { fit: fitCopies.length, validation: valCopies.length, validationAccuracy: copyAccuracy },
     validation: { precisionAt5: round(best.p), strictPrecisionAt5: round(best.s) },
     fusion: best.fusion,
     modelBytes: (weights.w1.length + weights.b1.length + weights.w2.length + weights.b2.length) * 4 + JSON.stringify(header).length,

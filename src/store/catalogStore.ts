@@ -1,6 +1,7 @@
 import type { TextSearch } from '../text/textSearch.js';
 
-export type FeatureKind = 'colour' | 'refined';
+/** colour: colour evidence; refined: the refined search vector; copy: a training copy's backbone vector + colour (src/refine/augment.ts). */
+export type FeatureKind = 'colour' | 'refined' | 'copy';
 
 /** Product metadata: every column of the shop's CSV, by name (gender, articleType, baseColour, ...). */
 export type Metadata = Readonly<Record<string, string>>;

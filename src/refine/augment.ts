@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { Embedder } from '../embedding/embedder.js';
+import { embedPreparedFeatures, prepareBatch } from '../embedding/vectorize.js';
+import { FashionError } from '../errors.js';
+import { readImageFile } from '../imaging/decode.js';
+import { PHOTO_CONDITIONS, rephotograph, type PhotoConditions } from '../imaging/rephotograph.js';
+import { mulberry32 } from '../recommend/evaluate.js';
+import type { CatalogStore, StoredItem } from '../store/catalogStore.js';
+import { COLOUR_DIMS } from './colourFeatures.js';
+
+/**
+ * Training copies: seeded "re-photographed" versions of catalog photos (src/imaging/rephotograph.ts),
+ * embedded the way a shopper's photo is, so that the refinement learns to label a phone photo as it labels
+ * the studio shot it shows. Stored per item (feature kind 'copy': backbone vector then colour evidence), so
+ * retraining reuses them; re-embedding an item's photo drops its copy.
+ */
+export interface TrainingCopies {
+  /** Row (in the item list given to `loadCopies`) of each copy's original. */
+  readonly sources: Int32Array;
+  /** count x backboneDims. */
+  readonly backbones: Float32Array;
+  /** count x COLOUR_DIMS. */
+  readonly colours: Float32Array;
+}
+
+/** Which items get a copy: a share of them, chosen by id hash (the same on every run). */
+export function getsCopy(id: string, share: number): boolean {
+  const h = createHash('sha256').update(`fashion-copy:${id}`).digest();
+  return h.readUInt32BE(0) / 0x100000000 < share;
+}
+
+/** A copy's conditions: each of the benchmark's conditions, at its full range, on with even odds (at least one). */
+export function copyConditions(rng: () => number): PhotoConditions {
+  const all = PHOTO_CONDITIONS.all;
+  const parts: Array<keyof typeof all> = ['background', 'rotateDeg', 'frame', 'light', 'blur', 'jpeg'];
+  let on = parts.filter(() => rng() < 0.5);
+  if (on.length === 0) on = [parts[Math.floor(rng() * parts.length)]!];
+  return Object.fromEntries(on.map((k) => [k, all[k]])) as PhotoConditions;
+}
+
+/**
+ * Makes and embeds the copies that the items chosen by `share` lack. A photo that cannot be read or copied
+ * is skipped (it simply gets no copy). Returns how many copies were added.
+ */
+export async function embedCopies(
+  store: CatalogStore,
+  embedder: Embedder,
+  items: readonly StoredItem[],
+  options: { root: string; share: number; batchSize?: number; onProgress?: (done: number, total: number) => void },
+): Promise<number> {
+  const have = store.featureIds('copy');
+  const todo = items.filter((it) => it.metadata.articleType && getsCopy(it.id, options.share) && !have.has(it.id));
+  const batchSize = options.batchSize ?? 32;
+  let added = 0;
+  for (let i = 0; i < todo.length; i += batchSize) {
+    const part = todo.slice(i, i + batchSize);
+    const photos = await Promise.all(
+      part.map(async (it) => {
+        try {
+          const seed = createHash('sha256').update(`copy:${it.id}`).digest().readUInt32BE(0);
+          const rng = mulberry32(seed);
+          return await rephotograph(await readImageFile(join(options.root, it.path)), copyConditions(rng), rng);
+        } catch {
+          return null;
+        }
+      }),
+    );
+    const kept = part.filter((_, j) => photos[j]);
+    const prepared = await prepareBatch(embedder, photos.filter((p): p is Buffer => !!p).map((bytes, j) => ({ bytes, label: `copy of ${kept[j]!.path}` })));
+    const features = await embedPreparedFeatures(embedder, prepared);
+    const rows = new Map<string, Float32Array>();
+    features.forEach((f, j) => {
+      if (f instanceof FashionError) return;
+      const v = new Float32Array(f.vector.length + COLOUR_DIMS);
+      v.set(f.vector);
+      v.set(f.colour, f.vector.length);
+      rows.set(kept[j]!.id, v);
+    });
+    store.putFeatures('copy', rows);
+    added += rows.size;
+    options.onProgress?.(Math.min(i + batchSize, todo.length), todo.length);
+  }
+  return added;
+}
+
+/** The stored copies of `wanted` items (those that have one), with the row in `items` of each copy's original. */
+export function loadCopies(store: CatalogStore, wanted: readonly StoredItem[], items: readonly StoredItem[], backboneDims: number): TrainingCopies {
+  const have = store.featureIds('copy');
+  const rowOf = new Map(items.map((it, i) => [it.id, i]));
+  const rows = wanted.filter((it) => have.has(it.id) && rowOf.has(it.id)).map((it) => rowOf.get(it.id)!);
+  const packed = rows.length > 0 ? store.loadFeatures('copy', rows.map((i) => items[i]!.id)) : new Float32Array(0);
+  const width = backboneDims + COLOUR_DIMS;
+  if (!packed || packed.length !== rows.length * width) return { sources: new Int32Array(0), backbones: new Float32Array(0), colours: new Float32Array(0) };
+  const backbones = new Float32Array(rows.length * backboneDims);
+  const colours = new Float32Array(rows.length * COLOUR_DIMS);
+  rows.forEach((_, r) => {
+    backbones.set(packed.subarray(r * width, r * width + backboneDims), r * backboneDims);
+    colours.set(packed.subarray(r * width + backboneDims, (r + 1) * width), r * COLOUR_DIMS);
+  });
+  return { sources: Int32Array.from(rows), backbones, colours };
+}
