@@ -13,8 +13,10 @@ import { buildApp } from '../src/server/app.js';
 import { voteLabels } from '../src/text/autoLabels.js';
 import { evaluateText } from '../src/text/evalText.js';
 import { FTS_TABLE } from '../src/text/ftsIndex.js';
+import { NameModel, nameFeatures } from '../src/text/nameModel.js';
 import { parseText } from '../src/text/queryParser.js';
 import { Vocabulary } from '../src/text/vocabulary.js';
+import { isHeldBack } from '../src/catalog/split.js';
 import { csvLine, makeFixture, pickIds, STYLE_ROWS } from './helpers.js';
 
 const OUTFIT_TYPES = ['Tshirts', 'Shirts', 'Jeans', 'Trousers', 'Casual Shoes', 'Heels', 'Watches', 'Handbags', 'Belts', 'Dresses', 'Earrings', 'Deodorant'];
@@ -56,6 +58,45 @@ test('words that name catalog values become filters: synonyms, plurals, "for men
   assert.equal(parseText('white and black shirt', vocab).filters.find((x) => x.field === 'baseColour')!.first, 'White');
 });
 
+test('the main colour: the first of the last run of colours before "with"; one phrase naming several has none', () => {
+  const first = (q: string) => parseText(q, vocab).filters.find((x) => x.field === 'baseColour')?.first;
+  assert.equal(first('navy and white shirt'), 'Navy Blue');
+  assert.equal(first('Men Red Card White T-shirt'), 'White', 'a colour word apart from the noun names a print, not the product');
+  assert.equal(first('white shirt with red collar'), 'White', 'after "with" is a detail');
+  assert.equal(parseText('shoes', vocab).filters[0]!.first, undefined, 'the name model ranks "shoes", not the alphabet');
+});
+
+test('name model: learns from names which type words mean, with stated labels as conditions', () => {
+  const v = new Vocabulary({ articleType: ['Heels', 'Flats', 'Lip Gloss', 'Casual Shoes', 'Sports Shoes'], baseColour: ['Black', 'Pink'], gender: ['Men', 'Women'] });
+  const item = (name: string, articleType: string, gender: string, baseColour = 'Black') => ({ name, labels: { articleType, gender, baseColour } });
+  const items = [
+    ...Array.from({ length: 8 }, (_, i) => item(`Women Stylish ${i} Black Flats`, 'Heels', 'Women')),
+    ...Array.from({ length: 2 }, (_, i) => item(`Women Ballet ${i} Flats`, 'Flats', 'Women')),
+    ...Array.from({ length: 12 }, (_, i) => item(`Men Runner ${i} Shoe`, 'Sports Shoes', 'Men')),
+    ...Array.from({ length: 12 }, (_, i) => item(`Men Loafer ${i} Shoes`, 'Casual Shoes', 'Men')),
+    ...Array.from({ length: 3 }, (_, i) => item(`Shine ${i} Lip Gloss Pink`, 'Lip Gloss', 'Women', 'Pink')),
+  ];
+  const skip = new Set(['gender', 'baseColour'] as const);
+  const model = new NameModel(items.map((it) => ({ features: nameFeatures(it.name, v, skip), labels: it.labels })), { target: 'articleType', given: ['gender', 'baseColour'] });
+  assert.equal(model.size, items.length);
+  assert.deepEqual(nameFeatures('Men Black Suede Shoe', v, skip), ['suede', 'shoe'], 'gender and colour words are labels, not features');
+  const best = (text: string, given = {}) => [...model.posterior(nameFeatures(text, v, skip), given)].sort((a, b) => b[1] - a[1])[0]![0];
+  assert.equal(best('black flats'), 'Heels', 'this shop labels most "flats" Heels');
+  assert.equal(best('runner shoe'), 'Sports Shoes');
+  assert.equal(best('loafer shoes'), 'Casual Shoes');
+  // No word for the type: the stated gender and colour decide (names of lip gloss do not say "women").
+  assert.equal(best('shine', { gender: ['Women'], baseColour: ['Pink'] }), 'Lip Gloss');
+  assert.equal(best('', { gender: ['Men'] }).endsWith('Shoes'), true);
+  const total = [...model.posterior(['flats'])].reduce((s, [, l]) => s + Math.exp(l), 0);
+  assert.ok(Math.abs(total - 1) < 1e-9, 'a distribution');
+  assert.deepEqual(model.usedFor(['flat', 'flats'], 0.1, 5), ['Flats', 'Heels']);
+  assert.deepEqual(model.usedFor(['flats'], 0.1, 100), [], 'too few names to say');
+  // The vocabulary takes the learned meaning: "flats" finds the flats labelled Heels too.
+  const learned = new Vocabulary({ articleType: ['Heels', 'Flats'] }, (w) => model.usedFor([w], 0.1, 5));
+  assert.deepEqual(learned.lookup('flats')!.values, ['Flats', 'Heels']);
+  assert.deepEqual(learned.lookup('heels')!.values, ['Heels']);
+});
+
 test('auto-categorisation: a majority vote of neighbours fills missing labels only', () => {
   const n = [{ articleType: 'Tshirts', baseColour: 'Red' }, { articleType: 'Tshirts', baseColour: 'Blue' }, { articleType: 'Shirts', baseColour: 'Blue' }];
   assert.deepEqual(voteLabels({ articleType: '', baseColour: 'NA', gender: 'Men' }, n), {
@@ -82,6 +123,20 @@ test('text search on real catalog items: every hit satisfies the words, ranked b
   const word = name.split(' ').find((w) => w.length > 4 && !/shirt/i.test(w))!;
   const top = rec.searchText(`${word} tshirt`, { k: 1 }).hits[0]!;
   assert.match(top.metadata.productDisplayName!, new RegExp(word, 'i'));
+});
+
+test('words that leave the type open rank by the name model; an engine can learn from some items only', () => {
+  const engine = rec.textEngine();
+  const res = rec.searchText('black for women', { k: 8 });
+  assert.equal(res.text.filters.some((f) => f.field === 'articleType'), false);
+  const post = engine.names.posterior(nameFeatures('black for women', engine.vocabulary, new Set(['gender', 'baseColour'])), { gender: ['Women'], baseColour: ['Black'] });
+  const p = res.hits.filter((h) => !h.unmatched).map((h) => post.get(h.metadata.articleType!)!);
+  assert.ok(p.length > 2 && new Set(p).size > 1, JSON.stringify(res.hits.map((h) => h.metadata.articleType)));
+  assert.deepEqual(p, [...p].sort((a, b) => b - a), 'the most likely types first');
+  const none = rec.textEngine({ learnFrom: () => false });
+  assert.equal(none.names.size, 0);
+  assert.ok(none.search('black for women', { k: 3 }).hits.length > 0, 'works without a name model');
+  assert.equal(rec.textEngine({ learnFrom: (id) => id !== fx.ids[0] }).names.size, engine.names.size - 1);
 });
 
 test('a removed word filter only ranks; impossible words relax the least specific filter and say so', () => {
@@ -169,9 +224,14 @@ test('the FTS table follows ingest: added, re-labelled and removed items', async
 
 test('text eval: P@5 and strict P@5 from a query CSV', async () => {
   const file = join(fx.root, 'queries.csv');
-  writeFileSync(file, 'query,articleType,baseColour,gender\nblack watch,Watches,Black,\nwhite tshirt for men,Tshirts,White,Men\n');
+  const trainId = fx.ids.find((id) => !isHeldBack(id))!;
+  writeFileSync(file, `query,articleType,baseColour,gender,id\nblack watch,Watches,Black,,${trainId}\nwhite tshirt for men,Tshirts,White,Men,\n`);
   const r = await evaluateText(rec, file, { k: 5 });
   assert.equal(r.queries, 2);
+  // The name model learned from the training split without the queries' items.
+  const training = rec.allItems().filter((it) => !isHeldBack(it.id) && it.metadata.productDisplayName && it.metadata.articleType);
+  assert.ok(training.length < rec.allItems().length, 'the fixture has held-back items');
+  assert.equal(r.nameModelNames, training.length - 1);
   assert.ok(r.precisionAtK > 0.5 && r.strictPrecisionAtK > 0 && r.strictPrecisionAtK <= r.precisionAtK, JSON.stringify(r));
 });
 

@@ -16,7 +16,7 @@ import { MATCH_THRESHOLD, SAME_PRODUCT_SIMILARITY, decideMatch, type MatchResult
 import { encodeJpeg, isolatedProduct } from '../imaging/decode.js';
 import { FtsTextSearch } from '../text/ftsIndex.js';
 import { outfitForItem, outfitForVector, type OutfitResult } from './outfit.js';
-import { TextEngine, type TextQueryOptions, type TextSearchResult } from '../text/textQuery.js';
+import { TextEngine, type TextEngineOptions, type TextQueryOptions, type TextSearchResult } from '../text/textQuery.js';
 import type { TextSearch } from '../text/textSearch.js';
 import { loadCatalogRefinement } from '../catalog/refineCatalog.js';
 import { createHash } from 'node:crypto';
@@ -391,9 +391,13 @@ export class Recommender {
     return real;
   }
 
-  /** Words and photos (src/text): the text engine over this catalog, built on first use. */
-  textEngine(): TextEngine {
+  /**
+   * Words and photos (src/text): the text engine over this catalog, built on first use. With options, a
+   * separate engine, not kept (evaluation's, whose name model must not learn from the queries' items).
+   */
+  textEngine(options?: TextEngineOptions): TextEngine {
     this.textIndex ??= this.store.textSearch?.() ?? FtsTextSearch.inMemory(this.items);
+    if (options) return new TextEngine(this, this.textIndex, options);
     this.text ??= new TextEngine(this, this.textIndex);
     return this.text;
   }

@@ -26,6 +26,8 @@ export interface TextEvalReport {
   readonly withoutFilters: number;
   readonly trainOnly: boolean;
   readonly engine: string;
+  /** How many labelled names the name model learned from (the training split less the queries' items). */
+  readonly nameModelNames: number;
   readonly skipped: number;
 }
 
@@ -34,6 +36,8 @@ interface Row {
   articleType: string;
   baseColour: string;
   gender?: string;
+  /** The item the query was written from, when known. */
+  id?: string;
 }
 
 /** Text relevance over a CSV of `query,articleType,baseColour[,gender]` rows: P@k, strict P@k. */
@@ -56,12 +60,17 @@ export async function evaluateText(rec: Recommender, file: string, options: Text
   let withoutFilters = 0;
   let skipped = 0;
   const exclude = options.trainOnly ? (id: string) => isHeldBack(id) : undefined;
+  // The name model must not have read the names it is tested on: it learns from the training split only,
+  // without the queries' own items (which matters for queries built from the training split).
+  const queried = new Set(rows.map((r) => r.id).filter((id) => id));
+  if (rec.allItems().length === 0) throw new FashionError('catalog/empty', 'Expected a catalog with items but it is empty; run `fashion index <images-dir>` first');
+  const engine = rec.textEngine({ learnFrom: (id) => !isHeldBack(id) && !queried.has(id) });
   rows.forEach((row, i) => {
     if (!row.query || !row.articleType) {
       skipped++;
       return;
     }
-    const res = rec.searchText(row.query, { k, ...(exclude ? { exclude } : {}) });
+    const res = engine.search(row.query, { k, ...(exclude ? { exclude } : {}) });
     if (res.text.filters.length === 0) withoutFilters++;
     const top = res.hits.slice(0, k);
     const atK = precisionAtK({ articleType: row.articleType, baseColour: row.baseColour ?? '' }, top.map((h) => h.metadata), k);
@@ -85,7 +94,8 @@ export async function evaluateText(rec: Recommender, file: string, options: Text
     ...(gn > 0 ? { genderPrecisionAtK: r4(g / gn) } : {}),
     withoutFilters,
     trainOnly: !!options.trainOnly,
-    engine: rec.textEngine().kind,
+    engine: engine.kind,
+    nameModelNames: engine.names.size,
     skipped,
   };
 }

@@ -4,9 +4,10 @@ import { hasFilters, matchesFilters, type Filters } from '../recommend/filters.j
 import type { Recommender, SearchHit, SearchResult } from '../recommend/recommender.js';
 import type { Metadata, StoredItem } from '../store/catalogStore.js';
 import { effectiveMetadata, needsPrediction, voteLabels, type Predicted } from './autoLabels.js';
+import { NameModel, nameFeatures } from './nameModel.js';
 import { MAX_TEXT_LENGTH, parseText, type ParsedText, type WordFilter } from './queryParser.js';
 import type { TextSearch } from './textSearch.js';
-import { FILTER_FIELDS, Vocabulary, type FilterField } from './vocabulary.js';
+import { FILTER_FIELDS, nounForms, Vocabulary, type FilterField } from './vocabulary.js';
 
 export interface TextQueryOptions {
   readonly k?: number;
@@ -17,6 +18,11 @@ export interface TextQueryOptions {
   readonly dropFilters?: readonly string[];
   /** Leaves items out of the results (evaluation on the training split). */
   readonly exclude?: (id: string) => boolean;
+}
+
+export interface TextEngineOptions {
+  /** Whose names and labels the name model learns from (evaluation leaves the queries' items out); default all. */
+  readonly learnFrom?: (id: string) => boolean;
 }
 
 export interface TextQueryInfo {
@@ -48,6 +54,13 @@ export interface TextSearchResult extends SearchResult {
 
 /** Relaxation order when the words' filters leave nothing: the least specific first. */
 const RELAX_ORDER: readonly FilterField[] = ['season', 'usage', 'gender', 'baseColour', 'articleType'];
+/**
+ * Labels a query states with words (gender, colour) that the name model takes as labels rather than as name
+ * words: a lip gloss is labelled Women although its name does not say so.
+ */
+const STATED: ReadonlySet<FilterField> = new Set(['gender', 'baseColour']);
+/** A type joins a type word's meaning when at least this share of the catalog's names with the word carry it. */
+const LEARNED_SHARE = 0.2;
 /** A gendered word also admits unisex items ("for men" includes unisex watches). */
 const WITH_UNISEX = new Set(['Men', 'Women', 'Boys', 'Girls']);
 
@@ -71,13 +84,25 @@ export class TextEngine {
   private readonly labels: Metadata[];
   private readonly predicted = new Map<number, Predicted>();
 
-  constructor(private readonly rec: Recommender, private readonly text: TextSearch) {
+  /** What the words of a name say about its articleType, learned from the catalog's names (src/text/nameModel.ts). */
+  readonly names: NameModel;
+
+  constructor(private readonly rec: Recommender, private readonly text: TextSearch, options: TextEngineOptions = {}) {
     this.items = rec.allItems();
     this.predictMissing();
     this.labels = this.items.map((it, row) => effectiveMetadata(it.metadata, this.predicted.get(row)));
     const values: Partial<Record<FilterField, string[]>> = {};
     for (const f of FILTER_FIELDS) values[f] = [...new Set(this.labels.map((m) => m[f] ?? ''))];
-    this.vocabulary = new Vocabulary(values);
+    // The name model learns from the catalog's own names; the vocabulary then also knows how this shop uses
+    // its type words ("flats" for items labelled Heels).
+    const plain = new Vocabulary(values);
+    const learnFrom = options.learnFrom ?? (() => true);
+    const named = this.items.filter((it) => learnFrom(it.id));
+    this.names = new NameModel(
+      named.map((it) => ({ features: nameFeatures(it.metadata.productDisplayName ?? '', plain, STATED), labels: it.metadata })),
+      { target: 'articleType', given: [...STATED] },
+    );
+    this.vocabulary = new Vocabulary(values, (word) => this.names.usedFor(nounForms(word), LEARNED_SHARE));
   }
 
   get kind(): string {
@@ -99,15 +124,18 @@ export class TextEngine {
   }
 
   /**
-   * Words only: the items that satisfy the words, ranked by (the value named first, e.g. "white" of "white and
-   * pink"; how many free words they contain; BM25; id). When fewer than k satisfy every word, the rest of the
+   * Words only: the items that satisfy the words, ranked by (the main value where the words name several, e.g.
+   * "white" of "white and pink"; how many free words they contain; how likely the name model finds the item's
+   * type for these words when they leave it open, e.g. "shoes"; BM25; id). When fewer than k satisfy every word, the rest of the
    * list comes from dropping the least specific word filters in turn (season, usage, gender, colour, type);
    * such hits say which filters they miss.
    */
   search(text: string, options: TextQueryOptions = {}): TextSearchResult {
     const k = checkK(options.k ?? this.rec.config.k);
     const t0 = performance.now();
-    const sel = this.select(this.parse(text), options);
+    const parsed = this.parse(text);
+    const sel = this.select(parsed, options);
+    const likely = this.likelihood(parsed, sel.info.filters);
     const scores = new Map<string, number>();
     for (const s of this.text.score(sel.rankWords, 100_000)) scores.set(s.id, s.score);
     const primary = (row: number) => sel.info.filters.filter((f) => f.values.length > 1 && this.labels[row]![f.field] === sel.primary.get(f.field)).length;
@@ -118,6 +146,7 @@ export class TextEngine {
         return (
           primary(b) - primary(a) ||
           (sel.tier.get(b) ?? 0) - (sel.tier.get(a) ?? 0) ||
+          likely(b) - likely(a) ||
           (scores.get(ib.id) ?? -Infinity) - (scores.get(ia.id) ?? -Infinity) ||
           cmp(ia.id, ib.id)
         );
@@ -154,6 +183,19 @@ export class TextEngine {
     const res = this.rec.searchVector(vector, { k: options.k, metric: options.metric }, (row) => allowed.has(row));
     const hits = res.hits.map((h) => this.withPredicted(this.rec.rowOfId(h.id)!, h));
     return { ...res, hits, text: sel.info };
+  }
+
+  /**
+   * log P(item's articleType | the words, the gender and colour they state), from the name model, when the
+   * words leave the type open: no type word ("lacquer"), or one naming several ("shoes", "sandals").
+   */
+  private likelihood(parsed: ParsedText, filters: readonly WordFilter[]): (row: number) => number {
+    const type = filters.find((f) => f.field === 'articleType');
+    if (type && type.values.length === 1) return () => 0;
+    const given: Record<string, readonly string[]> = {};
+    for (const f of filters) if (STATED.has(f.field)) given[f.field] = f.values;
+    const post = this.names.posterior(nameFeatures(parsed.text, this.vocabulary, STATED), given);
+    return (row) => post.get(this.labels[row]!.articleType ?? '') ?? -1e9;
   }
 
   private withPredicted(row: number, hit: SearchHit): TextHit {
@@ -201,7 +243,7 @@ export class TextEngine {
     }
     const info: TextQueryInfo = { text: parsed.text, filters: applied, removed, relaxed, words: usedWords, unmatchedWords, engine: this.text.kind };
     const rankWords = [...new Set([...parsed.allWords, ...freeWords])];
-    return { rows: rowSet, tier, info, rankWords, base, primary: new Map(parsed.filters.map((f) => [f.field, f.first])) };
+    return { rows: rowSet, tier, info, rankWords, base, primary: new Map(parsed.filters.filter((f) => f.first !== undefined).map((f) => [f.field, f.first!])) };
   }
 
   private satisfies(row: number, filters: readonly WordFilter[]): boolean {

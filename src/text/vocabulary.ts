@@ -2,7 +2,8 @@
  * Words that name a catalog value. The vocabulary is built from the catalog's own values (every articleType,
  * baseColour, gender, usage and season it holds, with singular and plural forms, and the head noun of
  * multi-word types: "shoes" names every "... Shoes" type) plus the general words shoppers use for them
- * (SYNONYMS below). A synonym is only used when the catalog has its target value.
+ * (SYNONYMS below). A synonym is only used when the catalog has its target value. Optionally, a one-word type
+ * phrase also means the types that the catalog's own names use it for (learned, src/text/nameModel.ts).
  */
 export const FILTER_FIELDS = ['articleType', 'baseColour', 'gender', 'usage', 'season'] as const;
 export type FilterField = (typeof FILTER_FIELDS)[number];
@@ -10,6 +11,13 @@ export type FilterField = (typeof FILTER_FIELDS)[number];
 export interface Meaning {
   readonly field: FilterField;
   readonly values: readonly string[];
+}
+
+/** A run of tokens: a phrase that names a catalog value, or one plain token (no meaning). */
+export interface Segment {
+  readonly phrase: string;
+  readonly tokens: readonly string[];
+  readonly meaning?: Meaning;
 }
 
 /** Lower-case word tokens: letters and digits; "men's" -> "mens", "t-shirt" -> "t", "shirt". */
@@ -105,7 +113,12 @@ export class Vocabulary {
   private readonly phrases = new Map<string, Meaning>();
   readonly maxPhraseTokens: number;
 
-  constructor(values: Partial<Record<FilterField, readonly string[]>>) {
+  /**
+   * `learned`: how the catalog's names use a one-word type phrase (the types most names with the word carry,
+   * src/text/nameModel.ts); those types join the phrase's meaning, so that "flats" also finds the flats that
+   * this shop labels Heels.
+   */
+  constructor(values: Partial<Record<FilterField, readonly string[]>>, learned?: (word: string) => readonly string[]) {
     const known: Record<string, Set<string>> = {};
     for (const f of FILTER_FIELDS) known[f] = new Set((values[f] ?? []).filter((v) => v && v !== 'NA'));
     const exact = new Map<string, Meaning>();
@@ -145,7 +158,34 @@ export class Vocabulary {
       this.phrases.set(phrase, { field, values: [...set].sort() });
     }
     for (const [phrase, m] of exact) this.phrases.set(phrase, m);
+    if (learned) {
+      for (const [phrase, m] of this.phrases) {
+        if (m.field !== 'articleType' || phrase.includes(' ')) continue;
+        const more = learned(phrase).filter((v) => known.articleType!.has(v) && !m.values.includes(v));
+        if (more.length > 0) this.phrases.set(phrase, { field: m.field, values: [...m.values, ...more].sort() });
+      }
+    }
     this.maxPhraseTokens = Math.max(1, ...[...this.phrases.keys()].map((p) => p.split(' ').length));
+  }
+
+  /** Greedy longest match of the phrases over the tokens ("navy blue t shirt" -> "navy blue", "t shirt"). */
+  segment(tokens: readonly string[]): Segment[] {
+    const out: Segment[] = [];
+    let i = 0;
+    while (i < tokens.length) {
+      let n = Math.min(this.maxPhraseTokens, tokens.length - i);
+      for (; n >= 1; n--) {
+        const phrase = tokens.slice(i, i + n).join(' ');
+        const meaning = this.phrases.get(phrase);
+        if (meaning) {
+          out.push({ phrase, tokens: tokens.slice(i, i + n), meaning });
+          break;
+        }
+      }
+      if (n === 0) out.push({ phrase: tokens[i]!, tokens: [tokens[i]!] });
+      i += Math.max(n, 1);
+    }
+    return out;
   }
 
   lookup(phrase: string): Meaning | undefined {
