@@ -326,7 +326,14 @@ function writeRefinedMarkdown(s: typeof summary): void {
     `|---|---|---|---|---|${copies ? '---|---|---|---|' : ''}`,
   ];
   for (const c of [...new Set([...QUERY_CONDITIONS, ...ITEM_CONDITIONS])]) lines.push(`| ${c} | ${cols(plain, c)} |${copies ? ` ${cols(copies, c)} |` : ''}`);
-  lines.push('<!-- conditions-refined:end -->');
+  lines.push(
+    '',
+    'The refined space ranks by kind, colour and style, which is what P@5 asks; it is weak at putting the very product first (itemHit),',
+    'because a catalog item is placed by its labels and a copy by what the network predicts for it: when the prediction misses (a colour cast',
+    'read as another colour), the product itself drops. Finding the exact product is `fashion match` (backbone vectors, block above).',
+    'The block above was measured before the fit to the model input moved from libvips to src/imaging/resample.ts; this one after.',
+    '<!-- conditions-refined:end -->',
+  );
   replaceBlock('conditions-refined', lines.join('\n'));
 }
 
