@@ -13,6 +13,8 @@ export interface PreparedBatch {
   readonly colours: ReadonlyArray<Float32Array | null>;
   /** Hash of each decoded photo's pixels (exact-duplicate detection). */
   readonly pixelHashes: ReadonlyArray<string | null>;
+  /** Each decoded photo as the model saw it before the fit (the isolated product), to show beside a query. */
+  readonly photos: ReadonlyArray<FittedPhoto | null>;
   readonly count: number;
 }
 
@@ -50,7 +52,7 @@ export async function prepareBatch(
   });
   const colours = fitted.map((f) => (ok(f) ? colourHistogram(f.product.data, f.product.width, f.product.height) : null));
   const pixelHashes = fitted.map((f) => (ok(f) ? f.pixelHash : null));
-  return { tensor, slots, colours, pixelHashes, count };
+  return { tensor, slots, colours, pixelHashes, photos: fitted.map((f) => (ok(f) ? f : null)), count };
 }
 
 /** Runs a prepared batch through the model; returns one vector (or the error) per input. */

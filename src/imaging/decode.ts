@@ -93,6 +93,8 @@ export const DECODE_MAX_SIDE = 480;
 export interface FittedPhoto {
   /** What the model sees before the fit: the isolated product when `p.isolate` is set, else the decoded photo. */
   readonly product: DecodedRgb;
+  /** How isolation treated the photo, when `p.isolate` is set (src/imaging/isolateProduct.ts). */
+  readonly isolation?: IsolatedProduct['method'];
   /** `pixelHash` of the photo. */
   readonly pixelHash: string;
 }
@@ -100,8 +102,9 @@ export interface FittedPhoto {
 /** Decodes a photo once, hashes its pixels and isolates the product (when `p.isolate`). */
 export async function fitPhoto(bytes: Uint8Array, p: Preprocess, options: { limits?: ImageLimits; label?: string } = {}): Promise<FittedPhoto> {
   const img = await decodeRgb(bytes, { ...options, background: p.background, maxSide: DECODE_MAX_SIDE });
-  const product = p.isolate ? isolateProduct(img).image : img;
-  return { product, pixelHash: hashPixels(img) };
+  if (!p.isolate) return { product: img, pixelHash: hashPixels(img) };
+  const iso = isolateProduct(img);
+  return { product: iso.image, isolation: iso.method, pixelHash: hashPixels(img) };
 }
 
 /** Decodes and fits an image to the model's square input, as interleaved RGB bytes of side `p.size`. */

@@ -1,13 +1,15 @@
 import { Embedder } from '../embedding/embedder.js';
 import { embedPreparedFeatures, prepareBatch } from '../embedding/vectorize.js';
 import { FashionError } from '../errors.js';
-import type { ImageLimits } from '../imaging/decode.js';
+import type { FittedPhoto, ImageLimits } from '../imaging/decode.js';
 
 export interface EmbeddedQuery {
   /** Backbone vector. */
   readonly vector: Float32Array;
   /** Colour evidence. */
   readonly colour: Float32Array;
+  /** The photo as the model saw it (the isolated product and how it was isolated). */
+  readonly photo: FittedPhoto;
   /** Decode and fit time of this photo's batch, ms. */
   readonly decodeMs: number;
   /** Inference time of this photo's batch, ms. */
@@ -61,7 +63,7 @@ export class QueryBatcher {
           const t2 = performance.now();
           vectors.forEach((v, i) => {
             if (v instanceof FashionError) batch[i]!.reject(v);
-            else batch[i]!.resolve({ vector: v.vector, colour: v.colour, decodeMs: t1 - t0, embedMs: t2 - t1, batchSize: prepared.count });
+            else batch[i]!.resolve({ vector: v.vector, colour: v.colour, photo: prepared.photos[i]!, decodeMs: t1 - t0, embedMs: t2 - t1, batchSize: prepared.count });
           });
         } catch (err) {
           for (const b of batch) b.reject(err);

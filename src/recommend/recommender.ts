@@ -13,7 +13,7 @@ import { hasFilters, matchesFilters, type Filters } from './filters.js';
 import { QueryBatcher } from './queryBatcher.js';
 import { NEAR_DUPLICATE_THRESHOLD, exactDuplicateGroups, groupPairs, nearDuplicatePairs, type DuplicateGroup } from './duplicates.js';
 import { MATCH_THRESHOLD, SAME_PRODUCT_SIMILARITY, decideMatch, type MatchResult } from './match.js';
-import { encodeJpeg, isolatedProduct } from '../imaging/decode.js';
+import { encodeJpeg, isolatedProduct, type DecodedRgb } from '../imaging/decode.js';
 import { FtsTextSearch } from '../text/ftsIndex.js';
 import { outfitForItem, outfitForVector, type OutfitResult } from './outfit.js';
 import { TextEngine, type TextEngineOptions, type TextQueryOptions, type TextSearchResult } from '../text/textQuery.js';
@@ -46,6 +46,13 @@ export interface SearchResult {
   readonly timings: { decodeMs?: number; embedMs?: number; searchMs: number; batchSize?: number };
   /** For a photo query: its predicted articleType, baseColour and gender (auto-categorisation). */
   readonly predicted?: Record<string, Prediction>;
+  /** For a photo query on a catalog that isolates: the product as the model saw it, to show beside the photo. */
+  readonly isolated?: IsolatedView;
+}
+
+export interface IsolatedView {
+  readonly image: DecodedRgb;
+  readonly method: string;
 }
 
 export interface CatalogInfo {
@@ -244,7 +251,8 @@ export class Recommender {
     const analysed = this.refine?.analyse(q.vector, q.colour);
     const result = this.searchVector(analysed?.vector ?? q.vector, options);
     const predicted = analysed?.predicted ?? this.categorizeFeatures(q);
-    return { ...result, timings: { decodeMs: q.decodeMs, embedMs: q.embedMs, searchMs: result.timings.searchMs, batchSize: q.batchSize }, predicted };
+    const isolated = q.photo.isolation ? { isolated: { image: q.photo.product, method: q.photo.isolation } } : {};
+    return { ...result, timings: { decodeMs: q.decodeMs, embedMs: q.embedMs, searchMs: result.timings.searchMs, batchSize: q.batchSize }, predicted, ...isolated };
   }
 
   /** More like this: the item's nearest neighbours, without the item itself. */
@@ -338,12 +346,18 @@ export class Recommender {
     return { exact, near, threshold };
   }
 
-  /** The product as isolation sees it (JPEG), to show beside the query; null when the catalog does not isolate. */
-  async isolatedQuery(bytes: Uint8Array, label = 'the query photo'): Promise<{ jpeg: Buffer; method: string } | null> {
-    const p = storedIdentity(this.store)?.preprocess ?? this.config.preprocess;
-    if (!p.isolate) return null;
-    const iso = await isolatedProduct(bytes, p, { limits: { maxBytes: this.config.maxUploadBytes, maxPixels: this.config.maxPixels }, label });
-    return { jpeg: await encodeJpeg(iso.image, 88), method: iso.method };
+  /**
+   * The product as isolation sees it (JPEG), to show beside the query; null when the catalog does not isolate.
+   * A search already has it (`SearchResult.isolated`); other routes decode the photo again.
+   */
+  async isolatedQuery(photo: Uint8Array | IsolatedView, label = 'the query photo'): Promise<{ jpeg: Buffer; method: string } | null> {
+    let view: IsolatedView;
+    if (photo instanceof Uint8Array) {
+      const p = storedIdentity(this.store)?.preprocess ?? this.config.preprocess;
+      if (!p.isolate) return null;
+      view = await isolatedProduct(photo, p, { limits: { maxBytes: this.config.maxUploadBytes, maxPixels: this.config.maxPixels }, label }).then((iso) => ({ image: iso.image, method: iso.method }));
+    } else view = photo;
+    return { jpeg: await encodeJpeg(view.image, 88), method: view.method };
   }
 
   /** A catalog item's backbone vector as stored (not the refined one search may use). */

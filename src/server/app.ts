@@ -7,7 +7,7 @@ import { FashionError, invalid, isFashionError } from '../errors.js';
 import { sniffImageType } from '../imaging/imageType.js';
 import { fetchImage } from '../imaging/fetchImage.js';
 import { checkFilters, type Filters } from '../recommend/filters.js';
-import type { Recommender, SearchHit, SearchOptions, SearchResult } from '../recommend/recommender.js';
+import type { IsolatedView, Recommender, SearchHit, SearchOptions, SearchResult } from '../recommend/recommender.js';
 import { duplicatesCsv, type DuplicateGroup } from '../recommend/duplicates.js';
 import type { OutfitResult } from '../recommend/outfit.js';
 import { checkText, type TextHit } from '../text/textQuery.js';
@@ -110,7 +110,7 @@ export async function buildApp(rec: Recommender, config: Config, options: AppOpt
       query = { id: source.id };
     } else {
       res = await rec.searchImage(source.bytes, options, label);
-      query = { kind: source.kind, ...(source.kind === 'url' ? { url: label } : {}), ...(await isolatedView(rec, source.bytes, label)) };
+      query = { kind: source.kind, ...(source.kind === 'url' ? { url: label } : {}), ...(await isolatedView(rec, res.isolated ?? source.bytes, label)) };
     }
     logTimings(req, 'search', res);
     return reply.send({ query, ...view(rec, res) });
@@ -168,8 +168,8 @@ export async function buildApp(rec: Recommender, config: Config, options: AppOpt
 }
 
 /** The product as isolation cut it out (a data URL), shown on the page beside the photo; nothing when the catalog does not isolate. */
-async function isolatedView(rec: Recommender, bytes: Uint8Array, label: string): Promise<{ isolated?: { imageUrl: string; method: string } }> {
-  const iso = await rec.isolatedQuery(bytes, label);
+async function isolatedView(rec: Recommender, photo: Uint8Array | IsolatedView, label: string): Promise<{ isolated?: { imageUrl: string; method: string } }> {
+  const iso = await rec.isolatedQuery(photo, label);
   return iso ? { isolated: { imageUrl: `data:image/jpeg;base64,${iso.jpeg.toString('base64')}`, method: iso.method } } : {};
 }
 
