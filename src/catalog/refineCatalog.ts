@@ -78,7 +78,8 @@ export async function trainCatalog(
   const root = store.getSetting(SETTING_IMAGES_ROOT);
   if (share > 0 && options.augment && root) {
     if (identityKey(options.augment.embedder.identity) !== identityKey(identity)) throw modelMismatch(identity, options.augment.embedder.identity);
-    const made = await embedCopies(store, options.augment.embedder, items, { root, share, onProgress: (d, t) => options.onProgress?.(`training copies ${d}/${t}`) });
+    const onCopies = options.onCopies ?? ((d: number, t: number) => options.onProgress?.(`training copies ${d}/${t}`));
+    const made = await embedCopies(store, options.augment.embedder, items, { root, share, onProgress: onCopies });
     if (made > 0) options.onProgress?.(`${made} training copies made`);
   }
   const copies = share > 0 ? loadCopies(store, items.filter((it) => getsCopy(it.id, share)), items, dims) : undefined;
@@ -125,6 +126,8 @@ export interface TrainCatalogOptions {
   readonly onProgress?: (message: string) => void;
   /** Train with re-photographed copies of this share of the labelled items, embedded by `embedder` (the catalog's model). */
   readonly augment?: { readonly share: number; readonly embedder: Embedder };
+  /** Progress of making the training copies (a bar), instead of a message per batch. */
+  readonly onCopies?: (done: number, total: number) => void;
 }
 
 /** After an ingest: train when the catalog has labels and no refinement yet, else refine the new items. */

@@ -114,7 +114,13 @@ async function ingestAndRefine(config: Config, imagesDir: string, options: { met
     const log = (m: string) => {
       if (!options.quiet) console.error(`refinement: ${m}`);
     };
-    return { ...report, refinement: await refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: log, ...(config.augment > 0 ? { augment: { share: config.augment, embedder } } : {}) }) };
+    const copiesBar = progressBar('training copies', !options.quiet);
+    try {
+      const augment = config.augment > 0 ? { augment: { share: config.augment, embedder }, onCopies: (d: number, t: number) => (d < t ? copiesBar.update(d, t) : copiesBar.stop()) } : {};
+      return { ...report, refinement: await refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: log, ...augment }) };
+    } finally {
+      copiesBar.stop();
+    }
   } finally {
     bar.stop();
     store.close();
@@ -398,12 +404,13 @@ export function buildCli(): Command {
       const config = configFrom(opts);
       const store = openCatalogStore(config.dataDir);
       const embedder = config.augment > 0 ? await loadEmbedder(config) : null;
+      const copiesBar = progressBar('training copies', !opts.json);
       try {
         const report = await trainCatalog(store, config.dataDir, {
           epochs: Number(opts.epochs),
           seed: Number(opts.seed),
           threads: config.threads,
-          ...(embedder ? { augment: { share: config.augment, embedder } } : {}),
+          ...(embedder ? { augment: { share: config.augment, embedder }, onCopies: (d: number, t: number) => (d < t ? copiesBar.update(d, t) : copiesBar.stop()) } : {}),
           onProgress: (m) => {
             if (!opts.json) console.error(m);
           },
@@ -411,6 +418,7 @@ export function buildCli(): Command {
         const onCopies = report.copies.validation > 0 ? `; on ${report.copies.validation} re-photographed validation copies ${JSON.stringify(report.copies.validationAccuracy)}` : '';
         console.log(opts.json ? JSON.stringify(report) : `trained in ${report.trainSeconds} s on ${report.fitItems} items and ${report.copies.fit} copies; validation (${report.validationItems} items): P@5 ${report.validation.precisionAt5}, strict P@5 ${report.validation.strictPrecisionAt5}, accuracy ${JSON.stringify(report.validationAccuracy)}${onCopies}`);
       } finally {
+        copiesBar.stop();
         store.close();
         await embedder?.close();
       }

@@ -30,6 +30,7 @@ export function progressBar(label: string, enabled: boolean) {
     },
     stop() {
       if (running) bar.stop();
+      running = false;
     },
   };
 }
