@@ -64,7 +64,10 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
   const D = bd + COLOUR_DIMS;
   const mean = new Float64Array(D);
   const sq = new Float64Array(D);
-  const feature = (i: number, j: number) => (j < bd ? data.backbones[i * bd + j]! : data.colours[i * COLOUR_DIMS + j - bd]!);
+  /** Input j of row i of the items, or of the copies: backbone dims, then colour. */
+  type Rows = { readonly backbones: Float32Array; readonly colours: Float32Array };
+  const featureOf = (from: Rows, i: number, j: number) => (j < bd ? from.backbones[i * bd + j]! : from.colours[i * COLOUR_DIMS + j - bd]!);
+  const feature = (i: number, j: number) => featureOf(data, i, j);
   for (const i of fit) for (let j = 0; j < D; j++) mean[j]! += feature(i, j);
   for (let j = 0; j < D; j++) mean[j]! /= fit.length;
   for (const i of fit) for (let j = 0; j < D; j++) sq[j]! += (feature(i, j) - mean[j]!) ** 2;
@@ -81,7 +84,6 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
   const fitSet = new Set(fit);
   const fitCopies = copyRows(fitSet);
   const valCopies = copyRows(valSet);
-  const copyFeature = (c: number, j: number) => (j < bd ? copies!.backbones[c * bd + j]! : copies!.colours[c * COLOUR_DIMS + j - bd]!);
   const rowsN = fit.length + fitCopies.length;
   const x = new Float32Array(rowsN * D);
   fit.forEach((i, r) => {
@@ -89,7 +91,7 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
   });
   fitCopies.forEach((c, k) => {
     const r = fit.length + k;
-    for (let j = 0; j < D; j++) x[r * D + j] = (copyFeature(c, j) - mean[j]!) / std[j]!;
+    for (let j = 0; j < D; j++) x[r * D + j] = (featureOf(copies!, c, j) - mean[j]!) / std[j]!;
   });
   const sourceOf = [...fit, ...fitCopies.map((c) => copies!.sources[c]!)];
   const labels = heads.map((h) => Int32Array.from(sourceOf.map((i) => h.classes.indexOf(data.metadata[i]![h.field] ?? ''))));
@@ -110,36 +112,41 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
     report: {},
   };
   let model = new RefineModel(header, weights);
-  const pick = (rows: number[]) => {
+  /** Rows of `from` (the items, or the copies) packed for the network. */
+  const pick = (from: Rows, rows: number[]) => {
     const b = new Float32Array(rows.length * bd);
     const c = new Float32Array(rows.length * COLOUR_DIMS);
     rows.forEach((i, r) => {
-      b.set(data.backbones.subarray(i * bd, (i + 1) * bd), r * bd);
-      c.set(data.colours.subarray(i * COLOUR_DIMS, (i + 1) * COLOUR_DIMS), r * COLOUR_DIMS);
+      b.set(from.backbones.subarray(i * bd, (i + 1) * bd), r * bd);
+      c.set(from.colours.subarray(i * COLOUR_DIMS, (i + 1) * COLOUR_DIMS), r * COLOUR_DIMS);
     });
     return { b, c };
   };
-  const vq = pick(val);
-  const gq = pick(fit);
-  const accuracy: Record<string, number> = {};
+  /** Share of rows whose predicted label is the truth, per head; rows without that label do not count. */
+  const headAccuracy = (probs: Float32Array[], truths: readonly Metadata[]) => {
+    const out: Record<string, number> = {};
+    for (const h of heads) {
+      let ok = 0;
+      let count = 0;
+      truths.forEach((m, r) => {
+        const truth = m[h.field];
+        if (!truth) return;
+        count++;
+        if (model.predictions(probs, r)[h.field]!.value === truth) ok++;
+      });
+      out[h.field] = round(ok / Math.max(1, count));
+    }
+    return out;
+  };
+  const vq = pick(data, val);
+  const gq = pick(data, fit);
+  let accuracy: Record<string, number> | null = null;
   let best = { score: -1, p: 0, s: 0, fusion: FUSION_GRID[0]! };
   for (const fusion of FUSION_GRID) {
     model = new RefineModel({ ...header, fusion }, weights);
     const q = await model.vectors(gemm, vq.b, vq.c, val.length, null);
     const g = await model.vectors(gemm, gq.b, gq.c, fit.length, fit.map((i) => data.metadata[i]!));
-    if (Object.keys(accuracy).length === 0) {
-      heads.forEach((h, k) => {
-        let ok = 0;
-        let count = 0;
-        val.forEach((i, r) => {
-          const truth = data.metadata[i]![h.field];
-          if (!truth) return;
-          count++;
-          if (model.predictions(q.probs, r)[h.field]!.value === truth) ok++;
-        });
-        accuracy[h.field] = round(ok / Math.max(1, count));
-      });
-    }
+    accuracy ??= headAccuracy(q.probs, val.map((i) => data.metadata[i]!));
     const top = await batchKnn(gemm, q.vectors, val.length, g.vectors, fit.length, model.dims, 5);
     let p = 0, s = 0;
     val.forEach((i, r) => {
@@ -157,22 +164,11 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
     options.onProgress?.(`fusion ${JSON.stringify(fusion)}: P@5 ${p.toFixed(4)} strict ${s.toFixed(4)}`);
     if (p + s > best.score) best = { score: p + s, p, s, fusion };
   }
-  const copyAccuracy: Record<string, number> = {};
+  let copyAccuracy: Record<string, number> = {};
   if (valCopies.length > 0) {
-    const b = new Float32Array(valCopies.length * bd);
-    const c = new Float32Array(valCopies.length * COLOUR_DIMS);
-    valCopies.forEach((k, r) => {
-      b.set(copies!.backbones.subarray(k * bd, (k + 1) * bd), r * bd);
-      c.set(copies!.colours.subarray(k * COLOUR_DIMS, (k + 1) * COLOUR_DIMS), r * COLOUR_DIMS);
-    });
-    const q = await model.vectors(gemm, b, c, valCopies.length, null);
-    heads.forEach((h) => {
-      let ok = 0;
-      valCopies.forEach((k, r) => {
-        if (model.predictions(q.probs, r)[h.field]!.value === data.metadata[copies!.sources[k]!]![h.field]) ok++;
-      });
-      copyAccuracy[h.field] = round(ok / valCopies.length);
-    });
+    const cq = pick(copies!, valCopies);
+    const q = await model.vectors(gemm, cq.b, cq.c, valCopies.length, null);
+    copyAccuracy = headAccuracy(q.probs, valCopies.map((k) => data.metadata[copies!.sources[k]!]!));
   }
   const report: TrainReport = {
     items: n,
@@ -180,7 +176,7 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
     validationItems: val.length,
     epochs: opts.epochs,
     trainSeconds: round((performance.now() - started) / 1000),
-    validationAccuracy: accuracy,
+    validationAccuracy: accuracy ?? {},
     copies: { fit: fitCopies.length, validation: valCopies.length, validationAccuracy: copyAccuracy },
     validation: { precisionAt5: round(best.p), strictPrecisionAt5: round(best.s) },
     fusion: best.fusion,
