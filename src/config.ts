@@ -39,7 +39,6 @@ export const DEFAULT_ISOLATE = 'on';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The shared folder beside the repository (or inside it, on machines that copy it there). */
 /**
  * Training copies for the refinement: a quarter of the labelled items also train as a re-photographed copy.
  * Measured (docs/relevance.md, photo conditions): all-condition phone-like copies P@5 0.638 -> 0.728, clean
@@ -47,6 +46,7 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
  */
 export const DEFAULT_AUGMENT = 0.25;
 
+/** The shared folder beside the repository (or inside it, on machines that copy it there). */
 export function sharedDir(env: NodeJS.ProcessEnv = process.env): string | null {
   const candidates = [env.FASHION_SHARED, join(REPO_ROOT, '..', 'shared'), join(REPO_ROOT, 'shared')].filter(Boolean) as string[];
   return candidates.find((c) => existsSync(join(c, 'models'))) ?? null;

@@ -127,7 +127,7 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
       const f = batch[i]!;
       if (v instanceof FashionError) failed.push({ id: f.id, path: f.path, code: v.code, message: v.message });
       else {
-        const h = prepared.pixelHashes[i] ?? undefined;
+        const h = prepared.photos[i]?.pixelHash;
         rows.push({ ...f, metadata: metaFor(f.id), vector: v.vector, colour: v.colour, ...(h ? { pixelHash: h } : {}) });
         const other = h ? idByHash.get(h) : undefined;
         if (h && other !== undefined && other !== f.id) {

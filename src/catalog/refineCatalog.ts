@@ -8,7 +8,7 @@ import { RefineModel } from '../refine/refineModel.js';
 import { trainRefinement, type TrainReport } from '../refine/train.js';
 import type { TrainOptions } from '../refine/mlp.js';
 import type { CatalogStore } from '../store/catalogStore.js';
-import { embedCopies, getsCopy, loadCopies } from '../refine/augment.js';
+import { embedCopies, loadCopies } from '../refine/augment.js';
 import { modelMismatch, SETTING_IMAGES_ROOT, storedIdentity } from './ingest.js';
 
 export const REFINE_FILE = 'refine-model.bin';
@@ -82,7 +82,7 @@ export async function trainCatalog(
     const made = await embedCopies(store, options.augment.embedder, items, { root, share, onProgress: onCopies });
     if (made > 0) options.onProgress?.(`${made} training copies made`);
   }
-  const copies = share > 0 ? loadCopies(store, items.filter((it) => getsCopy(it.id, share)), items, dims) : undefined;
+  const copies = share > 0 ? loadCopies(store, items, dims, share) : undefined;
   const gemm = await Gemm.create(options.threads ?? 2);
   try {
     const { model, report } = await trainRefinement(

@@ -11,9 +11,7 @@ export interface PreparedBatch {
   readonly slots: ReadonlyArray<number | FashionError>;
   /** Colour evidence of each decoded photo, from the product the model sees (isolated when the model isolates). */
   readonly colours: ReadonlyArray<Float32Array | null>;
-  /** Hash of each decoded photo's pixels (exact-duplicate detection). */
-  readonly pixelHashes: ReadonlyArray<string | null>;
-  /** Each decoded photo as the model saw it before the fit (the isolated product), to show beside a query. */
+  /** Each decoded photo as the model saw it before the fit (the isolated product), with its pixel hash. */
   readonly photos: ReadonlyArray<FittedPhoto | null>;
   readonly count: number;
 }
@@ -51,8 +49,7 @@ export async function prepareBatch(
     return row++;
   });
   const colours = fitted.map((f) => (ok(f) ? colourHistogram(f.product.data, f.product.width, f.product.height) : null));
-  const pixelHashes = fitted.map((f) => (ok(f) ? f.pixelHash : null));
-  return { tensor, slots, colours, pixelHashes, photos: fitted.map((f) => (ok(f) ? f : null)), count };
+  return { tensor, slots, colours, photos: fitted.map((f) => (ok(f) ? f : null)), count };
 }
 
 /** Runs a prepared batch through the model; returns one vector (or the error) per input. */

@@ -16,7 +16,7 @@ export function fitToSquare(img: DecodedRgb, p: Pick<Preprocess, 'size' | 'fit' 
   return out;
 }
 
-/** The square as interleaved RGB bytes (for colour features, tests, or showing what the model saw). */
+/** The square as interleaved RGB bytes (`fitForModel`: tests, or showing what the model saw). */
 export function squareToRgb(square: Float32Array): Uint8Array {
   const out = new Uint8Array(square.length);
   for (let i = 0; i < square.length; i++) {

@@ -84,11 +84,10 @@ export async function embedCopies(
   return added;
 }
 
-/** The stored copies of `wanted` items (those that have one), with the row in `items` of each copy's original. */
-export function loadCopies(store: CatalogStore, wanted: readonly StoredItem[], items: readonly StoredItem[], backboneDims: number): TrainingCopies {
+/** The stored copies of the items that `share` chooses (those that have one), with the row in `items` of each copy's original. */
+export function loadCopies(store: CatalogStore, items: readonly StoredItem[], backboneDims: number, share: number): TrainingCopies {
   const have = store.featureIds('copy');
-  const rowOf = new Map(items.map((it, i) => [it.id, i]));
-  const rows = wanted.filter((it) => have.has(it.id) && rowOf.has(it.id)).map((it) => rowOf.get(it.id)!);
+  const rows = items.map((it, i) => (have.has(it.id) && getsCopy(it.id, share) ? i : -1)).filter((i) => i >= 0);
   const packed = rows.length > 0 ? store.loadFeatures('copy', rows.map((i) => items[i]!.id)) : new Float32Array(0);
   const width = backboneDims + COLOUR_DIMS;
   if (!packed || packed.length !== rows.length * width) return { sources: new Int32Array(0), backbones: new Float32Array(0), colours: new Float32Array(0) };
