@@ -112,16 +112,6 @@ export async function fitForModel(bytes: Uint8Array, p: Preprocess, options: { l
   return squareToRgb(fitToSquare((await fitPhoto(bytes, p, options)).product, p));
 }
 
-/** Decodes a photo and isolates the product on white (what `fitPhoto` fits when `p.isolate` is set). */
-export async function isolatedProduct(
-  bytes: Uint8Array,
-  p: Pick<Preprocess, 'background'>,
-  options: { limits?: ImageLimits; label?: string } = {},
-): Promise<IsolatedProduct> {
-  const img = await decodeRgb(bytes, { ...options, background: p.background, maxSide: DECODE_MAX_SIDE });
-  return isolateProduct(img);
-}
-
 /**
  * A hash of the decoded pixels (sha256 of the size and the RGB bytes, as decoded for the model: at most
  * DECODE_MAX_SIDE on a side): a renamed copy, or one re-encoded without loss (PNG, WebP lossless, a JPEG

@@ -13,7 +13,7 @@ import { hasFilters, matchesFilters, type Filters } from './filters.js';
 import { QueryBatcher } from './queryBatcher.js';
 import { NEAR_DUPLICATE_THRESHOLD, exactDuplicateGroups, groupPairs, nearDuplicatePairs, type DuplicateGroup } from './duplicates.js';
 import { MATCH_THRESHOLD, SAME_PRODUCT_SIMILARITY, decideMatch, type MatchResult } from './match.js';
-import { encodeJpeg, isolatedProduct, type DecodedRgb } from '../imaging/decode.js';
+import type { DecodedRgb } from '../imaging/decode.js';
 import { FtsTextSearch } from '../text/ftsIndex.js';
 import { outfitForItem, outfitForVector, type OutfitResult } from './outfit.js';
 import { TextEngine, type TextEngineOptions, type TextQueryOptions, type TextSearchResult } from '../text/textQuery.js';
@@ -251,8 +251,7 @@ export class Recommender {
     const analysed = this.refine?.analyse(q.vector, q.colour);
     const result = this.searchVector(analysed?.vector ?? q.vector, options);
     const predicted = analysed?.predicted ?? this.categorizeFeatures(q);
-    const isolated = q.photo.isolation ? { isolated: { image: q.photo.product, method: q.photo.isolation } } : {};
-    return { ...result, timings: { decodeMs: q.decodeMs, embedMs: q.embedMs, searchMs: result.timings.searchMs, batchSize: q.batchSize }, predicted, ...isolated };
+    return { ...result, timings: { decodeMs: q.decodeMs, embedMs: q.embedMs, searchMs: result.timings.searchMs, batchSize: q.batchSize }, predicted, ...isolatedOf(q) };
   }
 
   /** More like this: the item's nearest neighbours, without the item itself. */
@@ -307,9 +306,11 @@ export class Recommender {
   }
 
   /** Second-hand matching: the catalog item the photo shows, or no match when the confidence is below the threshold. */
-  async matchImage(bytes: Uint8Array, options: { threshold?: number; candidates?: number } = {}, label = 'the query photo'): Promise<MatchResult> {
+  async matchImage(bytes: Uint8Array, options: { threshold?: number; candidates?: number } = {}, label = 'the query photo'): Promise<MatchResult & { isolated?: IsolatedView }> {
     this.requireItems();
-    return this.matchVector(await this.embedImage(bytes, label), options);
+    await this.loadModel();
+    const q = await this.batcher!.embed(bytes, label);
+    return { ...this.matchVector(q.vector, options), ...isolatedOf(q) };
   }
 
   /** Matching on the stored backbone vectors (cosine), whatever projection relevance search may use. */
@@ -344,20 +345,6 @@ export class Recommender {
     }));
     this.nearDuplicateCache = { items: this.items, threshold, near };
     return { exact, near, threshold };
-  }
-
-  /**
-   * The product as isolation sees it (JPEG), to show beside the query; null when the catalog does not isolate.
-   * A search already has it (`SearchResult.isolated`); other routes decode the photo again.
-   */
-  async isolatedQuery(photo: Uint8Array | IsolatedView, label = 'the query photo'): Promise<{ jpeg: Buffer; method: string } | null> {
-    let view: IsolatedView;
-    if (photo instanceof Uint8Array) {
-      const p = storedIdentity(this.store)?.preprocess ?? this.config.preprocess;
-      if (!p.isolate) return null;
-      view = await isolatedProduct(photo, p, { limits: { maxBytes: this.config.maxUploadBytes, maxPixels: this.config.maxPixels }, label }).then((iso) => ({ image: iso.image, method: iso.method }));
-    } else view = photo;
-    return { jpeg: await encodeJpeg(view.image, 88), method: view.method };
   }
 
   /** A catalog item's backbone vector as stored (not the refined one search may use). */
@@ -495,4 +482,9 @@ function cosineOf(a: Float32Array, b: Float32Array): number {
 
 function round(x: number): number {
   return Math.round(x * 1e6) / 1e6;
+}
+
+/** The product as the model saw it, for a photo embedded by a catalog that isolates (shown beside the query). */
+function isolatedOf(q: EmbeddedQuery): { isolated?: IsolatedView } {
+  return q.photo.isolation ? { isolated: { image: q.photo.product, method: q.photo.isolation } } : {};
 }

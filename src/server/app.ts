@@ -4,6 +4,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { REPO_ROOT, type Config } from '../config.js';
 import { FashionError, invalid, isFashionError } from '../errors.js';
+import { encodeJpeg } from '../imaging/decode.js';
 import { sniffImageType } from '../imaging/imageType.js';
 import { fetchImage } from '../imaging/fetchImage.js';
 import { checkFilters, type Filters } from '../recommend/filters.js';
@@ -110,7 +111,7 @@ export async function buildApp(rec: Recommender, config: Config, options: AppOpt
       query = { id: source.id };
     } else {
       res = await rec.searchImage(source.bytes, options, label);
-      query = { kind: source.kind, ...(source.kind === 'url' ? { url: label } : {}), ...(await isolatedView(rec, res.isolated ?? source.bytes, label)) };
+      query = { kind: source.kind, ...(source.kind === 'url' ? { url: label } : {}), ...(await isolatedView(res.isolated)) };
     }
     logTimings(req, 'search', res);
     return reply.send({ query, ...view(rec, res) });
@@ -126,7 +127,7 @@ export async function buildApp(rec: Recommender, config: Config, options: AppOpt
     const m = await rec.matchImage(source.bytes, threshold === undefined ? {} : { threshold }, label);
     const hitView = (h: SearchHit) => ({ id: h.id, score: h.score, imageUrl: `/api/images/${encodeURIComponent(h.id)}`, metadata: h.metadata });
     return {
-      query: { kind: source.kind, ...(await isolatedView(rec, source.bytes, label)) },
+      query: { kind: source.kind, ...(await isolatedView(m.isolated)) },
       match: m.match ? hitView(m.match) : null,
       confidence: m.confidence,
       similarity: m.similarity,
@@ -168,9 +169,10 @@ export async function buildApp(rec: Recommender, config: Config, options: AppOpt
 }
 
 /** The product as isolation cut it out (a data URL), shown on the page beside the photo; nothing when the catalog does not isolate. */
-async function isolatedView(rec: Recommender, photo: Uint8Array | IsolatedView, label: string): Promise<{ isolated?: { imageUrl: string; method: string } }> {
-  const iso = await rec.isolatedQuery(photo, label);
-  return iso ? { isolated: { imageUrl: `data:image/jpeg;base64,${iso.jpeg.toString('base64')}`, method: iso.method } } : {};
+async function isolatedView(iso: IsolatedView | undefined): Promise<{ isolated?: { imageUrl: string; method: string } }> {
+  if (!iso) return {};
+  const jpeg = await encodeJpeg(iso.image, 88);
+  return { isolated: { imageUrl: `data:image/jpeg;base64,${jpeg.toString('base64')}`, method: iso.method } };
 }
 
 function outfitView(rec: Recommender, res: OutfitResult) {
