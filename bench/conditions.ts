@@ -328,9 +328,11 @@ function writeRefinedMarkdown(s: typeof summary): void {
   for (const c of [...new Set([...QUERY_CONDITIONS, ...ITEM_CONDITIONS])]) lines.push(`| ${c} | ${cols(plain, c)} |${copies ? ` ${cols(copies, c)} |` : ''}`);
   lines.push(
     '',
-    'The refined space ranks by kind, colour and style, which is what P@5 asks; it is weak at putting the very product first (itemHit),',
-    'because a catalog item is placed by its labels and a copy by what the network predicts for it: when the prediction misses (a colour cast',
-    'read as another colour), the product itself drops. Finding the exact product is `fashion match` (backbone vectors, block above).',
+    'The refined space ranks by kind, colour and style, which is what P@5 asks. A catalog item is placed by its labels and a copy by what the',
+    'network predicts for it, so when the prediction misses (a colour cast read as another colour) the product itself drops; with copies, the',
+    'search vector also carries a "same product" part learned from photo/copy pairs (src/refine/instanceProjection.ts) and a photo search moves',
+    'the candidate most like the very product first (src/recommend/sameProduct.ts), which is what itemHit measures. `fashion match` still',
+    'decides on backbone vectors (block above).',
     'The block above was measured before the fit to the model input moved from libvips to src/imaging/resample.ts; this one after.',
     '<!-- conditions-refined:end -->',
   );

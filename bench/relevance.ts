@@ -1,7 +1,7 @@
 // Relevance with no leakage: the refinement is trained on the training split only (src/catalog/split.ts),
 // and the held-back items (20%) are queries against a catalog of training items, so the figures are for
 // photos that are not in the catalog at all. Prints JSON and writes the table into docs/relevance.md.
-// Usage: tsx bench/relevance.ts --data <catalog of the shared photos> [--epochs 10]
+// Usage: tsx bench/relevance.ts --data <catalog of the shared photos> [--epochs N (default: what `fashion train` uses)]
 import { backfillColours } from '../src/catalog/refineCatalog.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { isHeldBack } from '../src/catalog/split.js';
@@ -10,13 +10,14 @@ import { identityKey } from '../src/embedding/embedder.js';
 import { Gemm } from '../src/embedding/gemm.js';
 import { batchKnn, l2NormalizeRows } from '../src/refine/batchKnn.js';
 import { COLOUR_DIMS } from '../src/refine/colourFeatures.js';
+import { DEFAULT_TRAIN } from '../src/refine/mlp.js';
 import { trainRefinement } from '../src/refine/train.js';
 import type { Metadata } from '../src/store/catalogStore.js';
 import { arg, round, saveResult } from './common.js';
 import { writeRelevanceSection } from './relevanceDoc.js';
 
 const dataDir = arg('data', '.fashion');
-const epochs = Number(arg('epochs', '10'));
+const epochs = Number(arg('epochs', String(DEFAULT_TRAIN.epochs)));
 const store = openCatalogStore(dataDir);
 await backfillColours(store);
 const identity = storedIdentity(store)!;

@@ -416,7 +416,8 @@ export function buildCli(): Command {
           },
         });
         const onCopies = report.copies.validation > 0 ? `; on ${report.copies.validation} re-photographed validation copies ${JSON.stringify(report.copies.validationAccuracy)}` : '';
-        console.log(opts.json ? JSON.stringify(report) : `trained in ${report.trainSeconds} s on ${report.fitItems} items and ${report.copies.fit} copies; validation (${report.validationItems} items): P@5 ${report.validation.precisionAt5}, strict P@5 ${report.validation.strictPrecisionAt5}, accuracy ${JSON.stringify(report.validationAccuracy)}${onCopies}`);
+        const instance = report.instance ? `; same-product part learned from ${report.instance.pairs} photo/copy pairs, search weight ${report.instance.weight}` : '';
+        console.log(opts.json ? JSON.stringify(report) : `trained in ${report.trainSeconds} s on ${report.fitItems} items and ${report.copies.fit} copies; validation (${report.validationItems} items): P@5 ${report.validation.precisionAt5}, strict P@5 ${report.validation.strictPrecisionAt5}, accuracy ${JSON.stringify(report.validationAccuracy)}${onCopies}${instance}`);
       } finally {
         copiesBar.stop();
         store.close();

@@ -11,6 +11,7 @@ import { scoreOf, type Metric, type Neighbor, type VectorIndex } from '../index/
 import type { CatalogStore, Metadata, StoredItem } from '../store/catalogStore.js';
 import { hasFilters, matchesFilters, type Filters } from './filters.js';
 import { QueryBatcher } from './queryBatcher.js';
+import { SAME_PRODUCT_CANDIDATES, sameProductFirst } from './sameProduct.js';
 import { NEAR_DUPLICATE_THRESHOLD, exactDuplicateGroups, groupPairs, nearDuplicatePairs, type DuplicateGroup } from './duplicates.js';
 import { MATCH_THRESHOLD, SAME_PRODUCT_SIMILARITY, decideMatch, type MatchResult } from './match.js';
 import type { DecodedRgb } from '../imaging/decode.js';
@@ -37,6 +38,8 @@ export interface SearchHit {
   readonly score: number;
   readonly distance: number;
   readonly metadata: Metadata;
+  /** Set on a photo search's first hit when it very likely is the photographed product itself. */
+  readonly sameProduct?: boolean;
 }
 
 export interface SearchResult {
@@ -249,7 +252,7 @@ export class Recommender {
     await this.loadModel();
     const q = await this.batcher!.embed(bytes, label);
     const analysed = this.refine?.analyse(q.vector, q.colour);
-    const result = this.searchVector(analysed?.vector ?? q.vector, options);
+    const result = this.searchVector(analysed?.vector ?? q.vector, options, undefined, true);
     const predicted = analysed?.predicted ?? this.categorizeFeatures(q);
     return { ...result, timings: { decodeMs: q.decodeMs, embedMs: q.embedMs, searchMs: result.timings.searchMs, batchSize: q.batchSize }, predicted, ...isolatedOf(q) };
   }
@@ -261,7 +264,8 @@ export class Recommender {
     return this.searchVector(vector, options, (r) => r !== row);
   }
 
-  searchVector(vector: Float32Array, options: SearchOptions = {}, extraFilter?: (row: number) => boolean): SearchResult {
+  /** `sameProduct`: a photo query, whose very product (when listed) goes first (src/recommend/sameProduct.ts). */
+  searchVector(vector: Float32Array, options: SearchOptions = {}, extraFilter?: (row: number) => boolean, sameProduct = false): SearchResult {
     const k = options.k ?? this.config.k;
     if (!Number.isInteger(k) || k < 1 || k > 1000) throw invalid('k', 'an integer from 1 to 1000', k);
     const metric = options.metric ?? this.config.metric;
@@ -273,9 +277,13 @@ export class Recommender {
         ? (r: number) => (!extraFilter || extraFilter(r)) && (!useFilters || matchesFilters(this.items[r]!.metadata, filters!))
         : undefined;
     const t0 = performance.now();
-    const neighbors = this.index.search(vector, k, metric, filter);
+    const part = sameProduct ? this.refine?.instancePart() : null;
+    let neighbors = this.index.search(vector, part ? Math.max(k, SAME_PRODUCT_CANDIDATES) : k, metric, filter);
+    let pinned: number | null = null;
+    if (part) ({ neighbors, pinned } = sameProductFirst(neighbors, vector, (r) => this.vectorOf(r), part));
     const searchMs = performance.now() - t0;
-    return { hits: neighbors.map((n) => this.hit(n, metric)), metric, k, timings: { searchMs } };
+    const hits = neighbors.slice(0, k).map((n) => (n.row === pinned ? { ...this.hit(n, metric), sameProduct: true } : this.hit(n, metric)));
+    return { hits, metric, k, timings: { searchMs } };
   }
 
   item(id: string): StoredItem {

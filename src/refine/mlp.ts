@@ -32,7 +32,7 @@ export interface TrainOptions {
   readonly onEpoch?: (epoch: number, loss: number) => void;
 }
 
-export const DEFAULT_TRAIN: TrainOptions = Object.freeze({ hidden: 512, epochs: 24, batchSize: 256, learningRate: 1e-3, weightDecay: 1e-4, dropout: 0.3, seed: 42 });
+export const DEFAULT_TRAIN: TrainOptions = Object.freeze({ hidden: 1024, epochs: 24, batchSize: 256, learningRate: 1e-3, weightDecay: 1e-4, dropout: 0.3, seed: 42 });
 
 /**
  * A one-hidden-layer perceptron with several softmax heads, trained by Adam with cross-entropy; labels

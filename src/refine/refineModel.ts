@@ -3,6 +3,8 @@ import { rename, writeFile } from 'node:fs/promises';
 import type { Gemm } from '../embedding/gemm.js';
 import type { Metadata } from '../store/catalogStore.js';
 import { COLOUR_DIMS, COLOUR_FEATURES_VERSION } from './colourFeatures.js';
+import type { InstancePart } from '../recommend/sameProduct.js';
+import { instanceVector, instanceVectors, type InstanceProjection } from './instanceProjection.js';
 import { mlpForward, mlpForwardOne, type HeadSpec, type MlpWeights } from './mlp.js';
 
 /** How much each part of the refined vector counts in cosine similarity (each part is unit length first). */
@@ -17,6 +19,8 @@ export interface FusionWeights {
   readonly hidden: number;
   /** Gender, likewise. */
   readonly gender: number;
+  /** "The same product" similarity (src/refine/instanceProjection.ts), when the model has one. */
+  readonly instance?: number;
 }
 
 export interface Prediction {
@@ -37,6 +41,8 @@ export interface RefineHeader {
   readonly fusion: FusionWeights;
   readonly trainedAt: string;
   readonly report: Record<string, unknown>;
+  /** Shape of the instance projection stored after the network's weights, when trained with copies. */
+  readonly instance?: { readonly colourWeight: number; readonly dims: number; readonly pairs: number };
 }
 
 const HEAD_ORDER = ['articleType', 'baseColour', 'gender'] as const;
@@ -45,14 +51,18 @@ const HEAD_ORDER = ['articleType', 'baseColour', 'gender'] as const;
  * The learned refinement of a catalog: standardise [backbone | colour histogram], run the multi-head
  * perceptron, and build the search vector from its outputs. A catalog item with labels uses its labels
  * (one-hot) where a query uses predicted probabilities, so a query ranks items by how likely it is to be
- * of their labelled kind and colour, then by visual and colour similarity.
+ * of their labelled kind and colour, then by visual and colour similarity, and, when the weights chosen on
+ * validation give it a share, by how likely it is the very product (src/refine/instanceProjection.ts).
  */
 export class RefineModel {
   readonly dims: number;
   private readonly sizes: number[];
+  /** The instance projection when search uses it (weight above 0); it is kept in the file either way. */
+  private readonly searchInstance: InstanceProjection | null;
 
-  constructor(readonly header: RefineHeader, readonly weights: MlpWeights) {
-    this.sizes = [this.classCount('articleType'), this.classCount('baseColour'), COLOUR_DIMS, header.hidden, this.classCount('gender')];
+  constructor(readonly header: RefineHeader, readonly weights: MlpWeights, readonly instance: InstanceProjection | null = null) {
+    this.searchInstance = instance && (header.fusion.instance ?? 0) > 0 ? instance : null;
+    this.sizes = [this.classCount('articleType'), this.classCount('baseColour'), COLOUR_DIMS, header.hidden, this.classCount('gender'), this.searchInstance?.dims ?? 0];
     this.dims = this.sizes.reduce((a, b) => a + b, 0);
   }
 
@@ -75,19 +85,29 @@ export class RefineModel {
   /** Search vector of a photo (a query): predicted probabilities. */
   queryVector(backbone: Float32Array, colour: Float32Array): Float32Array {
     const { hidden, probs } = mlpForwardOne(this.weights, this.input(backbone, colour));
-    return this.fuse(hidden, probs, 0, colour, null);
+    return this.fuse(hidden, probs, 0, colour, this.instanceOf(backbone, colour), null);
+  }
+
+  /** Where the "same product" part sits in the search vector, when search uses it. */
+  instancePart(): InstancePart | null {
+    const p = this.searchInstance;
+    return p ? { offset: this.dims - p.dims, dims: p.dims, weight: this.header.fusion.instance ?? 0 } : null;
+  }
+
+  private instanceOf(backbone: Float32Array, colour: Float32Array): Float32Array | null {
+    return this.searchInstance ? instanceVector(this.searchInstance, backbone, colour) : null;
   }
 
   /** Search vector of a catalog item: its labels where it has them, predictions where not. */
   itemVector(backbone: Float32Array, colour: Float32Array, metadata: Metadata): Float32Array {
     const { hidden, probs } = mlpForwardOne(this.weights, this.input(backbone, colour));
-    return this.fuse(hidden, probs, 0, colour, metadata);
+    return this.fuse(hidden, probs, 0, colour, this.instanceOf(backbone, colour), metadata);
   }
 
   /** A query photo's search vector and its predictions, from one pass of the network. */
   analyse(backbone: Float32Array, colour: Float32Array): { vector: Float32Array; predicted: Record<string, Prediction> } {
     const { hidden, probs } = mlpForwardOne(this.weights, this.input(backbone, colour));
-    return { vector: this.fuse(hidden, probs, 0, colour, null), predicted: this.predictions(probs, 0) };
+    return { vector: this.fuse(hidden, probs, 0, colour, this.instanceOf(backbone, colour), null), predicted: this.predictions(probs, 0) };
   }
 
   /** Predicted articleType, baseColour and gender with their probabilities (auto-categorisation). */
@@ -114,15 +134,18 @@ export class RefineModel {
     const bd = this.header.backboneDims;
     for (let i = 0; i < n; i++) this.input(backbones.subarray(i * bd, (i + 1) * bd), colours.subarray(i * COLOUR_DIMS, (i + 1) * COLOUR_DIMS), x, i * this.inDims);
     const { hidden, probs } = await mlpForward(gemm, this.weights, x, n);
+    const inst = this.searchInstance ? await instanceVectors(gemm, this.searchInstance, { backbones, colours }, n) : null;
     const out = new Float32Array(n * this.dims);
     const h = this.header.hidden;
+    const id = this.searchInstance?.dims ?? 0;
     for (let i = 0; i < n; i++) {
-      out.set(this.fuse(hidden.subarray(i * h, (i + 1) * h), probs, i, colours.subarray(i * COLOUR_DIMS, (i + 1) * COLOUR_DIMS), metadata ? metadata[i]! : null), i * this.dims);
+      const colour = colours.subarray(i * COLOUR_DIMS, (i + 1) * COLOUR_DIMS);
+      out.set(this.fuse(hidden.subarray(i * h, (i + 1) * h), probs, i, colour, inst ? inst.subarray(i * id, (i + 1) * id) : null, metadata ? metadata[i]! : null), i * this.dims);
     }
     return { vectors: out, probs };
   }
 
-  private fuse(hidden: Float32Array, probs: Float32Array[], row: number, colour: Float32Array, metadata: Metadata | null): Float32Array {
+  private fuse(hidden: Float32Array, probs: Float32Array[], row: number, colour: Float32Array, instance: Float32Array | null, metadata: Metadata | null): Float32Array {
     const w = this.header.fusion;
     const out = new Float32Array(this.dims);
     const parts: Array<[Float32Array, number]> = [];
@@ -139,7 +162,9 @@ export class RefineModel {
     });
     const [type, colourHead, gender] = parts;
     let o = 0;
-    for (const [v, weight] of [type!, colourHead!, [colour, w.histogram], [hidden, w.hidden], gender!] as Array<[Float32Array, number]>) {
+    const all: Array<[Float32Array, number]> = [type!, colourHead!, [colour, w.histogram], [hidden, w.hidden], gender!];
+    if (instance) all.push([instance, w.instance ?? 0]);
+    for (const [v, weight] of all) {
       let s = 0;
       for (let j = 0; j < v.length; j++) s += v[j]! * v[j]!;
       const scale = weight / (Math.sqrt(s) || 1);
@@ -155,7 +180,8 @@ export class RefineModel {
     const len = Buffer.alloc(4);
     len.writeUInt32LE(head.length);
     const w = this.weights;
-    const arrays = [w.w1, w.b1, w.w2, w.b2].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+    const inst = this.instance ? [this.instance.mean, this.instance.matrix] : [];
+    const arrays = [w.w1, w.b1, w.w2, w.b2, ...inst].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength));
     const tmp = `${path}.tmp-${process.pid}`;
     await writeFile(tmp, Buffer.concat([len, head, ...arrays]));
     await rename(tmp, path);
@@ -175,7 +201,11 @@ export class RefineModel {
       return a;
     };
     const weights: MlpWeights = { inDims: d, hidden: h, heads: header.heads, w1: take(d * h), b1: take(h), w2: take(h * out), b2: take(out) };
-    return new RefineModel(header, weights);
+    const shape = header.instance;
+    const instance = shape
+      ? { colourWeight: shape.colourWeight, backboneDims: header.backboneDims, dims: shape.dims, mean: take(d), matrix: take(shape.dims * d) }
+      : null;
+    return new RefineModel(header, weights, instance);
   }
 
   static colourVersion(): string {

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Gemm } from '../src/embedding/gemm.js';
+import { COLOUR_DIMS } from '../src/refine/colourFeatures.js';
+import { instanceVector, instanceVectors, learnInstanceProjection, MIN_INSTANCE_PAIRS } from '../src/refine/instanceProjection.js';
+import { RefineModel } from '../src/refine/refineModel.js';
+import { sameProductFirst } from '../src/recommend/sameProduct.js';
+import { mulberry32 } from '../src/recommend/evaluate.js';
+
+const BD = 48;
+
+/** Items with random features; a copy moves far along a few fixed "condition" directions and a little elsewhere. */
+function world(seed: number, n: number) {
+  const rng = mulberry32(seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(rng() + 1e-12)) * Math.cos(2 * Math.PI * rng());
+  const backbones = Float32Array.from({ length: n * BD }, () => Math.abs(gauss()));
+  const colours = Float32Array.from({ length: n * COLOUR_DIMS }, () => rng());
+  const copyOf = (rows: number[]) => {
+    const b = new Float32Array(rows.length * BD);
+    const c = new Float32Array(rows.length * COLOUR_DIMS);
+    rows.forEach((i, r) => {
+      const light = gauss() * 3;
+      for (let j = 0; j < BD; j++) b[r * BD + j] = backbones[i * BD + j]! + (j < 12 ? gauss() * 4 : gauss() * 0.1);
+      for (let j = 0; j < COLOUR_DIMS; j++) c[r * COLOUR_DIMS + j] = Math.max(0, colours[i * COLOUR_DIMS + j]! + (j < 10 ? light * 0.3 : gauss() * 0.02));
+    });
+    return { backbones: b, colours: c };
+  };
+  return { backbones, colours, copyOf };
+}
+
+const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let d = 0, x = 0, y = 0;
+  for (let j = 0; j < a.length; j++) {
+    d += a[j]! * b[j]!;
+    x += a[j]! ** 2;
+    y += b[j]! ** 2;
+  }
+  return d / Math.sqrt(x * y);
+};
+
+test('the instance projection learned from photo/copy pairs finds the very item where raw cosine does not', async () => {
+  const gemm = await Gemm.create(1);
+  const n = 400;
+  const w = world(3, n);
+  const trainRows = Array.from({ length: MIN_INSTANCE_PAIRS + 100 }, (_, i) => i);
+  const copies = w.copyOf(trainRows);
+  const items = { backbones: w.backbones, colours: w.colours };
+  const p = await learnInstanceProjection(gemm, items, Array.from({ length: n }, (_, i) => i), copies, trainRows.map((i) => ({ copy: i, item: i })), BD, {
+    colourWeight: 0.3,
+    shrinkage: 0.1,
+    dims: 32,
+    iterations: 25,
+  });
+  assert.equal(p.dims, 32);
+  // Fresh copies of items the projection never saw paired.
+  const testRows = Array.from({ length: 100 }, (_, i) => n - 1 - i);
+  const fresh = w.copyOf(testRows);
+  const catalog = await instanceVectors(gemm, p, items, n);
+  let hitRaw = 0, hitLearned = 0;
+  testRows.forEach((own, r) => {
+    const qb = fresh.backbones.subarray(r * BD, (r + 1) * BD);
+    const qc = fresh.colours.subarray(r * COLOUR_DIMS, (r + 1) * COLOUR_DIMS);
+    const q = instanceVector(p, qb, qc);
+    let bestRaw = -1, bestLearned = -1, sRaw = -2, sLearned = -2;
+    for (let i = 0; i < n; i++) {
+      const raw = cosine(qb, w.backbones.subarray(i * BD, (i + 1) * BD));
+      const learned = cosine(q, catalog.subarray(i * p.dims, (i + 1) * p.dims));
+      if (raw > sRaw) [sRaw, bestRaw] = [raw, i];
+      if (learned > sLearned) [sLearned, bestLearned] = [learned, i];
+    }
+    if (bestRaw === own) hitRaw++;
+    if (bestLearned === own) hitLearned++;
+  });
+  assert.ok(hitLearned >= 90 && hitLearned > hitRaw + 20, `own item first: learned ${hitLearned}/100, raw cosine ${hitRaw}/100`);
+  // One photo at a time (queries) and many at once (the catalog) give the same vector.
+  const one = instanceVector(p, w.backbones.subarray(0, BD), w.colours.subarray(0, COLOUR_DIMS));
+  assert.ok(cosine(one, catalog.subarray(0, p.dims)) > 0.9999);
+  await expect(() => learnInstanceProjection(gemm, items, [0, 1], copies, [{ copy: 0, item: 0 }], BD));
+
+  // Stored with the refinement: the same search vector after a save and a load.
+  const heads = [{ field: 'articleType', weight: 1, classes: ['A', 'B'] }];
+  const inDims = BD + COLOUR_DIMS;
+  const rng = mulberry32(9);
+  const weights = { inDims, hidden: 4, heads, w1: Float32Array.from({ length: inDims * 4 }, () => rng() - 0.5), b1: new Float32Array(4), w2: Float32Array.from({ length: 8 }, () => rng() - 0.5), b2: new Float32Array(2) };
+  const header = {
+    version: 1 as const,
+    backboneKey: 'test',
+    colourVersion: RefineModel.colourVersion(),
+    backboneDims: BD,
+    mean: new Array<number>(inDims).fill(0),
+    std: new Array<number>(inDims).fill(1),
+    hidden: 4,
+    heads,
+    fusion: { type: 1, colour: 0.6, histogram: 0.4, hidden: 0.7, gender: 0.3, instance: 2 },
+    trainedAt: 'now',
+    report: {},
+    instance: { colourWeight: p.colourWeight, dims: p.dims, pairs: trainRows.length },
+  };
+  const model = new RefineModel(header, weights, p);
+  const file = join(mkdtempSync(join(tmpdir(), 'fashion-instance-')), 'refine-model.bin');
+  await model.save(file);
+  const loaded = RefineModel.load(file);
+  const qb = fresh.backbones.subarray(0, BD), qc = fresh.colours.subarray(0, COLOUR_DIMS);
+  assert.equal(loaded.dims, model.dims);
+  assert.deepEqual(Array.from(loaded.queryVector(qb, qc)), Array.from(model.queryVector(qb, qc)));
+  await gemm.close();
+});
+
+async function expect(f: () => Promise<unknown>): Promise<void> {
+  await assert.rejects(f, /at least 200 photo\/copy pairs/);
+}
+
+test('a photo search moves the candidate most like the very product first, only above the threshold', () => {
+  // Search vectors: 2 dims of other parts, then a 2-d "same product" part of weight 2 (unit part scaled by 2).
+  const part = { offset: 2, dims: 2, weight: 2 };
+  const vec = (a: number, b: number, c: number, d: number) => Float32Array.from([a, b, c * 2, d * 2]);
+  const rows = [vec(1, 0, 0, 1), vec(1, 0, 0.6, 0.8), vec(0.9, 0.1, 1, 0)];
+  const neighbors = rows.map((_, row) => ({ row, distance: row / 10 }));
+  const query = vec(1, 0, 1, 0);
+  const moved = sameProductFirst(neighbors, query, (r) => rows[r]!, part, 0.9);
+  assert.deepEqual(moved.neighbors.map((n) => n.row), [2, 0, 1]);
+  assert.equal(moved.pinned, 2);
+  const kept = sameProductFirst(neighbors, vec(1, 0, 0.6, -0.8), (r) => rows[r]!, part, 0.9);
+  assert.deepEqual(kept.neighbors.map((n) => n.row), [0, 1, 2]);
+  assert.equal(kept.pinned, null);
+});
