@@ -24,6 +24,21 @@ export class ExactIndex implements VectorIndex {
     return this.norms.length;
   }
 
+  /** Exact distances of the given rows, nearest first (ties by row): an approximate index's candidates, re-ranked. */
+  rescore(query: Float32Array, rows: readonly number[], metric: Metric): Neighbor[] {
+    const top = new TopK(Math.max(rows.length, 1));
+    let qq = 0;
+    for (let j = 0; j < this.dims; j++) qq += query[j]! * query[j]!;
+    const qn = Math.sqrt(qq) || 1;
+    for (const r of rows) {
+      const o = r * this.dims;
+      let dot = 0;
+      for (let j = 0; j < this.dims; j++) dot += this.vectors[o + j]! * query[j]!;
+      top.offer(r, metric === 'cosine' ? 1 - dot / (qn * (Math.sqrt(this.norms[r]!) || 1)) : Math.sqrt(Math.max(0, qq + this.norms[r]! - 2 * dot)));
+    }
+    return top.sorted();
+  }
+
   search(query: Float32Array, k: number, metric: Metric, filter?: RowFilter): Neighbor[] {
     const d = this.dims;
     if (query.length !== d) throw invalid('query', `a vector of ${d} floats`, query.length);

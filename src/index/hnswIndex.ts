@@ -120,7 +120,8 @@ export class HnswIndex implements VectorIndex {
       out.push({ row, distance: metric === 'cosine' ? d : Math.sqrt(Math.max(0, d)) });
     }
     if (out.length < k && out.length < this.size && filter) return this.exact.search(query, k, metric, filter);
-    return out;
+    // The graph holds float16 copies: near-ties (items sharing labels) are ordered by their exact vectors.
+    return this.exact.rescore(query, out.map((n) => n.row), metric);
   }
 
   private addRows(rows: readonly number[]): void {
