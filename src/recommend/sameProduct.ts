@@ -1,11 +1,5 @@
 import type { Neighbor } from '../index/vectorIndex.js';
-
-/** Where the "same product" part sits in a refined search vector (src/refine/instanceProjection.ts), and its weight. */
-export interface InstancePart {
-  readonly offset: number;
-  readonly dims: number;
-  readonly weight: number;
-}
+import type { InstancePart } from '../refine/instanceProjection.js';
 
 /** How many of a photo search's nearest items are checked for the very product. */
 export const SAME_PRODUCT_CANDIDATES = 50;

@@ -22,6 +22,13 @@ export interface InstanceProjection {
   readonly matrix: Float32Array;
 }
 
+/** Where the "same product" part sits in a refined search vector, and its weight. */
+export interface InstancePart {
+  readonly offset: number;
+  readonly dims: number;
+  readonly weight: number;
+}
+
 export interface InstanceOptions {
   readonly colourWeight: number;
   /** Ridge added to the difference covariance, as a share of its mean variance. */

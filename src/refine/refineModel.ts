@@ -3,8 +3,7 @@ import { rename, writeFile } from 'node:fs/promises';
 import type { Gemm } from '../embedding/gemm.js';
 import type { Metadata } from '../store/catalogStore.js';
 import { COLOUR_DIMS, COLOUR_FEATURES_VERSION } from './colourFeatures.js';
-import type { InstancePart } from '../recommend/sameProduct.js';
-import { instanceVector, instanceVectors, type InstanceProjection } from './instanceProjection.js';
+import { instanceVector, instanceVectors, type InstancePart, type InstanceProjection } from './instanceProjection.js';
 import { mlpForward, mlpForwardOne, type HeadSpec, type MlpWeights } from './mlp.js';
 
 /** How much each part of the refined vector counts in cosine similarity (each part is unit length first). */
