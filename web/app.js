@@ -61,7 +61,7 @@ function card(result) {
   line('sub', m.baseColour ?? '');
   const predicted = Object.entries(result.predicted ?? {}).map(([f, p]) => `${f}: ${p.value} (predicted)`);
   if (predicted.length) line('predicted', predicted.join(' · '));
-  if (result.sameProduct) line('same', 'likely the product in your photo');
+  if (result.lookAlike) line('same', 'looks most like your photo');
   if (result.reason) line('reason', result.reason);
   else if (typeof result.score === 'number') line('score', `${state.text && !state.lastQuery ? 'match' : 'similarity'} ${result.score.toFixed(3)}`);
   el.append(img, meta);

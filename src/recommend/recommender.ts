@@ -38,8 +38,12 @@ export interface SearchHit {
   readonly score: number;
   readonly distance: number;
   readonly metadata: Metadata;
-  /** Set on a photo search's first hit when it very likely is the photographed product itself. */
-  readonly sameProduct?: boolean;
+  /**
+   * Set on a photo search's first hit when it was moved first as the item that looks most like the photo
+   * (src/recommend/sameProduct.ts). Often the photographed product itself, but also set for a look-alike
+   * when the product is not listed: not a claim of identity (that is `fashion match`).
+   */
+  readonly lookAlike?: boolean;
 }
 
 export interface SearchResult {
@@ -282,7 +286,7 @@ export class Recommender {
     let pinned: number | null = null;
     if (part) ({ neighbors, pinned } = sameProductFirst(neighbors, vector, (r) => this.vectorOf(r), part));
     const searchMs = performance.now() - t0;
-    const hits = neighbors.slice(0, k).map((n) => (n.row === pinned ? { ...this.hit(n, metric), sameProduct: true } : this.hit(n, metric)));
+    const hits = neighbors.slice(0, k).map((n) => (n.row === pinned ? { ...this.hit(n, metric), lookAlike: true } : this.hit(n, metric)));
     return { hits, metric, k, timings: { searchMs } };
   }
 

@@ -310,7 +310,7 @@ function view(rec: Recommender, res: SearchResult) {
         distance: h.distance,
         imageUrl: `/api/images/${encodeURIComponent(h.id)}`,
         metadata: h.metadata,
-        ...(h.sameProduct ? { sameProduct: true } : {}),
+        ...(h.lookAlike ? { lookAlike: true } : {}),
         ...(extra.predicted ? { predicted: extra.predicted } : {}),
         ...(extra.unmatched ? { unmatched: extra.unmatched } : {}),
       };
