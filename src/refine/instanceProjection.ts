@@ -1,4 +1,5 @@
 import type { Gemm } from '../embedding/gemm.js';
+import { l2NormalizeRows } from './batchKnn.js';
 import { COLOUR_DIMS } from './colourFeatures.js';
 
 /**
@@ -123,17 +124,13 @@ export function instanceVector(p: InstanceProjection, backbone: Float32Array, co
   joinInto(x, 0, backbone, colour, p.backboneDims, p.colourWeight);
   for (let j = 0; j < d; j++) x[j]! -= p.mean[j]!;
   const out = new Float32Array(p.dims);
-  let s = 0;
   for (let r = 0; r < p.dims; r++) {
     let acc = 0;
     const row = r * d;
     for (let j = 0; j < d; j++) acc += p.matrix[row + j]! * x[j]!;
     out[r] = acc;
-    s += acc * acc;
   }
-  const k = 1 / (Math.sqrt(s) || 1);
-  for (let r = 0; r < p.dims; r++) out[r]! *= k;
-  return out;
+  return l2NormalizeRows(out, 1, p.dims);
 }
 
 /** Unit instance vectors of n photos at once. */
@@ -141,14 +138,7 @@ export async function instanceVectors(gemm: Gemm, p: InstanceProjection, rows: F
   const d = p.backboneDims + COLOUR_DIMS;
   const x = joinRows(rows, Array.from({ length: n }, (_, i) => i), p.backboneDims, p.colourWeight);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) x[i * d + j]! -= p.mean[j]!;
-  const out = await gemm.mul(x, n, d, p.matrix, p.dims, d, false, true);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < p.dims; j++) s += out[i * p.dims + j]! ** 2;
-    const k = 1 / (Math.sqrt(s) || 1);
-    for (let j = 0; j < p.dims; j++) out[i * p.dims + j]! *= k;
-  }
-  return out;
+  return l2NormalizeRows(await gemm.mul(x, n, d, p.matrix, p.dims, d, false, true), n, p.dims);
 }
 
 function cholesky(a: Float64Array, d: number): Float64Array {
