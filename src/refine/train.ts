@@ -147,10 +147,15 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
     }
     return out;
   };
-  const vq = pick(data, val);
-  const gq = pick(data, fit);
-  const fitTruths = fit.map((i) => data.metadata[i]!);
-  const cleanQueries = { ...vq, truths: val.map((i) => data.metadata[i]!) };
+  // Every labelled item packed once, fit items first: the fit items' rows (and search vectors) are its prefix,
+  // the validation items' its suffix.
+  const everyRow = [...fit, ...val];
+  const everything = pick(data, everyRow);
+  const everyTruth = everyRow.map((i) => data.metadata[i]!);
+  const gq = { b: everything.b.subarray(0, fit.length * bd), c: everything.c.subarray(0, fit.length * COLOUR_DIMS) };
+  const vq = { b: everything.b.subarray(fit.length * bd), c: everything.c.subarray(fit.length * COLOUR_DIMS) };
+  const fitTruths = everyTruth.slice(0, fit.length);
+  const cleanQueries = { ...vq, truths: everyTruth.slice(fit.length) };
   const copyQueries = valCopies.length > 0 ? { ...pick(copies!, valCopies), truths: valCopies.map((k) => data.metadata[copies!.sources[k]!]!) } : null;
   /** Each query's first 5 gallery rows as a photo search returns them (with the very product moved first, src/recommend/sameProduct.ts). */
   const firstFive = async (m: RefineModel, q: Float32Array, nq: number, g: Float32Array, ng: number) => {
@@ -169,13 +174,12 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
     }
     return out;
   };
-  /** P@5, strict P@5 and predictions of each set of queries against the fit items, in `m`'s search space. */
-  const searchFigures = async (m: RefineModel, sets: ReadonlyArray<{ b: Float32Array; c: Float32Array; truths: readonly Metadata[] }>) => {
-    const g = await m.vectors(gemm, gq.b, gq.c, fit.length, fitTruths);
-    const out: Array<{ p: number; s: number; probs: Float32Array[] }> = [];
+  /** P@5, strict P@5, search vectors and predictions of each set of queries against `fitGallery` (the fit items' search vectors in `m`'s space). */
+  const searchFigures = async (m: RefineModel, sets: ReadonlyArray<{ b: Float32Array; c: Float32Array; truths: readonly Metadata[] }>, fitGallery: Float32Array) => {
+    const out: Array<{ p: number; s: number; vectors: Float32Array; probs: Float32Array[] }> = [];
     for (const set of sets) {
       const q = await m.vectors(gemm, set.b, set.c, set.truths.length, null);
-      const top = await firstFive(m, q.vectors, set.truths.length, g.vectors, fit.length);
+      const top = await firstFive(m, q.vectors, set.truths.length, fitGallery, fit.length);
       let p = 0, s = 0;
       set.truths.forEach((truth, r) => {
         for (let j = 0; j < 5; j++) {
@@ -186,24 +190,21 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
           }
         }
       });
-      out.push({ p: p / (set.truths.length * 5), s: s / (set.truths.length * 5), probs: q.probs });
+      out.push({ p: p / (set.truths.length * 5), s: s / (set.truths.length * 5), vectors: q.vectors, probs: q.probs });
     }
     return out;
   };
-  /** Share of copies of validation items whose own item ranks first among all items (fit and validation). */
-  const ownItemFirst = async (m: RefineModel, q: { b: Float32Array; c: Float32Array }) => {
-    const rows = [...fit, ...val];
-    const all = pick(data, rows);
-    const g = await m.vectors(gemm, all.b, all.c, rows.length, rows.map((i) => data.metadata[i]!));
-    const v = await m.vectors(gemm, q.b, q.c, valCopies.length, null);
-    const top = await firstFive(m, v.vectors, valCopies.length, g.vectors, rows.length);
-    return valCopies.filter((c, r) => rows[top[r * 5]!] === copies!.sources[c]).length / Math.max(1, valCopies.length);
+  /** Share of copies of validation items (search vectors `copyVectors`) whose own item ranks first among all items (`gallery`: everyRow's). */
+  const ownItemFirst = async (m: RefineModel, copyVectors: Float32Array, gallery: Float32Array) => {
+    const top = await firstFive(m, copyVectors, valCopies.length, gallery, everyRow.length);
+    return valCopies.filter((c, r) => everyRow[top[r * 5]!] === copies!.sources[c]).length / Math.max(1, valCopies.length);
   };
   let accuracy: Record<string, number> | null = null;
   let best = { score: -1, p: 0, s: 0, fusion: FUSION_GRID[0]! };
   for (const fusion of FUSION_GRID) {
     model = new RefineModel({ ...header, fusion }, weights);
-    const [clean] = await searchFigures(model, [cleanQueries]);
+    const fitGallery = (await model.vectors(gemm, gq.b, gq.c, fit.length, fitTruths)).vectors;
+    const [clean] = await searchFigures(model, [cleanQueries], fitGallery);
     accuracy ??= headAccuracy(clean!.probs, cleanQueries.truths);
     options.onProgress?.(`fusion ${JSON.stringify(fusion)}: P@5 ${clean!.p.toFixed(4)} strict ${clean!.s.toFixed(4)}`);
     if (clean!.p + clean!.s > best.score) best = { score: clean!.p + clean!.s, p: clean!.p, s: clean!.s, fusion };
@@ -222,8 +223,9 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
     let chosen = { hit: -1, p: best.p, s: best.s, weight: 0 };
     for (const weight of INSTANCE_WEIGHTS) {
       const m = new RefineModel({ ...header, instance: shape, fusion: { ...best.fusion, instance: weight } }, weights, instance);
-      const figures = await searchFigures(m, copyQueries ? [cleanQueries, copyQueries] : [cleanQueries]);
-      const hit = copyQueries ? await ownItemFirst(m, copyQueries) : 0;
+      const gallery = (await m.vectors(gemm, everything.b, everything.c, everyRow.length, everyTruth)).vectors;
+      const figures = await searchFigures(m, copyQueries ? [cleanQueries, copyQueries] : [cleanQueries], gallery.subarray(0, fit.length * m.dims));
+      const hit = copyQueries ? await ownItemFirst(m, figures[1]!.vectors, gallery) : 0;
       const clean = figures[0]!;
       const kept = clean.p >= best.p - CLEAN_TOLERANCE && clean.s >= best.s - CLEAN_TOLERANCE;
       options.onProgress?.(`instance weight ${weight}: P@5 ${figures.map((f) => f.p.toFixed(4)).join(' / ')} strict ${figures.map((f) => f.s.toFixed(4)).join(' / ')} (clean / copies), copies' own item first ${hit.toFixed(4)}${kept ? '' : ' (costs clean photos too much)'}`);
