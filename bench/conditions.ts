@@ -140,15 +140,16 @@ interface Scored {
   readonly vector: Float32Array;
 }
 
-/** Embeds copies and scores the best candidate (raw backbone cosine), for matching and duplicates. */
+/** Embeds copies and scores the best candidate as `fashion match` does, for matching (and the backbone vectors, for duplicates). */
 async function scoreCopies(rec: Recommender, dir: string, ids: readonly string[]): Promise<Scored[]> {
   const out: Scored[] = [];
   for (let i = 0; i < ids.length; i += 16) {
     await Promise.all(
       ids.slice(i, i + 16).map(async (id) => {
-        const v = await rec.embedImage(await readImageFile(join(dir, `${id}.jpg`)), id);
-        const m = rec.matchVector(v, { threshold: 0, candidates: 1 });
-        const margin = m.similarity >= MATCH_MIN_SIMILARITY ? m.confidence : -1;
+        const features = await rec.embedFeatures(await readImageFile(join(dir, `${id}.jpg`)), id);
+        const v = features.vector;
+        const m = rec.matchFeatures(features, { threshold: 0, candidates: 1 });
+        const margin = m.space === 'same-product' || m.similarity >= MATCH_MIN_SIMILARITY ? m.confidence : -1;
         const row = rec.rowOfId(id);
         let selfSim = NaN;
         if (row !== undefined) {
@@ -201,8 +202,10 @@ async function run(isolate: Setting) {
       items[cond] = { itemHitAt1: r.itemHitAt1 ?? NaN, itemHitAt5: r.itemHitAtK ?? NaN, p5: r.precisionAtK, queries: r.queries };
       log(`isolate ${isolate} item copies ${cond}: hit@1 ${r.itemHitAt1} hit@5 ${r.itemHitAtK}`);
     }
-    // Matching and near-duplicates work on backbone vectors, whatever the search space: measured by 'on' and 'off'.
-    if (isolate === 'refined') return { isolate, catalog: rec.allItems().length, conditions, items, match: null, duplicates: null, exactDuplicateGroups: 0 };
+    // Near-duplicates work on backbone vectors, whatever the search space: measured by 'on' and 'off'. Matching moves to the
+    // same-product space when the refinement has one, so it is measured there too.
+    const settings = rec.matchSettings();
+    if (isolate === 'refined' && settings.space !== 'same-product') return { isolate, catalog: rec.allItems().length, conditions, items, match: null, duplicates: null, exactDuplicateGroups: 0 };
 
     // Second-hand matching: copies of catalog items (mild, all conditions) vs copies of held-back items.
     const pos = [
@@ -214,16 +217,20 @@ async function run(isolate: Setting) {
       ...(await scoreCopies(rec, join(work, 'queries', `${seed}-${queryN}`, 'all'), queryIds)),
     ];
     const sweep = [];
-    for (let t = 0; t <= 0.0801; t += 0.005) sweep.push(matchFigures(pos, neg, r4(t)));
+    const [step, last] = settings.space === 'same-product' ? [0.01, 0.2] : [0.005, 0.08];
+    for (let t = 0; t <= last + 1e-9; t += step) sweep.push(matchFigures(pos, neg, r4(t)));
     const mild = pos.slice(0, itemIds.length);
     const allCopies = pos.slice(itemIds.length);
+    const chosen = settings.threshold;
     const match = {
-      threshold: MATCH_THRESHOLD,
-      mixed: matchFigures(pos, neg, MATCH_THRESHOLD),
-      mildCopies: matchFigures(mild, neg.slice(0, queryIds.length), MATCH_THRESHOLD),
-      allConditionCopies: matchFigures(allCopies, neg.slice(queryIds.length), MATCH_THRESHOLD),
+      space: settings.space,
+      threshold: chosen,
+      mixed: matchFigures(pos, neg, chosen),
+      mildCopies: matchFigures(mild, neg.slice(0, queryIds.length), chosen),
+      allConditionCopies: matchFigures(allCopies, neg.slice(queryIds.length), chosen),
       sweep,
     };
+    if (isolate === 'refined') return { isolate, catalog: rec.allItems().length, conditions, items, match, duplicates: null, exactDuplicateGroups: 0 };
 
     // Near-duplicates: catalog + copies through the real candidate search; copies must join their original.
     const { vectors, dims } = rawCatalog(rec);
@@ -331,11 +338,25 @@ function writeRefinedMarkdown(s: typeof summary): void {
     'The refined space ranks by kind, colour and style, which is what P@5 asks. A catalog item is placed by its labels and a copy by what the',
     'network predicts for it, so when the prediction misses (a colour cast read as another colour) the product itself drops; with copies, the',
     'search vector also carries a "same product" part learned from photo/copy pairs (src/refine/instanceProjection.ts) and a photo search moves',
-    'the candidate most like the very product first (src/recommend/sameProduct.ts), which is what itemHit measures. `fashion match` still',
-    'decides on backbone vectors (block above).',
+    'the item nearest in that space first when it stands out from the next one (src/recommend/sameProduct.ts), which is what itemHit measures.',
     'The block above was measured before the fit to the model input moved from libvips to src/imaging/resample.ts; this one after.',
-    '<!-- conditions-refined:end -->',
   );
+  const m = copies?.match;
+  if (m) {
+    lines.push(
+      '',
+      `**Second-hand matching in the same-product space** (\`fashion match\` on this catalog): a match when the nearest item in the same-product space leads`,
+      `the next by >= ${m.threshold} in cosine, the threshold that training chose on validation copies (precision >= 0.8 there). The same copies as the`,
+      `matching block above: ${2 * s.items} copies of catalog items (mild and all-condition) should match their item; ${2 * s.queries} copies of held-back items (clean and all-condition)`,
+      'have none (a held-back item with a twin listing counts as wrongly matched, so precision is a lower bound).',
+      `At ${m.threshold}: precision ${m.mixed.precision}, recall ${m.mixed.recall}; mild copies: recall ${m.mildCopies.recall}, all-condition copies: recall ${m.allConditionCopies.recall}; held-back copies wrongly matched: ${m.mixed.falseMatchRateOnAbsent}.`,
+      '',
+      '| threshold | precision | recall | held-back copies matched |',
+      '|---|---|---|---|',
+      ...m.sweep.map((x) => `| ${x.threshold}${x.threshold === m.threshold ? ' (chosen)' : ''} | ${x.precision} | ${x.recall} | ${x.falseMatchRateOnAbsent} |`),
+    );
+  }
+  lines.push('<!-- conditions-refined:end -->');
   replaceBlock('conditions-refined', lines.join('\n'));
 }
 

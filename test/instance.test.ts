@@ -7,7 +7,7 @@ import { Gemm } from '../src/embedding/gemm.js';
 import { COLOUR_DIMS } from '../src/refine/colourFeatures.js';
 import { instanceVector, instanceVectors, learnInstanceProjection, MIN_INSTANCE_PAIRS } from '../src/refine/instanceProjection.js';
 import { RefineModel } from '../src/refine/refineModel.js';
-import { sameProductFirst } from '../src/recommend/sameProduct.js';
+import { putFirst, sameProductPin } from '../src/recommend/sameProduct.js';
 import { mulberry32 } from '../src/recommend/evaluate.js';
 
 const BD = 48;
@@ -113,17 +113,14 @@ async function expect(f: () => Promise<unknown>): Promise<void> {
   await assert.rejects(f, /at least 200 photo\/copy pairs/);
 }
 
-test('a photo search moves the candidate most like the very product first, only above the threshold', () => {
-  // Search vectors: 2 dims of other parts, then a 2-d "same product" part of weight 2 (unit part scaled by 2).
-  const part = { offset: 2, dims: 2, weight: 2 };
-  const vec = (a: number, b: number, c: number, d: number) => Float32Array.from([a, b, c * 2, d * 2]);
-  const rows = [vec(1, 0, 0, 1), vec(1, 0, 0.6, 0.8), vec(0.9, 0.1, 1, 0)];
-  const neighbors = rows.map((_, row) => ({ row, distance: row / 10 }));
-  const query = vec(1, 0, 1, 0);
-  const moved = sameProductFirst(neighbors, query, (r) => rows[r]!, part, 0.9);
-  assert.deepEqual(moved.neighbors.map((n) => n.row), [2, 0, 1]);
-  assert.equal(moved.pinned, 2);
-  const kept = sameProductFirst(neighbors, vec(1, 0, 0.6, -0.8), (r) => rows[r]!, part, 0.9);
-  assert.deepEqual(kept.neighbors.map((n) => n.row), [0, 1, 2]);
-  assert.equal(kept.pinned, null);
+test('the nearest item in the same-product space goes first only when it leads the next by the gap', () => {
+  const near = (a: number, b: number) => [{ row: 7, distance: a }, { row: 3, distance: b }];
+  assert.equal(sameProductPin(near(0.1, 0.2), 0.05), 7);
+  assert.equal(sameProductPin(near(0.1, 0.14), 0.05), null);
+  // A catalog (or a filter) with one item leaves no rival: that item goes first.
+  assert.equal(sameProductPin([{ row: 4, distance: 0.9 }], 0.05), 4);
+  assert.equal(sameProductPin([], 0.05), null);
+  const neighbors = [0, 1, 2].map((row) => ({ row, distance: row / 10 }));
+  assert.deepEqual(putFirst(neighbors, { row: 2, distance: 0.2 }).map((n) => n.row), [2, 0, 1]);
+  assert.deepEqual(putFirst(neighbors, { row: 9, distance: 0.5 }).map((n) => n.row), [9, 0, 1, 2]);
 });

@@ -3,12 +3,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runIndex, MIN_LABELLED_FOR_REFINEMENT } from '../src/cli/main.js';
-import { trainCatalog } from '../src/catalog/refineCatalog.js';
+import { REFINE_FILE, trainCatalog, writeRefinedVectors } from '../src/catalog/refineCatalog.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { Gemm } from '../src/embedding/gemm.js';
 import { fitForModel } from '../src/imaging/decode.js';
 import { IMAGENET_PREPROCESS } from '../src/imaging/preprocess.js';
+import { PHOTO_CONDITIONS, rephotograph } from '../src/imaging/rephotograph.js';
+import { RefineModel } from '../src/refine/refineModel.js';
 import { copyConditions, getsCopy } from '../src/refine/augment.js';
 import { colourHistogram, COLOUR_DIMS } from '../src/refine/colourFeatures.js';
 import { evaluate, mulberry32 } from '../src/recommend/evaluate.js';
@@ -82,6 +84,57 @@ test('a labelled catalog trains its refinement on index; search, categorisation 
     assert.deepEqual(again.copies, c.copies);
     assert.equal(store.featureIds('copy').size, made.size);
   } finally {
+    await embedder.close();
+    store.close();
+  }
+});
+
+test('a photo of a listed product puts that product first through the same-product index, exact and HNSW', async () => {
+  const fx = makeFixture(pickIds(TYPES, 26), 'same-product');
+  const config = fx.config();
+  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  const store = openCatalogStore(config.dataDir);
+  const embedder = await Embedder.load({ model: config.model, pooling: config.pooling, preprocess: config.preprocess, threads: 1, cacheDir: config.cacheDir });
+  const gemm = await Gemm.create(1);
+  // Copies of every item give enough photo/copy pairs for the projection (the fixture is too small for validation to choose its weight).
+  await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7, augment: { share: 1, embedder } });
+  const trained = RefineModel.load(join(config.dataDir, REFINE_FILE));
+  assert.ok(trained.header.instance, 'expected a same-product projection');
+  const withPin = async (pinGap: number, matchGap = 1) => {
+    const header = { ...trained.header, instance: { ...trained.header.instance!, pinGap, matchGap }, fusion: { ...trained.header.fusion, instance: 1 }, trainedAt: `${trained.header.trainedAt}-${pinGap}` };
+    const model = new RefineModel(header, trained.weights, trained.instance);
+    await model.save(join(config.dataDir, REFINE_FILE));
+    await writeRefinedVectors(store, model, gemm);
+  };
+  const id = fx.ids[4 * 26 + 5]!;
+  const rng = mulberry32(11);
+  const photo = await rephotograph(readFileSync(join(fx.images, `${id}.jpg`)), PHOTO_CONDITIONS.mild, rng);
+  try {
+    for (const index of ['exact', 'hnsw'] as const) {
+      await withPin(0, 0.01);
+      let rec = Recommender.open({ ...config, index });
+      rec.prepareIndex();
+      const first = (await rec.searchImage(photo, { k: 5 })).hits[0]!;
+      assert.equal(first.id, id, index);
+      assert.equal(first.lookAlike, true);
+      // fashion match decides in the same space, with the model's threshold.
+      const m = await rec.matchImage(photo);
+      assert.equal(m.space, 'same-product');
+      assert.equal(m.threshold, 0.01);
+      assert.equal(m.match?.id, id, JSON.stringify(m.candidates.map((c) => [c.id, c.score])));
+      // Filters hold for the moved item too.
+      const other = (await rec.searchImage(photo, { k: 5, filters: { articleType: ['Watches'] } })).hits;
+      assert.ok(other.every((h) => h.metadata.articleType === 'Watches' && !(h.id === id)));
+      await rec.close();
+      await withPin(2); // no cosine margin reaches 2: nothing moves
+      rec = Recommender.open({ ...config, index });
+      rec.prepareIndex();
+      assert.ok((await rec.searchImage(photo, { k: 5 })).hits.every((h) => !h.lookAlike), index);
+      assert.equal((await rec.matchImage(photo)).match, null);
+      await rec.close();
+    }
+  } finally {
+    await gemm.close();
     await embedder.close();
     store.close();
   }

@@ -261,7 +261,7 @@ export function buildCli(): Command {
   withCommonOptions(program.command('match'))
     .description('second-hand matching: the catalog product a photo shows, with a confidence, or "no confident match"')
     .argument('<image>', 'photo path or http(s) URL')
-    .option('--threshold <margin>', `confidence needed for a match (default ${MATCH_THRESHOLD}, chosen by measurement)`)
+    .option('--threshold <margin>', `confidence needed for a match (default: the one training chose on validation copies, or ${MATCH_THRESHOLD} on backbone vectors)`)
     .option('--candidates <n>', 'candidates to list', '3')
     .option('--json', 'print JSON')
     .action(async (image: string, opts) => {
@@ -274,8 +274,8 @@ export function buildCli(): Command {
           console.log(JSON.stringify(m));
           return;
         }
-        if (m.match) console.log(`match: item ${m.match.id} (${m.match.metadata.productDisplayName ?? ''}), confidence ${m.confidence.toFixed(4)} >= ${m.threshold}, similarity ${m.similarity.toFixed(4)}`);
-        else console.log(`no confident match (confidence ${m.confidence.toFixed(4)} < ${m.threshold}, or similarity ${m.similarity.toFixed(4)} too low); closest candidates:`);
+        if (m.match) console.log(`match: item ${m.match.id} (${m.match.metadata.productDisplayName ?? ''}), confidence ${m.confidence.toFixed(4)} >= ${m.threshold}, similarity ${m.similarity.toFixed(4)} (${m.space} space)`);
+        else console.log(`no confident match (confidence ${m.confidence.toFixed(4)} < ${m.threshold}, or similarity ${m.similarity.toFixed(4)} too low; ${m.space} space); closest candidates:`);
         console.table(m.candidates.map((h, i) => ({ rank: i + 1, id: h.id, similarity: h.score.toFixed(4), articleType: h.metadata.articleType ?? '', name: (h.metadata.productDisplayName ?? '').slice(0, 45) })));
       } finally {
         await rec.close();
@@ -416,7 +416,9 @@ export function buildCli(): Command {
           },
         });
         const onCopies = report.copies.validation > 0 ? `; on ${report.copies.validation} re-photographed validation copies ${JSON.stringify(report.copies.validationAccuracy)}` : '';
-        const instance = report.instance ? `; same-product part learned from ${report.instance.pairs} photo/copy pairs, search weight ${report.instance.weight}` : '';
+        const instance = report.instance
+          ? `; same-product part learned from ${report.instance.pairs} photo/copy pairs, search weight ${report.instance.weight}, pin gap ${report.instance.pinGap}, match gap ${report.instance.matchGap}`
+          : '';
         console.log(opts.json ? JSON.stringify(report) : `trained in ${report.trainSeconds} s on ${report.fitItems} items and ${report.copies.fit} copies; validation (${report.validationItems} items): P@5 ${report.validation.precisionAt5}, strict P@5 ${report.validation.strictPrecisionAt5}, accuracy ${JSON.stringify(report.validationAccuracy)}${onCopies}${instance}`);
       } finally {
         copiesBar.stop();

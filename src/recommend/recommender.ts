@@ -11,9 +11,9 @@ import { scoreOf, type Metric, type Neighbor, type VectorIndex } from '../index/
 import type { CatalogStore, Metadata, StoredItem } from '../store/catalogStore.js';
 import { hasFilters, matchesFilters, type Filters } from './filters.js';
 import { QueryBatcher } from './queryBatcher.js';
-import { SAME_PRODUCT_CANDIDATES, sameProductFirst } from './sameProduct.js';
+import { putFirst, sameProductPin } from './sameProduct.js';
 import { NEAR_DUPLICATE_THRESHOLD, exactDuplicateGroups, groupPairs, nearDuplicatePairs, type DuplicateGroup } from './duplicates.js';
-import { MATCH_THRESHOLD, SAME_PRODUCT_SIMILARITY, decideMatch, type MatchResult } from './match.js';
+import { MATCH_THRESHOLD, SAME_PRODUCT_SIMILARITY, decideMatch, type MatchResult, type MatchSpace } from './match.js';
 import type { DecodedRgb } from '../imaging/decode.js';
 import { FtsTextSearch } from '../text/ftsIndex.js';
 import { outfitForItem, outfitForVector, type OutfitResult } from './outfit.js';
@@ -97,6 +97,8 @@ export class Recommender {
   private annIndex: HnswIndex | null = null;
   /** The searched vectors, exactly (the HNSW graph, when used, sits over the same rows). */
   private exactIndex: ExactIndex = new ExactIndex(new Float32Array(0), 1);
+  /** The "same product" parts of the searched vectors on their own (src/recommend/sameProduct.ts), when the refinement has one. */
+  private sameProductIndex: VectorIndex | null = null;
   private refineNote: string | undefined;
   /** Colour evidence of every item (rows as items), when stored. */
   private colours: Float32Array | null = null;
@@ -127,6 +129,7 @@ export class Recommender {
     if (refinement.model && refinement.vectors) this.index = new ExactIndex(refinement.vectors, refinement.model.dims);
     else this.refine = null;
     this.exactIndex = this.index as ExactIndex;
+    this.sameProductIndex = this.sameProductVectors();
     this.annIndex = null;
     if (this.wantsAnn() && existsSync(this.annFile())) this.openAnn(false);
     const root = this.store.getSetting(SETTING_IMAGES_ROOT);
@@ -152,8 +155,19 @@ export class Recommender {
     return this.config.index === 'hnsw' || (this.config.index === 'auto' && this.items.length >= this.config.annThreshold);
   }
 
-  private annFile(): string {
-    return join(this.config.dataDir, `ann-${this.refine ? 'refined' : 'raw'}.usearch`);
+  private annFile(space: 'search' | 'sameProduct' = 'search'): string {
+    return join(this.config.dataDir, space === 'sameProduct' ? 'ann-same-product.usearch' : `ann-${this.refine ? 'refined' : 'raw'}.usearch`);
+  }
+
+  /** The same-product parts of the searched vectors, packed (each is unit length times its weight). */
+  private sameProductVectors(): ExactIndex | null {
+    const part = this.refine?.instancePart();
+    if (!part) return null;
+    const d = this.exactIndex.dims;
+    const n = this.exactIndex.size;
+    const packed = new Float32Array(n * part.dims);
+    for (let r = 0; r < n; r++) packed.set(this.exactIndex.vectors.subarray(r * d + part.offset, r * d + part.offset + part.dims), r * part.dims);
+    return new ExactIndex(packed, part.dims);
   }
 
   /** What the searched vectors are: a saved graph made for another space is rebuilt. */
@@ -168,10 +182,17 @@ export class Recommender {
     const exact = this.exactIndex;
     if (exact.size === 0) return;
     const keys = BigUint64Array.from(this.items.map((it) => itemKey(it)));
-    const { index, changed } = HnswIndex.open(this.annFile(), this.spaceId(), exact, keys, { ...DEFAULT_HNSW, threads: this.config.threads });
+    const options = { ...DEFAULT_HNSW, threads: this.config.threads };
+    const { index, changed } = HnswIndex.open(this.annFile(), this.spaceId(), exact, keys, options);
     if (changed) index.save(this.annFile(), this.spaceId());
     this.annIndex = index;
     this.index = index;
+    if (this.sameProductIndex instanceof ExactIndex) {
+      const space = `same-product:${this.spaceId()}`;
+      const same = HnswIndex.open(this.annFile('sameProduct'), space, this.sameProductIndex, keys, options);
+      if (same.changed) same.index.save(this.annFile('sameProduct'), space);
+      this.sameProductIndex = same.index;
+    }
   }
 
   /**
@@ -281,10 +302,14 @@ export class Recommender {
         ? (r: number) => (!extraFilter || extraFilter(r)) && (!useFilters || matchesFilters(this.items[r]!.metadata, filters!))
         : undefined;
     const t0 = performance.now();
-    const part = sameProduct ? this.refine?.instancePart() : null;
-    let neighbors = this.index.search(vector, part ? Math.max(k, SAME_PRODUCT_CANDIDATES) : k, metric, filter);
+    let neighbors = this.index.search(vector, k, metric, filter);
     let pinned: number | null = null;
-    if (part) ({ neighbors, pinned } = sameProductFirst(neighbors, vector, (r) => this.vectorOf(r), part));
+    const part = sameProduct ? this.refine?.instancePart() : null;
+    if (part && this.sameProductIndex) {
+      const nearest = this.sameProductIndex.search(vector.subarray(part.offset, part.offset + part.dims), 2, 'cosine', filter);
+      pinned = sameProductPin(nearest, part.pinGap);
+      if (pinned !== null) neighbors = putFirst(neighbors, this.exactIndex.rescore(vector, [pinned], metric)[0]!);
+    }
     const searchMs = performance.now() - t0;
     const hits = neighbors.slice(0, k).map((n) => (n.row === pinned ? { ...this.hit(n, metric), lookAlike: true } : this.hit(n, metric)));
     return { hits, metric, k, timings: { searchMs } };
@@ -311,26 +336,41 @@ export class Recommender {
     return this.rowOf.get(id);
   }
 
-  /** A photo's backbone vector, as the catalog's vectors are stored (instance-level similarity). */
-  async embedImage(bytes: Uint8Array, label = 'the query photo'): Promise<Float32Array> {
+  /** A photo's backbone vector and colour evidence, as the catalog's are stored. */
+  async embedFeatures(bytes: Uint8Array, label = 'the query photo'): Promise<Pick<EmbeddedQuery, 'vector' | 'colour'>> {
     await this.loadModel();
-    return (await this.batcher!.embed(bytes, label)).vector;
+    const q = await this.batcher!.embed(bytes, label);
+    return { vector: q.vector, colour: q.colour };
   }
 
   /** Second-hand matching: the catalog item the photo shows, or no match when the confidence is below the threshold. */
-  async matchImage(bytes: Uint8Array, options: { threshold?: number; candidates?: number } = {}, label = 'the query photo'): Promise<MatchResult & { isolated?: IsolatedView }> {
+  async matchImage(bytes: Uint8Array, options: MatchOptions = {}, label = 'the query photo'): Promise<MatchResult & { isolated?: IsolatedView }> {
     this.requireItems();
     await this.loadModel();
     const q = await this.batcher!.embed(bytes, label);
-    return { ...this.matchVector(q.vector, options), ...isolatedOf(q) };
+    return { ...this.matchFeatures(q, options), ...isolatedOf(q) };
+  }
+
+  /** Where `fashion match` measures similarity in this catalog, and its default threshold. */
+  matchSettings(): { space: MatchSpace; threshold: number } {
+    const part = this.refine?.instancePart();
+    return part && this.sameProductIndex ? { space: 'same-product', threshold: part.matchGap } : { space: 'backbone', threshold: MATCH_THRESHOLD };
+  }
+
+  /** Matching in the refinement's same-product space when the catalog has one (src/recommend/match.ts), else on backbone vectors. */
+  matchFeatures(q: Pick<EmbeddedQuery, 'vector' | 'colour'>, options: MatchOptions = {}): MatchResult {
+    const part = this.refine?.instancePart();
+    const inSpace = part && this.sameProductIndex ? this.refine!.sameProductVector(q.vector, q.colour) : null;
+    if (!part || !inSpace) return this.matchVector(q.vector, options);
+    const { k, threshold } = matchOptions(options, part.matchGap);
+    const neighbors = this.sameProductIndex!.search(inSpace, Math.max(k, 2), 'cosine');
+    const hits = neighbors.slice(0, k).map((n) => this.hit(n, 'cosine'));
+    return decideMatch(hits, neighbors[1] ? scoreOf(neighbors[1].distance, 'cosine') : null, threshold, 'same-product');
   }
 
   /** Matching on the stored backbone vectors (cosine), whatever projection relevance search may use. */
-  matchVector(vector: Float32Array, options: { threshold?: number; candidates?: number } = {}): MatchResult {
-    const k = options.candidates ?? 3;
-    if (!Number.isInteger(k) || k < 1 || k > 100) throw invalid('candidates', 'an integer from 1 to 100', k);
-    const threshold = options.threshold ?? MATCH_THRESHOLD;
-    if (!(threshold >= 0 && threshold <= 1)) throw invalid('threshold', 'a margin from 0 to 1', threshold);
+  matchVector(vector: Float32Array, options: MatchOptions = {}): MatchResult {
+    const { k, threshold } = matchOptions(options, MATCH_THRESHOLD);
     this.rawIndex ??= new ExactIndex(this.rawVectors(), this.rawDims());
     const neighbors = this.rawIndex.search(vector, Math.max(k, 10), 'cosine');
     // The rival is the first candidate that is not the best photo listed again under another id.
@@ -475,6 +515,21 @@ export class Recommender {
 }
 
 /** A stable key for an item's vector: it changes when the photo or the labels (label-aware vectors) change. */
+export interface MatchOptions {
+  /** Margin needed for a match (default: the catalog's). */
+  readonly threshold?: number;
+  /** Candidates returned. */
+  readonly candidates?: number;
+}
+
+function matchOptions(options: MatchOptions, defaultThreshold: number): { k: number; threshold: number } {
+  const k = options.candidates ?? 3;
+  if (!Number.isInteger(k) || k < 1 || k > 100) throw invalid('candidates', 'an integer from 1 to 100', k);
+  const threshold = options.threshold ?? defaultThreshold;
+  if (!(threshold >= 0 && threshold <= 1)) throw invalid('threshold', 'a margin from 0 to 1', threshold);
+  return { k, threshold };
+}
+
 function itemKey(it: StoredItem): bigint {
   const h = createHash('sha256').update(`${it.id}|${it.size}|${it.mtimeMs}|${JSON.stringify(it.metadata)}`).digest();
   return h.readBigUInt64BE(0);

@@ -23,12 +23,20 @@ export interface InstanceProjection {
   readonly matrix: Float32Array;
 }
 
-/** Where the "same product" part sits in a refined search vector, and its weight. */
+/** Where the "same product" part sits in a refined search vector, its weight, and its pin gap. */
 export interface InstancePart {
   readonly offset: number;
   readonly dims: number;
   readonly weight: number;
+  /** Margin of cosine by which the nearest item in this space must lead the next to go first (src/recommend/sameProduct.ts). */
+  readonly pinGap: number;
+  /** Margin from which `fashion match` names the nearest item in this space as the product photographed. */
+  readonly matchGap: number;
 }
+
+/** Pin and match gaps of models trained before they were chosen on validation (the values chosen then for the shipped model). */
+export const DEFAULT_PIN_GAP = 0.035;
+export const DEFAULT_MATCH_GAP = 0.08;
 
 export interface InstanceOptions {
   readonly colourWeight: number;

@@ -3,7 +3,7 @@ import { rename, writeFile } from 'node:fs/promises';
 import type { Gemm } from '../embedding/gemm.js';
 import type { Metadata } from '../store/catalogStore.js';
 import { COLOUR_DIMS, COLOUR_FEATURES_VERSION } from './colourFeatures.js';
-import { instanceVector, instanceVectors, type InstancePart, type InstanceProjection } from './instanceProjection.js';
+import { DEFAULT_MATCH_GAP, DEFAULT_PIN_GAP, instanceVector, instanceVectors, type InstancePart, type InstanceProjection } from './instanceProjection.js';
 import { mlpForward, mlpForwardOne, type HeadSpec, type MlpWeights } from './mlp.js';
 
 /** How much each part of the refined vector counts in cosine similarity (each part is unit length first). */
@@ -41,7 +41,7 @@ export interface RefineHeader {
   readonly trainedAt: string;
   readonly report: Record<string, unknown>;
   /** Shape of the instance projection stored after the network's weights, when trained with copies. */
-  readonly instance?: { readonly colourWeight: number; readonly dims: number; readonly pairs: number };
+  readonly instance?: { readonly colourWeight: number; readonly dims: number; readonly pairs: number; readonly pinGap?: number; readonly matchGap?: number };
 }
 
 const HEAD_ORDER = ['articleType', 'baseColour', 'gender'] as const;
@@ -90,7 +90,14 @@ export class RefineModel {
   /** Where the "same product" part sits in the search vector, when search uses it. */
   instancePart(): InstancePart | null {
     const p = this.searchInstance;
-    return p ? { offset: this.dims - p.dims, dims: p.dims, weight: this.header.fusion.instance ?? 0 } : null;
+    if (!p) return null;
+    const shape = this.header.instance;
+    return { offset: this.dims - p.dims, dims: p.dims, weight: this.header.fusion.instance ?? 0, pinGap: shape?.pinGap ?? DEFAULT_PIN_GAP, matchGap: shape?.matchGap ?? DEFAULT_MATCH_GAP };
+  }
+
+  /** A photo's unit vector in the "same product" space, when search uses one. */
+  sameProductVector(backbone: Float32Array, colour: Float32Array): Float32Array | null {
+    return this.instanceOf(backbone, colour);
   }
 
   private instanceOf(backbone: Float32Array, colour: Float32Array): Float32Array | null {

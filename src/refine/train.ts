@@ -4,8 +4,9 @@ import type { Metadata } from '../store/catalogStore.js';
 import { batchKnn } from './batchKnn.js';
 import type { TrainingCopies } from './augment.js';
 import { COLOUR_DIMS, COLOUR_FEATURES_VERSION } from './colourFeatures.js';
-import { SAME_PRODUCT_CANDIDATES, sameProductFirst } from '../recommend/sameProduct.js';
-import { learnInstanceProjection, MIN_INSTANCE_PAIRS, type InstanceProjection } from './instanceProjection.js';
+import type { Neighbor } from '../index/vectorIndex.js';
+import { sameProductPin } from '../recommend/sameProduct.js';
+import { instanceVectors, learnInstanceProjection, MIN_INSTANCE_PAIRS, type InstanceProjection } from './instanceProjection.js';
 import { DEFAULT_TRAIN, trainMlp, type HeadSpec, type TrainOptions } from './mlp.js';
 import { RefineModel, type FusionWeights, type RefineHeader } from './refineModel.js';
 
@@ -33,8 +34,8 @@ export interface TrainReport {
   readonly copies: { readonly fit: number; readonly validation: number; readonly validationAccuracy: Record<string, number> };
   readonly validation: { precisionAt5: number; strictPrecisionAt5: number };
   readonly fusion: FusionWeights;
-  /** The "same product" part (src/refine/instanceProjection.ts): photo/copy pairs it learned from, its size, its chosen weight. */
-  readonly instance: { readonly pairs: number; readonly dims: number; readonly weight: number; readonly seconds: number } | null;
+  /** The "same product" part (src/refine/instanceProjection.ts): photo/copy pairs it learned from, its size, its chosen weight and pin gap. */
+  readonly instance: { readonly pairs: number; readonly dims: number; readonly weight: number; readonly pinGap: number; readonly matchGap: number; readonly seconds: number } | null;
   readonly modelBytes: number;
   readonly seed: number;
 }
@@ -51,6 +52,12 @@ for (const colour of [0.6, 0.9]) for (const histogram of [0.4, 0.7]) for (const 
 
 /** Weights of the "same product" part tried with the chosen fusion (its cosine counts weight^2, the rest about 2). */
 const INSTANCE_WEIGHTS = [0, 1, 1.4, 2];
+/** Pin gaps tried with each weight (src/recommend/sameProduct.ts); NO_PIN never moves an item (cosines differ by at most 2). */
+const PIN_GAPS = [0.02, 0.025, 0.03, 0.035, 0.04, 0.05];
+const NO_PIN = 2;
+/** Match thresholds tried (src/recommend/match.ts): the smallest whose validation precision reaches MATCH_PRECISION is kept. */
+const MATCH_GAPS = [0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2];
+const MATCH_PRECISION = 0.8;
 /** How much P@5 or strict P@5 of clean photos the "same product" part may cost. */
 const CLEAN_TOLERANCE = 0.01;
 
@@ -157,83 +164,121 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
   const fitTruths = everyTruth.slice(0, fit.length);
   const cleanQueries = { ...vq, truths: everyTruth.slice(fit.length) };
   const copyQueries = valCopies.length > 0 ? { ...pick(copies!, valCopies), truths: valCopies.map((k) => data.metadata[copies!.sources[k]!]!) } : null;
-  /** Each query's first 5 gallery rows as a photo search returns them (with the very product moved first, src/recommend/sameProduct.ts). */
-  const firstFive = async (m: RefineModel, q: Float32Array, nq: number, g: Float32Array, ng: number) => {
-    const part = m.instancePart();
-    const depth = part ? SAME_PRODUCT_CANDIDATES : 5;
-    const top = await batchKnn(gemm, q, nq, g, ng, m.dims, depth);
-    const d = m.dims;
-    const out = new Int32Array(nq * 5);
-    for (let r = 0; r < nq; r++) {
-      let rows = Array.from(top.subarray(r * depth, (r + 1) * depth));
-      if (part) {
-        const candidates = rows.map((row) => ({ row, distance: 0 }));
-        rows = sameProductFirst(candidates, q.subarray(r * d, (r + 1) * d), (j) => g.subarray(j * d, (j + 1) * d), part).neighbors.map((c) => c.row);
-      }
-      out.set(rows.slice(0, 5), r * 5);
-    }
+  /** Each query's first 5 gallery rows by the search vectors of `m`. */
+  const fusedTop = (m: RefineModel, q: Float32Array, nq: number, g: Float32Array, ng: number) => batchKnn(gemm, q, nq, g, ng, m.dims, 5);
+  /** The same rows as a photo search returns them: the very product first when it stands out (src/recommend/sameProduct.ts). */
+  const withPin = (top: Int32Array, nearest: Neighbor[][] | null, gap: number) => {
+    if (!nearest || gap >= NO_PIN) return top;
+    const out = top.slice();
+    nearest.forEach((near, r) => {
+      const pin = sameProductPin(near, gap);
+      if (pin !== null) out.set([pin, ...Array.from(top.subarray(r * 5, r * 5 + 5)).filter((x) => x !== pin)].slice(0, 5), r * 5);
+    });
     return out;
   };
-  /** P@5, strict P@5, search vectors and predictions of each set of queries against `fitGallery` (the fit items' search vectors in `m`'s space). */
-  const searchFigures = async (m: RefineModel, sets: ReadonlyArray<{ b: Float32Array; c: Float32Array; truths: readonly Metadata[] }>, fitGallery: Float32Array) => {
-    const out: Array<{ p: number; s: number; vectors: Float32Array; probs: Float32Array[] }> = [];
-    for (const set of sets) {
-      const q = await m.vectors(gemm, set.b, set.c, set.truths.length, null);
-      const top = await firstFive(m, q.vectors, set.truths.length, fitGallery, fit.length);
-      let p = 0, s = 0;
-      set.truths.forEach((truth, r) => {
-        for (let j = 0; j < 5; j++) {
-          const other = fitTruths[top[r * 5 + j]!]!;
-          if (other.articleType === truth.articleType) {
-            p++;
-            if (other.baseColour === truth.baseColour) s++;
-          }
+  /** P@5 and strict P@5 of first-five rows of the fit items against the queries' truths. */
+  const precision = (top: Int32Array, truths: readonly Metadata[]) => {
+    let p = 0, s = 0;
+    truths.forEach((truth, r) => {
+      for (let j = 0; j < 5; j++) {
+        const other = fitTruths[top[r * 5 + j]!]!;
+        if (other.articleType === truth.articleType) {
+          p++;
+          if (other.baseColour === truth.baseColour) s++;
         }
-      });
-      out.push({ p: p / (set.truths.length * 5), s: s / (set.truths.length * 5), vectors: q.vectors, probs: q.probs });
-    }
-    return out;
+      }
+    });
+    return { p: p / (truths.length * 5), s: s / (truths.length * 5) };
   };
-  /** Share of copies of validation items (search vectors `copyVectors`) whose own item ranks first among all items (`gallery`: everyRow's). */
-  const ownItemFirst = async (m: RefineModel, copyVectors: Float32Array, gallery: Float32Array) => {
-    const top = await firstFive(m, copyVectors, valCopies.length, gallery, everyRow.length);
-    return valCopies.filter((c, r) => everyRow[top[r * 5]!] === copies!.sources[c]).length / Math.max(1, valCopies.length);
+  /** The two gallery rows nearest each query in the "same product" space (unit rows), with their cosine distances. */
+  const nearestTwo = async (q: Float32Array, nq: number, g: Float32Array, ng: number, d: number) => {
+    const rows = await batchKnn(gemm, q, nq, g, ng, d, 2);
+    return Array.from({ length: nq }, (_, r) =>
+      [rows[r * 2]!, rows[r * 2 + 1]!].filter((row) => row >= 0).map((row) => {
+        let dot = 0;
+        for (let j = 0; j < d; j++) dot += q[r * d + j]! * g[row * d + j]!;
+        return { row, distance: 1 - dot };
+      }),
+    );
   };
   let accuracy: Record<string, number> | null = null;
   let best = { score: -1, p: 0, s: 0, fusion: FUSION_GRID[0]! };
   for (const fusion of FUSION_GRID) {
     model = new RefineModel({ ...header, fusion }, weights);
     const fitGallery = (await model.vectors(gemm, gq.b, gq.c, fit.length, fitTruths)).vectors;
-    const [clean] = await searchFigures(model, [cleanQueries], fitGallery);
-    accuracy ??= headAccuracy(clean!.probs, cleanQueries.truths);
-    options.onProgress?.(`fusion ${JSON.stringify(fusion)}: P@5 ${clean!.p.toFixed(4)} strict ${clean!.s.toFixed(4)}`);
-    if (clean!.p + clean!.s > best.score) best = { score: clean!.p + clean!.s, p: clean!.p, s: clean!.s, fusion };
+    const q = await model.vectors(gemm, cleanQueries.b, cleanQueries.c, val.length, null);
+    const clean = precision(await fusedTop(model, q.vectors, val.length, fitGallery, fit.length), cleanQueries.truths);
+    accuracy ??= headAccuracy(q.probs, cleanQueries.truths);
+    options.onProgress?.(`fusion ${JSON.stringify(fusion)}: P@5 ${clean.p.toFixed(4)} strict ${clean.s.toFixed(4)}`);
+    if (clean.p + clean.s > best.score) best = { score: clean.p + clean.s, p: clean.p, s: clean.s, fusion };
   }
 
-  // With enough copies: learn "the same product" similarity from them. Its weight is the one that puts the own
-  // item of most copies of validation items first (a shopper photographing a listed product expects that product
-  // first) while P@5 and strict P@5 of clean validation photos stay within 0.01 of search without it.
+  // With enough copies: learn "the same product" similarity from them. Its weight and pin gap are the pair that puts
+  // the own item of most copies of validation items first (a shopper photographing a listed product expects that
+  // product first) while P@5 and strict P@5 of clean validation photos, whose product is not in the fit gallery,
+  // stay within 0.01 of search without it.
   let instance: InstanceProjection | null = null;
   let instanceReport: TrainReport['instance'] = null;
   if (copies && fitCopies.length >= MIN_INSTANCE_PAIRS) {
     const t0 = performance.now();
     instance = await learnInstanceProjection(gemm, data, fit, copies, fitCopies.map((c) => ({ copy: c, item: copies.sources[c]! })), bd);
     const seconds = round((performance.now() - t0) / 1000);
+    // Nearest items in the same-product space do not depend on the weight: found once.
+    const id = instance.dims;
+    const everyInstance = await instanceVectors(gemm, instance, { backbones: everything.b, colours: everything.c }, everyRow.length);
+    const fitInstance = everyInstance.subarray(0, fit.length * id);
+    const cleanNear = await nearestTwo(everyInstance.subarray(fit.length * id), val.length, fitInstance, fit.length, id);
+    const copyInstance = copyQueries ? await instanceVectors(gemm, instance, { backbones: copyQueries.b, colours: copyQueries.c }, valCopies.length) : null;
+    const copyNearFit = copyInstance ? await nearestTwo(copyInstance, valCopies.length, fitInstance, fit.length, id) : null;
+    const copyNearAll = copyInstance ? await nearestTwo(copyInstance, valCopies.length, everyInstance, everyRow.length, id) : null;
     const shape = { colourWeight: instance.colourWeight, dims: instance.dims, pairs: fitCopies.length };
-    let chosen = { hit: -1, p: best.p, s: best.s, weight: 0 };
+    let chosen = { hit: -1, p: best.p, s: best.s, weight: 0, gap: NO_PIN };
     for (const weight of INSTANCE_WEIGHTS) {
       const m = new RefineModel({ ...header, instance: shape, fusion: { ...best.fusion, instance: weight } }, weights, instance);
       const gallery = (await m.vectors(gemm, everything.b, everything.c, everyRow.length, everyTruth)).vectors;
-      const figures = await searchFigures(m, copyQueries ? [cleanQueries, copyQueries] : [cleanQueries], gallery.subarray(0, fit.length * m.dims));
-      const hit = copyQueries ? await ownItemFirst(m, figures[1]!.vectors, gallery) : 0;
-      const clean = figures[0]!;
-      const kept = clean.p >= best.p - CLEAN_TOLERANCE && clean.s >= best.s - CLEAN_TOLERANCE;
-      options.onProgress?.(`instance weight ${weight}: P@5 ${figures.map((f) => f.p.toFixed(4)).join(' / ')} strict ${figures.map((f) => f.s.toFixed(4)).join(' / ')} (clean / copies), copies' own item first ${hit.toFixed(4)}${kept ? '' : ' (costs clean photos too much)'}`);
-      if (kept && hit > chosen.hit) chosen = { hit, p: clean.p, s: clean.s, weight };
+      const fitGallery = gallery.subarray(0, fit.length * m.dims);
+      const cleanTop = await fusedTop(m, (await m.vectors(gemm, cleanQueries.b, cleanQueries.c, val.length, null)).vectors, val.length, fitGallery, fit.length);
+      const copyVectors = copyQueries ? (await m.vectors(gemm, copyQueries.b, copyQueries.c, valCopies.length, null)).vectors : null;
+      const copyTopFit = copyVectors ? await fusedTop(m, copyVectors, valCopies.length, fitGallery, fit.length) : null;
+      const copyTopAll = copyVectors ? await fusedTop(m, copyVectors, valCopies.length, gallery, everyRow.length) : null;
+      for (const gap of weight > 0 ? [NO_PIN, ...PIN_GAPS] : [NO_PIN]) {
+        const clean = precision(withPin(cleanTop, cleanNear, gap), cleanQueries.truths);
+        const copy = copyTopFit ? precision(withPin(copyTopFit, copyNearFit, gap), copyQueries!.truths) : null;
+        const firstRows = copyTopAll ? withPin(copyTopAll, copyNearAll, gap) : null;
+        const hit = firstRows ? valCopies.filter((c, r) => everyRow[firstRows[r * 5]!] === copies.sources[c]).length / valCopies.length : 0;
+        const kept = clean.p >= best.p - CLEAN_TOLERANCE && clean.s >= best.s - CLEAN_TOLERANCE;
+        options.onProgress?.(
+          `instance weight ${weight}, pin gap ${gap >= NO_PIN ? 'none' : gap}: P@5 ${clean.p.toFixed(4)}${copy ? ` / ${copy.p.toFixed(4)}` : ''} strict ${clean.s.toFixed(4)}${copy ? ` / ${copy.s.toFixed(4)}` : ''} (clean / copies), copies' own item first ${hit.toFixed(4)}${kept ? '' : ' (costs clean photos too much)'}`,
+        );
+        if (kept && hit > chosen.hit) chosen = { hit, p: clean.p, s: clean.s, weight, gap };
+      }
     }
     best = { ...best, p: chosen.p, s: chosen.s, fusion: { ...best.fusion, instance: chosen.weight } };
-    instanceReport = { pairs: fitCopies.length, dims: instance.dims, weight: chosen.weight, seconds };
-    header = { ...header, instance: shape };
+    // `fashion match` names the nearest item by the same rule at a stricter gap: the smallest at which validation precision
+    // reaches MATCH_PRECISION, with as many photos of unlisted products (clean photos and copies of validation items against
+    // the fit items) as copies of listed ones (against all items).
+    let matchGap = MATCH_GAPS[MATCH_GAPS.length - 1]!;
+    if (copyNearAll && copyNearFit) {
+      const absent = [...cleanNear, ...copyNearFit];
+      for (const gap of MATCH_GAPS) {
+        let answered = 0, right = 0;
+        copyNearAll.forEach((near, r) => {
+          const pin = sameProductPin(near, gap);
+          if (pin === null) return;
+          answered++;
+          if (everyRow[pin] === copies.sources[valCopies[r]!]) right++;
+        });
+        const wrongly = absent.filter((near) => sameProductPin(near, gap) !== null).length / absent.length;
+        const precision = right / Math.max(1, answered + wrongly * valCopies.length);
+        options.onProgress?.(`match gap ${gap}: precision ${precision.toFixed(4)}, copies matched to their item ${(right / valCopies.length).toFixed(4)}, unlisted photos matched ${wrongly.toFixed(4)}`);
+        if (precision >= MATCH_PRECISION) {
+          matchGap = gap;
+          break;
+        }
+      }
+    }
+    instanceReport = { pairs: fitCopies.length, dims: instance.dims, weight: chosen.weight, pinGap: chosen.gap, matchGap, seconds };
+    header = { ...header, instance: { ...shape, pinGap: chosen.gap, matchGap } };
   }
   model = new RefineModel({ ...header, fusion: best.fusion }, weights, instance);
   let copyAccuracy: Record<string, number> = {};

@@ -132,6 +132,7 @@ export async function buildApp(rec: Recommender, config: Config, options: AppOpt
       confidence: m.confidence,
       similarity: m.similarity,
       threshold: m.threshold,
+      space: m.space,
       message: m.match ? `Matched item ${m.match.id}` : 'No confident match: this product does not seem to be in the catalog',
       candidates: m.candidates.map(hitView),
     };
