@@ -9,7 +9,7 @@ import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { resolveConfig } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { decodeRgb, fitForModel, pixelHash } from '../src/imaging/decode.js';
-import { isolateProduct } from '../src/imaging/isolateProduct.js';
+import { balancedReading, isolateProduct } from '../src/imaging/isolateProduct.js';
 import { resolvePreprocess } from '../src/imaging/preprocess.js';
 import { PHOTO_CONDITIONS, rephotograph } from '../src/imaging/rephotograph.js';
 import { mulberry32 } from '../src/recommend/evaluate.js';
@@ -72,6 +72,27 @@ test('a coloured backdrop is replaced with white and the product cropped out of 
   }
   // Smaller than the frame: the crop follows the product (half the frame here, plus a margin).
   assert.ok(iso.box.height < img.height * 0.75, `${iso.box.height} of ${img.height}`);
+});
+
+test('a studio shot in a dim, warm room has a second reading that turns its backdrop white again; other photos have none', async () => {
+  const img = await decodeRgb(photoOf(whiteTee));
+  // The same shot 25% darker under a warm lamp: every pixel scaled per channel.
+  const gains = [0.8, 0.72, 0.62];
+  const dim = { ...img, data: Uint8Array.from(img.data, (v, i) => Math.round(v * gains[i % 3]!)) };
+  assert.notEqual(isolateProduct(dim).method, 'studio');
+  const reading = balancedReading(dim);
+  assert.ok(reading, 'expected a balanced reading');
+  assert.equal(reading.method, 'balanced');
+  // The white T-shirt is back near its studio colours, cropped as the studio shot is: its pixels were not taken for backdrop.
+  const studio = isolateProduct(img).image;
+  assert.deepEqual([reading.image.width, reading.image.height], [studio.width, studio.height]);
+  const mean = (d: Uint8Array, c: number) => d.reduce((s, v, i) => (i % 3 === c ? s + v : s), 0) / (d.length / 3);
+  for (const c of [0, 1, 2]) assert.ok(Math.abs(mean(reading.image.data, c) - mean(studio.data, c)) < 6, `channel ${c}: ${mean(reading.image.data, c)} vs ${mean(studio.data, c)}`);
+  // A white studio shot, and a photo on a saturated backdrop, have no second reading.
+  assert.equal(balancedReading(img), null);
+  const blue = Uint8Array.from(img.data);
+  for (let i = 0; i < blue.length; i += 3) if (Math.min(blue[i]!, blue[i + 1]!, blue[i + 2]!) >= 240) blue.set([40, 90, 200], i);
+  assert.equal(balancedReading({ ...img, data: blue }), null);
 });
 
 test('isolation is part of the preprocessing identity; off leaves the old identity unchanged', async () => {

@@ -1,5 +1,5 @@
 import { FashionError } from '../errors.js';
-import { DEFAULT_IMAGE_LIMITS, fitPhoto, type FittedPhoto, type ImageLimits } from '../imaging/decode.js';
+import { DEFAULT_IMAGE_LIMITS, fitPhoto, type DecodedRgb, type FittedPhoto, type ImageLimits } from '../imaging/decode.js';
 import { fitToTensor } from '../imaging/resample.js';
 import { colourHistogram } from '../refine/colourFeatures.js';
 import type { Embedder } from './embedder.js';
@@ -26,6 +26,7 @@ export async function prepareBatch(
   embedder: Embedder,
   photos: ReadonlyArray<{ bytes: Uint8Array | (() => Promise<Uint8Array>); label: string }>,
   limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+  readings: 'one' | 'both' = 'one',
 ): Promise<PreparedBatch> {
   const p = embedder.identity.preprocess;
   const per = 3 * p.size * p.size;
@@ -33,7 +34,7 @@ export async function prepareBatch(
     photos.map(async (ph) => {
       try {
         const bytes = typeof ph.bytes === 'function' ? await ph.bytes() : ph.bytes;
-        return await fitPhoto(bytes, p, { limits, label: ph.label });
+        return await fitPhoto(bytes, p, { limits, label: ph.label, readings });
       } catch (err) {
         return asFashionError(err, ph.label);
       }
@@ -50,6 +51,17 @@ export async function prepareBatch(
   });
   const colours = fitted.map((f) => (ok(f) ? colourHistogram(f.product.data, f.product.width, f.product.height) : null));
   return { tensor, slots, colours, photos: fitted.map((f) => (ok(f) ? f : null)), count };
+}
+
+/** Backbone vectors and colour evidence of products already decoded and isolated (a photo's second reading). */
+export async function embedProducts(embedder: Embedder, products: readonly DecodedRgb[]): Promise<PhotoFeatures[]> {
+  const p = embedder.identity.preprocess;
+  const per = 3 * p.size * p.size;
+  const tensor = new Float32Array(products.length * per);
+  products.forEach((img, i) => fitToTensor(img, p, tensor, i * per));
+  const dims = embedder.dims;
+  const out = products.length > 0 ? await embedder.embedBatch(tensor, products.length) : new Float32Array(0);
+  return products.map((img, i) => ({ vector: out.slice(i * dims, (i + 1) * dims), colour: colourHistogram(img.data, img.width, img.height) }));
 }
 
 /** Runs a prepared batch through the model; returns one vector (or the error) per input. */

@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Sharp } from 'sharp';
 import { FashionError } from '../errors.js';
 import { requireImageType } from './imageType.js';
-import { isolateProduct, type IsolatedProduct } from './isolateProduct.js';
+import { balancedReading, isolateProduct, type IsolatedProduct } from './isolateProduct.js';
 import type { Preprocess } from './preprocess.js';
 import { fitToSquare, squareToRgb } from './resample.js';
 
@@ -97,14 +97,20 @@ export interface FittedPhoto {
   readonly isolation?: IsolatedProduct['method'];
   /** `pixelHash` of the photo. */
   readonly pixelHash: string;
+  /** With `readings: 'both'`, the product read as a studio shot under other light, when the backdrop allows it (`balancedReading`). */
+  readonly balanced?: DecodedRgb;
 }
 
-/** Decodes a photo once, hashes its pixels and isolates the product (when `p.isolate`). */
-export async function fitPhoto(bytes: Uint8Array, p: Preprocess, options: { limits?: ImageLimits; label?: string } = {}): Promise<FittedPhoto> {
+/**
+ * Decodes a photo once, hashes its pixels and isolates the product (when `p.isolate`). `readings: 'both'`
+ * (query photos) also gives the balanced reading of a photo on a uniform light-grey backdrop.
+ */
+export async function fitPhoto(bytes: Uint8Array, p: Preprocess, options: { limits?: ImageLimits; label?: string; readings?: 'one' | 'both' } = {}): Promise<FittedPhoto> {
   const img = await decodeRgb(bytes, { ...options, background: p.background, maxSide: DECODE_MAX_SIDE });
   if (!p.isolate) return { product: img, pixelHash: hashPixels(img) };
   const iso = isolateProduct(img);
-  return { product: iso.image, isolation: iso.method, pixelHash: hashPixels(img) };
+  const balanced = options.readings === 'both' && iso.method !== 'studio' ? balancedReading(img) : null;
+  return { product: iso.image, isolation: iso.method, pixelHash: hashPixels(img), ...(balanced ? { balanced: balanced.image } : {}) };
 }
 
 /** Decodes and fits an image to the model's square input, as interleaved RGB bytes of side `p.size`. */

@@ -8,10 +8,12 @@ export interface IsolatedProduct {
   readonly box: { readonly left: number; readonly top: number; readonly width: number; readonly height: number };
   /**
    * 'studio': the photo already sits on white; only cropped, no pixel changed (white garments keep their
-   * edges). 'replaced': a backdrop was found from the borders and replaced with white. 'unchanged': no
-   * product could be told from the background, the photo is used as it is.
+   * edges). 'balanced': read as a studio shot under other light (`balancedReading`): its colours were scaled
+   * so that the border is white, then it was treated as a studio shot. 'replaced': a backdrop
+   * was found from the borders and replaced with white. 'unchanged': no product could be told from the
+   * background, the photo is used as it is.
    */
-  readonly method: 'studio' | 'replaced' | 'unchanged';
+  readonly method: 'studio' | 'balanced' | 'replaced' | 'unchanged';
   /** Share of the input's pixels taken as the product. */
   readonly foregroundShare: number;
 }
@@ -43,6 +45,15 @@ export const ISOLATE_TUNING = Object.freeze({
    * the frame), so a studio photo already framed like them is left as it is.
    */
   studioCropBelow: 0.7,
+  /**
+   * A border this uniform (share of its pixels within `balanceSpread` of its median colour, per channel), at
+   * least this light (darkest channel of the median) and this close to grey (channel range over the lightest
+   * channel) may be a studio backdrop under other light: `balancedReading` takes its colour as white (0 = off).
+   */
+  balanceShare: 0.6,
+  balanceSpread: 20,
+  balanceMin: 150,
+  balanceChroma: 0.25,
 });
 
 /**
@@ -116,6 +127,45 @@ export function isolateProduct(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = 
     for (let c = 0; c < 3; c++) out[i * 3 + c] = Math.round(data[i * 3 + c]! * a + 255 * (1 - a));
   }
   return crop({ data: out, width: w, height: h }, kept, tuning, 'replaced', n);
+}
+
+/**
+ * The other reading of a photo whose backdrop is uniform, light and nearly grey: a white studio backdrop in a
+ * darker room or under a warm or cool lamp. Taking its colour as white undoes most of the cast on the product
+ * too, and the result is isolated as the studio shot it would be. A grey or beige surface looks the same, and
+ * there the product's colours were right, so this is only an alternative: a photo search embeds both readings
+ * and keeps the one the catalog explains better (src/recommend/recommender.ts). Null when the photo has no such
+ * backdrop (a white studio border included).
+ */
+export function balancedReading(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = ISOLATE_TUNING): IsolatedProduct | null {
+  const { width: w, height: h, data } = img;
+  if (w < 8 || h < 8 || tuning.balanceShare <= 0) return null;
+  const smooth = boxBlur(data, w, h, Math.max(1, Math.round(Math.min(w, h) / 80)));
+  const band = Math.max(2, Math.round(Math.min(w, h) * tuning.border));
+  const borderIdx: number[] = [];
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (x < band || y < band || x >= w - band || y >= h - band) borderIdx.push(y * w + x);
+  const gains = backdropGains(smooth, borderIdx, tuning);
+  if (!gains || gains.every((g) => g < 1.02)) return null;
+  const out = new Uint8Array(w * h * 3);
+  for (let i = 0; i < out.length; i++) out[i] = Math.min(255, Math.round(data[i]! * gains[i % 3]!));
+  const r = isolateProduct({ data: out, width: w, height: h }, tuning);
+  return r.method === 'replaced' ? null : { ...r, method: 'balanced' };
+}
+
+/** Per-channel gains that make a uniform, light, near-grey border white; null when the border is not one. */
+function backdropGains(smooth: Float32Array | Uint8Array, borderIdx: readonly number[], tuning: typeof ISOLATE_TUNING): [number, number, number] | null {
+  const median = [0, 1, 2].map((c) => {
+    const v = borderIdx.map((i) => smooth[i * 3 + c]!).sort((a, b) => a - b);
+    return v[Math.floor(v.length / 2)]!;
+  }) as [number, number, number];
+  const lo = Math.min(...median), hi = Math.max(...median);
+  if (lo < tuning.balanceMin || hi - lo > tuning.balanceChroma * hi) return null;
+  let near = 0;
+  for (const i of borderIdx) {
+    if (Math.abs(smooth[i * 3]! - median[0]) <= tuning.balanceSpread && Math.abs(smooth[i * 3 + 1]! - median[1]) <= tuning.balanceSpread && Math.abs(smooth[i * 3 + 2]! - median[2]) <= tuning.balanceSpread) near++;
+  }
+  if (near < tuning.balanceShare * borderIdx.length) return null;
+  return median.map((m) => 255 / m) as [number, number, number];
 }
 
 interface Components {

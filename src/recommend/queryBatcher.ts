@@ -1,5 +1,5 @@
 import { Embedder } from '../embedding/embedder.js';
-import { embedPreparedFeatures, prepareBatch } from '../embedding/vectorize.js';
+import { embedPreparedFeatures, embedProducts, prepareBatch } from '../embedding/vectorize.js';
 import { FashionError } from '../errors.js';
 import type { FittedPhoto, ImageLimits } from '../imaging/decode.js';
 
@@ -15,6 +15,8 @@ export interface EmbeddedQuery {
   /** Inference time of this photo's batch, ms. */
   readonly embedMs: number;
   readonly batchSize: number;
+  /** The photo's second reading, when it has one (src/imaging/isolateProduct.ts, `balancedReading`). */
+  readonly alternative?: { readonly vector: Float32Array; readonly colour: Float32Array; readonly photo: FittedPhoto };
 }
 
 interface Pending {
@@ -57,13 +59,18 @@ export class QueryBatcher {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
           const t0 = performance.now();
-          const prepared = await prepareBatch(this.embedder, batch.map((b) => ({ bytes: b.bytes, label: b.label })), this.limits);
+          const prepared = await prepareBatch(this.embedder, batch.map((b) => ({ bytes: b.bytes, label: b.label })), this.limits, 'both');
           const t1 = performance.now();
           const vectors = await embedPreparedFeatures(this.embedder, prepared);
+          const second = prepared.photos.map((ph, i) => (ph?.balanced && !(vectors[i] instanceof FashionError) ? i : -1)).filter((i) => i >= 0);
+          const balanced = await embedProducts(this.embedder, second.map((i) => prepared.photos[i]!.balanced!));
           const t2 = performance.now();
           vectors.forEach((v, i) => {
-            if (v instanceof FashionError) batch[i]!.reject(v);
-            else batch[i]!.resolve({ vector: v.vector, colour: v.colour, photo: prepared.photos[i]!, decodeMs: t1 - t0, embedMs: t2 - t1, batchSize: prepared.count });
+            if (v instanceof FashionError) return batch[i]!.reject(v);
+            const k = second.indexOf(i);
+            const photo = prepared.photos[i]!;
+            const alternative = k >= 0 ? { ...balanced[k]!, photo: { product: photo.balanced!, isolation: 'balanced' as const, pixelHash: photo.pixelHash } } : undefined;
+            batch[i]!.resolve({ vector: v.vector, colour: v.colour, photo, decodeMs: t1 - t0, embedMs: t2 - t1, batchSize: prepared.count, ...(alternative ? { alternative } : {}) });
           });
         } catch (err) {
           for (const b of batch) b.reject(err);

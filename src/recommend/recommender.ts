@@ -225,7 +225,7 @@ export class Recommender {
   async categorizeImage(bytes: Uint8Array, label = 'the query photo'): Promise<Record<string, Prediction>> {
     this.requireItems();
     await this.loadModel();
-    const q = await this.batcher!.embed(bytes, label);
+    const q = this.bestReading(await this.batcher!.embed(bytes, label));
     return this.categorizeFeatures(q);
   }
 
@@ -275,7 +275,7 @@ export class Recommender {
   async searchImage(bytes: Uint8Array, options: SearchOptions = {}, label = 'the query photo'): Promise<SearchResult> {
     this.requireItems();
     await this.loadModel();
-    const q = await this.batcher!.embed(bytes, label);
+    const q = this.bestReading(await this.batcher!.embed(bytes, label));
     const analysed = this.refine?.analyse(q.vector, q.colour);
     const result = this.searchVector(analysed?.vector ?? q.vector, options, undefined, true);
     const predicted = analysed?.predicted ?? this.categorizeFeatures(q);
@@ -339,7 +339,7 @@ export class Recommender {
   /** A photo's backbone vector and colour evidence, as the catalog's are stored. */
   async embedFeatures(bytes: Uint8Array, label = 'the query photo'): Promise<Pick<EmbeddedQuery, 'vector' | 'colour'>> {
     await this.loadModel();
-    const q = await this.batcher!.embed(bytes, label);
+    const q = this.bestReading(await this.batcher!.embed(bytes, label));
     return { vector: q.vector, colour: q.colour };
   }
 
@@ -347,8 +347,27 @@ export class Recommender {
   async matchImage(bytes: Uint8Array, options: MatchOptions = {}, label = 'the query photo'): Promise<MatchResult & { isolated?: IsolatedView }> {
     this.requireItems();
     await this.loadModel();
-    const q = await this.batcher!.embed(bytes, label);
+    const q = this.bestReading(await this.batcher!.embed(bytes, label));
     return { ...this.matchFeatures(q, options), ...isolatedOf(q) };
+  }
+
+  /**
+   * Of a photo's two readings (the second: a light-grey backdrop read as a white one under other light, src/imaging/isolateProduct.ts),
+   * the one whose nearest item in the same-product space is nearer: the reading under which the catalog explains the photo best.
+   */
+  private bestReading(q: EmbeddedQuery): EmbeddedQuery {
+    const alt = q.alternative;
+    if (!alt) return q;
+    const first = this.nearestSameProduct(q);
+    const second = this.nearestSameProduct(alt);
+    return first !== null && second !== null && second > first ? { ...q, vector: alt.vector, colour: alt.colour, photo: alt.photo } : q;
+  }
+
+  /** Cosine of the item nearest to a photo in the same-product space, or null without one. */
+  private nearestSameProduct(f: Pick<EmbeddedQuery, 'vector' | 'colour'>): number | null {
+    const v = this.sameProductIndex ? this.refine?.sameProductVector(f.vector, f.colour) : null;
+    const nearest = v ? this.sameProductIndex!.search(v, 1, 'cosine')[0] : undefined;
+    return nearest ? 1 - nearest.distance : null;
   }
 
   /** Where `fashion match` measures similarity in this catalog, and its default threshold. */
@@ -467,7 +486,7 @@ export class Recommender {
     const engine = this.textEngine();
     engine.parse(text);
     await this.loadModel();
-    const q = await this.batcher!.embed(bytes, label);
+    const q = this.bestReading(await this.batcher!.embed(bytes, label));
     const res = engine.searchWithVector(this.searchSpaceVector(q), text, options);
     return { ...res, timings: { decodeMs: q.decodeMs, embedMs: q.embedMs, searchMs: res.timings.searchMs, batchSize: q.batchSize } };
   }
@@ -488,7 +507,7 @@ export class Recommender {
   async outfitImage(bytes: Uint8Array, label = 'the query photo'): Promise<OutfitResult> {
     this.requireItems();
     await this.loadModel();
-    const q = await this.batcher!.embed(bytes, label);
+    const q = this.bestReading(await this.batcher!.embed(bytes, label));
     return outfitForVector(this, q.vector);
   }
 
