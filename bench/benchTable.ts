@@ -42,6 +42,13 @@ export function writeBenchTable(): void {
     lines.push(`| of which search | p50 ${q.searchMs.p50} ms, p95 ${q.searchMs.p95} ms | |`);
     lines.push(`| search only (500 queries) | p50 ${q.searchOnlyMs.p50} ms, p95 ${q.searchOnlyMs.p95} ms | |`);
     lines.push(`| open catalog | ${q.openCatalogMs} ms | instant |`);
+    if (q.rssMB) lines.push(`| resident memory, catalog open and warm | ${q.rssMB} MiB | |`);
+  }
+  if (r.queryPhone) {
+    const q = r.queryPhone;
+    lines.push(`| upload query, phone-like photos (${q.queries} of ${String(q.photos).split('/').slice(-2).join('/')}, 240x320) | p50 ${q.totalMs.p50} ms, p95 ${q.totalMs.p95} ms | p95 <= 30 ms |`);
+    lines.push(`| of which decode + isolation + fit | p50 ${q.decodeMs.p50} ms, p95 ${q.decodeMs.p95} ms | |`);
+    if (q.twoReadingsTotalMs) lines.push(`| photos read two ways (${q.twoReadingsTotalMs.count}) | p50 ${q.twoReadingsTotalMs.p50} ms, p95 ${q.twoReadingsTotalMs.p95} ms | |`);
   }
   for (const key of Object.keys(r).filter((k) => k.startsWith('ann_'))) {
     for (const x of (r[key].results ?? [])) {

@@ -1,9 +1,12 @@
 // Query latency on a warm catalog: uploads real catalog photos one at a time through the HTTP API
 // (fastify inject: routing, multipart, decode, embed, search, JSON) and reports p50/p95 of the total and
-// of each stage. Usage: tsx bench/query.ts --data /tmp/full [--n 300]
+// of each stage, and the process's resident memory once warm. Usage: tsx bench/query.ts --data /tmp/full [--n 300]
+// [--photos DIR]: query with the photos of DIR (e.g. bench/conditions.ts copies) instead of catalog photos; a phone-like
+// photo on a light-grey backdrop is embedded twice (src/imaging/isolateProduct.ts, balancedReading).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { demoCatalog, resolveConfig } from '../src/config.js';
+import { fitPhoto } from '../src/imaging/decode.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { buildApp } from '../src/server/app.js';
 import { arg, percentile, round, saveResult } from './common.js';
@@ -17,10 +20,10 @@ const openMs = performance.now() - t0;
 await rec.loadModel();
 rec.prepareIndex();
 const app = await buildApp(rec, config, { logger: false });
-const demo = demoCatalog()!;
-const files = readdirSync(demo.images).sort();
-const step = Math.floor(files.length / n);
-const photos = Array.from({ length: n }, (_, i) => readFileSync(join(demo.images, files[i * step]!)));
+const photoDir = arg('photos', '') || demoCatalog()!.images;
+const files = readdirSync(photoDir).sort();
+const step = Math.max(1, Math.floor(files.length / n));
+const photos = Array.from({ length: Math.min(n, files.length) }, (_, i) => readFileSync(join(photoDir, files[i * step]!)));
 
 function upload(bytes: Buffer) {
   const b = 'benchboundary';
@@ -30,11 +33,16 @@ function upload(bytes: Buffer) {
 
 for (const p of photos.slice(0, 20)) await upload(p); // warm-up
 const total: number[] = [], decode: number[] = [], embed: number[] = [], search: number[] = [];
-for (const p of photos) {
+const twoReadings: number[] = [];
+const preprocess = rec.info().model?.preprocess ?? config.preprocess;
+const hasSecondReading = await Promise.all(photos.map(async (p) => !!(await fitPhoto(p, preprocess, { readings: 'both' })).balanced));
+for (const [i, p] of photos.entries()) {
   const s = performance.now();
   const res = await upload(p);
   total.push(performance.now() - s);
-  const t = res.json().timings;
+  const body = res.json();
+  if (hasSecondReading[i]) twoReadings.push(total[total.length - 1]!);
+  const t = body.timings;
   decode.push(t.decodeMs);
   embed.push(t.embedMs);
   search.push(t.searchMs);
@@ -54,15 +62,20 @@ const result = {
   dims: rec.info().dims,
   index: rec.info().index,
   refined: rec.info().refinement !== null,
-  queries: n,
+  photos: arg('photos', '') ? photoDir : 'catalog photos',
+  queries: photos.length,
   openCatalogMs: round(openMs, 0),
+  rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
   totalMs: stats(total),
   decodeMs: stats(decode),
   embedMs: stats(embed),
   searchMs: stats(search),
   searchOnlyMs: stats(searchOnly),
+  // Photos embedded twice (a light-grey backdrop read both ways).
+  twoReadingsTotalMs: twoReadings.length > 0 ? { count: twoReadings.length, ...stats(twoReadings) } : null,
 };
 console.log(JSON.stringify(result));
-saveResult('query', result);
+// Catalog photos and phone-like photos are kept apart: they measure different paths (isolation, second readings).
+saveResult(arg('photos', '') ? 'queryPhone' : 'query', result);
 await app.close();
 await rec.close();

@@ -80,7 +80,7 @@ test('a studio shot in a dim, warm room has a second reading that turns its back
   const gains = [0.8, 0.72, 0.62];
   const dim = { ...img, data: Uint8Array.from(img.data, (v, i) => Math.round(v * gains[i % 3]!)) };
   assert.notEqual(isolateProduct(dim).method, 'studio');
-  const reading = balancedReading(dim);
+  const reading = balancedReading(dim, isolateProduct(dim));
   assert.ok(reading, 'expected a balanced reading');
   assert.equal(reading.method, 'balanced');
   // The white T-shirt is back near its studio colours, cropped as the studio shot is: its pixels were not taken for backdrop.
@@ -89,10 +89,11 @@ test('a studio shot in a dim, warm room has a second reading that turns its back
   const mean = (d: Uint8Array, c: number) => d.reduce((s, v, i) => (i % 3 === c ? s + v : s), 0) / (d.length / 3);
   for (const c of [0, 1, 2]) assert.ok(Math.abs(mean(reading.image.data, c) - mean(studio.data, c)) < 6, `channel ${c}: ${mean(reading.image.data, c)} vs ${mean(studio.data, c)}`);
   // A white studio shot, and a photo on a saturated backdrop, have no second reading.
-  assert.equal(balancedReading(img), null);
+  assert.equal(balancedReading(img, isolateProduct(img)), null);
   const blue = Uint8Array.from(img.data);
   for (let i = 0; i < blue.length; i += 3) if (Math.min(blue[i]!, blue[i + 1]!, blue[i + 2]!) >= 240) blue.set([40, 90, 200], i);
-  assert.equal(balancedReading({ ...img, data: blue }), null);
+  const onBlue = { ...img, data: blue };
+  assert.equal(balancedReading(onBlue, isolateProduct(onBlue)), null);
 });
 
 test('isolation is part of the preprocessing identity; off leaves the old identity unchanged', async () => {

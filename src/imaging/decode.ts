@@ -109,7 +109,7 @@ export async function fitPhoto(bytes: Uint8Array, p: Preprocess, options: { limi
   const img = await decodeRgb(bytes, { ...options, background: p.background, maxSide: DECODE_MAX_SIDE });
   if (!p.isolate) return { product: img, pixelHash: hashPixels(img) };
   const iso = isolateProduct(img);
-  const balanced = options.readings === 'both' && iso.method !== 'studio' ? balancedReading(img) : null;
+  const balanced = options.readings === 'both' ? balancedReading(img, iso) : null;
   return { product: iso.image, isolation: iso.method, pixelHash: hashPixels(img), ...(balanced ? { balanced: balanced.image } : {}) };
 }
 

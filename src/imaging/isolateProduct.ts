@@ -16,6 +16,11 @@ export interface IsolatedProduct {
   readonly method: 'studio' | 'balanced' | 'replaced' | 'unchanged';
   /** Share of the input's pixels taken as the product. */
   readonly foregroundShare: number;
+  /**
+   * When the border is uniform, light and nearly grey (not white): the per-channel gains that would make it
+   * white, for `balancedReading`. Found here, from the border this function reads anyway.
+   */
+  readonly backdropGains?: readonly [number, number, number];
 }
 
 /** Tuning, chosen on the photo-condition benchmark (bench/conditions.ts); see docs/relevance.md. */
@@ -98,6 +103,9 @@ export function isolateProduct(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = 
     return crop(img, kept, tuning, 'studio', n);
   }
 
+  const gains = backdropGains(smooth, borderIdx, tuning);
+  const withGains = (r: IsolatedProduct): IsolatedProduct => (gains ? { ...r, backdropGains: gains } : r);
+
   // A backdrop: colour clusters of the border, a threshold from their spread, a flood fill from the edges.
   const samples = new Float32Array(borderIdx.length * 3);
   borderIdx.forEach((i, k) => {
@@ -117,7 +125,7 @@ export function isolateProduct(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = 
   // Eroded a little: a blurred photo mixes the backdrop into the product's outermost pixels.
   const fg = erode(bg, w, h, Math.round((tuning.erode * Math.min(w, h)) / 160));
   const kept = keepMainComponents(fg, w, h);
-  if (kept.count < n * 0.01 || kept.count > n * 0.97) return unchanged();
+  if (kept.count < n * 0.01 || kept.count > n * 0.97) return withGains(unchanged());
 
   // Soft edges: the mask blurred by one pixel, the product blended onto white.
   const alpha = boxBlurMask(kept.mask, w, h);
@@ -126,7 +134,7 @@ export function isolateProduct(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = 
     const a = alpha[i]!;
     for (let c = 0; c < 3; c++) out[i * 3 + c] = Math.round(data[i * 3 + c]! * a + 255 * (1 - a));
   }
-  return crop({ data: out, width: w, height: h }, kept, tuning, 'replaced', n);
+  return withGains(crop({ data: out, width: w, height: h }, kept, tuning, 'replaced', n));
 }
 
 /**
@@ -135,25 +143,20 @@ export function isolateProduct(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = 
  * too, and the result is isolated as the studio shot it would be. A grey or beige surface looks the same, and
  * there the product's colours were right, so this is only an alternative: a photo search embeds both readings
  * and keeps the one the catalog explains better (src/recommend/recommender.ts). Null when the photo has no such
- * backdrop (a white studio border included).
+ * backdrop (a white studio border included). `isolated`: what `isolateProduct` made of the same photo.
  */
-export function balancedReading(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = ISOLATE_TUNING): IsolatedProduct | null {
-  const { width: w, height: h, data } = img;
-  if (w < 8 || h < 8 || tuning.balanceShare <= 0) return null;
-  const smooth = boxBlur(data, w, h, Math.max(1, Math.round(Math.min(w, h) / 80)));
-  const band = Math.max(2, Math.round(Math.min(w, h) * tuning.border));
-  const borderIdx: number[] = [];
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (x < band || y < band || x >= w - band || y >= h - band) borderIdx.push(y * w + x);
-  const gains = backdropGains(smooth, borderIdx, tuning);
+export function balancedReading(img: DecodedRgb, isolated: IsolatedProduct, tuning: typeof ISOLATE_TUNING = ISOLATE_TUNING): IsolatedProduct | null {
+  const gains = isolated.backdropGains;
   if (!gains || gains.every((g) => g < 1.02)) return null;
-  const out = new Uint8Array(w * h * 3);
-  for (let i = 0; i < out.length; i++) out[i] = Math.min(255, Math.round(data[i]! * gains[i % 3]!));
-  const r = isolateProduct({ data: out, width: w, height: h }, tuning);
+  const out = new Uint8Array(img.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = Math.min(255, Math.round(img.data[i]! * gains[i % 3]!));
+  const r = isolateProduct({ data: out, width: img.width, height: img.height }, tuning);
   return r.method === 'replaced' ? null : { ...r, method: 'balanced' };
 }
 
 /** Per-channel gains that make a uniform, light, near-grey border white; null when the border is not one. */
 function backdropGains(smooth: Float32Array | Uint8Array, borderIdx: readonly number[], tuning: typeof ISOLATE_TUNING): [number, number, number] | null {
+  if (tuning.balanceShare <= 0) return null;
   const median = [0, 1, 2].map((c) => {
     const v = borderIdx.map((i) => smooth[i * 3 + c]!).sort((a, b) => a - b);
     return v[Math.floor(v.length / 2)]!;
