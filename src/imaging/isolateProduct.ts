@@ -117,7 +117,8 @@ export function isolateProduct(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = 
   const centres = kmeans(samples, tuning.clusters, 0.05);
   const dist = new Float32Array(n);
   for (let i = 0; i < n; i++) dist[i] = nearest(centres, smooth[i * 3]!, smooth[i * 3 + 1]!, smooth[i * 3 + 2]!);
-  const borderDist = borderIdx.map((i) => dist[i]!).sort((a, b) => a - b);
+  // Typed-array sorts are numeric and several times faster than a comparator on a phone photo's ~11k border pixels.
+  const borderDist = Float32Array.from(borderIdx, (i) => dist[i]!).sort();
   const spread = borderDist[Math.floor(borderDist.length * 0.9)] ?? 0;
   const threshold = Math.max(tuning.minThreshold, spread * tuning.spreadFactor + 8);
 
@@ -158,7 +159,7 @@ export function balancedReading(img: DecodedRgb, isolated: IsolatedProduct, tuni
 function backdropGains(smooth: Float32Array | Uint8Array, borderIdx: readonly number[], tuning: typeof ISOLATE_TUNING): [number, number, number] | null {
   if (tuning.balanceShare <= 0) return null;
   const median = [0, 1, 2].map((c) => {
-    const v = borderIdx.map((i) => smooth[i * 3 + c]!).sort((a, b) => a - b);
+    const v = Float32Array.from(borderIdx, (i) => smooth[i * 3 + c]!).sort();
     return v[Math.floor(v.length / 2)]!;
   }) as [number, number, number];
   const lo = Math.min(...median), hi = Math.max(...median);
@@ -326,28 +327,36 @@ function boundingBox(mask: Uint8Array, w: number, h: number): { x0: number; y0: 
 
 /** Separable box blur of interleaved RGB, as floats. */
 function boxBlur(data: Uint8Array, w: number, h: number, r: number): Float32Array {
+  // Running sums, O(1) per pixel whatever the radius. The sums are of bytes, then of float32 values below 256, both
+  // exact in doubles, so adding and dropping along the window gives the same result as summing each window anew.
   const tmp = new Float32Array(w * h * 3);
   const out = new Float32Array(w * h * 3);
+  const sum = new Float64Array(3);
   for (let y = 0; y < h; y++) {
+    const row = y * w;
+    sum.fill(0);
+    for (let k = 0; k <= Math.min(w - 1, r); k++) for (let c = 0; c < 3; c++) sum[c]! += data[(row + k) * 3 + c]!;
     for (let x = 0; x < w; x++) {
       const a = Math.max(0, x - r);
       const b = Math.min(w - 1, x + r);
-      for (let c = 0; c < 3; c++) {
-        let s = 0;
-        for (let k = a; k <= b; k++) s += data[(y * w + k) * 3 + c]!;
-        tmp[(y * w + x) * 3 + c] = s / (b - a + 1);
+      if (x > 0) {
+        if (x + r <= w - 1) for (let c = 0; c < 3; c++) sum[c]! += data[(row + x + r) * 3 + c]!;
+        if (x - r - 1 >= 0) for (let c = 0; c < 3; c++) sum[c]! -= data[(row + x - r - 1) * 3 + c]!;
       }
+      for (let c = 0; c < 3; c++) tmp[(row + x) * 3 + c] = sum[c]! / (b - a + 1);
     }
   }
-  for (let y = 0; y < h; y++) {
-    const a = Math.max(0, y - r);
-    const b = Math.min(h - 1, y + r);
-    for (let x = 0; x < w; x++) {
-      for (let c = 0; c < 3; c++) {
-        let s = 0;
-        for (let k = a; k <= b; k++) s += tmp[(k * w + x) * 3 + c]!;
-        out[(y * w + x) * 3 + c] = s / (b - a + 1);
+  for (let x = 0; x < w; x++) {
+    sum.fill(0);
+    for (let k = 0; k <= Math.min(h - 1, r); k++) for (let c = 0; c < 3; c++) sum[c]! += tmp[(k * w + x) * 3 + c]!;
+    for (let y = 0; y < h; y++) {
+      const a = Math.max(0, y - r);
+      const b = Math.min(h - 1, y + r);
+      if (y > 0) {
+        if (y + r <= h - 1) for (let c = 0; c < 3; c++) sum[c]! += tmp[((y + r) * w + x) * 3 + c]!;
+        if (y - r - 1 >= 0) for (let c = 0; c < 3; c++) sum[c]! -= tmp[((y - r - 1) * w + x) * 3 + c]!;
       }
+      for (let c = 0; c < 3; c++) out[(y * w + x) * 3 + c] = sum[c]! / (b - a + 1);
     }
   }
   return out;
