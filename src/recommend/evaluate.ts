@@ -58,7 +58,7 @@ export async function evaluate(rec: Recommender, options: EvalOptions): Promise<
       const item = rec.item(id);
       const row = rec.rowOfId(id)!;
       // The item is a query photo here: its vector comes from its pixels, never from its own labels.
-      const res = rec.searchVector(rec.queryVectorOfRow(row), { k: depth, metric: options.metric }, (r) => r !== row);
+      const res = rec.searchVector(rec.queryVectorOfRow(row), { k: depth, metric: options.metric }, { only: (r) => r !== row });
       acc.add(item.metadata, res.hits.map((h) => h.metadata), (typeCounts.get(item.metadata.articleType!) ?? 1) - 1, null);
       if (i % 50 === 0) options.onProgress?.(i, chosen.length);
     });

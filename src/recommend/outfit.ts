@@ -152,7 +152,7 @@ function build(rec: Recommender, vector: Float32Array, labels: Record<string, st
       if (!usageGoes(labels.usage, m.usage) || !seasonGoes(labels.season, m.season)) return false;
       return chosenColours.every((c) => pairColours(c, m.baseColour).ok);
     };
-    const candidates = rec.searchVector(vector, { k: 1000, metric: 'cosine' }, eligible).hits;
+    const candidates = rec.searchVector(vector, { k: 1000, metric: 'cosine' }, { only: eligible }).hits;
     let best: { row: number; score: number; style: number } | null = null;
     for (const h of candidates) {
       const row = rec.rowOfId(h.id)!;

@@ -277,7 +277,7 @@ export class Recommender {
     await this.loadModel();
     const q = this.bestReading(await this.batcher!.embed(bytes, label));
     const analysed = this.refine?.analyse(q.vector, q.colour);
-    const result = this.searchVector(analysed?.vector ?? q.vector, options, undefined, true);
+    const result = this.searchVector(analysed?.vector ?? q.vector, options, { sameProduct: true });
     const predicted = analysed?.predicted ?? this.categorizeFeatures(q);
     return { ...result, timings: { decodeMs: q.decodeMs, embedMs: q.embedMs, searchMs: result.timings.searchMs, batchSize: q.batchSize }, predicted, ...isolatedOf(q) };
   }
@@ -286,11 +286,15 @@ export class Recommender {
   similar(id: string, options: SearchOptions = {}): SearchResult {
     const row = this.requireRow(id);
     const vector = this.vectorOf(row);
-    return this.searchVector(vector, options, (r) => r !== row);
+    return this.searchVector(vector, options, { only: (r) => r !== row });
   }
 
-  /** `sameProduct`: a photo query, whose very product (when listed) goes first (src/recommend/sameProduct.ts). */
-  searchVector(vector: Float32Array, options: SearchOptions = {}, extraFilter?: (row: number) => boolean, sameProduct = false): SearchResult {
+  /**
+   * Nearest items to a vector of the searched space. `only`: rows allowed besides the filters; `sameProduct`: a photo
+   * query, whose very product (when listed) goes first (src/recommend/sameProduct.ts).
+   */
+  searchVector(vector: Float32Array, options: SearchOptions = {}, how: { only?: (row: number) => boolean; sameProduct?: boolean } = {}): SearchResult {
+    const extraFilter = how.only;
     const k = options.k ?? this.config.k;
     if (!Number.isInteger(k) || k < 1 || k > 1000) throw invalid('k', 'an integer from 1 to 1000', k);
     const metric = options.metric ?? this.config.metric;
@@ -304,7 +308,7 @@ export class Recommender {
     const t0 = performance.now();
     let neighbors = this.index.search(vector, k, metric, filter);
     let pinned: number | null = null;
-    const part = sameProduct ? this.refine?.instancePart() : null;
+    const part = how.sameProduct ? this.refine?.instancePart() : null;
     if (part && this.sameProductIndex) {
       const nearest = this.sameProductIndex.search(vector.subarray(part.offset, part.offset + part.dims), 2, 'cosine', filter);
       pinned = sameProductPin(nearest, part.pinGap);

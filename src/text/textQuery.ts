@@ -180,7 +180,7 @@ export class TextEngine {
     const sel = this.select(this.parse(text), options);
     const maxTier = Math.max(0, ...sel.tier.values());
     const allowed = new Set([...sel.rows].filter((r) => r !== excludeRow && (sel.tier.get(r) ?? 0) === maxTier));
-    const res = this.rec.searchVector(vector, { k: options.k, metric: options.metric }, (row) => allowed.has(row));
+    const res = this.rec.searchVector(vector, { k: options.k, metric: options.metric }, { only: (row) => allowed.has(row) });
     const hits = res.hits.map((h) => this.withPredicted(this.rec.rowOfId(h.id)!, h));
     return { ...res, hits, text: sel.info };
   }
