@@ -109,7 +109,11 @@ function configFor(data: string, setting: Setting) {
 
 /** The training-split catalog cut from a full one (same vectors), trained on when `refine`. */
 async function catalogFrom(full: string, data: string, refine: boolean): Promise<string> {
-  if (existsSync(join(data, 'catalog.sqlite'))) return data;
+  if (existsSync(join(data, 'catalog.sqlite'))) {
+    // Cutting and training take ~10 minutes, so a catalog made by an earlier run is reused: say so, since it keeps its old training.
+    log(`reusing the catalog in ${data}${refine ? ' and its trained refinement; after a change to training run `fashion train --data ' + data + (augment > 0 ? ` --augment ${augment}` : '') + '` or delete the folder' : ''}`);
+    return data;
+  }
   mkdirSync(data, { recursive: true });
   copyFileSync(join(full, 'catalog.sqlite'), join(data, 'catalog.sqlite'));
   const store = openCatalogStore(data);
