@@ -115,7 +115,10 @@ function renderPrediction(predicted) {
 function renderIsolated(query) {
   const iso = query && query.isolated;
   $('query-isolated-view').hidden = !iso;
-  if (iso) $('query-isolated').src = iso.imageUrl;
+  if (!iso) return;
+  $('query-isolated').src = iso.imageUrl;
+  // A photo on a light-grey backdrop may have been read as a studio shot under other light (its colours corrected).
+  $('query-isolated-caption').textContent = iso.method === 'balanced' ? 'What the search sees (light corrected: the grey backdrop taken as white)' : 'What the search sees';
 }
 
 function thumb(item, caption) {
