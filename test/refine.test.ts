@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import sharp from 'sharp';
 import { runIndex, MIN_LABELLED_FOR_REFINEMENT } from '../src/cli/main.js';
 import { REFINE_FILE, trainCatalog, writeRefinedVectors } from '../src/catalog/refineCatalog.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
@@ -122,6 +123,11 @@ test('a photo of a listed product puts that product first through the same-produ
       assert.equal(m.space, 'same-product');
       assert.equal(m.threshold, 0.01);
       assert.equal(m.match?.id, id, JSON.stringify(m.candidates.map((c) => [c.id, c.score])));
+      // The same product shot in a dim, warm room: read both ways, the light-corrected reading is the one kept.
+      const dim = await sharp(readFileSync(join(fx.images, `${id}.jpg`))).linear([0.8, 0.72, 0.62], [0, 0, 0]).jpeg({ quality: 85 }).toBuffer();
+      const dimmed = await rec.searchImage(dim, { k: 5 });
+      assert.equal(dimmed.isolated?.method, 'balanced');
+      assert.equal(dimmed.hits[0]!.id, id);
       // Filters hold for the moved item too.
       const other = (await rec.searchImage(photo, { k: 5, filters: { articleType: ['Watches'] } })).hits;
       assert.ok(other.every((h) => h.metadata.articleType === 'Watches' && !(h.id === id)));

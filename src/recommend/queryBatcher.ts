@@ -38,6 +38,8 @@ export class QueryBatcher {
   constructor(
     private readonly embedder: Embedder,
     private readonly limits: ImageLimits,
+    /** Whether a photo's second reading is of use (only a catalog with a same-product space can choose between readings). */
+    private readonly secondReading: () => boolean = () => true,
     private readonly maxBatch = 16,
     private readonly maxQueue = 256,
   ) {}
@@ -59,7 +61,7 @@ export class QueryBatcher {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
           const t0 = performance.now();
-          const prepared = await prepareBatch(this.embedder, batch.map((b) => ({ bytes: b.bytes, label: b.label })), this.limits, 'both');
+          const prepared = await prepareBatch(this.embedder, batch.map((b) => ({ bytes: b.bytes, label: b.label })), this.limits, this.secondReading() ? 'both' : 'one');
           const t1 = performance.now();
           const vectors = await embedPreparedFeatures(this.embedder, prepared);
           const second = prepared.photos.map((ph, i) => (ph?.balanced && !(vectors[i] instanceof FashionError) ? i : -1)).filter((i) => i >= 0);

@@ -243,7 +243,7 @@ export class Recommender {
     const stored = storedIdentity(this.store);
     if (stored && identityKey(stored) !== identityKey(e.identity)) throw modelMismatch(stored, e.identity);
     this.embedder = e;
-    this.batcher = new QueryBatcher(e, { maxBytes: this.config.maxUploadBytes, maxPixels: this.config.maxPixels });
+    this.batcher = new QueryBatcher(e, { maxBytes: this.config.maxUploadBytes, maxPixels: this.config.maxPixels }, () => this.sameProductIndex !== null);
   }
 
   /** Loads the catalog's model (once); later photo queries reuse it, so there is no cold start after idle. */
