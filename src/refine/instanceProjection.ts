@@ -23,11 +23,10 @@ export interface InstanceProjection {
   readonly matrix: Float32Array;
 }
 
-/** Where the "same product" part sits in a refined search vector, its weight, and its pin gap. */
+/** Where the "same product" part sits in a refined search vector, and the gaps that decide on it. */
 export interface InstancePart {
   readonly offset: number;
   readonly dims: number;
-  readonly weight: number;
   /** Margin of cosine by which the nearest item in this space must lead the next to go first (src/recommend/sameProduct.ts). */
   readonly pinGap: number;
   /** Margin from which `fashion match` names the nearest item in this space as the product photographed. */

@@ -92,7 +92,7 @@ export class RefineModel {
     const p = this.searchInstance;
     if (!p) return null;
     const shape = this.header.instance;
-    return { offset: this.dims - p.dims, dims: p.dims, weight: this.header.fusion.instance ?? 0, pinGap: shape?.pinGap ?? DEFAULT_PIN_GAP, matchGap: shape?.matchGap ?? DEFAULT_MATCH_GAP };
+    return { offset: this.dims - p.dims, dims: p.dims, pinGap: shape?.pinGap ?? DEFAULT_PIN_GAP, matchGap: shape?.matchGap ?? DEFAULT_MATCH_GAP };
   }
 
   /** A photo's unit vector in the "same product" space, when search uses one. */
