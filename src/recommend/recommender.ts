@@ -369,9 +369,14 @@ export class Recommender {
 
   /** Cosine of the item nearest to a photo in the same-product space, or null without one. */
   private nearestSameProduct(f: Pick<EmbeddedQuery, 'vector' | 'colour'>): number | null {
-    const v = this.sameProductIndex ? this.refine?.sameProductVector(f.vector, f.colour) : null;
-    const nearest = v ? this.sameProductIndex!.search(v, 1, 'cosine')[0] : undefined;
+    const nearest = this.sameProductNeighbors(f, 1)?.[0];
     return nearest ? 1 - nearest.distance : null;
+  }
+
+  /** The k items nearest to a photo in the same-product space (cosine), or null when the catalog has none. */
+  private sameProductNeighbors(f: Pick<EmbeddedQuery, 'vector' | 'colour'>, k: number): Neighbor[] | null {
+    const v = this.sameProductIndex ? this.refine?.sameProductVector(f.vector, f.colour) : null;
+    return v ? this.sameProductIndex!.search(v, k, 'cosine') : null;
   }
 
   /** Where `fashion match` measures similarity in this catalog, and its default threshold. */
@@ -382,11 +387,10 @@ export class Recommender {
 
   /** Matching in the refinement's same-product space when the catalog has one (src/recommend/match.ts), else on backbone vectors. */
   matchFeatures(q: Pick<EmbeddedQuery, 'vector' | 'colour'>, options: MatchOptions = {}): MatchResult {
-    const part = this.refine?.instancePart();
-    const inSpace = part && this.sameProductIndex ? this.refine!.sameProductVector(q.vector, q.colour) : null;
-    if (!part || !inSpace) return this.matchVector(q.vector, options);
-    const { k, threshold } = matchOptions(options, part.matchGap);
-    const neighbors = this.sameProductIndex!.search(inSpace, Math.max(k, 2), 'cosine');
+    const settings = this.matchSettings();
+    if (settings.space === 'backbone') return this.matchVector(q.vector, options);
+    const { k, threshold } = matchOptions(options, settings.threshold);
+    const neighbors = this.sameProductNeighbors(q, Math.max(k, 2))!;
     const hits = neighbors.slice(0, k).map((n) => this.hit(n, 'cosine'));
     return decideMatch(hits, neighbors[1] ? scoreOf(neighbors[1].distance, 'cosine') : null, threshold, 'same-product');
   }
@@ -537,7 +541,6 @@ export class Recommender {
   }
 }
 
-/** A stable key for an item's vector: it changes when the photo or the labels (label-aware vectors) change. */
 export interface MatchOptions {
   /** Margin needed for a match (default: the catalog's). */
   readonly threshold?: number;
@@ -553,6 +556,7 @@ function matchOptions(options: MatchOptions, defaultThreshold: number): { k: num
   return { k, threshold };
 }
 
+/** A stable key for an item's vector: it changes when the photo or the labels (label-aware vectors) change. */
 function itemKey(it: StoredItem): bigint {
   const h = createHash('sha256').update(`${it.id}|${it.size}|${it.mtimeMs}|${JSON.stringify(it.metadata)}`).digest();
   return h.readBigUInt64BE(0);
