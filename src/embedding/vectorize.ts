@@ -1,5 +1,6 @@
 import { FashionError } from '../errors.js';
 import { DEFAULT_IMAGE_LIMITS, fitPhoto, type DecodedRgb, type FittedPhoto, type ImageLimits } from '../imaging/decode.js';
+import type { Preprocess } from '../imaging/preprocess.js';
 import { fitToTensor } from '../imaging/resample.js';
 import { colourHistogram } from '../refine/colourFeatures.js';
 import type { Embedder } from './embedder.js';
@@ -29,7 +30,6 @@ export async function prepareBatch(
   readings: 'one' | 'both' = 'one',
 ): Promise<PreparedBatch> {
   const p = embedder.identity.preprocess;
-  const per = 3 * p.size * p.size;
   const fitted = await Promise.all(
     photos.map(async (ph) => {
       try {
@@ -41,27 +41,28 @@ export async function prepareBatch(
     }),
   );
   const ok = (f: FittedPhoto | FashionError): f is FittedPhoto => !(f instanceof FashionError);
-  const count = fitted.filter(ok).length;
-  const tensor = new Float32Array(count * per);
-  let row = 0;
-  const slots = fitted.map((f) => {
-    if (!ok(f)) return f;
-    fitToTensor(f.product, p, tensor, row * per);
-    return row++;
-  });
-  const colours = fitted.map((f) => (ok(f) ? colourHistogram(f.product.data, f.product.width, f.product.height) : null));
-  return { tensor, slots, colours, photos: fitted.map((f) => (ok(f) ? f : null)), count };
+  return { ...pack(p, fitted.map((f) => (ok(f) ? f.product : f))), photos: fitted.map((f) => (ok(f) ? f : null)) };
 }
 
 /** Backbone vectors and colour evidence of products already decoded and isolated (a photo's second reading). */
 export async function embedProducts(embedder: Embedder, products: readonly DecodedRgb[]): Promise<PhotoFeatures[]> {
-  const p = embedder.identity.preprocess;
+  const features = await embedPreparedFeatures(embedder, { ...pack(embedder.identity.preprocess, products), photos: [] });
+  return features as PhotoFeatures[]; // every slot is a row: no product here can fail
+}
+
+/** The model's input tensor and the colour evidence of decoded products; an error keeps its slot. */
+function pack(p: Preprocess, products: ReadonlyArray<DecodedRgb | FashionError>): Omit<PreparedBatch, 'photos'> {
   const per = 3 * p.size * p.size;
-  const tensor = new Float32Array(products.length * per);
-  products.forEach((img, i) => fitToTensor(img, p, tensor, i * per));
-  const dims = embedder.dims;
-  const out = products.length > 0 ? await embedder.embedBatch(tensor, products.length) : new Float32Array(0);
-  return products.map((img, i) => ({ vector: out.slice(i * dims, (i + 1) * dims), colour: colourHistogram(img.data, img.width, img.height) }));
+  const count = products.filter((f) => !(f instanceof FashionError)).length;
+  const tensor = new Float32Array(count * per);
+  let row = 0;
+  const slots = products.map((f) => {
+    if (f instanceof FashionError) return f;
+    fitToTensor(f, p, tensor, row * per);
+    return row++;
+  });
+  const colours = products.map((f) => (f instanceof FashionError ? null : colourHistogram(f.data, f.width, f.height)));
+  return { tensor, slots, colours, count };
 }
 
 /** Runs a prepared batch through the model; returns one vector (or the error) per input. */
