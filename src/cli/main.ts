@@ -65,6 +65,17 @@ function configFrom(opts: Record<string, unknown>): Config {
   return resolveConfig(input);
 }
 
+/** Opens the catalog named by the command's options, runs `use` and always closes it again. */
+async function withRecommender<T>(opts: Record<string, unknown>, use: (rec: Recommender, config: Config) => Promise<T> | T): Promise<T> {
+  const config = configFrom(opts);
+  const rec = Recommender.open(config);
+  try {
+    return await use(rec, config);
+  } finally {
+    await rec.close();
+  }
+}
+
 async function loadEmbedder(config: Config): Promise<Embedder> {
   return Embedder.load({
     model: config.model,
@@ -224,10 +235,8 @@ export function buildCli(): Command {
     .option('--text <words>', 'words: alone ("red floral dress") or with the photo ("like this, but in blue")')
     .option('--drop-filter <field>', 'do not turn the words naming this field into a filter (e.g. baseColour), repeatable', collect, [])
     .action(async (image: string | undefined, opts) => {
-      const config = configFrom(opts);
       if (!image && opts.text === undefined) throw new FashionError('input/invalid', 'Expected a photo (path or URL) or --text "words" to search for but received neither');
-      const rec = Recommender.open(config);
-      try {
+      await withRecommender(opts, async (rec, config) => {
         const filters = parseFilterArgs(opts.filter);
         if (opts.text !== undefined) {
           const textOpts = { filters, dropFilters: opts.dropFilter as string[] };
@@ -240,23 +249,17 @@ export function buildCli(): Command {
         }
         const bytes = await readQueryImage(image!, config);
         printResults(await rec.searchImage(bytes, { filters }, image), !!opts.json);
-      } finally {
-        await rec.close();
-      }
+      });
     });
 
   searchOptions(program.command('similar'))
     .description('more like this: the products most similar to a catalog item')
     .argument('<id>', 'catalog item id')
-    .action(async (id: string, opts) => {
-      const config = configFrom(opts);
-      const rec = Recommender.open(config);
-      try {
+    .action(async (id: string, opts) =>
+      withRecommender(opts, async (rec) => {
         printResults(rec.similar(id, { filters: parseFilterArgs(opts.filter) }), !!opts.json);
-      } finally {
-        await rec.close();
-      }
-    });
+      }),
+    );
 
   withCommonOptions(program.command('match'))
     .description('second-hand matching: the catalog product a photo shows, with a confidence, or "no confident match"')
@@ -264,10 +267,8 @@ export function buildCli(): Command {
     .option('--threshold <margin>', `confidence needed for a match (default: the one training chose on validation copies, or ${MATCH_THRESHOLD} on backbone vectors)`)
     .option('--candidates <n>', 'candidates to list', '3')
     .option('--json', 'print JSON')
-    .action(async (image: string, opts) => {
-      const config = configFrom(opts);
-      const rec = Recommender.open(config);
-      try {
+    .action(async (image: string, opts) =>
+      withRecommender(opts, async (rec, config) => {
         const threshold = opts.threshold === undefined ? undefined : Number(opts.threshold);
         const m = await rec.matchImage(await readQueryImage(image, config), { ...(threshold !== undefined ? { threshold } : {}), candidates: Number(opts.candidates) }, image);
         if (opts.json) {
@@ -277,20 +278,16 @@ export function buildCli(): Command {
         if (m.match) console.log(`match: item ${m.match.id} (${m.match.metadata.productDisplayName ?? ''}), confidence ${m.confidence.toFixed(4)} >= ${m.threshold}, similarity ${m.similarity.toFixed(4)} (${m.space} space)`);
         else console.log(`no confident match (confidence ${m.confidence.toFixed(4)} < ${m.threshold}, or similarity ${m.similarity.toFixed(4)} too low; ${m.space} space); closest candidates:`);
         console.table(m.candidates.map((h, i) => ({ rank: i + 1, id: h.id, similarity: h.score.toFixed(4), articleType: h.metadata.articleType ?? '', name: (h.metadata.productDisplayName ?? '').slice(0, 45) })));
-      } finally {
-        await rec.close();
-      }
-    });
+      }),
+    );
 
   withCommonOptions(program.command('duplicates'))
     .description('exact duplicates (same decoded pixels) and near-duplicate groups (backbone similarity)')
     .option('--threshold <cosine>', `near-duplicate similarity (default ${NEAR_DUPLICATE_THRESHOLD}, chosen by measurement)`)
     .option('--exact-only', 'only exact duplicates (fast)')
     .addOption(new Option('--format <format>', 'output').choices(['table', 'json', 'csv']).default('table'))
-    .action(async (opts) => {
-      const config = configFrom(opts);
-      const rec = Recommender.open(config);
-      try {
+    .action(async (opts) =>
+      withRecommender(opts, async (rec) => {
         const threshold = opts.threshold === undefined ? undefined : Number(opts.threshold);
         const d = rec.duplicates({ ...(threshold !== undefined ? { threshold } : {}), near: !opts.exactOnly });
         const name = (id: string) => rec.item(id).metadata.productDisplayName ?? '';
@@ -301,19 +298,15 @@ export function buildCli(): Command {
           for (const g of [...d.exact, ...d.near].slice(0, 50)) console.log(`${g.kind.padEnd(5)} ${g.similarity.toFixed(4)}  ${g.ids.join(' ')}  ${name(g.ids[0]!).slice(0, 50)}`);
           if (d.exact.length + d.near.length > 50) console.log(`... ${d.exact.length + d.near.length - 50} more groups (use --format csv or json)`);
         }
-      } finally {
-        await rec.close();
-      }
-    });
+      }),
+    );
 
   withCommonOptions(program.command('outfit'))
     .description('complete the look: one pick from each complementary group for a catalog item or a photo')
     .argument('<id|image>', 'catalog item id, or a photo path or http(s) URL')
     .option('--json', 'print JSON')
-    .action(async (source: string, opts) => {
-      const config = configFrom(opts);
-      const rec = Recommender.open(config);
-      try {
+    .action(async (source: string, opts) =>
+      withRecommender(opts, async (rec, config) => {
         const res = rec.hasItem(source) ? rec.outfit(source) : await rec.outfitImage(await readQueryImage(source, config), source);
         if (opts.json) {
           console.log(JSON.stringify(res));
@@ -324,10 +317,8 @@ export function buildCli(): Command {
         if (res.message) console.log(res.message);
         if (res.picks.length > 0) console.table(res.picks.map((p) => ({ group: p.group, id: p.id, articleType: p.metadata.articleType ?? '', baseColour: p.metadata.baseColour ?? '', name: (p.metadata.productDisplayName ?? '').slice(0, 40), reason: p.reason })));
         if (res.unfilled.length > 0 && res.picks.length > 0) console.log(`nothing fits for: ${res.unfilled.join(', ')}`);
-      } finally {
-        await rec.close();
-      }
-    });
+      }),
+    );
 
   withCommonOptions(program.command('serve'))
     .description('start the HTTP API and web page')
@@ -431,26 +422,20 @@ export function buildCli(): Command {
     .description('predict articleType, baseColour and gender of a photo (file or URL), with confidences')
     .argument('<image>', 'photo path or http(s) URL')
     .option('--json', 'print JSON')
-    .action(async (image: string, opts) => {
-      const config = configFrom(opts);
-      const rec = Recommender.open(config);
-      try {
+    .action(async (image: string, opts) =>
+      withRecommender(opts, async (rec, config) => {
         const bytes = await readQueryImage(image, config);
         const prediction = await rec.categorizeImage(bytes, image);
         if (opts.json) console.log(JSON.stringify(prediction));
         else for (const [field, p] of Object.entries(prediction)) console.log(`${field.padEnd(12)} ${p.value} (${(p.confidence * 100).toFixed(0)}%)`);
-      } finally {
-        await rec.close();
-      }
-    });
+      }),
+    );
 
   withCommonOptions(program.command('info'))
     .description('catalog size, model and dimensions')
     .option('--json', 'print JSON')
-    .action(async (opts) => {
-      const config = configFrom(opts);
-      const rec = Recommender.open(config);
-      try {
+    .action(async (opts) =>
+      withRecommender(opts, async (rec) => {
         const info = rec.info();
         if (opts.json) console.log(JSON.stringify(info));
         else {
@@ -461,10 +446,8 @@ export function buildCli(): Command {
           console.log(`photos:  ${info.imagesRoot ?? 'none yet'}`);
           console.log(`columns: ${info.metadataColumns.join(', ') || 'none'}`);
         }
-      } finally {
-        await rec.close();
-      }
-    });
+      }),
+    );
 
   return program;
 }
