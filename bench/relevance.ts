@@ -12,6 +12,7 @@ import { batchKnn, l2NormalizeRows } from '../src/refine/batchKnn.js';
 import { COLOUR_DIMS } from '../src/refine/colourFeatures.js';
 import { DEFAULT_TRAIN } from '../src/refine/mlp.js';
 import { trainRefinement } from '../src/refine/train.js';
+import { precisionAtK } from '../src/recommend/evaluate.js';
 import type { Metadata } from '../src/store/catalogStore.js';
 import { arg, round, saveResult } from './common.js';
 import { writeRelevanceSection } from './relevanceDoc.js';
@@ -45,22 +46,19 @@ async function score(q: Float32Array, g: Float32Array, d: number) {
   let p = 0, s = 0, ap = 0;
   test.forEach((i, r) => {
     const m = items[i]!.metadata;
+    const found: Metadata[] = Array.from(top.subarray(r * 10, r * 10 + 10), (row) => items[train[row]!]!.metadata);
+    const atK = precisionAtK(m, found, 5);
+    p += atK.type;
+    s += atK.strict;
     let hits = 0, sum = 0;
-    for (let j = 0; j < 10; j++) {
-      const o: Metadata = items[train[top[r * 10 + j]!]!]!.metadata;
-      const rel = o.articleType === m.articleType;
-      if (rel) {
-        hits++;
-        sum += hits / (j + 1);
-      }
-      if (j < 5 && rel) {
-        p++;
-        if (o.baseColour === m.baseColour) s++;
-      }
-    }
+    found.forEach((o, j) => {
+      if (o.articleType !== m.articleType) return;
+      hits++;
+      sum += hits / (j + 1);
+    });
     ap += sum / Math.max(1, Math.min(10, typeCount.get(m.articleType!) ?? 0));
   });
-  return { precisionAt5: round(p / test.length / 5, 4), strictPrecisionAt5: round(s / test.length / 5, 4), mapAt10: round(ap / test.length, 4) };
+  return { precisionAt5: round(p / test.length, 4), strictPrecisionAt5: round(s / test.length, 4), mapAt10: round(ap / test.length, 4) };
 }
 
 const rows: Array<{ method: string } & Awaited<ReturnType<typeof score>>> = [];

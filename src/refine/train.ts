@@ -1,6 +1,7 @@
 import { isHeldBack } from '../catalog/split.js';
 import type { Gemm } from '../embedding/gemm.js';
 import type { Metadata } from '../store/catalogStore.js';
+import { precisionAtK } from '../recommend/evaluate.js';
 import { batchKnn } from './batchKnn.js';
 import type { TrainingCopies } from './augment.js';
 import { COLOUR_DIMS, COLOUR_FEATURES_VERSION } from './colourFeatures.js';
@@ -180,15 +181,11 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
   const precision = (top: Int32Array, truths: readonly Metadata[]) => {
     let p = 0, s = 0;
     truths.forEach((truth, r) => {
-      for (let j = 0; j < 5; j++) {
-        const other = fitTruths[top[r * 5 + j]!]!;
-        if (other.articleType === truth.articleType) {
-          p++;
-          if (other.baseColour === truth.baseColour) s++;
-        }
-      }
+      const atK = precisionAtK(truth, Array.from(top.subarray(r * 5, r * 5 + 5), (row) => fitTruths[row]!), 5);
+      p += atK.type;
+      s += atK.strict;
     });
-    return { p: p / (truths.length * 5), s: s / (truths.length * 5) };
+    return { p: p / truths.length, s: s / truths.length };
   };
   /** The two gallery rows nearest each query in the "same product" space (unit rows), with their cosine distances. */
   const nearestTwo = async (q: Float32Array, nq: number, g: Float32Array, ng: number, d: number) => {
