@@ -29,7 +29,7 @@ import { trainCatalog } from '../src/catalog/refineCatalog.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { isHeldBack } from '../src/catalog/split.js';
 import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
-import { demoCatalog, REPO_ROOT, resolveConfig } from '../src/config.js';
+import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { readImageFile } from '../src/imaging/decode.js';
 import { PHOTO_CONDITIONS, rephotograph, type PhotoConditionName } from '../src/imaging/rephotograph.js';
 import { evaluate, mulberry32, sample, type EvalReport } from '../src/recommend/evaluate.js';
@@ -123,7 +123,7 @@ async function catalogFrom(full: string, data: string, refine: boolean): Promise
     if (refine) {
       const t0 = performance.now();
       const c = configFor(data, 'refined');
-      const embedder = augment > 0 ? await Embedder.load({ model: c.model, pooling: c.pooling, preprocess: c.preprocess, threads: c.threads, cacheDir: c.cacheDir }) : null;
+      const embedder = augment > 0 ? await Embedder.load(embedderOptions(c)) : null;
       const report = await trainCatalog(store, data, { onProgress: (m) => log(m), ...(embedder ? { augment: { share: augment, embedder } } : {}) });
       await embedder?.close();
       log(`trained on ${report.fitItems} items and ${report.copies.fit} copies in ${((performance.now() - t0) / 1000).toFixed(0)} s; validation accuracy ${JSON.stringify(report.validationAccuracy)}, on copies ${JSON.stringify(report.copies.validationAccuracy)}`);

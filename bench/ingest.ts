@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ingestFolder } from '../src/catalog/ingest.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
-import { demoCatalog, resolveConfig } from '../src/config.js';
+import { demoCatalog, embedderOptions, resolveConfig } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { arg, round, saveResult } from './common.js';
 
@@ -21,7 +21,7 @@ mkdirSync(images);
 for (const f of readdirSync(demo.images).sort().slice(0, n)) copyFileSync(join(demo.images, f), join(images, f));
 
 const config = resolveConfig({ dataDir: join(root, 'data'), threads, batchSize: batch, size, isolate });
-const embedder = await Embedder.load({ model: config.model, pooling: config.pooling, preprocess: config.preprocess, threads, cacheDir: config.cacheDir });
+const embedder = await Embedder.load(embedderOptions(config));
 const store = openCatalogStore(config.dataDir, { create: true });
 const rss: number[] = [];
 const timer = setInterval(() => rss.push(process.memoryUsage().rss), 500);

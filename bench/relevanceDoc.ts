@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../src/config.js';
 
-const ORDER = ['baselines', 'refined', 'conditions'];
+const ORDER = ['baselines', 'refined', 'backbones', 'conditions'];
 
 /** Replaces one generated block of docs/relevance.md (between its markers), leaving the others alone. */
 export function writeRelevanceSection(name: string, title: string, body: string): void {

@@ -6,6 +6,7 @@ import { FashionError, invalid } from './errors.js';
 import type { Pooling } from './embedding/headCut.js';
 import { resolvePreprocess, type Preprocess } from './imaging/preprocess.js';
 import type { Metric } from './index/vectorIndex.js';
+import type { EmbedderOptions } from './embedding/embedder.js';
 
 /** Everything the product can be told, resolved once at the entry point and passed down frozen. */
 export interface Config {
@@ -29,10 +30,14 @@ export interface Config {
   readonly annThreshold: number;
   /** Share of labelled items that get a re-photographed training copy for the refinement (src/refine/augment.ts). */
   readonly augment: number;
+  /** A second ImageNet classifier whose features join the first's (src/embedding/composeBackbones.ts), with its own input normalisation. */
+  readonly secondModel: { readonly model: string; readonly preprocess: Preprocess } | undefined;
+  /** Features of the photo and of its mirror image, summed. */
+  readonly mirror: boolean;
 }
 
 /** Option names as flags use them (camelCase); env variables are FASHION_ + upper snake case. */
-export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess'> | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config', string | number | undefined>>;
+export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess' | 'secondModel' | 'mirror'> | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config' | 'secondModel' | 'secondPreprocess' | 'mirror', string | number | undefined>>;
 
 /** Whether photos are isolated (backdrop to white, cropped to the product) unless told otherwise; see docs/relevance.md. */
 export const DEFAULT_ISOLATE = 'on';
@@ -86,7 +91,24 @@ const ENV_KEYS: Record<string, string> = {
   index: 'FASHION_INDEX',
   annThreshold: 'FASHION_ANN_THRESHOLD',
   augment: 'FASHION_AUGMENT',
+  secondModel: 'FASHION_SECOND_MODEL',
+  secondPreprocess: 'FASHION_SECOND_PREPROCESS',
+  mirror: 'FASHION_MIRROR',
 };
+
+/** What loads the catalog's backbone: the model, and a second model and the mirror when configured. */
+export function embedderOptions(config: Config, stored?: { pooling: Pooling; preprocess: Preprocess } | null): EmbedderOptions {
+  return {
+    model: config.model,
+    pooling: stored?.pooling ?? config.pooling,
+    cutAt: config.cutAt,
+    preprocess: stored?.preprocess ?? config.preprocess,
+    threads: config.threads,
+    cacheDir: config.cacheDir,
+    second: config.secondModel,
+    mirror: config.mirror,
+  };
+}
 
 /** Flags > environment > config file (`--config`, FASHION_CONFIG or ./fashion.config.json) > defaults. */
 export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
@@ -125,6 +147,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     return v as T;
   };
   const dataDir = resolve(cwd, str('dataDir', '.fashion'));
+  const second = pick('secondModel');
   const sizeRaw = pick('size');
   const fitRaw = pick('fit');
   return Object.freeze({
@@ -150,5 +173,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     index: oneOf<'auto' | 'exact' | 'hnsw'>('index', 'auto', ['auto', 'exact', 'hnsw']),
     annThreshold: int('annThreshold', 20_000, 0, 1_000_000_000),
     augment: share('augment', DEFAULT_AUGMENT),
+    secondModel: second ? { model: String(second), preprocess: resolvePreprocess(str('secondPreprocess', 'imagenet'), { ...(sizeRaw !== undefined ? { size: Number(sizeRaw) } : {}), ...(fitRaw !== undefined ? { fit: String(fitRaw) } : {}) }) } : undefined,
+    mirror: oneOf<'on' | 'off'>('mirror', 'off', ['on', 'off']) === 'on',
   });
 }

@@ -4,7 +4,7 @@ import { ingestFolder, type IngestReport } from '../catalog/ingest.js';
 import { openCatalogStore, catalogFile } from '../catalog/openCatalog.js';
 import { refreshRefinement, trainCatalog } from '../catalog/refineCatalog.js';
 import type { TrainReport } from '../refine/train.js';
-import { DEFAULT_AUGMENT, demoCatalog, resolveConfig, type Config, type ConfigInput } from '../config.js';
+import { DEFAULT_AUGMENT, demoCatalog, embedderOptions, resolveConfig, type Config, type ConfigInput } from '../config.js';
 import { DEFAULT_TRAIN } from '../refine/mlp.js';
 import { describeIdentity, Embedder } from '../embedding/embedder.js';
 import { isUrl } from '../embedding/modelSource.js';
@@ -39,7 +39,10 @@ function withCommonOptions(cmd: Command): Command {
     .addOption(new Option('--isolate <on|off>', 'isolate the product (backdrop to white, crop) before embedding (env FASHION_ISOLATE)').choices(['on', 'off']))
     .option('--threads <n>', 'onnxruntime intra-op threads')
     .option('--batch-size <n>', 'images per inference batch')
-    .option('--cache <dir>', 'model cache folder (env FASHION_CACHE)');
+    .option('--cache <dir>', 'model cache folder (env FASHION_CACHE)')
+    .option('--second-model <path|url>', 'a second ImageNet classifier whose features join the first model\'s (env FASHION_SECOND_MODEL)')
+    .addOption(new Option('--second-preprocess <preset>', 'input normalisation of the second model (SqueezeNet 1.0: caffe)').choices(['imagenet', 'caffe']))
+    .addOption(new Option('--mirror <on|off>', 'features of the photo and its mirror image, summed (env FASHION_MIRROR)').choices(['on', 'off']));
 }
 
 function configFrom(opts: Record<string, unknown>): Config {
@@ -56,6 +59,9 @@ function configFrom(opts: Record<string, unknown>): Config {
     threads: opts.threads as string | undefined,
     batchSize: opts.batchSize as string | undefined,
     cacheDir: opts.cache as string | undefined,
+    secondModel: opts.secondModel as string | undefined,
+    secondPreprocess: opts.secondPreprocess as string | undefined,
+    mirror: opts.mirror as string | undefined,
     metric: opts.metric as string | undefined,
     k: opts.k as string | undefined,
     port: opts.port as string | undefined,
@@ -77,14 +83,7 @@ async function withRecommender<T>(opts: Record<string, unknown>, use: (rec: Reco
 }
 
 async function loadEmbedder(config: Config): Promise<Embedder> {
-  return Embedder.load({
-    model: config.model,
-    pooling: config.pooling,
-    cutAt: config.cutAt,
-    preprocess: config.preprocess,
-    threads: config.threads,
-    cacheDir: config.cacheDir,
-  });
+  return Embedder.load(embedderOptions(config));
 }
 
 export type IndexResult = IngestReport & { refinement?: { trained: TrainReport | null; updated: number; skipped?: string }; index?: { kind: 'exact' | 'hnsw'; items: number } };

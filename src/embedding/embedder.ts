@@ -6,6 +6,7 @@ import type { Preprocess } from '../imaging/preprocess.js';
 import { InferenceThread } from './inferenceThread.js';
 import { headCutModel, type HeadCutModel, type Pooling } from './headCut.js';
 import { resolveModelFile } from './modelSource.js';
+import { composeBackbones, COMPOSED_INPUT, COMPOSED_OUTPUT } from './composeBackbones.js';
 
 export interface EmbedderOptions {
   /** Path or http(s) URL of an ONNX ImageNet classifier. */
@@ -16,6 +17,10 @@ export interface EmbedderOptions {
   /** onnxruntime intra-op threads. */
   readonly threads: number;
   readonly cacheDir: string;
+  /** A second classifier whose features are joined to the first's (a composed backbone, src/embedding/composeBackbones.ts). */
+  readonly second?: { readonly model: string; readonly preprocess: Preprocess; readonly cutAt?: string | undefined } | undefined;
+  /** Features of the photo and of its mirror image, summed, for every model. */
+  readonly mirror?: boolean | undefined;
 }
 
 /**
@@ -53,22 +58,23 @@ export class Embedder {
   ) {}
 
   static async load(options: EmbedderOptions): Promise<Embedder> {
-    const file = await resolveModelFile(options.model, { cacheDir: options.cacheDir });
-    const source = await readFile(file);
-    const sha = createHash('sha256').update(source).digest('hex');
-    const cutFile = join(options.cacheDir, 'headcut', `${sha.slice(0, 16)}-${options.pooling}-${safe(options.cutAt ?? 'auto')}-v2.onnx`);
-    const cutMetaFile = `${cutFile}.json`;
-    let cut: Pick<HeadCutModel, 'inputName' | 'outputName' | 'sourceBatchFixed' | 'featureTensor'>;
-    let bytes: Uint8Array;
-    try {
-      cut = JSON.parse(await readFile(cutMetaFile, 'utf8'));
-      bytes = await readFile(cutFile);
-    } catch {
-      const made = headCutModel(source, { pooling: options.pooling, cutAt: options.cutAt });
-      cut = { inputName: made.inputName, outputName: made.outputName, sourceBatchFixed: made.sourceBatchFixed, featureTensor: made.featureTensor };
-      bytes = made.bytes;
-      await writeAtomic(cutFile, bytes).catch(() => undefined);
-      await writeAtomic(cutMetaFile, JSON.stringify(cut)).catch(() => undefined);
+    const first = await cutTrunk(options.model, options.pooling, options.cutAt, options.cacheDir);
+    let bytes = first.bytes;
+    let cut: Pick<HeadCutModel, 'inputName' | 'outputName' | 'sourceBatchFixed'> = first;
+    let made: Pick<ModelIdentity, 'modelName' | 'modelSha256' | 'featureTensor'> = { modelName: first.fileName, modelSha256: first.sha, featureTensor: first.featureTensor };
+    if (options.second || options.mirror) {
+      const trunks = [{ cut: first, preprocess: options.preprocess }];
+      const second = options.second ? await cutTrunk(options.second.model, options.pooling, options.second.cutAt, options.cacheDir) : null;
+      if (second && options.second) trunks.push({ cut: second, preprocess: options.second.preprocess });
+      bytes = composeBackbones(trunks, options.preprocess, { mirror: !!options.mirror });
+      cut = { inputName: COMPOSED_INPUT, outputName: COMPOSED_OUTPUT, sourceBatchFixed: !!second?.sourceBatchFixed || first.sourceBatchFixed };
+      const mirror = options.mirror ? ' (photo + mirror)' : '';
+      made = {
+        modelName: second ? `${first.fileName} + ${second.fileName}` : first.fileName,
+        // The composition is part of what made the vectors: the second model's pixels and the mirror change them.
+        modelSha256: createHash('sha256').update(JSON.stringify([first.sha, second?.sha ?? null, options.second?.preprocess ?? null, !!options.mirror])).digest('hex'),
+        featureTensor: `${second ? `${first.featureTensor} + ${second.featureTensor}` : first.featureTensor}${mirror}`,
+      };
     }
     let session: InferenceThread;
     try {
@@ -79,10 +85,10 @@ export class Embedder {
         graphOptimizationLevel: 'all',
       });
     } catch (err) {
-      throw new FashionError('model/unsupported', `Expected onnxruntime to load the head-cut ${basename(file)} but it failed: ${(err as Error).message}`, { cause: err });
+      throw new FashionError('model/unsupported', `Expected onnxruntime to load the head-cut ${made.modelName} but it failed: ${(err as Error).message}`, { cause: err });
     }
     const probe = new Float32Array(3 * options.preprocess.size * options.preprocess.size);
-    const tmp = new Embedder(session, cut, { modelName: basename(file), modelSha256: sha, featureTensor: cut.featureTensor, pooling: options.pooling, preprocess: options.preprocess, dims: 0 });
+    const tmp = new Embedder(session, cut, { ...made, pooling: options.pooling, preprocess: options.preprocess, dims: 0 });
     const dims = (await tmp.embedBatch(probe, 1)).length;
     return new Embedder(session, cut, { ...tmp.identity, dims });
   }
@@ -130,6 +136,25 @@ export class Embedder {
 
   async close(): Promise<void> {
     await this.session.close();
+  }
+}
+
+/** A classifier with its head cut (cached under the cache folder), and where it came from. */
+async function cutTrunk(model: string, pooling: Pooling, cutAt: string | undefined, cacheDir: string): Promise<HeadCutModel & { sha: string; fileName: string }> {
+  const file = await resolveModelFile(model, { cacheDir });
+  const source = await readFile(file);
+  const sha = createHash('sha256').update(source).digest('hex');
+  const cutFile = join(cacheDir, 'headcut', `${sha.slice(0, 16)}-${pooling}-${safe(cutAt ?? 'auto')}-v2.onnx`);
+  const cutMetaFile = `${cutFile}.json`;
+  try {
+    const meta = JSON.parse(await readFile(cutMetaFile, 'utf8')) as Omit<HeadCutModel, 'bytes'>;
+    return { ...meta, bytes: await readFile(cutFile), sha, fileName: basename(file) };
+  } catch {
+    const made = headCutModel(source, { pooling, cutAt });
+    const { bytes, ...meta } = made;
+    await writeAtomic(cutFile, bytes).catch(() => undefined);
+    await writeAtomic(cutMetaFile, JSON.stringify(meta)).catch(() => undefined);
+    return { ...made, sha, fileName: basename(file) };
   }
 }
 

@@ -3,7 +3,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { checkIdentity, SETTING_IMAGES_ROOT, storedIdentity, modelMismatch } from '../catalog/ingest.js';
 import { openCatalogStore } from '../catalog/openCatalog.js';
 import { isInside } from '../catalog/scanImages.js';
-import type { Config } from '../config.js';
+import { embedderOptions, type Config } from '../config.js';
 import { Embedder, identityKey, type ModelIdentity } from '../embedding/embedder.js';
 import { FashionError, invalid } from '../errors.js';
 import { ExactIndex } from '../index/exactIndex.js';
@@ -251,14 +251,7 @@ export class Recommender {
     if (this.embedder) return this.embedder;
     this.embedderLoading ??= (async () => {
       const stored = storedIdentity(this.store);
-      const e = await Embedder.load({
-        model: this.config.model,
-        pooling: stored?.pooling ?? this.config.pooling,
-        cutAt: this.config.cutAt,
-        preprocess: stored?.preprocess ?? this.config.preprocess,
-        threads: this.config.threads,
-        cacheDir: this.config.cacheDir,
-      });
+      const e = await Embedder.load(embedderOptions(this.config, stored));
       checkIdentity(this.store, e.identity, false);
       this.useEmbedder(e);
       return e;
