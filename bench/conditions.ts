@@ -4,6 +4,7 @@
  *
  *   node --import tsx bench/conditions.ts [--catalog 6000] [--queries 800] [--items 400] [--isolate on,off]
  *                                         [--work /tmp/fashion-conditions] [--seed 1] [--docs] [--from DIR]
+ *                                         [--second-model PATH --second-preprocess caffe] [--mirror on]
  *
  * - Catalog: training-split items (src/catalog/split.ts), `--catalog N` of them (0 = all), indexed once per
  *   isolation setting into <work>/data-<N>-<on|off> (with --catalog 0 and isolation off, a copy of
@@ -103,8 +104,13 @@ async function buildCatalog(setting: Setting): Promise<string> {
   return data;
 }
 
+// A composed backbone (README: --second-model, --mirror) is measured by passing the same flags here; use its own --work folder.
+const backbone = Object.fromEntries(
+  [['secondModel', arg('second-model', '')], ['secondPreprocess', arg('second-preprocess', '')], ['mirror', arg('mirror', '')]].filter(([, v]) => v !== ''),
+);
+
 function configFor(data: string, setting: Setting) {
-  return resolveConfig({ dataDir: data, isolate: setting === 'off' ? 'off' : 'on', threads: 2 }, {}, REPO_ROOT);
+  return resolveConfig({ dataDir: data, isolate: setting === 'off' ? 'off' : 'on', threads: 2, ...backbone }, {}, REPO_ROOT);
 }
 
 /** The training-split catalog cut from a full one (same vectors), trained on when `refine`. */

@@ -107,7 +107,7 @@ const result = {
   rows,
 };
 console.log(JSON.stringify(result));
-saveResult('relevance', result);
+saveResult(classic ? 'relevance' : 'relevance-composed', result);
 
 const table = [
   `Held-back split: ${test.length} queries (20% of the labelled items, by id hash) against a catalog of the other ${train.length}; the refinement saw only the training items. k = 5, cosine. Relevant = same articleType; strict = same articleType and baseColour.`,
