@@ -308,7 +308,7 @@ for (const s of ['on', 'off', 'refined'] as const) {
 }
 const summary = { catalog: tag, queries: queryIds.length, items: itemIds.length, seed, seconds: Math.round((performance.now() - started) / 1000), results };
 console.log(JSON.stringify(summary));
-saveResult(`conditions-${tag}`, summary);
+saveResult(`conditions-${tag}${Object.keys(backbone).length > 0 ? '-composed' : ''}`, summary);
 if (writeDocs && summary.results.some((r) => r.isolate !== 'refined')) writeMarkdown(summary);
 if (writeDocs && summary.results.some((r) => r.isolate === 'refined')) writeRefinedMarkdown(summary);
 
