@@ -1,12 +1,11 @@
 import onnxProto from 'onnx-proto';
 import { FashionError } from '../errors.js';
 import type { Preprocess } from '../imaging/preprocess.js';
-import type { HeadCutModel } from './headCut.js';
+import { intAttr, node, valueInfo, type HeadCutModel } from './headCut.js';
 
 const { onnx } = onnxProto;
 type Node = onnxProto.onnx.INodeProto;
 const DataType = onnx.TensorProto.DataType;
-const AttrType = onnx.AttributeProto.AttributeType;
 
 /** One head-cut classifier of a composed backbone, and the pixels it was trained on. */
 export interface Trunk {
@@ -72,8 +71,8 @@ export function composeBackbones(trunks: readonly Trunk[], input: Preprocess, op
     name: 'composed-backbone',
     node: nodes,
     initializer: initializers,
-    input: [valueInfo(COMPOSED_INPUT, ['batch', 3, input.size, input.size])],
-    output: [valueInfo(COMPOSED_OUTPUT, ['batch', 'channels'])],
+    input: [valueInfo(COMPOSED_INPUT, DataType.FLOAT, ['batch', 3, input.size, input.size])],
+    output: [valueInfo(COMPOSED_OUTPUT, DataType.FLOAT, ['batch', 'channels'])],
   });
   const opsetImport = [...opsets].map(([domain, version]) => ({ domain, version }));
   return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion, opsetImport, graph, producerName: 'fashion-recs' })).finish();
@@ -100,14 +99,6 @@ function convertPixels(from: Preprocess, to: Preprocess, out: string, nodes: Nod
   return out;
 }
 
-function node(opType: string, input: string[], output: string[], attribute: onnxProto.onnx.IAttributeProto[] = []): Node {
-  return onnx.NodeProto.create({ opType, input, output, attribute, name: `compose_${opType}_${output[0]}` });
-}
-
-function intAttr(name: string, i: number): onnxProto.onnx.IAttributeProto {
-  return onnx.AttributeProto.create({ name, type: AttrType.INT, i });
-}
-
 function floatTensor(name: string, dims: number[], values: number[]): onnxProto.onnx.ITensorProto {
   return onnx.TensorProto.create({ name, dims, dataType: DataType.FLOAT, floatData: values });
 }
@@ -115,11 +106,4 @@ function floatTensor(name: string, dims: number[], values: number[]): onnxProto.
 function int64Tensor(name: string, dims: number[], values: number[]): onnxProto.onnx.ITensorProto {
   const raw = new BigInt64Array(values.map((v) => BigInt(v)));
   return onnx.TensorProto.create({ name, dims, dataType: DataType.INT64, rawData: new Uint8Array(raw.buffer) });
-}
-
-function valueInfo(name: string, shape: (number | string)[]): onnxProto.onnx.ValueInfoProto {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
-  });
 }

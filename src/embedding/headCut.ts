@@ -191,15 +191,16 @@ function prune(nodes: Node[], output: string): Node[] {
   return nodes.filter((_, i) => keep[i]);
 }
 
-function node(opType: string, input: string[], output: string[], attribute: onnxProto.onnx.IAttributeProto[] = []): Node {
+/** A graph node; its name, made from its type and first output, is unique as long as that output is. */
+export function node(opType: string, input: string[], output: string[], attribute: onnxProto.onnx.IAttributeProto[] = []): Node {
   return onnx.NodeProto.create({ opType, input, output, attribute, name: `fashion_${opType}_${output[0]}` });
 }
 
-function intAttr(name: string, i: number): onnxProto.onnx.IAttributeProto {
+export function intAttr(name: string, i: number): onnxProto.onnx.IAttributeProto {
   return onnx.AttributeProto.create({ name, type: AttrType.INT, i });
 }
 
-function valueInfo(name: string, elemType: number, shape: (number | string)[]): onnxProto.onnx.ValueInfoProto {
+export function valueInfo(name: string, elemType: number, shape: (number | string)[]): onnxProto.onnx.ValueInfoProto {
   return onnx.ValueInfoProto.create({
     name,
     type: {
