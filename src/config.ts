@@ -150,17 +150,18 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
   const second = pick('secondModel');
   const sizeRaw = pick('size');
   const fitRaw = pick('fit');
+  const preprocess = resolvePreprocess(str('preprocessPreset', 'imagenet'), {
+    ...(sizeRaw !== undefined ? { size: Number(sizeRaw) } : {}),
+    ...(fitRaw !== undefined ? { fit: String(fitRaw) } : {}),
+    isolate: oneOf<'on' | 'off'>('isolate', DEFAULT_ISOLATE, ['on', 'off']) === 'on',
+  });
   return Object.freeze({
     dataDir,
     cacheDir: resolve(cwd, str('cacheDir', join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fashion-recs'))),
     model: str('model', defaultModelPath(env)),
     pooling: oneOf<Pooling>('pooling', 'max', ['max', 'avg']),
     cutAt: (pick('cutAt') as string | undefined) || undefined,
-    preprocess: resolvePreprocess(str('preprocessPreset', 'imagenet'), {
-      ...(sizeRaw !== undefined ? { size: Number(sizeRaw) } : {}),
-      ...(fitRaw !== undefined ? { fit: String(fitRaw) } : {}),
-      isolate: oneOf<'on' | 'off'>('isolate', DEFAULT_ISOLATE, ['on', 'off']) === 'on',
-    }),
+    preprocess,
     threads: int('threads', 2, 1, 64),
     batchSize: int('batchSize', 32, 1, 1024),
     metric: oneOf<Metric>('metric', 'cosine', ['cosine', 'euclidean']),
@@ -173,7 +174,8 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     index: oneOf<'auto' | 'exact' | 'hnsw'>('index', 'auto', ['auto', 'exact', 'hnsw']),
     annThreshold: int('annThreshold', 20_000, 0, 1_000_000_000),
     augment: share('augment', DEFAULT_AUGMENT),
-    secondModel: second ? { model: String(second), preprocess: resolvePreprocess(str('secondPreprocess', 'imagenet'), { ...(sizeRaw !== undefined ? { size: Number(sizeRaw) } : {}), ...(fitRaw !== undefined ? { fit: String(fitRaw) } : {}) }) } : undefined,
+    // The second model sees the same fit of the photo as the first (src/embedding/composeBackbones.ts): only its normalisation is its own.
+    secondModel: second ? { model: String(second), preprocess: resolvePreprocess(str('secondPreprocess', 'imagenet'), { size: preprocess.size, fit: preprocess.fit }) } : undefined,
     mirror: oneOf<'on' | 'off'>('mirror', 'off', ['on', 'off']) === 'on',
   });
 }
