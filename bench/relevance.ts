@@ -7,7 +7,7 @@ import { backfillColours } from '../src/catalog/refineCatalog.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { isHeldBack } from '../src/catalog/split.js';
 import { storedIdentity } from '../src/catalog/ingest.js';
-import { describeIdentity, identityKey } from '../src/embedding/embedder.js';
+import { describeIdentity, identityKey, isComposed } from '../src/embedding/embedder.js';
 import { Gemm } from '../src/embedding/gemm.js';
 import { batchKnn, l2NormalizeRows } from '../src/refine/batchKnn.js';
 import { COLOUR_DIMS } from '../src/refine/colourFeatures.js';
@@ -65,7 +65,7 @@ async function score(q: Float32Array, g: Float32Array, d: number) {
 const rows: Array<{ method: string } & Awaited<ReturnType<typeof score>>> = [];
 const norm = (x: Float32Array, d: number) => l2NormalizeRows(new Float32Array(x), x.length / d, d);
 const qb = take(test, vectors, dims), gb = take(train, vectors, dims);
-const classic = !identity.featureTensor.includes('+') && !identity.featureTensor.includes('mirror');
+const classic = !isComposed(identity);
 const backboneRow = classic ? 'ImageNet features, max pooling, cosine (the classic design)' : `backbone features of ${identity.modelName} (${identity.featureTensor}), cosine`;
 rows.push({ method: backboneRow, ...(await score(norm(qb, dims), norm(gb, dims), dims)) });
 const qc = take(test, colours, COLOUR_DIMS), gc = take(train, colours, COLOUR_DIMS);

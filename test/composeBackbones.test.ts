@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { sharedDir } from '../src/config.js';
 import { composeBackbones } from '../src/embedding/composeBackbones.js';
-import { Embedder, identityKey } from '../src/embedding/embedder.js';
+import { Embedder, identityKey, isComposed } from '../src/embedding/embedder.js';
 import { headCutModel } from '../src/embedding/headCut.js';
 import { FashionError } from '../src/errors.js';
 import { fitPhoto } from '../src/imaging/decode.js';
@@ -39,6 +39,7 @@ test('a composed backbone gives each model its own pixels and joins their unit v
   const both = await load({ second: { model: SQUEEZENET, preprocess: CAFFE_PREPROCESS } });
   assert.equal(both.dims, 1280 + 512);
   assert.match(both.identity.modelName, /mobilenetv2.*\+ squeezenet/);
+  assert.equal(isComposed(both.identity), true);
   // The composed graph converts ImageNet-normalised RGB to SqueezeNet's BGR bytes less their means itself.
   const a = await mobilenet.embedBatch(await tensors(ids, IMAGENET_PREPROCESS), ids.length);
   const b = await squeezenet.embedBatch(await tensors(ids, CAFFE_PREPROCESS), ids.length);
@@ -68,6 +69,8 @@ test('with the mirror, a photo and its mirror image get the same vector, and the
   assert.ok(cos > 0.8 && cos < 0.9999, `cosine ${cos}`);
   assert.notEqual(identityKey(plain.identity), identityKey(mirrored.identity));
   assert.match(mirrored.identity.featureTensor, /mirror/);
+  assert.equal(isComposed(mirrored.identity), true);
+  assert.equal(isComposed(plain.identity), false);
   await Promise.all([plain.close(), mirrored.close()]);
 });
 

@@ -40,6 +40,14 @@ export function identityKey(id: ModelIdentity): string {
   return JSON.stringify([id.modelSha256, id.featureTensor, id.pooling, id.preprocess, id.dims]);
 }
 
+const JOIN_MARK = ' + ';
+const MIRROR_MARK = ' (photo + mirror)';
+
+/** Whether vectors came from a composed backbone (a second model or the mirror), not from one classifier as it is. */
+export function isComposed(id: ModelIdentity): boolean {
+  return id.modelName.includes(JOIN_MARK) || id.featureTensor.endsWith(MIRROR_MARK);
+}
+
 export function describeIdentity(id: ModelIdentity): string {
   return `${id.modelName} (sha256 ${id.modelSha256.slice(0, 12)}), ${id.pooling} pooling of ${id.featureTensor}, ${id.dims}-d, ${id.preprocess.size}px ${id.preprocess.fit}`;
 }
@@ -68,12 +76,12 @@ export class Embedder {
       if (second && options.second) trunks.push({ cut: second, preprocess: options.second.preprocess });
       bytes = composeBackbones(trunks, options.preprocess, { mirror: !!options.mirror });
       cut = { inputName: COMPOSED_INPUT, outputName: COMPOSED_OUTPUT, sourceBatchFixed: !!second?.sourceBatchFixed || first.sourceBatchFixed };
-      const mirror = options.mirror ? ' (photo + mirror)' : '';
+      const mirror = options.mirror ? MIRROR_MARK : '';
       made = {
-        modelName: second ? `${first.fileName} + ${second.fileName}` : first.fileName,
+        modelName: second ? `${first.fileName}${JOIN_MARK}${second.fileName}` : first.fileName,
         // The composition is part of what made the vectors: the second model's pixels and the mirror change them.
         modelSha256: createHash('sha256').update(JSON.stringify([first.sha, second?.sha ?? null, options.second?.preprocess ?? null, !!options.mirror])).digest('hex'),
-        featureTensor: `${second ? `${first.featureTensor} + ${second.featureTensor}` : first.featureTensor}${mirror}`,
+        featureTensor: `${second ? `${first.featureTensor}${JOIN_MARK}${second.featureTensor}` : first.featureTensor}${mirror}`,
       };
     }
     let session: InferenceThread;
