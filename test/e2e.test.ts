@@ -64,7 +64,11 @@ test('upload a catalog photo, see 5 results, click one, see new results (desktop
 
     // A filter re-runs the search and every result satisfies it.
     await page.selectOption('#filter-articleType', 'Watches');
-    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="result"] .sub')].some((e) => /Watches/.test(e.textContent ?? '')));
+    // Wait for the filtered grid itself: the unfiltered one may already show a watch among other types.
+    await page.waitForFunction(() => {
+      const subs = [...document.querySelectorAll('[data-testid="result"] .meta .sub:nth-child(2)')];
+      return subs.length > 0 && subs.every((e) => /^Watches/.test(e.textContent ?? ''));
+    });
     const types = await page.$$eval('[data-testid="result"] .meta .sub:nth-child(2)', (els) => els.map((e) => e.textContent));
     assert.ok(types.every((t) => t?.startsWith('Watches')), String(types));
 
