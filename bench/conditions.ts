@@ -104,7 +104,7 @@ async function buildCatalog(setting: Setting): Promise<string> {
   return data;
 }
 
-// A composed backbone (README: --second-model, --mirror) is measured by passing the same flags here; use its own --work folder.
+// Another backbone than the default (README: --second-model, --mirror) is measured by passing the same flags here; use its own --work folder.
 const backbone = Object.fromEntries(
   [['secondModel', arg('second-model', '')], ['secondPreprocess', arg('second-preprocess', '')], ['mirror', arg('mirror', '')]].filter(([, v]) => v !== ''),
 );
@@ -308,7 +308,8 @@ for (const s of ['on', 'off', 'refined'] as const) {
 }
 const summary = { catalog: tag, queries: queryIds.length, items: itemIds.length, seed, seconds: Math.round((performance.now() - started) / 1000), results };
 console.log(JSON.stringify(summary));
-saveResult(`conditions-${tag}${Object.keys(backbone).length > 0 ? '-composed' : ''}`, summary);
+// The default backbone's figures under conditions-<tag>; another backbone's under its flags.
+saveResult(`conditions-${tag}${Object.keys(backbone).length > 0 ? ` ${JSON.stringify(backbone)}` : ''}`, summary);
 if (writeDocs && summary.results.some((r) => r.isolate !== 'refined')) writeMarkdown(summary);
 if (writeDocs && summary.results.some((r) => r.isolate === 'refined')) writeRefinedMarkdown(summary);
 

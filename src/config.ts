@@ -6,7 +6,7 @@ import { FashionError, invalid } from './errors.js';
 import type { Pooling } from './embedding/headCut.js';
 import { resolvePreprocess, type Preprocess } from './imaging/preprocess.js';
 import type { Metric } from './index/vectorIndex.js';
-import type { EmbedderOptions } from './embedding/embedder.js';
+import { composition, type EmbedderOptions, type ModelIdentity } from './embedding/embedder.js';
 
 /** Everything the product can be told, resolved once at the entry point and passed down frozen. */
 export interface Config {
@@ -30,14 +30,20 @@ export interface Config {
   readonly annThreshold: number;
   /** Share of labelled items that get a re-photographed training copy for the refinement (src/refine/augment.ts). */
   readonly augment: number;
-  /** A second ImageNet classifier whose features join the first's (src/embedding/composeBackbones.ts), with its own input normalisation. */
+  /**
+   * A second ImageNet classifier whose features join the first's (src/embedding/composeBackbones.ts), with its own input
+   * normalisation. By default the shared SqueezeNet 1.0 joins the default MobileNetV2 (docs/relevance.md, "backbones");
+   * `--second-model none` leaves the first model alone, and a model given with --model has no second unless one is named.
+   */
   readonly secondModel: { readonly model: string; readonly preprocess: Preprocess } | undefined;
   /** Features of the photo and of its mirror image, summed. */
   readonly mirror: boolean;
+  /** Whether the second model and the mirror were left at their defaults: then an existing catalog keeps the backbone it was embedded with. */
+  readonly backboneDefaulted: boolean;
 }
 
 /** Option names as flags use them (camelCase); env variables are FASHION_ + upper snake case. */
-export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess' | 'secondModel' | 'mirror'> | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config' | 'secondModel' | 'secondPreprocess' | 'mirror', string | number | undefined>>;
+export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess' | 'secondModel' | 'mirror' | 'backboneDefaulted'> | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config' | 'secondModel' | 'secondPreprocess' | 'mirror', string | number | undefined>>;
 
 /** Whether photos are isolated (backdrop to white, cropped to the product) unless told otherwise; see docs/relevance.md. */
 export const DEFAULT_ISOLATE = 'on';
@@ -58,8 +64,17 @@ export function sharedDir(env: NodeJS.ProcessEnv = process.env): string | null {
 }
 
 export function defaultModelPath(env: NodeJS.ProcessEnv = process.env): string {
+  return sharedModel('mobilenetv2-12-int8.onnx', env);
+}
+
+/** The second model of the default backbone, and the pixels it was trained on (Caffe: BGR bytes less the means). */
+export function defaultSecondModel(env: NodeJS.ProcessEnv = process.env): { model: string; preprocess: 'caffe' } {
+  return { model: sharedModel('squeezenet1.0-fp16.onnx', env), preprocess: 'caffe' };
+}
+
+function sharedModel(file: string, env: NodeJS.ProcessEnv): string {
   const shared = sharedDir(env);
-  return shared ? join(shared, 'models', 'mobilenetv2-12-int8.onnx') : join('..', 'shared', 'models', 'mobilenetv2-12-int8.onnx');
+  return shared ? join(shared, 'models', file) : join('..', 'shared', 'models', file);
 }
 
 export function demoCatalog(env: NodeJS.ProcessEnv = process.env): { images: string; metadata: string } | null {
@@ -96,8 +111,11 @@ const ENV_KEYS: Record<string, string> = {
   mirror: 'FASHION_MIRROR',
 };
 
-/** What loads the catalog's backbone: the model, and a second model and the mirror when configured. */
-export function embedderOptions(config: Config, stored?: { pooling: Pooling; preprocess: Preprocess } | null): EmbedderOptions {
+/**
+ * What loads the catalog's backbone for queries: the model, its second model and mirror. With `stored` (the identity of
+ * an existing catalog), pooling and pixels are the catalog's, and so is the composition unless it was set (see `backboneFor`).
+ */
+export function embedderOptions(config: Config, stored?: ModelIdentity | null): EmbedderOptions {
   return {
     model: config.model,
     pooling: stored?.pooling ?? config.pooling,
@@ -105,9 +123,26 @@ export function embedderOptions(config: Config, stored?: { pooling: Pooling; pre
     preprocess: stored?.preprocess ?? config.preprocess,
     threads: config.threads,
     cacheDir: config.cacheDir,
-    second: config.secondModel,
-    mirror: config.mirror,
+    ...backboneFor(config, stored),
   };
+}
+
+/**
+ * The second model and mirror to embed with. Left at their defaults, they follow an existing catalog, so a catalog
+ * embedded before the composed default (or with the mirror) keeps working, for queries and incremental indexing alike;
+ * set by flag, env or file, they are used as given (and a catalog embedded otherwise refuses them by its identity).
+ */
+export function backboneFor(config: Config, stored?: ModelIdentity | null): Pick<EmbedderOptions, 'second' | 'mirror'> {
+  if (!stored || !config.backboneDefaulted) return { second: config.secondModel, mirror: config.mirror };
+  const made = composition(stored);
+  const second = made.second ? config.secondModel ?? defaultSecond(config.preprocess, process.env) : undefined;
+  return { second, mirror: made.mirror };
+}
+
+function defaultSecond(first: Preprocess, env: NodeJS.ProcessEnv): { model: string; preprocess: Preprocess } {
+  const d = defaultSecondModel(env);
+  // The second model sees the same fit of the photo as the first (src/embedding/composeBackbones.ts): only its normalisation is its own.
+  return { model: d.model, preprocess: resolvePreprocess(d.preprocess, { size: first.size, fit: first.fit }) };
 }
 
 /** Flags > environment > config file (`--config`, FASHION_CONFIG or ./fashion.config.json) > defaults. */
@@ -147,7 +182,11 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     return v as T;
   };
   const dataDir = resolve(cwd, str('dataDir', '.fashion'));
-  const second = pick('secondModel');
+  const model = str('model', defaultModelPath(env));
+  const secondSet = pick('secondModel');
+  // The default second model joins the default first model only: a shop's own --model is not composed unasked.
+  const second = secondSet === undefined ? (model === defaultModelPath(env) ? defaultSecondModel(env).model : 'none') : String(secondSet);
+  const secondPreset = str('secondPreprocess', secondSet === undefined ? defaultSecondModel(env).preprocess : 'imagenet');
   const sizeRaw = pick('size');
   const fitRaw = pick('fit');
   const preprocess = resolvePreprocess(str('preprocessPreset', 'imagenet'), {
@@ -158,7 +197,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
   return Object.freeze({
     dataDir,
     cacheDir: resolve(cwd, str('cacheDir', join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fashion-recs'))),
-    model: str('model', defaultModelPath(env)),
+    model,
     pooling: oneOf<Pooling>('pooling', 'max', ['max', 'avg']),
     cutAt: (pick('cutAt') as string | undefined) || undefined,
     preprocess,
@@ -175,7 +214,8 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     annThreshold: int('annThreshold', 20_000, 0, 1_000_000_000),
     augment: share('augment', DEFAULT_AUGMENT),
     // The second model sees the same fit of the photo as the first (src/embedding/composeBackbones.ts): only its normalisation is its own.
-    secondModel: second ? { model: String(second), preprocess: resolvePreprocess(str('secondPreprocess', 'imagenet'), { size: preprocess.size, fit: preprocess.fit }) } : undefined,
+    secondModel: second !== 'none' ? { model: second, preprocess: resolvePreprocess(secondPreset, { size: preprocess.size, fit: preprocess.fit }) } : undefined,
     mirror: oneOf<'on' | 'off'>('mirror', 'off', ['on', 'off']) === 'on',
+    backboneDefaulted: secondSet === undefined && pick('secondPreprocess') === undefined && pick('mirror') === undefined,
   });
 }

@@ -1,17 +1,23 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { before, test } from 'node:test';
-import { makeFixture, pickIds, TYPES } from './helpers.js';
+import { DEMO, makeFixture, pickIds, TYPES } from './helpers.js';
+import { defaultSecondModel, resolveConfig } from '../src/config.js';
 
 const run = promisify(execFile);
 const fx = makeFixture(pickIds(TYPES, 6), 'cli');
 const cache = fx.config().cacheDir;
 
 async function fashion(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  return fashionOn(fx.data, ...args);
+}
+
+async function fashionOn(data: string, ...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['bin/fashion.js', ...args, '--data', fx.data, '--cache', cache], { maxBuffer: 10 * 1024 * 1024 });
+    const { stdout, stderr } = await run(process.execPath, ['bin/fashion.js', ...args, '--data', data, '--cache', cache], { maxBuffer: 10 * 1024 * 1024 });
     return { stdout, stderr, code: 0 };
   } catch (err) {
     const e = err as { stdout: string; stderr: string; code: number };
@@ -29,10 +35,41 @@ test('info reports size, model and dimensions', async () => {
   const r = await fashion('info', '--json');
   const info = JSON.parse(r.stdout);
   assert.equal(info.items, fx.ids.length);
-  assert.equal(info.dims, 1280);
-  assert.equal(info.model.modelName, 'mobilenetv2-12-int8.onnx');
+  // The default backbone: MobileNetV2 (1280) joined by SqueezeNet 1.0 (512).
+  assert.equal(info.dims, 1280 + 512);
+  assert.equal(info.model.modelName, 'mobilenetv2-12-int8.onnx + squeezenet1.0-fp16.onnx');
   const text = await fashion('info');
-  assert.match(text.stdout, /max pooling of 627_quantized, 1280-d/);
+  assert.match(text.stdout, /max pooling of 627_quantized \+ fire9\/concat_1, 1792-d/);
+});
+
+test('the second model is the shared SqueezeNet with the default model only; none turns it off', () => {
+  const d = resolveConfig({}, {});
+  assert.equal(d.secondModel?.model, defaultSecondModel().model);
+  assert.equal(d.secondModel?.preprocess.channelOrder, 'BGR');
+  assert.equal(d.backboneDefaulted, true);
+  assert.equal(resolveConfig({ secondModel: 'none' }, {}).secondModel, undefined);
+  assert.equal(resolveConfig({}, { FASHION_SECOND_MODEL: 'none' }).backboneDefaulted, false);
+  assert.equal(resolveConfig({ model: '/models/resnet50.onnx' }, {}).secondModel, undefined);
+  assert.equal(resolveConfig({ mirror: 'on' }, {}).backboneDefaulted, false);
+});
+
+test('a catalog embedded with one model keeps it where the flags are left at their defaults', async () => {
+  const one = makeFixture(pickIds(['Watches', 'Jeans'], 2), 'cli-one');
+  const made = await fashionOn(one.data, 'index', one.images, '--metadata', one.csv, '--second-model', 'none', '--json');
+  assert.equal(made.code, 0, made.stderr);
+  assert.equal(JSON.parse((await fashionOn(one.data, 'info', '--json')).stdout).dims, 1280);
+  // Incremental indexing and queries with the defaults follow the catalog's backbone instead of refusing it.
+  const extra = pickIds(['Watches'], 1, 2)[0]!;
+  copyFileSync(join(DEMO!.images, `${extra}.jpg`), join(one.images, `${extra}.jpg`));
+  const more = await fashionOn(one.data, 'index', one.images, '--json');
+  assert.equal(more.code, 0, more.stderr);
+  assert.equal(JSON.parse(more.stdout).added, 1);
+  const hits = JSON.parse((await fashionOn(one.data, 'search', join(one.images, `${extra}.jpg`), '--json', '--k', '1')).stdout).hits;
+  assert.equal(hits[0].id, extra);
+  // Named explicitly, another backbone is refused by the catalog's identity.
+  const other = await fashionOn(one.data, 'search', join(one.images, `${extra}.jpg`), '--second-model', defaultSecondModel().model, '--second-preprocess', 'caffe');
+  assert.notEqual(other.code, 0);
+  assert.match(other.stderr, /catalog\/model-mismatch/);
 });
 
 test('search prints a table, or JSON with k results', async () => {

@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { ingestFolder } from '../src/catalog/ingest.js';
 import { catalogFile, openCatalogStore } from '../src/catalog/openCatalog.js';
+import { embedderOptions } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { FashionError } from '../src/errors.js';
 import { Recommender } from '../src/recommend/recommender.js';
@@ -16,7 +17,7 @@ const config = fx.config();
 let embedder: Embedder;
 
 before(async () => {
-  embedder = await Embedder.load({ model: config.model, pooling: config.pooling, preprocess: config.preprocess, threads: 2, cacheDir: config.cacheDir });
+  embedder = await Embedder.load({ ...embedderOptions(config), threads: 2 });
 });
 after(async () => {
   await embedder.close();
@@ -87,7 +88,7 @@ test('a corrupt photo, a non-image, a link out of the folder and bad CSV rows ar
 });
 
 test('a catalog made with one model refuses another, and --reembed replaces its vectors', async () => {
-  const avg = await Embedder.load({ model: config.model, pooling: 'avg', preprocess: config.preprocess, threads: 2, cacheDir: config.cacheDir });
+  const avg = await Embedder.load({ ...embedderOptions(config), pooling: 'avg' });
   try {
     const store = openCatalogStore(fx.data);
     await assert.rejects(ingestFolder(store, avg, { imagesDir: fx.images, batchSize: 8 }), (e: unknown) => e instanceof FashionError && e.code === 'catalog/model-mismatch');

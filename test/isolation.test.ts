@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { ingestFolder } from '../src/catalog/ingest.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
-import { resolveConfig } from '../src/config.js';
+import { resolveConfig, embedderOptions } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { decodeRgb, fitForModel, pixelHash } from '../src/imaging/decode.js';
 import { balancedReading, isolateProduct } from '../src/imaging/isolateProduct.js';
@@ -135,7 +135,7 @@ test('an old catalog gains the pixel-hash column; ingest records hashes and warn
   migrated.close();
 
   const config = fx.config();
-  const embedder = await Embedder.load({ model: config.model, pooling: config.pooling, preprocess: config.preprocess, threads: 2, cacheDir: config.cacheDir });
+  const embedder = await Embedder.load({ ...embedderOptions(config), threads: 2 });
   try {
     const store = openCatalogStore(fx.data, { create: true });
     const first = await ingestFolder(store, embedder, { imagesDir: fx.images, metadataCsv: fx.csv, batchSize: 8 });

@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { runIndex, MIN_LABELLED_FOR_REFINEMENT } from '../src/cli/main.js';
 import { REFINE_FILE, trainCatalog, writeRefinedVectors } from '../src/catalog/refineCatalog.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
+import { embedderOptions } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { Gemm } from '../src/embedding/gemm.js';
 import { fitForModel } from '../src/imaging/decode.js';
@@ -73,7 +74,7 @@ test('a labelled catalog trains its refinement on index; search, categorisation 
   assert.deepEqual(a.validationAccuracy, b.validationAccuracy);
 
   // Training copies: made once for the chosen share, each on its original's side of the split, then reused.
-  const embedder = await Embedder.load({ model: config.model, pooling: config.pooling, preprocess: config.preprocess, threads: 1, cacheDir: config.cacheDir });
+  const embedder = await Embedder.load({ ...embedderOptions(config), threads: 1 });
   try {
     const c = await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7, augment: { share: 0.5, embedder } });
     const made = store.featureIds('copy');
@@ -95,7 +96,7 @@ test('a photo of a listed product puts that product first through the same-produ
   const config = fx.config();
   await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
   const store = openCatalogStore(config.dataDir);
-  const embedder = await Embedder.load({ model: config.model, pooling: config.pooling, preprocess: config.preprocess, threads: 1, cacheDir: config.cacheDir });
+  const embedder = await Embedder.load({ ...embedderOptions(config), threads: 1 });
   const gemm = await Gemm.create(1);
   // Copies of every item give enough photo/copy pairs for the projection (the fixture is too small for validation to choose its weight).
   await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7, augment: { share: 1, embedder } });

@@ -44,7 +44,7 @@ test('health and info describe the catalog', async () => {
   assert.equal(h.statusCode, 200);
   assert.equal(h.json().items, fx.ids.length);
   const info = (await app.inject({ method: 'GET', url: '/api/info' })).json();
-  assert.equal(info.dims, 1280);
+  assert.equal(info.dims, 1280 + 512);
   assert.ok(info.facets.articleType.some((f: { value: string }) => f.value === 'Watches'));
 });
 

@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { ingestFolder, type IngestReport } from '../catalog/ingest.js';
+import { ingestFolder, storedIdentity, type IngestReport } from '../catalog/ingest.js';
 import { openCatalogStore, catalogFile } from '../catalog/openCatalog.js';
 import { refreshRefinement, trainCatalog } from '../catalog/refineCatalog.js';
 import type { TrainReport } from '../refine/train.js';
-import { DEFAULT_AUGMENT, demoCatalog, embedderOptions, resolveConfig, type Config, type ConfigInput } from '../config.js';
+import { DEFAULT_AUGMENT, demoCatalog, backboneFor, embedderOptions, resolveConfig, type Config, type ConfigInput } from '../config.js';
 import { DEFAULT_TRAIN } from '../refine/mlp.js';
-import { describeIdentity, Embedder } from '../embedding/embedder.js';
+import { describeIdentity, Embedder, type ModelIdentity } from '../embedding/embedder.js';
 import { isUrl } from '../embedding/modelSource.js';
 import { FashionError, isFashionError } from '../errors.js';
 import { readImageFile } from '../imaging/decode.js';
@@ -40,8 +40,8 @@ function withCommonOptions(cmd: Command): Command {
     .option('--threads <n>', 'onnxruntime intra-op threads')
     .option('--batch-size <n>', 'images per inference batch')
     .option('--cache <dir>', 'model cache folder (env FASHION_CACHE)')
-    .option('--second-model <path|url>', 'a second ImageNet classifier whose features join the first model\'s (env FASHION_SECOND_MODEL)')
-    .addOption(new Option('--second-preprocess <preset>', 'input normalisation of the second model (SqueezeNet 1.0: caffe)').choices(['imagenet', 'caffe']))
+    .option('--second-model <path|url|none>', 'a second ImageNet classifier whose features join the first model\'s (env FASHION_SECOND_MODEL; default with the default model: ../shared/models/squeezenet1.0-fp16.onnx; none: the first model alone)')
+    .addOption(new Option('--second-preprocess <preset>', 'input normalisation of the second model (SqueezeNet 1.0: caffe, the default for the default second model)').choices(['imagenet', 'caffe']))
     .addOption(new Option('--mirror <on|off>', 'features of the photo and its mirror image, summed (env FASHION_MIRROR)').choices(['on', 'off']));
 }
 
@@ -82,8 +82,9 @@ async function withRecommender<T>(opts: Record<string, unknown>, use: (rec: Reco
   }
 }
 
-async function loadEmbedder(config: Config): Promise<Embedder> {
-  return Embedder.load(embedderOptions(config));
+/** The embedder for new photos of a catalog: its second model and mirror follow the catalog where the flags leave them at their defaults. */
+async function loadEmbedder(config: Config, stored: ModelIdentity | null): Promise<Embedder> {
+  return Embedder.load({ ...embedderOptions(config), ...backboneFor(config, stored) });
 }
 
 export type IndexResult = IngestReport & { refinement?: { trained: TrainReport | null; updated: number; skipped?: string }; index?: { kind: 'exact' | 'hnsw'; items: number } };
@@ -100,8 +101,15 @@ export async function runIndex(config: Config, imagesDir: string, options: { met
 }
 
 async function ingestAndRefine(config: Config, imagesDir: string, options: { metadata?: string; reembed?: boolean; quiet?: boolean; refine?: boolean }): Promise<IndexResult> {
-  const embedder = await loadEmbedder(config);
   const store = openCatalogStore(config.dataDir, { create: true });
+  let embedder: Embedder;
+  try {
+    // --reembed starts the catalog over, so the configured backbone applies as given.
+    embedder = await loadEmbedder(config, options.reembed ? null : storedIdentity(store));
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const bar = progressBar('indexing', !options.quiet);
   try {
     const report = await ingestFolder(store, embedder, {
@@ -393,7 +401,11 @@ export function buildCli(): Command {
     .action(async (opts) => {
       const config = configFrom(opts);
       const store = openCatalogStore(config.dataDir);
-      const embedder = config.augment > 0 ? await loadEmbedder(config) : null;
+      // Training copies are embedded as the catalog's photos were.
+      const embedder = config.augment > 0 ? await Embedder.load(embedderOptions(config, storedIdentity(store))).catch((err) => {
+        store.close();
+        throw err;
+      }) : null;
       const copiesBar = progressBar('training copies', !opts.json);
       try {
         const report = await trainCatalog(store, config.dataDir, {

@@ -6,7 +6,7 @@ import type { Preprocess } from '../imaging/preprocess.js';
 import { InferenceThread } from './inferenceThread.js';
 import { headCutModel, type HeadCutModel, type Pooling } from './headCut.js';
 import { resolveModelFile } from './modelSource.js';
-import { composeBackbones, COMPOSED_INPUT, COMPOSED_OUTPUT } from './composeBackbones.js';
+import { composeBackbones, COMPOSED_INPUT, COMPOSED_OUTPUT, type Trunk } from './composeBackbones.js';
 
 export interface EmbedderOptions {
   /** Path or http(s) URL of an ONNX ImageNet classifier. */
@@ -45,7 +45,13 @@ const MIRROR_MARK = ' (photo + mirror)';
 
 /** Whether vectors came from a composed backbone (a second model or the mirror), not from one classifier as it is. */
 export function isComposed(id: ModelIdentity): boolean {
-  return id.modelName.includes(JOIN_MARK) || id.featureTensor.endsWith(MIRROR_MARK);
+  const made = composition(id);
+  return made.second || made.mirror;
+}
+
+/** How a composed backbone was made, as far as its identity says (the second model's file and pixels are in the sha only). */
+export function composition(id: ModelIdentity): { second: boolean; mirror: boolean } {
+  return { second: id.modelName.includes(JOIN_MARK), mirror: id.featureTensor.endsWith(MIRROR_MARK) };
 }
 
 export function describeIdentity(id: ModelIdentity): string {
@@ -74,7 +80,7 @@ export class Embedder {
       const trunks = [{ cut: first, preprocess: options.preprocess }];
       const second = options.second ? await cutTrunk(options.second.model, options.pooling, options.second.cutAt, options.cacheDir) : null;
       if (second && options.second) trunks.push({ cut: second, preprocess: options.second.preprocess });
-      bytes = composeBackbones(trunks, options.preprocess, { mirror: !!options.mirror });
+      bytes = await composedGraph(trunks, options);
       cut = { inputName: COMPOSED_INPUT, outputName: COMPOSED_OUTPUT, sourceBatchFixed: !!second?.sourceBatchFixed || first.sourceBatchFixed };
       const mirror = options.mirror ? MIRROR_MARK : '';
       made = {
@@ -163,6 +169,21 @@ async function cutTrunk(model: string, pooling: Pooling, cutAt: string | undefin
     await writeAtomic(cutFile, bytes).catch(() => undefined);
     await writeAtomic(cutMetaFile, JSON.stringify(meta)).catch(() => undefined);
     return { ...made, sha, fileName: basename(file) };
+  }
+}
+
+/** The composed graph of these trunks (cached under the cache folder: composing decodes and encodes ~9 MB of protobuf). */
+async function composedGraph(trunks: Trunk[], options: EmbedderOptions): Promise<Uint8Array> {
+  const hash = createHash('sha256').update(JSON.stringify([trunks.map((t) => t.preprocess), options.preprocess, !!options.mirror, 'v1']));
+  for (const t of trunks) hash.update(t.cut.bytes);
+  const key = hash.digest('hex');
+  const file = join(options.cacheDir, 'composed', `${key.slice(0, 24)}.onnx`);
+  try {
+    return await readFile(file);
+  } catch {
+    const bytes = composeBackbones(trunks, options.preprocess, { mirror: !!options.mirror });
+    await writeAtomic(file, bytes).catch(() => undefined);
+    return bytes;
   }
 }
 
