@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { runIndex } from '../src/cli/main.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { trainCatalog } from '../src/catalog/refineCatalog.js';
-import { Embedder } from '../src/embedding/embedder.js';
+import { describeIdentity, Embedder } from '../src/embedding/embedder.js';
 import { isHeldBack } from '../src/catalog/split.js';
 import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
@@ -145,7 +145,11 @@ interface Scored {
   readonly inCatalog: boolean;
   readonly top1: string;
   readonly s1: number;
+  /** Lead over the next distinct item, counted only above the backbone floor (MATCH_MIN_SIMILARITY) as `fashion match` does. */
   readonly margin: number;
+  /** The lead whatever the floor, to measure other floors. */
+  readonly gap: number;
+  readonly space: 'same-product' | 'backbone';
   readonly selfSim: number;
   readonly vector: Float32Array;
 }
@@ -172,21 +176,23 @@ async function scoreCopies(rec: Recommender, dir: string, ids: readonly string[]
           }
           selfSim = d / Math.sqrt(a * b);
         }
-        out.push({ id, inCatalog: row !== undefined, top1: m.candidates[0]?.id ?? '', s1: m.similarity, margin, selfSim, vector: v });
+        out.push({ id, inCatalog: row !== undefined, top1: m.candidates[0]?.id ?? '', s1: m.similarity, margin, gap: m.confidence, space: m.space, selfSim, vector: v });
       }),
     );
   }
   return out;
 }
 
-function matchFigures(positives: Scored[], negatives: Scored[], t: number) {
-  const answered = [...positives, ...negatives].filter((s) => s.margin >= t);
+/** Precision and recall of matching at lead `t`; `floor` replaces MATCH_MIN_SIMILARITY for backbone matches. */
+function matchFigures(positives: Scored[], negatives: Scored[], t: number, floor?: number) {
+  const lead = (s: Scored) => (floor === undefined ? s.margin : s.space === 'same-product' || s.s1 >= floor ? s.gap : -1);
+  const answered = [...positives, ...negatives].filter((s) => lead(s) >= t);
   const correct = answered.filter((s) => s.inCatalog && s.top1 === s.id).length;
   return {
     threshold: t,
     precision: r4(correct / Math.max(answered.length, 1)),
     recall: r4(correct / Math.max(positives.length, 1)),
-    falseMatchRateOnAbsent: r4(negatives.filter((s) => s.margin >= t).length / Math.max(negatives.length, 1)),
+    falseMatchRateOnAbsent: r4(negatives.filter((s) => lead(s) >= t).length / Math.max(negatives.length, 1)),
   };
 }
 
@@ -195,6 +201,8 @@ const r4 = (x: number) => Math.round(x * 10000) / 10000;
 async function run(isolate: Setting) {
   const data = await buildCatalog(isolate);
   const rec = Recommender.open(configFor(data, isolate));
+  const model = rec.info().model;
+  const backbone = model ? describeIdentity(model) : 'unknown';
   const conditions: Record<string, { p5: number; strictP5: number; queries: number }> = {};
   const items: Record<string, { itemHitAt1: number; itemHitAt5: number; p5: number; queries: number }> = {};
   try {
@@ -215,7 +223,7 @@ async function run(isolate: Setting) {
     // Near-duplicates work on backbone vectors, whatever the search space: measured by 'on' and 'off'. Matching moves to the
     // same-product space when the refinement has one, so it is measured there too.
     const settings = rec.matchSettings();
-    if (isolate === 'refined' && settings.space !== 'same-product') return { isolate, catalog: rec.allItems().length, conditions, items, match: null, duplicates: null, exactDuplicateGroups: 0 };
+    if (isolate === 'refined' && settings.space !== 'same-product') return { isolate, backbone, catalog: rec.allItems().length, conditions, items, match: null, duplicates: null, exactDuplicateGroups: 0 };
 
     // Second-hand matching: copies of catalog items (mild, all conditions) vs copies of held-back items.
     const pos = [
@@ -226,7 +234,7 @@ async function run(isolate: Setting) {
       ...(await scoreCopies(rec, join(work, 'queries', `${seed}-${queryN}`, 'clean'), queryIds)),
       ...(await scoreCopies(rec, join(work, 'queries', `${seed}-${queryN}`, 'all'), queryIds)),
     ];
-    const sweep = [];
+    const sweep: Array<ReturnType<typeof matchFigures>> = [];
     const [step, last] = settings.space === 'same-product' ? [0.01, 0.2] : [0.005, 0.08];
     for (let t = 0; t <= last + 1e-9; t += step) sweep.push(matchFigures(pos, neg, r4(t)));
     const mild = pos.slice(0, itemIds.length);
@@ -239,8 +247,10 @@ async function run(isolate: Setting) {
       mildCopies: matchFigures(mild, neg.slice(0, queryIds.length), chosen),
       allConditionCopies: matchFigures(allCopies, neg.slice(queryIds.length), chosen),
       sweep,
+      // The backbone floor (MATCH_MIN_SIMILARITY) depends on the backbone's cosine scale: each floor at each lead.
+      floors: settings.space === 'backbone' ? [0.75, 0.8, 0.85, 0.9].map((floor) => ({ floor, sweep: sweep.map((x) => matchFigures(pos, neg, x.threshold, floor)) })) : [],
     };
-    if (isolate === 'refined') return { isolate, catalog: rec.allItems().length, conditions, items, match, duplicates: null, exactDuplicateGroups: 0 };
+    if (isolate === 'refined') return { isolate, backbone, catalog: rec.allItems().length, conditions, items, match, duplicates: null, exactDuplicateGroups: 0 };
 
     // Near-duplicates: catalog + copies through the real candidate search; copies must join their original.
     const { vectors, dims } = rawCatalog(rec);
@@ -250,7 +260,7 @@ async function run(isolate: Setting) {
     pos.forEach((s, i) => joined.set(s.vector, vectors.length + i * dims));
     const dupSweep = [];
     const t0 = performance.now();
-    const lowest = 0.9;
+    const lowest = 0.85;
     const pairs = nearDuplicatePairs(joined, dims, { threshold: lowest });
     const lshSeconds = (performance.now() - t0) / 1000;
     for (let t = lowest; t <= 0.991; t += 0.01) {
@@ -278,7 +288,7 @@ async function run(isolate: Setting) {
     }
     const duplicates = { threshold: NEAR_DUPLICATE_THRESHOLD, at: dupSweep.find((d) => d.threshold === NEAR_DUPLICATE_THRESHOLD) ?? null, lshSeconds: Math.round(lshSeconds), sweep: dupSweep };
     const exactGroups = rec.duplicates({ near: false }).exact;
-    return { isolate, catalog: rec.allItems().length, conditions, items, match, duplicates, exactDuplicateGroups: exactGroups.length };
+    return { isolate, backbone, catalog: rec.allItems().length, conditions, items, match, duplicates, exactDuplicateGroups: exactGroups.length };
   } finally {
     await rec.close();
   }
@@ -308,8 +318,12 @@ for (const s of ['on', 'off', 'refined'] as const) {
 }
 const summary = { catalog: tag, queries: queryIds.length, items: itemIds.length, seed, seconds: Math.round((performance.now() - started) / 1000), results };
 console.log(JSON.stringify(summary));
-// The default backbone's figures under conditions-<tag>; another backbone's under its flags.
-saveResult(`conditions-${tag}${Object.keys(backbone).length > 0 ? ` ${JSON.stringify(backbone)}` : ''}`, summary);
+// The default backbone's figures under conditions-<tag>; another backbone's under its flags. Settings measured in
+// another work folder (e.g. 'on' apart from 'refined') keep their figures there.
+const resultKey = `conditions-${tag}${Object.keys(backbone).length > 0 ? ` ${JSON.stringify(backbone)}` : ''}`;
+const saved = existsSync(join(REPO_ROOT, 'bench', 'results.json')) ? (JSON.parse(readFileSync(join(REPO_ROOT, 'bench', 'results.json'), 'utf8')) as Record<string, { results?: SettingResult[] }>)[resultKey] : undefined;
+const others = (saved?.results ?? []).filter((p) => !summary.results.some((r) => r.isolate === p.isolate));
+saveResult(resultKey, { ...summary, results: [...summary.results, ...others] });
 if (writeDocs && summary.results.some((r) => r.isolate !== 'refined')) writeMarkdown(summary);
 if (writeDocs && summary.results.some((r) => r.isolate === 'refined')) writeRefinedMarkdown(summary);
 
@@ -335,15 +349,17 @@ function writeRefinedMarkdown(s: typeof summary): void {
     '## Photos as shoppers take them, searched as the product ships (isolation + learned refinement)',
     '',
     `Generated by \`node --import tsx bench/conditions.ts --catalog ${catalogN}${from ? ' --from <full catalog, isolation on>' : ''} --isolate refined [--augment SHARE] --queries ${queryN} --items ${itemN} --docs\` (seed ${seed}).`,
+    ...(r.backbone ? [`Backbone: ${r.backbone}.`] : []),
     `Catalog: ${r.catalog} training-split items, isolation on, the refinement trained on them only (no held-back item); the same queries and`,
     "conditions as above, searched in the default (refined) space: a query's predicted type, colour and gender, its colour histogram and the",
     "network's hidden layer, fused; catalog items use their labels." +
       (copies ? ` With copies: ${augment} of the training items also trained as a re-photographed copy (src/refine/augment.ts; each copy's conditions drawn at random, the queries' seeds are not used).` : ''),
     '',
-    `| condition | P@5 held-back | strict P@5 | itemHit@1 | itemHit@5 |${copies ? ` P@5, with copies (${augment}) | strict | itemHit@1 | itemHit@5 |` : ''}`,
-    `|---|---|---|---|---|${copies ? '---|---|---|---|' : ''}`,
   ];
-  for (const c of [...new Set([...QUERY_CONDITIONS, ...ITEM_CONDITIONS])]) lines.push(`| ${c} | ${cols(plain, c)} |${copies ? ` ${cols(copies, c)} |` : ''}`);
+  // A run with copies alone (no refined run without them in this work folder) shows its own columns only.
+  const shown = [plain ? { r: plain, head: 'P@5 held-back | strict P@5 | itemHit@1 | itemHit@5' } : null, copies ? { r: copies, head: `P@5 held-back, with copies (${augment}) | strict | itemHit@1 | itemHit@5` } : null].filter((x) => x !== null);
+  lines.push(`| condition | ${shown.map((x) => x.head).join(' | ')} |`, `|---|${shown.map(() => '---|---|---|---|').join('')}`);
+  for (const c of [...new Set([...QUERY_CONDITIONS, ...ITEM_CONDITIONS])]) lines.push(`| ${c} | ${shown.map((x) => cols(x.r, c)).join(' | ')} |`);
   lines.push(
     '',
     'The refined space ranks by kind, colour and style, which is what P@5 asks. A catalog item is placed by its labels and a copy by what the',
@@ -379,7 +395,7 @@ function writeMarkdown(s: typeof summary): void {
     '<!-- conditions:start -->',
     '## Photos as shoppers take them (photo conditions)',
     '',
-    `Generated by \`node --import tsx bench/conditions.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN} --isolate on,off --docs\` (seed ${seed}; the two settings may also run separately, then \`--isolate none --docs\` writes this block).`,
+    `Generated by \`node --import tsx bench/conditions.ts --catalog ${catalogN}${from ? ' --from <full catalog, isolation on>' : ''} --queries ${queryN} --items ${itemN} --isolate on,off --docs\` (seed ${seed}; the two settings may also run separately, then \`--isolate none --docs\` writes this block).`,
     `Catalog: ${on?.catalog ?? off?.catalog} training-split items; queries: ${s.queries} held-back items re-photographed (src/imaging/rephotograph.ts),`,
     `scored like \`fashion eval --queries\` (P@5 = same articleType, cosine) on the backbone vectors (catalogs indexed without the learned refinement, to measure isolation alone);`,
     `item copies: ${s.items} catalog items re-photographed (itemHit = own id first / in the top 5).`,
@@ -396,13 +412,19 @@ function writeMarkdown(s: typeof summary): void {
     '(measured on this catalog with the same queries) cost clean photos 0.023 P@5 (0.7345 against 0.758) and tilted ones 0.024, since the framing of',
     'catalog photos tells a watch from a dress; it still gained 0.085 on small, off-centre items (0.7385 against 0.653).',
     '',
-    '| condition | P@5 held-back, isolation on | P@5 isolation off | itemHit@1 on | itemHit@5 on | itemHit@1 off | itemHit@5 off |',
-    '|---|---|---|---|---|---|---|',
   ];
+  // Only the settings measured in this work folder get columns.
+  const shown = [on ? { r: on, name: 'isolation on' } : null, off ? { r: off, name: 'isolation off' } : null].filter((x) => x !== null);
+  lines.push(
+    ...[...new Set(shown.map((x) => x.r.backbone).filter(Boolean))].map((b) => `Backbone: ${b}.`),
+    '',
+    `| condition | ${shown.map((x) => `P@5 held-back, ${x.name} | itemHit@1 | itemHit@5`).join(' | ')} |`,
+    `|---|${shown.map(() => '---|---|---|').join('')}`,
+  );
   for (const c of [...new Set([...QUERY_CONDITIONS, ...ITEM_CONDITIONS])]) {
-    const q = (r: (typeof results)[number] | undefined) => (r && r.conditions[c] ? r.conditions[c]!.p5.toFixed(3) : '');
-    const it = (r: (typeof results)[number] | undefined, k: 'itemHitAt1' | 'itemHitAt5') => (r && r.items[c] ? r.items[c]![k].toFixed(3) : '');
-    lines.push(`| ${c} | ${q(on)} | ${q(off)} | ${it(on, 'itemHitAt1')} | ${it(on, 'itemHitAt5')} | ${it(off, 'itemHitAt1')} | ${it(off, 'itemHitAt5')} |`);
+    const q = (r: (typeof results)[number]) => (r.conditions[c] ? r.conditions[c]!.p5.toFixed(3) : '');
+    const it = (r: (typeof results)[number], k: 'itemHitAt1' | 'itemHitAt5') => (r.items[c] ? r.items[c]![k].toFixed(3) : '');
+    lines.push(`| ${c} | ${shown.map((x) => `${q(x.r)} | ${it(x.r, 'itemHitAt1')} | ${it(x.r, 'itemHitAt5')}`).join(' | ')} |`);
   }
   // Matching and duplicate figures come from whichever setting measured them.
   const found = s.results.find((r) => r.match && r.duplicates) ?? (on ?? off!);
@@ -414,11 +436,27 @@ function writeMarkdown(s: typeof summary): void {
     '(precision = right answers / answers; recall = right answers / copies of catalog items). Some held-back items have a twin listing in the catalog (the same product photographed alike), so precision is a lower bound.',
     ...(m.match.threshold === MATCH_THRESHOLD
       ? [`At ${MATCH_THRESHOLD}: precision ${m.match.mixed.precision}, recall ${m.match.mixed.recall}; mild copies: recall ${m.match.mildCopies.recall}, all-condition copies: recall ${m.match.allConditionCopies.recall}; held-back copies wrongly matched: ${m.match.mixed.falseMatchRateOnAbsent}.`]
-      : []),
+      : // Measured before the threshold was chosen: the sweep holds the mixed figures at the chosen one.
+        m.match.sweep
+          .filter((x) => x.threshold === MATCH_THRESHOLD)
+          .map((x) => `At ${MATCH_THRESHOLD} (chosen on this sweep; measured at ${m.match.threshold}): precision ${x.precision}, recall ${x.recall}; held-back copies wrongly matched: ${x.falseMatchRateOnAbsent}.`)),
     '',
     '| threshold | precision | recall | held-back copies matched |',
     '|---|---|---|---|',
     ...m.match.sweep.map((x) => `| ${x.threshold}${x.threshold === MATCH_THRESHOLD ? ' (chosen)' : ''} | ${x.precision} | ${x.recall} | ${x.falseMatchRateOnAbsent} |`),
+    ...(m.match.floors?.length
+      ? [
+          '',
+          `The floor on the best item's cosine, at lead ${MATCH_THRESHOLD}:`,
+          '',
+          '| floor | precision | recall | held-back copies matched |',
+          '|---|---|---|---|',
+          ...m.match.floors.map((f) => {
+            const x = f.sweep.find((y) => y.threshold === MATCH_THRESHOLD);
+            return `| ${f.floor}${f.floor === MATCH_MIN_SIMILARITY ? ' (chosen)' : ''} | ${x?.precision ?? ''} | ${x?.recall ?? ''} | ${x?.falseMatchRateOnAbsent ?? ''} |`;
+          }),
+        ]
+      : []),
     '',
     `**Near-duplicates** (\`fashion duplicates\`, backbone cosine >= ${NEAR_DUPLICATE_THRESHOLD}; candidates from an HNSW graph checked exactly, ${m.duplicates.lshSeconds} s over ${m.catalog} + ${2 * s.items} vectors):`,
     'recall = copies grouped with their original (recall, exact = share of copies whose cosine to the original passes, i.e. with a perfect candidate search);',
@@ -429,7 +467,7 @@ function writeMarkdown(s: typeof summary): void {
     '|---|---|---|---|---|',
     ...m.duplicates.sweep.map((x) => `| ${x.threshold}${x.threshold === NEAR_DUPLICATE_THRESHOLD ? ' (chosen)' : ''} | ${x.recallMild} | ${x.recallMildExact} | ${x.recallAll} | ${x.distinctProductsGrouped} |`),
     '',
-    `Clean held-back photos: P@5 ${cell(on, (r) => r.conditions.clean!.p5)} with isolation, ${cell(off, (r) => r.conditions.clean!.p5)} without.`,
+    ...(on && off ? [`Clean held-back photos: P@5 ${cell(on, (r) => r.conditions.clean!.p5)} with isolation, ${cell(off, (r) => r.conditions.clean!.p5)} without.`] : []),
     '<!-- conditions:end -->',
   );
   replaceBlock('conditions', lines.join('\n'));
