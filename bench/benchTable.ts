@@ -24,6 +24,11 @@ const INGEST_PROFILE = [
   'share two cores). Before this pipeline (one session on the main thread, three decodes per photo, the fit in libvips) the same',
   'run gave 70 photos/s on the same machine, measured pair by pair (new/old wall time 0.55). 250 photos/s at 224px needs the model',
   'alone to run at 250/s on these cores, which it does only on a quiet machine; 160px input (half the model cost) gives ~200/s.',
+  '',
+  'The profile above is of MobileNetV2 alone. The default backbone (stop 13) also runs SqueezeNet 1.0 on every photo: measured apart at',
+  '2 threads, 3.2 ms per photo for MobileNetV2 and 3.5 ms for SqueezeNet (float16 weights; converting them to float32 changed nothing),',
+  'so ingest fell from 120-150 to ~100 photos/s at 224px (160px: ~160/s) and a query\'s embedding from ~4.5 to ~7 ms (p50). The HNSW rows',
+  'of the refined space and the 1,000,000-vector synthetic run are older: of a MobileNetV2 catalog and of 1280-d vectors.',
 ];
 
 export function writeBenchTable(): void {

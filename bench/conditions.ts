@@ -366,7 +366,6 @@ function writeRefinedMarkdown(s: typeof summary): void {
     'network predicts for it, so when the prediction misses (a colour cast read as another colour) the product itself drops; with copies, the',
     'search vector also carries a "same product" part learned from photo/copy pairs (src/refine/instanceProjection.ts) and a photo search moves',
     'the item nearest in that space first when it stands out from the next one (src/recommend/sameProduct.ts), which is what itemHit measures.',
-    'The block above was measured before the fit to the model input moved from libvips to src/imaging/resample.ts; this one after.',
   );
   const m = copies?.match;
   if (m) {
