@@ -1,6 +1,7 @@
 import type { Gemm } from '../embedding/gemm.js';
 import { l2NormalizeRows } from './batchKnn.js';
 import { COLOUR_DIMS } from './colourFeatures.js';
+import { matVecRows } from './matVec.js';
 
 /**
  * "The same product" similarity, learned from pairs of a catalog photo and its re-photographed copy
@@ -130,14 +131,7 @@ export function instanceVector(p: InstanceProjection, backbone: Float32Array, co
   const x = new Float32Array(d);
   joinInto(x, 0, backbone, colour, p.backboneDims, p.colourWeight);
   for (let j = 0; j < d; j++) x[j]! -= p.mean[j]!;
-  const out = new Float32Array(p.dims);
-  for (let r = 0; r < p.dims; r++) {
-    let acc = 0;
-    const row = r * d;
-    for (let j = 0; j < d; j++) acc += p.matrix[row + j]! * x[j]!;
-    out[r] = acc;
-  }
-  return l2NormalizeRows(out, 1, p.dims);
+  return l2NormalizeRows(matVecRows(p.matrix, p.dims, d, x, null), 1, p.dims);
 }
 
 /** Unit instance vectors of n photos at once. */

@@ -1,5 +1,6 @@
 import type { Gemm } from '../embedding/gemm.js';
 import { mulberry32 } from '../recommend/evaluate.js';
+import { matVecRows } from './matVec.js';
 
 /** One softmax output of the network: a label field (articleType, baseColour, gender) and its classes. */
 export interface HeadSpec {
@@ -162,14 +163,9 @@ export function mlpForwardOne(w: MlpWeights, x: Float32Array): { hidden: Float32
   const h = w.hidden;
   const d = w.inDims;
   const t = w1ByUnit(w);
-  const hid = new Float32Array(h);
-  // A dot product per hidden unit, summed in a local double: ~4x faster than updating every unit per input.
-  for (let j = 0; j < h; j++) {
-    let sum = w.b1[j]!;
-    const row = j * d;
-    for (let i = 0; i < d; i++) sum += x[i]! * t[row + i]!;
-    hid[j] = sum > 0 ? sum : 0;
-  }
+  // Dot products per hidden unit (W1 stored by unit): ~4x faster than updating every unit per input.
+  const hid = matVecRows(t, h, d, x, w.b1);
+  for (let j = 0; j < h; j++) if (!(hid[j]! > 0)) hid[j] = 0;
   const outDims = w.b2.length;
   const z2 = new Float32Array(outDims);
   for (let j = 0; j < h; j++) {
