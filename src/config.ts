@@ -135,14 +135,9 @@ export function embedderOptions(config: Config, stored?: ModelIdentity | null): 
 export function backboneFor(config: Config, stored?: ModelIdentity | null): Pick<EmbedderOptions, 'second' | 'mirror'> {
   if (!stored || !config.backboneDefaulted) return { second: config.secondModel, mirror: config.mirror };
   const made = composition(stored);
-  const second = made.second ? config.secondModel ?? defaultSecond(config.preprocess, process.env) : undefined;
-  return { second, mirror: made.mirror };
-}
-
-function defaultSecond(first: Preprocess, env: NodeJS.ProcessEnv): { model: string; preprocess: Preprocess } {
-  const d = defaultSecondModel(env);
-  // The second model sees the same fit of the photo as the first (src/embedding/composeBackbones.ts): only its normalisation is its own.
-  return { model: d.model, preprocess: resolvePreprocess(d.preprocess, { size: first.size, fit: first.fit }) };
+  // A second model is only known by path from the configuration (the default joins the default --model); a catalog
+  // composed otherwise is refused by its identity, and the error names the flags to set.
+  return { second: made.second ? config.secondModel : undefined, mirror: made.mirror };
 }
 
 /** Flags > environment > config file (`--config`, FASHION_CONFIG or ./fashion.config.json) > defaults. */
