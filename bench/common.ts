@@ -15,13 +15,19 @@ export function machine() {
   return { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: round(totalmem() / 2 ** 30, 1), node: process.version };
 }
 
+const RESULTS_FILE = join(REPO_ROOT, 'bench', 'results.json');
+
+/** Every benchmark's figures, by key, as bench/results.json holds them. */
+export function loadResults(): Record<string, unknown> {
+  return existsSync(RESULTS_FILE) ? (JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as Record<string, unknown>) : {};
+}
+
 /** Merges one benchmark's figures into bench/results.json (each script owns its key). */
 export function saveResult(key: string, value: unknown): void {
-  const file = join(REPO_ROOT, 'bench', 'results.json');
   mkdirSync(join(REPO_ROOT, 'bench'), { recursive: true });
-  const all = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  const all = loadResults();
   all[key] = { ...(value as object), measuredAt: new Date().toISOString(), machine: machine() };
-  writeFileSync(file, JSON.stringify(all, null, 2) + '\n');
+  writeFileSync(RESULTS_FILE, JSON.stringify(all, null, 2) + '\n');
 }
 
 export function arg(name: string, dflt: string): string {

@@ -37,7 +37,7 @@ import { evaluate, mulberry32, sample, type EvalReport } from '../src/recommend/
 import { NEAR_DUPLICATE_THRESHOLD, nearDuplicatePairs } from '../src/recommend/duplicates.js';
 import { MATCH_MIN_SIMILARITY, MATCH_THRESHOLD } from '../src/recommend/match.js';
 import { Recommender } from '../src/recommend/recommender.js';
-import { arg, saveResult } from './common.js';
+import { arg, loadResults, saveResult } from './common.js';
 
 const demo = demoCatalog();
 if (!demo) throw new Error('needs the shared catalog');
@@ -145,9 +145,7 @@ interface Scored {
   readonly inCatalog: boolean;
   readonly top1: string;
   readonly s1: number;
-  /** Lead over the next distinct item, counted only above the backbone floor (MATCH_MIN_SIMILARITY) as `fashion match` does. */
-  readonly margin: number;
-  /** The lead whatever the floor, to measure other floors. */
+  /** Lead over the next distinct item (the match confidence), whatever the floor on s1. */
   readonly gap: number;
   readonly space: 'same-product' | 'backbone';
   readonly selfSim: number;
@@ -163,7 +161,6 @@ async function scoreCopies(rec: Recommender, dir: string, ids: readonly string[]
         const features = await rec.embedFeatures(await readImageFile(join(dir, `${id}.jpg`)), id);
         const v = features.vector;
         const m = rec.matchFeatures(features, { threshold: 0, candidates: 1 });
-        const margin = m.space === 'same-product' || m.similarity >= MATCH_MIN_SIMILARITY ? m.confidence : -1;
         const row = rec.rowOfId(id);
         let selfSim = NaN;
         if (row !== undefined) {
@@ -176,16 +173,16 @@ async function scoreCopies(rec: Recommender, dir: string, ids: readonly string[]
           }
           selfSim = d / Math.sqrt(a * b);
         }
-        out.push({ id, inCatalog: row !== undefined, top1: m.candidates[0]?.id ?? '', s1: m.similarity, margin, gap: m.confidence, space: m.space, selfSim, vector: v });
+        out.push({ id, inCatalog: row !== undefined, top1: m.candidates[0]?.id ?? '', s1: m.similarity, gap: m.confidence, space: m.space, selfSim, vector: v });
       }),
     );
   }
   return out;
 }
 
-/** Precision and recall of matching at lead `t`; `floor` replaces MATCH_MIN_SIMILARITY for backbone matches. */
-function matchFigures(positives: Scored[], negatives: Scored[], t: number, floor?: number) {
-  const lead = (s: Scored) => (floor === undefined ? s.margin : s.space === 'same-product' || s.s1 >= floor ? s.gap : -1);
+/** Precision and recall of matching at lead `t`, as `fashion match` decides: backbone matches also need s1 >= `floor`. */
+function matchFigures(positives: Scored[], negatives: Scored[], t: number, floor = MATCH_MIN_SIMILARITY) {
+  const lead = (s: Scored) => (s.space === 'same-product' || s.s1 >= floor ? s.gap : -1);
   const answered = [...positives, ...negatives].filter((s) => lead(s) >= t);
   const correct = answered.filter((s) => s.inCatalog && s.top1 === s.id).length;
   return {
@@ -321,7 +318,7 @@ console.log(JSON.stringify(summary));
 // The default backbone's figures under conditions-<tag>; another backbone's under its flags. Settings measured in
 // another work folder (e.g. 'on' apart from 'refined') keep their figures there.
 const resultKey = `conditions-${tag}${Object.keys(backbone).length > 0 ? ` ${JSON.stringify(backbone)}` : ''}`;
-const saved = existsSync(join(REPO_ROOT, 'bench', 'results.json')) ? (JSON.parse(readFileSync(join(REPO_ROOT, 'bench', 'results.json'), 'utf8')) as Record<string, { results?: SettingResult[] }>)[resultKey] : undefined;
+const saved = loadResults()[resultKey] as { results?: SettingResult[] } | undefined;
 const others = (saved?.results ?? []).filter((p) => !summary.results.some((r) => r.isolate === p.isolate));
 saveResult(resultKey, { ...summary, results: [...summary.results, ...others] });
 if (writeDocs && summary.results.some((r) => r.isolate !== 'refined')) writeMarkdown(summary);
@@ -342,8 +339,7 @@ function writeRefinedMarkdown(s: typeof summary): void {
   const copies = augment > 0 ? load(resultFile('refined')) : undefined;
   const r = plain ?? copies ?? s.results.find((x) => x.isolate === 'refined')!;
   const f = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '' : x.toFixed(3));
-  const cols = (x: SettingResult | undefined, c: string) =>
-    x ? `${f(x.conditions[c]?.p5)} | ${f(x.conditions[c]?.strictP5)} | ${f(x.items[c]?.itemHitAt1)} | ${f(x.items[c]?.itemHitAt5)}` : ' | | | ';
+  const cols = (x: SettingResult, c: string) => `${f(x.conditions[c]?.p5)} | ${f(x.conditions[c]?.strictP5)} | ${f(x.items[c]?.itemHitAt1)} | ${f(x.items[c]?.itemHitAt5)}`;
   const lines = [
     '<!-- conditions-refined:start -->',
     '## Photos as shoppers take them, searched as the product ships (isolation + learned refinement)',

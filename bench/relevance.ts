@@ -8,7 +8,7 @@ import { backfillColours } from '../src/catalog/refineCatalog.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { isHeldBack } from '../src/catalog/split.js';
 import { storedIdentity } from '../src/catalog/ingest.js';
-import { Embedder, identityKey, isComposed, type ModelIdentity } from '../src/embedding/embedder.js';
+import { composition, Embedder, identityKey, isComposed, type ModelIdentity } from '../src/embedding/embedder.js';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { embedProducts } from '../src/embedding/vectorize.js';
 import { fitPhoto } from '../src/imaging/decode.js';
@@ -19,7 +19,7 @@ import { DEFAULT_TRAIN } from '../src/refine/mlp.js';
 import { trainRefinement } from '../src/refine/train.js';
 import { precisionAtK } from '../src/recommend/evaluate.js';
 import type { Metadata } from '../src/store/catalogStore.js';
-import { arg, percentile, round, saveResult } from './common.js';
+import { arg, loadResults, percentile, round, saveResult } from './common.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeRelevanceSection } from './relevanceDoc.js';
@@ -115,7 +115,7 @@ const result = {
 };
 console.log(JSON.stringify(result));
 if (cost.isDefault) saveResult('relevance', result);
-const backboneKey = `${BACKBONE_PREFIX}${identity.modelName}${identity.featureTensor.endsWith('(photo + mirror)') ? ' (photo + mirror)' : ''}`;
+const backboneKey = `${BACKBONE_PREFIX}${identity.modelName}${composition(identity).mirror ? ' (photo + mirror)' : ''}`;
 saveResult(backboneKey, {
   default: cost.isDefault,
   dims,
@@ -161,7 +161,7 @@ async function embeddingCost(made: ModelIdentity, paths: string[]): Promise<{ is
 
 /** One row per backbone measured by this script (bench/results.json), the default marked. */
 function backbonesTable(): string {
-  const all = JSON.parse(readFileSync(join(REPO_ROOT, 'bench', 'results.json'), 'utf8')) as Record<string, any>;
+  const all = loadResults() as Record<string, any>;
   const lines = Object.entries(all)
     .filter(([k]) => k.startsWith(BACKBONE_PREFIX))
     .sort(([, a], [, b]) => a.refined.precisionAt5 - b.refined.precisionAt5)
