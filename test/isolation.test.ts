@@ -74,6 +74,16 @@ test('a coloured backdrop is replaced with white and the product cropped out of 
   assert.ok(iso.box.height < img.height * 0.75, `${iso.box.height} of ${img.height}`);
 });
 
+test('a product whose colours come near its backdrop keeps its inside: a dark purple sweater on a dark backdrop', async () => {
+  // With the flood's old threshold (spreadFactor 1.0) this copy lost the whole sweater (foreground 0.21 of the frame against 0.45).
+  const studio = photoOf('20303');
+  const copy = await rephotograph(studio, { background: true }, mulberry32(1));
+  const iso = isolateProduct(await decodeRgb(copy));
+  const expected = isolateProduct(await decodeRgb(studio)).foregroundShare;
+  assert.equal(iso.method, 'replaced');
+  assert.ok(Math.abs(iso.foregroundShare - expected) < expected * 0.1, `product ${iso.foregroundShare.toFixed(3)} of the frame, studio shot ${expected.toFixed(3)}`);
+});
+
 test('a studio shot in a dim, warm room has a second reading that turns its backdrop white again; other photos have none', async () => {
   const img = await decodeRgb(photoOf(whiteTee));
   // The same shot 25% darker under a warm lamp: every pixel scaled per channel.
