@@ -1,7 +1,10 @@
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../src/config.js';
+import { PHOTO_CONDITIONS, rephotograph, type PhotoConditionName } from '../src/imaging/rephotograph.js';
+import { mulberry32 } from '../src/recommend/evaluate.js';
 
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
@@ -33,4 +36,25 @@ export function saveResult(key: string, value: unknown): void {
 export function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+}
+
+/** A seed for a seeded generator, from any text (the same text, the same seed). */
+export function seedFrom(text: string): number {
+  return createHash('sha256').update(text).digest().readUInt32BE(0);
+}
+
+/**
+ * Re-photographed copies (src/imaging/rephotograph.ts) of the photos `ids` in `images`, one `<id>.jpg` per item in `dir`, each
+ * drawn with `seedOf(id)`; 'clean' copies the photo as it is. Copies already there are kept, so reruns reuse them.
+ */
+export async function makeCopies(images: string, dir: string, ids: readonly string[], cond: PhotoConditionName, seedOf: (id: string) => number): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  if (readdirSync(dir).length >= ids.length) return;
+  for (const id of ids) {
+    const src = join(images, `${id}.jpg`);
+    const out = join(dir, `${id}.jpg`);
+    if (existsSync(out)) continue;
+    if (cond === 'clean') copyFileSync(src, out);
+    else writeFileSync(out, await rephotograph(readFileSync(src), PHOTO_CONDITIONS[cond], mulberry32(seedOf(id))));
+  }
 }

@@ -22,7 +22,6 @@
  * Prints JSON; --docs rewrites the conditions blocks of docs/relevance.md.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { runIndex } from '../src/cli/main.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
@@ -32,12 +31,12 @@ import { isHeldBack } from '../src/catalog/split.js';
 import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { readImageFile } from '../src/imaging/decode.js';
-import { PHOTO_CONDITIONS, rephotograph, type PhotoConditionName } from '../src/imaging/rephotograph.js';
-import { evaluate, mulberry32, sample, type EvalReport } from '../src/recommend/evaluate.js';
+import type { PhotoConditionName } from '../src/imaging/rephotograph.js';
+import { evaluate, sample, type EvalReport } from '../src/recommend/evaluate.js';
 import { NEAR_DUPLICATE_THRESHOLD, nearDuplicatePairs } from '../src/recommend/duplicates.js';
 import { MATCH_MIN_SIMILARITY, MATCH_THRESHOLD } from '../src/recommend/match.js';
 import { Recommender } from '../src/recommend/recommender.js';
-import { arg, loadResults, saveResult } from './common.js';
+import { arg, loadResults, makeCopies, saveResult, seedFrom } from './common.js';
 
 const demo = demoCatalog();
 if (!demo) throw new Error('needs the shared catalog');
@@ -67,22 +66,6 @@ const queryIds = sample(held, queryN, seed + 1);
 const itemIds = sample(catalogIds, itemN, seed + 2);
 const tag = catalogN > 0 ? String(catalogN) : 'all';
 mkdirSync(work, { recursive: true });
-
-function copySeed(id: string, cond: string): number {
-  return createHash('sha256').update(`${seed}:${cond}:${id}`).digest().readUInt32BE(0);
-}
-
-async function makeCopies(dir: string, ids: readonly string[], cond: PhotoConditionName): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  if (readdirSync(dir).length >= ids.length) return;
-  for (const id of ids) {
-    const src = join(demo!.images, `${id}.jpg`);
-    const out = join(dir, `${id}.jpg`);
-    if (existsSync(out)) continue;
-    if (cond === 'clean') copyFileSync(src, out);
-    else writeFileSync(out, await rephotograph(readFileSync(src), PHOTO_CONDITIONS[cond], mulberry32(copySeed(id, cond))));
-  }
-}
 
 async function buildCatalog(setting: Setting): Promise<string> {
   const isolate = setting === 'off' ? 'off' : 'on';
@@ -205,14 +188,14 @@ async function run(isolate: Setting) {
   try {
     for (const cond of QUERY_CONDITIONS) {
       const dir = join(work, 'queries', `${seed}-${queryN}`, cond);
-      await makeCopies(dir, queryIds, cond);
+      await makeCopies(demo!.images, dir, queryIds, cond, (id) => seedFrom(`${seed}:${cond}:${id}`));
       const r: EvalReport = await evaluate(rec, { k: 5, metric: 'cosine', queriesDir: dir, queryMetadata: demo!.metadata });
       conditions[cond] = { p5: r.precisionAtK, strictP5: r.strictPrecisionAtK, queries: r.queries };
       log(`isolate ${isolate} held-back ${cond}: P@5 ${r.precisionAtK}`);
     }
     for (const cond of ITEM_CONDITIONS) {
       const dir = join(work, 'items', `${tag}-${seed}-${itemN}`, cond);
-      await makeCopies(dir, itemIds, cond);
+      await makeCopies(demo!.images, dir, itemIds, cond, (id) => seedFrom(`${seed}:${cond}:${id}`));
       const r = await evaluate(rec, { k: 5, metric: 'cosine', queriesDir: dir, queryMetadata: demo!.metadata });
       items[cond] = { itemHitAt1: r.itemHitAt1 ?? NaN, itemHitAt5: r.itemHitAtK ?? NaN, p5: r.precisionAtK, queries: r.queries };
       log(`isolate ${isolate} item copies ${cond}: hit@1 ${r.itemHitAt1} hit@5 ${r.itemHitAtK}`);

@@ -11,8 +11,7 @@
  * Per setting: itemHit@1 / @5 (the copy's own item first / in the top 5) and P@5 (same articleType among the
  * top 5 other items). Prints a table; saves it under `isolation-<field>` in bench/results.json.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { storedIdentity } from '../src/catalog/ingest.js';
@@ -23,9 +22,10 @@ import { Gemm } from '../src/embedding/gemm.js';
 import { embedProducts } from '../src/embedding/vectorize.js';
 import { decodeRgb, DECODE_MAX_SIDE } from '../src/imaging/decode.js';
 import { ISOLATE_TUNING, isolateProduct } from '../src/imaging/isolateProduct.js';
-import { PHOTO_CONDITIONS, rephotograph, type PhotoConditionName } from '../src/imaging/rephotograph.js';
-import { mulberry32, sample } from '../src/recommend/evaluate.js';
-import { arg, round, saveResult } from './common.js';
+import type { PhotoConditionName } from '../src/imaging/rephotograph.js';
+import { precisionAtK, sample } from '../src/recommend/evaluate.js';
+import { batchKnn, l2NormalizeRows } from '../src/refine/batchKnn.js';
+import { arg, makeCopies, round, saveResult, seedFrom } from './common.js';
 
 const demo = demoCatalog();
 if (!demo) throw new Error('needs the shared catalog');
@@ -47,50 +47,42 @@ const gallery = items.map((_, i) => i).filter((i) => items[i]!.metadata.articleT
 const reported = new Set(sample(gallery.map((i) => items[i]!.id), 1000, 3));
 const tuneIds = sample(gallery.map((i) => items[i]!.id).filter((id) => !reported.has(id)), itemN, 7);
 
-const unitRows = (v: Float32Array, d: number) => {
-  for (let r = 0; r < v.length / d; r++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += v[r * d + j]! ** 2;
-    s = Math.sqrt(s) || 1;
-    for (let j = 0; j < d; j++) v[r * d + j]! /= s;
-  }
-  return v;
-};
 const G = new Float32Array(gallery.length * dims);
 gallery.forEach((i, r) => G.set(vectors.subarray(i * dims, (i + 1) * dims), r * dims));
-unitRows(G, dims);
+l2NormalizeRows(G, gallery.length, dims);
 const rowOf = new Map(gallery.map((i, r) => [items[i]!.id, r]));
-const typeOf = (r: number) => items[gallery[r]!]!.metadata.articleType;
+const metadataOf = (r: number) => items[gallery[r]!]!.metadata;
+const dot = (a: Float32Array, ra: number, b: Float32Array, rb: number, d: number) => {
+  let s = 0;
+  for (let j = 0; j < d; j++) s += a[ra * d + j]! * b[rb * d + j]!;
+  return s;
+};
 
 const embedder = await Embedder.load(embedderOptions(resolveConfig({ dataDir: from }, process.env, REPO_ROOT), identity));
 const gemm = await Gemm.create(2);
 const p = embedder.identity.preprocess;
-const seedOf = (s: string) => createHash('sha256').update(s).digest().readUInt32BE(0);
 const rows: Array<Record<string, string | number>> = [];
 for (const cond of conditions) {
   const dir = join(work, cond);
-  mkdirSync(dir, { recursive: true });
-  for (const id of tuneIds) {
-    const out = join(dir, `${id}.jpg`);
-    if (!existsSync(out)) writeFileSync(out, await rephotograph(readFileSync(join(demo.images, `${id}.jpg`)), PHOTO_CONDITIONS[cond], mulberry32(seedOf(`tune:${cond}:${id}`))));
-  }
+  await makeCopies(demo.images, dir, tuneIds, cond, (id) => seedFrom(`tune:${cond}:${id}`));
+  // Decoded as fitPhoto decodes (src/imaging/decode.ts), then isolated with the setting under test instead of the default.
   const photos = await Promise.all(tuneIds.map((id) => decodeRgb(readFileSync(join(dir, `${id}.jpg`)), { background: p.background, maxSide: DECODE_MAX_SIDE })));
   for (const value of values) {
     const tuning = { ...ISOLATE_TUNING, [field]: value };
     const products = photos.map((img) => isolateProduct(img, tuning).image);
     const Q = new Float32Array(tuneIds.length * dims);
     for (let i = 0; i < products.length; i += 16) (await embedProducts(embedder, products.slice(i, i + 16))).forEach((f, j) => Q.set(f.vector, (i + j) * dims));
-    const S = await gemm.mul(unitRows(Q, dims), tuneIds.length, dims, G, gallery.length, dims, false, true);
+    // The own item and the five nearest others: enough for itemHit@1 / @5 and P@5.
+    const top = await batchKnn(gemm, l2NormalizeRows(Q, tuneIds.length, dims), tuneIds.length, G, gallery.length, dims, 6);
     let hit1 = 0, hit5 = 0, p5 = 0;
     tuneIds.forEach((id, q) => {
-      const s = S.subarray(q * gallery.length, (q + 1) * gallery.length);
       const own = rowOf.get(id)!;
-      let rank = 0;
-      for (let r = 0; r < s.length; r++) if (s[r]! > s[own]!) rank++;
-      if (rank < 1) hit1++;
-      if (rank < 5) hit5++;
-      const top = Array.from(s.keys()).filter((r) => r !== own).sort((a, b) => s[b]! - s[a]!).slice(0, 5);
-      p5 += top.filter((r) => typeOf(r) === typeOf(own)).length / 5;
+      const found = Array.from(top.subarray(q * 6, (q + 1) * 6));
+      // A twin listing with the very same photo ties with the own item: a tie counts as a hit, whichever of the two came first.
+      const score = (r: number) => dot(Q, q, G, r, dims);
+      if (score(own) >= score(found[0]!)) hit1++;
+      if (score(own) >= score(found[4]!)) hit5++;
+      p5 += precisionAtK(metadataOf(own), found.filter((r) => r !== own).slice(0, 5).map(metadataOf), 5).type;
     });
     const row = { condition: cond, [field]: value, itemHitAt1: round(hit1 / tuneIds.length, 3), itemHitAt5: round(hit5 / tuneIds.length, 3), precisionAt5: round(p5 / tuneIds.length, 3) };
     rows.push(row);
