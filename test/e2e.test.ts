@@ -86,7 +86,8 @@ test('words alone: filter chips that can be removed, and an outfit row; then wor
   await page.waitForSelector('[data-testid="result"]');
   await page.fill('#text-input', 'watches');
   await page.press('#text-input', 'Enter');
-  await page.waitForFunction(() => /for “watches”/.test(document.getElementById('status')!.textContent ?? ''));
+  // "Searching for “watches”…" also says "for “watches”": wait for the answer, not the request.
+  await page.waitForFunction(() => /products for “watches”/.test(document.getElementById('status')!.textContent ?? ''));
   const types = await page.$$eval('#results [data-testid="result"] .meta .sub:nth-child(2)', (els) => els.map((e) => e.textContent));
   assert.equal(types.length, 5);
   assert.ok(types.every((t) => t?.startsWith('Watches')), String(types));

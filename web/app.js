@@ -228,8 +228,10 @@ async function loadOutfit(body) {
     section.hidden = true;
     return;
   }
+  const seq = searchSeq;
   try {
     const outfit = await request();
+    if (seq !== searchSeq) return;
     $('outfit-title').textContent = title;
     $('outfit-message').textContent = outfit.message ?? (outfit.unfilled?.length ? `Nothing in the shop fits for: ${outfit.unfilled.join(', ')}` : '');
     $('outfit-row').replaceChildren(...outfit.picks.map((p) => {
@@ -246,14 +248,20 @@ async function loadOutfit(body) {
   }
 }
 
+// Searches overlap when a shopper clicks or types quickly: only the newest one may draw the page, so a slow
+// earlier answer (or the browse list loading at start) never replaces the results of a later search.
+let searchSeq = 0;
+
 async function run(label, request) {
+  const seq = ++searchSeq;
   setStatus(`Searching for ${label}…`);
   try {
     const body = await request();
+    if (seq !== searchSeq) return;
     render(body, label);
     loadOutfit(body);
   } catch (err) {
-    setStatus(`Could not search: ${err.message}`, true);
+    if (seq === searchSeq) setStatus(`Could not search: ${err.message}`, true);
   }
 }
 
@@ -333,8 +341,9 @@ async function loadFacets() {
       setStatus('The catalog is empty: index some photos with `fashion index` first.', true);
       return;
     }
+    const seq = searchSeq;
     const browse = await api('/api/items?limit=12');
-    $('results').replaceChildren(...browse.items.map(card));
+    if (seq === searchSeq) $('results').replaceChildren(...browse.items.map(card));
   } catch (err) {
     setStatus(`The server is not answering: ${err.message}`, true);
   }
