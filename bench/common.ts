@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../src/config.js';
 import { PHOTO_CONDITIONS, rephotograph, type PhotoConditionName } from '../src/imaging/rephotograph.js';
@@ -36,6 +37,19 @@ export function saveResult(key: string, value: unknown): void {
 export function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+}
+
+/**
+ * Copies a catalog's SQLite file with what its write-ahead log still holds: a plain file copy misses the batches
+ * not yet checkpointed (the last ~100 items of an ingest that was stopped, which a copy once lost silently).
+ */
+export async function copyCatalogFile(from: string, to: string): Promise<void> {
+  const db = new Database(from, { fileMustExist: true });
+  try {
+    await db.backup(to);
+  } finally {
+    db.close();
+  }
 }
 
 /** A seed for a seeded generator, from any text (the same text, the same seed). */

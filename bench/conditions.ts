@@ -36,7 +36,7 @@ import { evaluate, sample, type EvalReport } from '../src/recommend/evaluate.js'
 import { NEAR_DUPLICATE_THRESHOLD, nearDuplicatePairs } from '../src/recommend/duplicates.js';
 import { MATCH_MIN_SIMILARITY, MATCH_THRESHOLD } from '../src/recommend/match.js';
 import { Recommender } from '../src/recommend/recommender.js';
-import { arg, loadResults, makeCopies, saveResult, seedFrom } from './common.js';
+import { arg, copyCatalogFile, loadResults, makeCopies, saveResult, seedFrom } from './common.js';
 
 const demo = demoCatalog();
 if (!demo) throw new Error('needs the shared catalog');
@@ -78,7 +78,7 @@ async function buildCatalog(setting: Setting): Promise<string> {
   }
   if (catalogN === 0 && isolate === 'off' && existsSync('/tmp/train-catalog/catalog.sqlite') && !existsSync(join(data, 'catalog.sqlite'))) {
     mkdirSync(data, { recursive: true });
-    copyFileSync('/tmp/train-catalog/catalog.sqlite', join(data, 'catalog.sqlite'));
+    await copyCatalogFile('/tmp/train-catalog/catalog.sqlite', join(data, 'catalog.sqlite'));
     return data;
   }
   const t0 = performance.now();
@@ -104,7 +104,7 @@ async function catalogFrom(full: string, data: string, refine: boolean): Promise
     return data;
   }
   mkdirSync(data, { recursive: true });
-  copyFileSync(join(full, 'catalog.sqlite'), join(data, 'catalog.sqlite'));
+  await copyCatalogFile(join(full, 'catalog.sqlite'), join(data, 'catalog.sqlite'));
   const store = openCatalogStore(data);
   try {
     const keep = new Set(catalogIds);
