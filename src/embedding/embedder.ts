@@ -97,10 +97,6 @@ export class Embedder {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
-        // onnxruntime's pool threads spin between operators by default; on a 2-core machine they take the core
-        // that decodes the next photo or answers HTTP. Sleeping instead (bench/query.ts, catalog photos, two runs
-        // each): embed p50 8.0 -> 6.7 ms, query p95 22.7 / 26.3 -> 19.0 / 19.8 ms; ingest 134 -> 140 photos/s.
-        extra: { session: { intra_op: { allow_spinning: '0' } } },
       });
     } catch (err) {
       throw new FashionError('model/unsupported', `Expected onnxruntime to load the head-cut ${made.modelName} but it failed: ${(err as Error).message}`, { cause: err });
