@@ -8,7 +8,7 @@ import { ingestFolder } from '../src/catalog/ingest.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { resolveConfig, embedderOptions } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
-import { decodeRgb, fitForModel, pixelHash } from '../src/imaging/decode.js';
+import { decodeRgb, DECODE_MAX_SIDE, fitForModel, fitPhoto, pixelHash } from '../src/imaging/decode.js';
 import { balancedReading, isolateProduct } from '../src/imaging/isolateProduct.js';
 import { resolvePreprocess } from '../src/imaging/preprocess.js';
 import { PHOTO_CONDITIONS, rephotograph } from '../src/imaging/rephotograph.js';
@@ -161,4 +161,21 @@ test('an old catalog gains the pixel-hash column; ingest records hashes and warn
   } finally {
     await embedder.close();
   }
+});
+
+test('a query photo on a backdrop is also read as it is (backdrop kept); a studio shot, or a catalog photo read once, is not', async () => {
+  const p = resolvePreprocess('imagenet', { isolate: true });
+  const bytes = await rephotograph(photoOf(watch), PHOTO_CONDITIONS.background, mulberry32(3));
+  const query = await fitPhoto(bytes, p, { readings: 'both' });
+  assert.equal(query.isolation, 'replaced');
+  assert.ok(query.asIs, 'expected the as-is reading');
+  // The as-is reading is the decoded photo itself, the isolated one its cut-out.
+  const decoded = await decodeRgb(bytes, { maxSide: DECODE_MAX_SIDE });
+  assert.deepEqual([query.asIs.width, query.asIs.height], [decoded.width, decoded.height]);
+  assert.deepEqual(query.asIs.data, decoded.data);
+  assert.ok(query.product.width < decoded.width);
+  assert.equal((await fitPhoto(bytes, p, { readings: 'one' })).asIs, undefined);
+  const studio = await fitPhoto(photoOf(watch), p, { readings: 'both' });
+  assert.equal(studio.isolation, 'studio');
+  assert.equal(studio.asIs, undefined);
 });

@@ -118,7 +118,12 @@ function renderIsolated(query) {
   if (!iso) return;
   $('query-isolated').src = iso.imageUrl;
   // A photo on a light-grey backdrop may have been read as a studio shot under other light (its colours corrected).
-  $('query-isolated-caption').textContent = iso.method === 'balanced' ? 'What the search sees (light corrected: the grey backdrop taken as white)' : 'What the search sees';
+  const captions = {
+    balanced: 'What the search sees (light corrected: the grey backdrop taken as white)',
+    // The cut-out explained the photo less well than the photo itself (a cut into the product, a fringe of the backdrop).
+    unchanged: 'What the search sees (the photo as it is: it matched the shop better than the cut-out)',
+  };
+  $('query-isolated-caption').textContent = captions[iso.method] ?? 'What the search sees';
 }
 
 function thumb(item, caption) {

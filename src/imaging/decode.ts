@@ -99,18 +99,25 @@ export interface FittedPhoto {
   readonly pixelHash: string;
   /** With `readings: 'both'`, the product read as a studio shot under other light, when the backdrop allows it (`balancedReading`). */
   readonly balanced?: DecodedRgb;
+  /**
+   * With `readings: 'both'`, the photo as it is, backdrop kept, when isolation replaced a backdrop: a cut that took part of the
+   * product or left a fringe of the backdrop costs more than the backdrop itself, so a photo search tries both.
+   */
+  readonly asIs?: DecodedRgb;
 }
 
 /**
  * Decodes a photo once, hashes its pixels and isolates the product (when `p.isolate`). `readings: 'both'`
- * (query photos) also gives the balanced reading of a photo on a uniform light-grey backdrop.
+ * (query photos) also gives the other readings: balanced (a uniform light-grey backdrop taken as white) and as it is.
  */
 export async function fitPhoto(bytes: Uint8Array, p: Preprocess, options: { limits?: ImageLimits; label?: string; readings?: 'one' | 'both' } = {}): Promise<FittedPhoto> {
   const img = await decodeRgb(bytes, { ...options, background: p.background, maxSide: DECODE_MAX_SIDE });
   if (!p.isolate) return { product: img, pixelHash: hashPixels(img) };
   const iso = isolateProduct(img);
-  const balanced = options.readings === 'both' ? balancedReading(img, iso) : null;
-  return { product: iso.image, isolation: iso.method, pixelHash: hashPixels(img), ...(balanced ? { balanced: balanced.image } : {}) };
+  const both = options.readings === 'both';
+  const balanced = both ? balancedReading(img, iso) : null;
+  const asIs = both && iso.method === 'replaced' ? img : null;
+  return { product: iso.image, isolation: iso.method, pixelHash: hashPixels(img), ...(balanced ? { balanced: balanced.image } : {}), ...(asIs ? { asIs } : {}) };
 }
 
 /** Decodes and fits an image to the model's square input, as interleaved RGB bytes of side `p.size`. */

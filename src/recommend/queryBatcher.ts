@@ -15,8 +15,17 @@ export interface EmbeddedQuery {
   /** Inference time of this photo's batch, ms. */
   readonly embedMs: number;
   readonly batchSize: number;
-  /** The photo's second reading, when it has one (src/imaging/isolateProduct.ts, `balancedReading`). */
-  readonly alternative?: { readonly vector: Float32Array; readonly colour: Float32Array; readonly photo: FittedPhoto };
+  /**
+   * The photo's other readings, when it has any (src/imaging/decode.ts, `fitPhoto`): balanced (a light-grey backdrop taken as a white
+   * one under other light) and as it is (the backdrop kept, when isolation replaced one).
+   */
+  readonly alternatives?: readonly Reading[];
+}
+
+export interface Reading {
+  readonly vector: Float32Array;
+  readonly colour: Float32Array;
+  readonly photo: FittedPhoto;
 }
 
 interface Pending {
@@ -64,15 +73,20 @@ export class QueryBatcher {
           const prepared = await prepareBatch(this.embedder, batch.map((b) => ({ bytes: b.bytes, label: b.label })), this.limits, this.secondReading() ? 'both' : 'one');
           const t1 = performance.now();
           const vectors = await embedPreparedFeatures(this.embedder, prepared);
-          const second = prepared.photos.map((ph, i) => (ph?.balanced && !(vectors[i] instanceof FashionError) ? i : -1)).filter((i) => i >= 0);
-          const balanced = await embedProducts(this.embedder, second.map((i) => prepared.photos[i]!.balanced!));
+          // Every other reading of the batch's photos in one more inference run.
+          const others: Array<{ i: number; photo: FittedPhoto }> = [];
+          prepared.photos.forEach((ph, i) => {
+            if (!ph || vectors[i] instanceof FashionError) return;
+            if (ph.balanced) others.push({ i, photo: { product: ph.balanced, isolation: 'balanced', pixelHash: ph.pixelHash } });
+            if (ph.asIs) others.push({ i, photo: { product: ph.asIs, isolation: 'unchanged', pixelHash: ph.pixelHash } });
+          });
+          const otherVectors = await embedProducts(this.embedder, others.map((o) => o.photo.product));
           const t2 = performance.now();
           vectors.forEach((v, i) => {
             if (v instanceof FashionError) return batch[i]!.reject(v);
-            const k = second.indexOf(i);
+            const alternatives = others.flatMap((o, k) => (o.i === i ? [{ ...otherVectors[k]!, photo: o.photo }] : []));
             const photo = prepared.photos[i]!;
-            const alternative = k >= 0 ? { ...balanced[k]!, photo: { product: photo.balanced!, isolation: 'balanced' as const, pixelHash: photo.pixelHash } } : undefined;
-            batch[i]!.resolve({ vector: v.vector, colour: v.colour, photo, decodeMs: t1 - t0, embedMs: t2 - t1, batchSize: prepared.count, ...(alternative ? { alternative } : {}) });
+            batch[i]!.resolve({ vector: v.vector, colour: v.colour, photo, decodeMs: t1 - t0, embedMs: t2 - t1, batchSize: prepared.count, ...(alternatives.length ? { alternatives } : {}) });
           });
         } catch (err) {
           for (const b of batch) b.reject(err);

@@ -349,15 +349,22 @@ export class Recommender {
   }
 
   /**
-   * Of a photo's two readings (the second: a light-grey backdrop read as a white one under other light, src/imaging/isolateProduct.ts),
-   * the one whose nearest item in the same-product space is nearer: the reading under which the catalog explains the photo best.
+   * Of a photo's readings (isolated; balanced: a light-grey backdrop read as a white one under other light; as it is, backdrop kept:
+   * src/imaging/decode.ts), the one whose nearest item in the same-product space is nearest: the reading under which the catalog
+   * explains the photo best. Chosen on copies of training items that no reported figure uses (docs/relevance.md).
    */
   private bestReading(q: EmbeddedQuery): EmbeddedQuery {
-    const alt = q.alternative;
-    if (!alt) return q;
-    const first = this.nearestSameProduct(q);
-    const second = this.nearestSameProduct(alt);
-    return first !== null && second !== null && second > first ? { ...q, vector: alt.vector, colour: alt.colour, photo: alt.photo } : q;
+    let best = q;
+    let bestSimilarity = q.alternatives?.length ? this.nearestSameProduct(q) : null;
+    if (bestSimilarity === null) return q;
+    for (const alt of q.alternatives!) {
+      const similarity = this.nearestSameProduct(alt);
+      if (similarity !== null && similarity > bestSimilarity) {
+        best = { ...q, vector: alt.vector, colour: alt.colour, photo: alt.photo };
+        bestSimilarity = similarity;
+      }
+    }
+    return best;
   }
 
   /** Cosine of the item nearest to a photo in the same-product space, or null without one. */
