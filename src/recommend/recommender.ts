@@ -354,10 +354,11 @@ export class Recommender {
    * explains the photo best. Chosen on copies of training items that no reported figure uses (docs/relevance.md).
    */
   private bestReading(q: EmbeddedQuery): EmbeddedQuery {
-    let best = q;
-    let bestSimilarity = q.alternatives?.length ? this.nearestSameProduct(q) : null;
+    const alternatives = q.alternatives ?? [];
+    let bestSimilarity = alternatives.length > 0 ? this.nearestSameProduct(q) : null;
     if (bestSimilarity === null) return q;
-    for (const alt of q.alternatives!) {
+    let best = q;
+    for (const alt of alternatives) {
       const similarity = this.nearestSameProduct(alt);
       if (similarity !== null && similarity > bestSimilarity) {
         best = { ...q, vector: alt.vector, colour: alt.colour, photo: alt.photo };
