@@ -12,7 +12,7 @@ import { FashionError, isFashionError } from '../errors.js';
 import { readImageFile } from '../imaging/decode.js';
 import { fetchImage } from '../imaging/fetchImage.js';
 import { evaluate, type EvalReport } from '../recommend/evaluate.js';
-import { parseFilterArgs } from '../recommend/filters.js';
+import { parseFilterArgs } from '../search/filters.js';
 import { Recommender, type SearchResult } from '../recommend/recommender.js';
 import { MATCH_THRESHOLD } from '../recommend/match.js';
 import { NEAR_DUPLICATE_THRESHOLD, duplicatesCsv } from '../recommend/duplicates.js';

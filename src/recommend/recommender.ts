@@ -9,7 +9,7 @@ import { FashionError, invalid } from '../errors.js';
 import { ExactIndex } from '../index/exactIndex.js';
 import { scoreOf, type Metric, type Neighbor, type VectorIndex } from '../index/vectorIndex.js';
 import type { CatalogStore, Metadata, StoredItem } from '../store/catalogStore.js';
-import { hasFilters, matchesFilters, type Filters } from './filters.js';
+import { hasFilters, matchesFilters, type Filters } from '../search/filters.js';
 import { QueryBatcher } from './queryBatcher.js';
 import { putFirst, sameProductPin } from './sameProduct.js';
 import { NEAR_DUPLICATE_THRESHOLD, exactDuplicateGroups, groupPairs, nearDuplicatePairs, type DuplicateGroup } from './duplicates.js';

@@ -7,7 +7,7 @@ import { FashionError, invalid, isFashionError } from '../errors.js';
 import { encodeJpeg } from '../imaging/decode.js';
 import { sniffImageType } from '../imaging/imageType.js';
 import { fetchImage } from '../imaging/fetchImage.js';
-import { checkFilters, type Filters } from '../recommend/filters.js';
+import { checkFilters, type Filters } from '../search/filters.js';
 import type { IsolatedView, Recommender, SearchHit, SearchOptions, SearchResult } from '../recommend/recommender.js';
 import { duplicatesCsv, type DuplicateGroup } from '../recommend/duplicates.js';
 import type { OutfitResult } from '../recommend/outfit.js';

@@ -1,6 +1,6 @@
 import { FashionError, invalid } from '../errors.js';
 import type { Metric } from '../index/vectorIndex.js';
-import { hasFilters, matchesFilters, type Filters } from '../recommend/filters.js';
+import { hasFilters, matchesFilters, type Filters } from '../search/filters.js';
 import type { Recommender, SearchHit, SearchResult } from '../recommend/recommender.js';
 import type { Metadata, StoredItem } from '../store/catalogStore.js';
 import { effectiveMetadata, needsPrediction, voteLabels, type Predicted } from './autoLabels.js';
