@@ -4,11 +4,11 @@
 // keep the real clusters; uniform noise would be an unrealistically hard, structureless case.
 // Usage: tsx bench/ann.ts --data <catalog> [--synthetic 1000000] [--storage f16] [--queries 300]
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
-import { Gemm } from '../src/embedding/gemm.js';
+import { Gemm } from '../src/linalg/gemm.js';
 import { ExactIndex } from '../src/index/exactIndex.js';
 import { DEFAULT_HNSW, HnswIndex, type VectorStorage } from '../src/index/hnswIndex.js';
-import { batchKnn, l2NormalizeRows } from '../src/refine/batchKnn.js';
-import { mulberry32 } from '../src/recommend/evaluate.js';
+import { batchKnn, l2NormalizeRows } from '../src/linalg/batchKnn.js';
+import { mulberry32 } from '../src/util/random.js';
 import { arg, percentile, round, saveResult } from './common.js';
 
 const dataDir = arg('data', '.fashion');

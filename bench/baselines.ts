@@ -11,9 +11,9 @@ import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { isHeldBack } from '../src/catalog/split.js';
 import { demoCatalog, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
-import { Gemm } from '../src/embedding/gemm.js';
-import { sample } from '../src/recommend/evaluate.js';
-import { batchKnn, l2NormalizeRows } from '../src/refine/batchKnn.js';
+import { Gemm } from '../src/linalg/gemm.js';
+import { sample } from '../src/util/random.js';
+import { batchKnn, l2NormalizeRows } from '../src/linalg/batchKnn.js';
 import { arg, round, saveResult } from './common.js';
 import { writeRelevanceSection } from './relevanceDoc.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { REPO_ROOT } from '../src/config.js';
 import { PHOTO_CONDITIONS, rephotograph, type PhotoConditionName } from '../src/imaging/rephotograph.js';
-import { mulberry32 } from '../src/recommend/evaluate.js';
+import { mulberry32 } from '../src/util/random.js';
 
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;

@@ -18,13 +18,14 @@ import { storedIdentity } from '../src/catalog/ingest.js';
 import { isHeldBack } from '../src/catalog/split.js';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
-import { Gemm } from '../src/embedding/gemm.js';
+import { Gemm } from '../src/linalg/gemm.js';
 import { embedProducts } from '../src/embedding/vectorize.js';
 import { decodeRgb, DECODE_MAX_SIDE } from '../src/imaging/decode.js';
 import { ISOLATE_TUNING, isolateProduct } from '../src/imaging/isolateProduct.js';
 import type { PhotoConditionName } from '../src/imaging/rephotograph.js';
-import { precisionAtK, sample } from '../src/recommend/evaluate.js';
-import { batchKnn, l2NormalizeRows } from '../src/refine/batchKnn.js';
+import { precisionAtK } from '../src/eval/metrics.js';
+import { sample } from '../src/util/random.js';
+import { batchKnn, l2NormalizeRows } from '../src/linalg/batchKnn.js';
 import { arg, makeCopies, round, saveResult, seedFrom } from './common.js';
 
 const demo = demoCatalog();

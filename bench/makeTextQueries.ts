@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
 import { isHeldBack } from '../src/catalog/split.js';
 import { REPO_ROOT } from '../src/config.js';
-import { mulberry32, sample } from '../src/recommend/evaluate.js';
+import { mulberry32, sample } from '../src/util/random.js';
 
 const stylesCsv = process.argv[2] ?? join(REPO_ROOT, '../shared/datasets/fashion-product-images-small/styles.csv');
 const count = Number(process.argv[3] ?? 400);

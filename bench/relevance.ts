@@ -12,12 +12,12 @@ import { composition, Embedder, identityKey, isComposed, type ModelIdentity } fr
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { embedProducts } from '../src/embedding/vectorize.js';
 import { fitPhoto } from '../src/imaging/decode.js';
-import { Gemm } from '../src/embedding/gemm.js';
-import { batchKnn, l2NormalizeRows } from '../src/refine/batchKnn.js';
+import { Gemm } from '../src/linalg/gemm.js';
+import { batchKnn, l2NormalizeRows } from '../src/linalg/batchKnn.js';
 import { COLOUR_DIMS } from '../src/refine/colourFeatures.js';
 import { DEFAULT_TRAIN } from '../src/refine/mlp.js';
 import { trainRefinement } from '../src/refine/train.js';
-import { precisionAtK } from '../src/recommend/evaluate.js';
+import { precisionAtK } from '../src/eval/metrics.js';
 import type { Metadata } from '../src/store/catalogStore.js';
 import { arg, loadResults, percentile, round, saveResult } from './common.js';
 import { readFileSync } from 'node:fs';

@@ -130,7 +130,7 @@ test('a file that is not a photo shows a clear error on the page', async () => {
 test('a shopper-style photo: the isolated product beside it, its exact match, and the catalog duplicates', async () => {
   const { readFileSync, writeFileSync } = await import('node:fs');
   const { rephotograph, PHOTO_CONDITIONS } = await import('../src/imaging/rephotograph.js');
-  const { mulberry32 } = await import('../src/recommend/evaluate.js');
+  const { mulberry32 } = await import('../src/util/random.js');
   const id = fx.ids[7]!;
   const copy = join(fx.root, 'shopper-photo.jpg');
   writeFileSync(copy, await rephotograph(readFileSync(join(fx.images, `${id}.jpg`)), PHOTO_CONDITIONS.mild, mulberry32(2)));

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { runIndex } from '../src/cli/main.js';
 import { ExactIndex } from '../src/index/exactIndex.js';
 import { DEFAULT_HNSW, HnswIndex } from '../src/index/hnswIndex.js';
-import { mulberry32 } from '../src/recommend/evaluate.js';
+import { mulberry32 } from '../src/util/random.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { DEMO, makeFixture, pickIds, TYPES } from './helpers.js';
 

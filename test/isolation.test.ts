@@ -12,7 +12,7 @@ import { decodeRgb, DECODE_MAX_SIDE, fitForModel, fitPhoto, pixelHash } from '..
 import { balancedReading, isolateProduct } from '../src/imaging/isolateProduct.js';
 import { resolvePreprocess } from '../src/imaging/preprocess.js';
 import { PHOTO_CONDITIONS, rephotograph } from '../src/imaging/rephotograph.js';
-import { mulberry32 } from '../src/recommend/evaluate.js';
+import { mulberry32 } from '../src/util/random.js';
 import { SqliteCatalogStore } from '../src/store/sqliteStore.js';
 import { DEMO, makeFixture, pickIds, STYLE_ROWS } from './helpers.js';
 

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { PHOTO_CONDITIONS, rephotograph } from '../src/imaging/rephotograph.js';
-import { mulberry32 } from '../src/recommend/evaluate.js';
+import { mulberry32 } from '../src/util/random.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { buildApp } from '../src/server/app.js';
 import { DEMO, makeFixture, pickIds, TYPES } from './helpers.js';

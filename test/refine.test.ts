@@ -8,14 +8,15 @@ import { REFINE_FILE, trainCatalog, writeRefinedVectors } from '../src/catalog/r
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { embedderOptions } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
-import { Gemm } from '../src/embedding/gemm.js';
+import { Gemm } from '../src/linalg/gemm.js';
 import { fitForModel } from '../src/imaging/decode.js';
 import { IMAGENET_PREPROCESS } from '../src/imaging/preprocess.js';
 import { PHOTO_CONDITIONS, rephotograph } from '../src/imaging/rephotograph.js';
 import { RefineModel } from '../src/refine/refineModel.js';
 import { copyConditions, getsCopy } from '../src/refine/augment.js';
 import { colourHistogram, COLOUR_DIMS } from '../src/refine/colourFeatures.js';
-import { evaluate, mulberry32 } from '../src/recommend/evaluate.js';
+import { evaluate } from '../src/recommend/evaluate.js';
+import { mulberry32 } from '../src/util/random.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { DEMO, makeFixture, pickIds, STYLE_ROWS } from './helpers.js';
 

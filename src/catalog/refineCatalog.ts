@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { identityKey, type Embedder } from '../embedding/embedder.js';
-import { Gemm } from '../embedding/gemm.js';
+import { Gemm } from '../linalg/gemm.js';
 import { fitPhoto, readImageFile } from '../imaging/decode.js';
 import { colourHistogram, COLOUR_DIMS, COLOUR_FEATURES_VERSION } from '../refine/colourFeatures.js';
 import { RefineModel } from '../refine/refineModel.js';

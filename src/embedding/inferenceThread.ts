@@ -46,9 +46,14 @@ export class InferenceThread {
   }
 
   static start(model: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<InferenceThread> {
-    const entry = new URL('./inferenceWorker.ts', import.meta.url).href;
-    const worker = new Worker(new URL('../workers/boot.mjs', import.meta.url), {
-      workerData: { entry, model, options } satisfies InferenceWorkerData,
+    // Compiled (dist/): the worker is plain JavaScript next to this file. From the TypeScript sources (tests and
+    // benches under `node --import tsx`): a worker starts without its parent's loader, so boot.mjs registers tsx
+    // first and then imports the .ts entry. dist/ has no boot.mjs and never needs tsx.
+    const fromSources = new URL(import.meta.url).pathname.endsWith('.ts');
+    const entry = new URL(fromSources ? './inferenceWorker.ts' : './inferenceWorker.js', import.meta.url);
+    const script = fromSources ? new URL('../workers/boot.mjs', import.meta.url) : entry;
+    const worker = new Worker(script, {
+      workerData: { entry: entry.href, model, options } satisfies InferenceWorkerData,
     });
     return new Promise((resolve, reject) => {
       const onMessage = (reply: InferenceReply) => {

@@ -1,5 +1,6 @@
 import { FashionError } from '../errors.js';
-import { DEFAULT_IMAGE_LIMITS, fitPhoto, type DecodedRgb, type FittedPhoto, type ImageLimits } from '../imaging/decode.js';
+import { DEFAULT_IMAGE_LIMITS, fitPhoto, type FittedPhoto, type ImageLimits } from '../imaging/decode.js';
+import { type DecodedRgb } from '../imaging/rgb.js';
 import type { Preprocess } from '../imaging/preprocess.js';
 import { fitToTensor } from '../imaging/resample.js';
 import { colourHistogram } from '../refine/colourFeatures.js';

@@ -6,6 +6,7 @@ import { requireImageType } from './imageType.js';
 import { balancedReading, isolateProduct, type IsolatedProduct } from './isolateProduct.js';
 import type { Preprocess } from './preprocess.js';
 import { fitToSquare, squareToRgb } from './resample.js';
+import type { DecodedRgb } from './rgb.js';
 
 export interface ImageLimits {
   /** Largest encoded image accepted, in bytes. */
@@ -56,12 +57,6 @@ function decodeError(err: unknown, label: string): FashionError {
   return new FashionError('image/corrupt', `Expected a decodable image for ${label} but decoding failed: ${message}`, { cause: err });
 }
 
-export interface DecodedRgb {
-  /** Interleaved RGB bytes, row by row. */
-  readonly data: Uint8Array;
-  readonly width: number;
-  readonly height: number;
-}
 
 /** Decodes any accepted image to interleaved 8-bit sRGB, transparency flattened onto `background`. */
 export async function decodeRgb(

@@ -1,4 +1,4 @@
-import type { DecodedRgb } from './decode.js';
+import { isStudioWhite, STUDIO_WHITE, type DecodedRgb } from './rgb.js';
 import { floodFromBorder } from './floodFill.js';
 
 export interface IsolatedProduct {
@@ -96,14 +96,14 @@ export function isolateProduct(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = 
   let white = 0;
   for (const i of borderIdx) {
     const r = smooth[i * 3]!, g = smooth[i * 3 + 1]!, b = smooth[i * 3 + 2]!;
-    if (Math.min(r, g, b) >= 228 && Math.max(r, g, b) - Math.min(r, g, b) <= 16) white++;
+    if (isStudioWhite(r, g, b, STUDIO_WHITE.border)) white++;
   }
   if (white >= tuning.studioShare * borderIdx.length) {
     const fg = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const r = smooth[i * 3]!, g = smooth[i * 3 + 1]!, b = smooth[i * 3 + 2]!;
       // Anything visibly off-white counts, so the faint edges of a white garment stay inside the crop.
-      if (Math.min(r, g, b) < 238 || Math.max(r, g, b) - Math.min(r, g, b) > 14) fg[i] = 1;
+      if (!isStudioWhite(r, g, b, STUDIO_WHITE.garment)) fg[i] = 1;
     }
     const kept = keepMainComponents(fg, w, h);
     if (kept.count < n * 0.005) return unchanged();

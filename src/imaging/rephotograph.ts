@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { invalid } from '../errors.js';
-import { decodeRgb, type DecodedRgb } from './decode.js';
+import { decodeRgb } from './decode.js';
+import { isStudioWhite, STUDIO_WHITE, type DecodedRgb } from './rgb.js';
 import { floodFromBorder } from './floodFill.js';
 
 /**
@@ -126,7 +127,7 @@ function studioForeground(img: DecodedRgb): Uint8Array {
   const { width: w, height: h, data } = img;
   const whiteish = (i: number) => {
     const r = data[i * 3]!, g = data[i * 3 + 1]!, b = data[i * 3 + 2]!;
-    return Math.min(r, g, b) >= 236 && Math.max(r, g, b) - Math.min(r, g, b) <= 14;
+    return isStudioWhite(r, g, b, STUDIO_WHITE.mask);
   };
   const bg = floodFromBorder(w, h, whiteish);
   // A soft edge: foreground pixels next to background get half opacity.

@@ -1,5 +1,5 @@
 import { invalid } from '../errors.js';
-import type { DecodedRgb } from './decode.js';
+import type { DecodedRgb } from './rgb.js';
 import type { Preprocess } from './preprocess.js';
 
 /**

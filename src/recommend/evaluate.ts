@@ -7,6 +7,8 @@ import { readImageFile } from '../imaging/decode.js';
 import type { Metric } from '../index/vectorIndex.js';
 import type { Metadata } from '../store/catalogStore.js';
 import type { Recommender } from './recommender.js';
+import { precisionAtK } from '../eval/metrics.js';
+import { sample } from '../util/random.js';
 
 export interface EvalOptions {
   readonly k: number;
@@ -94,21 +96,6 @@ export async function evaluate(rec: Recommender, options: EvalOptions): Promise<
   return acc.report('queries', options.metric, skipped);
 }
 
-/**
- * The share of the first k results that are relevant to the query: same articleType (`type`), and same
- * articleType and baseColour (`strict`). Every relevance figure of the product counts this way.
- */
-export function precisionAtK(query: Pick<Metadata, string>, results: readonly Metadata[], k: number): { type: number; strict: number } {
-  let type = 0;
-  let strict = 0;
-  for (const m of results.slice(0, k)) {
-    if (m.articleType !== query.articleType) continue;
-    type++;
-    if (m.baseColour === query.baseColour) strict++;
-  }
-  return { type: type / k, strict: strict / k };
-}
-
 class Accumulator {
   private n = 0;
   private p = 0;
@@ -161,25 +148,3 @@ class Accumulator {
   }
 }
 
-/** A seeded, order-stable sample (all when limit is 0 or covers everything). */
-export function sample<T>(values: readonly T[], limit: number, seed: number): T[] {
-  if (limit <= 0 || limit >= values.length) return [...values];
-  const rand = mulberry32(seed);
-  const idx = values.map((_, i) => i);
-  for (let i = idx.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
-  return idx.slice(0, limit).sort((a, b) => a - b).map((i) => values[i]!);
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -14,7 +14,7 @@ import { QueryBatcher } from './queryBatcher.js';
 import { putFirst, sameProductPin } from './sameProduct.js';
 import { NEAR_DUPLICATE_THRESHOLD, exactDuplicateGroups, groupPairs, nearDuplicatePairs, type DuplicateGroup } from './duplicates.js';
 import { MATCH_THRESHOLD, SAME_PRODUCT_SIMILARITY, decideMatch, type MatchResult, type MatchSpace } from './match.js';
-import type { DecodedRgb } from '../imaging/decode.js';
+import type { DecodedRgb } from '../imaging/rgb.js';
 import { FtsTextSearch } from '../text/ftsIndex.js';
 import { outfitForItem, outfitForVector, type OutfitResult } from './outfit.js';
 import { TextEngine, type TextEngineOptions, type TextQueryOptions, type TextSearchResult } from '../text/textQuery.js';

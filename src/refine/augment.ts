@@ -5,7 +5,7 @@ import { embedPreparedFeatures, prepareBatch } from '../embedding/vectorize.js';
 import { FashionError } from '../errors.js';
 import { readImageFile } from '../imaging/decode.js';
 import { PHOTO_CONDITIONS, rephotograph, type PhotoConditions } from '../imaging/rephotograph.js';
-import { mulberry32 } from '../recommend/evaluate.js';
+import { mulberry32 } from '../util/random.js';
 import type { CatalogStore, StoredItem } from '../store/catalogStore.js';
 import { COLOUR_DIMS } from './colourFeatures.js';
 

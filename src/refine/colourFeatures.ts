@@ -1,4 +1,5 @@
 import { floodFromBorder } from '../imaging/floodFill.js';
+import { isStudioWhite, STUDIO_WHITE } from '../imaging/rgb.js';
 
 /**
  * Colour evidence for a product photo: a histogram over perceptual colour bins of the garment's pixels,
@@ -18,8 +19,6 @@ export const COLOUR_DIMS = HUE_BINS * SAT_BINS * VAL_BINS + GREY_BINS;
 // v2: taken from the product at its decoded size (was: the 224px model input), a tenth of the pixels to count.
 export const COLOUR_FEATURES_VERSION = 'hsv12x3x3+grey6-floodfill-v2';
 
-const WHITE_MIN = 232;
-const WHITE_SPREAD = 14;
 
 export function colourHistogram(rgb: Uint8Array, width: number, height: number): Float32Array {
   const n = width * height;
@@ -65,7 +64,7 @@ export function colourHistogram(rgb: Uint8Array, width: number, height: number):
 
 function isWhiteish(rgb: Uint8Array, i: number): boolean {
   const r = rgb[i * 3]!, g = rgb[i * 3 + 1]!, b = rgb[i * 3 + 2]!;
-  return r >= WHITE_MIN && g >= WHITE_MIN && b >= WHITE_MIN && Math.max(r, g, b) - Math.min(r, g, b) <= WHITE_SPREAD;
+  return isStudioWhite(r, g, b, STUDIO_WHITE.histogram);
 }
 
 /** Marks near-white pixels reachable from the border through near-white pixels. */

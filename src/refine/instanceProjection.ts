@@ -1,7 +1,7 @@
-import type { Gemm } from '../embedding/gemm.js';
-import { l2NormalizeRows } from './batchKnn.js';
+import type { Gemm } from '../linalg/gemm.js';
+import { l2NormalizeRows } from '../linalg/batchKnn.js';
 import { COLOUR_DIMS } from './colourFeatures.js';
-import { matVecRows } from './matVec.js';
+import { matVecRows } from '../linalg/matVec.js';
 
 /**
  * "The same product" similarity, learned from pairs of a catalog photo and its re-photographed copy

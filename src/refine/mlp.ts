@@ -1,6 +1,6 @@
-import type { Gemm } from '../embedding/gemm.js';
-import { mulberry32 } from '../recommend/evaluate.js';
-import { matVecRows } from './matVec.js';
+import type { Gemm } from '../linalg/gemm.js';
+import { mulberry32 } from '../util/random.js';
+import { matVecRows } from '../linalg/matVec.js';
 
 /** One softmax output of the network: a label field (articleType, baseColour, gender) and its classes. */
 export interface HeadSpec {
@@ -45,12 +45,13 @@ export async function trainMlp(gemm: Gemm, x: Float32Array, n: number, d: number
   const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
   const h = opts.hidden;
   const outDims = heads.reduce((s, hd) => s + hd.classes.length, 0);
-  const offsets = heads.map((_, i) => heads.slice(0, i).reduce((s, hd) => s + hd.classes.length, 0));
   const w1 = new Float32Array(d * h).map(() => gauss() * Math.sqrt(2 / d));
   const b1 = new Float32Array(h);
   const w2 = new Float32Array(h * outDims).map(() => gauss() * Math.sqrt(1 / h));
   const b2 = new Float32Array(outDims);
   const params = [w1, b1, w2, b2];
+  // Updated in place by Adam: one object for the whole run.
+  const weights: MlpWeights = { inDims: d, hidden: h, heads, w1, b1, w2, b2 };
   const m = params.map((p) => new Float32Array(p.length));
   const v = params.map((p) => new Float32Array(p.length));
   let step = 0;
@@ -70,54 +71,84 @@ export async function trainMlp(gemm: Gemm, x: Float32Array, n: number, d: number
       const bs = rows.length;
       rows.forEach((r, i) => xb.set(x.subarray(r * d, (r + 1) * d), i * d));
       const xin = xb.subarray(0, bs * d);
-      const z1 = await gemm.mul(xin, bs, d, w1, d, h);
-      const hid = new Float32Array(bs * h);
-      const mask = new Float32Array(bs * h);
-      const keep = 1 - opts.dropout;
-      for (let i = 0; i < bs * h; i++) {
-        const a = z1[i]! + b1[i % h]!;
-        if (a > 0 && rand() < keep) {
-          hid[i] = a / keep;
-          mask[i] = 1 / keep;
-        }
-      }
-      const z2 = await gemm.mul(hid, bs, h, w2, h, outDims);
-      const dz = new Float32Array(bs * outDims);
-      heads.forEach((hd, k) => {
-        const off = offsets[k]!;
-        const c = hd.classes.length;
-        for (let i = 0; i < bs; i++) {
-          const y = labels[k]![rows[i]!]!;
-          if (y < 0) continue;
-          const base = i * outDims + off;
-          let max = -Infinity;
-          for (let j = 0; j < c; j++) max = Math.max(max, z2[base + j]! + b2[off + j]!);
-          let sum = 0;
-          for (let j = 0; j < c; j++) {
-            const e = Math.exp(z2[base + j]! + b2[off + j]! - max);
-            dz[base + j] = e;
-            sum += e;
-          }
-          for (let j = 0; j < c; j++) dz[base + j] = (dz[base + j]! / sum - (j === y ? 1 : 0)) * (hd.weight / bs);
-          lossSum -= hd.weight * Math.log(Math.max(1e-12, (dz[base + y]! * bs) / hd.weight + 1));
-          lossCount++;
-        }
-      });
-      const gw2 = await gemm.mul(hid, bs, h, dz, bs, outDims, true, false);
-      const gb2 = new Float32Array(outDims);
-      for (let i = 0; i < bs; i++) for (let j = 0; j < outDims; j++) gb2[j]! += dz[i * outDims + j]!;
-      const dh = await gemm.mul(dz, bs, outDims, w2, h, outDims, false, true);
-      for (let i = 0; i < bs * h; i++) dh[i]! *= mask[i]!;
-      const gw1 = await gemm.mul(xin, bs, d, dh, bs, h, true, false);
-      const gb1 = new Float32Array(h);
-      for (let i = 0; i < bs; i++) for (let j = 0; j < h; j++) gb1[j]! += dh[i * h + j]!;
+      const g = await batchGradients(gemm, weights, xin, rows, labels, opts.dropout, rand);
+      lossSum += g.lossSum;
+      lossCount += g.lossCount;
       step++;
       const lr = opts.learningRate * 0.5 * (1 + Math.cos((Math.PI * epoch) / opts.epochs));
-      adam([w1, b1, w2, b2], [gw1, gb1, gw2, gb2], m, v, step, lr, opts.weightDecay);
+      adam([w1, b1, w2, b2], [g.gw1, g.gb1, g.gw2, g.gb2], m, v, step, lr, opts.weightDecay);
     }
     opts.onEpoch?.(epoch, lossSum / Math.max(1, lossCount));
   }
-  return { inDims: d, hidden: h, heads, w1, b1, w2, b2 };
+  return weights;
+}
+
+/** Gradients of one batch's loss with respect to each weight array, and the loss they come from. */
+export interface BatchGradients {
+  readonly gw1: Float32Array;
+  readonly gb1: Float32Array;
+  readonly gw2: Float32Array;
+  readonly gb2: Float32Array;
+  /** Sum over the batch's labelled (row, head) pairs of head weight x -log p(label); the loss is this over the batch size. */
+  readonly lossSum: number;
+  readonly lossCount: number;
+}
+
+/**
+ * One training step's gradients: batch row i is row `rows[i]` of `labels` (one Int32Array per head, -1 = no
+ * label), its inputs row i of `xin`. Loss = sum over rows and heads of weight x cross-entropy, over the batch
+ * size. Dropout: each active hidden unit is kept when `rand() < 1 - dropout` (drawn in row-major order) and
+ * scaled by 1 / (1 - dropout).
+ */
+export async function batchGradients(gemm: Gemm, w: MlpWeights, xin: Float32Array, rows: readonly number[], labels: readonly Int32Array[], dropout: number, rand: () => number): Promise<BatchGradients> {
+  const { inDims: d, hidden: h, heads, w1, b1, w2, b2 } = w;
+  const bs = rows.length;
+  const outDims = b2.length;
+  const offsets = heads.map((_, i) => heads.slice(0, i).reduce((s, hd) => s + hd.classes.length, 0));
+  let lossSum = 0;
+  let lossCount = 0;
+  const z1 = await gemm.mul(xin, bs, d, w1, d, h);
+  const hid = new Float32Array(bs * h);
+  const mask = new Float32Array(bs * h);
+  const keep = 1 - dropout;
+  for (let i = 0; i < bs * h; i++) {
+    const a = z1[i]! + b1[i % h]!;
+    if (a > 0 && rand() < keep) {
+      hid[i] = a / keep;
+      mask[i] = 1 / keep;
+    }
+  }
+  const z2 = await gemm.mul(hid, bs, h, w2, h, outDims);
+  const dz = new Float32Array(bs * outDims);
+  heads.forEach((hd, k) => {
+    const off = offsets[k]!;
+    const c = hd.classes.length;
+    for (let i = 0; i < bs; i++) {
+      const y = labels[k]![rows[i]!]!;
+      if (y < 0) continue;
+      const base = i * outDims + off;
+      let max = -Infinity;
+      for (let j = 0; j < c; j++) max = Math.max(max, z2[base + j]! + b2[off + j]!);
+      let sum = 0;
+      for (let j = 0; j < c; j++) {
+        const e = Math.exp(z2[base + j]! + b2[off + j]! - max);
+        dz[base + j] = e;
+        sum += e;
+      }
+      for (let j = 0; j < c; j++) dz[base + j] = (dz[base + j]! / sum - (j === y ? 1 : 0)) * (hd.weight / bs);
+      lossSum -= hd.weight * Math.log(Math.max(1e-12, (dz[base + y]! * bs) / hd.weight + 1));
+      lossCount++;
+    }
+  });
+  const gw2 = await gemm.mul(hid, bs, h, dz, bs, outDims, true, false);
+  const gb2 = new Float32Array(outDims);
+  for (let i = 0; i < bs; i++) for (let j = 0; j < outDims; j++) gb2[j]! += dz[i * outDims + j]!;
+  const dh = await gemm.mul(dz, bs, outDims, w2, h, outDims, false, true);
+  for (let i = 0; i < bs * h; i++) dh[i]! *= mask[i]!;
+  const gw1 = await gemm.mul(xin, bs, d, dh, bs, h, true, false);
+  const gb1 = new Float32Array(h);
+  for (let i = 0; i < bs; i++) for (let j = 0; j < h; j++) gb1[j]! += dh[i * h + j]!;
+  return { gw1, gb1, gw2, gb2, lossSum, lossCount };
 }
 
 function adam(params: Float32Array[], grads: Float32Array[], m: Float32Array[], v: Float32Array[], t: number, lr: number, wd: number): void {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
-import type { Gemm } from '../embedding/gemm.js';
+import type { Gemm } from '../linalg/gemm.js';
 import type { Metadata } from '../store/catalogStore.js';
 import { COLOUR_DIMS, COLOUR_FEATURES_VERSION } from './colourFeatures.js';
 import { DEFAULT_MATCH_GAP, DEFAULT_PIN_GAP, instanceVector, instanceVectors, type InstancePart, type InstanceProjection } from './instanceProjection.js';

@@ -1,8 +1,8 @@
 import { isHeldBack } from '../catalog/split.js';
-import type { Gemm } from '../embedding/gemm.js';
+import type { Gemm } from '../linalg/gemm.js';
 import type { Metadata } from '../store/catalogStore.js';
-import { precisionAtK } from '../recommend/evaluate.js';
-import { batchKnn } from './batchKnn.js';
+import { precisionAtK } from '../eval/metrics.js';
+import { batchKnn } from '../linalg/batchKnn.js';
 import type { TrainingCopies } from './augment.js';
 import { COLOUR_DIMS, COLOUR_FEATURES_VERSION } from './colourFeatures.js';
 import type { Neighbor } from '../index/vectorIndex.js';

@@ -3,7 +3,7 @@ import { parse } from 'csv-parse/sync';
 import { isHeldBack } from '../catalog/split.js';
 import { FashionError } from '../errors.js';
 import type { Recommender } from '../recommend/recommender.js';
-import { precisionAtK } from '../recommend/evaluate.js';
+import { precisionAtK } from '../eval/metrics.js';
 
 export interface TextEvalOptions {
   readonly k: number;

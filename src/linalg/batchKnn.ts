@@ -1,5 +1,5 @@
-import type { Gemm } from '../embedding/gemm.js';
-import { TopK } from '../index/exactIndex.js';
+import type { Gemm } from './gemm.js';
+import { TopK } from './topK.js';
 
 /**
  * Top-k neighbours of many queries at once by inner product (cosine on L2-normalised rows), scored in

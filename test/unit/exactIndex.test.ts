@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ExactIndex } from '../src/index/exactIndex.js';
-import { mulberry32 } from '../src/recommend/evaluate.js';
+import { ExactIndex } from '../../src/index/exactIndex.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 function naive(vectors: Float32Array, dims: number, q: Float32Array, k: number, metric: 'cosine' | 'euclidean') {
   const n = vectors.length / dims;

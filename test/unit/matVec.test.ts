@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Gemm } from '../src/embedding/gemm.js';
-import { mulberry32 } from '../src/recommend/evaluate.js';
-import { matVecRows } from '../src/refine/matVec.js';
-import { mlpForward, mlpForwardOne, type MlpWeights } from '../src/refine/mlp.js';
+import { Gemm } from '../../src/linalg/gemm.js';
+import { mulberry32 } from '../../src/util/random.js';
+import { matVecRows } from '../../src/linalg/matVec.js';
+import { mlpForward, mlpForwardOne, type MlpWeights } from '../../src/refine/mlp.js';
 
 const random = (n: number, rng: () => number) => Float32Array.from({ length: n }, () => rng() - 0.5);
 

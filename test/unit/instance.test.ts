@@ -3,12 +3,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Gemm } from '../src/embedding/gemm.js';
-import { COLOUR_DIMS } from '../src/refine/colourFeatures.js';
-import { instanceVector, instanceVectors, learnInstanceProjection, MIN_INSTANCE_PAIRS } from '../src/refine/instanceProjection.js';
-import { RefineModel } from '../src/refine/refineModel.js';
-import { putFirst, sameProductPin } from '../src/recommend/sameProduct.js';
-import { mulberry32 } from '../src/recommend/evaluate.js';
+import { Gemm } from '../../src/linalg/gemm.js';
+import { COLOUR_DIMS } from '../../src/refine/colourFeatures.js';
+import { instanceVector, instanceVectors, learnInstanceProjection, MIN_INSTANCE_PAIRS } from '../../src/refine/instanceProjection.js';
+import { RefineModel } from '../../src/refine/refineModel.js';
+import { putFirst, sameProductPin } from '../../src/recommend/sameProduct.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 const BD = 48;
 

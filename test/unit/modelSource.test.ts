@@ -5,11 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { sharedDir } from '../src/config.js';
-import { Embedder } from '../src/embedding/embedder.js';
-import { resolveModelFile } from '../src/embedding/modelSource.js';
-import { FashionError } from '../src/errors.js';
-import { IMAGENET_PREPROCESS } from '../src/imaging/preprocess.js';
+import { sharedDir } from '../../src/config.js';
+import { Embedder } from '../../src/embedding/embedder.js';
+import { resolveModelFile } from '../../src/embedding/modelSource.js';
+import { FashionError } from '../../src/errors.js';
+import { IMAGENET_PREPROCESS } from '../../src/imaging/preprocess.js';
 
 const modelBytes = readFileSync(join(sharedDir()!, 'models', 'mobilenetv2-12-int8.onnx'));
 

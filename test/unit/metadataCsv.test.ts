@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
-import { FashionError } from '../src/errors.js';
+import { parseMetadataCsv } from '../../src/catalog/metadataCsv.js';
+import { FashionError } from '../../src/errors.js';
 
 test('reads rows by id, keeps every column, and skips malformed rows with their line', () => {
   const csv = [
