@@ -25,17 +25,17 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { join } from 'node:path';
 import { runIndex } from '../src/cli/main.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
-import { trainCatalog } from '../src/catalog/refineCatalog.js';
+import { trainCatalog } from '../src/app/refineCatalog.js';
 import { describeIdentity, Embedder } from '../src/embedding/embedder.js';
 import { isHeldBack } from '../src/catalog/split.js';
 import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { readImageFile } from '../src/imaging/decode.js';
 import type { PhotoConditionName } from '../src/imaging/rephotograph.js';
-import { evaluate, type EvalReport } from '../src/recommend/evaluate.js';
+import { evaluate, type EvalReport } from '../src/app/evaluate.js';
 import { sample } from '../src/util/random.js';
-import { NEAR_DUPLICATE_THRESHOLD, nearDuplicatePairs } from '../src/recommend/duplicates.js';
-import { MATCH_MIN_SIMILARITY, MATCH_THRESHOLD } from '../src/recommend/match.js';
+import { NEAR_DUPLICATE_THRESHOLD, nearDuplicatePairs } from '../src/search/duplicates.js';
+import { MATCH_MIN_SIMILARITY, MATCH_THRESHOLD } from '../src/search/match.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { arg, copyCatalogFile, loadResults, makeCopies, saveResult, seedFrom } from './common.js';
 

@@ -14,7 +14,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
-import { storedIdentity } from '../src/catalog/ingest.js';
+import { storedIdentity } from '../src/catalog/identity.js';
 import { isHeldBack } from '../src/catalog/split.js';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';

@@ -4,10 +4,10 @@
 // Usage: tsx bench/relevance.ts --data <catalog of the shared photos> [--epochs N (default: what `fashion train` uses)]
 // A catalog indexed with the default backbone writes the "refined" section of docs/relevance.md; every backbone measured
 // (e.g. --second-model none, --mirror on) adds its row to the "backbones" section, which compares them.
-import { backfillColours } from '../src/catalog/refineCatalog.js';
+import { backfillColours } from '../src/app/refineCatalog.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { isHeldBack } from '../src/catalog/split.js';
-import { storedIdentity } from '../src/catalog/ingest.js';
+import { storedIdentity } from '../src/catalog/identity.js';
 import { composition, Embedder, identityKey, isComposed, type ModelIdentity } from '../src/embedding/embedder.js';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { embedProducts } from '../src/embedding/vectorize.js';

@@ -1,23 +1,140 @@
 import type { Config } from '../config.js';
+import type { EmbeddedQuery } from '../embedding/queryBatcher.js';
 import { isUrl } from '../embedding/modelSource.js';
-import { FashionError } from '../errors.js';
 import { readImageFile } from '../imaging/decode.js';
 import { fetchImage } from '../imaging/fetchImage.js';
-import type { PhotoSource, Query } from '../query/query.js';
-import type { Recommender, SearchResult } from '../recommend/recommender.js';
-import type { TextSearchResult } from '../text/textQuery.js';
+import type { VectorStore } from '../index/vectorIndex.js';
+import type { ItemOrPhoto, PhotoSource, Query } from '../query/query.js';
+import type { MatchResult } from '../search/match.js';
+import { outfitForItem, outfitForVector, type OutfitResult } from '../search/outfit.js';
+import type { IsolatedView, MatchOptions, SearchResult } from '../search/types.js';
+import type { Prediction } from '../refine/refineModel.js';
+import type { CatalogService } from '../services/catalog.js';
+import type { EmbeddingService } from '../services/embedding.js';
+import type { LabelService } from '../services/labels.js';
+import type { MatchService } from '../services/match.js';
+import type { Analysis, RefinementService } from '../services/refinement.js';
+import type { SearchService } from '../services/search.js';
+import { voteLabels } from '../text/autoLabels.js';
+import type { TextEngine, TextSearchResult } from '../text/textQuery.js';
 
-/** The bytes of a shopper's photo, read once at the edge of the pipeline (upload, URL, file). */
-export async function photoBytes(photo: PhotoSource, config: Config): Promise<{ bytes: Uint8Array; label: string }> {
-  switch (photo.kind) {
-    case 'upload':
-      return { bytes: photo.bytes, label: photo.label };
-    case 'url':
-      return { bytes: await fetchImage(photo.url, { maxBytes: config.maxUploadBytes }), label: photo.url };
-    case 'file':
-      return { bytes: await readImageFile(photo.path, { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels }), label: photo.path };
-    case 'handle':
-      throw new FashionError('input/not-found', `Expected a photo handle from an earlier search but ${JSON.stringify(photo.handle)} is unknown or expired; send the photo again`);
+/** The services a query runs through (src/app/services.ts builds them). */
+export interface PipelineServices {
+  readonly catalog: CatalogService;
+  readonly embedding: EmbeddingService;
+  readonly refinement: RefinementService;
+  readonly search: SearchService;
+  readonly match: MatchService;
+  readonly spaces: { readonly search: VectorStore };
+  labels(): Promise<LabelService>;
+  text(): Promise<TextEngine>;
+}
+
+/** A shopper's photo after the pipeline's first stages: the reading chosen, and what the refinement made of it. */
+export interface PhotoRead {
+  readonly query: EmbeddedQuery;
+  readonly handle: string;
+  /** The reading the catalog explains best (the isolated product, a balanced one, or the photo as it is). */
+  readonly reading: Pick<EmbeddedQuery, 'vector' | 'colour' | 'photo'>;
+  readonly analysis: Analysis;
+}
+
+/**
+ * One pipeline for every query: source -> bytes (upload, URL, file, or the handle of a photo embedded before) ->
+ * readings, embedded in one queue (src/services/embedding.ts) -> the reading the catalog explains best
+ * (src/services/search.ts) -> one pass of the refinement (search vector, same-product vector, predictions) ->
+ * search -> result. Each stage is a call down to a service that returns here; no service calls back up.
+ */
+export class QueryPipeline {
+  constructor(
+    private readonly s: PipelineServices,
+    private readonly config: Pick<Config, 'maxUploadBytes' | 'maxPixels'>,
+  ) {}
+
+  /** Runs one query of any kind. */
+  async search(query: Query): Promise<SearchResult | TextSearchResult> {
+    const options = { ...(query.k !== undefined ? { k: query.k } : {}), ...(query.metric ? { metric: query.metric } : {}), ...(query.filters ? { filters: query.filters } : {}) };
+    const words = 'text' in query ? { ...options, dropFilters: query.dropFilters ?? [] } : options;
+    switch (query.kind) {
+      case 'photo': {
+        const read = await this.readPhoto(query.photo);
+        const { k, metric } = this.s.search.options(options);
+        const res = await this.s.search.nearest(read.analysis.searchVector, { k, metric, filter: { ...(query.filters ? { metadata: query.filters } : {}) }, sameProduct: read.analysis.sameProductVector });
+        const predicted = read.analysis.predicted ?? (await this.vote(read.reading.vector));
+        return { ...res, timings: { ...timingsOf(read.query), searchMs: res.timings.searchMs }, predicted, handle: read.handle, ...isolatedOf(read.reading) };
+      }
+      case 'item':
+        return this.s.search.similar(query.id, options);
+      case 'text':
+        this.s.catalog.requireItems();
+        return (await this.s.text()).search(query.text, words);
+      case 'photo+text': {
+        const engine = await this.s.text();
+        engine.parse(query.text);
+        const read = await this.readPhoto(query.photo);
+        const res = await engine.searchWithVector(read.analysis.searchVector, query.text, words);
+        return { ...res, timings: { ...timingsOf(read.query), searchMs: res.timings.searchMs }, handle: read.handle };
+      }
+      case 'item+text': {
+        this.s.catalog.item(query.id);
+        const vector = (await this.s.spaces.search.get(query.id))!;
+        return (await this.s.text()).searchWithVector(vector, query.text, words, query.id);
+      }
+    }
+  }
+
+  /** Second-hand matching: the catalog item the photo shows, or no match below the threshold. */
+  async match(photo: PhotoSource, options: MatchOptions = {}): Promise<MatchResult & { isolated?: IsolatedView; handle: string }> {
+    const read = await this.readPhoto(photo);
+    const sameProduct = read.analysis.sameProductVector;
+    const m = await this.s.match.match({ sameProduct, backbone: read.reading.vector }, options);
+    return { ...m, handle: read.handle, ...isolatedOf(read.reading) };
+  }
+
+  /** Auto-categorisation of a photo: predicted articleType, baseColour and gender with confidences. */
+  async categorize(photo: PhotoSource): Promise<{ predicted: Record<string, Prediction>; handle: string }> {
+    const read = await this.readPhoto(photo);
+    return { predicted: read.analysis.predicted ?? (await this.vote(read.reading.vector)), handle: read.handle };
+  }
+
+  /** Complete the look for a catalog item or a photo (whose labels are voted by its nearest items). */
+  async outfit(source: ItemOrPhoto): Promise<OutfitResult> {
+    const labels = await this.s.labels();
+    const cat = { items: this.s.catalog.items, labels, search: this.s.search, rowOfId: (id: string) => this.s.catalog.rowOfId(id) };
+    if (source.kind === 'item') {
+      this.s.catalog.item(source.id);
+      return outfitForItem(cat, source.id, (await this.s.spaces.search.get(source.id))!);
+    }
+    const read = await this.readPhoto(source.photo);
+    return outfitForVector(cat, read.analysis.searchVector);
+  }
+
+  /** decode -> readings -> embed -> the best reading -> refine. */
+  async readPhoto(source: PhotoSource): Promise<PhotoRead> {
+    this.s.catalog.requireItems();
+    const q = source.kind === 'handle' ? this.s.embedding.byHandle(source.handle) : await this.s.embedding.embed(...(await this.bytes(source)));
+    const readings = [q, ...(q.alternatives ?? [])];
+    const chosen = readings.length > 1 ? readings[await this.s.search.chooseReading(this.s.refinement.sameProductVectors(readings))]! : q;
+    return { query: q, handle: q.handle, reading: chosen, analysis: this.s.refinement.analyse(chosen) };
+  }
+
+  /** The bytes of a photo, read once at the edge of the pipeline, with the label that errors name. */
+  private async bytes(photo: Exclude<PhotoSource, { kind: 'handle' }>): Promise<[Uint8Array, string]> {
+    const limits = { maxBytes: this.config.maxUploadBytes, maxPixels: this.config.maxPixels };
+    switch (photo.kind) {
+      case 'upload':
+        return [photo.bytes, photo.label];
+      case 'url':
+        return [await fetchImage(photo.url, { maxBytes: limits.maxBytes }), photo.url];
+      case 'file':
+        return [await readImageFile(photo.path, limits), photo.path];
+    }
+  }
+
+  /** Categorisation without a refinement: the labels of the 10 nearest items, by vote. */
+  private async vote(vector: Float32Array): Promise<Record<string, Prediction>> {
+    const near = await this.s.search.nearest(vector, { k: 10, metric: 'cosine' });
+    return voteLabels({}, near.hits.map((h) => h.metadata)) as Record<string, Prediction>;
   }
 }
 
@@ -26,23 +143,25 @@ export function photoArg(arg: string): PhotoSource {
   return isUrl(arg) ? { kind: 'url', url: arg } : { kind: 'file', path: arg };
 }
 
-/** Runs one query of any kind. */
-export async function runQuery(rec: Recommender, config: Config, query: Query): Promise<SearchResult | TextSearchResult> {
-  const options = { ...(query.k !== undefined ? { k: query.k } : {}), ...(query.metric ? { metric: query.metric } : {}), ...(query.filters ? { filters: query.filters } : {}) };
-  switch (query.kind) {
-    case 'photo': {
-      const { bytes, label } = await photoBytes(query.photo, config);
-      return rec.searchImage(bytes, options, label);
-    }
-    case 'item':
-      return rec.similar(query.id, options);
-    case 'text':
-      return rec.searchText(query.text, { ...options, dropFilters: query.dropFilters ?? [] });
-    case 'photo+text': {
-      const { bytes, label } = await photoBytes(query.photo, config);
-      return rec.searchImageText(bytes, query.text, { ...options, dropFilters: query.dropFilters ?? [] }, label);
-    }
-    case 'item+text':
-      return rec.similarText(query.id, query.text, { ...options, dropFilters: query.dropFilters ?? [] });
-  }
+function timingsOf(q: EmbeddedQuery): { decodeMs: number; embedMs: number; batchSize: number } {
+  return { decodeMs: q.decodeMs, embedMs: q.embedMs, batchSize: q.batchSize };
+}
+
+/** The product as the model saw it, for a photo embedded by a catalog that isolates (shown beside the query). */
+function isolatedOf(r: Pick<EmbeddedQuery, 'photo'>): { isolated?: IsolatedView } {
+  return r.photo.isolation ? { isolated: { image: r.photo.product, method: r.photo.isolation } } : {};
+}
+
+/** Transitional, for the HTTP routes until they call the pipeline directly: runs a query through anything with `run`. */
+export function runQuery(runner: { run(query: Query): Promise<SearchResult | TextSearchResult> }, _config: unknown, query: Query): Promise<SearchResult | TextSearchResult> {
+  return runner.run(query);
+}
+
+/** Transitional, for the HTTP routes: a photo source's bytes. */
+export async function photoBytes(photo: PhotoSource, config: Pick<Config, 'maxUploadBytes' | 'maxPixels'>): Promise<{ bytes: Uint8Array; label: string }> {
+  if (photo.kind === 'handle') throw new Error('a handle has no bytes');
+  const limits = { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels };
+  if (photo.kind === 'upload') return { bytes: photo.bytes, label: photo.label };
+  if (photo.kind === 'url') return { bytes: await fetchImage(photo.url, { maxBytes: limits.maxBytes }), label: photo.url };
+  return { bytes: await readImageFile(photo.path, limits), label: photo.path };
 }

@@ -5,6 +5,7 @@ import { FashionError } from '../errors.js';
 import { DEFAULT_IMAGE_LIMITS, readImageFile, type ImageLimits } from '../imaging/decode.js';
 import type { CatalogStore, ItemWithVector, Metadata } from '../store/catalogStore.js';
 import { readMetadataCsv } from './metadataCsv.js';
+import { checkIdentity, SETTING_IDENTITY, SETTING_IMAGES_ROOT, storedIdentity } from './identity.js';
 import { scanImages, type ScannedFile } from './scanImages.js';
 
 export interface IngestOptions {
@@ -47,8 +48,6 @@ export interface IngestReport {
   readonly imagesPerSecond: number;
 }
 
-export const SETTING_IDENTITY = 'modelIdentity';
-export const SETTING_IMAGES_ROOT = 'imagesRoot';
 
 /**
  * Brings the catalog in line with a folder of photos: embeds new and changed photos, drops deleted ones,
@@ -164,27 +163,5 @@ function previousMetadata(store: CatalogStore, id: string): Metadata | null {
   return store.getItem(id)?.metadata ?? null;
 }
 
-/** Refuses to mix vectors from two models; with `reembed` the old vectors are dropped instead. */
-export function checkIdentity(store: CatalogStore, identity: ModelIdentity, reembed: boolean): void {
-  const stored = storedIdentity(store);
-  if (!stored || identityKey(stored) === identityKey(identity)) return;
-  if (reembed) {
-    store.clearItems();
-    store.setSetting(SETTING_IDENTITY, JSON.stringify(identity));
-    return;
-  }
-  throw modelMismatch(stored, identity);
-}
 
-export function storedIdentity(store: CatalogStore): ModelIdentity | null {
-  const raw = store.getSetting(SETTING_IDENTITY);
-  return raw ? (JSON.parse(raw) as ModelIdentity) : null;
-}
 
-export function modelMismatch(stored: ModelIdentity, current: ModelIdentity): FashionError {
-  return new FashionError(
-    'catalog/model-mismatch',
-    `This catalog was embedded with ${describeIdentity(stored)}, but the current model is ${describeIdentity(current)}. ` +
-      'Vectors from two models cannot be compared: use the catalog\'s model settings (--model, --second-model, --second-preprocess, --mirror, --isolate), or re-index with --reembed.',
-  );
-}

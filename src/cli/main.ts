@@ -1,30 +1,30 @@
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { ingestFolder, storedIdentity, type IngestReport } from '../catalog/ingest.js';
-import { openCatalogStore, catalogFile } from '../catalog/openCatalog.js';
-import { refreshRefinement, trainCatalog } from '../catalog/refineCatalog.js';
-import type { TrainReport } from '../refine/train.js';
-import { DEFAULT_AUGMENT, demoCatalog, backboneFor, embedderOptions, resolveConfig, type Config, type ConfigInput } from '../config.js';
-import { DEFAULT_TRAIN } from '../refine/mlp.js';
-import { describeIdentity, Embedder, type ModelIdentity } from '../embedding/embedder.js';
-import { isUrl } from '../embedding/modelSource.js';
+import { searchView, matchView, outfitView, duplicatesView } from '../api/views.js';
+import { evaluate, type EvalReport } from '../app/evaluate.js';
+import { evaluateText, type TextEvalReport } from '../app/evaluateText.js';
+import { indexFolder, type IndexEvent, type IndexResult } from '../app/indexFolder.js';
+import { photoArg } from '../app/queryPipeline.js';
+import { trainCatalogFolder } from '../app/refineCatalog.js';
+import { Services } from '../app/services.js';
+import type { IngestReport } from '../catalog/ingest.js';
+import { catalogFile } from '../catalog/openCatalog.js';
+import { DEFAULT_AUGMENT, demoCatalog, resolveConfig, type Config, type ConfigInput } from '../config.js';
+import { describeIdentity } from '../embedding/embedder.js';
 import { FashionError, isFashionError } from '../errors.js';
-import { readImageFile } from '../imaging/decode.js';
-import { fetchImage } from '../imaging/fetchImage.js';
-import { evaluate, type EvalReport } from '../recommend/evaluate.js';
+import type { Query } from '../query/query.js';
+import { DEFAULT_TRAIN } from '../refine/mlp.js';
+import { duplicatesCsv, NEAR_DUPLICATE_THRESHOLD } from '../search/duplicates.js';
 import { parseFilterArgs } from '../search/filters.js';
-import { Recommender, type SearchResult } from '../recommend/recommender.js';
-import { MATCH_THRESHOLD } from '../recommend/match.js';
-import { NEAR_DUPLICATE_THRESHOLD, duplicatesCsv } from '../recommend/duplicates.js';
+import { MATCH_THRESHOLD } from '../search/match.js';
+import type { SearchResult } from '../search/types.js';
 import { startServer } from '../server/start.js';
-import { progressBar } from './progressBar.js';
 import { describeTextQuery, shownLabel } from '../text/describe.js';
-import { evaluateText, type TextEvalReport } from '../text/evalText.js';
+import type { TextSearchResult } from '../text/textQuery.js';
+import { intFlag, numberFlag } from './flags.js';
+import { progressBar } from './progressBar.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-
-/** Below this many labelled items, search stays on the backbone vectors: too few examples to learn from. */
-export const MIN_LABELLED_FOR_REFINEMENT = 200;
 
 function withCommonOptions(cmd: Command): Command {
   return cmd
@@ -72,77 +72,31 @@ function configFrom(opts: Record<string, unknown>): Config {
 }
 
 /** Opens the catalog named by the command's options, runs `use` and always closes it again. */
-async function withRecommender<T>(opts: Record<string, unknown>, use: (rec: Recommender, config: Config) => Promise<T> | T): Promise<T> {
+async function withServices<T>(opts: Record<string, unknown>, use: (svc: Services, config: Config) => Promise<T> | T): Promise<T> {
   const config = configFrom(opts);
-  const rec = Recommender.open(config);
+  const svc = Services.open(config);
   try {
-    return await use(rec, config);
+    return await use(svc, config);
   } finally {
-    await rec.close();
+    await svc.close();
   }
 }
 
-/** The embedder for new photos of a catalog: its second model and mirror follow the catalog where the flags leave them at their defaults. */
-async function loadEmbedder(config: Config, stored: ModelIdentity | null): Promise<Embedder> {
-  return Embedder.load({ ...embedderOptions(config), ...backboneFor(config, stored) });
-}
-
-export type IndexResult = IngestReport & { refinement?: { trained: TrainReport | null; updated: number; skipped?: string }; index?: { kind: 'exact' | 'hnsw'; items: number } };
-
-/** Ingest, refine when the catalog has labels, and leave search ready (the HNSW graph built on large catalogs). */
+/** `fashion index` with progress bars drawn from the use case's events. */
 export async function runIndex(config: Config, imagesDir: string, options: { metadata?: string; reembed?: boolean; quiet?: boolean; refine?: boolean }): Promise<IndexResult> {
-  const report = await ingestAndRefine(config, imagesDir, options);
-  const rec = Recommender.open(config);
+  const embedBar = progressBar('indexing', !options.quiet);
+  const copiesBar = progressBar('training copies', !options.quiet);
+  const onEvent = (e: IndexEvent) => {
+    if (e.kind === 'embed' && e.progress.phase === 'embed') embedBar.update(e.progress.done, e.progress.total, e.progress.failed);
+    else if (e.kind === 'embed' && e.progress.phase === 'done') embedBar.stop();
+    else if (e.kind === 'copies') e.done < e.total ? copiesBar.update(e.done, e.total) : copiesBar.stop();
+    else if (e.kind === 'refinement' && !options.quiet) console.error(`refinement: ${e.message}`);
+  };
   try {
-    return { ...report, index: rec.prepareIndex() };
+    return await indexFolder(config, imagesDir, { metadata: options.metadata, reembed: options.reembed, ...(options.refine !== undefined ? { refine: options.refine } : {}), onEvent });
   } finally {
-    await rec.close();
-  }
-}
-
-async function ingestAndRefine(config: Config, imagesDir: string, options: { metadata?: string; reembed?: boolean; quiet?: boolean; refine?: boolean }): Promise<IndexResult> {
-  const store = openCatalogStore(config.dataDir, { create: true });
-  let embedder: Embedder;
-  try {
-    // --reembed starts the catalog over, so the configured backbone applies as given.
-    embedder = await loadEmbedder(config, options.reembed ? null : storedIdentity(store));
-  } catch (err) {
-    store.close();
-    throw err;
-  }
-  const bar = progressBar('indexing', !options.quiet);
-  try {
-    const report = await ingestFolder(store, embedder, {
-      imagesDir,
-      metadataCsv: options.metadata,
-      batchSize: config.batchSize,
-      reembed: options.reembed ?? false,
-      limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels },
-      onProgress: (p) => {
-        if (p.phase === 'embed') bar.update(p.done, p.total, p.failed);
-      },
-    });
-    bar.stop();
-    if (options.refine === false) return report;
-    // The refined space is the default wherever the catalog has enough labels to learn it from.
-    const labelled = store.loadAll().items.filter((it) => it.metadata.articleType).length;
-    if (labelled < MIN_LABELLED_FOR_REFINEMENT) {
-      return { ...report, refinement: { trained: null, updated: 0, skipped: `${labelled} labelled items; the refinement needs ${MIN_LABELLED_FOR_REFINEMENT}` } };
-    }
-    const log = (m: string) => {
-      if (!options.quiet) console.error(`refinement: ${m}`);
-    };
-    const copiesBar = progressBar('training copies', !options.quiet);
-    try {
-      const augment = config.augment > 0 ? { augment: { share: config.augment, embedder }, onCopies: (d: number, t: number) => (d < t ? copiesBar.update(d, t) : copiesBar.stop()) } : {};
-      return { ...report, refinement: await refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: log, ...augment }) };
-    } finally {
-      copiesBar.stop();
-    }
-  } finally {
-    bar.stop();
-    store.close();
-    await embedder.close();
+    embedBar.stop();
+    copiesBar.stop();
   }
 }
 
@@ -160,13 +114,10 @@ function printIngest(report: IngestReport, json: boolean): void {
   if (warnings.length > 20) console.error(`... and ${warnings.length - 20} more warnings`);
 }
 
-async function readQueryImage(source: string, config: Config): Promise<Uint8Array> {
-  return isUrl(source) ? fetchImage(source, { maxBytes: config.maxUploadBytes }) : readImageFile(source, { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels });
-}
-
-function printResults(res: SearchResult, json: boolean): void {
+/** Prints a search's results: a table, or with --json the API's response body (src/api/views.ts), the same schema. */
+async function printResults(query: Query, res: SearchResult | TextSearchResult, json: boolean): Promise<void> {
   if (json) {
-    console.log(JSON.stringify(res));
+    console.log(JSON.stringify(await searchView(query, res)));
     return;
   }
   const rows = res.hits.map((h, i) => ({
@@ -243,19 +194,17 @@ export function buildCli(): Command {
     .option('--drop-filter <field>', 'do not turn the words naming this field into a filter (e.g. baseColour), repeatable', collect, [])
     .action(async (image: string | undefined, opts) => {
       if (!image && opts.text === undefined) throw new FashionError('input/invalid', 'Expected a photo (path or URL) or --text "words" to search for but received neither');
-      await withRecommender(opts, async (rec, config) => {
-        const filters = parseFilterArgs(opts.filter);
-        if (opts.text !== undefined) {
-          const textOpts = { filters, dropFilters: opts.dropFilter as string[] };
-          const res = image
-            ? await rec.searchImageText(await readQueryImage(image, config), opts.text, textOpts, image)
-            : rec.searchText(opts.text, textOpts);
-          if (!opts.json) console.error(describeTextQuery(res.text));
-          printResults(res, !!opts.json);
-          return;
-        }
-        const bytes = await readQueryImage(image!, config);
-        printResults(await rec.searchImage(bytes, { filters }, image), !!opts.json);
+      await withServices(opts, async (svc, config) => {
+        const options = { k: config.k, metric: config.metric, filters: parseFilterArgs(opts.filter) };
+        const words = opts.text !== undefined ? { text: opts.text as string, dropFilters: opts.dropFilter as string[] } : null;
+        const query: Query = words
+          ? image
+            ? { kind: 'photo+text', photo: photoArg(image), ...words, ...options }
+            : { kind: 'text', ...words, ...options }
+          : { kind: 'photo', photo: photoArg(image!), ...options };
+        const res = await svc.pipeline.search(query);
+        if (words && !opts.json) console.error(describeTextQuery((res as TextSearchResult).text));
+        await printResults(query, res, !!opts.json);
       });
     });
 
@@ -263,8 +212,9 @@ export function buildCli(): Command {
     .description('more like this: the products most similar to a catalog item')
     .argument('<id>', 'catalog item id')
     .action(async (id: string, opts) =>
-      withRecommender(opts, async (rec) => {
-        printResults(rec.similar(id, { filters: parseFilterArgs(opts.filter) }), !!opts.json);
+      withServices(opts, async (svc, config) => {
+        const query: Query = { kind: 'item', id, k: config.k, metric: config.metric, filters: parseFilterArgs(opts.filter) };
+        await printResults(query, await svc.pipeline.search(query), !!opts.json);
       }),
     );
 
@@ -275,11 +225,12 @@ export function buildCli(): Command {
     .option('--candidates <n>', 'candidates to list', '3')
     .option('--json', 'print JSON')
     .action(async (image: string, opts) =>
-      withRecommender(opts, async (rec, config) => {
-        const threshold = opts.threshold === undefined ? undefined : Number(opts.threshold);
-        const m = await rec.matchImage(await readQueryImage(image, config), { ...(threshold !== undefined ? { threshold } : {}), candidates: Number(opts.candidates) }, image);
+      withServices(opts, async (svc) => {
+        const threshold = numberFlag('--threshold', opts.threshold, { min: 0, max: 1 });
+        const photo = photoArg(image);
+        const m = await svc.pipeline.match(photo, { ...(threshold !== undefined ? { threshold } : {}), candidates: intFlag('--candidates', opts.candidates, { min: 1, max: 100 }) });
         if (opts.json) {
-          console.log(JSON.stringify(m));
+          console.log(JSON.stringify(await matchView(photo, m)));
           return;
         }
         if (m.match) console.log(`match: item ${m.match.id} (${m.match.metadata.productDisplayName ?? ''}), confidence ${m.confidence.toFixed(4)} >= ${m.threshold}, similarity ${m.similarity.toFixed(4)} (${m.space} space)`);
@@ -294,11 +245,11 @@ export function buildCli(): Command {
     .option('--exact-only', 'only exact duplicates (fast)')
     .addOption(new Option('--format <format>', 'output').choices(['table', 'json', 'csv']).default('table'))
     .action(async (opts) =>
-      withRecommender(opts, async (rec) => {
-        const threshold = opts.threshold === undefined ? undefined : Number(opts.threshold);
-        const d = rec.duplicates({ ...(threshold !== undefined ? { threshold } : {}), near: !opts.exactOnly });
-        const name = (id: string) => rec.item(id).metadata.productDisplayName ?? '';
-        if (opts.format === 'json') console.log(JSON.stringify(d));
+      withServices(opts, async (svc) => {
+        const threshold = numberFlag('--threshold', opts.threshold, { min: 0, max: 1 });
+        const d = svc.duplicates.find({ ...(threshold !== undefined ? { threshold } : {}), near: !opts.exactOnly });
+        const name = (id: string) => svc.catalog.item(id).metadata.productDisplayName ?? '';
+        if (opts.format === 'json') console.log(JSON.stringify(duplicatesView(d, name)));
         else if (opts.format === 'csv') process.stdout.write(duplicatesCsv(d, name));
         else {
           console.log(`${d.exact.length} exact duplicate groups, ${d.near.length} near-duplicate groups (similarity >= ${d.threshold})`);
@@ -313,10 +264,10 @@ export function buildCli(): Command {
     .argument('<id|image>', 'catalog item id, or a photo path or http(s) URL')
     .option('--json', 'print JSON')
     .action(async (source: string, opts) =>
-      withRecommender(opts, async (rec, config) => {
-        const res = rec.hasItem(source) ? rec.outfit(source) : await rec.outfitImage(await readQueryImage(source, config), source);
+      withServices(opts, async (svc) => {
+        const res = await svc.pipeline.outfit(svc.catalog.has(source) ? { kind: 'item', id: source } : { kind: 'photo', photo: photoArg(source) });
         if (opts.json) {
-          console.log(JSON.stringify(res));
+          console.log(JSON.stringify(outfitView(res)));
           return;
         }
         const q = res.query.labels;
@@ -363,32 +314,34 @@ export function buildCli(): Command {
     .option('--json', 'print one JSON line last')
     .action(async (opts) => {
       const config = configFrom(opts);
-      const rec = Recommender.open(config);
+      const limit = intFlag('--limit', opts.limit, { min: 0 })!;
+      const seed = intFlag('--seed', opts.seed, { min: 0 })!;
+      const svc = Services.open(config);
       const bar = progressBar('evaluating', !opts.json);
       try {
         if (opts.textQueries) {
-          const report = await evaluateText(rec, opts.textQueries, { k: config.k, trainOnly: !!opts.trainOnly, onProgress: (d, t) => bar.update(d, t) });
+          const report = await evaluateText(svc, opts.textQueries, { k: config.k, trainOnly: !!opts.trainOnly, onProgress: (d, t) => bar.update(d, t) });
           bar.stop();
           printTextEval(report, !!opts.json);
           return;
         }
-        const report = await evaluate(rec, {
+        const report = await evaluate(svc, {
           k: config.k,
           metric: config.metric,
-          limit: Number(opts.limit),
-          seed: Number(opts.seed),
+          limit,
+          seed,
           queriesDir: opts.queries,
           queryMetadata: opts.queryMetadata,
           onProgress: (d, t) => bar.update(d, t),
         });
         bar.stop();
-        if (!opts.queries && rec.info().refinement) {
+        if (!opts.queries && svc.refinement.model) {
           console.error('note: the refinement was trained on these items, so leave-one-out figures are optimistic; for photos outside the catalog see docs/relevance.md (npm run bench:relevance)');
         }
         printEval(report, !!opts.json);
       } finally {
         bar.stop();
-        await rec.close();
+        await svc.close();
       }
     });
 
@@ -400,19 +353,14 @@ export function buildCli(): Command {
     .option('--json', 'print the report as JSON')
     .action(async (opts) => {
       const config = configFrom(opts);
-      const store = openCatalogStore(config.dataDir);
-      // Training copies are embedded as the catalog's photos were.
-      const embedder = config.augment > 0 ? await Embedder.load(embedderOptions(config, storedIdentity(store))).catch((err) => {
-        store.close();
-        throw err;
-      }) : null;
+      const epochs = intFlag('--epochs', opts.epochs, { min: 1, max: 10_000 })!;
+      const seed = intFlag('--seed', opts.seed, { min: 0 })!;
       const copiesBar = progressBar('training copies', !opts.json);
       try {
-        const report = await trainCatalog(store, config.dataDir, {
-          epochs: Number(opts.epochs),
-          seed: Number(opts.seed),
-          threads: config.threads,
-          ...(embedder ? { augment: { share: config.augment, embedder }, onCopies: (d: number, t: number) => (d < t ? copiesBar.update(d, t) : copiesBar.stop()) } : {}),
+        const report = await trainCatalogFolder(config, {
+          epochs,
+          seed,
+          onCopies: (d, t) => (d < t ? copiesBar.update(d, t) : copiesBar.stop()),
           onProgress: (m) => {
             if (!opts.json) console.error(m);
           },
@@ -424,8 +372,6 @@ export function buildCli(): Command {
         console.log(opts.json ? JSON.stringify(report) : `trained in ${report.trainSeconds} s on ${report.fitItems} items and ${report.copies.fit} copies; validation (${report.validationItems} items): P@5 ${report.validation.precisionAt5}, strict P@5 ${report.validation.strictPrecisionAt5}, accuracy ${JSON.stringify(report.validationAccuracy)}${onCopies}${instance}`);
       } finally {
         copiesBar.stop();
-        store.close();
-        await embedder?.close();
       }
     });
 
@@ -434,9 +380,8 @@ export function buildCli(): Command {
     .argument('<image>', 'photo path or http(s) URL')
     .option('--json', 'print JSON')
     .action(async (image: string, opts) =>
-      withRecommender(opts, async (rec, config) => {
-        const bytes = await readQueryImage(image, config);
-        const prediction = await rec.categorizeImage(bytes, image);
+      withServices(opts, async (svc) => {
+        const prediction = (await svc.pipeline.categorize(photoArg(image))).predicted;
         if (opts.json) console.log(JSON.stringify(prediction));
         else for (const [field, p] of Object.entries(prediction)) console.log(`${field.padEnd(12)} ${p.value} (${(p.confidence * 100).toFixed(0)}%)`);
       }),
@@ -446,8 +391,8 @@ export function buildCli(): Command {
     .description('catalog size, model and dimensions')
     .option('--json', 'print JSON')
     .action(async (opts) =>
-      withRecommender(opts, async (rec) => {
-        const info = rec.info();
+      withServices(opts, async (svc) => {
+        const info = svc.info();
         if (opts.json) console.log(JSON.stringify(info));
         else {
           console.log(`catalog: ${info.dataDir}`);

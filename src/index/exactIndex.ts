@@ -1,12 +1,13 @@
 import { invalid } from '../errors.js';
-import type { Metric, Neighbor, RowFilter, VectorIndex } from './vectorIndex.js';
+import type { Metric } from './metric.js';
+import type { Neighbor, RowFilter, RowIndex } from './rowIndex.js';
 import { TopK } from '../linalg/topK.js';
 
 /**
  * Brute-force k-nearest neighbours over a row-major float32 matrix. Squared norms are computed once, so
  * both metrics cost one dot product per row: cosine = dot / (|q||x|), euclidean² = |q|² + |x|² - 2 dot.
  */
-export class ExactIndex implements VectorIndex {
+export class ExactIndex implements RowIndex {
   private readonly norms: Float32Array;
 
   constructor(readonly vectors: Float32Array, readonly dims: number) {

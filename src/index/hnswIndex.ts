@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import usearch, { type Index as UsearchIndex, type ScalarKind } from 'usearch';
 import { ExactIndex } from './exactIndex.js';
-import type { Metric, Neighbor, RowFilter, VectorIndex } from './vectorIndex.js';
+import type { Metric } from './metric.js';
+import type { Neighbor, RowFilter, RowIndex } from './rowIndex.js';
 
 export type VectorStorage = 'f32' | 'f16' | 'i8';
 
@@ -26,7 +27,7 @@ export const DEFAULT_HNSW: HnswOptions = Object.freeze({ metric: 'cosine', stora
  * metric, or a filter that the approximate candidates cannot satisfy, is answered exactly, so results
  * are never silently short.
  */
-export class HnswIndex implements VectorIndex {
+export class HnswIndex implements RowIndex {
   private rowOfKey = new Map<bigint, number>();
 
   private constructor(

@@ -5,8 +5,8 @@ import { precisionAtK } from '../eval/metrics.js';
 import { batchKnn } from '../linalg/batchKnn.js';
 import type { TrainingCopies } from './augment.js';
 import { COLOUR_DIMS, COLOUR_FEATURES_VERSION } from './colourFeatures.js';
-import type { Neighbor } from '../index/vectorIndex.js';
-import { sameProductPin } from '../recommend/sameProduct.js';
+import type { Neighbor } from '../index/rowIndex.js';
+import { sameProductPin } from '../search/sameProduct.js';
 import { instanceVectors, learnInstanceProjection, MIN_INSTANCE_PAIRS, type InstanceProjection } from './instanceProjection.js';
 import { DEFAULT_TRAIN, trainMlp, type HeadSpec, type TrainOptions } from './mlp.js';
 import { RefineModel, type FusionWeights, type RefineHeader } from './refineModel.js';
@@ -53,7 +53,7 @@ for (const colour of [0.6, 0.9]) for (const histogram of [0.4, 0.7]) for (const 
 
 /** Weights of the "same product" part tried with the chosen fusion (its cosine counts weight^2, the rest about 2). */
 const INSTANCE_WEIGHTS = [0, 1, 1.4, 2];
-/** Pin gaps tried with each weight (src/recommend/sameProduct.ts); NO_PIN never moves an item (cosines differ by at most 2). */
+/** Pin gaps tried with each weight (src/search/sameProduct.ts); NO_PIN never moves an item (cosines differ by at most 2). */
 const PIN_GAPS = [0.02, 0.025, 0.03, 0.035, 0.04, 0.05];
 const NO_PIN = 2;
 /** Match thresholds tried (src/recommend/match.ts): the smallest whose validation precision reaches MATCH_PRECISION is kept. */
@@ -167,12 +167,12 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
   const copyQueries = valCopies.length > 0 ? { ...pick(copies!, valCopies), truths: valCopies.map((k) => data.metadata[copies!.sources[k]!]!) } : null;
   /** Each query's first 5 gallery rows by the search vectors of `m`. */
   const fusedTop = (m: RefineModel, q: Float32Array, nq: number, g: Float32Array, ng: number) => batchKnn(gemm, q, nq, g, ng, m.dims, 5);
-  /** The same rows as a photo search returns them: the very product first when it stands out (src/recommend/sameProduct.ts). */
+  /** The same rows as a photo search returns them: the very product first when it stands out (src/search/sameProduct.ts). */
   const withPin = (top: Int32Array, nearest: Neighbor[][] | null, gap: number) => {
     if (!nearest || gap >= NO_PIN) return top;
     const out = top.slice();
     nearest.forEach((near, r) => {
-      const pin = sameProductPin(near, gap);
+      const pin = sameProductPin(near, gap)?.row ?? null;
       if (pin !== null) out.set([pin, ...Array.from(top.subarray(r * 5, r * 5 + 5)).filter((x) => x !== pin)].slice(0, 5), r * 5);
     });
     return out;
@@ -260,7 +260,7 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
       for (const gap of MATCH_GAPS) {
         let answered = 0, right = 0;
         copyNearAll.forEach((near, r) => {
-          const pin = sameProductPin(near, gap);
+          const pin = sameProductPin(near, gap)?.row ?? null;
           if (pin === null) return;
           answered++;
           if (everyRow[pin] === copies.sources[valCopies[r]!]) right++;

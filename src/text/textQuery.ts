@@ -1,10 +1,10 @@
 import { FashionError, invalid } from '../errors.js';
-import type { Metric } from '../index/vectorIndex.js';
 import { hasFilters, matchesFilters, type Filters } from '../search/filters.js';
-import type { Recommender, SearchHit, SearchResult } from '../recommend/recommender.js';
+import type { ItemLabels, Metric, SearchHit, SearchResult, VectorSearch } from '../search/types.js';
 import type { Metadata, StoredItem } from '../store/catalogStore.js';
-import { effectiveMetadata, needsPrediction, voteLabels, type Predicted } from './autoLabels.js';
+import type { Predicted } from './autoLabels.js';
 import { NameModel, nameFeatures } from './nameModel.js';
+import { MAX_K } from '../query/query.js';
 import { MAX_TEXT_LENGTH, parseText, type ParsedText, type WordFilter } from './queryParser.js';
 import type { TextSearch } from './textSearch.js';
 import { FILTER_FIELDS, nounForms, Vocabulary, type FilterField } from './vocabulary.js';
@@ -23,6 +23,11 @@ export interface TextQueryOptions {
 export interface TextEngineOptions {
   /** Whose names and labels the name model learns from (evaluation leaves the queries' items out); default all. */
   readonly learnFrom?: (id: string) => boolean;
+}
+
+export interface TextDefaults {
+  readonly k: number;
+  readonly metric: Metric;
 }
 
 export interface TextQueryInfo {
@@ -80,17 +85,22 @@ export function checkText(text: unknown): string {
  */
 export class TextEngine {
   readonly vocabulary: Vocabulary;
-  private readonly items: readonly StoredItem[];
   private readonly labels: Metadata[];
-  private readonly predicted = new Map<number, Predicted>();
+  private readonly rowOf: Map<string, number>;
 
   /** What the words of a name say about its articleType, learned from the catalog's names (src/text/nameModel.ts). */
   readonly names: NameModel;
 
-  constructor(private readonly rec: Recommender, private readonly text: TextSearch, options: TextEngineOptions = {}) {
-    this.items = rec.allItems();
-    this.predictMissing();
-    this.labels = this.items.map((it, row) => effectiveMetadata(it.metadata, this.predicted.get(row)));
+  constructor(
+    private readonly items: readonly StoredItem[],
+    private readonly itemLabels: ItemLabels,
+    private readonly vectors: VectorSearch,
+    private readonly text: TextSearch,
+    private readonly defaults: TextDefaults,
+    options: TextEngineOptions = {},
+  ) {
+    this.rowOf = new Map(items.map((it, row) => [it.id, row]));
+    this.labels = this.items.map((_, row) => itemLabels.labelsOf(row));
     const values: Partial<Record<FilterField, string[]>> = {};
     for (const f of FILTER_FIELDS) values[f] = [...new Set(this.labels.map((m) => m[f] ?? ''))];
     // The name model learns from the catalog's own names; the vocabulary then also knows how this shop uses
@@ -115,7 +125,7 @@ export class TextEngine {
 
   /** Predicted labels of an item, if it lacks some. */
   predictedOf(row: number): Predicted | undefined {
-    return this.predicted.get(row);
+    return this.itemLabels.predictedOf(row);
   }
 
   /** Effective labels (catalog labels, predicted ones where missing). */
@@ -131,7 +141,7 @@ export class TextEngine {
    * such hits say which filters they miss.
    */
   search(text: string, options: TextQueryOptions = {}): TextSearchResult {
-    const k = checkK(options.k ?? this.rec.config.k);
+    const k = checkK(options.k ?? this.defaults.k);
     const t0 = performance.now();
     const parsed = this.parse(text);
     const sel = this.select(parsed, options);
@@ -172,16 +182,17 @@ export class TextEngine {
       const hit = this.withPredicted(row, { id: it.id, score: round(s), distance: round(1 - s), metadata: it.metadata });
       return missing.length > 0 ? { ...hit, unmatched: missing } : hit;
     });
-    return { hits, metric: options.metric ?? this.rec.config.metric, k, timings: { searchMs: performance.now() - t0 }, text: sel.info };
+    return { hits, metric: options.metric ?? this.defaults.metric, k, timings: { searchMs: performance.now() - t0 }, text: sel.info };
   }
 
   /** A photo's vector plus words: visual similarity among the items that satisfy the words. */
-  searchWithVector(vector: Float32Array, text: string, options: TextQueryOptions = {}, excludeRow?: number): TextSearchResult {
+  async searchWithVector(vector: Float32Array, text: string, options: TextQueryOptions = {}, excludeId?: string): Promise<TextSearchResult> {
     const sel = this.select(this.parse(text), options);
     const maxTier = Math.max(0, ...sel.tier.values());
-    const allowed = new Set([...sel.rows].filter((r) => r !== excludeRow && (sel.tier.get(r) ?? 0) === maxTier));
-    const res = this.rec.searchVector(vector, { k: options.k, metric: options.metric }, { only: (row) => allowed.has(row) });
-    const hits = res.hits.map((h) => this.withPredicted(this.rec.rowOfId(h.id)!, h));
+    const allowed = new Set([...sel.rows].filter((r) => (sel.tier.get(r) ?? 0) === maxTier).map((r) => this.items[r]!.id));
+    if (excludeId !== undefined) allowed.delete(excludeId);
+    const res = await this.vectors.nearest(vector, { k: checkK(options.k ?? this.defaults.k), metric: options.metric ?? this.defaults.metric, filter: { onlyIds: allowed } });
+    const hits = res.hits.map((h) => this.withPredicted(this.rowOf.get(h.id)!, h));
     return { ...res, hits, text: sel.info };
   }
 
@@ -199,7 +210,7 @@ export class TextEngine {
   }
 
   private withPredicted(row: number, hit: SearchHit): TextHit {
-    const p = this.predicted.get(row);
+    const p = this.itemLabels.predictedOf(row);
     return p && Object.keys(p).length > 0 ? { ...hit, predicted: p } : hit;
   }
 
@@ -233,7 +244,7 @@ export class TextEngine {
       const ids = this.text.matchAll([w]);
       let any = false;
       for (const id of ids) {
-        const r = this.rec.rowOfId(id);
+        const r = this.rowOf.get(id);
         if (r !== undefined && rowSet.has(r)) {
           tier.set(r, (tier.get(r) ?? 0) + 1);
           any = true;
@@ -254,19 +265,10 @@ export class TextEngine {
     }
     return true;
   }
-
-  /** Auto-categorisation of items without labels: a vote of their 10 nearest labelled neighbours. */
-  private predictMissing(): void {
-    this.items.forEach((it, row) => {
-      if (!needsPrediction(it.metadata)) return;
-      const neighbours = this.rec.similar(it.id, { k: 10 }).hits.map((h) => h.metadata);
-      this.predicted.set(row, voteLabels(it.metadata, neighbours));
-    });
-  }
 }
 
 function checkK(k: number): number {
-  if (!Number.isInteger(k) || k < 1 || k > 1000) throw invalid('k', 'an integer from 1 to 1000', k);
+  if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw invalid('k', `an integer from 1 to ${MAX_K}`, k);
   return k;
 }
 

@@ -1,4 +1,4 @@
-import type { SearchHit } from './recommender.js';
+import type { SearchHit } from './types.js';
 
 /**
  * Second-hand matching decides on the margin between the best catalog item and the next one: an exact

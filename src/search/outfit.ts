@@ -1,8 +1,8 @@
 import { FashionError } from '../errors.js';
-import type { Metadata } from '../store/catalogStore.js';
+import type { Metadata, StoredItem } from '../store/catalogStore.js';
 import { missing, voteLabels, type Predicted } from '../text/autoLabels.js';
 import { pairColours } from './colourPairing.js';
-import type { Recommender } from './recommender.js';
+import type { ItemLabels, VectorSearch } from './types.js';
 
 /**
  * Complete the look (docs/outfits.md): for an item, one pick from each complementary group, each of the same
@@ -108,55 +108,67 @@ const LABEL_FIELDS = ['articleType', 'baseColour', 'gender', 'usage', 'season'] 
 const SAME_USAGE_BONUS = 0.05;
 const SAME_SEASON_BONUS = 0.02;
 
-/** The outfit for a catalog item. */
-export function outfitForItem(rec: Recommender, id: string): OutfitResult {
-  const row = rec.rowOfId(id);
+/** What an outfit is made from: the catalog's items (rows), their effective labels and a search over their vectors. */
+export interface OutfitCatalog {
+  readonly items: readonly StoredItem[];
+  readonly labels: ItemLabels;
+  readonly search: VectorSearch;
+  rowOfId(id: string): number | undefined;
+}
+
+/** Most candidates ranked for one group. */
+const MAX_CANDIDATES = 1000;
+
+/** The outfit for a catalog item, whose vector in the searched space is `vector`. */
+export async function outfitForItem(cat: OutfitCatalog, id: string, vector: Float32Array): Promise<OutfitResult> {
+  const row = cat.rowOfId(id);
   if (row === undefined) throw new FashionError('item/not-found', `Expected an item with id ${JSON.stringify(id)} in the catalog but there is none`);
-  const engine = rec.textEngine();
-  const labels = pickLabels(engine.labelsOf(row));
-  return build(rec, rec.vectorOf(row), labels, engine.predictedOf(row), id, row);
+  const labels = pickLabels(cat.labels.labelsOf(row));
+  return build(cat, vector, labels, cat.labels.predictedOf(row), id, row);
 }
 
 /** The outfit for a photo's vector: its labels are voted by its nearest catalog items. */
-export function outfitForVector(rec: Recommender, vector: Float32Array): OutfitResult {
-  const neighbours = rec.searchVector(vector, { k: 10 }).hits.map((h) => h.metadata);
+export async function outfitForVector(cat: OutfitCatalog, vector: Float32Array): Promise<OutfitResult> {
+  const neighbours = (await cat.search.nearest(vector, { k: 10 })).hits.map((h) => h.metadata);
   const predicted = voteLabels({}, neighbours, LABEL_FIELDS);
   const labels: Record<string, string> = {};
   for (const f of LABEL_FIELDS) labels[f] = (predicted as Record<string, { value: string } | undefined>)[f]?.value ?? '';
-  return build(rec, vector, labels, predicted, undefined, undefined);
+  return build(cat, vector, labels, predicted, undefined, undefined);
 }
 
 function pickLabels(m: Metadata): Record<string, string> {
   return Object.fromEntries(LABEL_FIELDS.map((f) => [f, m[f] ?? '']));
 }
 
-function build(rec: Recommender, vector: Float32Array, labels: Record<string, string>, predicted: Predicted | undefined, id: string | undefined, ownRow: number | undefined): OutfitResult {
+async function build(cat: OutfitCatalog, vector: Float32Array, labels: Record<string, string>, predicted: Predicted | undefined, id: string | undefined, ownRow: number | undefined): Promise<OutfitResult> {
   const role = ROLE_OF[labels.articleType ?? ''] ?? null;
   const query = { ...(id !== undefined ? { id } : {}), labels, ...(predicted && Object.keys(predicted).length > 0 ? { predicted } : {}), role };
   if (!role) {
     return { query, picks: [], unfilled: [], message: `No outfit for ${labels.articleType ? `a ${labels.articleType} item` : 'this item'}: outfits are built around clothes, shoes and accessories` };
   }
-  const engine = rec.textEngine();
-  const items = rec.allItems();
+  const items = cat.items;
+  const labelsOf = (row: number) => cat.labels.labelsOf(row);
   const picks: OutfitPick[] = [];
   const unfilled: string[] = [];
   let gender = labels.gender;
   for (const group of COMPLEMENTS[role]) {
-    const chosenColours = [labels.baseColour, ...picks.map((p) => engine.labelsOf(rec.rowOfId(p.id)!).baseColour)];
+    const chosenColours = [labels.baseColour, ...picks.map((p) => labelsOf(cat.rowOfId(p.id)!).baseColour)];
     const eligible = (row: number): boolean => {
       if (row === ownRow) return false;
-      const m = engine.labelsOf(row);
+      const m = labelsOf(row);
       const r = ROLE_OF[m.articleType ?? ''];
       if (!r || !group.roles.includes(r)) return false;
       if (!genderGoes(gender, m.gender)) return false;
       if (!usageGoes(labels.usage, m.usage) || !seasonGoes(labels.season, m.season)) return false;
       return chosenColours.every((c) => pairColours(c, m.baseColour).ok);
     };
-    const candidates = rec.searchVector(vector, { k: 1000, metric: 'cosine' }, { only: eligible }).hits;
+    const allowed = new Set<string>();
+    for (let row = 0; row < items.length; row++) if (eligible(row)) allowed.add(items[row]!.id);
+    const candidates = allowed.size === 0 ? [] : (await cat.search.nearest(vector, { k: Math.min(MAX_CANDIDATES, allowed.size), metric: 'cosine', filter: { onlyIds: allowed } })).hits;
     let best: { row: number; score: number; style: number } | null = null;
     for (const h of candidates) {
-      const row = rec.rowOfId(h.id)!;
-      const m = engine.labelsOf(row);
+      const row = cat.rowOfId(h.id)!;
+      const m = labelsOf(row);
       const score = h.score + (m.usage === labels.usage ? SAME_USAGE_BONUS : 0) + (m.season === labels.season ? SAME_SEASON_BONUS : 0);
       if (!best || score > best.score || (score === best.score && items[row]!.id < items[best.row]!.id)) best = { row, score, style: h.score };
     }
@@ -164,7 +176,7 @@ function build(rec: Recommender, vector: Float32Array, labels: Record<string, st
       unfilled.push(group.name);
       continue;
     }
-    const m = engine.labelsOf(best.row);
+    const m = labelsOf(best.row);
     if (gender === 'Unisex' && (m.gender === 'Men' || m.gender === 'Women')) gender = m.gender;
     picks.push({ group: group.name, id: items[best.row]!.id, metadata: items[best.row]!.metadata, style: best.style, reason: reasonFor(labels, m) });
   }

@@ -1,5 +1,5 @@
-import { Embedder } from '../embedding/embedder.js';
-import { embedPreparedFeatures, embedProducts, prepareBatch } from '../embedding/vectorize.js';
+import { Embedder } from './embedder.js';
+import { embedPreparedFeatures, embedProducts, prepareBatch } from './vectorize.js';
 import { FashionError } from '../errors.js';
 import type { FittedPhoto, ImageLimits } from '../imaging/decode.js';
 

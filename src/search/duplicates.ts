@@ -1,6 +1,6 @@
 import { ExactIndex } from '../index/exactIndex.js';
 import { DEFAULT_HNSW, HnswIndex } from '../index/hnswIndex.js';
-import type { VectorIndex } from '../index/vectorIndex.js';
+import { exactKnnBatch } from '../index/exactBatch.js';
 
 /**
  * Cosine similarity (backbone vectors, as stored) at and above which two photos are taken for the same
@@ -44,15 +44,14 @@ export interface NearDuplicateOptions {
 /**
  * All pairs of rows with cosine similarity >= threshold. Comparing every pair of a 40,000-item catalog
  * (10^12 multiply-adds) is too slow in JavaScript, so each row's nearest neighbours come from an HNSW
- * graph (exact search below a few thousand rows) and are then checked exactly. Near-duplicates are each
+ * graph (one batched exact search below a few thousand rows) and are then checked exactly. Near-duplicates are each
  * other's nearest neighbours, where HNSW recall is highest; the benchmark compares with exact search.
  */
 export function nearDuplicatePairs(vectors: Float32Array, dims: number, options: NearDuplicateOptions): SimilarPair[] {
   const n = dims > 0 ? vectors.length / dims : 0;
   if (n < 2) return [];
   const k = (options.neighbours ?? 8) + 1;
-  const exact = new ExactIndex(vectors, dims);
-  const index: VectorIndex = n > 3000 ? HnswIndex.build(exact, undefined, { ...DEFAULT_HNSW, storage: 'f32' }) : exact;
+  const neighboursOf = n > EXACT_UP_TO ? graphNeighbours(vectors, dims, k) : exactNeighbours(vectors, dims, k);
   const norms = new Float32Array(n);
   for (let r = 0; r < n; r++) {
     let s = 0;
@@ -62,10 +61,10 @@ export function nearDuplicatePairs(vectors: Float32Array, dims: number, options:
   const seen = new Set<number>();
   const pairs: SimilarPair[] = [];
   for (let r = 0; r < n; r++) {
-    for (const nb of index.search(vectors.subarray(r * dims, (r + 1) * dims), k, 'cosine')) {
-      if (nb.row === r) continue;
-      const a = Math.min(r, nb.row);
-      const b = Math.max(r, nb.row);
+    for (const row of neighboursOf(r)) {
+      if (row === r || row < 0) continue;
+      const a = Math.min(r, row);
+      const b = Math.max(r, row);
       const key = a * n + b;
       if (seen.has(key)) continue;
       seen.add(key);
@@ -74,6 +73,19 @@ export function nearDuplicatePairs(vectors: Float32Array, dims: number, options:
     }
   }
   return pairs.sort((p, q) => p.a - q.a || p.b - q.b);
+}
+
+/** Up to this many rows, every row's neighbours come from one batched exact search. */
+const EXACT_UP_TO = 3000;
+
+function exactNeighbours(vectors: Float32Array, dims: number, k: number): (row: number) => Iterable<number> {
+  const { rows, k: kk } = exactKnnBatch(vectors, vectors, dims, k);
+  return (r) => rows.subarray(r * kk, (r + 1) * kk);
+}
+
+function graphNeighbours(vectors: Float32Array, dims: number, k: number): (row: number) => Iterable<number> {
+  const graph = HnswIndex.build(new ExactIndex(vectors, dims), undefined, { ...DEFAULT_HNSW, storage: 'f32' });
+  return (r) => graph.search(vectors.subarray(r * dims, (r + 1) * dims), k, 'cosine').map((nb) => nb.row);
 }
 
 /** Groups rows linked by pairs (single linkage, union-find); each group's lowest link similarity. */

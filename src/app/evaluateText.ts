@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
 import { isHeldBack } from '../catalog/split.js';
 import { FashionError } from '../errors.js';
-import type { Recommender } from '../recommend/recommender.js';
+import type { Services } from './services.js';
 import { precisionAtK } from '../eval/metrics.js';
 
 export interface TextEvalOptions {
@@ -41,7 +41,7 @@ interface Row {
 }
 
 /** Text relevance over a CSV of `query,articleType,baseColour[,gender]` rows: P@k, strict P@k. */
-export async function evaluateText(rec: Recommender, file: string, options: TextEvalOptions): Promise<TextEvalReport> {
+export async function evaluateText(svc: Services, file: string, options: TextEvalOptions): Promise<TextEvalReport> {
   let rows: Row[];
   try {
     rows = parse(await readFile(file, 'utf8'), { columns: true, skip_empty_lines: true, trim: true }) as Row[];
@@ -63,8 +63,8 @@ export async function evaluateText(rec: Recommender, file: string, options: Text
   // The name model must not have read the names it is tested on: it learns from the training split only,
   // without the queries' own items (which matters for queries built from the training split).
   const queried = new Set(rows.map((r) => r.id).filter((id) => id));
-  if (rec.allItems().length === 0) throw new FashionError('catalog/empty', 'Expected a catalog with items but it is empty; run `fashion index <images-dir>` first');
-  const engine = rec.textEngine({ learnFrom: (id) => !isHeldBack(id) && !queried.has(id) });
+  if (svc.catalog.size === 0) throw new FashionError('catalog/empty', 'Expected a catalog with items but it is empty; run `fashion index <images-dir>` first');
+  const engine = await svc.text({ learnFrom: (id) => !isHeldBack(id) && !queried.has(id) });
   rows.forEach((row, i) => {
     if (!row.query || !row.articleType) {
       skipped++;

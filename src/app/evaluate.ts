@@ -4,9 +4,9 @@ import { readMetadataCsv } from '../catalog/metadataCsv.js';
 import { IMAGE_EXTENSIONS } from '../catalog/scanImages.js';
 import { FashionError } from '../errors.js';
 import { readImageFile } from '../imaging/decode.js';
-import type { Metric } from '../index/vectorIndex.js';
+import type { Metric } from '../index/metric.js';
 import type { Metadata } from '../store/catalogStore.js';
-import type { Recommender } from './recommender.js';
+import type { Services } from './services.js';
 import { precisionAtK } from '../eval/metrics.js';
 import { sample } from '../util/random.js';
 
@@ -43,10 +43,11 @@ const MAP_DEPTH = 10;
  * baseColour). P@k averages over queries; AP@10 = sum over relevant ranks i <= 10 of P@i, divided by
  * min(10, relevant items in the catalog).
  */
-export async function evaluate(rec: Recommender, options: EvalOptions): Promise<EvalReport> {
+export async function evaluate(svc: Services, options: EvalOptions): Promise<EvalReport> {
+  const items = svc.catalog.items;
   const depth = Math.max(options.k, MAP_DEPTH);
   const typeCounts = new Map<string, number>();
-  for (const it of rec.allItems()) {
+  for (const it of items) {
     const t = it.metadata.articleType;
     if (t) typeCounts.set(t, (typeCounts.get(t) ?? 0) + 1);
   }
@@ -54,17 +55,16 @@ export async function evaluate(rec: Recommender, options: EvalOptions): Promise<
   let skipped = 0;
 
   if (!options.queriesDir) {
-    const labelled = rec.allItems().filter((it) => it.metadata.articleType);
+    const labelled = items.filter((it) => it.metadata.articleType);
     const chosen = sample(labelled.map((it) => it.id), options.limit ?? 0, options.seed ?? 1);
-    chosen.forEach((id, i) => {
-      const item = rec.item(id);
-      const row = rec.rowOfId(id)!;
+    for (const [i, id] of chosen.entries()) {
+      const item = svc.catalog.item(id);
       // The item is a query photo here: its vector comes from its pixels, never from its own labels.
-      const res = rec.searchVector(rec.queryVectorOfRow(row), { k: depth, metric: options.metric }, { only: (r) => r !== row });
+      const res = await svc.search.nearest(svc.refinement.queryVector(svc.itemFeatures(id)), { k: depth, metric: options.metric, filter: { excludeIds: [id] } });
       acc.add(item.metadata, res.hits.map((h) => h.metadata), (typeCounts.get(item.metadata.articleType!) ?? 1) - 1, null);
       if (i % 50 === 0) options.onProgress?.(i, chosen.length);
-    });
-    skipped = rec.allItems().length - labelled.length;
+    }
+    skipped = items.length - labelled.length;
     return acc.report('leave-one-out', options.metric, skipped);
   }
 
@@ -81,9 +81,8 @@ export async function evaluate(rec: Recommender, options: EvalOptions): Promise<
       chosen.slice(i, i + concurrency).map(async (q) => {
         const meta = labels.rows.get(q.id)!;
         try {
-          const bytes = await readImageFile(join(options.queriesDir!, q.file));
-          const res = await rec.searchImage(bytes, { k: depth, metric: options.metric }, q.file);
-          acc.add(meta, res.hits.map((h) => h.metadata), typeCounts.get(meta.articleType!) ?? 0, rec.hasItem(q.id) ? res.hits.map((h) => h.id).indexOf(q.id) : null);
+          const res = await svc.pipeline.search({ kind: 'photo', photo: { kind: 'file', path: join(options.queriesDir!, q.file) }, k: depth, metric: options.metric });
+          acc.add(meta, res.hits.map((h) => h.metadata), typeCounts.get(meta.articleType!) ?? 0, svc.catalog.has(q.id) ? res.hits.map((h) => h.id).indexOf(q.id) : null);
         } catch (err) {
           if (!(err instanceof FashionError)) throw err;
           skipped++;

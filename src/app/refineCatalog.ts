@@ -1,31 +1,20 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { identityKey, type Embedder } from '../embedding/embedder.js';
+import { Embedder, identityKey } from '../embedding/embedder.js';
+import { openCatalogStore } from '../catalog/openCatalog.js';
+import { embedderOptions, type Config } from '../config.js';
 import { Gemm } from '../linalg/gemm.js';
 import { fitPhoto, readImageFile } from '../imaging/decode.js';
 import { colourHistogram, COLOUR_DIMS, COLOUR_FEATURES_VERSION } from '../refine/colourFeatures.js';
 import { RefineModel } from '../refine/refineModel.js';
+import { REFINE_FILE } from '../refine/loadRefinement.js';
 import { trainRefinement, type TrainReport } from '../refine/train.js';
 import type { TrainOptions } from '../refine/mlp.js';
 import type { CatalogStore } from '../store/catalogStore.js';
 import { embedCopies, loadCopies } from '../refine/augment.js';
-import { modelMismatch, SETTING_IMAGES_ROOT, storedIdentity } from './ingest.js';
+import { modelMismatch, SETTING_IMAGES_ROOT, storedIdentity } from '../catalog/identity.js';
 
-export const REFINE_FILE = 'refine-model.bin';
 
-/** The catalog's refinement and its stored item vectors, when both exist and fit the catalog's model. */
-export function loadCatalogRefinement(store: CatalogStore, dataDir: string, ids: readonly string[]): { model: RefineModel | null; vectors: Float32Array | null; note?: string } {
-  const file = join(dataDir, REFINE_FILE);
-  const identity = storedIdentity(store);
-  if (!existsSync(file) || !identity) return { model: null, vectors: null };
-  const model = RefineModel.load(file);
-  if (model.header.backboneKey !== identityKey(identity) || model.header.colourVersion !== COLOUR_FEATURES_VERSION) {
-    return { model: null, vectors: null, note: 'the refinement was trained for another model; run `fashion train`' };
-  }
-  const vectors = store.loadFeatures('refined', ids);
-  if (!vectors) return { model, vectors: null, note: 'some items have no refined vector yet; run `fashion train` (or `fashion index`)' };
-  return { model, vectors };
-}
 
 export function hasLabels(store: CatalogStore): boolean {
   return store.loadAll().items.some((it) => !!it.metadata.articleType);
@@ -147,3 +136,29 @@ export async function refreshRefinement(store: CatalogStore, dataDir: string, op
   }
 }
 
+
+/**
+ * `fashion train`: (re)learns the catalog's refinement from its labels, with re-photographed copies embedded by the
+ * catalog's own model when `config.augment` is above 0. Progress is events.
+ */
+export async function trainCatalogFolder(
+  config: Config,
+  options: { readonly epochs: number; readonly seed: number; readonly onProgress?: (message: string) => void; readonly onCopies?: (done: number, total: number) => void },
+): Promise<TrainReport> {
+  const store = openCatalogStore(config.dataDir);
+  let embedder: Embedder | null = null;
+  try {
+    // Training copies are embedded as the catalog's photos were.
+    embedder = config.augment > 0 ? await Embedder.load(embedderOptions(config, storedIdentity(store))) : null;
+    return await trainCatalog(store, config.dataDir, {
+      epochs: options.epochs,
+      seed: options.seed,
+      threads: config.threads,
+      ...(embedder ? { augment: { share: config.augment, embedder }, ...(options.onCopies ? { onCopies: options.onCopies } : {}) } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+  } finally {
+    store.close();
+    await embedder?.close();
+  }
+}

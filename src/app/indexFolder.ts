@@ -1,0 +1,80 @@
+import { storedIdentity } from '../catalog/identity.js';
+import { ingestFolder, type IngestProgress, type IngestReport } from '../catalog/ingest.js';
+import { openCatalogStore } from '../catalog/openCatalog.js';
+import { backboneFor, embedderOptions, type Config } from '../config.js';
+import { Embedder, type ModelIdentity } from '../embedding/embedder.js';
+import type { TrainReport } from '../refine/train.js';
+import { refreshRefinement } from './refineCatalog.js';
+import { Services } from './services.js';
+
+/** Below this many labelled items, search stays on the backbone vectors: too few examples to learn from. */
+export const MIN_LABELLED_FOR_REFINEMENT = 200;
+
+export type IndexResult = IngestReport & {
+  refinement?: { trained: TrainReport | null; updated: number; skipped?: string };
+  index?: { kind: 'exact' | 'hnsw'; items: number };
+};
+
+/** Progress of a whole `fashion index` run, as events: the CLI draws bars, a server would log them. */
+export type IndexEvent =
+  | { readonly kind: 'embed'; readonly progress: IngestProgress }
+  | { readonly kind: 'copies'; readonly done: number; readonly total: number }
+  | { readonly kind: 'refinement'; readonly message: string };
+
+export interface IndexFolderOptions {
+  readonly metadata?: string | undefined;
+  readonly reembed?: boolean | undefined;
+  /** false: ingest only, no refinement. */
+  readonly refine?: boolean;
+  readonly onEvent?: (e: IndexEvent) => void;
+}
+
+/** The embedder for new photos of a catalog: its second model and mirror follow the catalog where the flags leave them at their defaults. */
+export function loadEmbedder(config: Config, stored: ModelIdentity | null): Promise<Embedder> {
+  return Embedder.load({ ...embedderOptions(config), ...backboneFor(config, stored) });
+}
+
+/** Ingest a folder, refine when the catalog has labels, and leave search ready (the HNSW graph built on large catalogs). */
+export async function indexFolder(config: Config, imagesDir: string, options: IndexFolderOptions = {}): Promise<IndexResult> {
+  const report = await ingestAndRefine(config, imagesDir, options);
+  const services = Services.open(config);
+  try {
+    return { ...report, index: services.prepareIndex() };
+  } finally {
+    await services.close();
+  }
+}
+
+async function ingestAndRefine(config: Config, imagesDir: string, options: IndexFolderOptions): Promise<IndexResult> {
+  const emit = options.onEvent ?? (() => {});
+  const store = openCatalogStore(config.dataDir, { create: true });
+  let embedder: Embedder;
+  try {
+    // --reembed starts the catalog over, so the configured backbone applies as given.
+    embedder = await loadEmbedder(config, options.reembed ? null : storedIdentity(store));
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  try {
+    const report = await ingestFolder(store, embedder, {
+      imagesDir,
+      metadataCsv: options.metadata,
+      batchSize: config.batchSize,
+      reembed: options.reembed ?? false,
+      limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels },
+      onProgress: (progress) => emit({ kind: 'embed', progress }),
+    });
+    if (options.refine === false) return report;
+    // The refined space is the default wherever the catalog has enough labels to learn it from.
+    const labelled = store.loadAll().items.filter((it) => it.metadata.articleType).length;
+    if (labelled < MIN_LABELLED_FOR_REFINEMENT) {
+      return { ...report, refinement: { trained: null, updated: 0, skipped: `${labelled} labelled items; the refinement needs ${MIN_LABELLED_FOR_REFINEMENT}` } };
+    }
+    const augment = config.augment > 0 ? { augment: { share: config.augment, embedder }, onCopies: (done: number, total: number) => emit({ kind: 'copies', done, total }) } : {};
+    return { ...report, refinement: await refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: (message) => emit({ kind: 'refinement', message }), ...augment }) };
+  } finally {
+    store.close();
+    await embedder.close();
+  }
+}

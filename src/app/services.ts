@@ -1,0 +1,187 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { openCatalogStore } from '../catalog/openCatalog.js';
+import { embedderOptions, type Config } from '../config.js';
+import { identityKey, type Embedder } from '../embedding/embedder.js';
+import { EmbeddedSpace, type GraphFile } from '../index/embeddedSpace.js';
+import { ExactIndex } from '../index/exactIndex.js';
+import { loadCatalogRefinement } from '../refine/loadRefinement.js';
+import type { CatalogInfo } from '../search/types.js';
+import { CatalogService } from '../services/catalog.js';
+import { DuplicatesService } from '../services/duplicates.js';
+import { EmbeddingService } from '../services/embedding.js';
+import { LabelService } from '../services/labels.js';
+import { MatchService } from '../services/match.js';
+import { RefinementService, type Features } from '../services/refinement.js';
+import { SearchService } from '../services/search.js';
+import type { CatalogStore, StoredItem } from '../store/catalogStore.js';
+import { FtsTextSearch } from '../text/ftsIndex.js';
+import { TextEngine, type TextEngineOptions } from '../text/textQuery.js';
+import type { TextSearch } from '../text/textSearch.js';
+import { QueryPipeline } from './queryPipeline.js';
+
+/** The catalog's vector spaces, all with rows in the catalog's order. */
+export interface Spaces {
+  /** What search ranks by: refined vectors, or backbone vectors without a refinement. */
+  readonly search: EmbeddedSpace;
+  /** The same-product parts of the refined vectors, when the refinement has them. */
+  readonly sameProduct: EmbeddedSpace | null;
+  /** The backbone vectors as stored (matching without a same-product space, duplicates). */
+  readonly backbone: EmbeddedSpace;
+}
+
+/**
+ * The composition root: every service of one catalog, built once and injected into each other here and
+ * nowhere else. The CLI, the server and the benches open a catalog through `openServices`; the embedded
+ * adapters (SQLite store, in-memory exact/HNSW spaces) are chosen here, and a server-backed store and
+ * vector index would be chosen here too.
+ */
+export class Services {
+  readonly catalog: CatalogService;
+  readonly refinement: RefinementService;
+  readonly spaces: Spaces;
+  readonly embedding: EmbeddingService;
+  readonly search: SearchService;
+  readonly match: MatchService;
+  readonly duplicates: DuplicatesService;
+  readonly pipeline: QueryPipeline;
+  /** Colour evidence of every item (rows as items), when stored. */
+  private readonly colours: Float32Array | null;
+  private labelService: Promise<LabelService> | null = null;
+  private textIndex: TextSearch | null = null;
+  private textEngine: Promise<TextEngine> | null = null;
+
+  private constructor(
+    readonly config: Config,
+    readonly store: CatalogStore,
+    options: { embedder?: Embedder },
+  ) {
+    const { items, vectors, dims } = store.loadAll();
+    this.catalog = new CatalogService(store, items);
+    const ids = this.catalog.ids();
+    const metadata = items.map((it) => it.metadata);
+    this.colours = store.loadFeatures('colour', ids);
+    const refinement = loadCatalogRefinement(store, config.dataDir, ids);
+    const model = refinement.model && refinement.vectors ? refinement.model : null;
+    this.refinement = new RefinementService(model, refinement.note);
+    const backbone = new EmbeddedSpace(ids, metadata, new ExactIndex(vectors, Math.max(dims, 1)));
+    const search = model ? new EmbeddedSpace(ids, metadata, new ExactIndex(refinement.vectors!, model.dims)) : backbone;
+    const part = this.refinement.instancePart;
+    const sameProduct = part ? new EmbeddedSpace(ids, metadata, new ExactIndex(sliceColumns(search.exact, part.offset, part.dims), part.dims)) : null;
+    this.spaces = { search, sameProduct, backbone };
+    if (this.wantsGraph()) this.useGraphs(false);
+    const identity = this.catalog.identity;
+    this.embedding = new EmbeddingService(
+      store,
+      identity,
+      { embedder: embedderOptions(config, identity), limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels }, readings: sameProduct !== null },
+      options.embedder,
+    );
+    this.search = new SearchService(this.catalog, { search, sameProduct }, { k: config.k, metric: config.metric, pinGap: part?.pinGap ?? null });
+    this.match = new MatchService(this.search, { sameProduct, backbone }, part?.matchGap ?? null);
+    this.duplicates = new DuplicatesService(this.catalog, { vectors: backbone.exact.vectors, dims: backbone.dims });
+    this.pipeline = new QueryPipeline(this, config);
+  }
+
+  /** Opens the catalog in `config.dataDir` (the model loads on the first photo, or with `embedding.load()`). */
+  static open(config: Config, options: { embedder?: Embedder } = {}): Services {
+    return new Services(config, openCatalogStore(config.dataDir), options);
+  }
+
+  /** Every item's effective labels (auto-categorised where the CSV has gaps), built on first use. */
+  labels(): Promise<LabelService> {
+    this.labelService ??= LabelService.build(this.catalog, this.search);
+    return this.labelService;
+  }
+
+  /**
+   * The words engine over this catalog, built on first use. With options, a separate engine, not kept
+   * (evaluation's, whose name model must not learn from the queries' items).
+   */
+  text(options?: TextEngineOptions): Promise<TextEngine> {
+    this.textIndex ??= this.store.textSearch?.() ?? FtsTextSearch.inMemory(this.catalog.items);
+    const make = async () => new TextEngine(this.catalog.items, await this.labels(), this.search, this.textIndex!, { k: this.config.k, metric: this.config.metric }, options);
+    if (options) return make();
+    this.textEngine ??= make();
+    return this.textEngine;
+  }
+
+  /** A catalog photo's backbone vector and colour evidence, as stored. */
+  itemFeatures(id: string): Features {
+    const row = this.catalog.rowOfId(id);
+    const vector = this.spaces.backbone.vectorOf(id);
+    if (row === undefined || !vector) throw new Error(`Expected item ${id} in the catalog`);
+    const c = this.colours ? this.colours.length / Math.max(1, this.catalog.size) : 0;
+    return { vector, colour: this.colours ? this.colours.subarray(row * c, (row + 1) * c) : new Float32Array(0) };
+  }
+
+  /**
+   * Makes search ready at full speed: on catalogs of `annThreshold` items or more (or with index=hnsw), builds or
+   * updates the HNSW graphs. `fashion index` and the server call it once; later opens load them.
+   */
+  prepareIndex(): { kind: 'exact' | 'hnsw'; items: number } {
+    if (this.wantsGraph() && this.spaces.search.kind !== 'hnsw') this.useGraphs(true);
+    return { kind: this.spaces.search.kind, items: this.catalog.size };
+  }
+
+  info(): CatalogInfo {
+    const model = this.refinement.model;
+    return {
+      items: this.catalog.size,
+      dims: this.spaces.search.dims,
+      model: this.catalog.identity,
+      imagesRoot: this.catalog.imagesRoot,
+      dataDir: this.config.dataDir,
+      metadataColumns: this.catalog.metadataColumns,
+      index: this.spaces.search.kind,
+      refinement: model ? { trainedAt: model.header.trainedAt, dims: model.dims, report: model.header.report } : null,
+      ...(this.refinement.note ? { refinementNote: this.refinement.note } : {}),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.textIndex?.close?.();
+    this.store.close();
+    await this.embedding.close();
+  }
+
+  private wantsGraph(): boolean {
+    return this.config.index === 'hnsw' || (this.config.index === 'auto' && this.catalog.size >= this.config.annThreshold);
+  }
+
+  /** Opens (patching) or builds the HNSW graphs of the searched space and its same-product space, saved beside the catalog. */
+  private useGraphs(build: boolean): void {
+    const keys = BigUint64Array.from(this.catalog.items.map(itemKey));
+    const refined = this.refinement.model !== null;
+    const space = this.spaceId();
+    const file = (name: string, id: string): GraphFile => ({ path: join(this.config.dataDir, name), space: id, keys, threads: this.config.threads });
+    if (!this.spaces.search.useGraph(file(`ann-${refined ? 'refined' : 'raw'}.usearch`, space), build)) return;
+    this.spaces.sameProduct?.useGraph(file('ann-same-product.usearch', `same-product:${space}`), true);
+  }
+
+  /** What the searched vectors are: a saved graph made for another space is rebuilt. */
+  private spaceId(): string {
+    const model = this.refinement.model;
+    const identity = this.catalog.identity;
+    return model ? `refined:${model.header.trainedAt}` : `raw:${createHash('sha256').update(identity ? identityKey(identity) : '').digest('hex').slice(0, 16)}`;
+  }
+}
+
+/** A stable key for an item's vector: it changes when the photo or the labels (label-aware vectors) change. */
+function itemKey(it: StoredItem): bigint {
+  const h = createHash('sha256').update(`${it.id}|${it.size}|${it.mtimeMs}|${JSON.stringify(it.metadata)}`).digest();
+  return h.readBigUInt64BE(0);
+}
+
+/** Columns [offset, offset + dims) of every row, packed. */
+function sliceColumns(exact: ExactIndex, offset: number, dims: number): Float32Array {
+  const d = exact.dims;
+  const n = exact.size;
+  const packed = new Float32Array(n * dims);
+  for (let r = 0; r < n; r++) packed.set(exact.vectors.subarray(r * d + offset, r * d + offset + dims), r * dims);
+  return packed;
+}
+
+export function openServices(config: Config, options: { embedder?: Embedder } = {}): Services {
+  return Services.open(config, options);
+}

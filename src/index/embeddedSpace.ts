@@ -1,0 +1,107 @@
+import { existsSync } from 'node:fs';
+import { matchesFilters, hasFilters } from '../search/filters.js';
+import type { Metadata } from '../store/catalogStore.js';
+import { ExactIndex } from './exactIndex.js';
+import { DEFAULT_HNSW, HnswIndex } from './hnswIndex.js';
+import type { Metric } from './metric.js';
+import type { RowFilter, RowIndex } from './rowIndex.js';
+import type { IdDistance, VectorFilter, VectorQuery, VectorSpace } from './vectorIndex.js';
+
+/** Where a space's HNSW graph is kept, and what its rows are (a graph saved for another space is rebuilt). */
+export interface GraphFile {
+  readonly path: string;
+  /** What made the vectors (a refinement's training time, a backbone's identity). */
+  readonly space: string;
+  /** A key per row that changes when what made the row's vector changes (rows are patched, not rebuilt). */
+  readonly keys: BigUint64Array;
+  readonly threads: number;
+}
+
+/**
+ * The embedded implementation of the vector port: one float32 matrix in memory, rows in the catalog's order,
+ * searched exactly or through a usearch HNSW graph saved beside the catalog. Declarative filters become a
+ * row predicate here; ids become rows here and nowhere else.
+ */
+export class EmbeddedSpace implements VectorSpace {
+  private readonly rowOf: Map<string, number>;
+  private engine: RowIndex;
+
+  constructor(
+    private readonly ids: readonly string[],
+    /** Each row's metadata, for metadata filters. */
+    private readonly metadata: readonly Metadata[],
+    readonly exact: ExactIndex,
+  ) {
+    if (ids.length !== exact.size) throw new Error(`Expected ${exact.size} ids for the rows of the space but received ${ids.length}`);
+    this.rowOf = new Map(ids.map((id, row) => [id, row]));
+    this.engine = exact;
+  }
+
+  get kind(): 'exact' | 'hnsw' {
+    return this.engine instanceof HnswIndex ? 'hnsw' : 'exact';
+  }
+
+  get dims(): number {
+    return this.exact.dims;
+  }
+
+  get size(): number {
+    return this.exact.size;
+  }
+
+  async count(): Promise<number> {
+    return this.exact.size;
+  }
+
+  async search(vector: Float32Array, query: VectorQuery): Promise<IdDistance[]> {
+    return this.searchNow(vector, query);
+  }
+
+  /** The same search, synchronously (in-process callers that loop over many rows, e.g. leave-one-out evaluation). */
+  searchNow(vector: Float32Array, query: VectorQuery): IdDistance[] {
+    const filter = this.rowFilter(query.filter);
+    return this.engine.search(vector, query.k, query.metric, filter).map((n) => ({ id: this.ids[n.row]!, distance: n.distance }));
+  }
+
+  async distances(vector: Float32Array, ids: readonly string[], metric: Metric): Promise<IdDistance[]> {
+    const rows = ids.map((id) => this.rowOf.get(id)).filter((r): r is number => r !== undefined);
+    return this.exact.rescore(vector, rows, metric).map((n) => ({ id: this.ids[n.row]!, distance: n.distance }));
+  }
+
+  async get(id: string): Promise<Float32Array | null> {
+    return this.vectorOf(id);
+  }
+
+  vectorOf(id: string): Float32Array | null {
+    const row = this.rowOf.get(id);
+    return row === undefined ? null : this.exact.vectors.subarray(row * this.dims, (row + 1) * this.dims);
+  }
+
+  /**
+   * Opens (and patches) or builds the space's HNSW graph and saves it; with `buildIfMissing` false, only a graph
+   * already saved is opened. Searches then go through the graph.
+   */
+  useGraph(file: GraphFile, buildIfMissing: boolean): boolean {
+    if (this.exact.size === 0 || (!buildIfMissing && !existsSync(file.path))) return false;
+    const { index, changed } = HnswIndex.open(file.path, file.space, this.exact, file.keys, { ...DEFAULT_HNSW, threads: file.threads });
+    if (changed) index.save(file.path, file.space);
+    this.engine = index;
+    return true;
+  }
+
+  private rowFilter(filter: VectorFilter | undefined): RowFilter | undefined {
+    if (!filter) return undefined;
+    const tests: RowFilter[] = [];
+    if (hasFilters(filter.metadata)) tests.push((r) => matchesFilters(this.metadata[r]!, filter.metadata!));
+    if (filter.excludeIds && filter.excludeIds.length > 0) {
+      const out = new Set(filter.excludeIds.map((id) => this.rowOf.get(id)).filter((r) => r !== undefined));
+      tests.push((r) => !out.has(r));
+    }
+    if (filter.onlyIds) {
+      const only = filter.onlyIds;
+      tests.push((r) => only.has(this.ids[r]!));
+    }
+    if (tests.length === 0) return undefined;
+    return (r) => tests.every((t) => t(r));
+  }
+}

@@ -1,0 +1,58 @@
+import type { InstancePart } from '../refine/instanceProjection.js';
+import type { Prediction, RefineModel } from '../refine/refineModel.js';
+
+/** A photo's features as the backbone gives them: what the refinement reads. */
+export interface Features {
+  readonly vector: Float32Array;
+  readonly colour: Float32Array;
+}
+
+/** Everything search needs of a photo, from one pass of the refinement. */
+export interface Analysis {
+  /** The vector of the searched space (refined, or the backbone vector without a refinement). */
+  readonly searchVector: Float32Array;
+  /** Its "same product" part (src/refine/instanceProjection.ts), when the catalog has one. */
+  readonly sameProductVector: Float32Array | null;
+  /** Predicted articleType, baseColour and gender, when the catalog has a refinement. */
+  readonly predicted: Record<string, Prediction> | null;
+}
+
+/**
+ * The catalog's learned refinement at query time: load only (training lives in src/app/refineCatalog.ts and
+ * src/refine/train.ts, which the query path never imports). Without a refinement, search runs on backbone vectors.
+ */
+export class RefinementService {
+  constructor(
+    readonly model: RefineModel | null,
+    /** Why a catalog with labels searches on backbone vectors. */
+    readonly note?: string,
+  ) {}
+
+  /** Where the same-product part sits in search vectors, its pin gap and match gap; null without one. */
+  get instancePart(): InstancePart | null {
+    return this.model?.instancePart() ?? null;
+  }
+
+  /** A photo's search vector, same-product vector and predictions, from one pass of the network. */
+  analyse(f: Features): Analysis {
+    if (!this.model) return { searchVector: f.vector, sameProductVector: null, predicted: null };
+    const { vector, predicted } = this.model.analyse(f.vector, f.colour);
+    const part = this.instancePart;
+    return { searchVector: vector, sameProductVector: part ? vector.subarray(part.offset, part.offset + part.dims) : null, predicted };
+  }
+
+  /** The same-product vectors of a photo's readings alone (the projection, without the network): how readings are compared. */
+  sameProductVectors(readings: readonly Features[]): Array<Float32Array | null> {
+    return readings.map((r) => this.model?.sameProductVector(r.vector, r.colour) ?? null);
+  }
+
+  /** A catalog photo's vector as if it were a query (predictions, not its labels): what leave-one-out evaluation searches with. */
+  queryVector(f: Features): Float32Array {
+    return this.model ? this.model.queryVector(f.vector, f.colour) : f.vector;
+  }
+
+  /** Predicted labels, or null without a refinement (search then votes with neighbours). */
+  categorize(f: Features): Record<string, Prediction> | null {
+    return this.model ? this.model.categorize(f.vector, f.colour) : null;
+  }
+}

@@ -1,0 +1,111 @@
+import { invalid } from '../errors.js';
+import type { Metric } from '../index/metric.js';
+import { scoreOf, type IdDistance, type VectorFilter, type VectorSpace } from '../index/vectorIndex.js';
+import { MAX_K } from '../query/query.js';
+import { putFirst, sameProductPin } from '../search/sameProduct.js';
+import type { SearchHit, SearchOptions, SearchResult, VectorSearch } from '../search/types.js';
+import type { CatalogService } from './catalog.js';
+
+/** The largest candidate list an internal search asks for (an outfit ranks up to this many eligible items). */
+export const MAX_CANDIDATES = 1000;
+
+export interface SearchSpaces {
+  /** The searched vectors (refined, or backbone without a refinement). */
+  readonly search: VectorSpace;
+  /** Their same-product parts, when the refinement has one. */
+  readonly sameProduct: VectorSpace | null;
+}
+
+export interface SearchDefaults {
+  readonly k: number;
+  readonly metric: Metric;
+  /** How far the nearest item in the same-product space must lead the next to be put first (null: never). */
+  readonly pinGap: number | null;
+}
+
+/**
+ * Nearest catalog items to a vector of the searched space, with filters, and for a photo the item that is most
+ * likely the photographed product put first. Also chooses between a photo's readings. Knows vectors and ids
+ * (through the vector port) and the catalog's metadata; nothing about models or photos.
+ */
+export class SearchService implements VectorSearch {
+  constructor(
+    private readonly catalog: CatalogService,
+    readonly spaces: SearchSpaces,
+    private readonly defaults: SearchDefaults,
+  ) {}
+
+  /** Checks k and the metric as every transport's schema does, for callers inside the process. */
+  options(options: SearchOptions, maxK = MAX_K): { k: number; metric: Metric } {
+    const k = options.k ?? this.defaults.k;
+    if (!Number.isInteger(k) || k < 1 || k > maxK) throw invalid('k', `an integer from 1 to ${maxK}`, k);
+    const metric = options.metric ?? this.defaults.metric;
+    if (metric !== 'cosine' && metric !== 'euclidean') throw invalid('metric', 'cosine or euclidean', metric);
+    return { k, metric };
+  }
+
+  /**
+   * Nearest items to `vector`. With `sameProduct` (a photo's same-product vector), the item nearest in that space
+   * goes first when it leads the next one by the pin gap (src/search/sameProduct.ts).
+   */
+  async nearest(
+    vector: Float32Array,
+    options: { readonly k: number; readonly metric?: Metric; readonly filter?: VectorFilter; readonly sameProduct?: Float32Array | null },
+  ): Promise<SearchResult> {
+    const { k, metric } = this.options(options, MAX_CANDIDATES);
+    const t0 = performance.now();
+    let neighbors = await this.spaces.search.search(vector, { k, metric, ...(options.filter ? { filter: options.filter } : {}) });
+    let pinned: string | null = null;
+    if (options.sameProduct && this.spaces.sameProduct && this.defaults.pinGap !== null) {
+      const nearest = await this.spaces.sameProduct.search(options.sameProduct, { k: 2, metric: 'cosine', ...(options.filter ? { filter: options.filter } : {}) });
+      pinned = sameProductPin(nearest, this.defaults.pinGap)?.id ?? null;
+      if (pinned !== null) neighbors = putFirst(neighbors, (await this.spaces.search.distances(vector, [pinned], metric))[0]!, (n) => n.id);
+    }
+    const searchMs = performance.now() - t0;
+    const hits = neighbors.slice(0, k).map((n) => (n.id === pinned ? { ...this.hit(n, metric), lookAlike: true } : this.hit(n, metric)));
+    return { hits, metric, k, timings: { searchMs } };
+  }
+
+  /** More like this: the item's nearest neighbours, without the item itself. */
+  async similar(id: string, options: SearchOptions & { readonly onlyIds?: ReadonlySet<string> } = {}): Promise<SearchResult> {
+    this.catalog.item(id);
+    const vector = (await this.spaces.search.get(id))!;
+    const { k, metric } = this.options(options);
+    return this.nearest(vector, { k, metric, filter: { ...(options.filters ? { metadata: options.filters } : {}), excludeIds: [id], ...(options.onlyIds ? { onlyIds: options.onlyIds } : {}) } });
+  }
+
+  /**
+   * Of a photo's readings (src/imaging/decode.ts `fitPhoto`: isolated, balanced, as it is), the one whose nearest item in the
+   * same-product space is nearest: the reading under which the catalog explains the photo best. Chosen on copies of training
+   * items that no reported figure uses (docs/relevance.md). Returns the reading's index (0 without a same-product space).
+   */
+  async chooseReading(sameProductVectors: ReadonlyArray<Float32Array | null>): Promise<number> {
+    const space = this.spaces.sameProduct;
+    if (!space || sameProductVectors.length < 2) return 0;
+    let best = 0;
+    let bestSimilarity: number | null = null;
+    for (let i = 0; i < sameProductVectors.length; i++) {
+      const v = sameProductVectors[i];
+      if (!v) continue;
+      const nearest = (await space.search(v, { k: 1, metric: 'cosine' }))[0];
+      const similarity = nearest ? 1 - nearest.distance : null;
+      if (similarity === null) {
+        if (i === 0) return 0;
+        continue;
+      }
+      if (bestSimilarity === null || similarity > bestSimilarity) {
+        best = i;
+        bestSimilarity = similarity;
+      }
+    }
+    return best;
+  }
+
+  hit(n: IdDistance, metric: Metric): SearchHit {
+    return { id: n.id, score: round(scoreOf(n.distance, metric)), distance: round(n.distance), metadata: this.catalog.item(n.id).metadata };
+  }
+}
+
+export function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
