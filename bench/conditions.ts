@@ -36,7 +36,7 @@ import { evaluate, type EvalReport } from '../src/app/evaluate.js';
 import { sample } from '../src/util/random.js';
 import { NEAR_DUPLICATE_THRESHOLD, nearDuplicatePairs } from '../src/search/duplicates.js';
 import { MATCH_MIN_SIMILARITY, MATCH_THRESHOLD } from '../src/search/match.js';
-import { Recommender } from '../src/recommend/recommender.js';
+import { Services } from '../src/app/services.js';
 import { arg, copyCatalogFile, loadResults, makeCopies, saveResult, seedFrom } from './common.js';
 
 const demo = demoCatalog();
@@ -137,18 +137,18 @@ interface Scored {
 }
 
 /** Embeds copies and scores the best candidate as `fashion match` does, for matching (and the backbone vectors, for duplicates). */
-async function scoreCopies(rec: Recommender, dir: string, ids: readonly string[]): Promise<Scored[]> {
+async function scoreCopies(svc: Services, dir: string, ids: readonly string[]): Promise<Scored[]> {
   const out: Scored[] = [];
   for (let i = 0; i < ids.length; i += 16) {
     await Promise.all(
       ids.slice(i, i + 16).map(async (id) => {
-        const features = await rec.embedFeatures(await readImageFile(join(dir, `${id}.jpg`)), id);
-        const v = features.vector;
-        const m = rec.matchFeatures(features, { threshold: 0, candidates: 1 });
-        const row = rec.rowOfId(id);
+        const read = await svc.pipeline.readPhoto({ kind: 'upload', bytes: await readImageFile(join(dir, `${id}.jpg`)), label: id });
+        const v = read.reading.vector;
+        const m = await svc.match.match({ sameProduct: read.analysis.sameProductVector, backbone: v }, { threshold: 0, candidates: 1 });
+        const row = svc.catalog.rowOfId(id);
         let selfSim = NaN;
         if (row !== undefined) {
-          const o = rec.rawVectorOf(row);
+          const o = svc.spaces.backbone.vectorOf(id)!;
           let d = 0, a = 0, b = 0;
           for (let j = 0; j < o.length; j++) {
             d += o[j]! * v[j]!;
@@ -181,7 +181,7 @@ const r4 = (x: number) => Math.round(x * 10000) / 10000;
 
 async function run(isolate: Setting) {
   const data = await buildCatalog(isolate);
-  const rec = Recommender.open(configFor(data, isolate));
+  const rec = Services.open(configFor(data, isolate));
   const model = rec.info().model;
   const backbone = model ? describeIdentity(model) : 'unknown';
   const conditions: Record<string, { p5: number; strictP5: number; queries: number }> = {};
@@ -203,8 +203,8 @@ async function run(isolate: Setting) {
     }
     // Near-duplicates work on backbone vectors, whatever the search space: measured by 'on' and 'off'. Matching moves to the
     // same-product space when the refinement has one, so it is measured there too.
-    const settings = rec.matchSettings();
-    if (isolate === 'refined' && settings.space !== 'same-product') return { isolate, backbone, catalog: rec.allItems().length, conditions, items, match: null, duplicates: null, exactDuplicateGroups: 0 };
+    const settings = rec.match.settings();
+    if (isolate === 'refined' && settings.space !== 'same-product') return { isolate, backbone, catalog: rec.catalog.size, conditions, items, match: null, duplicates: null, exactDuplicateGroups: 0 };
 
     // Second-hand matching: copies of catalog items (mild, all conditions) vs copies of held-back items.
     const pos = [
@@ -231,7 +231,7 @@ async function run(isolate: Setting) {
       // The backbone floor (MATCH_MIN_SIMILARITY) depends on the backbone's cosine scale: each floor at each lead.
       floors: settings.space === 'backbone' ? [0.75, 0.8, 0.85, 0.9].map((floor) => ({ floor, sweep: sweep.map((x) => matchFigures(pos, neg, x.threshold, floor)) })) : [],
     };
-    if (isolate === 'refined') return { isolate, backbone, catalog: rec.allItems().length, conditions, items, match, duplicates: null, exactDuplicateGroups: 0 };
+    if (isolate === 'refined') return { isolate, backbone, catalog: rec.catalog.size, conditions, items, match, duplicates: null, exactDuplicateGroups: 0 };
 
     // Near-duplicates: catalog + copies through the real candidate search; copies must join their original.
     const { vectors, dims } = rawCatalog(rec);
@@ -254,7 +254,7 @@ async function run(isolate: Setting) {
           grouped.add(p.a);
           grouped.add(p.b);
         } else if (p.a < n && p.b >= n) {
-          if (rec.rowOfId(pos[p.b - n]!.id) === p.a) found.add(p.b - n);
+          if (rec.catalog.rowOfId(pos[p.b - n]!.id) === p.a) found.add(p.b - n);
         }
       }
       const recallOf = (from: number, to: number) => r4([...found].filter((i) => i >= from && i < to).length / Math.max(to - from, 1));
@@ -268,19 +268,16 @@ async function run(isolate: Setting) {
       });
     }
     const duplicates = { threshold: NEAR_DUPLICATE_THRESHOLD, at: dupSweep.find((d) => d.threshold === NEAR_DUPLICATE_THRESHOLD) ?? null, lshSeconds: Math.round(lshSeconds), sweep: dupSweep };
-    const exactGroups = rec.duplicates({ near: false }).exact;
-    return { isolate, backbone, catalog: rec.allItems().length, conditions, items, match, duplicates, exactDuplicateGroups: exactGroups.length };
+    const exactGroups = rec.duplicates.find({ near: false }).exact;
+    return { isolate, backbone, catalog: rec.catalog.size, conditions, items, match, duplicates, exactDuplicateGroups: exactGroups.length };
   } finally {
     await rec.close();
   }
 }
 
-function rawCatalog(rec: Recommender): { vectors: Float32Array; dims: number } {
-  const items = rec.allItems();
-  const dims = items.length > 0 ? rec.rawVectorOf(0).length : 0;
-  const vectors = new Float32Array(items.length * dims);
-  items.forEach((_, r) => vectors.set(rec.rawVectorOf(r), r * dims));
-  return { vectors, dims };
+function rawCatalog(svc: Services): { vectors: Float32Array; dims: number } {
+  const backbone = svc.spaces.backbone;
+  return { vectors: backbone.exact.vectors, dims: backbone.dims };
 }
 
 const started = performance.now();

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { demoCatalog, resolveConfig } from '../src/config.js';
 import { fitPhoto } from '../src/imaging/decode.js';
-import { Recommender } from '../src/recommend/recommender.js';
+import { Services } from '../src/app/services.js';
 import { buildApp } from '../src/server/app.js';
 import { arg, percentile, round, saveResult } from './common.js';
 
@@ -15,9 +15,9 @@ const dataDir = arg('data', '.fashion');
 const n = Number(arg('n', '300'));
 const config = resolveConfig({ dataDir });
 const t0 = performance.now();
-const rec = Recommender.open(config);
+const rec = Services.open(config);
 const openMs = performance.now() - t0;
-await rec.loadModel();
+await rec.embedding.load();
 rec.prepareIndex();
 const app = await buildApp(rec, config, { logger: false });
 const photoDir = arg('photos', '') || demoCatalog()!.images;
@@ -53,11 +53,11 @@ for (const [i, p] of photos.entries()) {
 const stats = (xs: number[]) => ({ p50: round(percentile(xs, 50)), p95: round(percentile(xs, 95)) });
 // Search alone, over more queries: catalog vectors as queries.
 const searchOnly: number[] = [];
-const items = rec.allItems();
+const items = rec.catalog.items;
 for (let i = 0; i < 500; i++) {
-  const row = (i * 7919) % items.length;
+  const id = items[(i * 7919) % items.length]!.id;
   const s = performance.now();
-  rec.searchVector(rec.vectorOf(row), { k: 5 });
+  await rec.search.nearest((await rec.spaces.search.get(id))!, { k: 5 });
   searchOnly.push(performance.now() - s);
 }
 const result = {

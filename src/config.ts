@@ -2,10 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Type } from 'typebox';
+import { compileCheck } from './api/validate.js';
 import { FashionError, invalid } from './errors.js';
+import { MAX_K } from './query/query.js';
 import type { Pooling } from './embedding/headCut.js';
 import { resolvePreprocess, type Preprocess } from './imaging/preprocess.js';
-import type { Metric } from './index/vectorIndex.js';
+import type { Metric } from './index/metric.js';
 import { composition, type EmbedderOptions, type ModelIdentity } from './embedding/embedder.js';
 
 /** Everything the product can be told, resolved once at the entry point and passed down frozen. */
@@ -140,17 +143,59 @@ export function backboneFor(config: Config, stored?: ModelIdentity | null): Pick
   return { second: made.second ? config.secondModel : undefined, mirror: made.mirror };
 }
 
+/**
+ * What `fashion.config.json` may hold: the flags' option names (camelCase) with JSON types; ranges beyond the types
+ * are checked by resolveConfig as for flags and env. An unknown key (a typo) or a wrong type is refused naming the file.
+ */
+export const CONFIG_FILE_SCHEMA = Type.Object(
+  {
+    $schema: Type.Optional(Type.String()),
+    dataDir: Type.Optional(Type.String()),
+    cacheDir: Type.Optional(Type.String()),
+    model: Type.Optional(Type.String()),
+    pooling: Type.Optional(Type.Enum(['max', 'avg'])),
+    cutAt: Type.Optional(Type.String()),
+    preprocessPreset: Type.Optional(Type.String()),
+    size: Type.Optional(Type.Integer()),
+    fit: Type.Optional(Type.Enum(['pad', 'stretch', 'crop'])),
+    isolate: Type.Optional(Type.Enum(['on', 'off'])),
+    threads: Type.Optional(Type.Integer()),
+    batchSize: Type.Optional(Type.Integer()),
+    metric: Type.Optional(Type.Enum(['cosine', 'euclidean'])),
+    k: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_K })),
+    host: Type.Optional(Type.String()),
+    port: Type.Optional(Type.Integer()),
+    maxUploadBytes: Type.Optional(Type.Integer()),
+    maxPixels: Type.Optional(Type.Integer()),
+    logLevel: Type.Optional(Type.String()),
+    index: Type.Optional(Type.Enum(['auto', 'exact', 'hnsw'])),
+    annThreshold: Type.Optional(Type.Integer()),
+    augment: Type.Optional(Type.Number()),
+    secondModel: Type.Optional(Type.String()),
+    secondPreprocess: Type.Optional(Type.String()),
+    mirror: Type.Optional(Type.Enum(['on', 'off'])),
+  },
+  { additionalProperties: false },
+);
+
+const checkConfigFile = compileCheck(CONFIG_FILE_SCHEMA);
+
+/** Reads and checks a config file once: JSON, an object, known keys, JSON types (see CONFIG_FILE_SCHEMA). */
+export function readConfigFile(path: string, shownAs = path): ConfigInput {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new FashionError('input/invalid', `Expected a JSON config file at ${shownAs} but it could not be read: ${(err as Error).message}`);
+  }
+  const { $schema: _schema, ...input } = checkConfigFile(raw, { rootName: `the config file ${shownAs}`, where: `the config file ${shownAs}`, noun: 'key' });
+  return input as ConfigInput;
+}
+
 /** Flags > environment > config file (`--config`, FASHION_CONFIG or ./fashion.config.json) > defaults. */
 export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   const fileName = (flags.config as string | undefined) ?? env.FASHION_CONFIG ?? (existsSync(join(cwd, 'fashion.config.json')) ? join(cwd, 'fashion.config.json') : undefined);
-  let file: ConfigInput = {};
-  if (fileName) {
-    try {
-      file = JSON.parse(readFileSync(resolve(cwd, fileName), 'utf8')) as ConfigInput;
-    } catch (err) {
-      throw new FashionError('input/invalid', `Expected a JSON config file at ${fileName} but it could not be read: ${(err as Error).message}`);
-    }
-  }
+  const file: ConfigInput = fileName ? readConfigFile(resolve(cwd, fileName), fileName) : {};
   const pick = (key: string): string | number | undefined => {
     const f = (flags as Record<string, unknown>)[key];
     if (f !== undefined && f !== null && f !== '') return f as string | number;

@@ -20,6 +20,8 @@ export const ERROR_TABLE = {
   'catalog/empty': { status: 503, exit: 7 },
   'item/not-found': { status: 404, exit: 4 },
   'server/busy': { status: 503, exit: 8 },
+  /** An unexpected failure; the HTTP answer never carries its internal message (see the server log). */
+  'server/error': { status: 500, exit: 1 },
   'text/empty': { status: 400, exit: 2 },
   'text/too-long': { status: 400, exit: 2 },
 } as const;

@@ -64,7 +64,7 @@ test('a catalog embedded with one model keeps it where the flags are left at the
   const more = await fashionOn(one.data, 'index', one.images, '--json');
   assert.equal(more.code, 0, more.stderr);
   assert.equal(JSON.parse(more.stdout).added, 1);
-  const hits = JSON.parse((await fashionOn(one.data, 'search', join(one.images, `${extra}.jpg`), '--json', '--k', '1')).stdout).hits;
+  const hits = JSON.parse((await fashionOn(one.data, 'search', join(one.images, `${extra}.jpg`), '--json', '--k', '1')).stdout).results;
   assert.equal(hits[0].id, extra);
   // Named explicitly, another backbone is refused by the catalog's identity.
   const other = await fashionOn(one.data, 'search', join(one.images, `${extra}.jpg`), '--second-model', defaultSecondModel().model, '--second-preprocess', 'caffe');
@@ -78,17 +78,17 @@ test('search prints a table, or JSON with k results', async () => {
   assert.equal(table.code, 0, table.stderr);
   assert.match(table.stdout, /Tshirts/);
   const json = JSON.parse((await fashion('search', photo, '--json', '--k', '3', '--metric', 'euclidean')).stdout);
-  assert.equal(json.hits.length, 3);
-  assert.equal(json.hits[0].id, fx.ids[0]);
+  assert.equal(json.results.length, 3);
+  assert.equal(json.results[0].id, fx.ids[0]);
   assert.equal(json.metric, 'euclidean');
   const filtered = JSON.parse((await fashion('search', photo, '--json', '--filter', 'articleType=Watches')).stdout);
-  assert.ok(filtered.hits.every((h: { metadata: { articleType: string } }) => h.metadata.articleType === 'Watches'));
+  assert.ok(filtered.results.every((h: { metadata: { articleType: string } }) => h.metadata.articleType === 'Watches'));
 });
 
 test('similar excludes the item itself', async () => {
   const json = JSON.parse((await fashion('similar', fx.ids[0]!, '--json')).stdout);
-  assert.equal(json.hits.length, 5);
-  assert.ok(json.hits.every((h: { id: string }) => h.id !== fx.ids[0]));
+  assert.equal(json.results.length, 5);
+  assert.ok(json.results.every((h: { id: string }) => h.id !== fx.ids[0]));
 });
 
 test('eval prints one JSON line last', async () => {
@@ -109,4 +109,14 @@ test('errors exit non-zero with a coded message', async () => {
   assert.match(badK.stderr, /Expected an integer/);
   const r = await run(process.execPath, ['bin/fashion.js', 'info', '--data', join(fx.root, 'empty')]).catch((e) => e);
   assert.match(r.stderr, /catalog\/not-found/);
+});
+
+test('numeric flags are checked before any work: a bad number is refused, the model on disk untouched', async () => {
+  const before = await fashion('info', '--json');
+  for (const args of [['train', '--epochs', 'abc'], ['eval', '--limit', 'abc'], ['eval', '--seed', '-1'], ['match', join(fx.images, `${fx.ids[0]}.jpg`), '--candidates', '0'], ['duplicates', '--threshold', '2']]) {
+    const r = await fashion(...args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /input\/invalid/);
+  }
+  assert.deepEqual(JSON.parse((await fashion('info', '--json')).stdout), JSON.parse(before.stdout));
 });

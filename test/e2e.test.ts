@@ -24,7 +24,7 @@ before(async () => {
   await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
   rec = Recommender.open(config);
   await rec.loadModel();
-  app = await buildApp(rec, config, { logger: false });
+  app = await buildApp(rec.services, config, { logger: false });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
   browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -21,7 +21,7 @@ function clustered(n: number, d: number, seed: number): Float32Array {
   return out;
 }
 
-test('HNSW recall@5 against exact search is measured, not assumed', () => {
+test('HNSW recall@5 against exact search is measured, not assumed', async () => {
   const d = 64, n = 3000;
   const v = clustered(n, d, 3);
   const exact = new ExactIndex(v, d);
@@ -43,7 +43,7 @@ test('HNSW recall@5 against exact search is measured, not assumed', () => {
   assert.deepEqual(hnsw.search(qv, 3, 'cosine', rare).map((r) => r.row), exact.search(qv, 3, 'cosine', rare).map((r) => r.row));
 });
 
-test('a saved graph is updated in place when rows are added and removed', () => {
+test('a saved graph is updated in place when rows are added and removed', async () => {
   const d = 32;
   const dir = mkdtempSync(join(tmpdir(), 'fashion-hnsw-'));
   const file = join(dir, 'ann.usearch');
@@ -81,14 +81,14 @@ test('with index=hnsw the catalog builds its graph at index time and keeps it in
   assert.equal(report.index?.kind, 'hnsw');
   let rec = Recommender.open(config);
   assert.equal(rec.info().index, 'hnsw');
-  assert.equal(rec.similar(fx.ids[0]!, { k: 3 }).hits.length, 3);
+  assert.equal((await rec.similar(fx.ids[0]!, { k: 3 })).hits.length, 3);
   await rec.close();
   const extra = pickIds(['Jeans'], 1, 20)[0]!;
   copyFileSync(join(DEMO!.images, `${extra}.jpg`), join(fx.images, `${extra}.jpg`));
   rmSync(join(fx.images, `${fx.ids[1]}.jpg`));
   await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
   rec = Recommender.open(config);
-  const hits = rec.similar(extra, { k: 29 }).hits.map((h) => h.id);
+  const hits = (await rec.similar(extra, { k: 29 })).hits.map((h) => h.id);
   assert.ok(!hits.includes(fx.ids[1]!), 'a deleted photo is gone from the graph');
   assert.equal(hits.length, fx.ids.length - 1);
   await rec.close();

@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { runIndex, MIN_LABELLED_FOR_REFINEMENT } from '../src/cli/main.js';
-import { REFINE_FILE, trainCatalog, writeRefinedVectors } from '../src/catalog/refineCatalog.js';
+import { runIndex } from '../src/cli/main.js';
+import { MIN_LABELLED_FOR_REFINEMENT } from '../src/app/indexFolder.js';
+import { trainCatalog, writeRefinedVectors } from '../src/app/refineCatalog.js';
+import { REFINE_FILE } from '../src/refine/loadRefinement.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { embedderOptions } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
@@ -15,7 +17,7 @@ import { PHOTO_CONDITIONS, rephotograph } from '../src/imaging/rephotograph.js';
 import { RefineModel } from '../src/refine/refineModel.js';
 import { copyConditions, getsCopy } from '../src/refine/augment.js';
 import { colourHistogram, COLOUR_DIMS } from '../src/refine/colourFeatures.js';
-import { evaluate } from '../src/recommend/evaluate.js';
+import { evaluate } from '../src/app/evaluate.js';
 import { mulberry32 } from '../src/util/random.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { DEMO, makeFixture, pickIds, STYLE_ROWS } from './helpers.js';
@@ -60,9 +62,9 @@ test('a labelled catalog trains its refinement on index; search, categorisation 
   assert.ok(cat.articleType!.confidence > 0 && cat.articleType!.confidence <= 1);
   assert.ok(cat.gender && cat.baseColour);
   // More like this uses the item's labels: every result is of its kind.
-  const sim = rec.similar(id, { k: 5 });
+  const sim = await rec.similar(id, { k: 5 });
   assert.ok(sim.hits.every((h) => h.metadata.articleType === 'Casual Shoes'));
-  const ev = await evaluate(rec, { k: 5, metric: 'cosine', limit: 60 });
+  const ev = await evaluate(rec.services, { k: 5, metric: 'cosine', limit: 60 });
   assert.equal(ev.queries, 60);
   assert.ok(ev.precisionAtK > 0.5, `P@5 ${ev.precisionAtK}`);
   await rec.close();
@@ -148,7 +150,7 @@ test('a photo of a listed product puts that product first through the same-produ
   }
 });
 
-test('training copies draw at least one condition, seeded', () => {
+test('training copies draw at least one condition, seeded', async () => {
   for (let seed = 1; seed < 50; seed++) {
     const a = copyConditions(mulberry32(seed));
     assert.ok(Object.keys(a).length >= 1);

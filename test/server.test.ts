@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFileSync, symlinkSync } from 'node:fs';
+import { readFileSync, symlinkSync, unlinkSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { runIndex } from '../src/cli/main.js';
+import { MAX_K } from '../src/query/query.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { buildApp } from '../src/server/app.js';
 import { makeFixture, pickIds, TYPES } from './helpers.js';
@@ -32,7 +33,7 @@ function multipart(parts: Array<{ name: string; value: string | Buffer; filename
 before(async () => {
   await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
   rec = Recommender.open(config);
-  app = await buildApp(rec, config, { logger: false });
+  app = await buildApp(rec.services, config, { logger: false });
 });
 after(async () => {
   await app.close();
@@ -132,17 +133,106 @@ test('bad input gets a JSON error with the right status', async () => {
   }
 });
 
+test('requests that break the schemas are refused with input/invalid, JSON and multipart alike, with one k limit', async () => {
+  const upload = (fields: Array<{ name: string; value: string }>) => multipart([{ name: 'image', value: photo, filename: 'shirt.jpg' }, ...fields]);
+  const cases: Array<[string, Awaited<ReturnType<FastifyInstance['inject']>>, RegExp]> = [
+    ['k=0', await app.inject({ method: 'POST', url: '/api/search', payload: { id: photoId, k: 0 } }), /integer from 1 to 100 for k but received 0/],
+    ['k=101', await app.inject({ method: 'POST', url: '/api/search', payload: { id: photoId, k: MAX_K + 1 } }), /integer from 1 to 100 for k but received 101/],
+    ['k=2.5', await app.inject({ method: 'POST', url: '/api/search', payload: { id: photoId, k: 2.5 } }), /for k but received 2\.5/],
+    ['metric=foo', await app.inject({ method: 'POST', url: '/api/search', payload: { id: photoId, metric: 'foo' } }), /cosine or euclidean for metric but received "foo"/],
+    ['filters a string', await app.inject({ method: 'POST', url: '/api/search', payload: { id: photoId, filters: '{"gender":"Men"}' } }), /object .* for filters/],
+    ['filters an array', await app.inject({ method: 'POST', url: '/api/search', payload: { id: photoId, filters: ['Men'] } }), /for filters but received \["Men"\]/],
+    ['dropFilters not an array', await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'red', dropFilters: 'baseColour' } }), /array of strings for dropFilters/],
+    ['unknown body field', await app.inject({ method: 'POST', url: '/api/search', payload: { id: photoId, limit: 3 } }), /unknown field "limit"/],
+    ['id not a string', await app.inject({ method: 'POST', url: '/api/search', payload: { id: Number(photoId) } }), /for id but received \d+/],
+    ['empty JSON body', await app.inject({ method: 'POST', url: '/api/search', payload: {} }), /Expected a photo upload, an "imageUrl", an item "id" or "text"/],
+    ['multipart k=0', await app.inject({ method: 'POST', url: '/api/search', ...upload([{ name: 'k', value: '0' }]) }), /integer from 1 to 100 for k but received 0/],
+    ['multipart k=101', await app.inject({ method: 'POST', url: '/api/search', ...upload([{ name: 'k', value: '101' }]) }), /for k but received 101/],
+    ['multipart k=abc', await app.inject({ method: 'POST', url: '/api/search', ...upload([{ name: 'k', value: 'abc' }]) }), /for k but received "abc"/],
+    ['multipart metric', await app.inject({ method: 'POST', url: '/api/search', ...upload([{ name: 'metric', value: 'foo' }]) }), /cosine or euclidean for metric/],
+    ['multipart filters not JSON', await app.inject({ method: 'POST', url: '/api/search', ...upload([{ name: 'filters', value: '{gender' }]) }), /JSON object for filters/],
+    ['multipart filters not an object', await app.inject({ method: 'POST', url: '/api/search', ...upload([{ name: 'filters', value: '["Men"]' }]) }), /for filters but received \["Men"\]/],
+    ['multipart filter value', await app.inject({ method: 'POST', url: '/api/search', ...upload([{ name: 'filters', value: '{"gender":3}' }]) }), /for filters\.gender but received 3/],
+    ['multipart dropFilters', await app.inject({ method: 'POST', url: '/api/search', ...upload([{ name: 'text', value: 'red' }, { name: 'dropFilters', value: '"x"' }]) }), /array of strings for dropFilters/],
+    ['multipart unknown field', await app.inject({ method: 'POST', url: '/api/search', ...upload([{ name: 'limit', value: '3' }]) }), /unknown field "limit"/],
+    ['multipart photo in another field', await app.inject({ method: 'POST', url: '/api/search', ...multipart([{ name: 'photo', value: photo, filename: 'a.jpg' }]) }), /field "image"/],
+    ['match with a field', await app.inject({ method: 'POST', url: '/api/match', ...upload([{ name: 'k', value: '3' }]) }), /unknown field "k"/],
+    ['similar k=101', await app.inject({ method: 'GET', url: `/api/items/${photoId}/similar?k=101` }), /for k but received 101/],
+    ['similar metric', await app.inject({ method: 'GET', url: `/api/items/${photoId}/similar?metric=dot` }), /cosine or euclidean for metric/],
+    ['items limit', await app.inject({ method: 'GET', url: '/api/items?limit=201' }), /from 1 to 200 for limit/],
+    ['duplicates threshold', await app.inject({ method: 'GET', url: '/api/duplicates?threshold=0' }), /above 0, at most 1 for threshold/],
+    ['duplicates near', await app.inject({ method: 'GET', url: '/api/duplicates?near=maybe' }), /true or false for near/],
+  ];
+  for (const [name, res, message] of cases) {
+    assert.equal(res.statusCode, 400, `${name}: ${res.body}`);
+    assert.equal(res.json().error.code, 'input/invalid', name);
+    assert.match(res.json().error.message, message, name);
+  }
+  // The limit itself is accepted, by JSON, multipart and query string alike (the catalog has fewer items).
+  const atLimit = [
+    await app.inject({ method: 'POST', url: '/api/search', payload: { id: photoId, k: MAX_K } }),
+    await app.inject({ method: 'POST', url: '/api/search', ...upload([{ name: 'k', value: String(MAX_K) }, { name: 'filters', value: '' }]) }),
+    await app.inject({ method: 'GET', url: `/api/items/${photoId}/similar?k=${MAX_K}&metric=euclidean` }),
+  ];
+  for (const res of atLimit) {
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().k, MAX_K);
+    assert.equal(res.json().results.length, fx.ids.length - (res.json().query.id ? 1 : 0));
+  }
+  // A JSON body over the limit is image/too-large, as an oversized upload is.
+  const big = await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'x'.repeat(70_000) } });
+  assert.equal(big.statusCode, 413);
+  assert.equal(big.json().error.code, 'image/too-large');
+});
+
+test('words and photos: the text info, the predictions and the isolated query reach the page (nothing dropped by the schemas)', async () => {
+  const words = await app.inject({ method: 'POST', url: '/api/search', payload: { k: 5, filters: {}, text: 'black watch', dropFilters: [] } });
+  assert.equal(words.statusCode, 200, words.body);
+  const body = words.json();
+  assert.deepEqual(body.query, { text: 'black watch' });
+  assert.equal(body.text.text, 'black watch');
+  assert.deepEqual(body.text.filters.map((f: { field: string }) => f.field).sort(), ['articleType', 'baseColour']);
+  assert.ok(body.text.filters.every((f: { values: string[]; words: string }) => f.values.length > 0 && f.words.length > 0));
+  for (const key of ['removed', 'relaxed', 'words', 'unmatchedWords']) assert.ok(Array.isArray(body.text[key]), key);
+  assert.equal(typeof body.text.engine, 'string');
+  const dropped = (await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'black watch', dropFilters: ['baseColour'] } })).json();
+  assert.deepEqual(dropped.text.removed.map((f: { field: string }) => f.field), ['baseColour']);
+  const both = await app.inject({
+    method: 'POST',
+    url: '/api/search',
+    ...multipart([{ name: 'image', value: photo, filename: 'shirt.jpg' }, { name: 'k', value: '5' }, { name: 'filters', value: '{}' }, { name: 'text', value: 'blue' }, { name: 'dropFilters', value: '[]' }]),
+  });
+  assert.equal(both.statusCode, 200, both.body);
+  assert.deepEqual(both.json().query, { text: 'blue', kind: 'upload' });
+  assert.equal(both.json().text.filters[0].field, 'baseColour');
+  assert.ok(both.json().results.every((r: { metadata: { baseColour: string } }) => r.metadata.baseColour === 'Blue'));
+  const itemWords = (await app.inject({ method: 'POST', url: '/api/search', payload: { id: photoId, text: 'watch' } })).json();
+  assert.deepEqual(itemWords.query, { text: 'watch', id: photoId });
+  assert.ok(itemWords.results.every((r: { metadata: { articleType: string } }) => r.metadata.articleType === 'Watches'));
+  const upload = (await app.inject({ method: 'POST', url: '/api/search', ...multipart([{ name: 'image', value: photo, filename: 'shirt.jpg' }]) })).json();
+  assert.equal(upload.query.kind, 'upload');
+  assert.match(upload.query.isolated.imageUrl, /^data:image\/jpeg;base64,/);
+  assert.equal(typeof upload.query.isolated.method, 'string');
+  assert.equal(upload.results[0].lookAlike ?? true, true);
+  assert.equal(typeof upload.predicted.gender.confidence, 'number');
+  assert.equal(upload.metric, 'cosine');
+  assert.equal(upload.k, 5);
+  assert.equal(typeof upload.results[0].metadata.productDisplayName, 'string');
+  const outfit = (await app.inject({ method: 'POST', url: '/api/outfit', ...multipart([{ name: 'image', value: photo, filename: 'shirt.jpg' }]) })).json();
+  assert.ok(outfit.picks.length > 0 && outfit.picks.every((p: { imageUrl: string; reason: string; group: string }) => p.imageUrl && p.reason && p.group));
+  assert.ok(outfit.query.labels.articleType);
+});
+
 test('catalog photos are served with their sniffed type, never from outside the folder', async () => {
   const img = await app.inject({ method: 'GET', url: `/api/images/${photoId}` });
   assert.equal(img.statusCode, 200);
   assert.equal(img.headers['content-type'], 'image/jpeg');
   assert.deepEqual(img.rawPayload, photo);
-  // A link planted in the folder after indexing still cannot leak a file from outside it.
-  symlinkSync('/etc/passwd', join(fx.images, 'planted.jpg'));
-  const internal = rec as unknown as { items: Array<{ id: string; path: string }>; rowOf: Map<string, number> };
-  internal.items.push({ ...internal.items[0]!, id: 'planted', path: 'planted.jpg' });
-  internal.rowOf.set('planted', internal.items.length - 1);
-  const leak = await app.inject({ method: 'GET', url: '/api/images/planted' });
+  // A link planted in the folder after indexing (in place of an indexed photo) still cannot leak a file from outside it.
+  const planted = fx.ids[fx.ids.length - 1]!;
+  unlinkSync(join(fx.images, `${planted}.jpg`));
+  symlinkSync('/etc/passwd', join(fx.images, `${planted}.jpg`));
+  const leak = await app.inject({ method: 'GET', url: `/api/images/${planted}` });
   assert.equal(leak.statusCode, 403);
   assert.equal(leak.json().error.code, 'input/path-escape');
 });
@@ -152,7 +242,14 @@ test('the page and its assets are served', async () => {
   assert.equal(page.statusCode, 200);
   assert.match(page.headers['content-type'] as string, /text\/html/);
   assert.match(page.body, /drop-zone/);
-  assert.equal((await app.inject({ method: 'GET', url: '/app.js' })).statusCode, 200);
+  assert.equal(page.headers['cache-control'], 'no-cache');
+  for (const asset of ['/app.js', '/style.css']) {
+    const res = await app.inject({ method: 'GET', url: asset });
+    assert.equal(res.statusCode, 200, asset);
+    assert.equal(res.headers['cache-control'], 'no-cache', asset);
+  }
+  assert.match((await app.inject({ method: 'GET', url: '/app.js' })).headers['content-type'] as string, /javascript/);
+  assert.equal((await app.inject({ method: 'GET', url: '/web/app.js' })).statusCode, 404);
   const items = (await app.inject({ method: 'GET', url: '/api/items?limit=6' })).json();
   assert.equal(items.items.length, 6);
 });

@@ -6,12 +6,12 @@ import Database from 'better-sqlite3';
 import { runIndex } from '../src/cli/main.js';
 import { catalogFile, openCatalogStore } from '../src/catalog/openCatalog.js';
 import { isFashionError } from '../src/errors.js';
-import { pairColours } from '../src/recommend/colourPairing.js';
-import { COMPLEMENTS, genderGoes, ROLE_OF, seasonGoes, usageGoes } from '../src/recommend/outfit.js';
+import { pairColours } from '../src/search/colourPairing.js';
+import { COMPLEMENTS, genderGoes, ROLE_OF, seasonGoes, usageGoes } from '../src/search/outfit.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { buildApp } from '../src/server/app.js';
 import { voteLabels } from '../src/text/autoLabels.js';
-import { evaluateText } from '../src/text/evalText.js';
+import { evaluateText } from '../src/app/evaluateText.js';
 import { FTS_TABLE } from '../src/text/ftsIndex.js';
 import { NameModel, nameFeatures } from '../src/text/nameModel.js';
 import { parseText } from '../src/text/queryParser.js';
@@ -41,7 +41,7 @@ after(async () => {
   await rec?.close();
 });
 
-test('words that name catalog values become filters: synonyms, plurals, "for men", head nouns', () => {
+test('words that name catalog values become filters: synonyms, plurals, "for men", head nouns', async () => {
   const f = (q: string) => Object.fromEntries(parseText(q, vocab).filters.map((x) => [x.field, x.values]));
   assert.deepEqual(f('navy tee for men'), { articleType: ['Tshirts'], baseColour: ['Navy Blue'], gender: ['Men'] });
   assert.deepEqual(f('sneakers'), { articleType: ['Casual Shoes', 'Sports Shoes'] });
@@ -58,7 +58,7 @@ test('words that name catalog values become filters: synonyms, plurals, "for men
   assert.equal(parseText('white and black shirt', vocab).filters.find((x) => x.field === 'baseColour')!.first, 'White');
 });
 
-test('the main colour: the first of the last run of colours before "with"; one phrase naming several has none', () => {
+test('the main colour: the first of the last run of colours before "with"; one phrase naming several has none', async () => {
   const first = (q: string) => parseText(q, vocab).filters.find((x) => x.field === 'baseColour')?.first;
   assert.equal(first('navy and white shirt'), 'Navy Blue');
   assert.equal(first('Men Red Card White T-shirt'), 'White', 'a colour word apart from the noun names a print, not the product');
@@ -66,7 +66,7 @@ test('the main colour: the first of the last run of colours before "with"; one p
   assert.equal(parseText('shoes', vocab).filters[0]!.first, undefined, 'the name model ranks "shoes", not the alphabet');
 });
 
-test('name model: learns from names which type words mean, with stated labels as conditions', () => {
+test('name model: learns from names which type words mean, with stated labels as conditions', async () => {
   const v = new Vocabulary({ articleType: ['Heels', 'Flats', 'Lip Gloss', 'Casual Shoes', 'Sports Shoes'], baseColour: ['Black', 'Pink'], gender: ['Men', 'Women'] });
   const item = (name: string, articleType: string, gender: string, baseColour = 'Black') => ({ name, labels: { articleType, gender, baseColour } });
   const items = [
@@ -97,7 +97,7 @@ test('name model: learns from names which type words mean, with stated labels as
   assert.deepEqual(learned.lookup('heels')!.values, ['Heels']);
 });
 
-test('auto-categorisation: a majority vote of neighbours fills missing labels only', () => {
+test('auto-categorisation: a majority vote of neighbours fills missing labels only', async () => {
   const n = [{ articleType: 'Tshirts', baseColour: 'Red' }, { articleType: 'Tshirts', baseColour: 'Blue' }, { articleType: 'Shirts', baseColour: 'Blue' }];
   assert.deepEqual(voteLabels({ articleType: '', baseColour: 'NA', gender: 'Men' }, n), {
     articleType: { value: 'Tshirts', confidence: 0.67 },
@@ -105,10 +105,10 @@ test('auto-categorisation: a majority vote of neighbours fills missing labels on
   });
 });
 
-test('text search on real catalog items: every hit satisfies the words, ranked by BM25, deterministic', () => {
+test('text search on real catalog items: every hit satisfies the words, ranked by BM25, deterministic', async () => {
   const tee = rec.item(pickIds(['Tshirts'], 1)[0]!).metadata;
   const q = `${tee.baseColour} tshirt for ${tee.gender}`;
-  const res = rec.searchText(q, { k: 3 });
+  const res = await rec.searchText(q, { k: 3 });
   assert.ok(res.hits.length > 0, 'hits');
   assert.deepEqual(res.text.filters.map((f) => f.field), ['articleType', 'baseColour', 'gender']);
   assert.ok(res.hits[0]!.unmatched === undefined, 'the first hit satisfies every word');
@@ -117,44 +117,44 @@ test('text search on real catalog items: every hit satisfies the words, ranked b
     assert.equal(h.metadata.baseColour, tee.baseColour);
     assert.ok([tee.gender, 'Unisex'].includes(h.metadata.gender!), 'gender');
   }
-  assert.deepEqual(rec.searchText(q, { k: 3 }).hits.map((h) => h.id), res.hits.map((h) => h.id));
+  assert.deepEqual((await rec.searchText(q, { k: 3 })).hits.map((h) => h.id), res.hits.map((h) => h.id));
   // Free words rank: the item whose name has the word comes first.
   const name = rec.item(fx.ids[0]!).metadata.productDisplayName!;
   const word = name.split(' ').find((w) => w.length > 4 && !/shirt/i.test(w))!;
-  const top = rec.searchText(`${word} tshirt`, { k: 1 }).hits[0]!;
+  const top = (await rec.searchText(`${word} tshirt`, { k: 1 })).hits[0]!;
   assert.match(top.metadata.productDisplayName!, new RegExp(word, 'i'));
 });
 
-test('words that leave the type open rank by the name model; an engine can learn from some items only', () => {
-  const engine = rec.textEngine();
-  const res = rec.searchText('black for women', { k: 8 });
+test('words that leave the type open rank by the name model; an engine can learn from some items only', async () => {
+  const engine = await rec.services.text();
+  const res = await rec.searchText('black for women', { k: 8 });
   assert.equal(res.text.filters.some((f) => f.field === 'articleType'), false);
   const post = engine.names.posterior(nameFeatures('black for women', engine.vocabulary, new Set(['gender', 'baseColour'])), { gender: ['Women'], baseColour: ['Black'] });
   const p = res.hits.filter((h) => !h.unmatched).map((h) => post.get(h.metadata.articleType!)!);
   assert.ok(p.length > 2 && new Set(p).size > 1, JSON.stringify(res.hits.map((h) => h.metadata.articleType)));
   assert.deepEqual(p, [...p].sort((a, b) => b - a), 'the most likely types first');
-  const none = rec.textEngine({ learnFrom: () => false });
+  const none = await rec.services.text({ learnFrom: () => false });
   assert.equal(none.names.size, 0);
   assert.ok(none.search('black for women', { k: 3 }).hits.length > 0, 'works without a name model');
-  assert.equal(rec.textEngine({ learnFrom: (id) => id !== fx.ids[0] }).names.size, engine.names.size - 1);
+  assert.equal((await rec.services.text({ learnFrom: (id) => id !== fx.ids[0] })).names.size, engine.names.size - 1);
 });
 
-test('a removed word filter only ranks; impossible words relax the least specific filter and say so', () => {
-  const kept = rec.searchText('black watch', { k: 5 });
+test('a removed word filter only ranks; impossible words relax the least specific filter and say so', async () => {
+  const kept = await rec.searchText('black watch', { k: 5 });
   assert.ok(kept.hits.filter((h) => !h.unmatched).every((h) => h.metadata.articleType === 'Watches'), 'watches');
-  const dropped = rec.searchText('black watch', { k: 5, dropFilters: ['articleType'] });
+  const dropped = await rec.searchText('black watch', { k: 5, dropFilters: ['articleType'] });
   assert.deepEqual(dropped.text.removed.map((f) => f.field), ['articleType']);
   const black = dropped.hits.filter((h) => !h.unmatched);
   assert.ok(black.length > 0 && black.every((h) => h.metadata.baseColour === 'Black'), 'black');
   assert.ok(dropped.hits.filter((h) => h.unmatched).every((h) => h.unmatched!.includes('baseColour')), 'fill-up hits say what they miss');
-  const none = rec.searchText('lavender heels for men', { k: 5 });
+  const none = await rec.searchText('lavender heels for men', { k: 5 });
   assert.ok(none.text.relaxed.length > 0, JSON.stringify(none.text));
   assert.ok(none.hits.length > 0, 'relaxed hits');
 });
 
 test('photo plus words: visual ranking among the items that satisfy the words', async () => {
   const id = pickIds(['Tshirts'], 1)[0]!;
-  const res = rec.similarText(id, 'like this, but in black', { k: 5 });
+  const res = await rec.similarText(id, 'like this, but in black', { k: 5 });
   assert.ok(res.hits.length > 0, 'hits');
   assert.ok(res.hits.every((h) => h.metadata.baseColour === 'Black' && h.id !== id), 'black, not itself');
   const scores = res.hits.map((h) => h.score);
@@ -165,18 +165,18 @@ test('photo plus words: visual ranking among the items that satisfy the words', 
 });
 
 test('bad words get coded errors', async () => {
-  const code = (fn: () => unknown) => {
+  const code = async (fn: () => unknown) => {
     try {
-      fn();
+      await fn();
     } catch (err) {
       return isFashionError(err) ? err.code : String(err);
     }
     return 'no error';
   };
-  assert.equal(code(() => rec.searchText('   ')), 'text/empty');
-  assert.equal(code(() => rec.searchText('x'.repeat(201))), 'text/too-long');
-  assert.equal(code(() => rec.outfit('no-such-id')), 'item/not-found');
-  const app = await buildApp(rec, config, { logger: false });
+  assert.equal(await code(() => rec.searchText('   ')), 'text/empty');
+  assert.equal(await code(() => rec.searchText('x'.repeat(201))), 'text/too-long');
+  assert.equal(await code(() => rec.outfit('no-such-id')), 'item/not-found');
+  const app = await buildApp(rec.services, config, { logger: false });
   const r = await app.inject({ method: 'POST', url: '/api/search', payload: { text: '' } });
   assert.equal(r.statusCode, 400);
   assert.equal(r.json().error.code, 'text/empty');
@@ -219,14 +219,15 @@ test('the FTS table follows ingest: added, re-labelled and removed items', async
   const n = (store.textSearch!()!).score(['tshirt'], 100).length;
   store.close();
   assert.ok(n > 0, 'refilled');
-  rec.reload();
+  await rec.close();
+  rec = Recommender.open(config);
 });
 
 test('text eval: P@5 and strict P@5 from a query CSV', async () => {
   const file = join(fx.root, 'queries.csv');
   const trainId = fx.ids.find((id) => !isHeldBack(id))!;
   writeFileSync(file, `query,articleType,baseColour,gender,id\nblack watch,Watches,Black,,${trainId}\nwhite tshirt for men,Tshirts,White,Men,\n`);
-  const r = await evaluateText(rec, file, { k: 5 });
+  const r = await evaluateText(rec.services, file, { k: 5 });
   assert.equal(r.queries, 2);
   // The name model learned from the training split without the queries' items.
   const training = rec.allItems().filter((it) => !isHeldBack(it.id) && it.metadata.productDisplayName && it.metadata.articleType);
@@ -235,13 +236,13 @@ test('text eval: P@5 and strict P@5 from a query CSV', async () => {
   assert.ok(r.precisionAtK > 0.5 && r.strictPrecisionAtK > 0 && r.strictPrecisionAtK <= r.precisionAtK, JSON.stringify(r));
 });
 
-test('outfits on real items: groups, gender, usage, season, colour rules, reasons; deterministic', () => {
+test('outfits on real items: groups, gender, usage, season, colour rules, reasons; deterministic', async () => {
   let checked = 0;
   for (const id of fx.ids) {
     const q = rec.item(id).metadata;
     const role = ROLE_OF[q.articleType!];
-    const o = rec.outfit(id);
-    assert.deepEqual(rec.outfit(id), o, 'deterministic');
+    const o = await rec.outfit(id);
+    assert.deepEqual(await rec.outfit(id), o, 'deterministic');
     if (!role) {
       assert.equal(o.picks.length, 0);
       assert.match(o.message!, /No outfit/);

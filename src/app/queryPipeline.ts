@@ -152,16 +152,3 @@ function isolatedOf(r: Pick<EmbeddedQuery, 'photo'>): { isolated?: IsolatedView 
   return r.photo.isolation ? { isolated: { image: r.photo.product, method: r.photo.isolation } } : {};
 }
 
-/** Transitional, for the HTTP routes until they call the pipeline directly: runs a query through anything with `run`. */
-export function runQuery(runner: { run(query: Query): Promise<SearchResult | TextSearchResult> }, _config: unknown, query: Query): Promise<SearchResult | TextSearchResult> {
-  return runner.run(query);
-}
-
-/** Transitional, for the HTTP routes: a photo source's bytes. */
-export async function photoBytes(photo: PhotoSource, config: Pick<Config, 'maxUploadBytes' | 'maxPixels'>): Promise<{ bytes: Uint8Array; label: string }> {
-  if (photo.kind === 'handle') throw new Error('a handle has no bytes');
-  const limits = { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels };
-  if (photo.kind === 'upload') return { bytes: photo.bytes, label: photo.label };
-  if (photo.kind === 'url') return { bytes: await fetchImage(photo.url, { maxBytes: limits.maxBytes }), label: photo.url };
-  return { bytes: await readImageFile(photo.path, limits), label: photo.path };
-}

@@ -7,7 +7,7 @@ import { Gemm } from '../../src/linalg/gemm.js';
 import { COLOUR_DIMS } from '../../src/refine/colourFeatures.js';
 import { instanceVector, instanceVectors, learnInstanceProjection, MIN_INSTANCE_PAIRS } from '../../src/refine/instanceProjection.js';
 import { RefineModel } from '../../src/refine/refineModel.js';
-import { putFirst, sameProductPin } from '../../src/recommend/sameProduct.js';
+import { putFirst, sameProductPin } from '../../src/search/sameProduct.js';
 import { mulberry32 } from '../../src/util/random.js';
 
 const BD = 48;
@@ -115,12 +115,12 @@ async function expect(f: () => Promise<unknown>): Promise<void> {
 
 test('the nearest item in the same-product space goes first only when it leads the next by the gap', () => {
   const near = (a: number, b: number) => [{ row: 7, distance: a }, { row: 3, distance: b }];
-  assert.equal(sameProductPin(near(0.1, 0.2), 0.05), 7);
+  assert.equal(sameProductPin(near(0.1, 0.2), 0.05)?.row, 7);
   assert.equal(sameProductPin(near(0.1, 0.14), 0.05), null);
   // A catalog (or a filter) with one item leaves no rival: that item goes first.
-  assert.equal(sameProductPin([{ row: 4, distance: 0.9 }], 0.05), 4);
+  assert.equal(sameProductPin([{ row: 4, distance: 0.9 }], 0.05)?.row, 4);
   assert.equal(sameProductPin([], 0.05), null);
   const neighbors = [0, 1, 2].map((row) => ({ row, distance: row / 10 }));
-  assert.deepEqual(putFirst(neighbors, { row: 2, distance: 0.2 }).map((n) => n.row), [2, 0, 1]);
-  assert.deepEqual(putFirst(neighbors, { row: 9, distance: 0.5 }).map((n) => n.row), [9, 0, 1, 2]);
+  assert.deepEqual(putFirst(neighbors, { row: 2, distance: 0.2 }, (n) => n.row).map((n) => n.row), [2, 0, 1]);
+  assert.deepEqual(putFirst(neighbors, { row: 9, distance: 0.5 }, (n) => n.row).map((n) => n.row), [9, 0, 1, 2]);
 });

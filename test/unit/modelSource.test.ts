@@ -5,13 +5,15 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { sharedDir } from '../../src/config.js';
 import { Embedder } from '../../src/embedding/embedder.js';
 import { resolveModelFile } from '../../src/embedding/modelSource.js';
 import { FashionError } from '../../src/errors.js';
 import { IMAGENET_PREPROCESS } from '../../src/imaging/preprocess.js';
+import { toyClassifier } from './toys.js';
 
-const modelBytes = readFileSync(join(sharedDir()!, 'models', 'mobilenetv2-12-int8.onnx'));
+// A toy classifier built here (test/unit/toys.ts) stands in for a real one: what is under test is the download.
+const toy = toyClassifier({ channels: 5, seed: 11 });
+const modelBytes = Buffer.from(toy.bytes);
 
 async function serve(handler: RequestListener): Promise<{ server: Server; base: string }> {
   const server = createServer(handler);
@@ -28,9 +30,9 @@ test('a model given by URL is downloaded once into the cache, then reused offlin
   });
   const cacheDir = mkdtempSync(join(tmpdir(), 'fashion-dl-'));
   try {
-    const url = `${base}/models/mobilenetv2-12-int8.onnx`;
-    const e = await Embedder.load({ model: url, pooling: 'max', preprocess: IMAGENET_PREPROCESS, threads: 1, cacheDir });
-    assert.equal(e.dims, 1280);
+    const url = `${base}/models/toy-classifier.onnx`;
+    const e = await Embedder.load({ model: url, pooling: 'max', preprocess: { ...IMAGENET_PREPROCESS, size: 32 }, threads: 1, cacheDir });
+    assert.equal(e.dims, toy.channels);
     await e.close();
     const again = await resolveModelFile(url, { cacheDir });
     assert.equal(requests, 1);

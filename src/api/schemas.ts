@@ -1,0 +1,257 @@
+import { Type, type Static, type TSchema } from 'typebox';
+import { ERROR_TABLE } from '../errors.js';
+import { DEFAULT_K, MAX_K } from '../query/query.js';
+import { MAX_TEXT_LENGTH } from '../text/queryParser.js';
+
+/**
+ * The HTTP API's shapes, in one place: request parts (params, query strings, JSON bodies, multipart fields) and
+ * response bodies. The routes (src/server/routes) hang them on fastify, which validates requests with them and
+ * serializes responses with them (fast-json-stringify drops what a response schema does not name, so a field the
+ * page reads must be listed here), and @fastify/swagger turns them into the OpenAPI document.
+ */
+
+// ---------------------------------------------------------------- request parts
+
+/** Results wanted: one limit for every transport (src/query/query.ts). */
+export const KSchema = Type.Integer({ minimum: 1, maximum: MAX_K, default: DEFAULT_K, description: `Results wanted, 1 to ${MAX_K} (default: the server's --k, ${DEFAULT_K} unless set)` });
+export const MetricSchema = Type.Enum(['cosine', 'euclidean'], { description: 'Similarity measure (default: the server\'s --metric)' });
+export const FilterValueSchema = Type.Union([Type.String(), Type.Array(Type.String())]);
+export const FiltersSchema = Type.Record(Type.String(), FilterValueSchema, {
+  description: 'Metadata filters: field -> allowed value (or values); case is ignored. Fields are the catalog\'s metadata columns.',
+});
+export const DropFiltersSchema = Type.Array(Type.String(), { description: 'Fields whose word filters the shopper removed (their words then only rank)' });
+export const TextSchema = Type.String({ description: `Words ("red floral dress"), at most ${MAX_TEXT_LENGTH} characters; alone or with a photo / item` });
+export const ImageUrlSchema = Type.String({ description: 'An http(s) URL of a photo; the server downloads it (with the upload limits)' });
+export const ItemIdSchema = Type.String({ minLength: 1, description: 'A catalog item id' });
+/** A file part of a multipart body, as OpenAPI describes it. */
+export const BinarySchema = Type.String({ format: 'binary', description: 'A photo (JPEG, PNG or WebP)' });
+
+export const ItemParams = Type.Object({ id: ItemIdSchema });
+
+export const DEFAULT_ITEMS_LIMIT = 24;
+export const MAX_ITEMS_LIMIT = 200;
+export const ItemsQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ITEMS_LIMIT, default: DEFAULT_ITEMS_LIMIT, description: 'Items in the page' })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'Where the spread starts' })),
+  },
+  { additionalProperties: false },
+);
+
+/** `k` and `metric`; every other parameter is a metadata filter (`gender=Women`, `articleType=Tshirts|Shirts`). */
+export const SimilarQuery = Type.Object({ k: Type.Optional(KSchema), metric: Type.Optional(MetricSchema) }, { additionalProperties: FilterValueSchema });
+
+/** A search as a JSON body: a photo by URL, a catalog item, words, or words with either. */
+export const SearchJsonBody = Type.Object(
+  {
+    imageUrl: Type.Optional(ImageUrlSchema),
+    url: Type.Optional(Type.String({ description: 'Same as imageUrl' })),
+    id: Type.Optional(ItemIdSchema),
+    text: Type.Optional(TextSchema),
+    k: Type.Optional(KSchema),
+    metric: Type.Optional(MetricSchema),
+    filters: Type.Optional(FiltersSchema),
+    dropFilters: Type.Optional(DropFiltersSchema),
+  },
+  { additionalProperties: false, description: 'One of imageUrl (or url), id or text; text may join imageUrl or id' },
+);
+
+/** The text fields of a multipart search, as they arrive (strings; k converted), checked with the same limits. */
+export const SearchFormFields = Type.Object(
+  {
+    k: Type.Optional(KSchema),
+    metric: Type.Optional(MetricSchema),
+    filters: Type.Optional(Type.String({ description: 'Metadata filters as JSON text, e.g. {"gender":"Women"}' })),
+    text: Type.Optional(TextSchema),
+    dropFilters: Type.Optional(Type.String({ description: 'Removed word-filter fields as JSON text, e.g. ["baseColour"]' })),
+  },
+  { additionalProperties: false },
+);
+/** A multipart search as OpenAPI documents it: the photo in `image` (or only `text`), and the fields above. */
+export const SearchForm = Type.Object({ image: Type.Optional(BinarySchema), ...SearchFormFields.properties }, { additionalProperties: false });
+
+/** A photo by URL (match, categorize). */
+export const PhotoJsonBody = Type.Object({ imageUrl: Type.Optional(ImageUrlSchema), url: Type.Optional(Type.String({ description: 'Same as imageUrl' })) }, { additionalProperties: false });
+/** A photo or a catalog item (outfit). */
+export const ItemOrPhotoJsonBody = Type.Object({ ...PhotoJsonBody.properties, id: Type.Optional(ItemIdSchema) }, { additionalProperties: false });
+/** A multipart body that is only the photo. */
+export const PhotoFormFields = Type.Object({}, { additionalProperties: false });
+export const PhotoForm = Type.Object({ image: BinarySchema }, { additionalProperties: false });
+
+export const MatchQuery = Type.Object(
+  { threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Margin needed for a match (default: the catalog\'s)' })) },
+  { additionalProperties: false },
+);
+
+export const DuplicatesQuery = Type.Object(
+  {
+    threshold: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Similarity from which two photos are near-duplicates (default: the product\'s near-duplicate threshold)' })),
+    format: Type.Optional(Type.Enum(['json', 'csv'], { default: 'json' })),
+    near: Type.Optional(Type.Boolean({ default: true, description: 'Also look for near-duplicates (slower)' })),
+  },
+  { additionalProperties: false },
+);
+
+/** A request body per content type: JSON validated by its schema, multipart documented (the handler streams it). */
+export function jsonOrForm(json: TSchema, form: TSchema, required = true) {
+  return { required, content: { 'application/json': { schema: json }, 'multipart/form-data': { schema: form } } };
+}
+
+// ---------------------------------------------------------------- responses
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: `A stable code: ${Object.keys(ERROR_TABLE).join(', ')}` }),
+      message: Type.String({ description: 'What was expected, what came and what to do' }),
+    }),
+  },
+  { description: 'An error' },
+);
+/** Every route answers errors with the same shape. */
+export const ERROR_RESPONSES = { '4xx': ErrorBody, '5xx': ErrorBody } as const;
+
+export const MetadataSchema = Type.Record(Type.String(), Type.String(), { description: 'The item\'s metadata columns' });
+export const PredictionSchema = Type.Object({ value: Type.String(), confidence: Type.Number() });
+export const PredictionsSchema = Type.Record(Type.String(), PredictionSchema, { description: 'Predicted labels (articleType, baseColour, gender) with confidences' });
+
+export const ItemView = Type.Object({ id: Type.String(), imageUrl: Type.String(), metadata: MetadataSchema });
+export const ItemsPage = Type.Object({ total: Type.Integer(), items: Type.Array(ItemView) });
+
+export const HealthResponse = Type.Object({ status: Type.Literal('ok'), items: Type.Integer(), dims: Type.Integer(), model: Type.Union([Type.String(), Type.Null()]) });
+
+const ModelIdentitySchema = Type.Object(
+  { modelName: Type.String(), modelSha256: Type.String(), featureTensor: Type.String(), pooling: Type.String(), preprocess: Type.Record(Type.String(), Type.Unknown()), dims: Type.Integer() },
+  { additionalProperties: true },
+);
+export const FacetsSchema = Type.Record(Type.String(), Type.Array(Type.Object({ value: Type.String(), count: Type.Integer() })));
+export const InfoResponse = Type.Object(
+  {
+    items: Type.Integer(),
+    dims: Type.Integer(),
+    model: Type.Union([ModelIdentitySchema, Type.Null()]),
+    imagesRoot: Type.Union([Type.String(), Type.Null()]),
+    dataDir: Type.String(),
+    metadataColumns: Type.Array(Type.String()),
+    index: Type.String(),
+    refinement: Type.Union([Type.Object({ trainedAt: Type.String(), dims: Type.Integer(), report: Type.Record(Type.String(), Type.Unknown()) }, { additionalProperties: true }), Type.Null()]),
+    refinementNote: Type.Optional(Type.String()),
+    facets: FacetsSchema,
+  },
+  { additionalProperties: true },
+);
+
+export const TimingsSchema = Type.Object({
+  decodeMs: Type.Optional(Type.Number()),
+  embedMs: Type.Optional(Type.Number()),
+  searchMs: Type.Number(),
+  batchSize: Type.Optional(Type.Integer()),
+});
+export const IsolatedSchema = Type.Object({ imageUrl: Type.String({ description: 'The product as isolation cut it out, as a data: URL' }), method: Type.String() });
+
+/** What was searched for, echoed. */
+export const SearchQueryEcho = Type.Object({
+  id: Type.Optional(Type.String()),
+  kind: Type.Optional(Type.String({ description: 'upload or url, for a photo' })),
+  url: Type.Optional(Type.String()),
+  text: Type.Optional(Type.String()),
+  isolated: Type.Optional(IsolatedSchema),
+});
+
+const WordFilterSchema = Type.Object(
+  { field: Type.String(), values: Type.Array(Type.String()), first: Type.Optional(Type.String()), words: Type.String() },
+  { additionalProperties: true },
+);
+/** How the words were read: which became filters, which were removed or relaxed, which ranked. */
+export const TextInfoSchema = Type.Object(
+  {
+    text: Type.String(),
+    filters: Type.Array(WordFilterSchema),
+    removed: Type.Array(WordFilterSchema),
+    relaxed: Type.Array(WordFilterSchema),
+    words: Type.Array(Type.String()),
+    unmatchedWords: Type.Array(Type.String()),
+    engine: Type.String(),
+  },
+  { additionalProperties: true },
+);
+
+export const HitView = Type.Object({
+  id: Type.String(),
+  score: Type.Number({ description: 'Similarity in [0, 1], higher is closer' }),
+  distance: Type.Number(),
+  imageUrl: Type.String(),
+  metadata: MetadataSchema,
+  lookAlike: Type.Optional(Type.Boolean({ description: 'Moved first as the item that looks most like the photo' })),
+  predicted: Type.Optional(PredictionsSchema),
+  unmatched: Type.Optional(Type.Array(Type.String({ description: 'Word filters this hit does not satisfy' }))),
+});
+
+export const SearchResponse = Type.Object({
+  query: SearchQueryEcho,
+  text: Type.Optional(TextInfoSchema),
+  metric: Type.String(),
+  k: Type.Integer(),
+  timings: TimingsSchema,
+  predicted: Type.Optional(PredictionsSchema),
+  results: Type.Array(HitView),
+});
+
+export const MatchHitView = Type.Object({ id: Type.String(), score: Type.Number(), imageUrl: Type.String(), metadata: MetadataSchema });
+export const MatchResponse = Type.Object({
+  query: Type.Object({ kind: Type.String(), isolated: Type.Optional(IsolatedSchema) }),
+  match: Type.Union([MatchHitView, Type.Null()]),
+  confidence: Type.Number(),
+  similarity: Type.Number(),
+  threshold: Type.Number(),
+  space: Type.String({ description: 'same-product or backbone' }),
+  message: Type.String(),
+  candidates: Type.Array(MatchHitView),
+});
+
+export const CategorizeResponse = Type.Object({ predicted: PredictionsSchema });
+
+export const OutfitPickView = Type.Object({
+  group: Type.String(),
+  id: Type.String(),
+  metadata: MetadataSchema,
+  style: Type.Number(),
+  reason: Type.String(),
+  imageUrl: Type.String(),
+});
+export const OutfitResponse = Type.Object({
+  query: Type.Object({
+    id: Type.Optional(Type.String()),
+    labels: Type.Record(Type.String(), Type.String()),
+    predicted: Type.Optional(PredictionsSchema),
+    role: Type.Union([Type.String(), Type.Null()]),
+  }),
+  picks: Type.Array(OutfitPickView),
+  unfilled: Type.Array(Type.String()),
+  message: Type.Optional(Type.String()),
+});
+
+export const DuplicateGroupView = Type.Object({
+  kind: Type.String({ description: 'exact or near' }),
+  ids: Type.Array(Type.String()),
+  similarity: Type.Number(),
+  items: Type.Array(Type.Object({ id: Type.String(), imageUrl: Type.String(), name: Type.String() })),
+});
+export const DuplicatesResponse = Type.Object({ threshold: Type.Number(), exact: Type.Array(DuplicateGroupView), near: Type.Array(DuplicateGroupView) });
+
+export type SearchJson = Static<typeof SearchJsonBody>;
+export type PhotoJson = Static<typeof PhotoJsonBody>;
+export type ItemOrPhotoJson = Static<typeof ItemOrPhotoJsonBody>;
+export type SimilarQueryString = Static<typeof SimilarQuery>;
+export type ItemViewBody = Static<typeof ItemView>;
+export type ItemsPageBody = Static<typeof ItemsPage>;
+export type HealthBody = Static<typeof HealthResponse>;
+export type InfoBody = Static<typeof InfoResponse>;
+export type SearchBody = Static<typeof SearchResponse>;
+export type HitBody = Static<typeof HitView>;
+export type MatchBody = Static<typeof MatchResponse>;
+export type CategorizeBody = Static<typeof CategorizeResponse>;
+export type OutfitBody = Static<typeof OutfitResponse>;
+export type DuplicatesBody = Static<typeof DuplicatesResponse>;
+export type PredictionsBody = Static<typeof PredictionsSchema>;
+export type IsolatedBody = Static<typeof IsolatedSchema>;

@@ -1,0 +1,54 @@
+import { readFile } from 'node:fs/promises';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import {
+  DEFAULT_ITEMS_LIMIT,
+  ERROR_RESPONSES,
+  HealthResponse,
+  InfoResponse,
+  ItemParams,
+  ItemsPage,
+  ItemsQuery,
+  ItemView,
+} from '../../api/schemas.js';
+import { browseView, healthView, infoView, itemView } from '../../api/views.js';
+import { FashionError } from '../../errors.js';
+import { sniffImageType } from '../../imaging/imageType.js';
+import type { ApiDeps } from '../deps.js';
+
+const IMAGE_MIME = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' } as const;
+const PHOTO = { schema: Type.String({ format: 'binary' }) };
+
+/** The catalog: liveness, description, a browsable spread of items, one item, and the items' photos. */
+export const catalogRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { svc }) => {
+  app.get('/api/health', {
+    schema: { tags: ['catalog'], summary: 'Liveness, with the catalog size and model', response: { 200: HealthResponse, ...ERROR_RESPONSES } },
+  }, async () => healthView(svc.info()));
+
+  app.get('/api/info', {
+    schema: { tags: ['catalog'], summary: 'The catalog: size, model, metadata columns, refinement, facets for filters', response: { 200: InfoResponse, ...ERROR_RESPONSES } },
+  }, async () => infoView(svc.info(), svc.catalog.facets()));
+
+  app.get('/api/items', {
+    schema: { tags: ['catalog'], summary: 'A spread of catalog items (the page\'s first view)', querystring: ItemsQuery, response: { 200: ItemsPage, ...ERROR_RESPONSES } },
+  }, async (req) => browseView(svc.catalog.items, req.query.limit ?? DEFAULT_ITEMS_LIMIT, req.query.offset ?? 0));
+
+  app.get('/api/items/:id', {
+    schema: { tags: ['catalog'], summary: 'One item and its metadata', params: ItemParams, response: { 200: ItemView, ...ERROR_RESPONSES } },
+  }, async (req) => itemView(svc.catalog.item(req.params.id)));
+
+  app.get('/api/images/:id', {
+    schema: {
+      tags: ['catalog'],
+      summary: 'The item\'s photo (only from inside the catalog folder)',
+      params: ItemParams,
+      response: { 200: { description: 'The photo', content: { 'image/jpeg': PHOTO, 'image/png': PHOTO, 'image/webp': PHOTO } }, ...ERROR_RESPONSES },
+    },
+  }, async (req, reply) => {
+    const bytes = await readFile(svc.catalog.imagePath(req.params.id));
+    const type = sniffImageType(bytes);
+    if (!type) throw new FashionError('image/unsupported-type', `The stored photo of ${req.params.id} is not an image`);
+    // The photo's bytes as they are (no serialization); the type provider only knows the JSON responses.
+    return reply.type(IMAGE_MIME[type]).header('cache-control', 'public, max-age=3600').send(bytes as unknown as string);
+  });
+};

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { resolveConfig } from '../../src/config.js';
+import { ERROR_TABLE, FashionError, invalid, isFashionError, type ErrorCode } from '../../src/errors.js';
+
+const invalidInput = (pattern?: RegExp) => (e: unknown) => e instanceof FashionError && e.code === 'input/invalid' && (!pattern || pattern.test(e.message));
+
+/** An empty working folder, and an explicit environment: nothing from this machine's env or ../shared leaks in. */
+const made: string[] = [];
+after(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fashion-unit-config-'));
+  made.push(dir);
+  return dir;
+}
+
+function setup(files: Record<string, unknown> = {}) {
+  const cwd = tempDir();
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(cwd, name), typeof content === 'string' ? content : JSON.stringify(content));
+  // A shared folder of our own: the default models are found there, wherever the real one is (or is not).
+  const shared = join(cwd, 'shared');
+  mkdirSync(join(shared, 'models'), { recursive: true });
+  return { cwd, shared, env: { FASHION_SHARED: shared, XDG_CACHE_HOME: join(cwd, 'xdg') } as NodeJS.ProcessEnv };
+}
+
+test('defaults: the shared MobileNetV2 with SqueezeNet as second model, isolation on, documented values', () => {
+  const { cwd, shared, env } = setup();
+  const c = resolveConfig({}, env, cwd);
+  assert.equal(c.dataDir, join(cwd, '.fashion'));
+  assert.equal(c.cacheDir, join(cwd, 'xdg', 'fashion-recs'));
+  assert.equal(c.model, join(shared, 'models', 'mobilenetv2-12-int8.onnx'));
+  assert.equal(c.secondModel?.model, join(shared, 'models', 'squeezenet1.0-fp16.onnx'));
+  assert.equal(c.secondModel?.preprocess.channelOrder, 'BGR', 'SqueezeNet takes Caffe pixels');
+  assert.equal(c.pooling, 'max');
+  assert.equal(c.preprocess.size, 224);
+  assert.equal(c.preprocess.fit, 'pad');
+  assert.equal(c.preprocess.isolate, true);
+  assert.deepEqual([c.threads, c.batchSize, c.k, c.port, c.host, c.metric, c.index], [2, 32, 5, 8080, '127.0.0.1', 'cosine', 'auto']);
+  assert.equal(c.mirror, false);
+  assert.equal(c.backboneDefaulted, true);
+  assert.equal(c.augment, 0.25);
+  assert.ok(Object.isFrozen(c));
+});
+
+test('without any shared folder the default model is still a path (resolved later), not a crash', () => {
+  const cwd = tempDir();
+  const c = resolveConfig({}, { FASHION_SHARED: join(cwd, 'nowhere') }, cwd);
+  assert.match(c.model, /mobilenetv2-12-int8\.onnx$/);
+  const own = resolveConfig({ model: join(cwd, 'mine.onnx') }, { FASHION_SHARED: join(cwd, 'nowhere') }, cwd);
+  assert.equal(own.model, join(cwd, 'mine.onnx'));
+  assert.equal(own.secondModel, undefined, "a shop's own model is not composed unasked");
+});
+
+test('flags > environment > config file > defaults, option by option', () => {
+  const { cwd, env } = setup({ 'fashion.config.json': { k: 7, port: 9000, pooling: 'avg', threads: 3, dataDir: 'from-file' } });
+  const c = resolveConfig({ k: 11, dataDir: '' }, { ...env, FASHION_K: '9', PORT: '9100', FASHION_DATA: 'from-env' }, cwd);
+  assert.equal(c.k, 11, 'flag over env and file');
+  assert.equal(c.port, 9100, 'env over file');
+  assert.equal(c.pooling, 'avg', 'file over default');
+  assert.equal(c.threads, 3);
+  assert.equal(c.batchSize, 32, 'default');
+  assert.equal(c.dataDir, join(cwd, 'from-env'), 'an empty flag does not count; relative paths resolve from cwd');
+  // The config file is found by flag, by FASHION_CONFIG, or as ./fashion.config.json.
+  writeFileSync(join(cwd, 'other.json'), JSON.stringify({ k: 42 }));
+  assert.equal(resolveConfig({ config: 'other.json' }, env, cwd).k, 42);
+  assert.equal(resolveConfig({}, { ...env, FASHION_CONFIG: join(cwd, 'other.json') }, cwd).k, 42);
+  assert.equal(resolveConfig({}, env, cwd).k, 7);
+});
+
+test('preprocessing, second model and mirror options', () => {
+  const { cwd, env } = setup();
+  const c = resolveConfig({ size: 256, fit: 'crop', isolate: 'off' }, env, cwd);
+  assert.equal(c.preprocess.size, 256);
+  assert.equal(c.preprocess.fit, 'crop');
+  assert.equal(c.preprocess.isolate, undefined);
+  assert.equal(c.secondModel?.preprocess.size, 256, 'the second model sees the same fit');
+  assert.equal(c.secondModel?.preprocess.fit, 'crop');
+  assert.equal(resolveConfig({ secondModel: 'none' }, env, cwd).secondModel, undefined);
+  const m = resolveConfig({}, { ...env, FASHION_MIRROR: 'on' }, cwd);
+  assert.equal(m.mirror, true);
+  assert.equal(m.backboneDefaulted, false);
+  assert.equal(resolveConfig({ preprocessPreset: 'caffe' }, env, cwd).preprocess.channelOrder, 'BGR');
+});
+
+test('bad values are refused with input/invalid, naming the option and the value', () => {
+  const { cwd, env } = setup();
+  assert.throws(() => resolveConfig({ k: 0 }, env, cwd), invalidInput(/for k but received 0/));
+  assert.throws(() => resolveConfig({}, { ...env, FASHION_THREADS: 'two' }, cwd), invalidInput(/threads/));
+  assert.throws(() => resolveConfig({ pooling: 'median' }, env, cwd), invalidInput(/pooling/));
+  assert.throws(() => resolveConfig({ metric: 'dot' }, env, cwd), invalidInput(/metric/));
+  assert.throws(() => resolveConfig({ size: 16 }, env, cwd), invalidInput(/size/));
+  assert.throws(() => resolveConfig({ fit: 'cover' }, env, cwd), invalidInput(/fit/));
+  assert.throws(() => resolveConfig({ augment: 1.5 }, env, cwd), invalidInput(/augment/));
+  assert.throws(() => resolveConfig({ preprocessPreset: 'tf' }, env, cwd), invalidInput(/preprocess/));
+  assert.throws(() => resolveConfig({ port: 70000 }, env, cwd), invalidInput(/port/));
+  writeFileSync(join(cwd, 'broken.json'), '{ "k": ');
+  assert.throws(() => resolveConfig({ config: 'broken.json' }, env, cwd), invalidInput(/broken\.json/));
+  assert.throws(() => resolveConfig({ config: 'absent.json' }, env, cwd), invalidInput(/absent\.json/));
+});
+
+test('the error table: every code has an HTTP status and an exit code, and errors carry them', () => {
+  const codes = Object.keys(ERROR_TABLE) as ErrorCode[];
+  assert.ok(codes.length >= 19);
+  for (const code of codes) {
+    const { status, exit } = ERROR_TABLE[code];
+    assert.ok(Number.isInteger(status) && status >= 400 && status < 600, `${code}: status ${status}`);
+    assert.ok(Number.isInteger(exit) && exit >= 1 && exit <= 9, `${code}: exit ${exit}`);
+    assert.match(code, /^[a-z]+\/[a-z-]+$/);
+    const e = new FashionError(code, 'message');
+    assert.deepEqual([e.code, e.status, e.exitCode, e.name, e.message], [code, status, exit, 'FashionError', 'message']);
+    assert.ok(e instanceof Error && isFashionError(e));
+  }
+  // Written out: the statuses the HTTP API documents for the image errors, and the CLI's exit codes by kind.
+  const expected: Partial<Record<ErrorCode, [number, number]>> = {
+    'image/empty': [400, 3],
+    'image/unsupported-type': [415, 3],
+    'image/corrupt': [422, 3],
+    'image/too-many-pixels': [413, 3],
+    'image/too-large': [413, 3],
+    'input/not-found': [404, 4],
+    'input/invalid': [400, 2],
+    'model/not-found': [500, 6],
+    'model/download-failed': [502, 6],
+    'catalog/model-mismatch': [409, 7],
+    'item/not-found': [404, 4],
+    'server/busy': [503, 8],
+  };
+  for (const [code, [status, exit]] of Object.entries(expected) as Array<[ErrorCode, [number, number]]>) assert.deepEqual([ERROR_TABLE[code].status, ERROR_TABLE[code].exit], [status, exit], code);
+  for (const code of codes.filter((c) => c.startsWith('image/'))) assert.equal(ERROR_TABLE[code].exit, 3, code);
+  const cause = new Error('inner');
+  assert.equal(new FashionError('image/corrupt', 'x', { cause }).cause, cause);
+  assert.equal(isFashionError(new Error('plain')), false);
+  const v = invalid('k', 'an integer from 1 to 1000', 'abc');
+  assert.equal(v.code, 'input/invalid');
+  assert.equal(v.message, 'Expected an integer from 1 to 1000 for k but received "abc"');
+  assert.equal(invalid('k', 'a number', 5).message, 'Expected a number for k but received 5');
+});
