@@ -3,9 +3,9 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Type } from 'typebox';
-import { compileCheck } from './api/validate.js';
+import { compileCheck } from './util/schemaCheck.js';
 import { FashionError, invalid } from './errors.js';
-import { MAX_K } from './query/query.js';
+import { DEFAULT_K, MAX_K } from './query/query.js';
 import type { Pooling } from './embedding/headCut.js';
 import { resolvePreprocess, type Preprocess } from './imaging/preprocess.js';
 import type { Metric } from './index/metric.js';
@@ -244,7 +244,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     threads: int('threads', 2, 1, 64),
     batchSize: int('batchSize', 32, 1, 1024),
     metric: oneOf<Metric>('metric', 'cosine', ['cosine', 'euclidean']),
-    k: int('k', 5, 1, 1000),
+    k: int('k', DEFAULT_K, 1, MAX_K),
     host: str('host', '127.0.0.1'),
     port: int('port', 8080, 0, 65535),
     maxUploadBytes: int('maxUploadBytes', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),

@@ -61,6 +61,26 @@ test('an uploaded catalog photo finds itself first, then 4 more of the same kind
   assert.ok(body.results.filter((r: { metadata: { articleType: string } }) => r.metadata.articleType === 'Tshirts').length >= 3);
 });
 
+test('a searched photo gets a handle: match, categorize, outfit and search reuse it without a second upload', async () => {
+  const search = await app.inject({ method: 'POST', url: '/api/search', ...multipart([{ name: 'image', value: photo, filename: 'shirt.jpg' }]) });
+  const handle = search.json().query.handle as string;
+  assert.match(handle, /^[0-9a-f]{24}$/);
+  const json = (url: string, payload: object) => app.inject({ method: 'POST', url, payload });
+  const match = await json('/api/match', { handle });
+  assert.equal(match.statusCode, 200, match.body);
+  assert.equal(match.json().candidates[0].id, photoId);
+  const cat = await json('/api/categorize', { handle });
+  assert.equal(cat.json().predicted.articleType.value, search.json().predicted.articleType.value);
+  const outfit = await json('/api/outfit', { handle });
+  assert.equal(outfit.statusCode, 200, outfit.body);
+  assert.ok(Array.isArray(outfit.json().picks));
+  const again = await json('/api/search', { handle, k: 3 });
+  assert.deepEqual(again.json().results.map((r: { id: string }) => r.id), search.json().results.slice(0, 3).map((r: { id: string }) => r.id));
+  const unknown = await json('/api/match', { handle: 'f'.repeat(24) });
+  assert.equal(unknown.statusCode, 404);
+  assert.equal(unknown.json().error.code, 'input/not-found');
+});
+
 test('a photo is categorised (API), and uploads carry the prediction beside their results', async () => {
   const res = await app.inject({ method: 'POST', url: '/api/categorize', ...multipart([{ name: 'image', value: photo, filename: 'shirt.jpg' }]) });
   assert.equal(res.statusCode, 200, res.body);
@@ -203,7 +223,8 @@ test('words and photos: the text info, the predictions and the isolated query re
     ...multipart([{ name: 'image', value: photo, filename: 'shirt.jpg' }, { name: 'k', value: '5' }, { name: 'filters', value: '{}' }, { name: 'text', value: 'blue' }, { name: 'dropFilters', value: '[]' }]),
   });
   assert.equal(both.statusCode, 200, both.body);
-  assert.deepEqual(both.json().query, { text: 'blue', kind: 'upload' });
+  assert.deepEqual({ ...both.json().query, handle: undefined }, { text: 'blue', kind: 'upload', handle: undefined });
+  assert.match(both.json().query.handle, /^[0-9a-f]{24}$/);
   assert.equal(both.json().text.filters[0].field, 'baseColour');
   assert.ok(both.json().results.every((r: { metadata: { baseColour: string } }) => r.metadata.baseColour === 'Blue'));
   const itemWords = (await app.inject({ method: 'POST', url: '/api/search', payload: { id: photoId, text: 'watch' } })).json();

@@ -23,8 +23,27 @@ function setStatus(text, isError = false) {
 async function api(path, init) {
   const res = await fetch(path, init);
   const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(body?.error?.message ?? `HTTP ${res.status}`);
+  if (!res.ok) throw Object.assign(new Error(body?.error?.message ?? `HTTP ${res.status}`), { code: body?.error?.code });
   return body;
+}
+
+// The photo of the last search: by its handle (the server keeps recent photos' embeddings) so that match and outfit
+// do not upload or download it again; the upload or URL when the handle has expired.
+async function photoCall(path, q) {
+  const handle = q.handle;
+  if (handle) {
+    try {
+      return await api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ handle }) });
+    } catch (err) {
+      if (err.code !== 'input/not-found') throw err;
+    }
+  }
+  if (q.kind === 'file') {
+    const form = new FormData();
+    form.append('image', q.file);
+    return api(path, { method: 'POST', body: form });
+  }
+  return api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ imageUrl: q.url }) });
 }
 
 function showQuery(src, caption) {
@@ -149,14 +168,7 @@ async function matchPhoto() {
   box.textContent = 'Looking for this exact product…';
   box.classList.remove('error');
   try {
-    let body;
-    if (q.kind === 'file') {
-      const form = new FormData();
-      form.append('image', q.file);
-      body = await api('/api/match', { method: 'POST', body: form });
-    } else {
-      body = await api('/api/match', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ imageUrl: q.url }) });
-    }
+    const body = await photoCall('/api/match', q);
     const line = document.createElement('p');
     line.dataset.testid = body.match ? 'match-found' : 'no-match';
     if (body.match) {
@@ -217,14 +229,9 @@ async function loadOutfit(body) {
   if (q?.kind === 'id') {
     request = () => api(`/api/items/${encodeURIComponent(q.id)}/outfit`);
     title = `Complete the look for “${q.name}”`;
-  } else if (q?.kind === 'file') {
-    const form = new FormData();
-    form.append('image', q.file);
-    request = () => api('/api/outfit', { method: 'POST', body: form });
-    title = 'Complete the look for your photo';
-  } else if (q?.kind === 'url') {
-    request = () => api('/api/outfit', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ imageUrl: q.url }) });
-    title = 'Complete the look for the linked photo';
+  } else if (q?.kind === 'file' || q?.kind === 'url') {
+    request = () => photoCall('/api/outfit', q);
+    title = q.kind === 'file' ? 'Complete the look for your photo' : 'Complete the look for the linked photo';
   } else if (body?.results?.length) {
     const top = body.results[0];
     request = () => api(`/api/items/${encodeURIComponent(top.id)}/outfit`);
@@ -263,6 +270,7 @@ async function run(label, request) {
   try {
     const body = await request();
     if (seq !== searchSeq) return;
+    if (state.lastQuery && body.query?.handle) state.lastQuery.handle = body.query.handle;
     render(body, label);
     loadOutfit(body);
   } catch (err) {

@@ -12,7 +12,7 @@ import {
   type SearchJson,
   type SimilarQueryString,
 } from './schemas.js';
-import { compileCheck } from './validate.js';
+import { compileCheck } from '../util/schemaCheck.js';
 
 /**
  * Requests -> the `Query` union (src/query/query.ts) and photo sources. JSON bodies and query strings arrive
@@ -40,8 +40,8 @@ export function searchQueryFromJson(body: SearchJson, filterFields: readonly str
   const words = textPart(body.text, body.dropFilters);
   const url = body.imageUrl || body.url;
   if (body.id) return words ? { kind: 'item+text', id: body.id, ...words, ...options } : { kind: 'item', id: body.id, ...options };
-  if (url) {
-    const photo: PhotoSource = { kind: 'url', url };
+  if (url || body.handle) {
+    const photo: PhotoSource = body.handle ? { kind: 'handle', handle: body.handle } : { kind: 'url', url: url! };
     return words ? { kind: 'photo+text', photo, ...words, ...options } : { kind: 'photo', photo, ...options };
   }
   if (words) return { kind: 'text', ...words, ...options };
@@ -76,8 +76,9 @@ export function similarQuery(id: string, query: SimilarQueryString, filterFields
 
 /** The photo of a match or a categorisation: a URL in JSON. `purpose` ends the refusal ("to match"). */
 export function photoFromJson(body: PhotoJson, purpose: string): PhotoSource {
+  if (body.handle) return { kind: 'handle', handle: body.handle };
   const url = body.imageUrl || body.url;
-  if (!url) throw new FashionError('input/invalid', `Expected a photo upload or an "imageUrl" ${purpose} but received none`);
+  if (!url) throw new FashionError('input/invalid', `Expected a photo upload, an "imageUrl" or a "handle" ${purpose} but received none`);
   return { kind: 'url', url };
 }
 
@@ -91,6 +92,7 @@ export function photoFromForm(form: UploadForm): PhotoSource {
 /** What an outfit starts from, in JSON: a catalog item (`id`) or a photo URL. */
 export function itemOrPhotoFromJson(body: ItemOrPhotoJson): ItemOrPhoto {
   if (body.id) return { kind: 'item', id: body.id };
+  if (body.handle) return { kind: 'photo', photo: { kind: 'handle', handle: body.handle } };
   const url = body.imageUrl || body.url;
   if (!url) throw new FashionError('input/invalid', 'Expected a photo upload, an "imageUrl" or an item "id" for the outfit but received none');
   return { kind: 'photo', photo: { kind: 'url', url } };

@@ -23,6 +23,7 @@ export const DropFiltersSchema = Type.Array(Type.String(), { description: 'Field
 export const TextSchema = Type.String({ description: `Words ("red floral dress"), at most ${MAX_TEXT_LENGTH} characters; alone or with a photo / item` });
 export const ImageUrlSchema = Type.String({ description: 'An http(s) URL of a photo; the server downloads it (with the upload limits)' });
 export const ItemIdSchema = Type.String({ minLength: 1, description: 'A catalog item id' });
+export const HandleSchema = Type.String({ minLength: 1, maxLength: 64, description: 'The handle of a photo an earlier search embedded (its `query.handle`): the photo is reused, not sent again' });
 /** A file part of a multipart body, as OpenAPI describes it. */
 export const BinarySchema = Type.String({ format: 'binary', description: 'A photo (JPEG, PNG or WebP)' });
 
@@ -46,6 +47,7 @@ export const SearchJsonBody = Type.Object(
   {
     imageUrl: Type.Optional(ImageUrlSchema),
     url: Type.Optional(Type.String({ description: 'Same as imageUrl' })),
+    handle: Type.Optional(HandleSchema),
     id: Type.Optional(ItemIdSchema),
     text: Type.Optional(TextSchema),
     k: Type.Optional(KSchema),
@@ -71,7 +73,7 @@ export const SearchFormFields = Type.Object(
 export const SearchForm = Type.Object({ image: Type.Optional(BinarySchema), ...SearchFormFields.properties }, { additionalProperties: false });
 
 /** A photo by URL (match, categorize). */
-export const PhotoJsonBody = Type.Object({ imageUrl: Type.Optional(ImageUrlSchema), url: Type.Optional(Type.String({ description: 'Same as imageUrl' })) }, { additionalProperties: false });
+export const PhotoJsonBody = Type.Object({ imageUrl: Type.Optional(ImageUrlSchema), url: Type.Optional(Type.String({ description: 'Same as imageUrl' })), handle: Type.Optional(HandleSchema) }, { additionalProperties: false });
 /** A photo or a catalog item (outfit). */
 export const ItemOrPhotoJsonBody = Type.Object({ ...PhotoJsonBody.properties, id: Type.Optional(ItemIdSchema) }, { additionalProperties: false });
 /** A multipart body that is only the photo. */
@@ -155,6 +157,7 @@ export const SearchQueryEcho = Type.Object({
   kind: Type.Optional(Type.String({ description: 'upload or url, for a photo' })),
   url: Type.Optional(Type.String()),
   text: Type.Optional(Type.String()),
+  handle: Type.Optional(Type.String({ description: 'For a photo: send it as `handle` to match, categorize, outfit or search again without uploading it' })),
   isolated: Type.Optional(IsolatedSchema),
 });
 

@@ -92,11 +92,11 @@ async function queryEcho(query: Query, res: SearchResult | TextSearchResult): Pr
     case 'item':
       return { id: query.id };
     case 'photo':
-      return { kind: photoKind(query.photo), ...(query.photo.kind === 'url' ? { url: query.photo.url } : {}), ...(await isolatedView(res.isolated)) };
+      return { kind: photoKind(query.photo), ...(query.photo.kind === 'url' ? { url: query.photo.url } : {}), ...(res.handle ? { handle: res.handle } : {}), ...(await isolatedView(res.isolated)) };
     case 'text':
       return { text: query.text };
     case 'photo+text':
-      return { text: query.text, kind: photoKind(query.photo) };
+      return { text: query.text, kind: photoKind(query.photo), ...(res.handle ? { handle: res.handle } : {}) };
     case 'item+text':
       return { text: query.text, id: query.id };
   }

@@ -35,9 +35,9 @@ export async function readMetadataCsv(path: string): Promise<MetadataTable> {
 
 export function parseMetadataCsv(text: string, label = 'the CSV'): MetadataTable {
   const problems: CsvProblem[] = [];
-  let records: string[][];
+  let parsed: Array<{ record: string[]; info: { lines: number } }>;
   try {
-    records = parse(text.replace(/^\uFEFF/, ''), {
+    parsed = parse(text.replace(/^\uFEFF/, ''), {
       bom: true,
       relax_quotes: false,
       skip_empty_lines: true,
@@ -46,20 +46,23 @@ export function parseMetadataCsv(text: string, label = 'the CSV'): MetadataTable
         problems.push({ line: Number(err?.lines ?? 0), message: err?.message ?? 'unreadable row' });
         return undefined;
       },
-      info: false,
-    }) as string[][];
+      // Each record with the line it ends on, so that a problem names its line even after skipped or blank lines.
+      info: true,
+      // Rows with a wrong number of fields reach the check below, which says how many were expected.
+      relax_column_count: true,
+    }) as unknown as Array<{ record: string[]; info: { lines: number } }>;
   } catch (err) {
     throw new FashionError('input/invalid', `Expected ${label} to be CSV but it could not be parsed: ${(err as Error).message}`, { cause: err });
   }
+  const records = parsed.map((p) => p.record);
   if (records.length === 0) throw new FashionError('input/invalid', `Expected ${label} to have a header row but it is empty`);
   const header = records[0]!.map((h) => h.trim());
   const idIndex = header.indexOf('id');
   if (idIndex < 0) throw new FashionError('input/invalid', `Expected an "id" column in ${label} but the header is: ${header.join(',')}`);
   const rows = new Map<string, Metadata>();
-  // csv-parse counts lines itself; rows after skipped ones are numbered by their position after the header.
   for (let r = 1; r < records.length; r++) {
     const rec = records[r]!;
-    const line = r + 1;
+    const line = parsed[r]!.info.lines;
     if (rec.length !== header.length) {
       problems.push({ line, message: `expected ${header.length} fields but found ${rec.length}` });
       continue;

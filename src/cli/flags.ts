@@ -1,18 +1,18 @@
-import { invalid } from '../errors.js';
+import { Type } from 'typebox';
+import { compileCheck } from '../util/schemaCheck.js';
 
 /**
- * Numeric flags, checked once where they are read: `--epochs abc` is refused with the product's wording instead of
- * training zero epochs. Absent (undefined) stays undefined.
+ * Numeric flags, checked by schema where they are read (the same checker as the HTTP schemas and the config file):
+ * `--epochs abc` is refused with the product's wording instead of training zero epochs. Absent stays undefined.
  */
 export function numberFlag(name: string, raw: unknown, range: { min?: number; max?: number; integer?: boolean } = {}): number | undefined {
   if (raw === undefined) return undefined;
+  const limits = { ...(range.min !== undefined ? { minimum: range.min } : {}), ...(range.max !== undefined ? { maximum: range.max } : {}) };
+  const schema = range.integer ? Type.Integer(limits) : Type.Number(limits);
+  // A flag arrives as text: only a whole numeric literal becomes a number (no "" -> 0, no "1.5" -> 1), then the schema decides.
   const text = String(raw).trim();
-  const n = text === '' ? NaN : Number(text);
-  const what = `${range.integer ? 'an integer' : 'a number'}${range.min !== undefined ? ` from ${range.min}` : ''}${range.max !== undefined ? ` to ${range.max}` : range.min !== undefined ? ' up' : ''}`;
-  if (!Number.isFinite(n) || (range.integer && !Number.isInteger(n)) || (range.min !== undefined && n < range.min) || (range.max !== undefined && n > range.max)) {
-    throw invalid(name, what, raw);
-  }
-  return n;
+  const value = text !== '' && Number.isFinite(Number(text)) ? Number(text) : text;
+  return compileCheck(schema, { rootName: name })(value) as number;
 }
 
 export function intFlag(name: string, raw: unknown, range: { min?: number; max?: number } = {}): number | undefined {

@@ -110,6 +110,12 @@ export class HnswIndex implements RowIndex {
     return this.index.size();
   }
 
+  /** Whether the graph itself holds a vector under each key (a stale key is invisible to `search`, but not here). */
+  holds(keys: ArrayLike<bigint>): boolean[] {
+    const r = this.index.contains(BigUint64Array.from(keys));
+    return Array.isArray(r) ? r : [r];
+  }
+
   search(query: Float32Array, k: number, metric: Metric, filter?: RowFilter): Neighbor[] {
     if (metric !== this.options.metric) return this.exact.search(query, k, metric, filter);
     const want = Math.min(this.size, filter ? k * 8 : k);

@@ -1,6 +1,6 @@
 import type { FastifySchemaCompiler } from 'fastify';
 import type { TSchema } from 'typebox';
-import { compileCheck, type CheckOptions } from '../api/validate.js';
+import { compileCheck, type CheckOptions } from '../util/schemaCheck.js';
 
 /** How each request part is named when it is wrong as a whole. */
 const PARTS: Record<string, CheckOptions> = {
