@@ -30,8 +30,20 @@ export async function prepareBatch(
   limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
   readings: 'one' | 'both' = 'one',
 ): Promise<PreparedBatch> {
+  const fitted = await fitPhotos(embedder, photos, limits, readings);
+  const ok = (f: FittedPhoto | FashionError): f is FittedPhoto => !(f instanceof FashionError);
+  return { ...pack(embedder.identity.preprocess, fitted.map((f) => (ok(f) ? f.product : f))), photos: fitted.map((f) => (ok(f) ? f : null)) };
+}
+
+/** Decodes, isolates and fits each photo (with its other readings when asked); a bad photo becomes its error. */
+export function fitPhotos(
+  embedder: Embedder,
+  photos: ReadonlyArray<{ bytes: Uint8Array | (() => Promise<Uint8Array>); label: string }>,
+  limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+  readings: 'one' | 'both' = 'one',
+): Promise<Array<FittedPhoto | FashionError>> {
   const p = embedder.identity.preprocess;
-  const fitted = await Promise.all(
+  return Promise.all(
     photos.map(async (ph) => {
       try {
         const bytes = typeof ph.bytes === 'function' ? await ph.bytes() : ph.bytes;
@@ -41,8 +53,11 @@ export async function prepareBatch(
       }
     }),
   );
-  const ok = (f: FittedPhoto | FashionError): f is FittedPhoto => !(f instanceof FashionError);
-  return { ...pack(p, fitted.map((f) => (ok(f) ? f.product : f))), photos: fitted.map((f) => (ok(f) ? f : null)) };
+}
+
+/** The model's input tensor and colour evidence of decoded products (every reading of a batch of query photos). */
+export function packProducts(embedder: Embedder, products: readonly DecodedRgb[]): PreparedBatch {
+  return { ...pack(embedder.identity.preprocess, products), photos: [] };
 }
 
 /** Backbone vectors and colour evidence of products already decoded and isolated (a photo's second reading). */

@@ -1,0 +1,260 @@
+import type { DecodedRgb } from './rgb.js';
+
+/**
+ * Image primitives on RGB bytes and masks: connected components, area reduction, erosion, extents, box blurs and a
+ * deterministic k-means. They know nothing of products or backdrops; the isolation policy (src/imaging/isolateProduct.ts)
+ * is built from them.
+ */
+
+export interface Components {
+  readonly mask: Uint8Array;
+  readonly count: number;
+}
+
+/** Keeps the connected foreground regions that matter: the largest and any at least a tenth of its size. */
+export function keepMainComponents(fg: Uint8Array, w: number, h: number): Components {
+  const n = w * h;
+  const label = new Int32Array(n).fill(-1);
+  const sizes: number[] = [];
+  const stack: number[] = [];
+  for (let s = 0; s < n; s++) {
+    if (!fg[s] || label[s]! >= 0) continue;
+    const id = sizes.length;
+    let size = 0;
+    label[s] = id;
+    stack.push(s);
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      size++;
+      const x = i % w;
+      const y = (i - x) / w;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = x + dx;
+          const ny = y + dy;
+          if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
+          const j = ny * w + nx;
+          if (fg[j] && label[j]! < 0) {
+            label[j] = id;
+            stack.push(j);
+          }
+        }
+      }
+    }
+    sizes.push(size);
+  }
+  const largest = Math.max(0, ...sizes);
+  const floor = Math.max(largest * 0.1, n * 0.0015);
+  const keep = sizes.map((s) => s >= floor);
+  const mask = new Uint8Array(n);
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const l = label[i]!;
+    if (l >= 0 && keep[l]) {
+      mask[i] = 1;
+      count++;
+    }
+  }
+  return { mask, count };
+}
+
+/** Area-average reduction so that the longer side is at most `side` pixels (0: unchanged). */
+export function reduce(img: DecodedRgb, side: number): DecodedRgb {
+  const { width: w, height: h, data } = img;
+  if (side <= 0 || Math.max(w, h) <= side) return img;
+  const f = Math.max(w, h) / side;
+  const ow = Math.max(1, Math.round(w / f));
+  const oh = Math.max(1, Math.round(h / f));
+  const out = new Uint8Array(ow * oh * 3);
+  for (let y = 0; y < oh; y++) {
+    const y0 = Math.floor((y * h) / oh);
+    const y1 = Math.max(y0 + 1, Math.floor(((y + 1) * h) / oh));
+    for (let x = 0; x < ow; x++) {
+      const x0 = Math.floor((x * w) / ow);
+      const x1 = Math.max(x0 + 1, Math.floor(((x + 1) * w) / ow));
+      let r = 0, g = 0, b = 0;
+      for (let yy = y0; yy < y1; yy++) {
+        for (let xx = x0; xx < x1; xx++) {
+          const i = (yy * w + xx) * 3;
+          r += data[i]!;
+          g += data[i + 1]!;
+          b += data[i + 2]!;
+        }
+      }
+      const c = (y1 - y0) * (x1 - x0);
+      const o = (y * ow + x) * 3;
+      out[o] = Math.round(r / c);
+      out[o + 1] = Math.round(g / c);
+      out[o + 2] = Math.round(b / c);
+    }
+  }
+  return { data: out, width: ow, height: oh };
+}
+
+/** Foreground = not background, shrunk by `r` pixels (a pixel within r of the background is background). */
+export function erode(bg: Uint8Array, w: number, h: number, r: number): Uint8Array {
+  const fg = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      if (bg[y * w + x]) continue;
+      let keep = 1;
+      for (let dy = -r; dy <= r && keep; dy++) {
+        for (let dx = -r; dx <= r; dx++) {
+          const nx = x + dx;
+          const ny = y + dy;
+          if (nx >= 0 && ny >= 0 && nx < w && ny < h && bg[ny * w + nx]) {
+            keep = 0;
+            break;
+          }
+        }
+      }
+      fg[y * w + x] = keep;
+    }
+  }
+  return fg;
+}
+
+export function extent(mask: Uint8Array, w: number, h: number): { width: number; height: number } {
+  const { x0, y0, x1, y1 } = boundingBox(mask, w, h);
+  return { width: Math.max(0, x1 - x0 + 1), height: Math.max(0, y1 - y0 + 1) };
+}
+
+/** The smallest box holding every set pixel of the mask (x1 < x0 when none is set). */
+export function boundingBox(mask: Uint8Array, w: number, h: number): { x0: number; y0: number; x1: number; y1: number } {
+  let x0 = w, y0 = h, x1 = -1, y1 = -1;
+  for (let i = 0; i < w * h; i++) {
+    if (!mask[i]) continue;
+    const x = i % w;
+    const y = (i - x) / w;
+    if (x < x0) x0 = x;
+    if (x > x1) x1 = x;
+    if (y < y0) y0 = y;
+    if (y > y1) y1 = y;
+  }
+  return { x0, y0, x1, y1 };
+}
+
+/** Separable box blur of interleaved RGB, as floats. */
+export function boxBlur(data: Uint8Array, w: number, h: number, r: number): Float32Array {
+  // Running sums, O(1) per pixel whatever the radius. The sums are of bytes, then of float32 values below 256, both
+  // exact in doubles, so adding and dropping along the window gives the same result as summing each window anew.
+  const tmp = new Float32Array(w * h * 3);
+  const out = new Float32Array(w * h * 3);
+  const sum = new Float64Array(3);
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    sum.fill(0);
+    for (let k = 0; k <= Math.min(w - 1, r); k++) for (let c = 0; c < 3; c++) sum[c]! += data[(row + k) * 3 + c]!;
+    for (let x = 0; x < w; x++) {
+      const a = Math.max(0, x - r);
+      const b = Math.min(w - 1, x + r);
+      if (x > 0) {
+        if (x + r <= w - 1) for (let c = 0; c < 3; c++) sum[c]! += data[(row + x + r) * 3 + c]!;
+        if (x - r - 1 >= 0) for (let c = 0; c < 3; c++) sum[c]! -= data[(row + x - r - 1) * 3 + c]!;
+      }
+      for (let c = 0; c < 3; c++) tmp[(row + x) * 3 + c] = sum[c]! / (b - a + 1);
+    }
+  }
+  for (let x = 0; x < w; x++) {
+    sum.fill(0);
+    for (let k = 0; k <= Math.min(h - 1, r); k++) for (let c = 0; c < 3; c++) sum[c]! += tmp[(k * w + x) * 3 + c]!;
+    for (let y = 0; y < h; y++) {
+      const a = Math.max(0, y - r);
+      const b = Math.min(h - 1, y + r);
+      if (y > 0) {
+        if (y + r <= h - 1) for (let c = 0; c < 3; c++) sum[c]! += tmp[((y + r) * w + x) * 3 + c]!;
+        if (y - r - 1 >= 0) for (let c = 0; c < 3; c++) sum[c]! -= tmp[((y - r - 1) * w + x) * 3 + c]!;
+      }
+      for (let c = 0; c < 3; c++) out[(y * w + x) * 3 + c] = sum[c]! / (b - a + 1);
+    }
+  }
+  return out;
+}
+
+export function boxBlurMask(mask: Uint8Array, w: number, h: number): Float32Array {
+  const out = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let s = 0;
+      let c = 0;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = x + dx;
+          const ny = y + dy;
+          if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
+          s += mask[ny * w + nx]!;
+          c++;
+        }
+      }
+      // Product pixels stay opaque; only background pixels next to the product blend in a little.
+      out[y * w + x] = mask[y * w + x] ? 1 : s / c;
+    }
+  }
+  return out;
+}
+
+/** Deterministic k-means (farthest-point start) over RGB samples; returns the centres holding at least `minShare` of them. */
+export function kmeans(samples: Float32Array, k: number, minShare: number): Float32Array {
+  const m = samples.length / 3;
+  const kk = Math.min(k, m);
+  const centres = new Float32Array(kk * 3);
+  centres.set(samples.subarray(0, 3));
+  const best = new Float32Array(m).fill(Infinity);
+  for (let c = 1; c < kk; c++) {
+    let far = 0;
+    let farD = -1;
+    for (let i = 0; i < m; i++) {
+      const d = sq(samples, i, centres, c - 1);
+      if (d < best[i]!) best[i] = d;
+      if (best[i]! > farD) {
+        farD = best[i]!;
+        far = i;
+      }
+    }
+    centres.set(samples.subarray(far * 3, far * 3 + 3), c * 3);
+  }
+  let counts = new Int32Array(kk);
+  for (let iter = 0; iter < 8; iter++) {
+    const sums = new Float64Array(kk * 3);
+    counts = new Int32Array(kk);
+    for (let i = 0; i < m; i++) {
+      let bc = 0;
+      let bd = Infinity;
+      for (let c = 0; c < kk; c++) {
+        const d = sq(samples, i, centres, c);
+        if (d < bd) {
+          bd = d;
+          bc = c;
+        }
+      }
+      counts[bc]!++;
+      for (let j = 0; j < 3; j++) sums[bc * 3 + j]! += samples[i * 3 + j]!;
+    }
+    for (let c = 0; c < kk; c++) {
+      if (counts[c]! === 0) continue;
+      for (let j = 0; j < 3; j++) centres[c * 3 + j] = sums[c * 3 + j]! / counts[c]!;
+    }
+  }
+  const kept: number[] = [];
+  for (let c = 0; c < kk; c++) if (counts[c]! >= minShare * m) kept.push(centres[c * 3]!, centres[c * 3 + 1]!, centres[c * 3 + 2]!);
+  return kept.length > 0 ? Float32Array.from(kept) : centres;
+}
+
+export function sq(a: Float32Array, i: number, c: Float32Array, j: number): number {
+  const dr = a[i * 3]! - c[j * 3]!;
+  const dg = a[i * 3 + 1]! - c[j * 3 + 1]!;
+  const db = a[i * 3 + 2]! - c[j * 3 + 2]!;
+  return dr * dr + dg * dg + db * db;
+}
+
+export function nearest(centres: Float32Array, r: number, g: number, b: number): number {
+  let best = Infinity;
+  for (let c = 0; c < centres.length; c += 3) {
+    const dr = r - centres[c]!;
+    const dg = g - centres[c + 1]!;
+    const db = b - centres[c + 2]!;
+    const d = dr * dr + dg * dg + db * db;
+    if (d < best) best = d;
+  }
+  return Math.sqrt(best);
+}
