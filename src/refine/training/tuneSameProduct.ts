@@ -1,0 +1,80 @@
+import { instanceVectors, learnInstanceProjection, MIN_INSTANCE_PAIRS, type InstanceProjection } from '../instanceProjection.js';
+import type { MlpWeights } from '../mlp.js';
+import { RefineModel, type RefineHeader } from '../refineModel.js';
+import type { FusionChoice } from './tuneFusion.js';
+import { NO_PIN, round, type RowDistance, type Validation } from './validation.js';
+
+/** Weights of the "same product" part tried with the chosen fusion (its cosine counts weight^2, the rest about 2). */
+const INSTANCE_WEIGHTS = [0, 1, 1.4, 2];
+/** Pin gaps tried with each weight (src/search/sameProduct.ts); NO_PIN never moves an item. */
+const PIN_GAPS = [0.02, 0.025, 0.03, 0.035, 0.04, 0.05];
+/** How much P@5 or strict P@5 of clean photos the "same product" part may cost. */
+const CLEAN_TOLERANCE = 0.01;
+
+export interface SameProductChoice {
+  readonly instance: InstanceProjection;
+  readonly shape: { readonly colourWeight: number; readonly dims: number; readonly pairs: number };
+  readonly weight: number;
+  readonly gap: number;
+  /** P@5 and strict P@5 of clean validation photos with it. */
+  readonly p: number;
+  readonly s: number;
+  readonly seconds: number;
+  /** The two nearest items in the same-product space: of clean validation photos and copies against the fit items, of copies against all. */
+  readonly near: { readonly clean: RowDistance[][]; readonly copyFit: RowDistance[][] | null; readonly copyAll: RowDistance[][] | null };
+}
+
+/**
+ * Stage: with enough copies, learns "the same product" similarity from them. Its weight and pin gap are the pair that
+ * puts the own item of most copies of validation items first (a shopper photographing a listed product expects that
+ * product first) while P@5 and strict P@5 of clean validation photos, whose product is not in the fit gallery, stay
+ * within 0.01 of search without it. Null without enough copies.
+ */
+export async function tuneSameProduct(
+  v: Validation,
+  header: RefineHeader,
+  weights: MlpWeights,
+  best: FusionChoice,
+  onProgress?: (message: string) => void,
+): Promise<SameProductChoice | null> {
+  const { data, set, gemm } = v;
+  const copies = data.copies;
+  const { fit, val, fitCopies, valCopies } = set;
+  if (!copies || fitCopies.length < MIN_INSTANCE_PAIRS) return null;
+  const bd = data.backboneDims;
+  const t0 = performance.now();
+  const instance = await learnInstanceProjection(gemm, data, fit, copies, fitCopies.map((c) => ({ copy: c, item: copies.sources[c]! })), bd);
+  const seconds = round((performance.now() - t0) / 1000);
+  // Nearest items in the same-product space do not depend on the weight: found once.
+  const id = instance.dims;
+  const everyInstance = await instanceVectors(gemm, instance, { backbones: v.everything.b, colours: v.everything.c }, v.everyRow.length);
+  const fitInstance = everyInstance.subarray(0, fit.length * id);
+  const clean = await v.nearestTwo(everyInstance.subarray(fit.length * id), val.length, fitInstance, fit.length, id);
+  const copyQueries = v.copyQueries;
+  const copyInstance = copyQueries ? await instanceVectors(gemm, instance, { backbones: copyQueries.b, colours: copyQueries.c }, valCopies.length) : null;
+  const copyFit = copyInstance ? await v.nearestTwo(copyInstance, valCopies.length, fitInstance, fit.length, id) : null;
+  const copyAll = copyInstance ? await v.nearestTwo(copyInstance, valCopies.length, everyInstance, v.everyRow.length, id) : null;
+  const shape = { colourWeight: instance.colourWeight, dims: instance.dims, pairs: fitCopies.length };
+  let chosen = { hit: -1, p: best.p, s: best.s, weight: 0, gap: NO_PIN };
+  for (const weight of INSTANCE_WEIGHTS) {
+    const m = new RefineModel({ ...header, instance: shape, fusion: { ...best.fusion, instance: weight } }, weights, instance);
+    const gallery = (await m.vectors(gemm, v.everything.b, v.everything.c, v.everyRow.length, v.everyTruth)).vectors;
+    const fitGallery = gallery.subarray(0, fit.length * m.dims);
+    const cleanTop = await v.fusedTop(m, (await m.vectors(gemm, v.cleanQueries.b, v.cleanQueries.c, val.length, null)).vectors, val.length, fitGallery, fit.length);
+    const copyVectors = copyQueries ? (await m.vectors(gemm, copyQueries.b, copyQueries.c, valCopies.length, null)).vectors : null;
+    const copyTopFit = copyVectors ? await v.fusedTop(m, copyVectors, valCopies.length, fitGallery, fit.length) : null;
+    const copyTopAll = copyVectors ? await v.fusedTop(m, copyVectors, valCopies.length, gallery, v.everyRow.length) : null;
+    for (const gap of weight > 0 ? [NO_PIN, ...PIN_GAPS] : [NO_PIN]) {
+      const cleanP = v.precision(v.withPin(cleanTop, clean, gap), v.cleanQueries.truths);
+      const copy = copyTopFit ? v.precision(v.withPin(copyTopFit, copyFit, gap), copyQueries!.truths) : null;
+      const firstRows = copyTopAll ? v.withPin(copyTopAll, copyAll, gap) : null;
+      const hit = firstRows ? valCopies.filter((c, r) => v.everyRow[firstRows[r * 5]!] === copies.sources[c]).length / valCopies.length : 0;
+      const kept = cleanP.p >= best.p - CLEAN_TOLERANCE && cleanP.s >= best.s - CLEAN_TOLERANCE;
+      onProgress?.(
+        `instance weight ${weight}, pin gap ${gap >= NO_PIN ? 'none' : gap}: P@5 ${cleanP.p.toFixed(4)}${copy ? ` / ${copy.p.toFixed(4)}` : ''} strict ${cleanP.s.toFixed(4)}${copy ? ` / ${copy.s.toFixed(4)}` : ''} (clean / copies), copies' own item first ${hit.toFixed(4)}${kept ? '' : ' (costs clean photos too much)'}`,
+      );
+      if (kept && hit > chosen.hit) chosen = { hit, p: cleanP.p, s: cleanP.s, weight, gap };
+    }
+  }
+  return { instance, shape, weight: chosen.weight, gap: chosen.gap, p: chosen.p, s: chosen.s, seconds, near: { clean, copyFit, copyAll } };
+}
