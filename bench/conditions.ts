@@ -23,7 +23,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runIndex } from '../src/cli/main.js';
+import { indexFolder } from '../src/app/indexFolder.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { trainCatalog } from '../src/app/refineCatalog.js';
 import { describeIdentity, Embedder } from '../src/embedding/embedder.js';
@@ -83,7 +83,7 @@ async function buildCatalog(setting: Setting): Promise<string> {
     return data;
   }
   const t0 = performance.now();
-  const report = await runIndex(configFor(data, isolate), images, { metadata: demo!.metadata, quiet: true, refine: setting === 'refined' });
+  const report = await indexFolder(configFor(data, isolate), images, { metadata: demo!.metadata, refine: setting === 'refined' });
   log(`catalog ${data}: ${report.added + report.updated} embedded in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   return data;
 }

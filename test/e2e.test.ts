@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser } from 'playwright-core';
-import { runIndex } from '../src/cli/main.js';
+import { indexFolder } from '../src/app/indexFolder.js';
 import { REPO_ROOT } from '../src/config.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { buildApp } from '../src/server/app.js';
@@ -21,7 +21,7 @@ let base: string;
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `Chromium is needed at ${CHROMIUM} (apt-get install chromium)`);
-  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  await indexFolder(config, fx.images, { metadata: fx.csv });
   rec = Recommender.open(config);
   await rec.loadModel();
   app = await buildApp(rec.services, config, { logger: false });

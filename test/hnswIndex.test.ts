@@ -4,7 +4,7 @@ import usearch from 'usearch';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runIndex } from '../src/cli/main.js';
+import { indexFolder } from '../src/app/indexFolder.js';
 import { ExactIndex } from '../src/index/exactIndex.js';
 import { DEFAULT_HNSW, HnswIndex } from '../src/index/hnswIndex.js';
 import { mulberry32 } from '../src/util/random.js';
@@ -78,7 +78,7 @@ test('a saved graph is updated in place when rows are added and removed', async 
 test('with index=hnsw the catalog builds its graph at index time and keeps it in step with the photos', async () => {
   const fx = makeFixture(pickIds(TYPES, 5), 'hnsw');
   const config = fx.config({ index: 'hnsw' });
-  const report = await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  const report = await indexFolder(config, fx.images, { metadata: fx.csv });
   assert.equal(report.index?.kind, 'hnsw');
   let rec = Recommender.open(config);
   assert.equal(rec.info().index, 'hnsw');
@@ -87,7 +87,7 @@ test('with index=hnsw the catalog builds its graph at index time and keeps it in
   const extra = pickIds(['Jeans'], 1, 20)[0]!;
   copyFileSync(join(DEMO!.images, `${extra}.jpg`), join(fx.images, `${extra}.jpg`));
   rmSync(join(fx.images, `${fx.ids[1]}.jpg`));
-  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  await indexFolder(config, fx.images, { metadata: fx.csv });
   rec = Recommender.open(config);
   const hits = (await rec.similar(extra, { k: 29 })).hits.map((h) => h.id);
   assert.equal(hits.length, fx.ids.length - 1);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { runIndex } from '../src/cli/main.js';
+import { indexFolder } from '../src/app/indexFolder.js';
 import { MIN_LABELLED_FOR_REFINEMENT } from '../src/app/indexFolder.js';
 import { trainCatalog, writeRefinedVectors } from '../src/app/refineCatalog.js';
 import { REFINE_FILE } from '../src/refine/loadRefinement.js';
@@ -46,7 +46,7 @@ test('Gemm multiplies with and without transposes', async () => {
 test('a labelled catalog trains its refinement on index; search, categorisation and eval use it', async () => {
   const fx = makeFixture(pickIds(TYPES, 26), 'refine');
   const config = fx.config();
-  const report = await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  const report = await indexFolder(config, fx.images, { metadata: fx.csv });
   assert.ok(fx.ids.length >= MIN_LABELLED_FOR_REFINEMENT);
   assert.ok(report.refinement?.trained, JSON.stringify(report.refinement));
   const rec = Recommender.open(config);
@@ -97,7 +97,7 @@ test('a labelled catalog trains its refinement on index; search, categorisation 
 test('a photo of a listed product puts that product first through the same-product index, exact and HNSW', async () => {
   const fx = makeFixture(pickIds(TYPES, 26), 'same-product');
   const config = fx.config();
-  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  await indexFolder(config, fx.images, { metadata: fx.csv });
   const store = openCatalogStore(config.dataDir);
   const embedder = await Embedder.load({ ...embedderOptions(config), threads: 1 });
   const gemm = await Gemm.create(1);

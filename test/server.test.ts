@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { runIndex } from '../src/cli/main.js';
+import { indexFolder } from '../src/app/indexFolder.js';
 import { MAX_K } from '../src/query/query.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { buildApp } from '../src/server/app.js';
@@ -31,7 +31,7 @@ function multipart(parts: Array<{ name: string; value: string | Buffer; filename
 }
 
 before(async () => {
-  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  await indexFolder(config, fx.images, { metadata: fx.csv });
   rec = Recommender.open(config);
   app = await buildApp(rec.services, config, { logger: false });
 });

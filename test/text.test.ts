@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { runIndex } from '../src/cli/main.js';
+import { indexFolder } from '../src/app/indexFolder.js';
 import { catalogFile, openCatalogStore } from '../src/catalog/openCatalog.js';
 import { isFashionError } from '../src/errors.js';
 import { pairColours } from '../src/search/colourPairing.js';
@@ -33,7 +33,7 @@ const vocab = new Vocabulary({
 });
 
 before(async () => {
-  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  await indexFolder(config, fx.images, { metadata: fx.csv });
   rec = Recommender.open(config);
 });
 
@@ -199,17 +199,17 @@ test('the FTS table follows ingest: added, re-labelled and removed items', async
   const lines = [...fx.ids, extra].map(csvLine);
   const header = 'id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName';
   writeFileSync(fx.csv, [header, ...lines].join('\n') + '\n');
-  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  await indexFolder(config, fx.images, { metadata: fx.csv });
   const ftsIds = () => new Database(catalogFile(fx.data), { readonly: true }).prepare(`SELECT id FROM ${FTS_TABLE} WHERE ${FTS_TABLE} MATCH ?`).all('"zzyzxquux"').length;
   assert.equal(ftsIds(), 0);
   // A metadata edit: the new name is searchable at once.
   const renamed = lines.map((l) => (l.startsWith(`${extra},`) ? l.replace(STYLE_ROWS.get(extra)!.productDisplayName!, 'Zzyzxquux Shades') : l));
   writeFileSync(fx.csv, [header, ...renamed].join('\n') + '\n');
-  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  await indexFolder(config, fx.images, { metadata: fx.csv });
   assert.equal(ftsIds(), 1);
   // Removal: gone from the index.
   unlinkSync(join(fx.images, `${extra}.jpg`));
-  await runIndex(config, fx.images, { metadata: fx.csv, quiet: true });
+  await indexFolder(config, fx.images, { metadata: fx.csv });
   assert.equal(ftsIds(), 0);
   // An old catalog without the table gets it back, filled from items.
   const db = new Database(catalogFile(fx.data));

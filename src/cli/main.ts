@@ -83,7 +83,7 @@ async function withServices<T>(opts: Record<string, unknown>, use: (svc: Service
 }
 
 /** `fashion index` with progress bars drawn from the use case's events. */
-export async function runIndex(config: Config, imagesDir: string, options: { metadata?: string; reembed?: boolean; quiet?: boolean; refine?: boolean }): Promise<IndexResult> {
+async function runIndex(config: Config, imagesDir: string, options: { metadata?: string; reembed?: boolean; quiet?: boolean; refine?: boolean }): Promise<IndexResult> {
   const embedBar = progressBar('indexing', !options.quiet);
   const copiesBar = progressBar('training copies', !options.quiet);
   const onEvent = (e: IndexEvent) => {
