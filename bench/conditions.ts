@@ -342,7 +342,7 @@ function writeRefinedMarkdown(s: typeof summary): void {
     'The refined space ranks by kind, colour and style, which is what P@5 asks. A catalog item is placed by its labels and a copy by what the',
     'network predicts for it, so when the prediction misses (a colour cast read as another colour) the product itself drops; with copies, the',
     'search vector also carries a "same product" part learned from photo/copy pairs (src/refine/instanceProjection.ts) and a photo search moves',
-    'the item nearest in that space first when it stands out from the next one (src/recommend/sameProduct.ts), which is what itemHit measures.',
+    'the item nearest in that space first when it stands out from the next one (src/search/sameProduct.ts), which is what itemHit measures.',
   );
   const m = copies?.match;
   if (m) {

@@ -267,6 +267,23 @@ test('outfits on real items: groups, gender, usage, season, colour rules, reason
     }
   }
   assert.ok(checked > 20, `checked ${checked} picks`);
+  // Written out by hand, not with the module's helpers (those have their own unit tests): a men's T-shirt gets
+  // bottoms, shoes and an accessory, each for men or unisex, never summer with winter.
+  const tee = fx.ids.find((id) => rec.item(id).metadata.articleType === 'Tshirts' && rec.item(id).metadata.gender === 'Men')!;
+  const look = await rec.outfit(tee);
+  const teeSeason = rec.item(tee).metadata.season;
+  assert.deepEqual([...look.picks.map((p) => p.group), ...look.unfilled].sort(), ['accessory', 'bottoms', 'shoes']);
+  const kinds: Record<string, string[]> = {
+    bottoms: ['Jeans', 'Trousers', 'Shorts', 'Track Pants', 'Capris', 'Lounge Pants', 'Lounge Shorts', 'Rain Trousers', 'Skirts', 'Leggings', 'Jeggings', 'Patiala', 'Salwar', 'Churidar', 'Tights'],
+    shoes: ['Casual Shoes', 'Sports Shoes', 'Formal Shoes', 'Heels', 'Flats', 'Sandals', 'Sports Sandals', 'Flip Flops', 'Booties'],
+    accessory: ['Handbags', 'Clutches', 'Backpacks', 'Messenger Bag', 'Laptop Bag', 'Duffel Bag', 'Rucksacks', 'Waist Pouch', 'Watches', 'Belts'],
+  };
+  for (const p of look.picks) {
+    assert.ok(kinds[p.group]!.includes(p.metadata.articleType!), `${p.metadata.articleType} as ${p.group}`);
+    assert.ok(['Men', 'Unisex'].includes(p.metadata.gender!), `${p.metadata.gender} with a men's T-shirt`);
+    if (teeSeason === 'Summer') assert.notEqual(p.metadata.season, 'Winter');
+    if (teeSeason === 'Winter') assert.notEqual(p.metadata.season, 'Summer');
+  }
   // The rules themselves.
   assert.ok(pairColours('Navy Blue', 'Red').ok && pairColours('Blue', 'Yellow').ok && pairColours('Blue', 'Turquoise Blue').ok, 'pairs');
   assert.ok(!pairColours('Red', 'Pink').ok && !pairColours('Orange', 'Purple').ok && !pairColours('Multi', 'Red').ok, 'clashes');

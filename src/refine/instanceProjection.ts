@@ -28,7 +28,7 @@ export interface InstanceProjection {
 export interface InstancePart {
   readonly offset: number;
   readonly dims: number;
-  /** Margin of cosine by which the nearest item in this space must lead the next to go first (src/recommend/sameProduct.ts). */
+  /** Margin of cosine by which the nearest item in this space must lead the next to go first (src/search/sameProduct.ts). */
   readonly pinGap: number;
   /** Margin from which `fashion match` names the nearest item in this space as the product photographed. */
   readonly matchGap: number;
