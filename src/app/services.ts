@@ -32,7 +32,7 @@ export interface Spaces {
 
 /**
  * The composition root: every service of one catalog, built once and injected into each other here and
- * nowhere else. The CLI, the server and the benches open a catalog through `openServices`; the embedded
+ * nowhere else. The CLI, the server and the benches open a catalog through `Services.open`; the embedded
  * adapters (SQLite store, in-memory exact/HNSW spaces) are chosen here, and a server-backed store and
  * vector index would be chosen here too.
  */
@@ -180,8 +180,4 @@ function sliceColumns(exact: ExactIndex, offset: number, dims: number): Float32A
   const packed = new Float32Array(n * dims);
   for (let r = 0; r < n; r++) packed.set(exact.vectors.subarray(r * d + offset, r * d + offset + dims), r * dims);
   return packed;
-}
-
-export function openServices(config: Config, options: { embedder?: Embedder } = {}): Services {
-  return Services.open(config, options);
 }

@@ -1,5 +1,5 @@
-import type { Embedder } from './embedder.js';
-import { embedPreparedFeatures, fitPhotos, packProducts, type PhotoFeatures } from './vectorize.js';
+import { Embedder } from './embedder.js';
+import { embedPreparedFeatures, embedProducts, prepareBatch } from './vectorize.js';
 import { FashionError } from '../errors.js';
 import type { FittedPhoto, ImageLimits } from '../imaging/decode.js';
 
@@ -70,19 +70,23 @@ export class QueryBatcher {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
           const t0 = performance.now();
-          const fitted = await fitPhotos(this.embedder, batch.map((b) => ({ bytes: b.bytes, label: b.label })), this.limits, this.secondReading() ? 'both' : 'one');
-          // Every reading of every photo of the batch (isolated; balanced; as it is) in one tensor and one inference run.
-          const readings = fitted.map((ph) => (ph instanceof FashionError ? [] : readingsOf(ph)));
-          const packed = packProducts(this.embedder, readings.flat().map((r) => r.product));
+          const prepared = await prepareBatch(this.embedder, batch.map((b) => ({ bytes: b.bytes, label: b.label })), this.limits, this.secondReading() ? 'both' : 'one');
           const t1 = performance.now();
-          const features = await embedPreparedFeatures(this.embedder, packed);
+          const vectors = await embedPreparedFeatures(this.embedder, prepared);
+          // Every other reading of the batch's photos in one more inference run.
+          const others: Array<{ i: number; photo: FittedPhoto }> = [];
+          prepared.photos.forEach((ph, i) => {
+            if (!ph || vectors[i] instanceof FashionError) return;
+            if (ph.balanced) others.push({ i, photo: { product: ph.balanced, isolation: 'balanced', pixelHash: ph.pixelHash } });
+            if (ph.asIs) others.push({ i, photo: { product: ph.asIs, isolation: 'unchanged', pixelHash: ph.pixelHash } });
+          });
+          const otherVectors = await embedProducts(this.embedder, others.map((o) => o.photo.product));
           const t2 = performance.now();
-          let next = 0;
-          fitted.forEach((ph, i) => {
-            if (ph instanceof FashionError) return batch[i]!.reject(ph);
-            const mine = readings[i]!.map((r) => ({ ...(features[next++] as PhotoFeatures), photo: r }));
-            const [main, ...alternatives] = mine;
-            batch[i]!.resolve({ vector: main!.vector, colour: main!.colour, photo: ph, decodeMs: t1 - t0, embedMs: t2 - t1, batchSize: packed.count, ...(alternatives.length ? { alternatives } : {}) });
+          vectors.forEach((v, i) => {
+            if (v instanceof FashionError) return batch[i]!.reject(v);
+            const alternatives = others.flatMap((o, k) => (o.i === i ? [{ ...otherVectors[k]!, photo: o.photo }] : []));
+            const photo = prepared.photos[i]!;
+            batch[i]!.resolve({ vector: v.vector, colour: v.colour, photo, decodeMs: t1 - t0, embedMs: t2 - t1, batchSize: prepared.count, ...(alternatives.length ? { alternatives } : {}) });
           });
         } catch (err) {
           for (const b of batch) b.reject(err);
@@ -92,12 +96,4 @@ export class QueryBatcher {
       this.running = false;
     }
   }
-}
-
-/** A fitted photo's readings, the model's own first: isolated (or plain), then balanced and as it is when it has them. */
-function readingsOf(ph: FittedPhoto): FittedPhoto[] {
-  const out: FittedPhoto[] = [ph];
-  if (ph.balanced) out.push({ product: ph.balanced, isolation: 'balanced', pixelHash: ph.pixelHash });
-  if (ph.asIs) out.push({ product: ph.asIs, isolation: 'unchanged', pixelHash: ph.pixelHash });
-  return out;
 }

@@ -55,11 +55,6 @@ export function fitPhotos(
   );
 }
 
-/** The model's input tensor and colour evidence of decoded products (every reading of a batch of query photos). */
-export function packProducts(embedder: Embedder, products: readonly DecodedRgb[]): PreparedBatch {
-  return { ...pack(embedder.identity.preprocess, products), photos: [] };
-}
-
 /** Backbone vectors and colour evidence of products already decoded and isolated (a photo's second reading). */
 export async function embedProducts(embedder: Embedder, products: readonly DecodedRgb[]): Promise<PhotoFeatures[]> {
   const features = await embedPreparedFeatures(embedder, { ...pack(embedder.identity.preprocess, products), photos: [] });
