@@ -92,9 +92,10 @@ test('with index=hnsw the catalog builds its graph at index time and keeps it in
   const hits = (await rec.similar(extra, { k: 29 })).hits.map((h) => h.id);
   assert.equal(hits.length, fx.ids.length - 1);
   // The saved graph was patched: the deleted photo's row is gone from the graph file itself, the new one is in.
-  const saved = JSON.parse(readFileSync(join(fx.data, 'ann-refined.usearch.json'), 'utf8')) as { keys: string[] };
+  const file = join(fx.data, `ann-${rec.info().refinement ? 'refined' : 'raw'}.usearch`);
+  const saved = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as { keys: string[] };
   const graph = new usearch.Index({ dimensions: rec.info().dims, metric: usearch.MetricKind.Cos, quantization: usearch.ScalarKind.F16, connectivity: DEFAULT_HNSW.connectivity, expansion_add: DEFAULT_HNSW.expansionAdd, expansion_search: DEFAULT_HNSW.expansionSearch, multi: false });
-  graph.load(join(fx.data, 'ann-refined.usearch'));
+  graph.load(file);
   assert.equal(graph.size(), fx.ids.length, 'one row per catalog item');
   assert.equal(saved.keys.length, fx.ids.length);
   await rec.close();
