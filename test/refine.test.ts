@@ -64,6 +64,10 @@ test('a labelled catalog trains its refinement on index; search, categorisation 
   // More like this uses the item's labels: every result is of its kind.
   const sim = await rec.similar(id, { k: 5 });
   assert.ok(sim.hits.every((h) => h.metadata.articleType === 'Casual Shoes'));
+  // The outfit for a photo searches the refined space with the photo's refined vector (it failed before: backbone vector, refined index).
+  const look = await rec.outfitImage(photo);
+  assert.equal(look.query.labels.articleType, 'Casual Shoes');
+  assert.ok(look.picks.length > 0 && look.picks.every((p) => p.id !== id || p.group !== 'shoes'), JSON.stringify(look));
   const ev = await evaluate(rec.services, { k: 5, metric: 'cosine', limit: 60 });
   assert.equal(ev.queries, 60);
   assert.ok(ev.precisionAtK > 0.5, `P@5 ${ev.precisionAtK}`);
