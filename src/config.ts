@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ipaddr from 'ipaddr.js';
 import { Type } from 'typebox';
 import { compileCheck } from './util/schemaCheck.js';
 import { FashionError, invalid } from './errors.js';
@@ -43,10 +44,12 @@ export interface Config {
   readonly mirror: boolean;
   /** Whether the second model and the mirror were left at their defaults: then an existing catalog keeps the backbone it was embedded with. */
   readonly backboneDefaulted: boolean;
+  /** Hosts and CIDR ranges that photo URLs may reach although they are not public addresses (FASHION_FETCH_ALLOW, comma-separated). */
+  readonly fetchAllow: readonly string[];
 }
 
 /** Option names as flags use them (camelCase); env variables are FASHION_ + upper snake case. */
-export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess' | 'secondModel' | 'mirror' | 'backboneDefaulted'> | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config' | 'secondModel' | 'secondPreprocess' | 'mirror', string | number | undefined>>;
+export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess' | 'secondModel' | 'mirror' | 'backboneDefaulted' | 'fetchAllow'> | 'fetchAllow' | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config' | 'secondModel' | 'secondPreprocess' | 'mirror', string | number | undefined>>;
 
 /** Whether photos are isolated (backdrop to white, cropped to the product) unless told otherwise; see docs/relevance.md. */
 export const DEFAULT_ISOLATE = 'on';
@@ -112,6 +115,7 @@ const ENV_KEYS: Record<string, string> = {
   secondModel: 'FASHION_SECOND_MODEL',
   secondPreprocess: 'FASHION_SECOND_PREPROCESS',
   mirror: 'FASHION_MIRROR',
+  fetchAllow: 'FASHION_FETCH_ALLOW',
 };
 
 /**
@@ -174,6 +178,7 @@ export const CONFIG_FILE_SCHEMA = Type.Object(
     secondModel: Type.Optional(Type.String()),
     secondPreprocess: Type.Optional(Type.String()),
     mirror: Type.Optional(Type.Enum(['on', 'off'])),
+    fetchAllow: Type.Optional(Type.String({ description: 'Hosts and CIDR ranges photo URLs may reach besides public addresses, comma-separated' })),
   },
   { additionalProperties: false },
 );
@@ -257,5 +262,16 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     secondModel: second !== 'none' ? { model: second, preprocess: resolvePreprocess(secondPreset, { size: preprocess.size, fit: preprocess.fit }) } : undefined,
     mirror: oneOf<'on' | 'off'>('mirror', 'off', ['on', 'off']) === 'on',
     backboneDefaulted: secondSet === undefined && pick('secondPreprocess') === undefined && pick('mirror') === undefined,
+    fetchAllow: fetchAllowList(str('fetchAllow', '')),
   });
+}
+
+/** FASHION_FETCH_ALLOW: host names, IP addresses and CIDR ranges, comma-separated; a malformed range is refused here, once. */
+function fetchAllowList(raw: string): string[] {
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  for (const e of entries) {
+    const ok = e.includes('/') ? ipaddr.isValidCIDR(e) : ipaddr.isValid(e) || /^[a-z0-9.-]+$/i.test(e);
+    if (!ok) throw invalid('fetchAllow', 'host names, IP addresses or CIDR ranges separated by commas', e);
+  }
+  return entries;
 }

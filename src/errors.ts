@@ -12,6 +12,7 @@ export const ERROR_TABLE = {
   'input/path-escape': { status: 403, exit: 4 },
   'input/invalid': { status: 400, exit: 2 },
   'url/fetch-failed': { status: 502, exit: 5 },
+  'url/not-allowed': { status: 403, exit: 5 },
   'model/not-found': { status: 500, exit: 6 },
   'model/download-failed': { status: 502, exit: 6 },
   'model/unsupported': { status: 500, exit: 6 },

@@ -9,6 +9,7 @@ import { indexFolder } from '../src/app/indexFolder.js';
 import { MAX_K } from '../src/query/query.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { buildApp } from '../src/server/app.js';
+import { Services } from '../src/app/services.js';
 import { makeFixture, pickIds, TYPES } from './helpers.js';
 
 const fx = makeFixture(pickIds(TYPES, 5), 'server');
@@ -116,18 +117,26 @@ test('search by image URL downloads the photo with limits', async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // By default a URL on the server's own network is refused (server-side request forgery); an operator can allow it.
+  const lenient = Services.open({ ...config, fetchAllow: ['127.0.0.1'] });
+  const allowing = await buildApp(lenient, lenient.config, { logger: false });
   try {
-    const ok = await app.inject({ method: 'POST', url: '/api/search', payload: { imageUrl: `${base}/shirt.jpg` } });
+    const refused = await app.inject({ method: 'POST', url: '/api/search', payload: { imageUrl: `${base}/shirt.jpg` } });
+    assert.equal(refused.statusCode, 403, refused.body);
+    assert.equal(refused.json().error.code, 'url/not-allowed');
+    const ok = await allowing.inject({ method: 'POST', url: '/api/search', payload: { imageUrl: `${base}/shirt.jpg` } });
     assert.equal(ok.statusCode, 200, ok.body);
     assert.equal(ok.json().results[0].id, photoId);
-    const lie = await app.inject({ method: 'POST', url: '/api/search', payload: { imageUrl: `${base}/page.html` } });
+    const lie = await allowing.inject({ method: 'POST', url: '/api/search', payload: { imageUrl: `${base}/page.html` } });
     assert.equal(lie.statusCode, 415);
-    const missing = await app.inject({ method: 'POST', url: '/api/search', payload: { imageUrl: `${base}/gone.jpg` } });
+    const missing = await allowing.inject({ method: 'POST', url: '/api/search', payload: { imageUrl: `${base}/gone.jpg` } });
     assert.equal(missing.statusCode, 502);
-    const scheme = await app.inject({ method: 'POST', url: '/api/search', payload: { imageUrl: 'file:///etc/passwd' } });
+    const scheme = await allowing.inject({ method: 'POST', url: '/api/search', payload: { imageUrl: 'file:///etc/passwd' } });
     assert.equal(scheme.statusCode, 400);
   } finally {
     server.close();
+    await allowing.close();
+    await lenient.close();
   }
 });
 

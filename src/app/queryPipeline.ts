@@ -48,7 +48,7 @@ export interface PhotoRead {
 export class QueryPipeline {
   constructor(
     private readonly s: PipelineServices,
-    private readonly config: Pick<Config, 'maxUploadBytes' | 'maxPixels'>,
+    private readonly config: Pick<Config, 'maxUploadBytes' | 'maxPixels' | 'fetchAllow'>,
   ) {}
 
   /** Runs one query of any kind. */
@@ -125,7 +125,7 @@ export class QueryPipeline {
       case 'upload':
         return [photo.bytes, photo.label];
       case 'url':
-        return [await fetchImage(photo.url, { maxBytes: limits.maxBytes }), photo.url];
+        return [await fetchImage(photo.url, { maxBytes: limits.maxBytes, allow: this.config.fetchAllow }), photo.url];
       case 'file':
         return [await readImageFile(photo.path, limits), photo.path];
     }

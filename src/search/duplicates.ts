@@ -124,7 +124,12 @@ function cosine(v: Float32Array, d: number, a: number, b: number, norms: Float32
 
 /** One row per group member: group number, kind, similarity, id, name. */
 export function duplicatesCsv(d: { exact: DuplicateGroup[]; near: DuplicateGroup[] }, name: (id: string) => string = () => ''): string {
-  const cell = (v: string | number) => (/[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+  // A product name that starts like a formula (=, +, -, @, tab, CR) would run as one in a spreadsheet: it is kept as text.
+  const text = (v: string | number) => (typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v));
+  const cell = (v: string | number) => {
+    const t = text(v);
+    return /[",\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+  };
   const rows = ['group,kind,similarity,id,name'];
   [...d.exact, ...d.near].forEach((g, i) => {
     for (const id of g.ids) rows.push([i + 1, g.kind, g.similarity, id, name(id)].map(cell).join(','));

@@ -206,3 +206,8 @@ test('outfit roles and complements', () => {
   assert.equal(reasonFor({ usage: '', baseColour: 'Blue' }, { usage: 'Formal', baseColour: 'Yellow' }), 'Formal; yellow and blue are a classic pair');
   assert.equal(reasonFor({ usage: 'Casual', baseColour: 'Blue' }, { usage: 'NA', baseColour: 'Blue' }), 'any occasion; both blue');
 });
+
+test('duplicates CSV: a name that a spreadsheet would run as a formula stays text', () => {
+  const risky = duplicatesCsv({ exact: [{ kind: 'exact', ids: ['a', 'b'], similarity: 1 }], near: [] }, (id) => (id === 'a' ? '=HYPERLINK("http://x","y")' : '@SUM(1)'));
+  assert.equal(risky, 'group,kind,similarity,id,name\n1,exact,1,a,"\'=HYPERLINK(""http://x"",""y"")"\n1,exact,1,b,\'@SUM(1)\n');
+});
