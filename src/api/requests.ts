@@ -38,10 +38,9 @@ const checkDropFiltersJson = compileCheck(DropFiltersSchema, { rootName: 'dropFi
 export function searchQueryFromJson(body: SearchJson, filterFields: readonly string[]): Query {
   const options = queryOptions(body.k, body.metric, body.filters === undefined ? undefined : checkFilters(body.filters), filterFields);
   const words = textPart(body.text, body.dropFilters);
-  const url = body.imageUrl || body.url;
   if (body.id) return words ? { kind: 'item+text', id: body.id, ...words, ...options } : { kind: 'item', id: body.id, ...options };
-  if (url || body.handle) {
-    const photo: PhotoSource = body.handle ? { kind: 'handle', handle: body.handle } : { kind: 'url', url: url! };
+  const photo = jsonPhoto(body);
+  if (photo) {
     return words ? { kind: 'photo+text', photo, ...words, ...options } : { kind: 'photo', photo, ...options };
   }
   if (words) return { kind: 'text', ...words, ...options };
@@ -76,10 +75,16 @@ export function similarQuery(id: string, query: SimilarQueryString, filterFields
 
 /** The photo of a match or a categorisation: a URL in JSON. `purpose` ends the refusal ("to match"). */
 export function photoFromJson(body: PhotoJson, purpose: string): PhotoSource {
+  const photo = jsonPhoto(body);
+  if (!photo) throw new FashionError('input/invalid', `Expected a photo upload, an "imageUrl" or a "handle" ${purpose} but received none`);
+  return photo;
+}
+
+/** The photo a JSON body names: an earlier photo's `handle` first, else `imageUrl` (or `url`); null when none. */
+function jsonPhoto(body: PhotoJson): PhotoSource | null {
   if (body.handle) return { kind: 'handle', handle: body.handle };
   const url = body.imageUrl || body.url;
-  if (!url) throw new FashionError('input/invalid', `Expected a photo upload, an "imageUrl" or a "handle" ${purpose} but received none`);
-  return { kind: 'url', url };
+  return url ? { kind: 'url', url } : null;
 }
 
 /** The photo of a match or a categorisation, uploaded. */
@@ -92,10 +97,9 @@ export function photoFromForm(form: UploadForm): PhotoSource {
 /** What an outfit starts from, in JSON: a catalog item (`id`) or a photo URL. */
 export function itemOrPhotoFromJson(body: ItemOrPhotoJson): ItemOrPhoto {
   if (body.id) return { kind: 'item', id: body.id };
-  if (body.handle) return { kind: 'photo', photo: { kind: 'handle', handle: body.handle } };
-  const url = body.imageUrl || body.url;
-  if (!url) throw new FashionError('input/invalid', 'Expected a photo upload, an "imageUrl" or an item "id" for the outfit but received none');
-  return { kind: 'photo', photo: { kind: 'url', url } };
+  const photo = jsonPhoto(body);
+  if (!photo) throw new FashionError('input/invalid', 'Expected a photo upload, an "imageUrl" or an item "id" for the outfit but received none');
+  return { kind: 'photo', photo };
 }
 
 export function itemOrPhotoFromForm(form: UploadForm): ItemOrPhoto {

@@ -35,12 +35,9 @@ export function itemView(item: StoredItem): ItemViewBody {
   return { id: item.id, imageUrl: imageUrlOf(item.id), metadata: { ...item.metadata } };
 }
 
-/** A page of the catalog as a spread over all of it, so the first page shows more than one kind of product. */
-export function browseView(all: readonly StoredItem[], limit: number, offset: number): ItemsPageBody {
-  const step = Math.max(1, Math.floor(all.length / limit));
-  const items: ItemViewBody[] = [];
-  for (let i = 0; i < limit && offset + i * step < all.length; i++) items.push(itemView(all[offset + i * step]!));
-  return { total: all.length, items };
+/** A page of the catalog (the catalog service's spread over all of it) and the catalog's size. */
+export function browseView(total: number, page: readonly StoredItem[]): ItemsPageBody {
+  return { total, items: page.map(itemView) };
 }
 
 export function healthView(info: CatalogInfo): HealthBody {

@@ -63,7 +63,7 @@ export async function evaluateText(svc: Services, file: string, options: TextEva
   // The name model must not have read the names it is tested on: it learns from the training split only,
   // without the queries' own items (which matters for queries built from the training split).
   const queried = new Set(rows.map((r) => r.id).filter((id) => id));
-  if (svc.catalog.size === 0) throw new FashionError('catalog/empty', 'Expected a catalog with items but it is empty; run `fashion index <images-dir>` first');
+  svc.catalog.requireItems();
   const engine = await svc.text({ learnFrom: (id) => !isHeldBack(id) && !queried.has(id) });
   rows.forEach((row, i) => {
     if (!row.query || !row.articleType) {

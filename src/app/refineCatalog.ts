@@ -14,8 +14,6 @@ import type { CatalogStore } from '../store/catalogStore.js';
 import { embedCopies, loadCopies } from '../refine/augment.js';
 import { modelMismatch, SETTING_IMAGES_ROOT, storedIdentity } from '../catalog/identity.js';
 
-
-
 export function hasLabels(store: CatalogStore): boolean {
   return store.loadAll().items.some((it) => !!it.metadata.articleType);
 }
@@ -135,7 +133,6 @@ export async function refreshRefinement(store: CatalogStore, dataDir: string, op
     await gemm.close();
   }
 }
-
 
 /**
  * `fashion train`: (re)learns the catalog's refinement from its labels, with re-photographed copies embedded by the

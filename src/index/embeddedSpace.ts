@@ -54,11 +54,6 @@ export class EmbeddedSpace implements VectorSpace {
   }
 
   async search(vector: Float32Array, query: VectorQuery): Promise<IdDistance[]> {
-    return this.searchNow(vector, query);
-  }
-
-  /** The same search, synchronously (in-process callers that loop over many rows, e.g. leave-one-out evaluation). */
-  searchNow(vector: Float32Array, query: VectorQuery): IdDistance[] {
     const filter = this.rowFilter(query.filter);
     return this.engine.search(vector, query.k, query.metric, filter).map((n) => ({ id: this.ids[n.row]!, distance: n.distance }));
   }

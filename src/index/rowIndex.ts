@@ -1,15 +1,12 @@
+import type { RowDistance } from '../linalg/topK.js';
 import type { Metric } from './metric.js';
 
 /**
  * The in-process search engines (exact k-NN, usearch HNSW) work on rows of one float32 matrix. They sit
  * behind the id-based port of src/index/vectorIndex.ts; nothing outside src/index sees rows.
+ * A neighbour is a row and its cosine or euclidean distance (smaller is closer).
  */
-export interface Neighbor {
-  /** Row of the vector in the index. */
-  readonly row: number;
-  /** Cosine distance (1 - cosine similarity) or euclidean distance: smaller is closer. */
-  readonly distance: number;
-}
+export type Neighbor = RowDistance;
 
 /** Which rows may be returned; absent means all. */
 export type RowFilter = (row: number) => boolean;

@@ -2,7 +2,8 @@ import { instanceVectors, learnInstanceProjection, MIN_INSTANCE_PAIRS, type Inst
 import type { MlpWeights } from '../mlp.js';
 import { RefineModel, type RefineHeader } from '../refineModel.js';
 import type { FusionChoice } from './tuneFusion.js';
-import { NO_PIN, round, type RowDistance, type Validation } from './validation.js';
+import type { RowDistance } from '../../linalg/topK.js';
+import { NO_PIN, round, type Validation } from './validation.js';
 
 /** Weights of the "same product" part tried with the chosen fusion (its cosine counts weight^2, the rest about 2). */
 const INSTANCE_WEIGHTS = [0, 1, 1.4, 2];

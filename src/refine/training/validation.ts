@@ -1,5 +1,6 @@
 import { precisionAtK } from '../../eval/metrics.js';
 import { batchKnn } from '../../linalg/batchKnn.js';
+import type { RowDistance } from '../../linalg/topK.js';
 import type { Gemm } from '../../linalg/gemm.js';
 import { sameProductPin } from '../../search/sameProduct.js';
 import type { Metadata } from '../../store/catalogStore.js';
@@ -9,12 +10,6 @@ import { pickRows, type TrainingData, type TrainingSet } from './dataset.js';
 
 /** A pin gap that never moves an item (cosines differ by at most 2). */
 export const NO_PIN = 2;
-
-/** A gallery row and its cosine distance. */
-export interface RowDistance {
-  readonly row: number;
-  readonly distance: number;
-}
 
 /** Queries of one kind (clean validation photos, or copies of validation items) with their truths. */
 export interface Queries {

@@ -31,7 +31,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { s
 
   app.get('/api/items', {
     schema: { tags: ['catalog'], summary: 'A spread of catalog items (the page\'s first view)', querystring: ItemsQuery, response: { 200: ItemsPage, ...ERROR_RESPONSES } },
-  }, async (req) => browseView(svc.catalog.items, req.query.limit ?? DEFAULT_ITEMS_LIMIT, req.query.offset ?? 0));
+  }, async (req) => browseView(svc.catalog.size, svc.catalog.spread(req.query.limit ?? DEFAULT_ITEMS_LIMIT, req.query.offset ?? 0)));
 
   app.get('/api/items/:id', {
     schema: { tags: ['catalog'], summary: 'One item and its metadata', params: ItemParams, response: { 200: ItemView, ...ERROR_RESPONSES } },
