@@ -169,6 +169,7 @@ test('resampling keeps flat colours exact, averages when it shrinks, and pads / 
   assert.deepEqual(at(pad, 0, 0), [1, 2, 3], 'pad margin is the background');
   assert.deepEqual(at(pad, 0, 1), [1, 2, 3]);
   assert.deepEqual(at(pad, 0, 3), [255, 0, 0]);
+  assert.deepEqual(at(pad, 0, 4), [255, 0, 0]);
   assert.deepEqual(at(pad, 7, 4), [0, 0, 255]);
   const crop = squareToRgb(fitToSquare(halves, { size: 8, fit: 'crop', background: [1, 2, 3] }));
   assert.deepEqual(at(crop, 0, 0), [255, 0, 0]);
