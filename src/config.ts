@@ -46,10 +46,27 @@ export interface Config {
   readonly backboneDefaulted: boolean;
   /** Hosts and CIDR ranges that photo URLs may reach although they are not public addresses (FASHION_FETCH_ALLOW, comma-separated). */
   readonly fetchAllow: readonly string[];
+  /**
+   * Host names (of the Host header) the server answers; others get 403, which stops DNS rebinding. Localhost names and
+   * the listening address by default; `*` answers any (behind a reverse proxy that checks the host itself).
+   */
+  readonly allowedHosts: readonly string[];
+  /** Origins whose pages may call the API from a browser (CORS); none unless configured, `*` for any. */
+  readonly corsOrigins: readonly string[];
+  /** Whether X-Forwarded-For names the client (behind a reverse proxy): false, true, or the proxies' addresses/CIDRs. */
+  readonly trustProxy: boolean | readonly string[];
+  /** Requests per minute per client before 429; 0 turns the limit off. */
+  readonly rateLimit: number;
+  /** Photo requests (search, match, categorize, outfit) admitted at once; the next gets 503 + Retry-After before its body is read. */
+  readonly maxInflight: number;
+  /** Time to receive a whole request, and time for a query to be answered, before 408 / 503. */
+  readonly requestTimeoutMs: number;
+  /** Open connections the server accepts at once; more are closed at once by the operating system's accept. */
+  readonly maxConnections: number;
 }
 
 /** Option names as flags use them (camelCase); env variables are FASHION_ + upper snake case. */
-export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess' | 'secondModel' | 'mirror' | 'backboneDefaulted' | 'fetchAllow'> | 'fetchAllow' | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config' | 'secondModel' | 'secondPreprocess' | 'mirror', string | number | undefined>>;
+export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess' | 'secondModel' | 'mirror' | 'backboneDefaulted' | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy'> | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy' | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config' | 'secondModel' | 'secondPreprocess' | 'mirror', string | number | undefined>>;
 
 /** Whether photos are isolated (backdrop to white, cropped to the product) unless told otherwise; see docs/relevance.md. */
 export const DEFAULT_ISOLATE = 'on';
@@ -116,6 +133,13 @@ const ENV_KEYS: Record<string, string> = {
   secondPreprocess: 'FASHION_SECOND_PREPROCESS',
   mirror: 'FASHION_MIRROR',
   fetchAllow: 'FASHION_FETCH_ALLOW',
+  allowedHosts: 'FASHION_ALLOWED_HOSTS',
+  corsOrigins: 'FASHION_CORS_ORIGINS',
+  trustProxy: 'FASHION_TRUST_PROXY',
+  rateLimit: 'FASHION_RATE_LIMIT',
+  maxInflight: 'FASHION_MAX_INFLIGHT',
+  requestTimeoutMs: 'FASHION_REQUEST_TIMEOUT_MS',
+  maxConnections: 'FASHION_MAX_CONNECTIONS',
 };
 
 /**
@@ -179,6 +203,13 @@ export const CONFIG_FILE_SCHEMA = Type.Object(
     secondPreprocess: Type.Optional(Type.String()),
     mirror: Type.Optional(Type.Enum(['on', 'off'])),
     fetchAllow: Type.Optional(Type.String({ description: 'Hosts and CIDR ranges photo URLs may reach besides public addresses, comma-separated' })),
+    allowedHosts: Type.Optional(Type.String({ description: 'Host names the server answers (Host header), comma-separated; * for any' })),
+    corsOrigins: Type.Optional(Type.String({ description: 'Origins allowed to call the API from a browser, comma-separated; * for any; none by default' })),
+    trustProxy: Type.Optional(Type.String({ description: 'off, on, or the reverse proxies\' addresses/CIDRs, comma-separated' })),
+    rateLimit: Type.Optional(Type.Integer({ description: 'Requests per minute per client; 0 for no limit' })),
+    maxInflight: Type.Optional(Type.Integer({ description: 'Photo requests admitted at once' })),
+    requestTimeoutMs: Type.Optional(Type.Integer({ description: 'Time to receive and to answer a request, ms' })),
+    maxConnections: Type.Optional(Type.Integer({ description: 'Open connections accepted at once' })),
   },
   { additionalProperties: false },
 );
@@ -263,12 +294,52 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     mirror: oneOf<'on' | 'off'>('mirror', 'off', ['on', 'off']) === 'on',
     backboneDefaulted: secondSet === undefined && pick('secondPreprocess') === undefined && pick('mirror') === undefined,
     fetchAllow: fetchAllowList(str('fetchAllow', '')),
+    allowedHosts: allowedHostList(pick('allowedHosts'), str('host', '127.0.0.1')),
+    corsOrigins: corsOriginList(str('corsOrigins', '')),
+    trustProxy: trustProxySetting(str('trustProxy', 'off')),
+    rateLimit: int('rateLimit', DEFAULT_RATE_LIMIT, 0, 1_000_000),
+    maxInflight: int('maxInflight', DEFAULT_MAX_INFLIGHT, 1, 100_000),
+    requestTimeoutMs: int('requestTimeoutMs', 30_000, 1_000, 600_000),
+    maxConnections: int('maxConnections', 1024, 1, 1_000_000),
   });
+}
+
+/** Requests per minute per client: a shopper's page makes a few per search; a script hammering the server is slowed. */
+export const DEFAULT_RATE_LIMIT = 600;
+/** Photo requests in flight at once: four full query batches (src/embedding/queryBatcher.ts); more only queue up latency. */
+export const DEFAULT_MAX_INFLIGHT = 64;
+
+const list = (raw: string): string[] => raw.split(',').map((e) => e.trim()).filter(Boolean);
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
+
+/** The Host names answered: localhost names and the listening host unless configured (`*`: any). */
+function allowedHostList(raw: string | number | undefined, host: string): string[] {
+  if (raw !== undefined) {
+    const entries = list(String(raw)).map((h) => h.toLowerCase());
+    for (const h of entries) if (h !== '*' && !/^(\.?[a-z0-9-]+)(\.[a-z0-9-]+)*$|^[0-9a-f:.]+$|^\[[0-9a-f:.]+\]$/i.test(h)) throw invalid('allowedHosts', 'host names (a leading dot allows subdomains), addresses or *, separated by commas', h);
+    return entries;
+  }
+  const defaults = ['localhost', '127.0.0.1', '::1'];
+  return WILDCARD_HOSTS.has(host) || defaults.includes(host.toLowerCase()) ? defaults : [...defaults, host.toLowerCase()];
+}
+
+function corsOriginList(raw: string): string[] {
+  const entries = list(raw);
+  for (const o of entries) if (o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o)) throw invalid('corsOrigins', 'origins such as https://shop.example (scheme and host, no path) or *, separated by commas', o);
+  return entries;
+}
+
+function trustProxySetting(raw: string): boolean | string[] {
+  if (raw === 'off' || raw === 'false') return false;
+  if (raw === 'on' || raw === 'true') return true;
+  const entries = list(raw);
+  for (const e of entries) if (!(e.includes('/') ? ipaddr.isValidCIDR(e) : ipaddr.isValid(e))) throw invalid('trustProxy', 'off, on, or proxy addresses / CIDR ranges separated by commas', e);
+  return entries;
 }
 
 /** FASHION_FETCH_ALLOW: host names, IP addresses and CIDR ranges, comma-separated; a malformed range is refused here, once. */
 function fetchAllowList(raw: string): string[] {
-  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  const entries = list(raw);
   for (const e of entries) {
     const ok = e.includes('/') ? ipaddr.isValidCIDR(e) : ipaddr.isValid(e) || /^[a-z0-9.-]+$/i.test(e);
     if (!ok) throw invalid('fetchAllow', 'host names, IP addresses or CIDR ranges separated by commas', e);

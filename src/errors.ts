@@ -19,8 +19,19 @@ export const ERROR_TABLE = {
   'catalog/not-found': { status: 503, exit: 7 },
   'catalog/model-mismatch': { status: 409, exit: 7 },
   'catalog/empty': { status: 503, exit: 7 },
+  /** Another process is writing the catalog (src/catalog/writerLock.ts); try again when it is done. */
+  'catalog/locked': { status: 409, exit: 9 },
+  /** An index run would delete more of the catalog than it may without --prune (src/catalog/ingest.ts). */
+  'catalog/prune-refused': { status: 409, exit: 7 },
+  /** A folder with no photo that could be read: empty, not mounted, or only links leading out of it. */
+  'input/no-photos': { status: 422, exit: 4 },
   'item/not-found': { status: 404, exit: 4 },
   'server/busy': { status: 503, exit: 8 },
+  /** The inference thread is down (it crashed and is being restarted, or gave up): the photo can be sent again. */
+  'server/unavailable': { status: 503, exit: 8 },
+  /** The Host header names a host the server was not configured to answer (DNS rebinding). */
+  'request/host-not-allowed': { status: 403, exit: 2 },
+  'request/rate-limited': { status: 429, exit: 8 },
   /** An unexpected failure; the HTTP answer never carries its internal message (see the server log). */
   'server/error': { status: 500, exit: 1 },
   'text/empty': { status: 400, exit: 2 },

@@ -44,7 +44,13 @@ test('upload a catalog photo, see 5 results, click one, see new results (desktop
     const page = await browser.newPage({ viewport });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(base);
+    // The page runs under the server's Content-Security-Policy: anything it refuses (an inline script or style, a
+    // photo from elsewhere) is reported on the console and fails the test.
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) errors.push(m.text());
+    });
+    const loaded = await page.goto(base);
+    assert.match(loaded?.headers()['content-security-policy'] ?? '', /default-src 'self'/);
     await page.waitForSelector('[data-testid="result"]'); // the browse grid
     const queryId = fx.ids[0]!;
     await page.setInputFiles('#file-input', join(fx.images, `${queryId}.jpg`));
@@ -147,7 +153,9 @@ test('a shopper-style photo: the isolated product beside it, its exact match, an
   await page.waitForSelector('[data-testid="match-found"], [data-testid="no-match"]');
   assert.ok(await page.isVisible('[data-testid="match-found"]'), (await page.textContent('#match-result')) ?? '');
   assert.equal(await page.getAttribute('#match-result .thumb', 'data-id'), id);
+  // The page starts the background scan (PUT), says it is scanning while GET answers 202, and shows the groups after.
   await page.click('#duplicates-button');
+  await page.waitForFunction(() => /Scanning/.test(document.getElementById('duplicates-status')!.textContent ?? ''));
   await page.waitForFunction(() => /duplicate groups/.test(document.getElementById('duplicates-status')!.textContent ?? ''));
   assert.match((await page.textContent('#duplicates-status')) ?? '', /0 exact and \d+ near-duplicate groups/);
   await page.screenshot({ path: join(SHOTS, 'e2e-match.png'), fullPage: true });

@@ -69,7 +69,8 @@ test('the int8 MobileNetV2 is cut at its last feature map and dequantized (1280-
   assert.equal(e.dims, 1280);
   assert.equal(e.identity.featureTensor, '627_quantized');
   const batch = new Float32Array(2 * 3 * 224 * 224).map((_, i) => Math.sin(i));
-  const v = await e.embedBatch(batch, 2);
+  // embedBatch takes the batch over (its buffer moves to the inference thread): the second load gets its own copy.
+  const v = await e.embedBatch(batch.slice(), 2);
   assert.equal(v.length, 2560);
   // Dequantized ReLU6 activations: real numbers in [0, 6], not raw uint8 codes.
   assert.ok(v.every((x) => x >= 0 && x <= 6.01));

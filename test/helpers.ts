@@ -1,6 +1,11 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { indexFolder } from '../src/app/indexFolder.js';
+import { Services } from '../src/app/services.js';
+import { buildApp } from '../src/server/app.js';
 import { demoCatalog, resolveConfig, type Config } from '../src/config.js';
 import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
 
@@ -57,3 +62,37 @@ export function makeFixture(ids: readonly string[], name = 'fixture'): Fixture {
 }
 
 export const TYPES = ['Tshirts', 'Watches', 'Casual Shoes', 'Handbags', 'Jeans', 'Sunglasses'] as const;
+
+/** A multipart/form-data body of these parts (a part with a filename is a file), for app.inject. */
+export function multipart(parts: Array<{ name: string; value: string | Buffer; filename?: string; type?: string }>) {
+  const boundary = '----fashiontest' + Math.random().toString(16).slice(2);
+  const chunks: Buffer[] = [];
+  for (const p of parts) {
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"${p.filename ? `; filename="${p.filename}"` : ''}\r\n`));
+    if (p.filename) chunks.push(Buffer.from(`Content-Type: ${p.type ?? 'image/jpeg'}\r\n`));
+    chunks.push(Buffer.from('\r\n'), Buffer.isBuffer(p.value) ? p.value : Buffer.from(p.value), Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}
+
+/**
+ * A fixture catalog indexed before the calling file's tests and served by the HTTP app (for inject), closed and
+ * removed after them. `app` and `svc` are there once the `before` hook has run.
+ */
+export function servedFixture(ids: readonly string[], name: string, overrides: Record<string, string | number> = {}) {
+  const fx = makeFixture(ids, name);
+  const config = fx.config(overrides);
+  const served = { fx, config, app: undefined as unknown as FastifyInstance, svc: undefined as unknown as Services };
+  before(async () => {
+    await indexFolder(config, fx.images, { metadata: fx.csv });
+    served.svc = Services.open(config);
+    served.app = await buildApp(served.svc, config, { logger: false });
+  });
+  after(async () => {
+    await served.app?.close();
+    await served.svc?.close();
+    rmSync(fx.root, { recursive: true, force: true });
+  });
+  return served;
+}

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { PHOTO_CONDITIONS, rephotograph } from '../src/imaging/rephotograph.js';
+import { groupPairs, nearDuplicatePairs } from '../src/search/duplicates.js';
 import { mulberry32 } from '../src/util/random.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { buildApp } from '../src/server/app.js';
@@ -112,7 +113,20 @@ test('API: /api/match and /api/duplicates; photo searches carry the isolated que
   assert.match(s.json().query.isolated.imageUrl, /^data:image\/jpeg;base64,/);
   assert.ok(['studio', 'replaced'].includes(s.json().query.isolated.method));
 
-  const d = await app.inject({ method: 'GET', url: '/api/duplicates?threshold=0.9' });
+  // Near-duplicates come from a background scan: a GET does not start it, PUT does, GET answers 202 until it is done.
+  const before = await app.inject({ method: 'GET', url: '/api/duplicates?threshold=0.9' });
+  assert.equal(before.statusCode, 404, before.body);
+  assert.match(before.json().error.message, /PUT \/api\/duplicates\/scan/);
+  const put = await app.inject({ method: 'PUT', url: '/api/duplicates/scan' });
+  assert.equal(put.statusCode, 202, put.body);
+  assert.equal(put.json().status, 'running');
+  let d = await app.inject({ method: 'GET', url: '/api/duplicates?threshold=0.9' });
+  assert.equal(d.statusCode, 202, 'the scan runs on its thread; the GET does not wait for it');
+  assert.ok(Number(d.headers['retry-after']) >= 1);
+  while (d.statusCode === 202) {
+    await new Promise((r) => setTimeout(r, 50));
+    d = await app.inject({ method: 'GET', url: '/api/duplicates?threshold=0.9' });
+  }
   assert.equal(d.statusCode, 200, d.body);
   assert.deepEqual(d.json().exact[0].ids, ['dup-exact', exactOf].sort());
   assert.equal(d.json().exact[0].items[0].imageUrl, `/api/images/${[exactOf, 'dup-exact'].sort()[0]}`);
@@ -120,4 +134,20 @@ test('API: /api/match and /api/duplicates; photo searches carry the isolated que
   const csv = await app.inject({ method: 'GET', url: '/api/duplicates?format=csv&near=false' });
   assert.match(csv.headers['content-type'] as string, /text\/csv/);
   assert.equal(csv.body.trim().split('\n').length, 3);
+  const nearCsv = await app.inject({ method: 'GET', url: '/api/duplicates?format=csv&threshold=0.9' });
+  assert.ok(nearCsv.body.split('\n').some((l) => /^\d+,near,[\d.]+,dup-near,/.test(l)), nearCsv.body);
+
+  // Every threshold is read from the one scan and equals what the synchronous scan at that threshold gave.
+  const { vectors, dims } = rec.services.spaces.backbone.exact;
+  const items = rec.services.catalog.items;
+  for (const threshold of [0.6, 0.8, 0.9, 0.95, 0.99]) {
+    const want = groupPairs(items.length, nearDuplicatePairs(vectors, dims, { threshold })).map((g) => ({
+      kind: 'near',
+      ids: g.rows.map((r) => items[r]!.id).sort(),
+      similarity: Math.round(g.similarity * 1e6) / 1e6,
+    }));
+    const got = await app.inject({ method: 'GET', url: `/api/duplicates?threshold=${threshold}` });
+    assert.deepEqual(got.json().near.map((g: { kind: string; ids: string[]; similarity: number }) => ({ kind: g.kind, ids: g.ids, similarity: g.similarity })), want, `threshold ${threshold}`);
+  }
+  assert.equal(rec.services.duplicates.scans, 1);
 });

@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { indexFolder } from '../src/app/indexFolder.js';
 import { MIN_LABELLED_FOR_REFINEMENT } from '../src/app/indexFolder.js';
-import { trainCatalog, writeRefinedVectors } from '../src/app/refineCatalog.js';
-import { REFINE_FILE } from '../src/refine/loadRefinement.js';
+import { installRefinement, trainCatalog } from '../src/app/refineCatalog.js';
+import { loadCatalogRefinement } from '../src/refine/loadRefinement.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { embedderOptions } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
@@ -107,13 +107,12 @@ test('a photo of a listed product puts that product first through the same-produ
   const gemm = await Gemm.create(1);
   // Copies of every item give enough photo/copy pairs for the projection (the fixture is too small for validation to choose its weight).
   await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7, augment: { share: 1, embedder } });
-  const trained = RefineModel.load(join(config.dataDir, REFINE_FILE));
+  const trained = loadCatalogRefinement(store, config.dataDir, fx.ids.slice().sort()).model!;
   assert.ok(trained.header.instance, 'expected a same-product projection');
   const withPin = async (pinGap: number, matchGap = 1) => {
     const header = { ...trained.header, instance: { ...trained.header.instance!, pinGap, matchGap }, fusion: { ...trained.header.fusion, instance: 1 }, trainedAt: `${trained.header.trainedAt}-${pinGap}` };
-    const model = new RefineModel(header, trained.weights, trained.instance);
-    await model.save(join(config.dataDir, REFINE_FILE));
-    await writeRefinedVectors(store, model, gemm);
+    // The model and its refined vectors switch in together (one generation).
+    await installRefinement(store, config.dataDir, new RefineModel(header, trained.weights, trained.instance), gemm);
   };
   const id = fx.ids[4 * 26 + 5]!;
   const rng = mulberry32(11);

@@ -10,7 +10,7 @@ import { MAX_K } from '../src/query/query.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { buildApp } from '../src/server/app.js';
 import { Services } from '../src/app/services.js';
-import { makeFixture, pickIds, TYPES } from './helpers.js';
+import { makeFixture, multipart, pickIds, TYPES } from './helpers.js';
 
 const fx = makeFixture(pickIds(TYPES, 5), 'server');
 const config = fx.config({ maxUploadBytes: 200_000 });
@@ -18,18 +18,6 @@ let app: FastifyInstance;
 let rec: Recommender;
 const photoId = fx.ids[0]!;
 const photo = readFileSync(join(fx.images, `${photoId}.jpg`));
-
-function multipart(parts: Array<{ name: string; value: string | Buffer; filename?: string; type?: string }>) {
-  const boundary = '----fashiontest' + Math.random().toString(16).slice(2);
-  const chunks: Buffer[] = [];
-  for (const p of parts) {
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"${p.filename ? `; filename="${p.filename}"` : ''}\r\n`));
-    if (p.filename) chunks.push(Buffer.from(`Content-Type: ${p.type ?? 'image/jpeg'}\r\n`));
-    chunks.push(Buffer.from('\r\n'), Buffer.isBuffer(p.value) ? p.value : Buffer.from(p.value), Buffer.from('\r\n'));
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
-}
 
 before(async () => {
   await indexFolder(config, fx.images, { metadata: fx.csv });

@@ -184,28 +184,53 @@ async function matchPhoto() {
   }
 }
 
-// Duplicates in the catalog: exact (same pixels) and near-duplicate groups.
+// Duplicates in the catalog: exact (same pixels) and near-duplicate groups. The near-duplicate scan is a background
+// job on the server: PUT starts it (or joins the one running; a GET never starts it), then GET answers 202 with a
+// Retry-After while it runs and 200 with the groups once it is done, at any threshold.
 async function findDuplicates() {
   const status = $('duplicates-status');
-  status.textContent = 'Looking for duplicate photos (this can take a minute on a large catalog)…';
+  const button = $('duplicates-button');
+  button.disabled = true;
+  status.textContent = 'Scanning the catalog for duplicate photos…';
   try {
-    const body = await api('/api/duplicates');
-    const groups = [...body.exact, ...body.near];
-    status.textContent = `${body.exact.length} exact and ${body.near.length} near-duplicate groups (similarity ≥ ${body.threshold})${groups.length > 30 ? '; the first 30:' : ''}`;
-    $('duplicates-list').replaceChildren(...groups.slice(0, 30).map((g) => {
-      const row = document.createElement('div');
-      row.className = 'duplicate-group';
-      row.dataset.testid = 'duplicate-group';
-      row.dataset.kind = g.kind;
-      const label = document.createElement('p');
-      label.className = 'caption';
-      label.textContent = `${g.kind === 'exact' ? 'Exact duplicates' : `Near-duplicates (similarity ${g.similarity.toFixed(3)})`}: ${g.ids.join(', ')}`;
-      row.append(label, ...g.items.slice(0, 6).map((it) => thumb(it, it.name)));
-      return row;
-    }));
+    const started = await fetch('/api/duplicates/scan', { method: 'PUT' });
+    if (!started.ok) await failure(started);
+    let res = await fetch('/api/duplicates');
+    while (res.status === 202) {
+      const scan = await res.json();
+      status.textContent = `Scanning ${scan.items} photos for duplicates… (${Math.round((scan.elapsedMs ?? 0) / 1000)} s)`;
+      const wait = Math.min(Math.max(Number(res.headers.get('retry-after')) || 1, 1), 10);
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      res = await fetch('/api/duplicates');
+    }
+    if (!res.ok) await failure(res);
+    showDuplicates(await res.json());
   } catch (err) {
     status.textContent = `Could not look for duplicates: ${err.message}`;
+  } finally {
+    button.disabled = false;
   }
+}
+
+async function failure(res) {
+  const body = await res.json().catch(() => ({}));
+  throw new Error(body?.error?.message ?? `HTTP ${res.status}`);
+}
+
+function showDuplicates(body) {
+  const groups = [...body.exact, ...body.near];
+  $('duplicates-status').textContent = `${body.exact.length} exact and ${body.near.length} near-duplicate groups (similarity ≥ ${body.threshold})${groups.length > 30 ? '; the first 30:' : ''}`;
+  $('duplicates-list').replaceChildren(...groups.slice(0, 30).map((g) => {
+    const row = document.createElement('div');
+    row.className = 'duplicate-group';
+    row.dataset.testid = 'duplicate-group';
+    row.dataset.kind = g.kind;
+    const label = document.createElement('p');
+    label.className = 'caption';
+    label.textContent = `${g.kind === 'exact' ? 'Exact duplicates' : `Near-duplicates (similarity ${g.similarity.toFixed(3)})`}: ${g.ids.join(', ')}`;
+    row.append(label, ...g.items.slice(0, 6).map((it) => thumb(it, it.name)));
+    return row;
+  }));
 }
 
 function render(body, label) {

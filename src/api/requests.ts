@@ -5,6 +5,8 @@ import { checkText } from '../text/textQuery.js';
 import {
   DropFiltersSchema,
   FiltersSchema,
+  MAX_FILTER_FIELDS,
+  MAX_FILTER_VALUES,
   PhotoFormFields,
   SearchFormFields,
   type ItemOrPhotoJson,
@@ -69,7 +71,9 @@ export function similarQuery(id: string, query: SimilarQueryString, filterFields
   for (const [field, value] of Object.entries(rest)) {
     if (value === undefined) continue;
     filters[field] = (Array.isArray(value) ? value : [value as string]).flatMap((v) => v.split('|')).filter(Boolean);
+    if (filters[field]!.length > MAX_FILTER_VALUES) throw invalid(field, `at most ${MAX_FILTER_VALUES} values`, `${filters[field]!.length} values`);
   }
+  if (Object.keys(filters).length > MAX_FILTER_FIELDS) throw invalid('filters', `at most ${MAX_FILTER_FIELDS} fields`, `${Object.keys(filters).length} fields`);
   return { kind: 'item', id, ...queryOptions(k, metric, filters, filterFields) };
 }
 

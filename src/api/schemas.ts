@@ -15,14 +15,24 @@ import { MAX_TEXT_LENGTH } from '../text/queryParser.js';
 /** Results wanted: one limit for every transport (src/query/query.ts). */
 export const KSchema = Type.Integer({ minimum: 1, maximum: MAX_K, default: DEFAULT_K, description: `Results wanted, 1 to ${MAX_K} (default: the server's --k, ${DEFAULT_K} unless set)` });
 export const MetricSchema = Type.Enum(['cosine', 'euclidean'], { description: 'Similarity measure (default: the server\'s --metric)' });
-export const FilterValueSchema = Type.Union([Type.String(), Type.Array(Type.String())]);
-export const FiltersSchema = Type.Record(Type.String(), FilterValueSchema, {
-  description: 'Metadata filters: field -> allowed value (or values); case is ignored. Fields are the catalog\'s metadata columns.',
+/**
+ * Every list and string a request may carry is bounded here, so that validation itself stays cheap and no request
+ * makes the server hold or compare more than these (a metadata value or field name is far shorter in any catalog).
+ */
+export const MAX_FILTER_FIELDS = 20;
+export const MAX_FILTER_VALUES = 50;
+export const MAX_NAME_LENGTH = 200;
+export const MAX_URL_LENGTH = 2048;
+const FilterValueString = Type.String({ maxLength: MAX_NAME_LENGTH });
+export const FilterValueSchema = Type.Union([FilterValueString, Type.Array(FilterValueString, { maxItems: MAX_FILTER_VALUES })]);
+export const FiltersSchema = Type.Record(Type.String({ maxLength: MAX_NAME_LENGTH }), FilterValueSchema, {
+  maxProperties: MAX_FILTER_FIELDS,
+  description: `Metadata filters: field -> allowed value (or up to ${MAX_FILTER_VALUES} values); case is ignored. Fields are the catalog's metadata columns (at most ${MAX_FILTER_FIELDS}).`,
 });
-export const DropFiltersSchema = Type.Array(Type.String(), { description: 'Fields whose word filters the shopper removed (their words then only rank)' });
+export const DropFiltersSchema = Type.Array(Type.String({ maxLength: MAX_NAME_LENGTH }), { maxItems: MAX_FILTER_FIELDS, description: 'Fields whose word filters the shopper removed (their words then only rank)' });
 export const TextSchema = Type.String({ description: `Words ("red floral dress"), at most ${MAX_TEXT_LENGTH} characters; alone or with a photo / item` });
-export const ImageUrlSchema = Type.String({ description: 'An http(s) URL of a photo; the server downloads it (with the upload limits)' });
-export const ItemIdSchema = Type.String({ minLength: 1, description: 'A catalog item id' });
+export const ImageUrlSchema = Type.String({ maxLength: MAX_URL_LENGTH, description: 'An http(s) URL of a photo; the server downloads it (with the upload limits)' });
+export const ItemIdSchema = Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH, description: 'A catalog item id' });
 export const HandleSchema = Type.String({ minLength: 1, maxLength: 64, description: 'The handle of a photo an earlier search embedded (its `query.handle`): the photo is reused, not sent again' });
 /** A file part of a multipart body, as OpenAPI describes it. */
 export const BinarySchema = Type.String({ format: 'binary', description: 'A photo (JPEG, PNG or WebP)' });
@@ -46,7 +56,7 @@ export const SimilarQuery = Type.Object({ k: Type.Optional(KSchema), metric: Typ
 export const SearchJsonBody = Type.Object(
   {
     imageUrl: Type.Optional(ImageUrlSchema),
-    url: Type.Optional(Type.String({ description: 'Same as imageUrl' })),
+    url: Type.Optional(Type.String({ maxLength: MAX_URL_LENGTH, description: 'Same as imageUrl' })),
     handle: Type.Optional(HandleSchema),
     id: Type.Optional(ItemIdSchema),
     text: Type.Optional(TextSchema),
@@ -63,9 +73,9 @@ export const SearchFormFields = Type.Object(
   {
     k: Type.Optional(KSchema),
     metric: Type.Optional(MetricSchema),
-    filters: Type.Optional(Type.String({ description: 'Metadata filters as JSON text, e.g. {"gender":"Women"}' })),
+    filters: Type.Optional(Type.String({ maxLength: 16 * 1024, description: 'Metadata filters as JSON text, e.g. {"gender":"Women"}' })),
     text: Type.Optional(TextSchema),
-    dropFilters: Type.Optional(Type.String({ description: 'Removed word-filter fields as JSON text, e.g. ["baseColour"]' })),
+    dropFilters: Type.Optional(Type.String({ maxLength: 4 * 1024, description: 'Removed word-filter fields as JSON text, e.g. ["baseColour"]' })),
   },
   { additionalProperties: false },
 );
@@ -73,7 +83,7 @@ export const SearchFormFields = Type.Object(
 export const SearchForm = Type.Object({ image: Type.Optional(BinarySchema), ...SearchFormFields.properties }, { additionalProperties: false });
 
 /** A photo by URL (match, categorize). */
-export const PhotoJsonBody = Type.Object({ imageUrl: Type.Optional(ImageUrlSchema), url: Type.Optional(Type.String({ description: 'Same as imageUrl' })), handle: Type.Optional(HandleSchema) }, { additionalProperties: false });
+export const PhotoJsonBody = Type.Object({ imageUrl: Type.Optional(ImageUrlSchema), url: Type.Optional(Type.String({ maxLength: MAX_URL_LENGTH, description: 'Same as imageUrl' })), handle: Type.Optional(HandleSchema) }, { additionalProperties: false });
 /** A photo or a catalog item (outfit). */
 export const ItemOrPhotoJsonBody = Type.Object({ ...PhotoJsonBody.properties, id: Type.Optional(ItemIdSchema) }, { additionalProperties: false });
 /** A multipart body that is only the photo. */
@@ -120,7 +130,14 @@ export const PredictionsSchema = Type.Record(Type.String(), PredictionSchema, { 
 export const ItemView = Type.Object({ id: Type.String(), imageUrl: Type.String(), metadata: MetadataSchema });
 export const ItemsPage = Type.Object({ total: Type.Integer(), items: Type.Array(ItemView) });
 
-export const HealthResponse = Type.Object({ status: Type.Literal('ok'), items: Type.Integer(), dims: Type.Integer(), model: Type.Union([Type.String(), Type.Null()]) });
+/** `ok` (200), or `degraded` (503, so that a load balancer or an orchestrator sees it) with the reason: photos cannot be embedded now. */
+export const HealthResponse = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+  reason: Type.Optional(Type.String({ description: 'Why the server is degraded, e.g. the inference thread is restarting after a crash' })),
+  items: Type.Integer(),
+  dims: Type.Integer(),
+  model: Type.Union([Type.String(), Type.Null()]),
+});
 
 const ModelIdentitySchema = Type.Object(
   { modelName: Type.String(), modelSha256: Type.String(), featureTensor: Type.String(), pooling: Type.String(), preprocess: Type.Record(Type.String(), Type.Unknown()), dims: Type.Integer() },
@@ -132,15 +149,14 @@ export const InfoResponse = Type.Object(
     items: Type.Integer(),
     dims: Type.Integer(),
     model: Type.Union([ModelIdentitySchema, Type.Null()]),
-    imagesRoot: Type.Union([Type.String(), Type.Null()]),
-    dataDir: Type.String(),
+    photos: Type.Boolean({ description: 'Whether the catalog knows its photo folder (the server\'s paths are never shown)' }),
     metadataColumns: Type.Array(Type.String()),
     index: Type.String(),
     refinement: Type.Union([Type.Object({ trainedAt: Type.String(), dims: Type.Integer(), report: Type.Record(Type.String(), Type.Unknown()) }, { additionalProperties: true }), Type.Null()]),
     refinementNote: Type.Optional(Type.String()),
     facets: FacetsSchema,
   },
-  { additionalProperties: true },
+  { additionalProperties: false },
 );
 
 export const TimingsSchema = Type.Object({
@@ -240,7 +256,37 @@ export const DuplicateGroupView = Type.Object({
   similarity: Type.Number(),
   items: Type.Array(Type.Object({ id: Type.String(), imageUrl: Type.String(), name: Type.String() })),
 });
-export const DuplicatesResponse = Type.Object({ threshold: Type.Number(), exact: Type.Array(DuplicateGroupView), near: Type.Array(DuplicateGroupView) });
+const DuplicatesScanFields = {
+  generation: Type.Integer({ description: 'The catalog version scanned (the store\'s generation when the server read it)' }),
+  items: Type.Integer({ description: 'Items in that version' }),
+};
+/** The scan the near-duplicate groups come from. */
+export const DuplicatesScanSummary = Type.Object({
+  ...DuplicatesScanFields,
+  startedAt: Type.String({ format: 'date-time' }),
+  finishedAt: Type.String({ format: 'date-time' }),
+  durationMs: Type.Number(),
+  pairs: Type.Integer({ description: 'Neighbour pairs measured; every threshold filters these, no rescan' }),
+});
+export const DuplicatesResponse = Type.Object({
+  threshold: Type.Number(),
+  exact: Type.Array(DuplicateGroupView),
+  near: Type.Array(DuplicateGroupView),
+  scan: Type.Optional(DuplicatesScanSummary),
+});
+/** Where the near-duplicate scan of this catalog version stands (PUT /api/duplicates/scan, or GET /api/duplicates while it runs). */
+export const DuplicatesScanStatus = Type.Object(
+  {
+    status: Type.Enum(['running', 'done'], { description: 'running: GET /api/duplicates after Retry-After seconds; done: GET /api/duplicates answers at once, at any threshold' }),
+    ...DuplicatesScanFields,
+    startedAt: Type.String({ format: 'date-time' }),
+    elapsedMs: Type.Optional(Type.Number({ description: 'While running: time since it started' })),
+    finishedAt: Type.Optional(Type.String({ format: 'date-time' })),
+    durationMs: Type.Optional(Type.Number()),
+    pairs: Type.Optional(Type.Integer()),
+  },
+  { description: 'The near-duplicate scan of this catalog version' },
+);
 
 export type SearchJson = Static<typeof SearchJsonBody>;
 export type PhotoJson = Static<typeof PhotoJsonBody>;
@@ -256,5 +302,6 @@ export type MatchBody = Static<typeof MatchResponse>;
 export type CategorizeBody = Static<typeof CategorizeResponse>;
 export type OutfitBody = Static<typeof OutfitResponse>;
 export type DuplicatesBody = Static<typeof DuplicatesResponse>;
+export type DuplicatesScanBody = Static<typeof DuplicatesScanStatus>;
 export type PredictionsBody = Static<typeof PredictionsSchema>;
 export type IsolatedBody = Static<typeof IsolatedSchema>;

@@ -44,8 +44,10 @@ export function healthView(info: CatalogInfo): HealthBody {
   return { status: 'ok', items: info.items, dims: info.dims, model: info.model?.modelName ?? null };
 }
 
+/** The catalog as the API describes it: no folder of the server's (they say nothing a client needs and much an attacker wants). */
 export function infoView(info: CatalogInfo, facets: InfoBody['facets']): InfoBody {
-  return { ...info, model: info.model ? { ...info.model, preprocess: { ...info.model.preprocess } } : null, facets };
+  const { dataDir: _dataDir, imagesRoot, ...rest } = info;
+  return { ...rest, photos: imagesRoot !== null, model: info.model ? { ...info.model, preprocess: { ...info.model.preprocess } } : null, facets };
 }
 
 /** Predicted labels, without the fields left unpredicted. */
@@ -146,8 +148,8 @@ export function outfitView(res: OutfitResult): OutfitBody {
   };
 }
 
-/** Duplicate groups with each member's photo and name (`nameOf`: the item's display name). */
-export function duplicatesView(d: { exact: readonly DuplicateGroup[]; near: readonly DuplicateGroup[]; threshold: number }, nameOf: (id: string) => string): DuplicatesBody {
+/** Duplicate groups with each member's photo and name (`nameOf`: the item's display name), and the scan they come from. */
+export function duplicatesView(d: { exact: readonly DuplicateGroup[]; near: readonly DuplicateGroup[]; threshold: number; scan?: DuplicatesBody['scan'] }, nameOf: (id: string) => string): DuplicatesBody {
   const groupView = (g: DuplicateGroup) => ({ kind: g.kind, ids: [...g.ids], similarity: g.similarity, items: g.ids.map((id) => ({ id, imageUrl: imageUrlOf(id), name: nameOf(id) })) });
-  return { threshold: d.threshold, exact: d.exact.map(groupView), near: d.near.map(groupView) };
+  return { threshold: d.threshold, exact: d.exact.map(groupView), near: d.near.map(groupView), ...(d.scan ? { scan: { ...d.scan } } : {}) };
 }

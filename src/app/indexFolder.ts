@@ -1,6 +1,7 @@
 import { storedIdentity } from '../catalog/identity.js';
 import { ingestFolder, type IngestProgress, type IngestReport } from '../catalog/ingest.js';
 import { openCatalogStore } from '../catalog/openCatalog.js';
+import { withWriterLock, type WriterLock } from '../catalog/writerLock.js';
 import { backboneFor, embedderOptions, type Config } from '../config.js';
 import { Embedder, type ModelIdentity } from '../embedding/embedder.js';
 import type { TrainReport } from '../refine/train.js';
@@ -24,6 +25,8 @@ export type IndexEvent =
 export interface IndexFolderOptions {
   readonly metadata?: string | undefined;
   readonly reembed?: boolean | undefined;
+  /** Delete the items whose photos are gone even when they are more than MAX_UNPRUNED_SHARE of the catalog. */
+  readonly prune?: boolean | undefined;
   /** false: ingest only, no refinement. */
   readonly refine?: boolean;
   readonly onEvent?: (e: IndexEvent) => void;
@@ -34,18 +37,24 @@ export function loadEmbedder(config: Config, stored: ModelIdentity | null): Prom
   return Embedder.load({ ...embedderOptions(config), ...backboneFor(config, stored) });
 }
 
-/** Ingest a folder, refine when the catalog has labels, and leave search ready (the HNSW graph built on large catalogs). */
+/**
+ * Ingest a folder, refine when the catalog has labels, and leave search ready (the HNSW graph built and saved on large
+ * catalogs), holding the catalog's writer lock throughout: a second writer is refused with `catalog/locked`.
+ */
 export async function indexFolder(config: Config, imagesDir: string, options: IndexFolderOptions = {}): Promise<IndexResult> {
-  const report = await ingestAndRefine(config, imagesDir, options);
-  const services = Services.open(config);
-  try {
-    return { ...report, index: services.prepareIndex() };
-  } finally {
-    await services.close();
-  }
+  return withWriterLock(config.dataDir, `fashion index ${imagesDir}`, async (lock) => {
+    const report = await ingestAndRefine(config, imagesDir, options, lock);
+    lock.assertHeld();
+    const services = Services.open(config);
+    try {
+      return { ...report, index: services.prepareIndex({ save: true }) };
+    } finally {
+      await services.close();
+    }
+  });
 }
 
-async function ingestAndRefine(config: Config, imagesDir: string, options: IndexFolderOptions): Promise<IndexResult> {
+async function ingestAndRefine(config: Config, imagesDir: string, options: IndexFolderOptions, lock: WriterLock): Promise<IndexResult> {
   const emit = options.onEvent ?? (() => {});
   const store = openCatalogStore(config.dataDir, { create: true });
   let embedder: Embedder;
@@ -62,6 +71,7 @@ async function ingestAndRefine(config: Config, imagesDir: string, options: Index
       metadataCsv: options.metadata,
       batchSize: config.batchSize,
       reembed: options.reembed ?? false,
+      prune: options.prune ?? false,
       limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels },
       onProgress: (progress) => emit({ kind: 'embed', progress }),
     });
@@ -72,7 +82,9 @@ async function ingestAndRefine(config: Config, imagesDir: string, options: Index
       return { ...report, refinement: { trained: null, updated: 0, skipped: `${labelled} labelled items; the refinement needs ${MIN_LABELLED_FOR_REFINEMENT}` } };
     }
     const augment = config.augment > 0 ? { augment: { share: config.augment, embedder }, onCopies: (done: number, total: number) => emit({ kind: 'copies', done, total }) } : {};
-    return { ...report, refinement: await refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: (message) => emit({ kind: 'refinement', message }), ...augment }) };
+    lock.assertHeld();
+    const refinement = await refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: (message) => emit({ kind: 'refinement', message }), beforeCommit: () => lock.assertHeld(), ...augment });
+    return { ...report, refinement };
   } finally {
     store.close();
     await embedder.close();

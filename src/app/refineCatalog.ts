@@ -1,18 +1,20 @@
-import { existsSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Embedder, identityKey } from '../embedding/embedder.js';
-import { openCatalogStore } from '../catalog/openCatalog.js';
+import { openCatalogStore, requireCatalog } from '../catalog/openCatalog.js';
+import { withWriterLock } from '../catalog/writerLock.js';
 import { embedderOptions, type Config } from '../config.js';
 import { Gemm } from '../linalg/gemm.js';
 import { fitPhoto, readImageFile } from '../imaging/decode.js';
-import { colourHistogram, COLOUR_DIMS, COLOUR_FEATURES_VERSION } from '../refine/colourFeatures.js';
-import { RefineModel } from '../refine/refineModel.js';
-import { REFINE_FILE } from '../refine/loadRefinement.js';
+import { colourHistogram, COLOUR_DIMS } from '../refine/colourFeatures.js';
+import type { RefineModel } from '../refine/refineModel.js';
+import { findRefinement, isRefineModelFile, modelDigest, refineModelFile, SETTING_REFINE_MODEL } from '../refine/loadRefinement.js';
 import { trainRefinement, type TrainReport } from '../refine/train.js';
 import type { TrainOptions } from '../refine/mlp.js';
 import type { CatalogStore } from '../store/catalogStore.js';
 import { embedCopies, loadCopies } from '../refine/augment.js';
 import { modelMismatch, SETTING_IMAGES_ROOT, storedIdentity } from '../catalog/identity.js';
+import { Services } from './services.js';
 
 export function hasLabels(store: CatalogStore): boolean {
   return store.loadAll().items.some((it) => !!it.metadata.articleType);
@@ -47,7 +49,8 @@ export async function backfillColours(store: CatalogStore, onProgress?: (done: n
 
 /**
  * Trains the catalog's refinement from its labels and stores the model beside the catalog, with every
- * item's refined vector. Items without labels get vectors from predictions.
+ * item's refined vector (one generation, see installRefinement). Items without labels get vectors from predictions.
+ * The caller holds the catalog's writer lock (trainCatalogFolder and indexFolder take it).
  */
 export async function trainCatalog(
   store: CatalogStore,
@@ -77,35 +80,85 @@ export async function trainCatalog(
       { ids, metadata: items.map((it) => it.metadata), backbones: vectors, colours, backboneDims: dims, backboneKey: identityKey(identity), ...(copies ? { copies } : {}) },
       options,
     );
-    await writeRefinedVectors(store, model, gemm);
-    await model.save(join(dataDir, REFINE_FILE));
+    await installRefinement(store, dataDir, model, gemm, options.beforeCommit ? { beforeCommit: options.beforeCommit } : {});
     return report;
   } finally {
     await gemm.close();
   }
 }
 
-/** Computes the refined vector of every item (after training, or for items added since). */
+/**
+ * Makes `model` the catalog's refinement, as one generation with the refined vectors: the vectors are computed in
+ * memory, the model is written to a file named by its content (renamed into place, so never seen half written),
+ * and then one transaction replaces every refined vector and names the model (SETTING_REFINE_MODEL). Killed before
+ * that commit, the catalog keeps its previous generation whole (the new file is an orphan, removed next time);
+ * killed after, it has the new one whole (the old file is an orphan). Returns the model's digest.
+ */
+export async function installRefinement(store: CatalogStore, dataDir: string, model: RefineModel, gemm: Gemm, options: { beforeCommit?: () => void } = {}): Promise<string> {
+  const vectors = await refinedVectors(store, model, gemm, false);
+  const staging = join(dataDir, `refine-model.staging-${process.pid}.bin`);
+  await model.save(staging);
+  const digest = modelDigest(readFileSync(staging));
+  syncFile(staging);
+  renameSync(staging, refineModelFile(dataDir, digest));
+  // The file's name must be on disk before the commit that names it.
+  syncFile(dataDir);
+  options.beforeCommit?.();
+  store.putFeatures('refined', vectors, { replace: true, settings: { [SETTING_REFINE_MODEL]: digest } });
+  removeOtherModels(dataDir, digest);
+  return digest;
+}
+
+/** Refined vectors of items added since the refinement was trained, by the catalog's current model (same generation). */
 export async function writeRefinedVectors(store: CatalogStore, model: RefineModel, gemm: Gemm, onlyMissing = false): Promise<number> {
+  const out = await refinedVectors(store, model, gemm, onlyMissing);
+  if (out.size > 0) store.putFeatures('refined', out);
+  return out.size;
+}
+
+/** Computes the refined vector of every item (after training), or only of those without one. */
+async function refinedVectors(store: CatalogStore, model: RefineModel, gemm: Gemm, onlyMissing: boolean): Promise<Map<string, Float32Array>> {
   const { items, vectors, dims } = store.loadAll();
   let rows = items.map((_, i) => i);
   if (onlyMissing) {
     const have = store.featureIds('refined');
     rows = rows.filter((i) => !have.has(items[i]!.id));
   }
-  if (rows.length === 0) return 0;
+  const out = new Map<string, Float32Array>();
+  if (rows.length === 0) return out;
   const colours = store.loadFeatures('colour', rows.map((i) => items[i]!.id));
-  if (!colours) return 0;
+  if (!colours) return out;
   const b = new Float32Array(rows.length * dims);
   rows.forEach((i, r) => b.set(vectors.subarray(i * dims, (i + 1) * dims), r * dims));
-  const out = new Map<string, Float32Array>();
   for (let start = 0; start < rows.length; start += 4096) {
     const part = rows.slice(start, start + 4096);
     const { vectors: v } = await model.vectors(gemm, b.subarray(start * dims, (start + part.length) * dims), colours.subarray(start * COLOUR_DIMS, (start + part.length) * COLOUR_DIMS), part.length, part.map((i) => items[i]!.metadata));
     part.forEach((i, r) => out.set(items[i]!.id, v.slice(r * model.dims, (r + 1) * model.dims)));
   }
-  store.putFeatures('refined', out);
-  return out.size;
+  return out;
+}
+
+/** Model files of other generations, and staging files of runs that died, beside the catalog. */
+function removeOtherModels(dataDir: string, keep: string): void {
+  const kept = refineModelFile(dataDir, keep);
+  for (const name of readdirSync(dataDir)) {
+    const file = join(dataDir, name);
+    if (file !== kept && (isRefineModelFile(name) || name.startsWith('refine-model.staging-'))) rmSync(file, { force: true });
+  }
+}
+
+/** fsync a file or a directory (a directory's entries; not supported everywhere, hence best effort). */
+function syncFile(path: string): void {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Durability against power loss only; a process crash is covered by the rename and the transaction.
+  }
 }
 
 export interface TrainCatalogOptions {
@@ -115,13 +168,16 @@ export interface TrainCatalogOptions {
   readonly augment?: { readonly share: number; readonly embedder: Embedder };
   /** Progress of making the training copies (a bar), instead of a message per batch. */
   readonly onCopies?: (done: number, total: number) => void;
+  /** Called just before the new generation is committed (the writer lock's check). */
+  readonly beforeCommit?: () => void;
 }
 
 /** After an ingest: train when the catalog has labels and no refinement yet, else refine the new items. */
 export async function refreshRefinement(store: CatalogStore, dataDir: string, options: TrainCatalogOptions = {}): Promise<{ trained: TrainReport | null; updated: number }> {
-  const file = join(dataDir, REFINE_FILE);
   const identity = storedIdentity(store);
-  const current = existsSync(file) ? RefineModel.load(file) : null;
+  // A recorded generation whose model is missing or altered is trained again, like a missing one.
+  const found = findRefinement(dataDir, store.getSetting(SETTING_REFINE_MODEL));
+  const current = found.kind === 'found' ? found.model : null;
   if (!current || !identity || current.header.backboneKey !== identityKey(identity)) {
     if (!hasLabels(store)) return { trained: null, updated: 0 };
     return { trained: await trainCatalog(store, dataDir, options), updated: 0 };
@@ -136,26 +192,40 @@ export async function refreshRefinement(store: CatalogStore, dataDir: string, op
 
 /**
  * `fashion train`: (re)learns the catalog's refinement from its labels, with re-photographed copies embedded by the
- * catalog's own model when `config.augment` is above 0. Progress is events.
+ * catalog's own model when `config.augment` is above 0, holding the catalog's writer lock. The new refinement is a
+ * new search space: its HNSW graphs are saved here too, so that the server opens them ready. Progress is events.
  */
 export async function trainCatalogFolder(
   config: Config,
   options: { readonly epochs: number; readonly seed: number; readonly onProgress?: (message: string) => void; readonly onCopies?: (done: number, total: number) => void },
 ): Promise<TrainReport> {
-  const store = openCatalogStore(config.dataDir);
-  let embedder: Embedder | null = null;
-  try {
-    // Training copies are embedded as the catalog's photos were.
-    embedder = config.augment > 0 ? await Embedder.load(embedderOptions(config, storedIdentity(store))) : null;
-    return await trainCatalog(store, config.dataDir, {
-      epochs: options.epochs,
-      seed: options.seed,
-      threads: config.threads,
-      ...(embedder ? { augment: { share: config.augment, embedder }, ...(options.onCopies ? { onCopies: options.onCopies } : {}) } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
-  } finally {
-    store.close();
-    await embedder?.close();
-  }
+  requireCatalog(config.dataDir);
+  return withWriterLock(config.dataDir, 'fashion train', async (lock) => {
+    const store = openCatalogStore(config.dataDir);
+    let embedder: Embedder | null = null;
+    let report: TrainReport;
+    try {
+      // Training copies are embedded as the catalog's photos were.
+      embedder = config.augment > 0 ? await Embedder.load(embedderOptions(config, storedIdentity(store))) : null;
+      report = await trainCatalog(store, config.dataDir, {
+        epochs: options.epochs,
+        seed: options.seed,
+        threads: config.threads,
+        beforeCommit: () => lock.assertHeld(),
+        ...(embedder ? { augment: { share: config.augment, embedder }, ...(options.onCopies ? { onCopies: options.onCopies } : {}) } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
+    } finally {
+      store.close();
+      await embedder?.close();
+    }
+    lock.assertHeld();
+    const services = Services.open(config);
+    try {
+      services.prepareIndex({ save: true });
+    } finally {
+      await services.close();
+    }
+    return report;
+  });
 }

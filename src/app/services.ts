@@ -79,13 +79,17 @@ export class Services {
     );
     this.search = new SearchService(this.catalog, { search, sameProduct }, { k: config.k, metric: config.metric, pinGap: part?.pinGap ?? null });
     this.match = new MatchService(this.search, { sameProduct, backbone }, part?.matchGap ?? null);
-    this.duplicates = new DuplicatesService(this.catalog, { vectors: backbone.exact.vectors, dims: backbone.dims });
+    // The scan is kept per catalog version: the generation of the store this snapshot was read from.
+    this.duplicates = new DuplicatesService(this.catalog, { vectors: backbone.exact.vectors, dims: backbone.dims }, { generation: store.generation() });
     this.pipeline = new QueryPipeline(this, config);
   }
 
-  /** Opens the catalog in `config.dataDir` (the model loads on the first photo, or with `embedding.load()`). */
+  /**
+   * Opens the catalog in `config.dataDir` (the model loads on the first photo, or with `embedding.load()`), read-only:
+   * the services only read the catalog; writers (src/app/indexFolder.ts, refineCatalog.ts) open their own store.
+   */
   static open(config: Config, options: { embedder?: Embedder } = {}): Services {
-    return new Services(config, openCatalogStore(config.dataDir), options);
+    return new Services(config, openCatalogStore(config.dataDir, { readonly: true }), options);
   }
 
   /** Every item's effective labels (auto-categorised where the CSV has gaps), built on first use. */
@@ -116,11 +120,17 @@ export class Services {
   }
 
   /**
-   * Makes search ready at full speed: on catalogs of `annThreshold` items or more (or with index=hnsw), builds or
-   * updates the HNSW graphs. `fashion index` and the server call it once; later opens load them.
+   * Makes search ready at full speed: on catalogs of `annThreshold` items or more (or with index=hnsw), opens the saved
+   * HNSW graphs or builds them in memory. With `save` (`fashion index` and `fashion train`, which hold the writer lock)
+   * graphs that differ from their files are saved beside the catalog; without it (the server) nothing is written, and
+   * later opens load what the writers saved.
    */
-  prepareIndex(): { kind: 'exact' | 'hnsw'; items: number } {
+  prepareIndex(options: { save?: boolean } = {}): { kind: 'exact' | 'hnsw'; items: number } {
     if (this.wantsGraph() && this.spaces.search.kind !== 'hnsw') this.useGraphs(true);
+    if (options.save && this.wantsGraph()) {
+      this.spaces.search.saveGraph();
+      this.spaces.sameProduct?.saveGraph();
+    }
     return { kind: this.spaces.search.kind, items: this.catalog.size };
   }
 
@@ -140,6 +150,8 @@ export class Services {
   }
 
   async close(): Promise<void> {
+    // A running duplicates scan holds a thread and the vectors: it ends with the catalog it scans.
+    await this.duplicates.stop();
     this.textIndex?.close?.();
     this.store.close();
     await this.embedding.close();
@@ -149,7 +161,7 @@ export class Services {
     return this.config.index === 'hnsw' || (this.config.index === 'auto' && this.catalog.size >= this.config.annThreshold);
   }
 
-  /** Opens (patching) or builds the HNSW graphs of the searched space and its same-product space, saved beside the catalog. */
+  /** Opens (patching in memory) or builds the HNSW graphs of the searched space and its same-product space; see prepareIndex for saving. */
   private useGraphs(build: boolean): void {
     const keys = BigUint64Array.from(this.catalog.items.map(itemKey));
     const refined = this.refinement.model !== null;

@@ -6,7 +6,7 @@ import { DEFAULT_IMAGE_LIMITS, readImageFile, type ImageLimits } from '../imagin
 import type { CatalogStore, ItemWithVector, Metadata } from '../store/catalogStore.js';
 import { readMetadataCsv } from './metadataCsv.js';
 import { checkIdentity, SETTING_IDENTITY, SETTING_IMAGES_ROOT, storedIdentity } from './identity.js';
-import { scanImages, type ScannedFile } from './scanImages.js';
+import { IMAGE_EXTENSIONS, scanImages, type ScannedFile } from './scanImages.js';
 
 export interface IngestOptions {
   readonly imagesDir: string;
@@ -15,8 +15,16 @@ export interface IngestOptions {
   /** Re-embed every photo when the catalog was made with another model, instead of refusing. */
   readonly reembed?: boolean;
   readonly limits?: ImageLimits;
+  /** Delete the catalog items whose photos are gone even when they are more than MAX_UNPRUNED_SHARE of it. */
+  readonly prune?: boolean;
   readonly onProgress?: (p: IngestProgress) => void;
 }
+
+/**
+ * The share of a catalog one ingest may delete unless told to (`fashion index --prune`). A folder that lacks more of
+ * the catalog's photos than this is more likely the wrong folder, or a share half mounted, than a shop's deletions.
+ */
+export const MAX_UNPRUNED_SHARE = 0.1;
 
 export interface IngestProgress {
   readonly phase: 'scan' | 'embed' | 'done';
@@ -53,6 +61,10 @@ export interface IngestReport {
  * Brings the catalog in line with a folder of photos: embeds new and changed photos, drops deleted ones,
  * refreshes metadata. Each batch is written in one transaction, so a run killed at any point resumes
  * where it stopped: the next run sees the written items as unchanged.
+ *
+ * It refuses, before writing anything, a folder with no photo it can read (missing, empty, not mounted, only links
+ * leading out of it) and deletions beyond MAX_UNPRUNED_SHARE of the catalog without `prune`; and a run in which every
+ * photo failed to be read throws after the fact, its deletions not made.
  */
 export async function ingestFolder(store: CatalogStore, embedder: Embedder, options: IngestOptions): Promise<IngestReport> {
   const started = performance.now();
@@ -61,21 +73,30 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
   const limits = options.limits ?? DEFAULT_IMAGE_LIMITS;
   options.onProgress?.({ phase: 'scan', done: 0, total: 0, failed: 0 });
 
+  // Everything that can refuse the run comes before the first write.
+  const scan = await scanImages(options.imagesDir);
+  if (scan.files.length === 0) throw noPhotos(options.imagesDir, scan.problems.map((p) => `${p.path}: ${p.message}`));
+  for (const p of scan.problems) warnings.push(`${p.path}: ${p.message}`);
+  const metadata = options.metadataCsv ? await readMetadataCsv(options.metadataCsv) : null;
+  for (const p of metadata?.problems ?? []) warnings.push(`${options.metadataCsv}:${p.line}: ${p.message}; row skipped`);
+  const present = new Set(scan.files.map((f) => f.id));
+  const before = store.fileStates();
+  checkRemovals(before.size, [...before.keys()].filter((id) => !present.has(id)).length, options);
+
   checkIdentity(store, embedder.identity, options.reembed ?? false);
   // Recorded before the first vector is written, so that a killed run cannot leave unlabelled vectors.
   store.setSetting(SETTING_IDENTITY, JSON.stringify(embedder.identity));
 
-  const scan = await scanImages(options.imagesDir);
-  for (const p of scan.problems) warnings.push(`${p.path}: ${p.message}`);
-  const metadata = options.metadataCsv ? await readMetadataCsv(options.metadataCsv) : null;
-  for (const p of metadata?.problems ?? []) warnings.push(`${options.metadataCsv}:${p.line}: ${p.message}; row skipped`);
-
   const previousRoot = store.getSetting(SETTING_IMAGES_ROOT);
-  store.setSetting(SETTING_IMAGES_ROOT, scan.root);
+  // The photos' folder changes with the first item written from it, not before: a run that ends up refused leaves
+  // the catalog's photos where they were.
+  let rootRecorded = previousRoot === scan.root;
+  const recordRoot = () => {
+    if (!rootRecorded) store.setSetting(SETTING_IMAGES_ROOT, scan.root);
+    rootRecorded = true;
+  };
   const known = store.fileStates();
-  const present = new Set(scan.files.map((f) => f.id));
   const removedIds = [...known.keys()].filter((id) => !present.has(id));
-  store.removeItems(removedIds);
 
   const todo: ScannedFile[] = [];
   const metaChanges = new Map<string, Metadata>();
@@ -95,8 +116,8 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
       todo.push(f);
     }
   }
+  if (metaChanges.size > 0) recordRoot();
   store.updateMetadata(metaChanges);
-  if (metadata) store.setSetting('metadataColumns', JSON.stringify(metadata.columns.filter((c) => c !== 'id' && c !== 'image')));
 
   const metaFor = (id: string): Metadata => metadata?.rows.get(id) ?? (previousMetadata(store, id) ?? {});
   const batches: ScannedFile[][] = [];
@@ -135,10 +156,18 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
         } else if (h) idByHash.set(h, f.id);
       }
     });
+    if (rows.length > 0) recordRoot();
     store.putItems(rows);
     done += batch.length;
     options.onProgress?.({ phase: 'embed', done, total: todo.length, failed: failed.length });
   }
+  if (unchanged + todo.length - failed.length === 0) {
+    throw noPhotos(options.imagesDir, failed.map((f) => `${f.path}: [${f.code}] ${f.message}`), scan.files.length);
+  }
+  // Deletions come last: a run killed before this point has lost nothing, and the next one makes them.
+  recordRoot();
+  if (metadata) store.setSetting('metadataColumns', JSON.stringify(metadata.columns.filter((c) => c !== 'id' && c !== 'image')));
+  store.removeItems(removedIds);
   // A photo that failed is not in the catalog, whatever an earlier run had stored for it.
   store.removeItems(failed.map((f) => f.id).filter((id) => known.has(id)));
 
@@ -161,6 +190,31 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
 
 function previousMetadata(store: CatalogStore, id: string): Metadata | null {
   return store.getItem(id)?.metadata ?? null;
+}
+
+/** Deleting more than MAX_UNPRUNED_SHARE of the catalog needs `prune`. */
+function checkRemovals(catalogSize: number, removing: number, options: IngestOptions): void {
+  if (options.prune || removing === 0 || removing <= catalogSize * MAX_UNPRUNED_SHARE) return;
+  const share = Math.round((removing / catalogSize) * 100);
+  throw new FashionError(
+    'catalog/prune-refused',
+    `Expected the photos of most of the catalog's ${catalogSize} items in ${options.imagesDir}, but ${removing} of them (${share}%) are not there, ` +
+      `more than the ${MAX_UNPRUNED_SHARE * 100}% an index run deletes unless told to; nothing was changed. ` +
+      'Check that this is the catalog\'s folder and that it is fully mounted; if those photos were deleted on purpose, run again with --prune.',
+  );
+}
+
+/** A folder that gave no photo to index: nothing is changed, and the run fails rather than looking like a success. */
+function noPhotos(dir: string, problems: readonly string[], found = 0): FashionError {
+  const shown = problems.slice(0, 3).join('; ');
+  const more = problems.length > 3 ? ` and ${problems.length - 3} more` : '';
+  const why =
+    found > 0
+      ? `none of its ${found} photos could be read (${shown}${more})`
+      : problems.length > 0
+        ? `it has no photo that can be read: ${problems.length} entries were skipped (${shown}${more})`
+        : `it has no photos (${[...IMAGE_EXTENSIONS].join(', ')}); is it the right folder, and is it mounted?`;
+  return new FashionError('input/no-photos', `Expected product photos in ${dir} but ${why}. Nothing in the catalog was changed.`);
 }
 
 

@@ -7,7 +7,7 @@ import { indexFolder, type IndexEvent, type IndexResult } from '../app/indexFold
 import { photoArg } from '../app/queryPipeline.js';
 import { trainCatalogFolder } from '../app/refineCatalog.js';
 import { Services } from '../app/services.js';
-import type { IngestReport } from '../catalog/ingest.js';
+import { MAX_UNPRUNED_SHARE, type IngestReport } from '../catalog/ingest.js';
 import { catalogFile } from '../catalog/openCatalog.js';
 import { DEFAULT_AUGMENT, demoCatalog, resolveConfig, type Config, type ConfigInput } from '../config.js';
 import { describeIdentity } from '../embedding/embedder.js';
@@ -19,6 +19,7 @@ import { parseFilterArgs } from '../search/filters.js';
 import { MATCH_THRESHOLD } from '../search/match.js';
 import type { SearchResult } from '../search/types.js';
 import { startServer } from '../server/start.js';
+import { nearThreshold } from '../services/duplicates.js';
 import { describeTextQuery, shownLabel } from '../text/describe.js';
 import type { TextSearchResult } from '../text/textQuery.js';
 import { intFlag, numberFlag } from './flags.js';
@@ -83,7 +84,7 @@ async function withServices<T>(opts: Record<string, unknown>, use: (svc: Service
 }
 
 /** `fashion index` with progress bars drawn from the use case's events. */
-async function runIndex(config: Config, imagesDir: string, options: { metadata?: string; reembed?: boolean; quiet?: boolean; refine?: boolean }): Promise<IndexResult> {
+async function runIndex(config: Config, imagesDir: string, options: { metadata?: string; reembed?: boolean; prune?: boolean; quiet?: boolean; refine?: boolean }): Promise<IndexResult> {
   const embedBar = progressBar('indexing', !options.quiet);
   const copiesBar = progressBar('training copies', !options.quiet);
   const onEvent = (e: IndexEvent) => {
@@ -93,7 +94,7 @@ async function runIndex(config: Config, imagesDir: string, options: { metadata?:
     else if (e.kind === 'refinement' && !options.quiet) console.error(`refinement: ${e.message}`);
   };
   try {
-    return await indexFolder(config, imagesDir, { metadata: options.metadata, reembed: options.reembed, ...(options.refine !== undefined ? { refine: options.refine } : {}), onEvent });
+    return await indexFolder(config, imagesDir, { metadata: options.metadata, reembed: options.reembed, prune: options.prune, ...(options.refine !== undefined ? { refine: options.refine } : {}), onEvent });
   } finally {
     embedBar.stop();
     copiesBar.stop();
@@ -172,11 +173,13 @@ export function buildCli(): Command {
     .argument('<images-dir>', 'folder of product photos (<id>.jpg ...)')
     .option('--metadata <csv>', 'product metadata CSV with an id column')
     .option('--reembed', 're-embed everything when the catalog was made with another model')
+    .option('--prune', `delete the items whose photos are gone even when they are more than ${MAX_UNPRUNED_SHARE * 100}% of the catalog (refused without it)`)
     .option('--augment <share>', 'when it trains the refinement: share of labelled items that also train as a re-photographed copy (env FASHION_AUGMENT)')
     .option('--json', 'print the report as JSON')
     .action(async (dir: string, opts) => {
       const config = configFrom(opts);
-      const report = await runIndex(config, dir, { metadata: opts.metadata, reembed: opts.reembed, quiet: !!opts.json });
+      // Refusals (an empty or unmounted folder, too many deletions, another writer) are FashionErrors: main() maps them to exit codes.
+      const report = await runIndex(config, dir, { metadata: opts.metadata, reembed: opts.reembed, prune: !!opts.prune, quiet: !!opts.json });
       printIngest(report, !!opts.json);
     });
 
@@ -246,8 +249,10 @@ export function buildCli(): Command {
     .addOption(new Option('--format <format>', 'output').choices(['table', 'json', 'csv']).default('table'))
     .action(async (opts) =>
       withServices(opts, async (svc) => {
-        const threshold = numberFlag('--threshold', opts.threshold, { min: 0, max: 1 });
-        const d = svc.duplicates.find({ ...(threshold !== undefined ? { threshold } : {}), near: !opts.exactOnly });
+        const threshold = nearThreshold(numberFlag('--threshold', opts.threshold, { min: 0, max: 1 }));
+        // The same scan as the server's, on its worker thread; here nothing else waits, so the command just awaits it.
+        if (!opts.exactOnly) await svc.duplicates.scan();
+        const d = svc.duplicates.find({ threshold, near: !opts.exactOnly });
         const name = (id: string) => svc.catalog.item(id).metadata.productDisplayName ?? '';
         if (opts.format === 'json') console.log(JSON.stringify(duplicatesView(d, name)));
         else if (opts.format === 'csv') process.stdout.write(duplicatesCsv(d, name));

@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FashionError } from '../errors.js';
 import type { Preprocess } from '../imaging/preprocess.js';
-import { InferenceThread } from './inferenceThread.js';
+import { InferenceRunError, InferenceThread } from './inferenceThread.js';
 import { headCutModel, type HeadCutModel, type Pooling } from './headCut.js';
 import { resolveModelFile } from './modelSource.js';
 import { composeBackbones, COMPOSED_INPUT, COMPOSED_OUTPUT, type Trunk } from './composeBackbones.js';
@@ -60,13 +60,14 @@ export function describeIdentity(id: ModelIdentity): string {
 
 /** An onnxruntime session over a head-cut classifier, on its own thread: tensors in, one feature vector per image out. */
 export class Embedder {
-  /** Set once a batched run fails on a graph that pins the batch at one. */
+  /** Set once a batched run fails on a graph whose source pinned the batch at one: from then on, one image at a time. */
   private oneAtATime = false;
-  /** Set once a batched run has worked: from then on a batch moves to the inference thread without a copy. */
+  /** Set once a batched run has worked: the graph takes batches, so a later failure is that batch's alone. */
   private batchesWork = false;
 
   private constructor(
-    private readonly session: InferenceThread,
+    /** The inference thread (restarted after a crash; its health and events say how it is doing). */
+    readonly thread: InferenceThread,
     private readonly cut: Pick<HeadCutModel, 'inputName' | 'outputName' | 'sourceBatchFixed'>,
     readonly identity: ModelIdentity,
   ) {}
@@ -90,9 +91,9 @@ export class Embedder {
         featureTensor: `${second ? `${first.featureTensor}${JOIN_MARK}${second.featureTensor}` : first.featureTensor}${mirror}`,
       };
     }
-    let session: InferenceThread;
+    let thread: InferenceThread;
     try {
-      session = await InferenceThread.start(bytes, {
+      thread = await InferenceThread.start(bytes, {
         intraOpNumThreads: options.threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
@@ -102,9 +103,9 @@ export class Embedder {
       throw new FashionError('model/unsupported', `Expected onnxruntime to load the head-cut ${made.modelName} but it failed: ${(err as Error).message}`, { cause: err });
     }
     const probe = new Float32Array(3 * options.preprocess.size * options.preprocess.size);
-    const tmp = new Embedder(session, cut, { ...made, pooling: options.pooling, preprocess: options.preprocess, dims: 0 });
+    const tmp = new Embedder(thread, cut, { ...made, pooling: options.pooling, preprocess: options.preprocess, dims: 0 });
     const dims = (await tmp.embedBatch(probe, 1)).length;
-    return new Embedder(session, cut, { ...tmp.identity, dims });
+    return new Embedder(thread, cut, { ...tmp.identity, dims });
   }
 
   get dims(): number {
@@ -114,42 +115,48 @@ export class Embedder {
   /**
    * Embeds `count` images laid out one after another in `batch` (NCHW float32); returns count x dims floats.
    * The batch is handed over: its buffer may be moved to the inference thread (detached), so do not reuse it.
+   * A dead inference thread rejects with server/unavailable (the photos can be sent again).
    */
   async embedBatch(batch: Float32Array, count: number): Promise<Float32Array> {
     const side = this.identity.preprocess.size;
     const per = 3 * side * side;
     if (batch.length < count * per) throw new FashionError('input/invalid', `Expected ${count * per} floats for ${count} images but received ${batch.length}`);
-    const feed = async (offset: number, n: number, transfer: boolean): Promise<Float32Array> => {
-      const out = await this.session.run(batch.subarray(offset * per, (offset + n) * per), [n, 3, side, side], this.cut.inputName, this.cut.outputName, { transfer });
+    const images = batch.subarray(0, count * per);
+    if (count > 1 && this.oneAtATime) return this.oneByOne(images, count, per);
+    try {
+      const out = await this.thread.run(images, [count, 3, side, side], this.cut.inputName, this.cut.outputName, { transfer: true });
+      if (count > 1) this.batchesWork = true;
       return out.data;
-    };
-    if (count === 1 || !this.oneAtATime) {
-      try {
-        // Until a batched run has worked, send a copy: the one-at-a-time fallback below still needs the batch.
-        const out = await feed(0, count, this.batchesWork || count === 1);
-        if (count > 1) this.batchesWork = true;
-        return out;
-      } catch (err) {
-        if (count === 1) throw err;
-        // A graph whose reshapes pin the batch at one still works, one image at a time.
-        this.oneAtATime = true;
-      }
-    }
-    {
-      const parts: Float32Array[] = [];
-      for (let i = 0; i < count; i++) parts.push(await feed(i, 1, false));
-      const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-      let o = 0;
-      for (const p of parts) {
-        out.set(p, o);
-        o += p.length;
-      }
+    } catch (err) {
+      // Only a run the session refused is retried; a crashed thread (server/unavailable) is no fault of the batch.
+      if (count === 1 || !(err instanceof InferenceRunError)) throw err;
+      // A graph whose reshapes pin the batch at one still works one image at a time: this batch is retried so, from
+      // the input the thread handed back. Only a graph that declared a batch of one and has never run a batch stays so
+      // for ever; any other failure (one odd batch, memory) says nothing about the next batch.
+      const out = await this.oneByOne(err.input, count, per);
+      if (this.cut.sourceBatchFixed && !this.batchesWork) this.oneAtATime = true;
       return out;
     }
   }
 
+  private async oneByOne(images: Float32Array, count: number, per: number): Promise<Float32Array> {
+    const side = this.identity.preprocess.size;
+    const parts: Float32Array[] = [];
+    for (let i = 0; i < count; i++) {
+      const one = await this.thread.run(images.subarray(i * per, (i + 1) * per), [1, 3, side, side], this.cut.inputName, this.cut.outputName);
+      parts.push(one.data);
+    }
+    const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
-    await this.session.close();
+    await this.thread.close();
   }
 }
 

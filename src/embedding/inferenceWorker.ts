@@ -9,6 +9,8 @@ import type { InferenceReply, InferenceRequest, InferenceWorkerData } from './in
 
 const data = workerData as InferenceWorkerData;
 const port = parentPort!;
+/** Tests crash this thread for real (see InferenceThread.crash); a deployment never sets this. */
+const crashAllowed = process.env.FASHION_INFERENCE_CRASH === 'allow';
 let session: ort.InferenceSession;
 try {
   session = await ort.InferenceSession.create(data.model, data.options);
@@ -19,6 +21,11 @@ try {
 }
 
 port.on('message', async (req: InferenceRequest) => {
+  if (req.kind === 'crash') {
+    // In a worker, process.exit ends this thread only, with the exit code a crash shows the main thread.
+    if (crashAllowed) process.exit(1);
+    return;
+  }
   try {
     const input = new ort.Tensor('float32', req.input, req.shape);
     const out = await session.run({ [req.inputName]: input });
@@ -28,6 +35,7 @@ port.on('message', async (req: InferenceRequest) => {
     t.dispose?.();
     port.postMessage({ kind: 'result', id: req.id, data: result, dims } satisfies InferenceReply, [result.buffer]);
   } catch (err) {
-    port.postMessage({ kind: 'error', id: req.id, message: (err as Error).message } satisfies InferenceReply);
+    // The input goes back: the caller may retry the batch one image at a time without having kept a copy.
+    port.postMessage({ kind: 'error', id: req.id, message: (err as Error).message, input: req.input } satisfies InferenceReply, [req.input.buffer as ArrayBuffer]);
   }
 });

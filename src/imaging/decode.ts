@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Sharp } from 'sharp';
 import { FashionError } from '../errors.js';
-import { requireImageType } from './imageType.js';
+import { requireImageType, type ImageType } from './imageType.js';
 import { balancedReading, isolateProduct, type IsolatedProduct } from './isolateProduct.js';
 import type { Preprocess } from './preprocess.js';
 import { fitToSquare, squareToRgb } from './resample.js';
@@ -45,18 +45,53 @@ export function checkByteLimit(size: number, limits: ImageLimits, label: string)
 }
 
 function pipeline(bytes: Uint8Array, limits: ImageLimits): Sharp {
+  // limitInputPixels refuses from the header, before any pixel is decoded (bombs, headers declaring 100000 x 100000).
   // failOn 'truncated' rejects cut-off files while tolerating the harmless warnings real phone JPEGs carry.
-  return sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'truncated' }).rotate();
+  // pages: 1 reads an animated WebP at its first frame (the product photo); the other frames are never decoded.
+  return sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'truncated', pages: 1 }).rotate();
 }
 
-function decodeError(err: unknown, label: string): FashionError {
+async function decodeError(err: unknown, bytes: Uint8Array, type: ImageType, limits: ImageLimits, label: string): Promise<FashionError> {
   const message = err instanceof Error ? err.message : String(err);
   if (/pixel limit/i.test(message)) {
-    return new FashionError('image/too-many-pixels', `Expected an image of at most the pixel limit for ${label}: ${message}`, { cause: err });
+    const size = await declaredSize(bytes);
+    return new FashionError(
+      'image/too-many-pixels',
+      `Expected an image of at most the pixel limit (${limits.maxPixels} pixels) for ${label} but ${size ? `its header declares ${size.width} x ${size.height}` : 'it declares more'}; send a smaller photo`,
+      { cause: err },
+    );
   }
-  return new FashionError('image/corrupt', `Expected a decodable image for ${label} but decoding failed: ${message}`, { cause: err });
+  return new FashionError('image/corrupt', `Expected a decodable ${type.toUpperCase()} image for ${label} but ${decoderDetail(message, type)}; send the photo again or another one`, { cause: err });
 }
 
+/** The size an image's header declares (read from the header alone, no pixel decoded), when it can be read. */
+async function declaredSize(bytes: Uint8Array): Promise<{ width: number; height: number } | null> {
+  try {
+    const m = await sharp(bytes, { limitInputPixels: false }).metadata();
+    return m.width && m.height ? { width: m.width, height: m.height } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Lines of libvips' error buffer by the decoder of each type (other lines come from other images, see decoderDetail). */
+const DECODER_LINE: Record<ImageType, RegExp> = {
+  jpeg: /^VipsJpeg: /,
+  png: /^(vipspng|png2vips|libpng)\b[^:]*: /i,
+  webp: /^(webp2vips|webp)\b[^:]*: /i,
+};
+
+/**
+ * What went wrong, in the decoder's words where they can be trusted. libvips gathers errors in one buffer that every
+ * decoding thread shares, so sharp's message can carry other uploads' errors (another format's decoder, repeated
+ * lines): only the first line of this image's own decoder is kept, without its prefix, and short.
+ */
+function decoderDetail(message: string, type: ImageType): string {
+  const lines = message.split('\n').map((l) => l.replace(/^Input (buffer|file) has corrupt header: /, '').trim());
+  const own = lines.find((l) => DECODER_LINE[type].test(l))?.replace(DECODER_LINE[type], '');
+  if (own && /premature end|truncat|unexpected end|not enough data/i.test(own)) return `it is cut off (${own.slice(0, 120)})`;
+  return own ? `its data is damaged (${own.slice(0, 120)})` : 'its data is damaged';
+}
 
 /** Decodes any accepted image to interleaved 8-bit sRGB, transparency flattened onto `background`. */
 export async function decodeRgb(
@@ -65,7 +100,7 @@ export async function decodeRgb(
 ): Promise<DecodedRgb> {
   const limits = options.limits ?? DEFAULT_IMAGE_LIMITS;
   const label = options.label ?? 'the image';
-  requireImageType(bytes, label);
+  const type = requireImageType(bytes, label);
   checkByteLimit(bytes.length, limits, label);
   const [r, g, b] = options.background ?? [255, 255, 255];
   try {
@@ -74,7 +109,7 @@ export async function decodeRgb(
     const { data, info } = await p.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return { data: toRgb(data, info.channels, info.width * info.height), width: info.width, height: info.height };
   } catch (err) {
-    throw decodeError(err, label);
+    throw await decodeError(err, bytes, type, limits, label);
   }
 }
 

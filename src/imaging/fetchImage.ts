@@ -15,7 +15,12 @@ export interface FetchOptions {
    * operator's choice (FASHION_FETCH_ALLOW), e.g. an internal CDN. Empty: public addresses only.
    */
   readonly allow?: readonly string[];
+  /** Downloads in flight at once in this process; one more is refused as busy (each holds a socket and up to maxBytes). */
+  readonly maxConcurrent?: number;
 }
+
+export const MAX_CONCURRENT_FETCHES = 16;
+let inFlight = 0;
 
 /**
  * Downloads a shopper's photo from an http(s) URL without becoming a proxy into the server's network (server-side
@@ -26,6 +31,17 @@ export interface FetchOptions {
  * body must sniff as an image. Errors say "not allowed" or "could not download", never what the upstream answered.
  */
 export async function fetchImage(url: string, options: FetchOptions): Promise<Uint8Array> {
+  const max = options.maxConcurrent ?? MAX_CONCURRENT_FETCHES;
+  if (inFlight >= max) throw new FashionError('server/busy', `Expected a free place to download the photo but ${inFlight} downloads are under way; try again shortly`);
+  inFlight++;
+  try {
+    return await fetchGuarded(url, options);
+  } finally {
+    inFlight--;
+  }
+}
+
+async function fetchGuarded(url: string, options: FetchOptions): Promise<Uint8Array> {
   const allow = parseAllow(options.allow ?? []);
   const timeoutMs = options.timeoutMs ?? 10_000;
   const deadline = AbortSignal.timeout(timeoutMs);

@@ -25,6 +25,8 @@ export interface GraphFile {
 export class EmbeddedSpace implements VectorSpace {
   private readonly rowOf: Map<string, number>;
   private engine: RowIndex;
+  /** The graph's file, when the graph in memory differs from it (built or patched here, not saved yet). */
+  private unsaved: GraphFile | null = null;
 
   constructor(
     private readonly ids: readonly string[],
@@ -73,15 +75,24 @@ export class EmbeddedSpace implements VectorSpace {
   }
 
   /**
-   * Opens (and patches) or builds the space's HNSW graph and saves it; with `buildIfMissing` false, only a graph
-   * already saved is opened. Searches then go through the graph.
+   * Opens the space's saved HNSW graph, patched in memory to the catalog's rows, or builds one in memory (with
+   * `buildIfMissing` false, only a graph already saved is opened). Nothing is written: only writers (`fashion index`,
+   * `fashion train`) call `saveGraph`, so a reader (the server, a search) never rewrites the files beside the catalog.
+   * Searches then go through the graph.
    */
   useGraph(file: GraphFile, buildIfMissing: boolean): boolean {
     if (this.exact.size === 0 || (!buildIfMissing && !existsSync(file.path))) return false;
     const { index, changed } = HnswIndex.open(file.path, file.space, this.exact, file.keys, { ...DEFAULT_HNSW, threads: file.threads });
-    if (changed) index.save(file.path, file.space);
+    this.unsaved = changed ? file : null;
     this.engine = index;
     return true;
+  }
+
+  /** Saves the graph in use when it differs from its file (writers only, holding the catalog's writer lock). */
+  saveGraph(): void {
+    if (!this.unsaved || !(this.engine instanceof HnswIndex)) return;
+    this.engine.save(this.unsaved.path, this.unsaved.space);
+    this.unsaved = null;
   }
 
   private rowFilter(filter: VectorFilter | undefined): RowFilter | undefined {

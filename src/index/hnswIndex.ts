@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import usearch, { type Index as UsearchIndex, type ScalarKind } from 'usearch';
 import { ExactIndex } from './exactIndex.js';
 import type { Metric } from './metric.js';
@@ -61,16 +61,19 @@ export class HnswIndex implements RowIndex {
 
   /**
    * Opens a saved graph and brings it in line with `keys` (rows added, changed or removed since it was
-   * saved); builds anew when there is none or it was made for another space. Returns whether it changed.
+   * saved), in memory: saving is the caller's choice. Builds anew when there is none, it was made for another
+   * space, or it is not the graph its sidecar describes (a save killed between its two renames). Returns whether
+   * the graph in memory differs from the saved one.
    */
   static open(path: string, space: string, exact: ExactIndex, keys: BigUint64Array, options: HnswOptions = DEFAULT_HNSW): { index: HnswIndex; changed: boolean; built: boolean } {
     const meta = `${path}.json`;
     if (existsSync(path) && existsSync(meta)) {
       try {
-        const saved = JSON.parse(readFileSync(meta, 'utf8')) as { space: string; dims: number; storage: string; keys: string[] };
-        if (saved.space === space && saved.dims === exact.dims && saved.storage === options.storage) {
+        const saved = JSON.parse(readFileSync(meta, 'utf8')) as GraphSidecar;
+        if (saved.space === space && saved.dims === exact.dims && saved.storage === options.storage && (saved.graphBytes ?? statSync(path).size) === statSync(path).size) {
           const index = HnswIndex.create(exact.dims, options);
           index.load(path);
+          if (!describes(saved, index)) throw new Error('the graph is not the one its sidecar describes');
           const h = new HnswIndex(index, exact, keys, options);
           const wanted = new Set(keys);
           const stale = saved.keys.map((s) => BigInt(`0x${s}`)).filter((k) => !wanted.has(k));
@@ -90,11 +93,20 @@ export class HnswIndex implements RowIndex {
     return { index: HnswIndex.build(exact, keys, options), changed: true, built: true };
   }
 
+  /**
+   * Saves the graph and its sidecar (space, keys, the graph file's size), each written under a temporary name and
+   * renamed into place, graph first. A reader sees whole files only; killed between the two renames, the new
+   * graph sits beside the old sidecar, whose size and keys do not match it, and `open` rebuilds instead of patching.
+   */
   save(path: string, space: string): void {
-    const tmp = `${path}.tmp-${process.pid}`;
-    this.index.save(tmp);
-    renameSync(tmp, path);
-    writeFileSync(`${path}.json`, JSON.stringify({ space, dims: this.dims, storage: this.options.storage, keys: Array.from(this.keys, (k) => k.toString(16)) }));
+    const graphTmp = `${path}.tmp-${process.pid}`;
+    const metaTmp = `${path}.json.tmp-${process.pid}`;
+    this.index.save(graphTmp);
+    syncFile(graphTmp);
+    const sidecar: GraphSidecar = { space, dims: this.dims, storage: this.options.storage, graphBytes: statSync(graphTmp).size, keys: Array.from(this.keys, (k) => k.toString(16)) };
+    writeDurably(metaTmp, JSON.stringify(sidecar));
+    renameSync(graphTmp, path);
+    renameSync(metaTmp, `${path}.json`);
   }
 
   get size(): number {
@@ -147,5 +159,42 @@ export class HnswIndex implements RowIndex {
     // usearch does not report it; estimated from its layout: vectors in storage width plus ~2M links per node.
     const width = this.options.storage === 'f32' ? 4 : this.options.storage === 'f16' ? 2 : 1;
     return this.size * (this.dims * width + 2 * this.options.connectivity * 4 + 16);
+  }
+}
+
+/** What a saved graph is: its space, shape, file size and the key of every row it holds. */
+interface GraphSidecar {
+  readonly space: string;
+  readonly dims: number;
+  readonly storage: string;
+  /** Absent in sidecars saved before it was recorded: the key check alone decides then. */
+  readonly graphBytes?: number;
+  readonly keys: string[];
+}
+
+/** Whether the loaded graph holds exactly the sidecar's keys. */
+function describes(saved: GraphSidecar, index: UsearchIndex): boolean {
+  if (index.size() !== saved.keys.length) return false;
+  if (saved.keys.length === 0) return true;
+  const held = index.contains(BigUint64Array.from(saved.keys, (s) => BigInt(`0x${s}`)));
+  return Array.isArray(held) ? held.every(Boolean) : held;
+}
+
+function writeDurably(path: string, text: string): void {
+  const fd = openSync(path, 'w');
+  try {
+    writeFileSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function syncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

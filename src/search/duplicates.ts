@@ -35,23 +35,47 @@ export interface SimilarPair {
   readonly similarity: number;
 }
 
-export interface NearDuplicateOptions {
-  readonly threshold: number;
+export interface NeighbourPairOptions {
   /** Nearest neighbours looked at per item (a group larger than this still links up, item by item). */
   readonly neighbours?: number;
+  /** Up to this many rows every row's neighbours come from one batched exact search, above from an HNSW graph. */
+  readonly exactUpTo?: number;
+}
+
+export interface NearDuplicateOptions extends NeighbourPairOptions {
+  readonly threshold: number;
 }
 
 /**
- * All pairs of rows with cosine similarity >= threshold. Comparing every pair of a 40,000-item catalog
- * (10^12 multiply-adds) is too slow in JavaScript, so each row's nearest neighbours come from an HNSW
- * graph (one batched exact search below a few thousand rows) and are then checked exactly. Near-duplicates are each
- * other's nearest neighbours, where HNSW recall is highest; the benchmark compares with exact search.
+ * Every distinct pair of a row and one of its nearest neighbours, with their exact cosine similarity, sorted by
+ * `a` then `b` (a < b). The threshold plays no part in it: the pairs at or above any threshold are a filter of
+ * these (`pairsAtLeast`), so one scan per catalog version answers every threshold.
+ */
+export interface NeighbourPairs {
+  readonly a: Int32Array;
+  readonly b: Int32Array;
+  readonly similarity: Float64Array;
+}
+
+/**
+ * All pairs of rows with cosine similarity >= threshold (see `neighbourPairs`, of which this is one filter).
  */
 export function nearDuplicatePairs(vectors: Float32Array, dims: number, options: NearDuplicateOptions): SimilarPair[] {
+  return pairsAtLeast(neighbourPairs(vectors, dims, options), options.threshold);
+}
+
+/**
+ * Each row's nearest neighbours and their similarity. Comparing every pair of a 40,000-item catalog (10^12
+ * multiply-adds) is too slow in JavaScript, so the neighbours come from an HNSW graph (one batched exact search
+ * below a few thousand rows) and each pair is then measured exactly. Near-duplicates are each other's nearest
+ * neighbours, where HNSW recall is highest; the benchmark compares with exact search. This is the expensive part
+ * of the duplicates scan (minutes on 40,000 items): the server runs it on a worker thread (duplicatesThread.ts).
+ */
+export function neighbourPairs(vectors: Float32Array, dims: number, options: NeighbourPairOptions = {}): NeighbourPairs {
   const n = dims > 0 ? vectors.length / dims : 0;
-  if (n < 2) return [];
+  if (n < 2) return { a: new Int32Array(0), b: new Int32Array(0), similarity: new Float64Array(0) };
   const k = (options.neighbours ?? 8) + 1;
-  const neighboursOf = n > EXACT_UP_TO ? graphNeighbours(vectors, dims, k) : exactNeighbours(vectors, dims, k);
+  const neighboursOf = n > (options.exactUpTo ?? EXACT_UP_TO) ? graphNeighbours(vectors, dims, k) : exactNeighbours(vectors, dims, k);
   const norms = new Float32Array(n);
   for (let r = 0; r < n; r++) {
     let s = 0;
@@ -68,15 +92,31 @@ export function nearDuplicatePairs(vectors: Float32Array, dims: number, options:
       const key = a * n + b;
       if (seen.has(key)) continue;
       seen.add(key);
-      const sim = cosine(vectors, dims, a, b, norms);
-      if (sim >= options.threshold) pairs.push({ a, b, similarity: sim });
+      pairs.push({ a, b, similarity: cosine(vectors, dims, a, b, norms) });
     }
   }
-  return pairs.sort((p, q) => p.a - q.a || p.b - q.b);
+  pairs.sort((p, q) => p.a - q.a || p.b - q.b);
+  // Typed arrays: they cross from the worker thread without a copy (transferred), and take 16 bytes a pair.
+  const out = { a: new Int32Array(pairs.length), b: new Int32Array(pairs.length), similarity: new Float64Array(pairs.length) };
+  pairs.forEach((p, i) => {
+    out.a[i] = p.a;
+    out.b[i] = p.b;
+    out.similarity[i] = p.similarity;
+  });
+  return out;
 }
 
-/** Up to this many rows, every row's neighbours come from one batched exact search. */
-const EXACT_UP_TO = 3000;
+/** The neighbour pairs at or above `threshold`, in their order (a then b): a pass over a few hundred thousand numbers. */
+export function pairsAtLeast(pairs: NeighbourPairs, threshold: number): SimilarPair[] {
+  const out: SimilarPair[] = [];
+  for (let i = 0; i < pairs.similarity.length; i++) {
+    if (pairs.similarity[i]! >= threshold) out.push({ a: pairs.a[i]!, b: pairs.b[i]!, similarity: pairs.similarity[i]! });
+  }
+  return out;
+}
+
+/** Up to this many rows, every row's neighbours come from one batched exact search (tests lower it to reach the graph). */
+export const EXACT_UP_TO = 3000;
 
 function exactNeighbours(vectors: Float32Array, dims: number, k: number): (row: number) => Iterable<number> {
   const { rows, k: kk } = exactKnnBatch(vectors, vectors, dims, k);
@@ -90,6 +130,18 @@ function graphNeighbours(vectors: Float32Array, dims: number, k: number): (row: 
 
 /** Groups rows linked by pairs (single linkage, union-find); each group's lowest link similarity. */
 export function groupPairs(n: number, pairs: readonly SimilarPair[]): Array<{ rows: number[]; similarity: number }> {
+  return linkRows(n, pairs.map((p) => p.a), pairs.map((p) => p.b), pairs.map((p) => p.similarity), -Infinity);
+}
+
+/**
+ * `groupPairs` of the neighbour pairs at or above `threshold`, read from the typed arrays as they are (no pair
+ * objects): what each threshold asked of a finished scan costs, 10 to 20 ms for the 250,000 pairs of 40,000 items.
+ */
+export function groupPairsAtLeast(n: number, pairs: NeighbourPairs, threshold: number): Array<{ rows: number[]; similarity: number }> {
+  return linkRows(n, pairs.a, pairs.b, pairs.similarity, threshold);
+}
+
+function linkRows(n: number, a: ArrayLike<number>, b: ArrayLike<number>, similarity: ArrayLike<number>, threshold: number): Array<{ rows: number[]; similarity: number }> {
   const parent = Int32Array.from({ length: n }, (_, i) => i);
   const find = (x: number): number => {
     while (parent[x] !== x) {
@@ -98,16 +150,18 @@ export function groupPairs(n: number, pairs: readonly SimilarPair[]): Array<{ ro
     }
     return x;
   };
-  for (const p of pairs) {
-    const ra = find(p.a);
-    const rb = find(p.b);
+  for (let i = 0; i < similarity.length; i++) {
+    if (!(similarity[i]! >= threshold)) continue;
+    const ra = find(a[i]!);
+    const rb = find(b[i]!);
     if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
   }
   const groups = new Map<number, { rows: number[]; similarity: number }>();
-  for (const p of pairs) {
-    const root = find(p.a);
+  for (let i = 0; i < similarity.length; i++) {
+    if (!(similarity[i]! >= threshold)) continue;
+    const root = find(a[i]!);
     const g = groups.get(root) ?? { rows: [], similarity: 1 };
-    g.similarity = Math.min(g.similarity, p.similarity);
+    g.similarity = Math.min(g.similarity, similarity[i]!);
     groups.set(root, g);
   }
   for (let r = 0; r < n; r++) groups.get(find(r))?.rows.push(r);

@@ -1,11 +1,16 @@
 import { join } from 'node:path';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { REPO_ROOT, type Config } from '../config.js';
+import { FashionError } from '../errors.js';
 import type { Services } from '../app/services.js';
 import type { ApiDeps } from './deps.js';
 import { errorHandler, JSON_BODY_LIMIT, notFoundHandler } from './errors.js';
+import { registerGuards } from './guards.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { duplicatesRoutes } from './routes/duplicates.js';
 import { matchRoutes } from './routes/match.js';
@@ -15,6 +20,7 @@ import { searchRoutes } from './routes/search.js';
 import { typeboxValidatorCompiler } from './validation.js';
 
 const WEB_DIR = join(REPO_ROOT, 'web');
+const HEADERS_TIMEOUT_MS = 10_000;
 
 export interface AppOptions {
   readonly logger?: boolean | object;
@@ -29,13 +35,64 @@ export async function buildApp(svc: Services, config: Config, options: AppOption
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
     bodyLimit: JSON_BODY_LIMIT,
+    // Receiving a whole request (slow senders hold a socket and memory) and an idle socket are both bounded; the
+    // socket outlives the request deadline, so a slow query is answered 503 by the deadline rather than cut off.
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.requestTimeoutMs + 5_000,
+    trustProxy: typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
+    // Item ids are short; a longer path parameter is refused before routing.
+    routerOptions: { maxParamLength: 200 },
   });
+  // Headers arrive first and are small: a client that has not sent them in this time is dropped (slowloris).
+  app.server.headersTimeout = Math.min(HEADERS_TIMEOUT_MS, config.requestTimeoutMs);
+  app.server.maxConnections = config.maxConnections;
+  // Node checks the receive deadlines every 30 s by default, which lets a stalled upload live 30 s past its deadline.
+  // (An option of http.createServer, which fastify does not pass on; Node reads the property when the server listens.)
+  (app.server as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = 1_000;
   app.setValidatorCompiler(typeboxValidatorCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
+  await app.register(helmet, {
+    // The page loads its script and style from this server, shows photos from it and as data:/blob: URLs, and is
+    // never framed. HSTS and the upgrade to https belong to the TLS-terminating proxy (docs/security.md).
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:', 'blob:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    strictTransportSecurity: false,
+    // The photos of /api/images may be shown by the shop's own pages on another origin.
+    crossOriginResourcePolicy: { policy: config.corsOrigins.length ? 'cross-origin' : 'same-origin' },
+  });
+  // After helmet, so that a refusal carries its headers too.
+  registerGuards(app, config);
+  if (config.corsOrigins.length) {
+    await app.register(cors, { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins], methods: ['GET', 'POST'], maxAge: 600 });
+  }
+  if (config.rateLimit > 0) {
+    await app.register(rateLimit, {
+      max: config.rateLimit,
+      timeWindow: 60_000,
+      // The page and the catalog's photos are cheap static files, and a results page shows dozens of them; health is
+      // polled by proxies and orchestrators, and costs nothing.
+      allowList: (req) => !req.url.startsWith('/api/') || req.url.startsWith('/api/images/') || req.url === '/api/health',
+      errorResponseBuilder: (_req, ctx) =>
+        new FashionError('request/rate-limited', `Expected at most ${ctx.max} requests a minute from one client but this one sent more; try again in ${Math.ceil(ctx.ttl / 1000)} s`),
+    });
+  }
   // Bodies are JSON or multipart; plain text is refused as an unsupported type (415) rather than parsed.
   app.removeContentTypeParser('text/plain');
-  await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1, fields: 10, fieldSize: 16 * 1024 } });
+  await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1, fields: 10, fieldSize: 16 * 1024, parts: 12, headerPairs: 100 } });
   await registerOpenApi(app);
 
   // The page: index.html at /, app.js, style.css; always revalidated, so a new version shows at once.

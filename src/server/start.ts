@@ -2,12 +2,19 @@ import type { Config } from '../config.js';
 import { Services } from '../app/services.js';
 import { buildApp } from './app.js';
 
-/** Opens the catalog, loads the model before the first request (no cold start), and listens. */
+/**
+ * Opens the catalog, loads the model before the first request (no cold start), and listens. The server only reads the
+ * catalog: it opens the HNSW graphs `fashion index`/`train` saved, or builds them in memory, and never saves them.
+ */
 export async function startServer(config: Config): Promise<{ close: () => Promise<void>; url: string }> {
   const svc = Services.open(config);
-  if (svc.catalog.size > 0) await svc.embedding.load();
-  svc.prepareIndex();
+  const embedder = svc.catalog.size > 0 ? await svc.embedding.load() : null;
+  svc.prepareIndex({ save: false });
   const app = await buildApp(svc, config);
+  // The inference thread's life, in the server's log: a crash, its restart, or giving up (health says degraded meanwhile).
+  embedder?.thread.on('down', (e) => app.log.error({ err: e.error, restart: e.restart, delayMs: e.delayMs }, 'inference thread stopped; restarting'));
+  embedder?.thread.on('up', (e) => app.log.warn({ restart: e.restart }, 'inference thread restarted'));
+  embedder?.thread.on('gave-up', (e) => app.log.error({ err: e.error, restarts: e.restarts }, 'inference thread gave up restarting; restart the server'));
   const url = await app.listen({ host: config.host, port: config.port });
   app.log.info({ url, items: svc.catalog.size }, `fashion recommender listening on ${url}`);
   const close = async () => {

@@ -92,7 +92,8 @@ export class CatalogService {
     try {
       real = realpathSync(full);
     } catch {
-      throw new FashionError('input/not-found', `Expected the photo of item ${id} at ${full} but it is gone; re-run \`fashion index\``);
+      // The relative path only: an answer never shows the server's folders.
+      throw new FashionError('input/not-found', `Expected the photo of item ${id} (${it.path}) in the catalog folder but it is gone; re-run \`fashion index\``);
     }
     if (!isInside(realpathSync(this.imagesRoot), real)) {
       throw new FashionError('input/path-escape', `Refusing to serve ${it.path}: it resolves outside the catalog folder`);

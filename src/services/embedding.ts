@@ -69,6 +69,15 @@ export class EmbeddingService {
     return { ...q, handle };
   }
 
+  /**
+   * Whether photos can be embedded: degraded while the inference thread restarts after a crash, or once it gave up
+   * (then only restarting the process helps). A model not loaded yet is no fault: it loads on the first photo.
+   */
+  health(): { status: 'ok' } | { status: 'degraded'; reason: string } {
+    const h = this.embedder?.thread.health;
+    return !h || h.state === 'up' ? { status: 'ok' } : { status: 'degraded', reason: h.reason };
+  }
+
   /** A photo embedded earlier, by its handle, or input/not-found. */
   byHandle(handle: string): EmbeddedQuery & { handle: string } {
     const q = this.handles.get(handle);

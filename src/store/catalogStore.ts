@@ -26,6 +26,11 @@ export interface ItemWithVector extends StoredItem {
   readonly colour?: Float32Array | undefined;
 }
 
+export interface PutFeaturesOptions {
+  readonly replace?: boolean;
+  readonly settings?: Readonly<Record<string, string>>;
+}
+
 /**
  * Everything the product keeps about a catalog: items, their vectors and metadata, and a few settings.
  * The embedded SQLite store is the default; a server-backed store implements the same interface.
@@ -45,8 +50,12 @@ export interface CatalogStore {
   count(): number;
   /** All items and their vectors, in one stable order (by id). */
   loadAll(): { items: StoredItem[]; vectors: Float32Array; dims: number };
-  /** Derived per-item vectors (colour evidence, refined search vectors), kept apart from the backbone vectors. */
-  putFeatures(kind: FeatureKind, rows: ReadonlyMap<string, Float32Array>): void;
+  /**
+   * Derived per-item vectors (colour evidence, refined search vectors), kept apart from the backbone vectors. With
+   * `replace`, every stored vector of the kind is dropped first; `settings` are written too, all in one transaction
+   * (a new generation of refined vectors switches in together with the name of the model that made them).
+   */
+  putFeatures(kind: FeatureKind, rows: ReadonlyMap<string, Float32Array>, options?: PutFeaturesOptions): void;
   /** Ids of the items that have a derived vector of this kind. */
   featureIds(kind: FeatureKind): Set<string>;
   /** The derived vectors of `ids`, in that order, or null when any is missing. */
@@ -55,6 +64,8 @@ export interface CatalogStore {
   clearItems(): void;
   /** Bumped on every write, so that derived data (indexes, projections) knows when it is stale. */
   generation(): number;
+  /** Runs `read` on one consistent snapshot of the store (reads that must not straddle another process's commit). */
+  snapshot<T>(read: () => T): T;
   /** Full-text search over names and labels, when the store keeps an index (else the caller builds one in memory). */
   textSearch?(): TextSearch | null;
   close(): void;

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { CatalogStore, FeatureKind, FileState, ItemWithVector, Metadata, StoredItem } from './catalogStore.js';
+import type { CatalogStore, FeatureKind, FileState, ItemWithVector, Metadata, PutFeaturesOptions, StoredItem } from './catalogStore.js';
 import { ensureFtsIndex, FtsTextSearch, hasFtsIndex } from '../text/ftsIndex.js';
 import type { TextSearch } from '../text/textSearch.js';
 
@@ -170,11 +170,18 @@ export class SqliteCatalogStore implements CatalogStore {
     })();
   }
 
-  putFeatures(kind: FeatureKind, rows: ReadonlyMap<string, Float32Array>): void {
+  putFeatures(kind: FeatureKind, rows: ReadonlyMap<string, Float32Array>, options: PutFeaturesOptions = {}): void {
     this.db.transaction(() => {
+      if (options.replace) this.db.prepare('DELETE FROM features WHERE kind = ?').run(kind);
       for (const [id, v] of rows) this.stmts.putFeature.run(id, kind, blob(v));
+      for (const [key, value] of Object.entries(options.settings ?? {})) this.setSetting(key, value);
       this.bump();
     })();
+  }
+
+  snapshot<T>(read: () => T): T {
+    // A deferred transaction that only reads: in WAL mode all its statements see one snapshot.
+    return this.db.transaction(read)();
   }
 
   featureIds(kind: FeatureKind): Set<string> {

@@ -105,7 +105,7 @@ test('requests that break a schema are refused with input/invalid, naming the fi
     ['k as text in JSON', { method: 'POST', url: '/api/search', payload: { k: '5', text: 'x' } }, /for k but received "5"/],
     ['metric', { method: 'POST', url: '/api/search', payload: { metric: 'foo', text: 'x' } }, /Expected cosine or euclidean for metric but received "foo"/],
     ['filters not an object', { method: 'POST', url: '/api/search', payload: { filters: 'Watches', text: 'x' } }, /for filters but received "Watches"/],
-    ['filter value not a string', { method: 'POST', url: '/api/search', payload: { filters: { gender: 1 }, text: 'x' } }, /string or an array of strings for filters\.gender/],
+    ['filter value not a string', { method: 'POST', url: '/api/search', payload: { filters: { gender: 1 }, text: 'x' } }, /string of at most 200 characters or an array of strings for filters\.gender/],
     ['unknown body field', { method: 'POST', url: '/api/search', payload: { image: 'x.jpg' } }, /unknown field "image"/],
     ['body not an object', { method: 'POST', url: '/api/search', payload: [1, 2] }, /object for the JSON body/],
     ['similar k', { method: 'GET', url: '/api/items/1/similar?k=0' }, /for k but received 0/],

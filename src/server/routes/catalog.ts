@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import {
   DEFAULT_ITEMS_LIMIT,
   ERROR_RESPONSES,
+  ErrorBody,
   HealthResponse,
   InfoResponse,
   ItemParams,
@@ -21,9 +22,20 @@ const PHOTO = { schema: Type.String({ format: 'binary' }) };
 
 /** The catalog: liveness, description, a browsable spread of items, one item, and the items' photos. */
 export const catalogRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { svc }) => {
+  // Degraded health is 503, as load balancers and orchestrators expect of a server that cannot do its work now: a
+  // crashed inference thread is restarting (it says ok again once it is back), or gave up (then restart the process).
   app.get('/api/health', {
-    schema: { tags: ['catalog'], summary: 'Liveness, with the catalog size and model', response: { 200: HealthResponse, ...ERROR_RESPONSES } },
-  }, async () => healthView(svc.info()));
+    schema: {
+      tags: ['catalog'],
+      summary: 'Liveness, with the catalog size and model: 200 ok, or 503 degraded with the reason (photos cannot be embedded now)',
+      response: { 200: HealthResponse, 503: Type.Union([HealthResponse, ErrorBody]), ...ERROR_RESPONSES },
+    },
+  }, async (_req, reply) => {
+    const view = healthView(svc.info());
+    const inference = svc.embedding.health();
+    if (inference.status === 'ok') return view;
+    return reply.status(503).send({ ...view, status: 'degraded', reason: inference.reason });
+  });
 
   app.get('/api/info', {
     schema: { tags: ['catalog'], summary: 'The catalog: size, model, metadata columns, refinement, facets for filters', response: { 200: InfoResponse, ...ERROR_RESPONSES } },

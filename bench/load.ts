@@ -1,0 +1,96 @@
+// The server under concurrent shoppers: starts `fashion serve` on a catalog in its own process, then `--clients`
+// clients each upload `--uploads` photos to /api/search at once (real HTTP over loopback), while /api/health is
+// polled every 200 ms. Reports answers by status, upload latency p50/p95/max, throughput, and the slowest health
+// answer. With `--duplicates`, a duplicates scan is started first, so health is measured while it runs.
+// Usage: node --import tsx bench/load.ts --data /path/to/catalog [--clients 16] [--uploads 20] [--photos DIR] [--duplicates]
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { demoCatalog } from '../src/config.js';
+import { arg, percentile, round, saveResult } from './common.js';
+
+const dataDir = arg('data', '.fashion');
+const clients = Number(arg('clients', '16'));
+const uploads = Number(arg('uploads', '20'));
+const withDuplicates = process.argv.includes('--duplicates');
+const photoDir = arg('photos', '') || demoCatalog()!.images;
+const files = readdirSync(photoDir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
+const step = Math.max(1, Math.floor(files.length / (clients * uploads)));
+const photos = Array.from({ length: Math.min(clients * uploads, files.length) }, (_, i) => readFileSync(join(photoDir, files[i * step]!)));
+
+const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--data', dataDir, '--port', '0'], {
+  // The "listening" line is at info level, which the server logs by default.
+  env: { ...process.env, FASHION_LOG_LEVEL: 'info' },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+const url = await new Promise<string>((resolve, reject) => {
+  const lines = createInterface({ input: server.stdout! });
+  lines.on('line', (line) => {
+    try {
+      const entry = JSON.parse(line) as { url?: string; msg?: string };
+      if (entry.url && entry.msg?.includes('listening')) resolve(entry.url);
+    } catch {
+      // not a log line
+    }
+  });
+  server.once('exit', (code) => reject(new Error(`the server stopped before listening (exit code ${code})`)));
+});
+const stop = () => server.kill('SIGTERM');
+
+try {
+  if (withDuplicates) {
+    const res = await fetch(`${url}/api/duplicates/scan`, { method: 'PUT' });
+    console.error(`duplicates scan: ${res.status} ${(await res.text()).slice(0, 200)}`);
+  }
+  let polling = true;
+  const health: number[] = [];
+  const healthStatus = new Map<number, number>();
+  const poller = (async () => {
+    while (polling) {
+      const t = performance.now();
+      const res = await fetch(`${url}/api/health`);
+      await res.arrayBuffer();
+      health.push(performance.now() - t);
+      healthStatus.set(res.status, (healthStatus.get(res.status) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+
+  const latencies: number[] = [];
+  const statuses = new Map<string, number>();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let u = 0; u < uploads; u++) {
+        const bytes = photos[(c * uploads + u) % photos.length]!;
+        const form = new FormData();
+        form.append('image', new Blob([bytes], { type: 'image/jpeg' }), 'photo.jpg');
+        const t = performance.now();
+        const res = await fetch(`${url}/api/search`, { method: 'POST', body: form });
+        const body = (await res.json()) as { error?: { code: string } };
+        latencies.push(performance.now() - t);
+        const key = res.status === 200 ? '200' : `${res.status} ${body.error?.code ?? ''}`;
+        statuses.set(key, (statuses.get(key) ?? 0) + 1);
+      }
+    }),
+  );
+  const wallS = (performance.now() - t0) / 1000;
+  polling = false;
+  await poller;
+
+  const result = {
+    clients,
+    uploads,
+    duplicatesScanRunning: withDuplicates,
+    answers: Object.fromEntries(statuses),
+    errors: latencies.length - (statuses.get('200') ?? 0),
+    uploadMs: { p50: round(percentile(latencies, 50)), p95: round(percentile(latencies, 95)), max: round(Math.max(...latencies)) },
+    perSecond: round(latencies.length / wallS),
+    healthMs: { p50: round(percentile(health, 50)), max: round(Math.max(...health)), polls: health.length, statuses: Object.fromEntries(healthStatus) },
+  };
+  console.log(JSON.stringify(result, null, 2));
+  saveResult(withDuplicates ? 'load+duplicates' : 'load', result);
+} finally {
+  stop();
+}
