@@ -56,12 +56,17 @@ export class Services {
     readonly store: CatalogStore,
     options: { embedder?: Embedder },
   ) {
-    const { items, vectors, dims } = store.loadAll();
+    // Items, vectors, derived vectors and the version read as one snapshot: a writer committing meanwhile (another
+    // process) cannot leave this catalog with rows of two versions.
+    const { items, vectors, dims, colours, refinement, generation } = store.snapshot(() => {
+      const all = store.loadAll();
+      const rowIds = all.items.map((it) => it.id);
+      return { ...all, colours: store.loadFeatures('colour', rowIds), refinement: loadCatalogRefinement(store, config.dataDir, rowIds), generation: store.generation() };
+    });
     this.catalog = new CatalogService(store, items);
     const ids = this.catalog.ids();
     const metadata = items.map((it) => it.metadata);
-    this.colours = store.loadFeatures('colour', ids);
-    const refinement = loadCatalogRefinement(store, config.dataDir, ids);
+    this.colours = colours;
     const model = refinement.model && refinement.vectors ? refinement.model : null;
     this.refinement = new RefinementService(model, refinement.note);
     const backbone = new EmbeddedSpace(ids, metadata, new ExactIndex(vectors, Math.max(dims, 1)));
@@ -80,7 +85,7 @@ export class Services {
     this.search = new SearchService(this.catalog, { search, sameProduct }, { k: config.k, metric: config.metric, pinGap: part?.pinGap ?? null });
     this.match = new MatchService(this.search, { sameProduct, backbone }, part?.matchGap ?? null);
     // The scan is kept per catalog version: the generation of the store this snapshot was read from.
-    this.duplicates = new DuplicatesService(this.catalog, { vectors: backbone.exact.vectors, dims: backbone.dims }, { generation: store.generation() });
+    this.duplicates = new DuplicatesService(this.catalog, { vectors: backbone.exact.vectors, dims: backbone.dims }, { generation });
     this.pipeline = new QueryPipeline(this, config);
   }
 
