@@ -63,10 +63,14 @@ export interface Config {
   readonly requestTimeoutMs: number;
   /** Open connections the server accepts at once; more are closed at once by the operating system's accept. */
   readonly maxConnections: number;
+  /** Keys that may write the catalog through the API (FASHION_API_KEY, comma-separated), besides those `fashion keys create` made. */
+  readonly apiKeys: readonly string[];
+  /** When set, reads need it (or a write key) too (FASHION_READ_KEY). */
+  readonly readKey: string | undefined;
 }
 
 /** Option names as flags use them (camelCase); env variables are FASHION_ + upper snake case. */
-export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess' | 'secondModel' | 'mirror' | 'backboneDefaulted' | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy'> | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy' | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config' | 'secondModel' | 'secondPreprocess' | 'mirror', string | number | undefined>>;
+export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess' | 'secondModel' | 'mirror' | 'backboneDefaulted' | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy' | 'apiKeys' | 'readKey'> | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy' | 'apiKeys' | 'readKey' | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config' | 'secondModel' | 'secondPreprocess' | 'mirror', string | number | undefined>>;
 
 /** Whether photos are isolated (backdrop to white, cropped to the product) unless told otherwise; see docs/relevance.md. */
 export const DEFAULT_ISOLATE = 'on';
@@ -140,6 +144,8 @@ const ENV_KEYS: Record<string, string> = {
   maxInflight: 'FASHION_MAX_INFLIGHT',
   requestTimeoutMs: 'FASHION_REQUEST_TIMEOUT_MS',
   maxConnections: 'FASHION_MAX_CONNECTIONS',
+  apiKeys: 'FASHION_API_KEY',
+  readKey: 'FASHION_READ_KEY',
 };
 
 /**
@@ -301,6 +307,8 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     maxInflight: int('maxInflight', DEFAULT_MAX_INFLIGHT, 1, 100_000),
     requestTimeoutMs: int('requestTimeoutMs', 30_000, 1_000, 600_000),
     maxConnections: int('maxConnections', 1024, 1, 1_000_000),
+    apiKeys: keyList('apiKeys', str('apiKeys', '')),
+    readKey: keyList('readKey', str('readKey', ''))[0],
   });
 }
 
@@ -308,6 +316,13 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
 export const DEFAULT_RATE_LIMIT = 600;
 /** Photo requests in flight at once: four full query batches (src/embedding/queryBatcher.ts); more only queue up latency. */
 export const DEFAULT_MAX_INFLIGHT = 64;
+
+/** Keys are secrets a client sends: long enough not to be guessed, printable, no separators. */
+function keyList(key: string, raw: string): string[] {
+  const keys = list(raw);
+  for (const k of keys) if (!/^[\x21-\x7e]{16,200}$/.test(k) || k.includes(',')) throw invalid(key, 'keys of 16 to 200 printable characters, separated by commas', `${k.length} characters`);
+  return keys;
+}
 
 const list = (raw: string): string[] => raw.split(',').map((e) => e.trim()).filter(Boolean);
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);

@@ -32,6 +32,10 @@ export const ERROR_TABLE = {
   /** The Host header names a host the server was not configured to answer (DNS rebinding). */
   'request/host-not-allowed': { status: 403, exit: 2 },
   'request/rate-limited': { status: 429, exit: 8 },
+  /** A write (or, with a read key set, a read) without `Authorization: Bearer <key>`. */
+  'auth/missing-key': { status: 401, exit: 2 },
+  /** A key that is not one of the catalog's (or was revoked). */
+  'auth/invalid-key': { status: 401, exit: 2 },
   /** An unexpected failure; the HTTP answer never carries its internal message (see the server log). */
   'server/error': { status: 500, exit: 1 },
   'text/empty': { status: 400, exit: 2 },

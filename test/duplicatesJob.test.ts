@@ -108,9 +108,15 @@ test('a duplicates GET never holds up /api/health: the scan runs once, on a work
   assert.equal(started.items, N);
   assert.equal(typeof started.generation, 'number');
   assert.ok(Number(put.headers['retry-after']) >= 1);
+  // The scan is a job: its record comes with the answer, and Location says where to follow it.
+  assert.equal(started.job.kind, 'duplicates');
+  assert.ok(['queued', 'running'].includes(started.job.status), started.job.status);
+  assert.deepEqual(started.job.params, { generation: started.generation, items: N });
+  assert.equal(put.headers.location, `/api/jobs/${started.job.id}`);
   const joined = await app.inject({ method: 'PUT', url: '/api/duplicates/scan' });
   assert.equal(joined.statusCode, 202);
   assert.equal(joined.json().startedAt, started.startedAt, 'a second PUT joins the running scan');
+  assert.equal(joined.json().job.id, started.job.id, 'and its job');
 
   let slowestHealth = 0;
   let running = 0;
@@ -127,6 +133,8 @@ test('a duplicates GET never holds up /api/health: the scan runs once, on a work
     }
     running++;
     assert.equal(g.json().status, 'running');
+    assert.equal(g.json().job.id, started.job.id);
+    assert.equal(g.headers.location, `/api/jobs/${started.job.id}`);
     assert.ok(Number(g.headers['retry-after']) >= 1, 'a 202 says when to ask again');
     await sleep(25);
   }
@@ -159,6 +167,7 @@ test('a duplicates GET never holds up /api/health: the scan runs once, on a work
   const again = await app.inject({ method: 'PUT', url: '/api/duplicates/scan' });
   assert.equal(again.statusCode, 200, 'PUT once done: nothing to start');
   assert.equal(again.json().status, 'done');
+  assert.equal(again.json().job.id, started.job.id);
   assert.equal(svc.duplicates.scans, 1);
 
   const csv = await app.inject({ method: 'GET', url: '/api/duplicates?format=csv&threshold=0.9001' });
@@ -168,13 +177,47 @@ test('a duplicates GET never holds up /api/health: the scan runs once, on a work
   assert.equal(lines[0], 'group,kind,similarity,id,name');
   assert.equal(lines.length, 1 + 2 * 4 + 1, 'one row per member: three pairs and a group of three');
   assert.ok(lines.includes(`1,near,${body.near[0].similarity},${idOf(10)},Item 10`), lines.join('\n'));
+
+  // The scan as a job: GET /api/jobs/:id says it succeeded, with the scan's summary as its result.
+  const job = await app.inject({ method: 'GET', url: `/api/jobs/${started.job.id}` });
+  assert.equal(job.statusCode, 200, job.body);
+  const record = job.json();
+  assert.equal(record.id, started.job.id);
+  assert.equal(record.kind, 'duplicates');
+  assert.equal(record.status, 'succeeded');
+  assert.deepEqual(record.progress, { stage: 'scan', done: N, total: N });
+  assert.deepEqual(record.errors, { count: 0, first: [] });
+  assert.equal(record.failure, null);
+  assert.equal(record.result.pairs, body.scan.pairs);
+  assert.equal(record.result.generation, started.generation);
+  assert.ok(Date.parse(record.createdAt) <= Date.parse(record.startedAt) && Date.parse(record.startedAt) <= Date.parse(record.finishedAt));
+  const list = await app.inject({ method: 'GET', url: '/api/jobs' });
+  assert.equal(list.statusCode, 200);
+  assert.deepEqual(list.json().jobs.map((j: { id: string }) => j.id), [started.job.id], 'one scan, one job');
+  assert.equal((await app.inject({ method: 'GET', url: '/api/jobs?status=succeeded&kind=duplicates&limit=5' })).json().jobs.length, 1);
+  assert.deepEqual((await app.inject({ method: 'GET', url: '/api/jobs?status=failed' })).json().jobs, []);
+});
+
+test('GET /api/jobs checks its input: an unknown job is 404, a bad filter 400, and the routes are in the OpenAPI document', async () => {
+  const missing = await app.inject({ method: 'GET', url: '/api/jobs/no-such-job' });
+  assert.equal(missing.statusCode, 404);
+  assert.equal(missing.json().error.code, 'input/not-found');
+  for (const url of ['/api/jobs?limit=0', '/api/jobs?limit=201', '/api/jobs?status=done', '/api/jobs?kind=mining', '/api/jobs?sort=id']) {
+    const res = await app.inject({ method: 'GET', url });
+    assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
+    assert.equal(res.json().error.code, 'input/invalid');
+  }
+  const doc = (await app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
+  assert.ok(doc.paths['/api/jobs']?.get?.responses['200'], 'GET /api/jobs documented');
+  assert.ok(doc.paths['/api/jobs/{id}']?.get?.responses['200'], 'GET /api/jobs/{id} documented');
+  assert.ok(doc.paths['/api/duplicates/scan'].put.responses['202'].content['application/json'].schema.properties.job, 'PUT answers the job');
 });
 
 test('the scan on its worker gives the synchronous scan\'s groups at every threshold, through the graph and the exact search', async () => {
   // exactUpTo 100: the 4,000 rows go through the HNSW graph (each synchronous reference builds one: two thresholds);
   // 10,000: one batched exact search.
   for (const [exactUpTo, thresholds] of [[100, [0.9001, 0.95]], [10_000, [0.5, 0.9001, 0.99]]] as const) {
-    const dup = new DuplicatesService(svc.catalog, { vectors, dims: DIMS }, { generation: 0, exactUpTo });
+    const dup = new DuplicatesService(svc.catalog, { vectors, dims: DIMS }, { generation: 0, exactUpTo, jobs: svc.jobs });
     const scan = await dup.scan();
     assert.equal(scan.items, N);
     for (const threshold of thresholds) {
@@ -185,7 +228,7 @@ test('the scan on its worker gives the synchronous scan\'s groups at every thres
 });
 
 test('the threshold stays checked, exact duplicates need no scan, and no cross-site request can start one', async () => {
-  const fresh = new DuplicatesService(svc.catalog, { vectors, dims: DIMS }, { generation: 0 });
+  const fresh = new DuplicatesService(svc.catalog, { vectors, dims: DIMS }, { generation: 0, jobs: svc.jobs });
   const other = Object.create(svc, { duplicates: { value: fresh } }) as Services;
   const app2 = await buildApp(other, config, { logger: false });
   try {
@@ -214,7 +257,7 @@ test('a failed scan answers a clear error without its internals, and PUT runs it
     if (calls === 1) throw new Error('secret internal failure at /var/lib/x');
     return neighbourPairsOnWorker(v, d, o, signal);
   };
-  const dup = new DuplicatesService(svc.catalog, { vectors, dims: DIMS }, { generation: 3, scanner: flaky });
+  const dup = new DuplicatesService(svc.catalog, { vectors, dims: DIMS }, { generation: 3, scanner: flaky, jobs: svc.jobs });
   const other = Object.create(svc, { duplicates: { value: dup } }) as Services;
   const app2 = await buildApp(other, config, { logger: false });
   try {
@@ -236,15 +279,44 @@ test('a failed scan answers a clear error without its internals, and PUT runs it
     assert.equal(res.json().near.length, 4);
     assert.equal(res.json().scan.generation, 3);
     assert.equal(dup.scans, 2);
+    // Both runs are jobs: the first failed (its record says so without the internal message), the second succeeded.
+    const jobs = (await app2.inject({ method: 'GET', url: '/api/jobs?kind=duplicates&limit=200' })).json().jobs as Array<{ id: string; status: string; params: { generation: number }; failure: { code: string; message: string } | null }>;
+    const mine = jobs.filter((j) => j.params.generation === 3);
+    assert.deepEqual(mine.map((j) => j.status), ['succeeded', 'failed'], 'newest first');
+    assert.equal(mine[1]!.failure?.code, 'server/error');
+    const failedJob = await app2.inject({ method: 'GET', url: `/api/jobs/${mine[1]!.id}` });
+    assert.equal(failedJob.json().status, 'failed');
+    assert.doesNotMatch(failedJob.body, /secret|var\/lib/);
+    assert.equal(retry.json().job.id, mine[0]!.id);
   } finally {
     await app2.close();
   }
 
-  const slow = new DuplicatesService(svc.catalog, { vectors, dims: DIMS }, { generation: 0, exactUpTo: 100 });
+  const slow = new DuplicatesService(svc.catalog, { vectors, dims: DIMS }, { generation: 0, exactUpTo: 100, jobs: svc.jobs });
   const app3 = await buildApp(Object.create(svc, { duplicates: { value: slow } }) as Services, config, { logger: false });
-  assert.equal((await app3.inject({ method: 'PUT', url: '/api/duplicates/scan' })).statusCode, 202);
+  const slowPut = await app3.inject({ method: 'PUT', url: '/api/duplicates/scan' });
+  assert.equal(slowPut.statusCode, 202);
   const t = performance.now();
   await app3.close();
   assert.ok(performance.now() - t < 1000, 'closing did not wait for the scan');
   assert.equal(slow.status().status, 'idle', 'the next PUT starts anew');
+  const stopped = await svc.jobs.get(slowPut.json().job.id);
+  assert.equal(stopped?.status, 'cancelled', 'its job says it was stopped');
+});
+
+test('job history survives a restart: a server opened again on the catalog lists the scans of the one before', async () => {
+  const [scan] = (await app.inject({ method: 'GET', url: '/api/jobs?kind=duplicates&status=succeeded' })).json().jobs as Array<{ id: string }>;
+  assert.ok(scan);
+  const svc2 = Services.open(config);
+  const app2 = await buildApp(svc2, config, { logger: false });
+  try {
+    const res = await app2.inject({ method: 'GET', url: `/api/jobs/${scan.id}` });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().status, 'succeeded');
+    // The scan's pairs were in the other server's memory: this one has not scanned yet, and says so.
+    assert.equal((await app2.inject({ method: 'GET', url: '/api/duplicates' })).statusCode, 404);
+  } finally {
+    await app2.close();
+    await svc2.close();
+  }
 });

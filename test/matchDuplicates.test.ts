@@ -120,6 +120,8 @@ test('API: /api/match and /api/duplicates; photo searches carry the isolated que
   const put = await app.inject({ method: 'PUT', url: '/api/duplicates/scan' });
   assert.equal(put.statusCode, 202, put.body);
   assert.equal(put.json().status, 'running');
+  const jobId = put.json().job.id;
+  assert.equal(put.headers.location, `/api/jobs/${jobId}`, 'the scan is a job');
   let d = await app.inject({ method: 'GET', url: '/api/duplicates?threshold=0.9' });
   assert.equal(d.statusCode, 202, 'the scan runs on its thread; the GET does not wait for it');
   assert.ok(Number(d.headers['retry-after']) >= 1);
@@ -131,6 +133,10 @@ test('API: /api/match and /api/duplicates; photo searches carry the isolated que
   assert.deepEqual(d.json().exact[0].ids, ['dup-exact', exactOf].sort());
   assert.equal(d.json().exact[0].items[0].imageUrl, `/api/images/${[exactOf, 'dup-exact'].sort()[0]}`);
   assert.ok(d.json().near.some((g: { ids: string[] }) => g.ids.includes('dup-near')));
+  const job = (await app.inject({ method: 'GET', url: `/api/jobs/${jobId}` })).json();
+  assert.equal(job.kind, 'duplicates');
+  assert.equal(job.status, 'succeeded');
+  assert.equal(job.result.pairs, d.json().scan.pairs);
   const csv = await app.inject({ method: 'GET', url: '/api/duplicates?format=csv&near=false' });
   assert.match(csv.headers['content-type'] as string, /text\/csv/);
   assert.equal(csv.body.trim().split('\n').length, 3);

@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { ERROR_TABLE } from '../errors.js';
+import { JOB_KINDS, JOB_STATUSES } from '../jobs/jobQueue.js';
 import { DEFAULT_K, MAX_K } from '../query/query.js';
 import { MAX_TEXT_LENGTH } from '../text/queryParser.js';
 
@@ -92,6 +93,34 @@ export const PhotoForm = Type.Object({ image: BinarySchema }, { additionalProper
 
 export const MatchQuery = Type.Object(
   { threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Margin needed for a match (default: the catalog\'s)' })) },
+  { additionalProperties: false },
+);
+
+/** Metadata of a written product: field -> text. */
+export const WriteMetadataSchema = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1000 }), {
+  maxProperties: 50,
+  description: 'The product\'s metadata: field -> text (gender, articleType, baseColour, productDisplayName, or the shop\'s own fields)',
+});
+/** Create or replace a product by photo URL. */
+export const PutItemJsonBody = Type.Object(
+  {
+    imageUrl: Type.Optional(ImageUrlSchema),
+    imageUrls: Type.Optional(Type.Array(ImageUrlSchema, { maxItems: 10, description: 'Photos of the product (one is supported for now)' })),
+    metadata: Type.Optional(WriteMetadataSchema),
+  },
+  { additionalProperties: false },
+);
+export const PutItemForm = Type.Object(
+  { image: BinarySchema, metadata: Type.Optional(Type.String({ maxLength: 16 * 1024, description: 'The metadata as JSON text' })) },
+  { additionalProperties: false },
+);
+export const PatchItemBody = Type.Object(
+  {
+    metadata: Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 1000 }), Type.Null()]), {
+      maxProperties: 50,
+      description: 'Fields to set; null removes a field',
+    }),
+  },
   { additionalProperties: false },
 );
 
@@ -289,6 +318,8 @@ export const DuplicatesScanStatus = Type.Object(
 );
 
 export type SearchJson = Static<typeof SearchJsonBody>;
+export type PutItemJson = Static<typeof PutItemJsonBody>;
+export type PatchItemJson = Static<typeof PatchItemBody>;
 export type PhotoJson = Static<typeof PhotoJsonBody>;
 export type ItemOrPhotoJson = Static<typeof ItemOrPhotoJsonBody>;
 export type SimilarQueryString = Static<typeof SimilarQuery>;
@@ -305,3 +336,58 @@ export type DuplicatesBody = Static<typeof DuplicatesResponse>;
 export type DuplicatesScanBody = Static<typeof DuplicatesScanStatus>;
 export type PredictionsBody = Static<typeof PredictionsSchema>;
 export type IsolatedBody = Static<typeof IsolatedSchema>;
+
+// ---------------------------------------------------------------- jobs
+
+/** Work that runs in the background (src/jobs/jobQueue.ts): its record, as GET /api/jobs and /api/jobs/:id answer it. */
+export const JobStatusSchema = Type.Enum([...JOB_STATUSES], {
+  description: 'queued, running, then succeeded, failed, cancelled, or interrupted (the process that ran it stopped before it finished)',
+});
+export const JobKindSchema = Type.Enum([...JOB_KINDS], { description: 'What the job does' });
+export const JobView = Type.Object(
+  {
+    id: Type.String(),
+    kind: JobKindSchema,
+    status: JobStatusSchema,
+    params: Type.Unknown({ description: 'What the job was asked to do' }),
+    progress: Type.Object({
+      done: Type.Number(),
+      total: Type.Number({ description: '0 while unknown' }),
+      stage: Type.Optional(Type.String({ description: 'The phase, for a job with several' })),
+      message: Type.Optional(Type.String()),
+    }),
+    errors: Type.Object(
+      {
+        count: Type.Integer({ description: 'Items the job skipped' }),
+        first: Type.Array(Type.Object({ item: Type.Optional(Type.String()), message: Type.String() }), { description: 'The first of them' }),
+      },
+      { description: 'Items the job could not process and went on without (a bad photo, a malformed row)' },
+    ),
+    result: Type.Unknown({ description: 'What the job produced, once succeeded (null before)' }),
+    failure: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()], { description: 'Why it did not succeed (null while it runs and when it succeeded)' }),
+    createdAt: Type.String({ format: 'date-time' }),
+    startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  },
+  { description: 'A background job' },
+);
+export const DEFAULT_JOBS_LIMIT = 20;
+export const MAX_JOBS_LIMIT = 200;
+export const JobsQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_JOBS_LIMIT, default: DEFAULT_JOBS_LIMIT, description: `Jobs wanted, newest first (1 to ${MAX_JOBS_LIMIT})` })),
+    status: Type.Optional(JobStatusSchema),
+    kind: Type.Optional(JobKindSchema),
+  },
+  { additionalProperties: false },
+);
+export const JobParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100, description: 'A job id' }) });
+export const JobsResponse = Type.Object({ jobs: Type.Array(JobView) });
+/** The duplicates scan's status with the job that runs it (PUT /api/duplicates/scan, GET /api/duplicates while it runs). */
+export const DuplicatesScanJobStatus = Type.Object(
+  { ...DuplicatesScanStatus.properties, job: Type.Optional(JobView) },
+  { description: 'The near-duplicate scan of this catalog version, and its job (GET /api/jobs/{id} follows it too)' },
+);
+
+export type JobBody = Static<typeof JobView>;
+export type DuplicatesScanJobBody = Static<typeof DuplicatesScanJobStatus>;

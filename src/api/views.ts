@@ -1,5 +1,6 @@
 import { encodeJpeg } from '../imaging/decode.js';
 import type { PhotoSource, Query } from '../query/query.js';
+import type { Job } from '../jobs/jobQueue.js';
 import type { DuplicateGroup } from '../search/duplicates.js';
 import type { MatchResult } from '../search/match.js';
 import type { OutfitResult } from '../search/outfit.js';
@@ -14,6 +15,7 @@ import type {
   HitBody,
   InfoBody,
   IsolatedBody,
+  JobBody,
   ItemsPageBody,
   ItemViewBody,
   MatchBody,
@@ -152,4 +154,21 @@ export function outfitView(res: OutfitResult): OutfitBody {
 export function duplicatesView(d: { exact: readonly DuplicateGroup[]; near: readonly DuplicateGroup[]; threshold: number; scan?: DuplicatesBody['scan'] }, nameOf: (id: string) => string): DuplicatesBody {
   const groupView = (g: DuplicateGroup) => ({ kind: g.kind, ids: [...g.ids], similarity: g.similarity, items: g.ids.map((id) => ({ id, imageUrl: imageUrlOf(id), name: nameOf(id) })) });
   return { threshold: d.threshold, exact: d.exact.map(groupView), near: d.near.map(groupView), ...(d.scan ? { scan: { ...d.scan } } : {}) };
+}
+
+/** A job's record as the API shows it: the failure's internal detail stays in the log. */
+export function jobView(job: Job): JobBody {
+  return {
+    id: job.id,
+    kind: job.kind,
+    status: job.status,
+    params: job.params,
+    progress: { ...job.progress },
+    errors: { count: job.errors.count, first: job.errors.first.map((e) => ({ ...e })) },
+    result: job.result,
+    failure: job.failure ? { code: job.failure.code, message: job.failure.message } : null,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+  };
 }

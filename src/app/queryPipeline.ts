@@ -25,7 +25,8 @@ export interface PipelineServices {
   readonly refinement: RefinementService;
   readonly search: SearchService;
   readonly match: MatchService;
-  readonly spaces: { readonly search: VectorStore };
+  /** The searched space as it is now (the snapshot and the items written since). */
+  readonly live: { readonly search: VectorStore };
   labels(): Promise<LabelService>;
   text(): Promise<TextEngine>;
 }
@@ -67,7 +68,8 @@ export class QueryPipeline {
         return this.s.search.similar(query.id, options);
       case 'text':
         this.s.catalog.requireItems();
-        return (await this.s.text()).search(query.text, words);
+        // The words engine ranks the snapshot's rows: rows deleted or replaced by a write since are left out.
+        return (await this.s.text()).search(query.text, { ...words, exclude: (id) => this.s.catalog.rowOfId(id) === undefined });
       case 'photo+text': {
         const engine = await this.s.text();
         engine.parse(query.text);
@@ -77,7 +79,7 @@ export class QueryPipeline {
       }
       case 'item+text': {
         this.s.catalog.item(query.id);
-        const vector = (await this.s.spaces.search.get(query.id))!;
+        const vector = (await this.s.live.search.get(query.id))!;
         return (await this.s.text()).searchWithVector(vector, query.text, words, query.id);
       }
     }
@@ -103,7 +105,10 @@ export class QueryPipeline {
     const cat = { items: this.s.catalog.items, labels, search: this.s.search, rowOfId: (id: string) => this.s.catalog.rowOfId(id) };
     if (source.kind === 'item') {
       this.s.catalog.item(source.id);
-      return outfitForItem(cat, source.id, (await this.s.spaces.search.get(source.id))!);
+      const vector = (await this.s.live.search.get(source.id))!;
+      // An item written since the snapshot has no row of labels yet: its outfit is built like a photo's.
+      if (this.s.catalog.rowOfId(source.id) === undefined) return outfitForVector(cat, vector);
+      return outfitForItem(cat, source.id, vector);
     }
     const read = await this.readPhoto(source.photo);
     return outfitForVector(cat, read.analysis.searchVector);

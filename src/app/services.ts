@@ -4,7 +4,10 @@ import { openCatalogStore } from '../catalog/openCatalog.js';
 import { embedderOptions, type Config } from '../config.js';
 import { identityKey, type Embedder } from '../embedding/embedder.js';
 import { EmbeddedSpace, type GraphFile } from '../index/embeddedSpace.js';
+import { LiveSpace } from '../index/liveSpace.js';
 import { ExactIndex } from '../index/exactIndex.js';
+import { EmbeddedJobQueue, JOBS_FILE } from '../jobs/embeddedJobQueue.js';
+import type { JobQueue } from '../jobs/jobQueue.js';
 import { loadCatalogRefinement } from '../refine/loadRefinement.js';
 import type { CatalogInfo } from '../search/types.js';
 import { CatalogService } from '../services/catalog.js';
@@ -30,6 +33,22 @@ export interface Spaces {
   readonly backbone: EmbeddedSpace;
 }
 
+/** The spaces as searched: each snapshot space with the items written since (src/index/liveSpace.ts). */
+export interface LiveSpaces {
+  readonly search: LiveSpace;
+  readonly sameProduct: LiveSpace | null;
+  readonly backbone: LiveSpace;
+}
+
+/** One item as the write path made it: its stored row and the vectors of each space. */
+export interface ItemVersion {
+  readonly item: StoredItem;
+  readonly backbone: Float32Array;
+  readonly colour: Float32Array;
+  /** Its vector in the searched space (refined, or the backbone vector without a refinement). */
+  readonly search: Float32Array;
+}
+
 /**
  * The composition root: every service of one catalog, built once and injected into each other here and
  * nowhere else. The CLI, the server and the benches open a catalog through `Services.open`; the embedded
@@ -40,11 +59,16 @@ export class Services {
   readonly catalog: CatalogService;
   readonly refinement: RefinementService;
   readonly spaces: Spaces;
+  readonly live: LiveSpaces;
   readonly embedding: EmbeddingService;
   readonly search: SearchService;
   readonly match: MatchService;
   readonly duplicates: DuplicatesService;
+  /** Background jobs (the duplicates scan; ingest, feeds, training): records in <data>/jobs.sqlite, opened on first use. */
+  readonly jobs: JobQueue;
   readonly pipeline: QueryPipeline;
+  /** Colour evidence of the items written since the snapshot. */
+  private readonly addedColours = new Map<string, Float32Array>();
   /** Colour evidence of every item (rows as items), when stored. */
   private readonly colours: Float32Array | null;
   private labelService: Promise<LabelService> | null = null;
@@ -63,7 +87,7 @@ export class Services {
       const rowIds = all.items.map((it) => it.id);
       return { ...all, colours: store.loadFeatures('colour', rowIds), refinement: loadCatalogRefinement(store, config.dataDir, rowIds), generation: store.generation() };
     });
-    this.catalog = new CatalogService(store, items);
+    this.catalog = new CatalogService(store, items, config.dataDir);
     const ids = this.catalog.ids();
     const metadata = items.map((it) => it.metadata);
     this.colours = colours;
@@ -74,6 +98,12 @@ export class Services {
     const part = this.refinement.instancePart;
     const sameProduct = part ? new EmbeddedSpace(ids, metadata, new ExactIndex(sliceColumns(search.exact, part.offset, part.dims), part.dims)) : null;
     this.spaces = { search, sameProduct, backbone };
+    const liveSearch = new LiveSpace(search);
+    this.live = {
+      search: liveSearch,
+      sameProduct: sameProduct ? new LiveSpace(sameProduct) : null,
+      backbone: backbone === search ? liveSearch : new LiveSpace(backbone),
+    };
     if (this.wantsGraph()) this.useGraphs(false);
     const identity = this.catalog.identity;
     this.embedding = new EmbeddingService(
@@ -82,10 +112,11 @@ export class Services {
       { embedder: embedderOptions(config, identity), limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels }, readings: sameProduct !== null },
       options.embedder,
     );
-    this.search = new SearchService(this.catalog, { search, sameProduct }, { k: config.k, metric: config.metric, pinGap: part?.pinGap ?? null });
-    this.match = new MatchService(this.search, { sameProduct, backbone }, part?.matchGap ?? null);
+    this.search = new SearchService(this.catalog, { search: this.live.search, sameProduct: this.live.sameProduct }, { k: config.k, metric: config.metric, pinGap: part?.pinGap ?? null });
+    this.match = new MatchService(this.search, { sameProduct: this.live.sameProduct, backbone: this.live.backbone }, part?.matchGap ?? null);
     // The scan is kept per catalog version: the generation of the store this snapshot was read from.
-    this.duplicates = new DuplicatesService(this.catalog, { vectors: backbone.exact.vectors, dims: backbone.dims }, { generation });
+    this.jobs = new EmbeddedJobQueue({ file: join(config.dataDir, JOBS_FILE) });
+    this.duplicates = new DuplicatesService(this.catalog, { vectors: backbone.exact.vectors, dims: backbone.dims }, { generation, jobs: this.jobs });
     this.pipeline = new QueryPipeline(this, config);
   }
 
@@ -115,8 +146,35 @@ export class Services {
     return this.textEngine;
   }
 
+  /**
+   * Applies a write that the store has committed (src/app/catalogWriter.ts) to the catalog being served: lookups,
+   * listings and every vector space see the new version (or the deletion) at once, without a restart.
+   */
+  applyWrite(change: { readonly put: ItemVersion } | { readonly remove: string }): void {
+    if ('remove' in change) {
+      this.catalog.remove(change.remove);
+      for (const space of this.liveSpaces()) space.remove(change.remove);
+      this.addedColours.delete(change.remove);
+      return;
+    }
+    const { item, backbone, colour, search } = change.put;
+    this.catalog.put(item);
+    this.live.search.put(item.id, search, item.metadata);
+    if (this.live.backbone !== this.live.search) this.live.backbone.put(item.id, backbone, item.metadata);
+    const part = this.refinement.instancePart;
+    if (this.live.sameProduct && part) this.live.sameProduct.put(item.id, search.slice(part.offset, part.offset + part.dims), item.metadata);
+    this.addedColours.set(item.id, colour);
+  }
+
+  private liveSpaces(): LiveSpace[] {
+    return [...new Set([this.live.search, this.live.backbone, ...(this.live.sameProduct ? [this.live.sameProduct] : [])])];
+  }
+
   /** A catalog photo's backbone vector and colour evidence, as stored. */
   itemFeatures(id: string): Features {
+    const added = this.addedColours.get(id);
+    const addedVector = added ? this.live.backbone.vectorOf(id) : null;
+    if (added && addedVector) return { vector: addedVector, colour: added };
     const row = this.catalog.rowOfId(id);
     const vector = this.spaces.backbone.vectorOf(id);
     if (row === undefined || !vector) throw new Error(`Expected item ${id} in the catalog`);
@@ -157,6 +215,8 @@ export class Services {
   async close(): Promise<void> {
     // A running duplicates scan holds a thread and the vectors: it ends with the catalog it scans.
     await this.duplicates.stop();
+    // Jobs still running end as interrupted (their records say so); the file stays for the next start.
+    await this.jobs.close();
     this.textIndex?.close?.();
     this.store.close();
     await this.embedding.close();

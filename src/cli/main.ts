@@ -19,6 +19,7 @@ import { parseFilterArgs } from '../search/filters.js';
 import { MATCH_THRESHOLD } from '../search/match.js';
 import type { SearchResult } from '../search/types.js';
 import { startServer } from '../server/start.js';
+import { createApiKey, listApiKeys, revokeApiKey } from '../app/apiKeyAdmin.js';
 import { nearThreshold } from '../services/duplicates.js';
 import { describeTextQuery, shownLabel } from '../text/describe.js';
 import type { TextSearchResult } from '../text/textQuery.js';
@@ -391,6 +392,32 @@ export function buildCli(): Command {
         else for (const [field, p] of Object.entries(prediction)) console.log(`${field.padEnd(12)} ${p.value} (${(p.confidence * 100).toFixed(0)}%)`);
       }),
     );
+
+  const keys = program.command('keys').description('API keys that may write the catalog through the server (kept hashed in the catalog)');
+  withCommonOptions(keys.command('create'))
+    .description('make a write key; it is printed once and kept only as a hash')
+    .option('--name <name>', 'what the key is for, e.g. "shop backend"', 'api key')
+    .action(async (opts) => {
+      const { key, stored } = await createApiKey(configFrom(opts), String(opts.name));
+      console.error(`key ${stored.id} (${stored.name}) created; it is shown once: keep it in the shop backend's secrets`);
+      console.log(key);
+    });
+  withCommonOptions(keys.command('list'))
+    .description('the keys: id, name, created, revoked (never the keys themselves)')
+    .option('--json', 'print JSON')
+    .action(async (opts) => {
+      const list = listApiKeys(configFrom(opts)).map(({ sha256: _hash, ...k }) => k);
+      if (opts.json) console.log(JSON.stringify(list));
+      else if (list.length === 0) console.log('no keys (FASHION_API_KEY may still name some)');
+      else for (const k of list) console.log(`${k.id}  ${k.name.padEnd(24)} created ${k.createdAt}${k.revokedAt ? `  revoked ${k.revokedAt}` : ''}`);
+    });
+  withCommonOptions(keys.command('revoke'))
+    .description('stop a key working (a running server notices within seconds)')
+    .argument('<id>', 'the key id that `fashion keys list` shows')
+    .action(async (id: string, opts) => {
+      const k = await revokeApiKey(configFrom(opts), id);
+      console.log(`key ${k.id} (${k.name}) revoked`);
+    });
 
   withCommonOptions(program.command('info'))
     .description('catalog size, model and dimensions')

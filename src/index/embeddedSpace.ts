@@ -27,6 +27,8 @@ export class EmbeddedSpace implements VectorSpace {
   private engine: RowIndex;
   /** The graph's file, when the graph in memory differs from it (built or patched here, not saved yet). */
   private unsaved: GraphFile | null = null;
+  /** Rows whose item was deleted or replaced since this snapshot was read (src/index/liveSpace.ts): never returned. */
+  private readonly hidden = new Set<number>();
 
   constructor(
     private readonly ids: readonly string[],
@@ -52,7 +54,7 @@ export class EmbeddedSpace implements VectorSpace {
   }
 
   async count(): Promise<number> {
-    return this.exact.size;
+    return this.exact.size - this.hidden.size;
   }
 
   async search(vector: Float32Array, query: VectorQuery): Promise<IdDistance[]> {
@@ -61,7 +63,7 @@ export class EmbeddedSpace implements VectorSpace {
   }
 
   async distances(vector: Float32Array, ids: readonly string[], metric: Metric): Promise<IdDistance[]> {
-    const rows = ids.map((id) => this.rowOf.get(id)).filter((r): r is number => r !== undefined);
+    const rows = ids.map((id) => this.rowOf.get(id)).filter((r): r is number => r !== undefined && !this.hidden.has(r));
     return this.exact.rescore(vector, rows, metric).map((n) => ({ id: this.ids[n.row]!, distance: n.distance }));
   }
 
@@ -71,7 +73,19 @@ export class EmbeddedSpace implements VectorSpace {
 
   vectorOf(id: string): Float32Array | null {
     const row = this.rowOf.get(id);
-    return row === undefined ? null : this.exact.vectors.subarray(row * this.dims, (row + 1) * this.dims);
+    return row === undefined || this.hidden.has(row) ? null : this.exact.vectors.subarray(row * this.dims, (row + 1) * this.dims);
+  }
+
+  /** Whether the snapshot holds the item and it was not hidden since. */
+  holds(id: string): boolean {
+    const row = this.rowOf.get(id);
+    return row !== undefined && !this.hidden.has(row);
+  }
+
+  /** Hides an item of the snapshot (deleted, or replaced by a newer version kept elsewhere); its row stays, unseen. */
+  hide(id: string): void {
+    const row = this.rowOf.get(id);
+    if (row !== undefined) this.hidden.add(row);
   }
 
   /**
@@ -96,8 +110,9 @@ export class EmbeddedSpace implements VectorSpace {
   }
 
   private rowFilter(filter: VectorFilter | undefined): RowFilter | undefined {
-    if (!filter) return undefined;
     const tests: RowFilter[] = [];
+    if (this.hidden.size > 0) tests.push((r) => !this.hidden.has(r));
+    if (!filter) return tests[0];
     if (hasFilters(filter.metadata)) tests.push((r) => matchesFilters(this.metadata[r]!, filter.metadata!));
     if (filter.excludeIds && filter.excludeIds.length > 0) {
       const out = new Set(filter.excludeIds.map((id) => this.rowOf.get(id)).filter((r) => r !== undefined));

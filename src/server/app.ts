@@ -10,9 +10,13 @@ import { FashionError } from '../errors.js';
 import type { Services } from '../app/services.js';
 import type { ApiDeps } from './deps.js';
 import { errorHandler, JSON_BODY_LIMIT, notFoundHandler } from './errors.js';
+import { registerAuth } from './auth.js';
 import { registerGuards } from './guards.js';
+import { itemWriteRoutes } from './routes/items.js';
+import { CatalogWriter } from '../app/catalogWriter.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { duplicatesRoutes } from './routes/duplicates.js';
+import { jobsRoutes } from './routes/jobs.js';
 import { matchRoutes } from './routes/match.js';
 import { openapiRoutes, registerOpenApi } from './routes/openapi.js';
 import { outfitRoutes } from './routes/outfit.js';
@@ -76,6 +80,7 @@ export async function buildApp(svc: Services, config: Config, options: AppOption
   });
   // After helmet, so that a refusal carries its headers too.
   registerGuards(app, config);
+  registerAuth(app, config, svc.store);
   if (config.corsOrigins.length) {
     await app.register(cors, { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins], methods: ['GET', 'POST'], maxAge: 600 });
   }
@@ -105,12 +110,16 @@ export async function buildApp(svc: Services, config: Config, options: AppOption
     setHeaders: (reply) => void reply.header('cache-control', 'no-cache'),
   });
 
-  const deps: ApiDeps = { svc, config };
+  const writer = new CatalogWriter(svc, config);
+  app.addHook('onClose', async () => writer.close());
+  const deps: ApiDeps = { svc, config, writer };
   await app.register(catalogRoutes, deps);
+  await app.register(itemWriteRoutes, deps);
   await app.register(searchRoutes, deps);
   await app.register(matchRoutes, deps);
   await app.register(outfitRoutes, deps);
   await app.register(duplicatesRoutes, deps);
+  await app.register(jobsRoutes, deps);
   await app.register(openapiRoutes);
   return app;
 }

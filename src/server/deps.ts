@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import type { CatalogWriter } from '../app/catalogWriter.js';
 import type { Services } from '../app/services.js';
 
 /**
@@ -9,4 +10,6 @@ import type { Services } from '../app/services.js';
 export interface ApiDeps {
   readonly svc: Services;
   readonly config: Config;
+  /** The write path (PUT, PATCH, DELETE of items). */
+  readonly writer: CatalogWriter;
 }

@@ -6,7 +6,7 @@ import { FashionError } from '../errors.js';
  * Requests that carry or fetch a photo, and so hold a body in memory and a place in the inference queue. They are
  * admitted (or refused) before their body is read: refusing after a 10 MB upload is buffered protects nothing.
  */
-const PHOTO_ROUTES = new Set(['/api/search', '/api/match', '/api/categorize', '/api/outfit']);
+const PHOTO_ROUTES = new Set(['POST /api/search', 'POST /api/match', 'POST /api/categorize', 'POST /api/outfit', 'PUT /api/items/:id']);
 
 /** How long a refused client is told to wait, s. */
 export const RETRY_AFTER_S = 2;
@@ -45,7 +45,7 @@ export function registerGuards(app: FastifyInstance, config: Config): void {
     if (!hostAllowed(name, config.allowedHosts)) {
       throw new FashionError('request/host-not-allowed', `Expected a request for one of this server's host names but the Host header names ${JSON.stringify(name.slice(0, 100))}; an operator can add it with FASHION_ALLOWED_HOSTS`);
     }
-    if (req.method === 'POST' && PHOTO_ROUTES.has(req.routeOptions.url ?? '')) {
+    if (PHOTO_ROUTES.has(`${req.method} ${req.routeOptions.url ?? ''}`)) {
       if (inflight >= config.maxInflight) {
         void reply.header('retry-after', String(RETRY_AFTER_S));
         throw new FashionError('server/busy', `Expected a free place for the photo request but ${inflight} are being answered; try again in ${RETRY_AFTER_S} s`);

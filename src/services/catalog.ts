@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { SETTING_IMAGES_ROOT, storedIdentity } from '../catalog/identity.js';
+import { keptPhotoFile } from '../catalog/photoStore.js';
 import { isInside } from '../catalog/scanImages.js';
 import type { ModelIdentity } from '../embedding/embedder.js';
 import { FashionError } from '../errors.js';
@@ -16,6 +17,9 @@ export type Facets = Record<string, Array<{ value: string; count: number }>>;
  */
 export class CatalogService {
   private readonly rowOf: Map<string, number>;
+  /** Live changes since the snapshot: items written (new or new versions), and snapshot ids deleted or replaced. */
+  private readonly added = new Map<string, StoredItem>();
+  private readonly hidden = new Set<string>();
   readonly identity: ModelIdentity | null;
   readonly imagesRoot: string | null;
   readonly metadataColumns: string[];
@@ -24,6 +28,8 @@ export class CatalogService {
   constructor(
     readonly store: CatalogStore,
     readonly items: readonly StoredItem[],
+    /** The catalog's folder, where photos written through the API are kept (src/catalog/photoStore.ts). */
+    private readonly dataDir?: string,
   ) {
     this.rowOf = new Map(items.map((it, i) => [it.id, i]));
     this.identity = storedIdentity(store);
@@ -31,39 +37,79 @@ export class CatalogService {
     this.metadataColumns = JSON.parse(store.getSetting('metadataColumns') ?? '[]') as string[];
   }
 
+  /** Items in the catalog now: the snapshot's, less those hidden, and those written since. */
   get size(): number {
-    return this.items.length;
+    return this.items.length - this.hidden.size + this.added.size;
   }
 
+  /** The snapshot's ids, in row order (the rows of the embedded vector spaces). */
   ids(): string[] {
     return this.items.map((it) => it.id);
   }
 
   has(id: string): boolean {
-    return this.rowOf.has(id);
+    return this.find(id) !== null;
+  }
+
+  /** The item as it is now, or null. */
+  find(id: string): StoredItem | null {
+    const added = this.added.get(id);
+    if (added) return added;
+    const row = this.rowOf.get(id);
+    return row === undefined || this.hidden.has(id) ? null : this.items[row]!;
   }
 
   /** The item, or item/not-found. */
   item(id: string): StoredItem {
-    const row = this.rowOf.get(id);
-    if (row === undefined) throw new FashionError('item/not-found', `Expected an item with id ${JSON.stringify(id)} in the catalog but there is none`);
-    return this.items[row]!;
+    const it = this.find(id);
+    if (!it) throw new FashionError('item/not-found', `Expected an item with id ${JSON.stringify(id)} in the catalog but there is none`);
+    return it;
   }
 
-  /** Position of the item in the snapshot's order (the rows of the embedded vector spaces). */
+  /**
+   * Position of the item in the snapshot's order (the rows of the embedded vector spaces and of everything derived
+   * per row: labels, words, outfits); undefined for an item written since the snapshot, or deleted.
+   */
   rowOfId(id: string): number | undefined {
-    return this.rowOf.get(id);
+    return this.hidden.has(id) ? undefined : this.rowOf.get(id);
+  }
+
+  /** Items written (created or replaced) since the snapshot was read. */
+  get changes(): number {
+    return this.added.size + this.hidden.size;
+  }
+
+  /** Writes an item (new, or a new version of one): lookups, listings and facets see it at once. */
+  put(item: StoredItem): void {
+    if (this.rowOf.has(item.id)) this.hidden.add(item.id);
+    for (const field of Object.keys(item.metadata)) if (!this.metadataColumns.includes(field)) this.metadataColumns.push(field);
+    this.added.set(item.id, item);
+    this.facetCache = null;
+  }
+
+  /** Deletes an item: it is gone from lookups, listings, facets and photos at once. */
+  remove(id: string): void {
+    if (this.rowOf.has(id)) this.hidden.add(id);
+    this.added.delete(id);
+    this.facetCache = null;
   }
 
   requireItems(): void {
-    if (this.items.length === 0) throw new FashionError('catalog/empty', 'Expected a catalog with items but it is empty; run `fashion index <images-dir>` first');
+    if (this.size === 0) throw new FashionError('catalog/empty', 'Expected a catalog with items but it is empty; run `fashion index <images-dir>` first');
+  }
+
+  /** Every item as it is now: the snapshot's (less those hidden), then those written since. */
+  *current(): Iterable<StoredItem> {
+    for (const it of this.items) if (!this.hidden.has(it.id)) yield it;
+    yield* this.added.values();
   }
 
   /** A spread over the whole catalog, so the first page shows more than one kind of product. */
   spread(limit: number, offset = 0): StoredItem[] {
-    const step = Math.max(1, Math.floor(this.items.length / limit));
+    const all = this.changes === 0 ? this.items : [...this.current()];
+    const step = Math.max(1, Math.floor(all.length / limit));
     const out: StoredItem[] = [];
-    for (let i = 0; i < limit && offset + i * step < this.items.length; i++) out.push(this.items[offset + i * step]!);
+    for (let i = 0; i < limit && offset + i * step < all.length; i++) out.push(all[offset + i * step]!);
     return out;
   }
 
@@ -73,7 +119,7 @@ export class CatalogService {
     const out: Facets = {};
     for (const f of FACET_FIELDS) {
       const counts = new Map<string, number>();
-      for (const it of this.items) {
+      for (const it of this.current()) {
         const v = it.metadata[f];
         if (v) counts.set(v, (counts.get(v) ?? 0) + 1);
       }
@@ -86,6 +132,8 @@ export class CatalogService {
   /** Absolute path of an item's photo, guaranteed to lie inside the catalog's image folder. */
   imagePath(id: string): string {
     const it = this.item(id);
+    const kept = this.dataDir !== undefined ? keptPhotoFile(this.dataDir, it.path) : null;
+    if (kept) return kept;
     if (!this.imagesRoot) throw new FashionError('catalog/not-found', 'Expected the catalog to know its image folder but it does not; re-run `fashion index`');
     const full = join(this.imagesRoot, it.path);
     let real: string;

@@ -9,6 +9,7 @@ import {
   type NeighbourPairs,
 } from '../search/duplicates.js';
 import { neighbourPairsOnWorker } from '../search/duplicatesThread.js';
+import type { Job, JobContext, JobQueue, JsonValue } from '../jobs/jobQueue.js';
 import type { CatalogService } from './catalog.js';
 
 /** What the scan reports, as the API shows it: timestamps are ISO strings. */
@@ -43,25 +44,31 @@ export type NeighbourScanner = (vectors: Float32Array, dims: number, options: Ne
 export interface DuplicatesOptions extends NeighbourPairOptions {
   /** The catalog version the vectors are a snapshot of (the store's generation): the scan is kept for it. */
   readonly generation: number;
+  /** Where the scan runs, as a job of kind 'duplicates' (its id, status and progress are what GET /api/jobs shows). */
+  readonly jobs: JobQueue;
   readonly scanner?: NeighbourScanner;
 }
 
-type Job =
-  | { readonly state: 'running'; readonly startedAt: number; readonly stop: AbortController; readonly settled: Promise<void> }
-  | { readonly state: 'done'; readonly startedAt: number; readonly finishedAt: number; readonly pairs: NeighbourPairs }
-  | { readonly state: 'failed'; readonly startedAt: number; readonly finishedAt: number; readonly message: string };
+/** This service's scan. `job` resolves once the queue has taken it; `settled` once the job has finished, whatever the outcome. */
+type Scan =
+  | { readonly state: 'running'; readonly startedAt: number; job: Promise<Job>; settled: Promise<void>; found: { pairs: NeighbourPairs; finishedAt: number } | null }
+  | { readonly state: 'done'; readonly jobId: string | null; readonly startedAt: number; readonly finishedAt: number; readonly pairs: NeighbourPairs }
+  | { readonly state: 'failed'; readonly jobId: string | null; readonly startedAt: number; readonly finishedAt: number; readonly message: string };
 
 /**
  * Exact duplicates (same decoded pixels) and near-duplicate groups (backbone cosine >= threshold) of the catalog.
  * The near-duplicate scan (each row's nearest neighbours through an HNSW graph, and their similarities) costs
  * minutes of both cores on a 40,000-item catalog and does not depend on the threshold, so it runs once per catalog
- * version as a background job on a worker thread (`start`; a second start while it runs joins it); any threshold
- * is then a filter of its pairs and a union-find, milliseconds on the caller's thread (`find`).
+ * version as a background job ('duplicates', on a worker thread; `start`; a second start while it runs joins it, also
+ * through the queue's dedupe key); any threshold is then a filter of its pairs and a union-find, milliseconds on the
+ * caller's thread (`find`). The pairs are far too large for a job's JSON result, so they stay here, in memory, with
+ * the scan's state; the job record carries the summary.
  */
 export class DuplicatesService {
-  private job: Job | null = null;
+  private current: Scan | null = null;
   private scanCount = 0;
   private readonly scanner: NeighbourScanner;
+  private readonly jobs: JobQueue;
 
   constructor(
     private readonly catalog: CatalogService,
@@ -70,6 +77,7 @@ export class DuplicatesService {
     private readonly options: DuplicatesOptions,
   ) {
     this.scanner = options.scanner ?? neighbourPairsOnWorker;
+    this.jobs = options.jobs;
   }
 
   /** Near-duplicate scans begun so far (one per catalog version unless one failed or was stopped). */
@@ -78,62 +86,65 @@ export class DuplicatesService {
   }
 
   status(): DuplicatesScanStatus {
-    const base = { generation: this.options.generation, items: this.catalog.size };
-    const job = this.job;
-    if (!job) return { status: 'idle', ...base };
-    const startedAt = new Date(job.startedAt).toISOString();
-    switch (job.state) {
+    const base = this.base();
+    const scan = this.current;
+    if (!scan) return { status: 'idle', ...base };
+    const startedAt = new Date(scan.startedAt).toISOString();
+    switch (scan.state) {
       case 'running':
-        return { status: 'running', ...base, startedAt, elapsedMs: Date.now() - job.startedAt };
+        return { status: 'running', ...base, startedAt, elapsedMs: Date.now() - scan.startedAt };
       case 'done':
-        return { status: 'done', ...summary(base, job) };
+        return { status: 'done', ...summary(base, scan) };
       case 'failed':
-        return { status: 'failed', ...base, startedAt, finishedAt: new Date(job.finishedAt).toISOString(), message: job.message };
+        return { status: 'failed', ...base, startedAt, finishedAt: new Date(scan.finishedAt).toISOString(), message: scan.message };
     }
   }
 
   /**
-   * Starts the near-duplicate scan of this catalog version in the background, unless it runs (then this joins it)
-   * or is done; a failed scan is started again. Never throws for the scan's failure: `status()` reports it.
+   * Starts the near-duplicate scan of this catalog version as a job, unless it runs (then this joins it) or is done; a
+   * failed scan is started again. Answers the scan's status and its job (null for a scan `find` made on the spot).
+   * Never throws for the scan's failure (`status()` reports it); throws when the queue cannot take the job.
    */
-  start(): DuplicatesScanStatus {
-    if (this.job?.state === 'running' || this.job?.state === 'done') return this.status();
-    const startedAt = Date.now();
-    const stop = new AbortController();
-    this.scanCount++;
-    const { vectors, dims } = this.backbone;
-    const settled = Promise.resolve()
-      .then(() => this.scanner(vectors, dims, this.pairOptions(), stop.signal))
-      .then(
-        (pairs) => {
-          if (this.job === running) this.job = { state: 'done', startedAt, finishedAt: Date.now(), pairs };
-        },
-        (err: unknown) => {
-          if (this.job === running) this.job = { state: 'failed', startedAt, finishedAt: Date.now(), message: err instanceof Error ? err.message : String(err) };
-        },
-      );
-    const running: Job = { state: 'running', startedAt, stop, settled };
-    this.job = running;
-    return this.status();
+  async start(): Promise<{ status: DuplicatesScanStatus; job: Job | null }> {
+    const scan = this.current;
+    if (scan?.state !== 'running' && scan?.state !== 'done') this.submit();
+    const job = await this.job();
+    return { status: this.status(), job };
+  }
+
+  /** The job of the scan running or done (its record as the queue has it now), or null. */
+  async job(): Promise<Job | null> {
+    const scan = this.current;
+    if (!scan) return null;
+    const id = scan.state === 'running' ? (await scan.job).id : scan.jobId;
+    return id ? this.jobs.get(id) : null;
   }
 
   /** Starts or joins the scan and waits for it (the CLI, which has nothing else to serve); throws when it fails. */
   async scan(): Promise<DuplicatesScanSummary> {
-    this.start();
-    if (this.job?.state === 'running') await this.job.settled;
+    await this.start();
+    if (this.current?.state === 'running') await this.current.settled;
     const st = this.status();
     if (st.status === 'done') return st;
     if (st.status === 'failed') throw new FashionError('server/error', `The duplicates scan failed: ${st.message}`);
     throw new FashionError('server/error', 'The duplicates scan was stopped before it finished');
   }
 
-  /** Ends a running scan (the server closing); the next `start` begins anew. */
+  /** The scan's status once the one running now (if any) has ended; never starts one, never throws. */
+  async settled(): Promise<DuplicatesScanStatus> {
+    const scan = this.current;
+    if (scan?.state === 'running') await scan.settled;
+    return this.status();
+  }
+
+  /** Ends a running scan (the server closing): its job is cancelled, and the next `start` begins anew. */
   async stop(): Promise<void> {
-    const job = this.job;
-    if (job?.state !== 'running') return;
-    this.job = null;
-    job.stop.abort();
-    await job.settled;
+    const scan = this.current;
+    if (scan?.state !== 'running') return;
+    this.current = null;
+    const job = await scan.job.catch(() => null);
+    if (job) await this.jobs.cancel(job.id, 'Stopped: the catalog it scanned was closed');
+    await scan.settled;
   }
 
   /**
@@ -146,23 +157,64 @@ export class DuplicatesService {
     const items = this.catalog.items;
     const exact = exactDuplicateGroups(items);
     if (options.near === false) return { exact, near: [], threshold };
-    const done = this.job?.state === 'done' ? this.job : this.scanHere();
+    const done = this.current?.state === 'done' ? this.current : this.scanHere();
     const near = groupPairsAtLeast(items.length, done.pairs, threshold).map((g) => ({
       kind: 'near' as const,
       ids: g.rows.map((r) => items[r]!.id).sort(),
       similarity: Math.round(g.similarity * 1e6) / 1e6,
     }));
-    return { exact, near, threshold, scan: summary({ generation: this.options.generation, items: items.length }, done) };
+    return { exact, near, threshold, scan: summary(this.base(), done) };
   }
 
-  private scanHere(): Extract<Job, { state: 'done' }> {
-    if (this.job?.state === 'running') this.job.stop.abort();
+  /** Queues the scan's job; the scan's state follows the job to its end. */
+  private submit(): void {
+    const base = this.base();
+    // The state first: the queue may start the run before submit returns.
+    const running: Extract<Scan, { state: 'running' }> = { state: 'running', startedAt: Date.now(), job: Promise.resolve(null as never), settled: Promise.resolve(), found: null };
+    this.current = running;
+    running.job = this.jobs.submit('duplicates', { ...base }, (ctx) => this.run(ctx, running), { dedupeKey: `generation:${base.generation}` });
+    running.settled = running.job
+      .then((j) => this.jobs.wait(j.id))
+      .then(
+        (final) => {
+          if (this.current !== running) return;
+          const jobId = final?.id ?? null;
+          if (final?.status === 'succeeded' && running.found) this.current = { state: 'done', jobId, startedAt: running.startedAt, ...running.found };
+          else if (final?.status === 'failed') this.current = { state: 'failed', jobId, startedAt: running.startedAt, finishedAt: Date.now(), message: final.failure?.detail ?? final.failure?.message ?? 'failed' };
+          // Cancelled or interrupted (or another service's job with this key, whose pairs are not here): nothing scanned.
+          else this.current = null;
+        },
+        (err: unknown) => {
+          if (this.current === running) this.current = { state: 'failed', jobId: null, startedAt: running.startedAt, finishedAt: Date.now(), message: err instanceof Error ? err.message : String(err) };
+        },
+      );
+  }
+
+  /** The job's work: the scan on its thread, stopped by the job's signal. Progress is coarse: the worker reports no rows. */
+  private async run(ctx: JobContext, running: Extract<Scan, { state: 'running' }>): Promise<JsonValue> {
+    this.scanCount++;
+    const base = this.base();
+    ctx.progress({ stage: 'scan', done: 0, total: base.items });
+    const pairs = await this.scanner(this.backbone.vectors, this.backbone.dims, this.pairOptions(), ctx.signal);
+    running.found = { pairs, finishedAt: Date.now() };
+    ctx.progress({ stage: 'scan', done: base.items, total: base.items });
+    return { ...summary(base, { startedAt: running.startedAt, ...running.found }) };
+  }
+
+  private scanHere(): Extract<Scan, { state: 'done' }> {
+    const scan = this.current;
+    if (scan?.state === 'running') void scan.job.then((j) => this.jobs.cancel(j.id, 'Replaced by a scan on the caller\'s thread'), () => {});
     const startedAt = Date.now();
     this.scanCount++;
     const pairs = neighbourPairs(this.backbone.vectors, this.backbone.dims, this.pairOptions());
-    const job = { state: 'done' as const, startedAt, finishedAt: Date.now(), pairs };
-    this.job = job;
-    return job;
+    const done = { state: 'done' as const, jobId: null, startedAt, finishedAt: Date.now(), pairs };
+    this.current = done;
+    return done;
+  }
+
+  /** The version scanned and its rows (the snapshot's: items written since are not in the vectors). */
+  private base(): { generation: number; items: number } {
+    return { generation: this.options.generation, items: this.catalog.items.length };
   }
 
   private pairOptions(): NeighbourPairOptions {
@@ -178,7 +230,7 @@ export function nearThreshold(threshold: number | undefined): number {
   return t;
 }
 
-function summary(base: { generation: number; items: number }, job: Extract<Job, { state: 'done' }>): DuplicatesScanSummary {
+function summary(base: { generation: number; items: number }, job: { startedAt: number; finishedAt: number; pairs: NeighbourPairs }): DuplicatesScanSummary {
   return {
     ...base,
     startedAt: new Date(job.startedAt).toISOString(),

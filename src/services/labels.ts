@@ -18,7 +18,7 @@ export class LabelService implements ItemLabels {
     const predicted = new Map<number, Predicted>();
     for (let row = 0; row < catalog.items.length; row++) {
       const it = catalog.items[row]!;
-      if (!needsPrediction(it.metadata)) continue;
+      if (!needsPrediction(it.metadata) || catalog.rowOfId(it.id) === undefined) continue;
       const neighbours = (await search.similar(it.id, { k: 10 })).hits.map((h) => h.metadata);
       predicted.set(row, voteLabels(it.metadata, neighbours));
     }

@@ -62,7 +62,11 @@ export class SearchService implements VectorSearch {
       if (pinned !== null) neighbors = putFirst(neighbors, (await this.spaces.search.distances(vector, [pinned], metric))[0]!, (n) => n.id);
     }
     const searchMs = performance.now() - t0;
-    const hits = neighbors.slice(0, k).map((n) => (n.id === pinned ? { ...this.hit(n, metric), lookAlike: true } : this.hit(n, metric)));
+    // An item deleted by a write that landed while this search awaited is left out, not answered as missing.
+    const hits = neighbors
+      .filter((n) => this.catalog.has(n.id))
+      .slice(0, k)
+      .map((n) => (n.id === pinned ? { ...this.hit(n, metric), lookAlike: true } : this.hit(n, metric)));
     return { hits, metric, k, timings: { searchMs } };
   }
 

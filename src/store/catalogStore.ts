@@ -64,6 +64,8 @@ export interface CatalogStore {
   clearItems(): void;
   /** Bumped on every write, so that derived data (indexes, projections) knows when it is stale. */
   generation(): number;
+  /** Runs several writes as one transaction: all of them are committed, or none (an item with its derived vectors). */
+  atomically<T>(write: () => T): T;
   /** Runs `read` on one consistent snapshot of the store (reads that must not straddle another process's commit). */
   snapshot<T>(read: () => T): T;
   /** Full-text search over names and labels, when the store keeps an index (else the caller builds one in memory). */

@@ -179,6 +179,12 @@ export class SqliteCatalogStore implements CatalogStore {
     })();
   }
 
+  atomically<T>(write: () => T): T {
+    // An IMMEDIATE transaction takes SQLite's write lock at once; the writes inside, each a transaction of its own
+    // elsewhere, become savepoints of this one.
+    return this.db.transaction(write).immediate();
+  }
+
   snapshot<T>(read: () => T): T {
     // A deferred transaction that only reads: in WAL mode all its statements see one snapshot.
     return this.db.transaction(read)();

@@ -1,19 +1,22 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { DuplicatesQuery, DuplicatesResponse, DuplicatesScanStatus, ERROR_RESPONSES } from '../../api/schemas.js';
-import { duplicatesView } from '../../api/views.js';
+import { DuplicatesQuery, DuplicatesResponse, DuplicatesScanJobStatus, ERROR_RESPONSES } from '../../api/schemas.js';
+import { duplicatesView, jobView } from '../../api/views.js';
 import { FashionError } from '../../errors.js';
 import { duplicatesCsv } from '../../search/duplicates.js';
+import type { Job } from '../../jobs/jobQueue.js';
 import type { DuplicatesScanStatus as ScanStatus } from '../../services/duplicates.js';
 import type { ApiDeps } from '../deps.js';
 
 const RETRY_AFTER = Type.Integer({ minimum: 1, description: 'Seconds to wait before asking again' });
+const LOCATION = Type.String({ description: 'The scan\'s job: /api/jobs/{id}' });
 
 /**
  * Exact duplicates (same pixels) and near-duplicate groups of the catalog, as JSON or CSV.
  *
- * The near-duplicate scan is a background job (src/services/duplicates.ts): minutes of both cores on a
- * 40,000-item catalog, on a worker thread, once per catalog version; every threshold then reads it in milliseconds.
+ * The near-duplicate scan is a background job of kind 'duplicates' (src/services/duplicates.ts, GET /api/jobs/:id):
+ * minutes of both cores on a 40,000-item catalog, on a worker thread, once per catalog version; every threshold then
+ * reads it in milliseconds.
  * It is started by PUT /api/duplicates/scan and read by GET /api/duplicates, and a GET never starts it, because any
  * page the operator opens can fire a GET at this server (an <img> tag), whereas a browser sends a PUT to another
  * origin only after a CORS preflight, which must be granted first. PUT rather than POST: starting is idempotent (it
@@ -42,8 +45,8 @@ export const duplicatesRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
         },
         202: {
           description: 'The scan is running: ask again after Retry-After seconds',
-          headers: { 'retry-after': RETRY_AFTER },
-          content: { 'application/json': { schema: DuplicatesScanStatus } },
+          headers: { 'retry-after': RETRY_AFTER, location: LOCATION },
+          content: { 'application/json': { schema: DuplicatesScanJobStatus } },
         },
         ...ERROR_RESPONSES,
       },
@@ -53,7 +56,11 @@ export const duplicatesRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
     const dup = svc.duplicates;
     if (near) {
       const st = dup.status();
-      if (st.status === 'running') return reply.code(202).header('retry-after', retryAfter(st)).type('application/json; charset=utf-8').send(st);
+      if (st.status === 'running') {
+        const job = await dup.job();
+        if (job) reply.header('location', jobUrl(job));
+        return reply.code(202).header('retry-after', retryAfter(st)).type('application/json; charset=utf-8').send(withJob(st, job));
+      }
       if (st.status === 'idle') {
         throw new FashionError('input/not-found', `Expected a near-duplicate scan of this catalog (version ${st.generation}) but none has run yet: start it with PUT /api/duplicates/scan, then GET this again (202 while it runs); near=false answers the exact duplicates alone at once`);
       }
@@ -73,27 +80,32 @@ export const duplicatesRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
     schema: {
       tags: ['duplicates'],
       summary: 'Start the near-duplicate scan of this catalog version (or join the one running)',
-      description: 'Idempotent: 202 when the scan is running (started now or before), 200 when it is already done; a failed scan is started again. Then GET /api/duplicates.',
+      description:
+        'Idempotent: 202 when the scan is running (started now or before), 200 when it is already done; a failed scan is started again. '
+        + 'The answer carries the scan\'s job (its id, status and progress; Location: /api/jobs/{id}). Then GET /api/duplicates.',
       response: {
-        200: { description: 'The scan of this catalog version is done', content: { 'application/json': { schema: DuplicatesScanStatus } } },
-        202: { description: 'The scan is running', headers: { 'retry-after': RETRY_AFTER }, content: { 'application/json': { schema: DuplicatesScanStatus } } },
+        200: { description: 'The scan of this catalog version is done', headers: { location: LOCATION }, content: { 'application/json': { schema: DuplicatesScanJobStatus } } },
+        202: { description: 'The scan is running', headers: { 'retry-after': RETRY_AFTER, location: LOCATION }, content: { 'application/json': { schema: DuplicatesScanJobStatus } } },
         ...ERROR_RESPONSES,
       },
     },
   }, async (req, reply) => {
     const dup = svc.duplicates;
     const before = dup.status().status;
-    const st = dup.start();
+    const { status: st, job } = await dup.start();
     started = true;
     if (st.status === 'running' && before !== 'running') {
-      req.log.info({ generation: st.generation, items: st.items }, 'duplicates scan started');
-      void dup.scan().then(
-        (done) => app.log.info({ generation: done.generation, durationMs: done.durationMs, pairs: done.pairs }, 'duplicates scan done'),
-        (err: Error) => app.log.error({ err }, 'the duplicates scan failed'),
-      );
+      req.log.info({ generation: st.generation, items: st.items, jobId: job?.id }, 'duplicates scan started');
+      // The job's end, in the log (the failure's internals go nowhere else). Waiting, not scan(): that would start a failed scan again.
+      void dup.settled().then((end) => {
+        if (end.status === 'done') app.log.info({ generation: end.generation, durationMs: end.durationMs, pairs: end.pairs, jobId: job?.id }, 'duplicates scan done');
+        else if (end.status === 'failed') app.log.error({ scanError: end.message, jobId: job?.id }, 'the duplicates scan failed');
+        else app.log.info({ jobId: job?.id }, 'duplicates scan stopped');
+      });
     }
-    if (st.status === 'running') return reply.code(202).header('retry-after', retryAfter(st)).send(st);
-    return reply.code(200).send(st);
+    if (job) reply.header('location', jobUrl(job));
+    if (st.status === 'running') return reply.code(202).header('retry-after', retryAfter(st)).send(withJob(st, job));
+    return reply.code(200).send(withJob(st, job));
   });
 };
 
@@ -103,4 +115,13 @@ export const duplicatesRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
  */
 function retryAfter(st: Extract<ScanStatus, { status: 'running' }>): number {
   return Math.max(1, Math.min(10, Math.round(st.items / 10_000)));
+}
+
+function jobUrl(job: Job): string {
+  return `/api/jobs/${encodeURIComponent(job.id)}`;
+}
+
+/** The scan's status as it was answered before jobs, with its job beside it (so existing clients read what they did). */
+function withJob<S extends ScanStatus>(st: S, job: Job | null): S & { job?: ReturnType<typeof jobView> } {
+  return { ...st, ...(job ? { job: jobView(job) } : {}) };
 }

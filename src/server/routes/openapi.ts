@@ -24,8 +24,14 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'match', description: 'The exact product in a photo; its predicted labels' },
         { name: 'outfit', description: 'Complete the look' },
         { name: 'duplicates', description: 'Duplicate photos in the catalog' },
+        { name: 'jobs', description: 'Background jobs: the duplicates scan, ingests, training' },
         { name: 'meta', description: 'This document' },
       ],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'A write key: FASHION_API_KEY, or one `fashion keys create` made' },
+        },
+      },
     },
   });
 }

@@ -1,0 +1,41 @@
+import { createKey, revokeKey, storedKeys, type StoredKey } from '../catalog/apiKeys.js';
+import { openCatalogStore, requireCatalog } from '../catalog/openCatalog.js';
+import { acquireWriterLock } from '../catalog/writerLock.js';
+import type { Config } from '../config.js';
+
+/** `fashion keys create`: a new write key, kept hashed in the catalog; the key itself is returned once. */
+export async function createApiKey(config: Config, name: string): Promise<{ key: string; stored: StoredKey }> {
+  return withCatalogWriter(config, 'fashion keys create', (store) => createKey(store, name));
+}
+
+/** `fashion keys revoke`: the key stops working (a server notices within seconds). */
+export async function revokeApiKey(config: Config, id: string): Promise<StoredKey> {
+  return withCatalogWriter(config, 'fashion keys revoke', (store) => revokeKey(store, id));
+}
+
+/** `fashion keys list`: ids, names and dates; never the keys. */
+export function listApiKeys(config: Config): StoredKey[] {
+  requireCatalog(config.dataDir);
+  const store = openCatalogStore(config.dataDir, { readonly: true });
+  try {
+    return storedKeys(store);
+  } finally {
+    store.close();
+  }
+}
+
+async function withCatalogWriter<T>(config: Config, command: string, write: (store: ReturnType<typeof openCatalogStore>) => T): Promise<T> {
+  requireCatalog(config.dataDir);
+  const lock = await acquireWriterLock(config.dataDir, command);
+  try {
+    const store = openCatalogStore(config.dataDir);
+    try {
+      lock.assertHeld();
+      return write(store);
+    } finally {
+      store.close();
+    }
+  } finally {
+    await lock.release();
+  }
+}

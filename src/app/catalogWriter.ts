@@ -1,0 +1,160 @@
+import { SETTING_IDENTITY, storedIdentity } from '../catalog/identity.js';
+import { openCatalogStore } from '../catalog/openCatalog.js';
+import { keepPhoto } from '../catalog/photoStore.js';
+import { acquireWriterLock } from '../catalog/writerLock.js';
+import type { Config } from '../config.js';
+import { FashionError, invalid } from '../errors.js';
+import { requireImageType } from '../imaging/imageType.js';
+import type { CatalogStore, Metadata, StoredItem } from '../store/catalogStore.js';
+import type { ItemVersion, Services } from './services.js';
+
+/** What an item id may be: what a URL path segment, a file name and a CSV cell all carry unchanged. */
+export const ITEM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+/** Metadata of one item: at most this many fields, names and values of bounded length. */
+export const MAX_METADATA_FIELDS = 50;
+export const MAX_METADATA_VALUE = 1000;
+
+export interface PutItem {
+  /** The product's photo. */
+  readonly photo: { readonly bytes: Uint8Array; readonly label: string };
+  readonly metadata: Metadata;
+}
+
+export interface WriteResult {
+  readonly item: StoredItem;
+  /** False when an item of that id was replaced. */
+  readonly created: boolean;
+}
+
+/**
+ * The catalog's write path while it is served: create or replace an item with its photo, change its metadata,
+ * delete it. Each write is committed to the store as one transaction (the item, its colour evidence and its refined
+ * vector together) under the catalog's writer lock, and then applied to the catalog being served
+ * (`Services.applyWrite`), so it is searchable when the call returns, without a restart; a restart reads it from the
+ * store. The photo's embedding runs before the lock is taken (concurrent writes share inference batches); the
+ * commits run one at a time.
+ */
+export class CatalogWriter {
+  private store: CatalogStore | null = null;
+  /** The commit of the previous write: commits are chained, one at a time. */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly svc: Services,
+    private readonly config: Config,
+  ) {}
+
+  async put(id: string, input: PutItem): Promise<WriteResult> {
+    checkId(id);
+    const metadata = checkMetadata(input.metadata);
+    const type = requireImageType(input.photo.bytes, input.photo.label);
+    const embedded = await this.svc.embedding.embed(input.photo.bytes, input.photo.label);
+    const identity = (await this.svc.embedding.load()).identity;
+    const version = (path: string): ItemVersion => {
+      const item: StoredItem = { id, path, size: input.photo.bytes.length, mtimeMs: Date.now(), metadata, pixelHash: embedded.photo.pixelHash };
+      return { item, backbone: embedded.vector, colour: embedded.colour, search: this.searchVector(embedded.vector, embedded.colour, metadata) };
+    };
+    return this.commit(`PUT /api/items/${id}`, (store) => {
+      const created = !this.svc.catalog.has(id);
+      const v = version(keepPhoto(this.config.dataDir, input.photo.bytes, type));
+      store.atomically(() => {
+        if (!storedIdentity(store)) store.setSetting(SETTING_IDENTITY, JSON.stringify(identity));
+        store.putItems([{ ...v.item, vector: v.backbone, colour: v.colour }]);
+        if (this.svc.refinement.model) store.putFeatures('refined', new Map([[id, v.search]]));
+        addColumns(store, metadata);
+      });
+      this.svc.applyWrite({ put: v });
+      return { item: v.item, created };
+    });
+  }
+
+  /**
+   * Changes metadata fields (a null value removes the field) without embedding the photo again: the refined vector,
+   * which reads the labels, is recomputed from the stored backbone vector and colour evidence.
+   */
+  async patch(id: string, changes: Readonly<Record<string, string | null>>): Promise<WriteResult> {
+    checkId(id);
+    return this.commit(`PATCH /api/items/${id}`, (store) => {
+      const old = this.svc.catalog.item(id);
+      const merged: Record<string, string> = { ...old.metadata };
+      for (const [field, value] of Object.entries(changes)) {
+        if (value === null) delete merged[field];
+        else merged[field] = value;
+      }
+      const metadata = checkMetadata(merged);
+      const { vector, colour } = this.svc.itemFeatures(id);
+      const item: StoredItem = { ...old, metadata };
+      const search = this.searchVector(vector, colour, metadata);
+      store.atomically(() => {
+        store.updateMetadata(new Map([[id, metadata]]));
+        if (this.svc.refinement.model) store.putFeatures('refined', new Map([[id, search]]));
+        addColumns(store, metadata);
+      });
+      this.svc.applyWrite({ put: { item, backbone: vector, colour, search } });
+      return { item, created: false };
+    });
+  }
+
+  async remove(id: string): Promise<void> {
+    checkId(id);
+    await this.commit(`DELETE /api/items/${id}`, (store) => {
+      this.svc.catalog.item(id);
+      store.removeItems([id]);
+      this.svc.applyWrite({ remove: id });
+    });
+  }
+
+  close(): void {
+    this.store?.close();
+    this.store = null;
+  }
+
+  /** The item's vector in the searched space: refined with its labels, or the backbone vector without a refinement. */
+  private searchVector(backbone: Float32Array, colour: Float32Array, metadata: Metadata): Float32Array {
+    return this.svc.refinement.model ? this.svc.refinement.model.itemVector(backbone, colour, metadata) : backbone;
+  }
+
+  /** Runs `write` after every earlier commit, holding the writer lock (a `fashion index` running holds it: 409). */
+  private commit<T>(what: string, write: (store: CatalogStore) => T): Promise<T> {
+    const run = this.tail.then(async () => {
+      const lock = await acquireWriterLock(this.config.dataDir, `fashion serve: ${what}`);
+      try {
+        this.store ??= openCatalogStore(this.config.dataDir);
+        lock.assertHeld();
+        return write(this.store);
+      } finally {
+        await lock.release();
+      }
+    });
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function checkId(id: string): void {
+  if (!ITEM_ID.test(id)) throw invalid('id', 'letters, digits, ".", "_" or "-" (at most 200, starting with a letter or digit)', id);
+}
+
+/** Metadata as the catalog keeps it: an object of string values, bounded (names and values are shown and filtered on). */
+export function checkMetadata(m: unknown): Metadata {
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) throw invalid('metadata', 'a JSON object of field names to text', m);
+  const entries = Object.entries(m as Record<string, unknown>);
+  if (entries.length > MAX_METADATA_FIELDS) throw invalid('metadata', `at most ${MAX_METADATA_FIELDS} fields`, `${entries.length} fields`);
+  const out: Record<string, string> = {};
+  for (const [field, value] of entries) {
+    if (!/^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(field)) throw invalid('metadata field name', 'letters, digits or "_" (at most 64, starting with a letter)', field);
+    if (field === 'id') throw new FashionError('input/invalid', 'Expected the item id in the URL, not in its metadata');
+    if (typeof value !== 'string' && typeof value !== 'number') throw invalid(`metadata.${field}`, 'text', value);
+    const text = String(value);
+    if (text.length > MAX_METADATA_VALUE) throw invalid(`metadata.${field}`, `at most ${MAX_METADATA_VALUE} characters`, `${text.length} characters`);
+    out[field] = text;
+  }
+  return out;
+}
+
+/** New metadata fields join the catalog's columns (the fields its filters offer). */
+function addColumns(store: CatalogStore, metadata: Metadata): void {
+  const columns = JSON.parse(store.getSetting('metadataColumns') ?? '[]') as string[];
+  const missing = Object.keys(metadata).filter((f) => !columns.includes(f));
+  if (missing.length > 0) store.setSetting('metadataColumns', JSON.stringify([...columns, ...missing]));
+}
