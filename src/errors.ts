@@ -67,3 +67,8 @@ export function invalid(name: string, expected: string, received: unknown): Fash
   const shown = typeof received === 'string' ? JSON.stringify(received) : String(received);
   return new FashionError('input/invalid', `Expected ${expected} for ${name} but received ${shown}`);
 }
+
+/** Whether a string is one of the table's codes (an error that crossed a process boundary as text). */
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_TABLE, code);
+}

@@ -364,9 +364,43 @@ function rerun() {
   else searchById(q.id, q.name);
 }
 
+/** What the catalog is and how it is searched; while it is being indexed, how far that has come. */
+function describeCatalog(info, job) {
+  const space = info.refinement ? 'refined search' : 'backbone search (the refinement trains once the catalog is complete)';
+  if (!job) return `${info.items.toLocaleString()} products · ${space}`;
+  const p = job.progress ?? {};
+  const stage = p.stage === 'embed' && p.total ? `indexed ${p.done.toLocaleString()} of ${p.total.toLocaleString()} photos`
+    : p.stage === 'copies' ? `making training copies (${p.done.toLocaleString()} of ${p.total.toLocaleString()})`
+    : p.stage === 'refinement' ? `training the refinement${p.message ? `: ${p.message}` : ''}`
+    : 'looking for photos';
+  return `Indexing the catalog: ${stage}. Search covers the ${info.items.toLocaleString()} products indexed so far · ${space}`;
+}
+
+let indexing = false;
+/** Follows a running index job (npm start's first run): the status line says how far it is; when it ends, the page reloads its facets. */
+async function watchCatalog() {
+  try {
+    const [info, jobs] = await Promise.all([api('/api/info'), api('/api/jobs?kind=ingest&status=running&limit=1')]);
+    const job = jobs.jobs[0] ?? null;
+    const line = $('catalog-status');
+    line.textContent = describeCatalog(info, job);
+    line.classList.toggle('busy', !!job);
+    if (job) {
+      indexing = true;
+      setTimeout(watchCatalog, 3000);
+    } else if (indexing) {
+      indexing = false;
+      loadFacets();
+    }
+  } catch {
+    // The status line is a courtesy: the searches say when the server does not answer.
+  }
+}
+
 async function loadFacets() {
   try {
     const info = await api('/api/info');
+    for (const sel of document.querySelectorAll('select[data-field]')) sel.querySelectorAll('option:not([value=""])').forEach((o) => o.remove());
     for (const sel of document.querySelectorAll('select[data-field]')) {
       for (const { value, count } of info.facets?.[sel.dataset.field] ?? []) {
         const opt = document.createElement('option');
@@ -376,7 +410,8 @@ async function loadFacets() {
       }
     }
     if (!info.items) {
-      setStatus('The catalog is empty: index some photos with `fashion index` first.', true);
+      setStatus(indexing ? 'The catalog is being indexed: its first products appear in a few seconds.' : 'The catalog is empty: index some photos with `fashion index` first.', !indexing);
+      if (indexing) setTimeout(loadFacets, 5000);
       return;
     }
     const seq = searchSeq;
@@ -409,4 +444,4 @@ $('clear-photo').addEventListener('click', () => {
   $('query-view').hidden = true;
   searchText($('text-input').value);
 });
-loadFacets();
+watchCatalog().then(loadFacets);

@@ -56,21 +56,25 @@ export interface ItemVersion {
  * vector index would be chosen here too.
  */
 export class Services {
-  readonly catalog: CatalogService;
-  readonly refinement: RefinementService;
-  readonly spaces: Spaces;
-  readonly live: LiveSpaces;
-  readonly embedding: EmbeddingService;
-  readonly search: SearchService;
-  readonly match: MatchService;
-  readonly duplicates: DuplicatesService;
+  // What is read from the catalog: composed at start, and composed anew at once by `reload` (after a background
+  // index or training), so these are replaced together, never one by one.
+  catalog!: CatalogService;
+  refinement!: RefinementService;
+  spaces!: Spaces;
+  live!: LiveSpaces;
+  embedding!: EmbeddingService;
+  search!: SearchService;
+  match!: MatchService;
+  duplicates!: DuplicatesService;
+  pipeline!: QueryPipeline;
   /** Background jobs (the duplicates scan; ingest, feeds, training): records in <data>/jobs.sqlite, opened on first use. */
   readonly jobs: JobQueue;
-  readonly pipeline: QueryPipeline;
   /** Colour evidence of the items written since the snapshot. */
   private readonly addedColours = new Map<string, Float32Array>();
   /** Colour evidence of every item (rows as items), when stored. */
-  private readonly colours: Float32Array | null;
+  private colours: Float32Array | null = null;
+  /** The store's insertions the catalog being served holds (`follow` applies later ones). */
+  private cursor = 0;
   private labelService: Promise<LabelService> | null = null;
   private textIndex: TextSearch | null = null;
   private textEngine: Promise<TextEngine> | null = null;
@@ -80,13 +84,24 @@ export class Services {
     readonly store: CatalogStore,
     options: { embedder?: Embedder },
   ) {
+    this.jobs = new EmbeddedJobQueue({ file: join(config.dataDir, JOBS_FILE) });
+    this.compose(options.embedder);
+  }
+
+  private compose(embedder: Embedder | undefined): void {
+    const { config, store } = this;
     // Items, vectors, derived vectors and the version read as one snapshot: a writer committing meanwhile (another
     // process) cannot leave this catalog with rows of two versions.
-    const { items, vectors, dims, colours, refinement, generation } = store.snapshot(() => {
+    const { items, vectors, dims, colours, refinement, generation, cursor } = store.snapshot(() => {
       const all = store.loadAll();
       const rowIds = all.items.map((it) => it.id);
-      return { ...all, colours: store.loadFeatures('colour', rowIds), refinement: loadCatalogRefinement(store, config.dataDir, rowIds), generation: store.generation() };
+      return { ...all, colours: store.loadFeatures('colour', rowIds), refinement: loadCatalogRefinement(store, config.dataDir, rowIds), generation: store.generation(), cursor: store.insertCursor() };
     });
+    this.cursor = cursor;
+    this.addedColours.clear();
+    this.labelService = null;
+    this.textEngine = null;
+    this.textIndex = null;
     this.catalog = new CatalogService(store, items, config.dataDir);
     const ids = this.catalog.ids();
     const metadata = items.map((it) => it.metadata);
@@ -110,14 +125,43 @@ export class Services {
       store,
       identity,
       { embedder: embedderOptions(config, identity), limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels }, readings: sameProduct !== null },
-      options.embedder,
+      embedder,
     );
     this.search = new SearchService(this.catalog, { search: this.live.search, sameProduct: this.live.sameProduct }, { k: config.k, metric: config.metric, pinGap: part?.pinGap ?? null });
     this.match = new MatchService(this.search, { sameProduct: this.live.sameProduct, backbone: this.live.backbone }, part?.matchGap ?? null);
     // The scan is kept per catalog version: the generation of the store this snapshot was read from.
-    this.jobs = new EmbeddedJobQueue({ file: join(config.dataDir, JOBS_FILE) });
     this.duplicates = new DuplicatesService(this.catalog, { vectors: backbone.exact.vectors, dims: backbone.dims }, { generation, jobs: this.jobs });
     this.pipeline = new QueryPipeline(this, config);
+  }
+
+  /**
+   * Reads the catalog again and swaps every service at once (one synchronous step: a request sees the old catalog
+   * or the new one, never a mix): after a background index or training has committed a new refinement and saved its
+   * graphs. The loaded model carries over; writes applied since the last snapshot are in the store, so in the new one.
+   */
+  async reload(options: { readonly prepare?: boolean } = {}): Promise<void> {
+    const previous = { duplicates: this.duplicates, embedder: this.embedding.loaded };
+    this.compose(previous.embedder ?? undefined);
+    // Graphs a writer saved are opened by compose; `prepare` also builds missing ones (minutes on a large catalog, on
+    // this thread: only when the catalog is complete).
+    if (options.prepare !== false) this.prepareIndex();
+    await previous.duplicates.stop();
+  }
+
+  /**
+   * Applies the items another writer (a background `fashion index`) inserted since the snapshot or the last call:
+   * searchable, listed and shown at once, a growing catalog. Returns how many. Rows a writer updated in place or
+   * deleted are not followed: `reload` reads those.
+   */
+  follow(limit = 2000): number {
+    const { items, cursor } = this.store.itemsAfter(this.cursor, limit);
+    this.cursor = cursor;
+    const model = this.refinement.model;
+    for (const { vector, colour, ...item } of items) {
+      const c = colour ?? new Float32Array(0);
+      this.applyWrite({ put: { item, backbone: vector, colour: c, search: model && c.length > 0 ? model.itemVector(vector, c, item.metadata) : vector } });
+    }
+    return items.length;
   }
 
   /**
@@ -201,7 +245,7 @@ export class Services {
     const model = this.refinement.model;
     return {
       items: this.catalog.size,
-      dims: this.spaces.search.dims,
+      dims: this.live.search.dims,
       model: this.catalog.identity,
       imagesRoot: this.catalog.imagesRoot,
       dataDir: this.config.dataDir,

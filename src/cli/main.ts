@@ -8,7 +8,7 @@ import { photoArg } from '../app/queryPipeline.js';
 import { trainCatalogFolder } from '../app/refineCatalog.js';
 import { Services } from '../app/services.js';
 import { MAX_UNPRUNED_SHARE, type IngestReport } from '../catalog/ingest.js';
-import { catalogFile } from '../catalog/openCatalog.js';
+import { catalogFile, openCatalogStore } from '../catalog/openCatalog.js';
 import { DEFAULT_AUGMENT, demoCatalog, resolveConfig, type Config, type ConfigInput } from '../config.js';
 import { describeIdentity } from '../embedding/embedder.js';
 import { FashionError, isFashionError } from '../errors.js';
@@ -20,6 +20,7 @@ import { MATCH_THRESHOLD } from '../search/match.js';
 import type { SearchResult } from '../search/types.js';
 import { startServer } from '../server/start.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../app/apiKeyAdmin.js';
+import { indexInBackground } from '../app/backgroundIndex.js';
 import { nearThreshold } from '../services/duplicates.js';
 import { describeTextQuery, shownLabel } from '../text/describe.js';
 import type { TextSearchResult } from '../text/textQuery.js';
@@ -302,9 +303,16 @@ export function buildCli(): Command {
       const demo = demoCatalog();
       if (!demo) throw new FashionError('input/not-found', 'Expected the shared demo catalog in ../shared/datasets/fashion-product-images-small (or FASHION_SHARED) but it is not there');
       const fresh = !existsSync(catalogFile(config.dataDir));
-      console.error(fresh ? `indexing the demo catalog into ${config.dataDir} (first run only)...` : `checking the demo catalog in ${config.dataDir} for changes...`);
-      printIngest(await runIndex(config, demo.images, { metadata: demo.metadata }), false);
-      await startServer(config);
+      // The page first: the server answers at once on the catalog as it is (empty on the first run), while the demo
+      // catalog is indexed in the background and becomes searchable as it grows (src/app/backgroundIndex.ts).
+      if (fresh) openCatalogStore(config.dataDir, { create: true }).close();
+      const { svc, url } = await startServer(config);
+      const job = await indexInBackground(svc, demo.images, demo.metadata);
+      console.error(
+        fresh
+          ? `serving ${url}; indexing the demo catalog into ${config.dataDir} in the background (job ${job.id}: GET /api/jobs/${job.id}); search covers it as it grows`
+          : `serving ${url}; checking the demo catalog for changes in the background (job ${job.id})`,
+      );
     });
 
   withCommonOptions(program.command('eval'))

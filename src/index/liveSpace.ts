@@ -26,7 +26,9 @@ export class LiveSpace implements VectorSpace {
     return this.base.kind;
   }
 
+  /** The snapshot's dimensions; a snapshot of an empty catalog has none, and its first item written sets them. */
   get dims(): number {
+    if (this.base.size === 0) for (const a of this.added.values()) return a.vector.length;
     return this.base.dims;
   }
 
@@ -41,7 +43,7 @@ export class LiveSpace implements VectorSpace {
 
   /** Writes (or replaces) an item's vector and metadata. */
   put(id: string, vector: Float32Array, metadata: Metadata): void {
-    if (vector.length !== this.dims) throw new Error(`Expected a vector of ${this.dims} floats for ${id} but received ${vector.length}`);
+    if ((this.base.size > 0 || this.added.size > 0) && vector.length !== this.dims) throw new Error(`Expected a vector of ${this.dims} floats for ${id} but received ${vector.length}`);
     this.base.hide(id);
     let norm2 = 0;
     for (let j = 0; j < vector.length; j++) norm2 += vector[j]! * vector[j]!;
@@ -54,7 +56,7 @@ export class LiveSpace implements VectorSpace {
   }
 
   async search(vector: Float32Array, query: VectorQuery): Promise<IdDistance[]> {
-    const fromBase = await this.base.search(vector, query);
+    const fromBase = this.base.size > 0 ? await this.base.search(vector, query) : [];
     if (this.added.size === 0) return fromBase;
     const fromAdded = this.searchAdded(vector, query.k, query.metric, query.filter);
     return [...fromBase, ...fromAdded].sort((a, b) => a.distance - b.distance).slice(0, query.k);
@@ -62,7 +64,7 @@ export class LiveSpace implements VectorSpace {
 
   async distances(vector: Float32Array, ids: readonly string[], metric: Metric): Promise<IdDistance[]> {
     const inBase = ids.filter((id) => !this.added.has(id));
-    const out = await this.base.distances(vector, inBase, metric);
+    const out = this.base.size > 0 ? await this.base.distances(vector, inBase, metric) : [];
     const q2 = norm2Of(vector);
     for (const id of ids) {
       const a = this.added.get(id);

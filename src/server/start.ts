@@ -6,7 +6,7 @@ import { buildApp } from './app.js';
  * Opens the catalog, loads the model before the first request (no cold start), and listens. The server only reads the
  * catalog: it opens the HNSW graphs `fashion index`/`train` saved, or builds them in memory, and never saves them.
  */
-export async function startServer(config: Config): Promise<{ close: () => Promise<void>; url: string }> {
+export async function startServer(config: Config): Promise<{ close: () => Promise<void>; url: string; svc: Services }> {
   const svc = Services.open(config);
   const embedder = svc.catalog.size > 0 ? await svc.embedding.load() : null;
   svc.prepareIndex({ save: false });
@@ -22,5 +22,5 @@ export async function startServer(config: Config): Promise<{ close: () => Promis
     await svc.close();
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void close().then(() => process.exit(0)));
-  return { close, url };
+  return { close, url, svc };
 }

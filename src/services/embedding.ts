@@ -38,6 +38,11 @@ export class EmbeddingService {
     if (embedder) this.use(embedder);
   }
 
+  /** The model, when it has been loaded (a reloaded catalog carries it over). */
+  get loaded(): Embedder | null {
+    return this.embedder;
+  }
+
   /** Loads the model (once); later photos reuse it, so there is no cold start after idle. */
   async load(): Promise<Embedder> {
     if (this.embedder) return this.embedder;

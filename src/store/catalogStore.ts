@@ -51,6 +51,13 @@ export interface CatalogStore {
   /** All items and their vectors, in one stable order (by id). */
   loadAll(): { items: StoredItem[]; vectors: Float32Array; dims: number };
   /**
+   * Where the store's insertions stand: items inserted later (by this process or another writer, such as a background
+   * `fashion index`) come after it. Read with `loadAll` in one snapshot, it marks what the snapshot holds.
+   */
+  insertCursor(): number;
+  /** Up to `limit` items inserted after `cursor`, in insertion order, with their colour evidence, and the new cursor. */
+  itemsAfter(cursor: number, limit: number): { items: ItemWithVector[]; cursor: number };
+  /**
    * Derived per-item vectors (colour evidence, refined search vectors), kept apart from the backbone vectors. With
    * `replace`, every stored vector of the kind is dropped first; `settings` are written too, all in one transaction
    * (a new generation of refined vectors switches in together with the name of the model that made them).

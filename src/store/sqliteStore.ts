@@ -185,6 +185,23 @@ export class SqliteCatalogStore implements CatalogStore {
     return this.db.transaction(write).immediate();
   }
 
+  insertCursor(): number {
+    // rowid grows with each insertion (an update keeps its row), so it orders insertions.
+    return (this.db.prepare('SELECT COALESCE(MAX(rowid), 0) AS c FROM items').get() as { c: number }).c;
+  }
+
+  itemsAfter(cursor: number, limit: number): { items: ItemWithVector[]; cursor: number } {
+    const hash = this.hashColumn ? 'i.pixel_hash' : 'NULL AS pixel_hash';
+    const rows = this.db
+      .prepare(
+        `SELECT i.rowid AS r, i.id, i.path, i.size, i.mtime_ms, i.metadata, i.vector, ${hash}, f.vector AS colour
+         FROM items i LEFT JOIN features f ON f.id = i.id AND f.kind = 'colour' WHERE i.rowid > ? ORDER BY i.rowid LIMIT ?`,
+      )
+      .all(cursor, limit) as Array<ItemRow & { r: number; vector: Buffer; colour: Buffer | null }>;
+    const items = rows.map((row) => ({ ...toItem(row), vector: floats(row.vector), ...(row.colour ? { colour: floats(row.colour) } : {}) }));
+    return { items, cursor: rows.length > 0 ? rows[rows.length - 1]!.r : cursor };
+  }
+
   snapshot<T>(read: () => T): T {
     // A deferred transaction that only reads: in WAL mode all its statements see one snapshot.
     return this.db.transaction(read)();
@@ -236,6 +253,13 @@ interface ItemRow {
   mtime_ms: number;
   pixel_hash?: string | null;
   metadata: string;
+}
+
+/** A copy of a BLOB's floats (the Buffer may not be aligned for a Float32Array view). */
+function floats(b: Buffer): Float32Array {
+  const out = new Float32Array(b.byteLength / 4);
+  new Uint8Array(out.buffer).set(b);
+  return out;
 }
 
 function blob(v: Float32Array): Buffer {

@@ -1,0 +1,75 @@
+import { fork } from 'node:child_process';
+import { basename } from 'node:path';
+import { FashionError, isErrorCode } from '../errors.js';
+import { INDEX_JOB } from '../jobs/indexJob.js';
+import type { Job } from '../jobs/jobQueue.js';
+import { submitAsJob } from '../jobs/runAsJob.js';
+import type { IndexChildMessage, IndexChildRequest } from '../workers/indexChild.js';
+import type { IndexEvent, IndexResult } from './indexFolder.js';
+import type { Services } from './services.js';
+
+/** How often the server applies the items the child has committed since (each becomes searchable then). */
+export const FOLLOW_EVERY_MS = 1000;
+/** Followed items from which the catalog is read again (and then each time they outnumber the snapshot). */
+export const RELOAD_FROM = 2000;
+
+/**
+ * Indexes a photo folder while the catalog is served: `fashion index` runs in a child process (src/workers/indexChild.ts)
+ * as an 'ingest' job, and every second the server applies what it has committed (`Services.follow`), so search covers
+ * the catalog as it grows; when the child has finished (embedded, trained the refinement, saved the graphs) the server
+ * reads the catalog again (`Services.reload`) and answers from the refined space, without a restart. Answers at once
+ * with the job (GET /api/jobs/:id follows it); one such job per folder at a time.
+ */
+export function indexInBackground(svc: Services, images: string, metadata?: string): Promise<Job> {
+  return submitAsJob<IndexEvent, IndexResult>(svc.jobs, 'ingest', { folder: basename(images) }, INDEX_JOB, (onEvent, signal) => runChild(svc, { config: svc.config, images, ...(metadata ? { metadata } : {}) }, onEvent, signal), {
+    dedupeKey: `ingest:${images}`,
+  });
+}
+
+function runChild(svc: Services, req: IndexChildRequest, onEvent: (e: IndexEvent) => void, signal: AbortSignal): Promise<IndexResult> {
+  // From the TypeScript sources (tests, `node --import tsx`) the child needs tsx too; compiled, it runs the .js beside this one.
+  const fromSources = new URL(import.meta.url).pathname.endsWith('.ts');
+  const entry = new URL(fromSources ? '../workers/indexChild.ts' : '../workers/indexChild.js', import.meta.url);
+  const child = fork(entry, [], { execArgv: fromSources ? ['--import', 'tsx'] : [], serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  let reloading: Promise<void> | null = null;
+  const follow = () => {
+    if (reloading) return;
+    while (svc.follow() > 0) {
+      // Drained in steps of at most a few thousand items, each applied in one go.
+    }
+    // The items followed are searched exactly and are not yet in the words engine or the labels outfits read: each
+    // time they outnumber the snapshot, the catalog is read again (2,000, 4,000, 8,000... items: a handful of reads
+    // in all), so words cover most of a growing catalog and photo search stays fast.
+    if (svc.catalog.changes >= Math.max(RELOAD_FROM, svc.catalog.items.length)) {
+      reloading = svc.reload({ prepare: false }).finally(() => (reloading = null));
+    }
+  };
+  const timer = setInterval(follow, FOLLOW_EVERY_MS);
+  const stop = () => child.kill('SIGTERM');
+  signal.addEventListener('abort', stop, { once: true });
+  return new Promise<IndexResult>((resolve, reject) => {
+    let outcome: IndexChildMessage | null = null;
+    child.on('message', (m: IndexChildMessage) => {
+      if (m.kind === 'event') onEvent(m.event);
+      else outcome = m;
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearInterval(timer);
+      signal.removeEventListener('abort', stop);
+      const o = outcome as IndexChildMessage | null;
+      if (o?.kind === 'done') {
+        // Changed rows, the trained refinement and the saved graphs are read by a reload; nothing new, nothing to read.
+        const changed = o.result.added + o.result.updated + o.result.removed + o.result.metadataUpdated > 0 || !!o.result.refinement?.trained;
+        Promise.resolve(reloading)
+          .then(() => (changed ? svc.reload() : undefined))
+          .then(() => resolve(o.result), reject);
+      } else if (o?.kind === 'failed') {
+        reject(new FashionError(isErrorCode(o.code) ? o.code : 'server/error', o.message));
+      } else {
+        reject(new FashionError('server/error', `The background index stopped before it finished (exit code ${code})`));
+      }
+    });
+    child.send(req);
+  });
+}
