@@ -165,3 +165,23 @@ test('keys made by `fashion keys create` work at once and stop when revoked', as
   assert.equal(revoked.statusCode, 401);
   assert.equal(revoked.json().error.code, 'auth/invalid-key');
 });
+
+test('a product out of stock is left out of results unless asked for; matching its photo still finds it', async () => {
+  const app = served.app;
+  const id = more[31]!;
+  const labels = { gender: 'Women', articleType: STYLE_ROWS.get(id)!.articleType!, baseColour: STYLE_ROWS.get(id)!.baseColour!, productDisplayName: 'Sold out bag' };
+  assert.equal((await app.inject(put(id, { ...labels, availability: 'out_of_stock' }))).statusCode, 201);
+  const hidden = await app.inject(searchPhoto(id));
+  assert.ok(!ids(hidden.json()).includes(id), 'left out by default');
+  const form = multipart([{ name: 'image', value: photoOf(id), filename: 'q.jpg' }, { name: 'includeOutOfStock', value: 'true' }]);
+  const asked = await app.inject({ method: 'POST', url: '/api/search', ...form });
+  assert.equal(ids(asked.json())[0], id, 'found first when asked for');
+  const similar = await app.inject({ url: `/api/items/${fx.ids[100]}/similar?k=100&includeOutOfStock=true` });
+  assert.equal(similar.statusCode, 200, similar.body);
+  const words = await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'sold out bag', k: 100 } });
+  assert.ok(!ids(words.json()).includes(id), 'not found by words either');
+  const match = await app.inject({ method: 'POST', url: '/api/match', ...multipart([{ name: 'image', value: photoOf(id), filename: 'q.jpg' }]) });
+  assert.ok(match.json().candidates.some((c: { id: string }) => c.id === id), 'matching a photo still names the product');
+  await app.inject({ method: 'PATCH', url: `/api/items/${id}`, payload: { metadata: { availability: 'in stock' } }, headers: auth });
+  assert.equal(ids((await app.inject(searchPhoto(id))).json())[0], id, 'back in stock, back in results');
+});

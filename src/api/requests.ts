@@ -38,7 +38,7 @@ const checkDropFiltersJson = compileCheck(DropFiltersSchema, { rootName: 'dropFi
 
 /** A search sent as JSON: a photo URL, a catalog item, words, or words with either. */
 export function searchQueryFromJson(body: SearchJson, filterFields: readonly string[]): Query {
-  const options = queryOptions(body.k, body.metric, body.filters === undefined ? undefined : checkFilters(body.filters), filterFields);
+  const options = queryOptions(body.k, body.metric, body.filters === undefined ? undefined : checkFilters(body.filters), filterFields, body.includeOutOfStock);
   const words = textPart(body.text, body.dropFilters);
   if (body.id) return words ? { kind: 'item+text', id: body.id, ...words, ...options } : { kind: 'item', id: body.id, ...options };
   const photo = jsonPhoto(body);
@@ -51,10 +51,10 @@ export function searchQueryFromJson(body: SearchJson, filterFields: readonly str
 
 /** A search sent as multipart: the photo in `image`, or only `text`; k, metric, filters (JSON text), dropFilters (JSON text). */
 export function searchQueryFromForm(form: UploadForm, filterFields: readonly string[]): Query {
-  const fields = checkSearchForm(withoutEmpty(form.fields, ['k', 'metric', 'filters', 'dropFilters']));
+  const fields = checkSearchForm(withoutEmpty(form.fields, ['k', 'metric', 'filters', 'dropFilters', 'includeOutOfStock']));
   const filters = fields.filters === undefined ? undefined : checkFilters(checkFiltersJson(jsonField('filters', fields.filters, 'a JSON object')));
   const drop = fields.dropFilters === undefined ? undefined : checkDropFiltersJson(jsonField('dropFilters', fields.dropFilters, 'a JSON array of field names'));
-  const options = queryOptions(fields.k, fields.metric, filters, filterFields);
+  const options = queryOptions(fields.k, fields.metric, filters, filterFields, fields.includeOutOfStock);
   const words = textPart(fields.text, drop);
   if (form.file) {
     const photo: PhotoSource = { kind: 'upload', bytes: form.file.bytes, label: form.file.label };
@@ -66,7 +66,7 @@ export function searchQueryFromForm(form: UploadForm, filterFields: readonly str
 
 /** More like this item: `k`, `metric`, and every other query parameter a metadata filter (`a|b` lists values). */
 export function similarQuery(id: string, query: SimilarQueryString, filterFields: readonly string[]): Query {
-  const { k, metric, ...rest } = query;
+  const { k, metric, includeOutOfStock, ...rest } = query;
   const filters: Record<string, string[]> = {};
   for (const [field, value] of Object.entries(rest)) {
     if (value === undefined) continue;
@@ -74,7 +74,7 @@ export function similarQuery(id: string, query: SimilarQueryString, filterFields
     if (filters[field]!.length > MAX_FILTER_VALUES) throw invalid(field, `at most ${MAX_FILTER_VALUES} values`, `${filters[field]!.length} values`);
   }
   if (Object.keys(filters).length > MAX_FILTER_FIELDS) throw invalid('filters', `at most ${MAX_FILTER_FIELDS} fields`, `${Object.keys(filters).length} fields`);
-  return { kind: 'item', id, ...queryOptions(k, metric, filters, filterFields) };
+  return { kind: 'item', id, ...queryOptions(k, metric, filters, filterFields, includeOutOfStock) };
 }
 
 /** The photo of a match or a categorisation: a URL in JSON. `purpose` ends the refusal ("to match"). */
@@ -118,10 +118,10 @@ export function checkFilterFields(filters: Filters, filterFields: readonly strin
   }
 }
 
-function queryOptions(k: number | undefined, metric: 'cosine' | 'euclidean' | undefined, filters: Filters | undefined, filterFields: readonly string[]): QueryOptions {
+function queryOptions(k: number | undefined, metric: 'cosine' | 'euclidean' | undefined, filters: Filters | undefined, filterFields: readonly string[], includeOutOfStock?: boolean): QueryOptions {
   const f = filters ?? {};
   checkFilterFields(f, filterFields);
-  return { ...(k !== undefined ? { k } : {}), ...(metric ? { metric } : {}), filters: f };
+  return { ...(k !== undefined ? { k } : {}), ...(metric ? { metric } : {}), filters: f, ...(includeOutOfStock ? { includeOutOfStock: true } : {}) };
 }
 
 function textPart(text: string | undefined, dropFilters: readonly string[] | undefined): TextPart | undefined {

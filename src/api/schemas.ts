@@ -30,6 +30,7 @@ export const FiltersSchema = Type.Record(Type.String({ maxLength: MAX_NAME_LENGT
   maxProperties: MAX_FILTER_FIELDS,
   description: `Metadata filters: field -> allowed value (or up to ${MAX_FILTER_VALUES} values); case is ignored. Fields are the catalog's metadata columns (at most ${MAX_FILTER_FIELDS}).`,
 });
+export const IncludeOutOfStockSchema = Type.Boolean({ description: 'Also products whose availability says out of stock (left out by default)' });
 export const DropFiltersSchema = Type.Array(Type.String({ maxLength: MAX_NAME_LENGTH }), { maxItems: MAX_FILTER_FIELDS, description: 'Fields whose word filters the shopper removed (their words then only rank)' });
 export const TextSchema = Type.String({ description: `Words ("red floral dress"), at most ${MAX_TEXT_LENGTH} characters; alone or with a photo / item` });
 export const ImageUrlSchema = Type.String({ maxLength: MAX_URL_LENGTH, description: 'An http(s) URL of a photo; the server downloads it (with the upload limits)' });
@@ -51,7 +52,7 @@ export const ItemsQuery = Type.Object(
 );
 
 /** `k` and `metric`; every other parameter is a metadata filter (`gender=Women`, `articleType=Tshirts|Shirts`). */
-export const SimilarQuery = Type.Object({ k: Type.Optional(KSchema), metric: Type.Optional(MetricSchema) }, { additionalProperties: FilterValueSchema });
+export const SimilarQuery = Type.Object({ k: Type.Optional(KSchema), metric: Type.Optional(MetricSchema), includeOutOfStock: Type.Optional(IncludeOutOfStockSchema) }, { additionalProperties: FilterValueSchema });
 
 /** A search as a JSON body: a photo by URL, a catalog item, words, or words with either. */
 export const SearchJsonBody = Type.Object(
@@ -65,6 +66,7 @@ export const SearchJsonBody = Type.Object(
     metric: Type.Optional(MetricSchema),
     filters: Type.Optional(FiltersSchema),
     dropFilters: Type.Optional(DropFiltersSchema),
+    includeOutOfStock: Type.Optional(IncludeOutOfStockSchema),
   },
   { additionalProperties: false, description: 'One of imageUrl (or url), id or text; text may join imageUrl or id' },
 );
@@ -77,6 +79,7 @@ export const SearchFormFields = Type.Object(
     filters: Type.Optional(Type.String({ maxLength: 16 * 1024, description: 'Metadata filters as JSON text, e.g. {"gender":"Women"}' })),
     text: Type.Optional(TextSchema),
     dropFilters: Type.Optional(Type.String({ maxLength: 4 * 1024, description: 'Removed word-filter fields as JSON text, e.g. ["baseColour"]' })),
+    includeOutOfStock: Type.Optional(IncludeOutOfStockSchema),
   },
   { additionalProperties: false },
 );

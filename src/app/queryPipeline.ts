@@ -6,6 +6,7 @@ import { fetchImage } from '../imaging/fetchImage.js';
 import type { VectorStore } from '../index/vectorIndex.js';
 import type { ItemOrPhoto, PhotoSource, Query } from '../query/query.js';
 import type { MatchResult } from '../search/match.js';
+import { isOutOfStock } from '../search/availability.js';
 import { outfitForItem, outfitForVector, type OutfitResult } from '../search/outfit.js';
 import type { IsolatedView, MatchOptions, SearchResult } from '../search/types.js';
 import type { Prediction } from '../refine/refineModel.js';
@@ -54,13 +55,24 @@ export class QueryPipeline {
 
   /** Runs one query of any kind. */
   async search(query: Query): Promise<SearchResult | TextSearchResult> {
-    const options = { ...(query.k !== undefined ? { k: query.k } : {}), ...(query.metric ? { metric: query.metric } : {}), ...(query.filters ? { filters: query.filters } : {}) };
+    const options = {
+      ...(query.k !== undefined ? { k: query.k } : {}),
+      ...(query.metric ? { metric: query.metric } : {}),
+      ...(query.filters ? { filters: query.filters } : {}),
+      ...(query.includeOutOfStock ? { includeOutOfStock: true } : {}),
+    };
     const words = 'text' in query ? { ...options, dropFilters: query.dropFilters ?? [] } : options;
     switch (query.kind) {
       case 'photo': {
         const read = await this.readPhoto(query.photo);
         const { k, metric } = this.s.search.options(options);
-        const res = await this.s.search.nearest(read.analysis.searchVector, { k, metric, filter: { ...(query.filters ? { metadata: query.filters } : {}) }, sameProduct: read.analysis.sameProductVector });
+        const res = await this.s.search.nearest(read.analysis.searchVector, {
+          k,
+          metric,
+          filter: { ...(query.filters ? { metadata: query.filters } : {}) },
+          sameProduct: read.analysis.sameProductVector,
+          ...(query.includeOutOfStock ? { includeOutOfStock: true } : {}),
+        });
         const predicted = read.analysis.predicted ?? (await this.vote(read.reading.vector));
         return { ...res, timings: { ...timingsOf(read.query), searchMs: res.timings.searchMs }, predicted, handle: read.handle, ...isolatedOf(read.reading) };
       }
@@ -69,7 +81,9 @@ export class QueryPipeline {
       case 'text':
         this.s.catalog.requireItems();
         // The words engine ranks the snapshot's rows: rows deleted or replaced by a write since are left out.
-        return (await this.s.text()).search(query.text, { ...words, exclude: (id) => this.s.catalog.rowOfId(id) === undefined });
+        // Out-of-stock products are left out unless asked for, as in every search.
+        const leftOut = (id: string) => this.s.catalog.rowOfId(id) === undefined || (!query.includeOutOfStock && isOutOfStock(this.s.catalog.item(id).metadata));
+        return (await this.s.text()).search(query.text, { ...words, exclude: leftOut });
       case 'photo+text': {
         const engine = await this.s.text();
         engine.parse(query.text);

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isOutOfStock } from '../search/availability.js';
 import { matchesFilters, hasFilters } from '../search/filters.js';
 import type { Metadata } from '../store/catalogStore.js';
 import { ExactIndex } from './exactIndex.js';
@@ -118,6 +119,7 @@ export class EmbeddedSpace implements VectorSpace {
       const out = new Set(filter.excludeIds.map((id) => this.rowOf.get(id)).filter((r) => r !== undefined));
       tests.push((r) => !out.has(r));
     }
+    if (filter.inStockOnly) tests.push((r) => !isOutOfStock(this.metadata[r]!));
     if (filter.onlyIds) {
       const only = filter.onlyIds;
       tests.push((r) => only.has(this.ids[r]!));

@@ -1,3 +1,4 @@
+import { isOutOfStock } from '../search/availability.js';
 import { hasFilters, matchesFilters } from '../search/filters.js';
 import type { Metadata } from '../store/catalogStore.js';
 import type { EmbeddedSpace } from './embeddedSpace.js';
@@ -88,6 +89,7 @@ export class LiveSpace implements VectorSpace {
     for (const [id, a] of this.added) {
       if (exclude?.has(id) || (filter?.onlyIds && !filter.onlyIds.has(id))) continue;
       if (hasFilters(filter?.metadata) && !matchesFilters(a.metadata, filter!.metadata!)) continue;
+      if (filter?.inStockOnly && isOutOfStock(a.metadata)) continue;
       out.push({ id, distance: distance(vector, q2, a, metric) });
     }
     return out.sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : 1)).slice(0, k);

@@ -17,6 +17,8 @@ export interface VectorFilter {
   readonly excludeIds?: readonly string[];
   /** Only these items may be returned (words that narrow a photo search, an outfit's eligible items). */
   readonly onlyIds?: ReadonlySet<string>;
+  /** Leave out items whose availability says out of stock (src/search/availability.ts). */
+  readonly inStockOnly?: boolean;
 }
 
 export interface VectorQuery {

@@ -19,6 +19,8 @@ export interface QueryOptions {
   readonly metric?: Metric;
   /** Metadata filters: field -> allowed values. */
   readonly filters?: Filters;
+  /** Also products whose availability says out of stock (left out by default). */
+  readonly includeOutOfStock?: boolean;
 }
 
 export interface TextPart {

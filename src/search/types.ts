@@ -13,6 +13,8 @@ export interface SearchOptions {
   readonly k?: number;
   readonly metric?: Metric;
   readonly filters?: Filters;
+  /** Also products whose availability says out of stock (left out by default). */
+  readonly includeOutOfStock?: boolean;
 }
 
 export interface SearchHit {

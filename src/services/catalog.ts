@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { SETTING_IMAGES_ROOT, storedIdentity } from '../catalog/identity.js';
 import { keptPhotoFile } from '../catalog/photoStore.js';
+import { isOutOfStock } from '../search/availability.js';
 import { isInside } from '../catalog/scanImages.js';
 import type { ModelIdentity } from '../embedding/embedder.js';
 import { FashionError } from '../errors.js';
@@ -20,6 +21,8 @@ export class CatalogService {
   /** Live changes since the snapshot: items written (new or new versions), and snapshot ids deleted or replaced. */
   private readonly added = new Map<string, StoredItem>();
   private readonly hidden = new Set<string>();
+  /** Items whose availability says out of stock: while there is none, searches need no availability filter. */
+  private readonly outOfStock = new Set<string>();
   readonly identity: ModelIdentity | null;
   readonly imagesRoot: string | null;
   readonly metadataColumns: string[];
@@ -35,6 +38,7 @@ export class CatalogService {
     this.identity = storedIdentity(store);
     this.imagesRoot = store.getSetting(SETTING_IMAGES_ROOT);
     this.metadataColumns = JSON.parse(store.getSetting('metadataColumns') ?? '[]') as string[];
+    for (const it of items) if (isOutOfStock(it.metadata)) this.outOfStock.add(it.id);
   }
 
   /** Items in the catalog now: the snapshot's, less those hidden, and those written since. */
@@ -80,8 +84,15 @@ export class CatalogService {
   }
 
   /** Writes an item (new, or a new version of one): lookups, listings and facets see it at once. */
+  /** Whether any item is out of stock (searches then leave them out unless asked). */
+  get hasOutOfStock(): boolean {
+    return this.outOfStock.size > 0;
+  }
+
   put(item: StoredItem): void {
     if (this.rowOf.has(item.id)) this.hidden.add(item.id);
+    if (isOutOfStock(item.metadata)) this.outOfStock.add(item.id);
+    else this.outOfStock.delete(item.id);
     for (const field of Object.keys(item.metadata)) if (!this.metadataColumns.includes(field)) this.metadataColumns.push(field);
     this.added.set(item.id, item);
     this.facetCache = null;
@@ -90,6 +101,7 @@ export class CatalogService {
   /** Deletes an item: it is gone from lookups, listings, facets and photos at once. */
   remove(id: string): void {
     if (this.rowOf.has(id)) this.hidden.add(id);
+    this.outOfStock.delete(id);
     this.added.delete(id);
     this.facetCache = null;
   }

@@ -50,9 +50,12 @@ export class SearchService implements VectorSearch {
    */
   async nearest(
     vector: Float32Array,
-    options: { readonly k: number; readonly metric?: Metric; readonly filter?: VectorFilter; readonly sameProduct?: Float32Array | null },
+    options: { readonly k: number; readonly metric?: Metric; readonly filter?: VectorFilter; readonly sameProduct?: Float32Array | null; readonly includeOutOfStock?: boolean },
   ): Promise<SearchResult> {
     const { k, metric } = this.options(options, MAX_CANDIDATES);
+    // Out-of-stock products are left out unless asked for; a catalog without any searches with no such filter.
+    const filter: VectorFilter | undefined = this.catalog.hasOutOfStock && !options.includeOutOfStock ? { ...options.filter, inStockOnly: true } : options.filter;
+    options = { ...options, ...(filter ? { filter } : {}) };
     const t0 = performance.now();
     let neighbors = await this.spaces.search.search(vector, { k, metric, ...(options.filter ? { filter: options.filter } : {}) });
     let pinned: string | null = null;
@@ -75,7 +78,12 @@ export class SearchService implements VectorSearch {
     this.catalog.item(id);
     const vector = (await this.spaces.search.get(id))!;
     const { k, metric } = this.options(options);
-    return this.nearest(vector, { k, metric, filter: { ...(options.filters ? { metadata: options.filters } : {}), excludeIds: [id], ...(options.onlyIds ? { onlyIds: options.onlyIds } : {}) } });
+    return this.nearest(vector, {
+      k,
+      metric,
+      filter: { ...(options.filters ? { metadata: options.filters } : {}), excludeIds: [id], ...(options.onlyIds ? { onlyIds: options.onlyIds } : {}) },
+      ...(options.includeOutOfStock ? { includeOutOfStock: true } : {}),
+    });
   }
 
   /**
