@@ -1,5 +1,6 @@
 // The page: upload, drop or paste a photo, or type words (or both), see the most similar products, click one
 // to search from it; words that became filters show as removable chips; an outfit row completes the look.
+// The "Shop staff" panel adds, edits and removes products with a write key and lists the background jobs.
 const $ = (id) => document.getElementById(id);
 const state = { lastQuery: null, text: '', dropFilters: [] };
 
@@ -48,6 +49,9 @@ async function photoCall(path, q) {
 
 function showQuery(src, caption) {
   $('query-view').hidden = false;
+  // Each search of an upload makes a new blob: URL; the previous one would hold its file in memory until the tab closes.
+  const old = $('query-image').getAttribute('src');
+  if (old?.startsWith('blob:')) URL.revokeObjectURL(old);
   $('query-image').src = src;
   $('query-caption').textContent = caption;
   // Matching is for photos; a catalog item is its own exact product.
@@ -86,6 +90,36 @@ function card(result) {
   el.append(img, meta);
   el.addEventListener('click', () => searchById(result.id, m.productDisplayName ?? result.id));
   return el;
+}
+
+/**
+ * A result in the grid: its card, and the staff's Edit and Remove beside it. Those are always built but shown only
+ * while a key is entered (body.has-key), so entering or forgetting the key needs no new search.
+ */
+function tile(result) {
+  const wrap = document.createElement('div');
+  wrap.className = 'tile';
+  const name = result.metadata?.productDisplayName ?? `Item ${result.id}`;
+  const actions = document.createElement('div');
+  actions.className = 'staff-actions';
+  actions.append(
+    actionButton('Edit', `Edit ${name}`, 'edit', result.id, () => openEdit(result.id)),
+    actionButton('Remove', `Remove ${name}`, 'remove', result.id, () => removeProduct(result.id, name)),
+  );
+  wrap.append(card(result), actions);
+  return wrap;
+}
+
+function actionButton(text, label, testid, id, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'secondary';
+  b.textContent = text;
+  b.setAttribute('aria-label', label);
+  b.dataset.testid = testid;
+  b.dataset.id = id;
+  b.addEventListener('click', onClick);
+  return b;
 }
 
 function chip(text, onRemove) {
@@ -195,6 +229,7 @@ async function findDuplicates() {
   try {
     const started = await fetch('/api/duplicates/scan', { method: 'PUT' });
     if (!started.ok) await failure(started);
+    loadJobs(); // the staff panel's jobs list, when open, follows the scan
     let res = await fetch('/api/duplicates');
     while (res.status === 202) {
       const scan = await res.json();
@@ -236,7 +271,7 @@ function showDuplicates(body) {
 function render(body, label) {
   renderIsolated(body.query);
   const box = $('results');
-  box.replaceChildren(...body.results.map(card));
+  box.replaceChildren(...body.results.map(tile));
   renderChips(body.text);
   renderPrediction(body.predicted);
   const t = body.timings ?? {};
@@ -288,9 +323,13 @@ async function loadOutfit(body) {
 // Searches overlap when a shopper clicks or types quickly: only the newest one may draw the page, so a slow
 // earlier answer (or the browse list loading at start) never replaces the results of a later search.
 let searchSeq = 0;
+// Set by a refresh after a staff edit: the staff is looking at the results already, so the page must not move.
+let quietNext = false;
 
 async function run(label, request) {
   const seq = ++searchSeq;
+  const quiet = quietNext;
+  quietNext = false;
   setStatus(`Searching for ${label}…`);
   try {
     const body = await request();
@@ -301,6 +340,26 @@ async function run(label, request) {
   } catch (err) {
     if (seq === searchSeq) setStatus(`Could not search: ${err.message}`, true);
   }
+  // An error is worth seeing too: it is written where the results would be.
+  if (seq === searchSeq && !quiet) revealResults();
+}
+
+const phone = window.matchMedia('(max-width: 720px)'); // the breakpoint of style.css's one-column layout
+const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)');
+
+/**
+ * On a phone the results sit below the form and the photo, out of sight after a search: bring them up. Desktop shows
+ * them beside the form, so nothing moves there.
+ */
+async function revealResults() {
+  if (!phone.matches) return;
+  // The photos above the results change their height when they load; scrolling before would stop short of the results.
+  // (A photo that does not load within a second is not waited for.)
+  const loaded = Promise.all([...document.querySelectorAll('#query-view img[src]')].map((img) => img.decode().catch(() => {})));
+  await Promise.race([loaded, new Promise((resolve) => setTimeout(resolve, 1000))]);
+  const top = $('status').getBoundingClientRect().top;
+  if (top >= 0 && top < window.innerHeight / 3) return; // already near the top of the screen
+  $('status').scrollIntoView({ behavior: reducedMotion.matches ? 'auto' : 'smooth', block: 'start' });
 }
 
 function searchFile(file) {
@@ -414,12 +473,17 @@ async function loadFacets() {
       if (indexing) setTimeout(loadFacets, 5000);
       return;
     }
-    const seq = searchSeq;
-    const browse = await api('/api/items?limit=12');
-    if (seq === searchSeq) $('results').replaceChildren(...browse.items.map(card));
+    await loadBrowse();
   } catch (err) {
     setStatus(`The server is not answering: ${err.message}`, true);
   }
+}
+
+/** The first view: a spread of the catalog's products (unless a search has drawn the grid meanwhile). */
+async function loadBrowse() {
+  const seq = searchSeq;
+  const browse = await api('/api/items?limit=12');
+  if (seq === searchSeq) $('results').replaceChildren(...browse.items.map(tile));
 }
 
 const drop = $('drop-zone');
@@ -432,7 +496,9 @@ $('url-button').addEventListener('click', () => searchUrl($('url-input').value.t
 $('url-input').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); searchUrl($('url-input').value.trim()); } });
 document.addEventListener('paste', (e) => {
   const file = [...(e.clipboardData?.files ?? [])].find((f) => f.type.startsWith('image/'));
-  if (file) searchFile(file);
+  // A photo pasted while adding a product is that product's photo, not a search.
+  if (file && $('staff').contains(e.target)) setProductPhoto(file);
+  else if (file) searchFile(file);
 });
 for (const sel of document.querySelectorAll('select')) sel.addEventListener('change', () => rerun());
 $('text-button').addEventListener('click', () => searchText($('text-input').value));
@@ -445,3 +511,442 @@ $('clear-photo').addEventListener('click', () => {
   searchText($('text-input').value);
 });
 watchCatalog().then(loadFacets);
+
+// ---------------------------------------------------------------- shop staff
+
+// The write key lives in this tab's sessionStorage only: it goes when the tab closes (localStorage would keep it on a
+// shared shop computer for the next person), and it leaves the page only in the Authorization header of a write.
+const KEY_ITEM = 'fashion.writeKey';
+const STANDARD_FIELDS = ['productDisplayName', 'gender', 'articleType', 'baseColour', 'usage', 'season'];
+const SUGGESTED_FIELDS = ['gender', 'articleType', 'baseColour', 'usage', 'season']; // those with a datalist of the catalog's values
+const FIELD_LABELS = { productDisplayName: 'Name', gender: 'Gender', articleType: 'Category', baseColour: 'Colour', usage: 'Usage', season: 'Season' };
+const JOB_NAMES = { duplicates: 'Duplicates scan', ingest: 'Indexing photos', feed: 'Product feed', train: 'Training the refinement' };
+
+const ADD_DROP_HINT = [...$('add-drop-text').childNodes].map((n) => n.cloneNode(true)); // the drop zone's words before a photo
+
+let staffKey = storedKey();
+let productPhoto = null; // the photo of the product being added (a File)
+let editing = null; // the product in the edit dialog: its id and its fields as they were when it opened
+
+function storedKey() {
+  try {
+    return sessionStorage.getItem(KEY_ITEM) ?? '';
+  } catch {
+    return ''; // storage switched off: the key then lasts as long as the page
+  }
+}
+
+function setKey(key) {
+  staffKey = key;
+  try {
+    if (key) sessionStorage.setItem(KEY_ITEM, key);
+    else sessionStorage.removeItem(KEY_ITEM);
+  } catch {
+    // Kept in memory only (see storedKey).
+  }
+  showKeyState();
+}
+
+function showKeyState() {
+  const has = Boolean(staffKey);
+  document.body.classList.toggle('has-key', has);
+  $('forget-key').disabled = !has;
+  $('key-status').textContent = has
+    ? 'A key is entered: the results have Edit and Remove. It is kept in this tab only, until the tab closes.'
+    : 'No key entered: products can be looked at; the server refuses changes without a key.';
+}
+
+/** A write (PUT, PATCH or DELETE of /api/items/:id): the only requests that carry the key. */
+async function write(method, id, body) {
+  const headers = {};
+  if (staffKey) headers.authorization = `Bearer ${staffKey}`;
+  let payload = body;
+  if (body !== undefined && !(body instanceof FormData)) {
+    headers['content-type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(`/api/items/${encodeURIComponent(id)}`, { method, headers, body: payload });
+  } catch {
+    throw new Error('The server did not answer; the change may not have been made (look again before retrying).');
+  }
+  const answer = res.status === 204 ? null : await res.json().catch(() => null);
+  if (!res.ok) throw new Error(writeError(res.status, answer?.error));
+  return { status: res.status, item: answer };
+}
+
+/** A refused write in words: what went wrong and what to do about it. */
+function writeError(status, error) {
+  if (status === 401) return 'The key is missing or wrong: enter the shop’s write key under “Shop staff”.';
+  if (error?.code === 'catalog/locked') return 'The catalog is being indexed; try again after it.';
+  if (status === 429 || status === 503) return `The server is busy; try again in a moment (${error?.message ?? `HTTP ${status}`}).`;
+  // Input errors (a bad id, field or photo): the server's message says what it expected.
+  if (status < 500) return error?.message ?? `The server refused it (HTTP ${status}).`;
+  return `The server could not do it (HTTP ${status}); try again, and tell the operator if it keeps failing.`;
+}
+
+function setStaffOpen(open) {
+  $('staff').hidden = !open;
+  $('staff-toggle').setAttribute('aria-expanded', String(open));
+  // #staff in the address opens the panel on reload, and is a link the staff can bookmark.
+  history.replaceState(null, '', open ? '#staff' : location.pathname + location.search);
+  clearTimeout(jobsTimer);
+  if (open) {
+    loadJobs();
+    loadSuggestions();
+  }
+}
+
+/** The values the catalog already has, offered in the fields: "Navy Blue", not a new "navy" that no filter groups with it. */
+async function loadSuggestions() {
+  try {
+    const info = await api('/api/info');
+    for (const field of SUGGESTED_FIELDS) {
+      $(`list-${field}`).replaceChildren(...(info.facets?.[field] ?? []).map(({ value }) => Object.assign(document.createElement('option'), { value })));
+    }
+  } catch {
+    // Suggestions only: the fields work without them.
+  }
+}
+
+function statusLine(el, text, isError = false) {
+  el.textContent = text;
+  el.classList.toggle('error', isError);
+  el.hidden = !text;
+}
+
+/** A free field: its name and value, and a button that takes the row away (focus goes back to `after`). */
+function extraRow(after) {
+  const row = document.createElement('div');
+  row.className = 'extra-row';
+  const name = document.createElement('input');
+  name.className = 'extra-name';
+  name.maxLength = 64;
+  name.pattern = '[A-Za-z][A-Za-z0-9_]*';
+  name.title = 'Letters, digits or “_”, starting with a letter';
+  name.placeholder = 'field name';
+  name.autocomplete = 'off';
+  name.setAttribute('aria-label', 'Field name');
+  const value = document.createElement('input');
+  value.className = 'extra-value';
+  value.maxLength = 1000;
+  value.placeholder = 'value';
+  value.autocomplete = 'off';
+  value.setAttribute('aria-label', 'Field value');
+  const remove = document.createElement('button');
+  remove.type = 'button';
+  remove.className = 'secondary';
+  remove.textContent = '×';
+  remove.setAttribute('aria-label', 'Remove this field');
+  remove.addEventListener('click', () => {
+    row.remove();
+    after.focus();
+  });
+  row.append(name, value, remove);
+  return row;
+}
+
+function addExtraRow(box, button) {
+  const row = extraRow(button);
+  box.append(row);
+  row.querySelector('input').focus();
+}
+
+/** The free fields with a value; a value without a name is a mistake worth saying. */
+function extraFields(box) {
+  const out = {};
+  for (const row of box.querySelectorAll('.extra-row')) {
+    const name = row.querySelector('.extra-name').value.trim();
+    const value = row.querySelector('.extra-value').value.trim();
+    if (!value) continue;
+    if (!name) throw new Error(`Give the field of “${value}” a name.`);
+    out[name] = value;
+  }
+  return out;
+}
+
+function setProductPhoto(file) {
+  if (!file) return;
+  productPhoto = file;
+  const img = $('add-preview');
+  if (img.src.startsWith('blob:')) URL.revokeObjectURL(img.src);
+  img.src = URL.createObjectURL(file); // shown from memory: the photo is sent only with the product
+  img.hidden = false;
+  $('add-drop-text').textContent = `${file.name}: drop or choose another photo to change it`;
+}
+
+function resetAddForm() {
+  $('add-form').reset();
+  $('add-extra').replaceChildren();
+  const img = $('add-preview');
+  if (img.src.startsWith('blob:')) URL.revokeObjectURL(img.src);
+  img.removeAttribute('src');
+  img.hidden = true;
+  $('add-drop-text').replaceChildren(...ADD_DROP_HINT.map((n) => n.cloneNode(true)));
+  productPhoto = null;
+}
+
+/** PUT replaces a product of the same id: ask before overwriting one the shop has. */
+async function mayReplace(id) {
+  const res = await fetch(`/api/items/${encodeURIComponent(id)}`);
+  if (!res.ok) return true; // not found: a new product (any other refusal, the PUT will explain)
+  const item = await res.json();
+  return confirmAction(
+    `Replace “${item.metadata.productDisplayName ?? id}”?`,
+    `The shop already has a product with the id ${id}. Its photo and fields are replaced by these.`,
+    'Replace it',
+  );
+}
+
+async function addProduct(e) {
+  e.preventDefault();
+  const status = $('add-status');
+  const id = $('add-id').value.trim();
+  if (!productPhoto) return statusLine(status, 'Choose the product’s photo first: drop it on the box or choose a file.', true);
+  let metadata;
+  try {
+    metadata = { ...fieldValues($('add-form')), ...extraFields($('add-extra')) };
+  } catch (err) {
+    return statusLine(status, err.message, true);
+  }
+  const button = $('add-submit');
+  button.disabled = true;
+  try {
+    if (!(await mayReplace(id))) return statusLine(status, 'Nothing was sent: the product in the shop is kept as it was.');
+    statusLine(status, `Adding ${id}: indexing its photo…`);
+    const form = new FormData();
+    form.append('image', productPhoto);
+    form.append('metadata', JSON.stringify(metadata));
+    const { status: code, item } = await write('PUT', id, form);
+    statusLine(status, `${code === 201 ? 'Added' : 'Replaced'} “${item.metadata.productDisplayName ?? item.id}” (${item.id}): searches find it now. Its photo’s search is below.`);
+    const photo = productPhoto;
+    resetAddForm();
+    searchFile(photo); // the new product first, as a shopper with its photo would find it
+    loadJobs();
+  } catch (err) {
+    statusLine(status, err.message, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** The fields of a form's [data-meta] inputs that have a value. */
+function fieldValues(scope) {
+  const out = {};
+  for (const input of scope.querySelectorAll('input[data-meta]')) if (input.value.trim()) out[input.dataset.meta] = input.value.trim();
+  return out;
+}
+
+function fieldInput(field, value) {
+  const label = document.createElement('label');
+  const input = document.createElement('input');
+  input.dataset.meta = field;
+  input.value = value;
+  input.maxLength = 1000;
+  input.autocomplete = 'off';
+  if (SUGGESTED_FIELDS.includes(field)) input.setAttribute('list', `list-${field}`);
+  label.append(`${FIELD_LABELS[field] ?? field} `, input);
+  return label;
+}
+
+/** The edit dialog, with the product's fields as the server has them now (a result card may be older). */
+async function openEdit(id) {
+  let item;
+  try {
+    item = await api(`/api/items/${encodeURIComponent(id)}`);
+  } catch (err) {
+    return statusLine($('write-status'), `Could not open ${id}: ${err.message}`, true);
+  }
+  editing = { id, original: { ...item.metadata } };
+  $('edit-title').textContent = `Edit “${item.metadata.productDisplayName ?? id}” (${id})`;
+  const fields = [...STANDARD_FIELDS, ...Object.keys(item.metadata).filter((f) => !STANDARD_FIELDS.includes(f))];
+  $('edit-fields').replaceChildren(...fields.map((f) => fieldInput(f, item.metadata[f] ?? '')));
+  $('edit-extra').replaceChildren();
+  $('edit-error').textContent = '';
+  loadSuggestions();
+  $('edit-dialog').showModal();
+}
+
+/** What PATCH needs: the changed fields only, an emptied one as null (the server then removes it). */
+function changedFields(original) {
+  const out = {};
+  for (const input of $('edit-fields').querySelectorAll('input[data-meta]')) {
+    const field = input.dataset.meta;
+    const now = input.value.trim();
+    if (now === (original[field] ?? '').trim()) continue;
+    out[field] = now === '' ? null : now;
+  }
+  return out;
+}
+
+function describeChanges(changes) {
+  return Object.entries(changes).map(([f, v]) => (v === null ? `${f} removed` : `${f} → ${v}`)).join(', ');
+}
+
+async function saveEdit(e) {
+  e.preventDefault();
+  const { id, original } = editing;
+  let changes;
+  try {
+    changes = { ...changedFields(original), ...extraFields($('edit-extra')) };
+  } catch (err) {
+    $('edit-error').textContent = err.message;
+    return;
+  }
+  if (Object.keys(changes).length === 0) {
+    $('edit-dialog').close();
+    return statusLine($('write-status'), `Nothing changed in ${id}.`);
+  }
+  const button = $('edit-save');
+  button.disabled = true;
+  try {
+    const { item } = await write('PATCH', id, { metadata: changes });
+    $('edit-dialog').close();
+    statusLine($('write-status'), `Saved “${item.metadata.productDisplayName ?? id}” (${id}): ${describeChanges(changes)}.`);
+    refreshResults();
+  } catch (err) {
+    $('edit-error').textContent = err.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function removeProduct(id, name) {
+  const sure = await confirmAction(`Remove “${name}”?`, `${id} leaves the shop at once: no search, listing or photo shows it any more. This cannot be undone.`, 'Remove');
+  if (!sure) return;
+  try {
+    await write('DELETE', id);
+    statusLine($('write-status'), `Removed “${name}” (${id}).`);
+    if (state.lastQuery?.kind === 'id' && state.lastQuery.id === id) {
+      state.lastQuery = null; // its "more like this" cannot run again
+      $('query-view').hidden = true;
+    }
+    refreshResults();
+  } catch (err) {
+    statusLine($('write-status'), `Could not remove ${id}: ${err.message}`, true);
+  }
+}
+
+/** After a staff change: the same search again, so the grid shows the product as it is now (or no more). */
+function refreshResults() {
+  if (state.lastQuery || state.text) {
+    quietNext = true;
+    rerun();
+  } else {
+    loadBrowse().catch((err) => setStatus(`The server is not answering: ${err.message}`, true));
+  }
+}
+
+/** A yes/no question in a modal dialog; resolves true for the action, false for Cancel or Escape. */
+function confirmAction(title, text, action) {
+  const dialog = $('confirm-dialog');
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-ok').textContent = action;
+  dialog.returnValue = ''; // Escape keeps the last returnValue: it must not be an earlier "ok"
+  dialog.showModal();
+  $('confirm-cancel').focus(); // the safe choice has the focus: a stray Enter changes nothing
+  return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }));
+}
+
+let jobsTimer = 0;
+let jobsSeq = 0;
+
+/** The jobs list, newest first; read again every 3 s while one is queued or running, every 30 s otherwise, while the panel is open. */
+async function loadJobs() {
+  clearTimeout(jobsTimer);
+  if ($('staff').hidden) return;
+  const seq = ++jobsSeq;
+  let busy = false;
+  try {
+    const { jobs } = await api('/api/jobs?limit=10');
+    if (seq !== jobsSeq) return; // a newer read (Refresh, a write) draws the list
+    $('jobs-list').replaceChildren(...jobs.map(jobItem));
+    $('jobs-status').textContent = jobs.length ? '' : 'No background job has run on this catalog yet.';
+    busy = jobs.some((j) => j.status === 'running' || j.status === 'queued');
+  } catch (err) {
+    if (seq !== jobsSeq) return;
+    $('jobs-status').textContent = `Could not read the jobs: ${err.message}`;
+  }
+  if (!$('staff').hidden) jobsTimer = setTimeout(loadJobs, busy ? 3000 : 30000);
+}
+
+function jobItem(job) {
+  const li = document.createElement('li');
+  li.className = `job ${job.status}`;
+  Object.assign(li.dataset, { testid: 'job', kind: job.kind, status: job.status });
+  const name = JOB_NAMES[job.kind] ?? job.kind;
+  const head = document.createElement('div');
+  head.className = 'job-head';
+  const title = document.createElement('strong');
+  title.textContent = name;
+  const status = document.createElement('span');
+  status.className = 'job-status';
+  status.textContent = job.status;
+  head.append(title, ' ', status);
+  li.append(head);
+  const p = job.progress;
+  if (p.total > 0 || job.status === 'running') {
+    const bar = document.createElement('progress');
+    bar.setAttribute('aria-label', `${name}: progress`);
+    if (p.total > 0) { // otherwise indeterminate: running, size not known yet
+      bar.max = p.total;
+      bar.value = Math.min(p.done, p.total);
+    }
+    li.append(bar);
+  }
+  const facts = [p.total > 0 ? `${p.done.toLocaleString()} of ${p.total.toLocaleString()}` : '', p.stage, p.message, jobTime(job)];
+  li.append(textLine('caption', facts.filter(Boolean).join(' · ')));
+  if (job.errors.count) {
+    const first = job.errors.first.slice(0, 3).map((e) => (e.item ? `${e.item} (${e.message})` : e.message)).join('; ');
+    li.append(textLine('job-skipped', `${job.errors.count.toLocaleString()} item${job.errors.count === 1 ? '' : 's'} skipped${first ? `: ${first}` : ''}`));
+  }
+  if (job.failure) li.append(textLine('job-failure', `Did not finish: ${job.failure.message}`));
+  return li;
+}
+
+function textLine(cls, text) {
+  const el = document.createElement('p');
+  el.className = cls;
+  el.textContent = text;
+  return el;
+}
+
+function jobTime(job) {
+  const start = job.startedAt ?? job.createdAt;
+  const at = new Date(start).toLocaleString();
+  if (!job.startedAt) return `queued ${at}`;
+  if (!job.finishedAt) return `started ${at}`;
+  const s = (Date.parse(job.finishedAt) - Date.parse(start)) / 1000;
+  return `started ${at}, took ${s < 60 ? `${s.toFixed(1)} s` : `${Math.round(s / 60)} min`}`;
+}
+
+const productDrop = $('add-drop');
+for (const ev of ['dragenter', 'dragover']) productDrop.addEventListener(ev, (e) => { e.preventDefault(); productDrop.classList.add('dragging'); });
+for (const ev of ['dragleave', 'drop']) productDrop.addEventListener(ev, (e) => { e.preventDefault(); productDrop.classList.remove('dragging'); });
+productDrop.addEventListener('drop', (e) => setProductPhoto([...e.dataTransfer.files].find((f) => f.type.startsWith('image/'))));
+$('add-file').addEventListener('change', (e) => setProductPhoto(e.target.files[0]));
+$('add-form').addEventListener('submit', addProduct);
+$('add-extra-button').addEventListener('click', () => addExtraRow($('add-extra'), $('add-extra-button')));
+$('edit-extra-button').addEventListener('click', () => addExtraRow($('edit-extra'), $('edit-extra-button')));
+$('edit-form').addEventListener('submit', saveEdit);
+$('edit-cancel').addEventListener('click', () => $('edit-dialog').close());
+$('confirm-ok').addEventListener('click', () => $('confirm-dialog').close('ok'));
+$('confirm-cancel').addEventListener('click', () => $('confirm-dialog').close('cancel'));
+$('staff-toggle').addEventListener('click', () => setStaffOpen($('staff').hidden));
+window.addEventListener('hashchange', () => { if (location.hash === '#staff') setStaffOpen(true); });
+$('key-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const key = $('key-input').value.trim();
+  $('key-input').value = ''; // out of the field once kept: not left on screen for the next person
+  if (key) setKey(key);
+  else $('key-status').textContent = 'Type or paste the key first.';
+});
+$('forget-key').addEventListener('click', () => {
+  setKey('');
+  $('key-input').focus();
+});
+$('jobs-refresh').addEventListener('click', loadJobs);
+showKeyState();
+if (location.hash === '#staff') setStaffOpen(true);

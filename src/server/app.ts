@@ -65,7 +65,8 @@ export async function buildApp(svc: Services, config: Config, options: AppOption
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
         styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:', 'blob:'],
+        // https: the photo a shopper searches by URL is shown from where it is (an image cannot run code).
+        imgSrc: ["'self'", 'data:', 'blob:', 'https:'],
         connectSrc: ["'self'"],
         fontSrc: ["'self'"],
         objectSrc: ["'none'"],
