@@ -57,6 +57,7 @@ export class SqliteCatalogStore implements CatalogStore {
       ),
       remove: this.db.prepare('DELETE FROM items WHERE id = ?'),
       removeFeatures: this.db.prepare('DELETE FROM features WHERE id = ?'),
+      removeFeature: this.db.prepare('DELETE FROM features WHERE id = ? AND kind = ?'),
       putFeature: this.db.prepare('INSERT INTO features (id, kind, vector) VALUES (?, ?, ?) ON CONFLICT(id, kind) DO UPDATE SET vector = excluded.vector'),
       getFeatures: this.db.prepare<[string], { id: string; vector: Buffer }>('SELECT id, vector FROM features WHERE kind = ?'),
       setMetadata: this.db.prepare('UPDATE items SET metadata = ? WHERE id = ?'),
@@ -134,7 +135,11 @@ export class SqliteCatalogStore implements CatalogStore {
   updateMetadata(changes: ReadonlyMap<string, Metadata>): void {
     if (changes.size === 0) return;
     this.db.transaction(() => {
-      for (const [id, m] of changes) this.stmts.setMetadata.run(JSON.stringify(m), id);
+      for (const [id, m] of changes) {
+        this.stmts.setMetadata.run(JSON.stringify(m), id);
+        // A refined vector reads the item's labels: it is stale now, and the refinement's refresh makes it again.
+        this.stmts.removeFeature.run(id, 'refined');
+      }
       this.bump();
     })();
   }
