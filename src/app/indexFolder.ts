@@ -4,7 +4,9 @@ import { openCatalogStore } from '../catalog/openCatalog.js';
 import { withWriterLock, type WriterLock } from '../catalog/writerLock.js';
 import { backboneFor, embedderOptions, type Config } from '../config.js';
 import { Embedder, type ModelIdentity } from '../embedding/embedder.js';
+import type { CatalogStore } from '../store/catalogStore.js';
 import type { TrainReport } from '../refine/train.js';
+import { SETTING_REFINE_MODEL } from '../refine/loadRefinement.js';
 import { refreshRefinement } from './refineCatalog.js';
 import { Services } from './services.js';
 
@@ -43,50 +45,69 @@ export function loadEmbedder(config: Config, stored: ModelIdentity | null): Prom
  */
 export async function indexFolder(config: Config, imagesDir: string, options: IndexFolderOptions = {}): Promise<IndexResult> {
   return withWriterLock(config.dataDir, `fashion index ${imagesDir}`, async (lock) => {
-    const report = await ingestAndRefine(config, imagesDir, options, lock);
-    lock.assertHeld();
-    const services = Services.open(config);
-    try {
-      return { ...report, index: services.prepareIndex({ save: true }) };
-    } finally {
-      await services.close();
-    }
+    const emit = options.onEvent ?? (() => {});
+    const report = await withIngestTools(config, options.reembed ?? false, async (store, embedder) => {
+      const ingested = await ingestFolder(store, embedder, {
+        imagesDir,
+        metadataCsv: options.metadata,
+        batchSize: config.batchSize,
+        reembed: options.reembed ?? false,
+        prune: options.prune ?? false,
+        limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels },
+        onProgress: (progress) => emit({ kind: 'embed', progress }),
+      });
+      if (options.refine === false) return ingested;
+      return { ...ingested, refinement: await refineIngested(config, store, embedder, lock, emit) };
+    });
+    return { ...report, index: await prepareSearch(config, lock) };
   });
 }
 
-async function ingestAndRefine(config: Config, imagesDir: string, options: IndexFolderOptions, lock: WriterLock): Promise<IndexResult> {
-  const emit = options.onEvent ?? (() => {});
+/**
+ * Opens the catalog for writing (created if need be) and the embedder for its new photos, runs `use`, and closes both.
+ * Shared by every ingest use case (folder, feed).
+ */
+export async function withIngestTools<T>(config: Config, reembed: boolean, use: (store: CatalogStore, embedder: Embedder) => Promise<T>): Promise<T> {
   const store = openCatalogStore(config.dataDir, { create: true });
   let embedder: Embedder;
   try {
     // --reembed starts the catalog over, so the configured backbone applies as given.
-    embedder = await loadEmbedder(config, options.reembed ? null : storedIdentity(store));
+    embedder = await loadEmbedder(config, reembed ? null : storedIdentity(store));
   } catch (err) {
     store.close();
     throw err;
   }
   try {
-    const report = await ingestFolder(store, embedder, {
-      imagesDir,
-      metadataCsv: options.metadata,
-      batchSize: config.batchSize,
-      reembed: options.reembed ?? false,
-      prune: options.prune ?? false,
-      limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels },
-      onProgress: (progress) => emit({ kind: 'embed', progress }),
-    });
-    if (options.refine === false) return report;
-    // The refined space is the default wherever the catalog has enough labels to learn it from.
-    const labelled = store.loadAll().items.filter((it) => it.metadata.articleType).length;
-    if (labelled < MIN_LABELLED_FOR_REFINEMENT) {
-      return { ...report, refinement: { trained: null, updated: 0, skipped: `${labelled} labelled items; the refinement needs ${MIN_LABELLED_FOR_REFINEMENT}` } };
-    }
-    const augment = config.augment > 0 ? { augment: { share: config.augment, embedder }, onCopies: (done: number, total: number) => emit({ kind: 'copies', done, total }) } : {};
-    lock.assertHeld();
-    const refinement = await refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: (message) => emit({ kind: 'refinement', message }), beforeCommit: () => lock.assertHeld(), ...augment });
-    return { ...report, refinement };
+    return await use(store, embedder);
   } finally {
     store.close();
     await embedder.close();
+  }
+}
+
+/**
+ * After an ingest: the refined space is the default wherever the catalog has enough labels to learn it from, so the
+ * refinement is trained (or brought to the new items), with training copies when `config.augment` asks for them.
+ */
+export async function refineIngested(config: Config, store: CatalogStore, embedder: Embedder, lock: WriterLock, emit: (e: IndexEvent) => void): Promise<NonNullable<IndexResult['refinement']>> {
+  const labelled = store.loadAll().items.filter((it) => it.metadata.articleType).length;
+  // Below the minimum no refinement is trained; one that exists (`fashion train`) still refines new and relabelled
+  // items, or their missing vectors would leave the whole catalog on backbone search.
+  if (labelled < MIN_LABELLED_FOR_REFINEMENT && store.getSetting(SETTING_REFINE_MODEL) === null) {
+    return { trained: null, updated: 0, skipped: `${labelled} labelled items; the refinement needs ${MIN_LABELLED_FOR_REFINEMENT}` };
+  }
+  const augment = config.augment > 0 ? { augment: { share: config.augment, embedder }, onCopies: (done: number, total: number) => emit({ kind: 'copies', done, total }) } : {};
+  lock.assertHeld();
+  return refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: (message) => emit({ kind: 'refinement', message }), beforeCommit: () => lock.assertHeld(), ...augment });
+}
+
+/** Leaves search ready after an ingest: the HNSW graph built and saved on large catalogs (exact search below). */
+export async function prepareSearch(config: Config, lock: WriterLock): Promise<NonNullable<IndexResult['index']>> {
+  lock.assertHeld();
+  const services = Services.open(config);
+  try {
+    return services.prepareIndex({ save: true });
+  } finally {
+    await services.close();
   }
 }

@@ -129,38 +129,19 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
   const redone = new Set(todo.map((f) => f.id));
   for (const [id, h] of store.pixelHashes()) if (present.has(id) && !redone.has(id)) idByHash.set(h, id);
   const duplicates: IngestReport['duplicates'] = [];
-  const prepare = (batch: ScannedFile[]): Promise<PreparedBatch> =>
-    prepareBatch(
-      embedder,
-      batch.map((f) => ({ bytes: () => readImageFile(join(scan.root, f.path), limits), label: f.path })),
-      limits,
-    );
-  // Decoding the next batch overlaps inference on this one: sharp and onnxruntime run on their own threads.
-  let next: Promise<PreparedBatch> | null = batches.length > 0 ? prepare(batches[0]!) : null;
-  for (let b = 0; b < batches.length; b++) {
-    const batch = batches[b]!;
-    const prepared = await next!;
-    next = b + 1 < batches.length ? prepare(batches[b + 1]!) : null;
-    const vectors = await embedPreparedFeatures(embedder, prepared);
-    const rows: ItemWithVector[] = [];
-    vectors.forEach((v, i) => {
-      const f = batch[i]!;
-      if (v instanceof FashionError) failed.push({ id: f.id, path: f.path, code: v.code, message: v.message });
-      else {
-        const h = prepared.photos[i]?.pixelHash;
-        rows.push({ ...f, metadata: metaFor(f.id), vector: v.vector, colour: v.colour, ...(h ? { pixelHash: h } : {}) });
-        const other = h ? idByHash.get(h) : undefined;
-        if (h && other !== undefined && other !== f.id) {
-          duplicates.push({ id: f.id, path: f.path, duplicateOf: other });
-          warnings.push(`${f.path}: the same photo as catalog item ${other} (identical pixels); \`fashion duplicates\` lists all`);
-        } else if (h) idByHash.set(h, f.id);
-      }
-    });
-    if (rows.length > 0) recordRoot();
-    store.putItems(rows);
-    done += batch.length;
-    options.onProgress?.({ phase: 'embed', done, total: todo.length, failed: failed.length });
-  }
+  const photos = batches.map((batch) => batch.map((f) => ({ ...f, metadata: metaFor(f.id), read: () => readImageFile(join(scan.root, f.path), limits) })));
+  await embedBatches(store, embedder, photos, {
+    limits,
+    idByHash,
+    out: { failed, duplicates, warnings },
+    beforeWrite: (rows) => {
+      if (rows.length > 0) recordRoot();
+    },
+    afterBatch: (batch) => {
+      done += batch.length;
+      options.onProgress?.({ phase: 'embed', done, total: todo.length, failed: failed.length });
+    },
+  });
   if (unchanged + todo.length - failed.length === 0) {
     throw noPhotos(options.imagesDir, failed.map((f) => `${f.path}: [${f.code}] ${f.message}`), scan.files.length);
   }
@@ -188,13 +169,93 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
   };
 }
 
+/** A photo to embed and write as a catalog item: the item's state and metadata, and how to read its bytes. */
+export interface PhotoToEmbed {
+  readonly id: string;
+  /** The item's path: in the photo folder, or a kept photo (`kept/<sha256>.<ext>`); also the label in messages. */
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly metadata: Metadata;
+  readonly read: () => Promise<Uint8Array>;
+  /** What messages and failures name the photo by, when not its path (a feed's URL). */
+  readonly label?: string;
+}
+
+export interface EmbedBatchesOptions {
+  readonly limits: ImageLimits;
+  /** Pixel hash -> id of the items this run keeps as they are; photos found equal to one are reported as duplicates. */
+  readonly idByHash: Map<string, string>;
+  /** Where failures, duplicates and their warnings go. */
+  readonly out: Pick<IngestReport, 'failed' | 'duplicates' | 'warnings'>;
+  /** Called with each batch's items just before they are written (the caller's last check). */
+  readonly beforeWrite?: (rows: readonly ItemWithVector[]) => void;
+  readonly afterBatch?: (batch: readonly PhotoToEmbed[]) => void;
+}
+
+/**
+ * Embeds photos batch by batch, the one way every ingest does (folder, feed): decode and fit (prepareBatch), inference
+ * with colour evidence (embedPreparedFeatures), then each batch written in one transaction with its vectors, colour
+ * and pixel hashes (putItems), so a killed run keeps every batch it finished. Decoding the next batch overlaps
+ * inference on this one: sharp and onnxruntime run on their own threads. A photo that cannot be read or decoded is a
+ * failure in `out`, never a thrown batch. Batches may come from a generator (a feed's, as its downloads finish).
+ */
+export async function embedBatches(
+  store: CatalogStore,
+  embedder: Embedder,
+  batches: Iterable<readonly PhotoToEmbed[]> | AsyncIterable<readonly PhotoToEmbed[]>,
+  options: EmbedBatchesOptions,
+): Promise<void> {
+  const { idByHash, out } = options;
+  const prepare = (batch: readonly PhotoToEmbed[]): Promise<PreparedBatch> =>
+    prepareBatch(
+      embedder,
+      batch.map((f) => ({ bytes: f.read, label: f.label ?? f.path })),
+      options.limits,
+    );
+  const it = Symbol.asyncIterator in batches ? batches[Symbol.asyncIterator]() : batches[Symbol.iterator]();
+  const pull = async () => {
+    const n = await it.next();
+    return n.done ? null : { batch: n.value, prepared: prepare(n.value) };
+  };
+  let next = await pull();
+  while (next) {
+    const { batch } = next;
+    const prepared = await next.prepared;
+    next = await pull();
+    const vectors = await embedPreparedFeatures(embedder, prepared);
+    const rows: ItemWithVector[] = [];
+    vectors.forEach((v, i) => {
+      const { read: _read, label = batch[i]!.path, ...f } = batch[i]!;
+      if (v instanceof FashionError) out.failed.push({ id: f.id, path: label, code: v.code, message: v.message });
+      else {
+        const h = prepared.photos[i]?.pixelHash;
+        rows.push({ ...f, vector: v.vector, colour: v.colour, ...(h ? { pixelHash: h } : {}) });
+        const other = h ? idByHash.get(h) : undefined;
+        if (h && other !== undefined && other !== f.id) {
+          out.duplicates.push({ id: f.id, path: label, duplicateOf: other });
+          out.warnings.push(`${label}: the same photo as catalog item ${other} (identical pixels); \`fashion duplicates\` lists all`);
+        } else if (h) idByHash.set(h, f.id);
+      }
+    });
+    options.beforeWrite?.(rows);
+    store.putItems(rows);
+    options.afterBatch?.(batch);
+  }
+}
+
+/** Whether deleting `removing` of a catalog's `catalogSize` items is more than an index run may do without `prune`. */
+export function needsPrune(catalogSize: number, removing: number): boolean {
+  return removing > 0 && removing > catalogSize * MAX_UNPRUNED_SHARE;
+}
+
 function previousMetadata(store: CatalogStore, id: string): Metadata | null {
   return store.getItem(id)?.metadata ?? null;
 }
 
 /** Deleting more than MAX_UNPRUNED_SHARE of the catalog needs `prune`. */
 function checkRemovals(catalogSize: number, removing: number, options: IngestOptions): void {
-  if (options.prune || removing === 0 || removing <= catalogSize * MAX_UNPRUNED_SHARE) return;
+  if (options.prune || !needsPrune(catalogSize, removing)) return;
   const share = Math.round((removing / catalogSize) * 100);
   throw new FashionError(
     'catalog/prune-refused',

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { searchView, matchView, outfitView, duplicatesView } from '../api/views.js';
 import { evaluate, type EvalReport } from '../app/evaluate.js';
 import { evaluateText, type TextEvalReport } from '../app/evaluateText.js';
+import { indexFeed, type IndexFeedResult } from '../app/indexFeed.js';
 import { indexFolder, type IndexEvent, type IndexResult } from '../app/indexFolder.js';
 import { photoArg } from '../app/queryPipeline.js';
 import { trainCatalogFolder } from '../app/refineCatalog.js';
@@ -12,6 +13,7 @@ import { catalogFile, openCatalogStore } from '../catalog/openCatalog.js';
 import { DEFAULT_AUGMENT, demoCatalog, resolveConfig, type Config, type ConfigInput } from '../config.js';
 import { describeIdentity } from '../embedding/embedder.js';
 import { FashionError, isFashionError } from '../errors.js';
+import { parseMappings } from '../feeds/readFeed.js';
 import type { Query } from '../query/query.js';
 import { DEFAULT_TRAIN } from '../refine/mlp.js';
 import { duplicatesCsv, NEAR_DUPLICATE_THRESHOLD } from '../search/duplicates.js';
@@ -87,20 +89,44 @@ async function withServices<T>(opts: Record<string, unknown>, use: (svc: Service
 
 /** `fashion index` with progress bars drawn from the use case's events. */
 async function runIndex(config: Config, imagesDir: string, options: { metadata?: string; reembed?: boolean; prune?: boolean; quiet?: boolean; refine?: boolean }): Promise<IndexResult> {
-  const embedBar = progressBar('indexing', !options.quiet);
-  const copiesBar = progressBar('training copies', !options.quiet);
+  return withIndexBars(!!options.quiet, (onEvent) =>
+    indexFolder(config, imagesDir, { metadata: options.metadata, reembed: options.reembed, prune: options.prune, ...(options.refine !== undefined ? { refine: options.refine } : {}), onEvent }),
+  );
+}
+
+/** Runs an index use case with its bars (rows or photos, training copies) and refinement messages; the bars always stop. */
+async function withIndexBars<R>(quiet: boolean, run: (onEvent: (e: IndexEvent) => void) => Promise<R>): Promise<R> {
+  const embedBar = progressBar('indexing', !quiet);
+  const copiesBar = progressBar('training copies', !quiet);
   const onEvent = (e: IndexEvent) => {
     if (e.kind === 'embed' && e.progress.phase === 'embed') embedBar.update(e.progress.done, e.progress.total, e.progress.failed);
     else if (e.kind === 'embed' && e.progress.phase === 'done') embedBar.stop();
     else if (e.kind === 'copies') e.done < e.total ? copiesBar.update(e.done, e.total) : copiesBar.stop();
-    else if (e.kind === 'refinement' && !options.quiet) console.error(`refinement: ${e.message}`);
+    else if (e.kind === 'refinement' && !quiet) console.error(`refinement: ${e.message}`);
   };
   try {
-    return await indexFolder(config, imagesDir, { metadata: options.metadata, reembed: options.reembed, prune: options.prune, ...(options.refine !== undefined ? { refine: options.refine } : {}), onEvent });
+    return await run(onEvent);
   } finally {
     embedBar.stop();
     copiesBar.stop();
   }
+}
+
+/** `fashion index --feed`: the report as JSON, or a summary with the rows that were skipped and why. */
+function printFeed(report: IndexFeedResult, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(report));
+    return;
+  }
+  const { scanned, added, updated, removed, unchanged, metadataUpdated, failed, problems, downloads: d } = report;
+  const size = d.bytes < 2 ** 20 ? `${(d.bytes / 2 ** 10).toFixed(0)} KiB` : `${(d.bytes / 2 ** 20).toFixed(1)} MiB`;
+  console.log(`read ${scanned} products${problems.length > 0 ? ` (${problems.length} malformed ${problems.length === 1 ? 'row' : 'rows'} skipped)` : ''}: ${added} added, ${updated} updated, ${removed} removed, ${unchanged} unchanged, ${metadataUpdated} metadata updates, ${failed.length} failed`);
+  console.log(`photos: ${d.fetched} downloaded (${size}), ${d.notModified} not modified, ${d.failed} failed, ${d.retries} retries; ${scanned} rows in ${report.seconds.toFixed(1)} s (${report.rowsPerSecond.toFixed(1)} rows/s)`);
+  for (const f of failed.slice(0, 20)) console.error(`skipped line ${f.line} (${f.id}): [${f.code}] ${f.message}`);
+  if (failed.length > 20) console.error(`... and ${failed.length - 20} more failed photos (retried on the next run)`);
+  const warnings = report.warnings;
+  for (const w of warnings.slice(0, 20)) console.error(`warning: ${w}`);
+  if (warnings.length > 20) console.error(`... and ${warnings.length - 20} more warnings`);
 }
 
 function printIngest(report: IngestReport, json: boolean): void {
@@ -171,16 +197,31 @@ export function buildCli(): Command {
     .showHelpAfterError();
 
   withCommonOptions(program.command('index'))
-    .description('embed a folder of product photos into the catalog (incremental, resumable)')
-    .argument('<images-dir>', 'folder of product photos (<id>.jpg ...)')
+    .description('embed a folder of product photos, or a product feed, into the catalog (incremental, resumable)')
+    .argument('[images-dir]', 'folder of product photos (<id>.jpg ...); or --feed')
     .option('--metadata <csv>', 'product metadata CSV with an id column')
+    .option('--feed <file>', 'a product feed instead of a folder: CSV, TSV or JSON Lines with id, image_link (or image_url, image), additional_image_link, availability and any other columns; photos downloaded from any host')
+    .option('--map <target=source>', 'with --feed: the feed column <source> becomes the field <target>, repeatable (e.g. articleType=product_type)', collect, [])
+    .option('--concurrency <n>', 'with --feed: photos downloaded at once (default 8)')
     .option('--reembed', 're-embed everything when the catalog was made with another model')
-    .option('--prune', `delete the items whose photos are gone even when they are more than ${MAX_UNPRUNED_SHARE * 100}% of the catalog (refused without it)`)
+    .option('--prune', `delete the items whose photos are gone (or that left the feed) even when they are more than ${MAX_UNPRUNED_SHARE * 100}% of the catalog (refused without it)`)
     .option('--augment <share>', 'when it trains the refinement: share of labelled items that also train as a re-photographed copy (env FASHION_AUGMENT)')
     .option('--json', 'print the report as JSON')
-    .action(async (dir: string, opts) => {
+    .action(async (dir: string | undefined, opts) => {
       const config = configFrom(opts);
-      // Refusals (an empty or unmounted folder, too many deletions, another writer) are FashionErrors: main() maps them to exit codes.
+      // Refusals (an empty or unmounted folder, a feed without a valid row or whose every photo failed, too many
+      // deletions, another writer) are FashionErrors: main() maps them to exit codes.
+      if (opts.feed !== undefined) {
+        if (dir !== undefined) throw new FashionError('input/invalid', `Expected a folder of photos or --feed, not both, but received ${dir} and --feed ${opts.feed}`);
+        if (opts.metadata !== undefined) throw new FashionError('input/invalid', 'Expected the feed to carry the products\' fields, but --metadata was given too; map its columns with --map');
+        const map = parseMappings(opts.map as string[]);
+        const concurrency = intFlag('--concurrency', opts.concurrency, { min: 1, max: 256 });
+        const report = await withIndexBars(!!opts.json, (onEvent) => indexFeed(config, opts.feed, { map, reembed: opts.reembed, prune: !!opts.prune, download: { concurrency }, onEvent }));
+        printFeed(report, !!opts.json);
+        return;
+      }
+      if (dir === undefined) throw new FashionError('input/invalid', 'Expected a folder of product photos (fashion index <images-dir>) or a product feed (--feed FILE) but received neither');
+      if ((opts.map as string[]).length > 0 || opts.concurrency !== undefined) throw new FashionError('input/invalid', 'Expected --map and --concurrency with --feed only');
       const report = await runIndex(config, dir, { metadata: opts.metadata, reembed: opts.reembed, prune: !!opts.prune, quiet: !!opts.json });
       printIngest(report, !!opts.json);
     });
