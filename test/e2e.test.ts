@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { indexFolder } from '../src/app/indexFolder.js';
-import { REPO_ROOT } from '../src/config.js';
 import { Recommender } from '../src/recommend/recommender.js';
 import { buildApp } from '../src/server/app.js';
 import { makeFixture, pickIds, TYPES } from './helpers.js';
+import { launchChromium, SHOTS } from './browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = join(REPO_ROOT, 'test-output');
 const fx = makeFixture(pickIds(TYPES, 5), 'e2e');
 const config = fx.config();
 let app: FastifyInstance;
@@ -20,17 +17,12 @@ let browser: Browser;
 let base: string;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `Chromium is needed at ${CHROMIUM} (apt-get install chromium)`);
   await indexFolder(config, fx.images, { metadata: fx.csv });
   rec = Recommender.open(config);
   await rec.loadModel();
   app = await buildApp(rec.services, config, { logger: false });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  mkdirSync(SHOTS, { recursive: true });
+  browser = await launchChromium();
 });
 
 after(async () => {

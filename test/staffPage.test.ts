@@ -5,19 +5,17 @@
  * results into view.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { indexFolder } from '../src/app/indexFolder.js';
 import { Services } from '../src/app/services.js';
-import { REPO_ROOT } from '../src/config.js';
 import { buildApp } from '../src/server/app.js';
 import { DEMO, makeFixture, pickIds, STYLE_ROWS, TYPES } from './helpers.js';
+import { launchChromium, SHOTS } from './browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = join(REPO_ROOT, 'test-output');
 const KEY = 'staff-page-test-key-0123456789';
 // 30 items. (Not servedFixture: Node 20 runs a file's top-level before hooks at once, so this file's hook could not
 // wait for that one's app.)
@@ -32,17 +30,12 @@ let browser: Browser;
 let base: string;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `Chromium is needed at ${CHROMIUM} (apt-get install chromium)`);
   assert.ok(!fx.ids.includes(newId));
   await indexFolder(config, fx.images, { metadata: fx.csv });
   svc = Services.open(config);
   app = await buildApp(svc, config, { logger: false });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  mkdirSync(SHOTS, { recursive: true });
+  browser = await launchChromium();
 });
 
 after(async () => {

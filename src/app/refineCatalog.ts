@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Embedder, identityKey } from '../embedding/embedder.js';
 import { openCatalogStore, requireCatalog } from '../catalog/openCatalog.js';
@@ -15,6 +15,7 @@ import type { CatalogStore } from '../store/catalogStore.js';
 import { embedCopies, loadCopies } from '../refine/augment.js';
 import { modelMismatch, SETTING_IMAGES_ROOT, storedIdentity } from '../catalog/identity.js';
 import { Services } from './services.js';
+import { syncPath } from '../util/durableFile.js';
 
 export function hasLabels(store: CatalogStore): boolean {
   return store.loadAll().items.some((it) => !!it.metadata.articleType);
@@ -99,10 +100,10 @@ export async function installRefinement(store: CatalogStore, dataDir: string, mo
   const staging = join(dataDir, `refine-model.staging-${process.pid}.bin`);
   await model.save(staging);
   const digest = modelDigest(readFileSync(staging));
-  syncFile(staging);
+  syncPath(staging);
   renameSync(staging, refineModelFile(dataDir, digest));
   // The file's name must be on disk before the commit that names it.
-  syncFile(dataDir);
+  syncPath(dataDir);
   options.beforeCommit?.();
   store.putFeatures('refined', vectors, { replace: true, settings: { [SETTING_REFINE_MODEL]: digest } });
   removeOtherModels(dataDir, digest);
@@ -147,19 +148,6 @@ function removeOtherModels(dataDir: string, keep: string): void {
   }
 }
 
-/** fsync a file or a directory (a directory's entries; not supported everywhere, hence best effort). */
-function syncFile(path: string): void {
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Durability against power loss only; a process crash is covered by the rename and the transaction.
-  }
-}
 
 export interface TrainCatalogOptions {
   readonly threads?: number;

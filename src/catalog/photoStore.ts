@@ -1,7 +1,8 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { ImageType } from '../imaging/imageType.js';
+import { replaceFileDurably } from '../util/durableFile.js';
 
 /**
  * Photos the catalog keeps itself: those written through the API, which have no folder of the shop's to live in.
@@ -38,14 +39,6 @@ export function keepPhoto(dataDir: string, bytes: Uint8Array, type: ImageType): 
   const file = keptPhotoFile(dataDir, path)!;
   if (existsSync(file)) return path;
   mkdirSync(keptPhotosDir(dataDir), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, bytes);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  replaceFileDurably(file, bytes);
   return path;
 }

@@ -1,8 +1,9 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { FashionError } from '../errors.js';
+import { replaceFileDurably } from '../util/durableFile.js';
 
 /**
  * One writer at a time per catalog. proper-lockfile makes the lock a directory (mkdir is atomic on every file system,
@@ -145,16 +146,7 @@ async function takeGate(dataDir: string): Promise<() => Promise<void>> {
 
 /** Written to a temporary name and renamed, so a reader sees the old holder or the new one, never half of one. */
 function writeHolder(dataDir: string, holder: LockHolder): void {
-  const file = join(dataDir, WRITER_HOLDER);
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, JSON.stringify(holder));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  replaceFileDurably(join(dataDir, WRITER_HOLDER), JSON.stringify(holder));
 }
 
 /** Whether the holder's process still runs: its pid answers signal 0 and, where the kernel tells, started when it did. */

@@ -1,8 +1,9 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import usearch, { type Index as UsearchIndex, type ScalarKind } from 'usearch';
 import { ExactIndex } from './exactIndex.js';
 import type { Metric } from './metric.js';
 import type { Neighbor, RowFilter, RowIndex } from './rowIndex.js';
+import { syncPath, writeFileDurably } from '../util/durableFile.js';
 
 export type VectorStorage = 'f32' | 'f16' | 'i8';
 
@@ -102,9 +103,9 @@ export class HnswIndex implements RowIndex {
     const graphTmp = `${path}.tmp-${process.pid}`;
     const metaTmp = `${path}.json.tmp-${process.pid}`;
     this.index.save(graphTmp);
-    syncFile(graphTmp);
+    syncPath(graphTmp);
     const sidecar: GraphSidecar = { space, dims: this.dims, storage: this.options.storage, graphBytes: statSync(graphTmp).size, keys: Array.from(this.keys, (k) => k.toString(16)) };
-    writeDurably(metaTmp, JSON.stringify(sidecar));
+    writeFileDurably(metaTmp, JSON.stringify(sidecar));
     renameSync(graphTmp, path);
     renameSync(metaTmp, `${path}.json`);
   }
@@ -180,21 +181,3 @@ function describes(saved: GraphSidecar, index: UsearchIndex): boolean {
   return Array.isArray(held) ? held.every(Boolean) : held;
 }
 
-function writeDurably(path: string, text: string): void {
-  const fd = openSync(path, 'w');
-  try {
-    writeFileSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function syncFile(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
