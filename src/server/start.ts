@@ -14,6 +14,13 @@ export async function startServer(config: Config): Promise<{ close: () => Promis
   // The inference thread's life, in the server's log: a crash, its restart, or giving up (health says degraded meanwhile).
   embedder?.thread.on('down', (e) => app.log.error({ err: e.error, restart: e.restart, delayMs: e.delayMs }, 'inference thread stopped; restarting'));
   embedder?.thread.on('up', (e) => app.log.warn({ restart: e.restart }, 'inference thread restarted'));
+  // Every background job's life (not its progress, which /api/jobs shows), as JSON lines.
+  svc.jobs.onChange((e) => {
+    if (e.type === 'progress') return;
+    const { id, kind, status } = e.job;
+    if (e.type === 'finished' && status !== 'succeeded') app.log.warn({ job: id, kind, status, failure: e.job.failure, err: e.error }, `job ${status}`);
+    else app.log.info({ job: id, kind, status, ...(e.type === 'finished' ? { result: e.job.result } : {}) }, `job ${e.type}`);
+  });
   embedder?.thread.on('gave-up', (e) => app.log.error({ err: e.error, restarts: e.restarts }, 'inference thread gave up restarting; restart the server'));
   const url = await app.listen({ host: config.host, port: config.port });
   app.log.info({ url, items: svc.catalog.size }, `fashion recommender listening on ${url}`);
