@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
-import { isOutOfStock } from '../search/availability.js';
-import { matchesFilters, hasFilters } from '../search/filters.js';
 import type { Metadata } from '../store/catalogStore.js';
 import { ExactIndex } from './exactIndex.js';
 import { DEFAULT_HNSW, HnswIndex } from './hnswIndex.js';
+import { itemPredicate } from './itemFilter.js';
 import type { Metric } from './metric.js';
 import type { RowFilter, RowIndex } from './rowIndex.js';
 import type { IdDistance, VectorFilter, VectorQuery, VectorSpace } from './vectorIndex.js';
@@ -111,20 +110,10 @@ export class EmbeddedSpace implements VectorSpace {
   }
 
   private rowFilter(filter: VectorFilter | undefined): RowFilter | undefined {
-    const tests: RowFilter[] = [];
-    if (this.hidden.size > 0) tests.push((r) => !this.hidden.has(r));
-    if (!filter) return tests[0];
-    if (hasFilters(filter.metadata)) tests.push((r) => matchesFilters(this.metadata[r]!, filter.metadata!));
-    if (filter.excludeIds && filter.excludeIds.length > 0) {
-      const out = new Set(filter.excludeIds.map((id) => this.rowOf.get(id)).filter((r) => r !== undefined));
-      tests.push((r) => !out.has(r));
-    }
-    if (filter.inStockOnly) tests.push((r) => !isOutOfStock(this.metadata[r]!));
-    if (filter.onlyIds) {
-      const only = filter.onlyIds;
-      tests.push((r) => only.has(this.ids[r]!));
-    }
-    if (tests.length === 0) return undefined;
-    return (r) => tests.every((t) => t(r));
+    const item = itemPredicate(filter);
+    const hidden = this.hidden.size > 0 ? this.hidden : null;
+    if (!item && !hidden) return undefined;
+    return (r) => !hidden?.has(r) && (!item || item(this.ids[r]!, this.metadata[r]!));
   }
+
 }

@@ -1,7 +1,6 @@
-import { isOutOfStock } from '../search/availability.js';
-import { hasFilters, matchesFilters } from '../search/filters.js';
 import type { Metadata } from '../store/catalogStore.js';
 import type { EmbeddedSpace } from './embeddedSpace.js';
+import { itemPredicate } from './itemFilter.js';
 import type { Metric } from './metric.js';
 import type { IdDistance, VectorFilter, VectorQuery, VectorSpace } from './vectorIndex.js';
 
@@ -84,12 +83,10 @@ export class LiveSpace implements VectorSpace {
 
   private searchAdded(vector: Float32Array, k: number, metric: Metric, filter: VectorFilter | undefined): IdDistance[] {
     const q2 = norm2Of(vector);
-    const exclude = filter?.excludeIds && filter.excludeIds.length > 0 ? new Set(filter.excludeIds) : null;
+    const passes = itemPredicate(filter);
     const out: IdDistance[] = [];
     for (const [id, a] of this.added) {
-      if (exclude?.has(id) || (filter?.onlyIds && !filter.onlyIds.has(id))) continue;
-      if (hasFilters(filter?.metadata) && !matchesFilters(a.metadata, filter!.metadata!)) continue;
-      if (filter?.inStockOnly && isOutOfStock(a.metadata)) continue;
+      if (passes && !passes(id, a.metadata)) continue;
       out.push({ id, distance: distance(vector, q2, a, metric) });
     }
     return out.sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : 1)).slice(0, k);
