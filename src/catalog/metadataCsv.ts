@@ -17,6 +17,26 @@ export interface MetadataTable {
 }
 
 /** Columns the product understands; any other column is kept as metadata too. */
+/**
+ * How the shop's CSV files are read (the metadata CSV, and CSV / TSV product feeds): a BOM and blank lines are
+ * tolerated, a row that cannot be parsed is reported to `problems` with its line and skipped, a row with the wrong
+ * number of fields reaches the caller's own check (which says how many were expected), and each record comes with
+ * the line it ends on, so that a problem names its line even after quoted line breaks or skipped lines.
+ */
+export function csvRecordOptions(problems: CsvProblem[]) {
+  return {
+    bom: true,
+    skip_empty_lines: true,
+    skip_records_with_error: true,
+    on_skip: (err: { lines?: number; message?: string } | undefined) => {
+      problems.push({ line: Number(err?.lines ?? 0), message: err?.message ?? 'unreadable row' });
+      return undefined;
+    },
+    info: true,
+    relax_column_count: true,
+  } as const;
+}
+
 export const KNOWN_COLUMNS = ['gender', 'masterCategory', 'subCategory', 'articleType', 'baseColour', 'season', 'year', 'usage', 'productDisplayName'] as const;
 
 /**
@@ -37,20 +57,7 @@ export function parseMetadataCsv(text: string, label = 'the CSV'): MetadataTable
   const problems: CsvProblem[] = [];
   let parsed: Array<{ record: string[]; info: { lines: number } }>;
   try {
-    parsed = parse(text.replace(/^\uFEFF/, ''), {
-      bom: true,
-      relax_quotes: false,
-      skip_empty_lines: true,
-      skip_records_with_error: true,
-      on_skip: (err) => {
-        problems.push({ line: Number(err?.lines ?? 0), message: err?.message ?? 'unreadable row' });
-        return undefined;
-      },
-      // Each record with the line it ends on, so that a problem names its line even after skipped or blank lines.
-      info: true,
-      // Rows with a wrong number of fields reach the check below, which says how many were expected.
-      relax_column_count: true,
-    }) as unknown as Array<{ record: string[]; info: { lines: number } }>;
+    parsed = parse(text.replace(/^\uFEFF/, ''), { ...csvRecordOptions(problems), relax_quotes: false }) as unknown as Array<{ record: string[]; info: { lines: number } }>;
   } catch (err) {
     throw new FashionError('input/invalid', `Expected ${label} to be CSV but it could not be parsed: ${(err as Error).message}`, { cause: err });
   }

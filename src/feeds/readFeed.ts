@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 // ITEM_ID and the metadata bounds are the catalog's rules for any write (the API's too); a feed row obeys the same.
 import { ITEM_ID, MAX_METADATA_FIELDS, MAX_METADATA_VALUE } from '../catalog/itemFields.js';
+import { csvRecordOptions } from '../catalog/metadataCsv.js';
 import { FashionError, invalid } from '../errors.js';
 import type { Metadata } from '../store/catalogStore.js';
 
@@ -142,19 +143,10 @@ type RawRecord = { line: number; fields: Record<string, string | string[]> } | {
 async function* delimited(input: Readable, format: 'csv' | 'tsv', label: string): AsyncGenerator<RawRecord> {
   const skipped: FeedProblem[] = [];
   const parser = parse({
-    bom: true,
+    ...csvRecordOptions(skipped),
     delimiter: format === 'tsv' ? '\t' : ',',
     // Merchant Center's TSV has no quoting rules for quotes inside a value (12" screens): keep them as text there.
     relax_quotes: format === 'tsv',
-    relax_column_count: true,
-    skip_empty_lines: true,
-    skip_records_with_error: true,
-    on_skip: (err) => {
-      skipped.push({ line: Number(err?.lines ?? 0), message: err?.message ?? 'unreadable row' });
-      return undefined;
-    },
-    // Each record with the line it ends on, so that a problem names its line even after quoted line breaks.
-    info: true,
   });
   input.on('error', (err) => parser.destroy(err));
   input.pipe(parser);
