@@ -1,6 +1,6 @@
 import { createKey, revokeKey, storedKeys, type StoredKey } from '../catalog/apiKeys.js';
 import { openCatalogStore, requireCatalog } from '../catalog/openCatalog.js';
-import { acquireWriterLock } from '../catalog/writerLock.js';
+import { withWriterLock } from '../catalog/writerLock.js';
 import type { Config } from '../config.js';
 
 /** `fashion keys create`: a new write key, kept hashed in the catalog; the key itself is returned once. */
@@ -26,8 +26,7 @@ export function listApiKeys(config: Config): StoredKey[] {
 
 async function withCatalogWriter<T>(config: Config, command: string, write: (store: ReturnType<typeof openCatalogStore>) => T): Promise<T> {
   requireCatalog(config.dataDir);
-  const lock = await acquireWriterLock(config.dataDir, command);
-  try {
+  return withWriterLock(config.dataDir, command, async (lock) => {
     const store = openCatalogStore(config.dataDir);
     try {
       lock.assertHeld();
@@ -35,7 +34,5 @@ async function withCatalogWriter<T>(config: Config, command: string, write: (sto
     } finally {
       store.close();
     }
-  } finally {
-    await lock.release();
-  }
+  });
 }

@@ -2,7 +2,7 @@ import { SETTING_IDENTITY, storedIdentity } from '../catalog/identity.js';
 import { openCatalogStore } from '../catalog/openCatalog.js';
 import { keepPhoto } from '../catalog/photoStore.js';
 import { checkId, checkMetadata } from '../catalog/itemFields.js';
-import { acquireWriterLock } from '../catalog/writerLock.js';
+import { withWriterLock } from '../catalog/writerLock.js';
 import type { Config } from '../config.js';
 import { requireImageType } from '../imaging/imageType.js';
 import type { CatalogStore, Metadata, StoredItem } from '../store/catalogStore.js';
@@ -110,16 +110,13 @@ export class CatalogWriter {
 
   /** Runs `write` after every earlier commit, holding the writer lock (a `fashion index` running holds it: 409). */
   private commit<T>(what: string, write: (store: CatalogStore) => T): Promise<T> {
-    const run = this.tail.then(async () => {
-      const lock = await acquireWriterLock(this.config.dataDir, `fashion serve: ${what}`);
-      try {
+    const run = this.tail.then(() =>
+      withWriterLock(this.config.dataDir, `fashion serve: ${what}`, async (lock) => {
         this.store ??= openCatalogStore(this.config.dataDir);
         lock.assertHeld();
         return write(this.store);
-      } finally {
-        await lock.release();
-      }
-    });
+      }),
+    );
     this.tail = run.catch(() => undefined);
     return run;
   }
