@@ -1,4 +1,3 @@
-import { fork } from 'node:child_process';
 import { basename } from 'node:path';
 import { FashionError, isErrorCode } from '../errors.js';
 import { INDEX_JOB } from '../jobs/indexJob.js';
@@ -7,6 +6,7 @@ import { submitAsJob } from '../jobs/runAsJob.js';
 import type { IndexChildMessage, IndexChildRequest } from '../workers/indexChild.js';
 import type { IndexEvent, IndexResult } from './indexFolder.js';
 import type { Services } from './services.js';
+import { forkModule } from '../workers/start.js';
 
 /** How often the server applies the items the child has committed since (each becomes searchable then). */
 export const FOLLOW_EVERY_MS = 1000;
@@ -29,10 +29,7 @@ export function indexInBackground(svc: Services, images: string, metadata?: stri
 }
 
 function runChild(svc: Services, req: IndexChildRequest, onEvent: (e: IndexEvent) => void, signal: AbortSignal): Promise<IndexResult> {
-  // From the TypeScript sources (tests, `node --import tsx`) the child needs tsx too; compiled, it runs the .js beside this one.
-  const fromSources = new URL(import.meta.url).pathname.endsWith('.ts');
-  const entry = new URL(fromSources ? '../workers/indexChild.ts' : '../workers/indexChild.js', import.meta.url);
-  const child = fork(entry, [], { execArgv: fromSources ? ['--import', 'tsx'] : [], serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = forkModule(import.meta.url, '../workers/indexChild', { serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   let reloading: Promise<void> | null = null;
   const follow = () => {
     if (reloading) return;

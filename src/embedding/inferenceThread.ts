@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
 import { FashionError } from '../errors.js';
+import { startWorker } from '../workers/start.js';
 
 export interface InferenceWorkerData {
   readonly entry: string;
@@ -262,14 +263,8 @@ export class InferenceThread extends EventEmitter<InferenceEvents> {
 
 /** Starts a worker that loads the model; `ready` resolves once the session is made (the worker then unref'd). */
 function spawn(model: Uint8Array, options: ort.InferenceSession.SessionOptions): { worker: Worker; ready: Promise<Worker> } {
-  // Compiled (dist/): the worker is plain JavaScript next to this file. From the TypeScript sources (tests and
-  // benches under `node --import tsx`): a worker starts without its parent's loader, so boot.mjs registers tsx
-  // first and then imports the .ts entry. dist/ has no boot.mjs and never needs tsx.
-  const fromSources = new URL(import.meta.url).pathname.endsWith('.ts');
-  const entry = new URL(fromSources ? './inferenceWorker.ts' : './inferenceWorker.js', import.meta.url);
-  const script = fromSources ? new URL('../workers/boot.mjs', import.meta.url) : entry;
   // workerData is cloned: the model bytes stay here for the next restart.
-  const worker = new Worker(script, { workerData: { entry: entry.href, model, options } satisfies InferenceWorkerData });
+  const worker = startWorker(import.meta.url, './inferenceWorker', { model, options } satisfies Omit<InferenceWorkerData, 'entry'>);
   const ready = new Promise<Worker>((resolve, reject) => {
     const settle = (err: Error | null) => {
       worker.off('message', onMessage);

@@ -1,5 +1,6 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { NeighbourPairOptions, NeighbourPairs } from './duplicates.js';
+import { startWorker } from '../workers/start.js';
 
 export interface DuplicatesWorkerData {
   readonly entry: string;
@@ -31,10 +32,7 @@ const CHUNK = 1 << 20;
  */
 export function neighbourPairsOnWorker(vectors: Float32Array, dims: number, options: NeighbourPairOptions = {}, signal?: AbortSignal): Promise<NeighbourPairs> {
   if (signal?.aborted) return Promise.reject(new Error('the duplicates scan was stopped'));
-  const fromSources = new URL(import.meta.url).pathname.endsWith('.ts');
-  const entry = new URL(fromSources ? './duplicatesWorker.ts' : './duplicatesWorker.js', import.meta.url);
-  const script = fromSources ? new URL('../workers/boot.mjs', import.meta.url) : entry;
-  const worker = new Worker(script, { workerData: { entry: entry.href, length: vectors.length, dims, options } satisfies DuplicatesWorkerData });
+  const worker = startWorker(import.meta.url, './duplicatesWorker', { length: vectors.length, dims, options } satisfies Omit<DuplicatesWorkerData, 'entry'>);
   return new Promise((resolve, reject) => {
     let settled = false;
     const onAbort = () => finish(new Error('the duplicates scan was stopped'));
