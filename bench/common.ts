@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { REPO_ROOT } from '../src/config.js';
 import { PHOTO_CONDITIONS, rephotograph, type PhotoConditionName } from '../src/imaging/rephotograph.js';
@@ -71,4 +73,35 @@ export async function makeCopies(images: string, dir: string, ids: readonly stri
     if (cond === 'clean') copyFileSync(src, out);
     else writeFileSync(out, await rephotograph(readFileSync(src), PHOTO_CONDITIONS[cond], mulberry32(seedOf(id))));
   }
+}
+
+/**
+ * The compiled server (`fashion serve`, as `npm start` runs it; `npm run bench` builds it first) on a catalog, in a
+ * process of its own so that the bench's clients do not share its event loop; resolves once it listens, with its URL
+ * and a stop that waits for it to exit.
+ */
+export async function startServerProcess(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; stop: () => Promise<void> }> {
+  const server = spawn(process.execPath, ['bin/fashion.js', 'serve', '--data', dataDir, '--port', '0'], {
+    // The "listening" line is at info level.
+    env: { ...process.env, FASHION_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: server.stdout! }).on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as { url?: string; msg?: string };
+        if (entry.url && entry.msg?.includes('listening')) resolve(entry.url);
+      } catch {
+        // not a log line
+      }
+    });
+    server.once('exit', (code) => reject(new Error(`the server stopped before listening (exit code ${code})`)));
+  });
+  const stop = async () => {
+    if (server.exitCode !== null) return;
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    await exited;
+  };
+  return { url, stop };
 }

@@ -3,12 +3,10 @@
 // polled every 200 ms. Reports answers by status, upload latency p50/p95/max, throughput, and the slowest health
 // answer. With `--duplicates`, a duplicates scan is started first, and health is polled until the scan is done.
 // Usage: node --import tsx bench/load.ts --data /path/to/catalog [--clients 16] [--uploads 20] [--photos DIR] [--duplicates]
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { demoCatalog } from '../src/config.js';
-import { arg, percentile, round, saveResult } from './common.js';
+import { arg, percentile, round, saveResult, startServerProcess } from './common.js';
 
 const dataDir = arg('data', '.fashion');
 const clients = Number(arg('clients', '16'));
@@ -19,25 +17,7 @@ const files = readdirSync(photoDir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)
 const step = Math.max(1, Math.floor(files.length / (clients * uploads)));
 const photos = Array.from({ length: Math.min(clients * uploads, files.length) }, (_, i) => readFileSync(join(photoDir, files[i * step]!)));
 
-// The compiled server, as `npm start` runs it (npm run bench builds it first).
-const server = spawn(process.execPath, ['bin/fashion.js', 'serve', '--data', dataDir, '--port', '0'], {
-  // The "listening" line is at info level, which the server logs by default.
-  env: { ...process.env, FASHION_LOG_LEVEL: 'info' },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const url = await new Promise<string>((resolve, reject) => {
-  const lines = createInterface({ input: server.stdout! });
-  lines.on('line', (line) => {
-    try {
-      const entry = JSON.parse(line) as { url?: string; msg?: string };
-      if (entry.url && entry.msg?.includes('listening')) resolve(entry.url);
-    } catch {
-      // not a log line
-    }
-  });
-  server.once('exit', (code) => reject(new Error(`the server stopped before listening (exit code ${code})`)));
-});
-const stop = () => server.kill('SIGTERM');
+const { url, stop } = await startServerProcess(dataDir);
 
 try {
   const scanStart = performance.now();
@@ -102,5 +82,5 @@ try {
   console.log(JSON.stringify(result, null, 2));
   saveResult(withDuplicates ? 'load+duplicates' : 'load', result);
 } finally {
-  stop();
+  await stop();
 }

@@ -6,14 +6,12 @@
 //      of --photos, e.g. bench/conditions.ts copies, under new ids):
 //      search p50/p95 without and with the writes.
 // Usage: node --import tsx bench/writes.ts --data /path/to/catalog --photos DIR [--writes 100] [--rate 10] [--seconds 20]
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
 import { demoCatalog } from '../src/config.js';
-import { arg, percentile, round, saveResult } from './common.js';
+import { arg, percentile, round, saveResult, startServerProcess } from './common.js';
 
 const source = arg('data', '.fashion');
 const photoDir = arg('photos', '');
@@ -36,21 +34,7 @@ const metadataOf = (i: number): Record<string, string> => {
 };
 const catalogPhotos = readdirSync(demoCatalog()!.images).sort().filter((_, i) => i % 97 === 0).slice(0, 200).map((f) => readFileSync(join(demoCatalog()!.images, f)));
 
-const server = spawn(process.execPath, ['bin/fashion.js', 'serve', '--data', work, '--port', '0'], {
-  env: { ...process.env, FASHION_LOG_LEVEL: 'info', FASHION_API_KEY: KEY, FASHION_RATE_LIMIT: '0' },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const url = await new Promise<string>((resolve, reject) => {
-  createInterface({ input: server.stdout! }).on('line', (line) => {
-    try {
-      const e = JSON.parse(line) as { url?: string; msg?: string };
-      if (e.url && e.msg?.includes('listening')) resolve(e.url);
-    } catch {
-      // not a log line
-    }
-  });
-  server.once('exit', (code) => reject(new Error(`the server stopped before listening (exit code ${code})`)));
-});
+const { url, stop } = await startServerProcess(work, { FASHION_API_KEY: KEY, FASHION_RATE_LIMIT: '0' });
 
 async function put(id: string, bytes: Buffer, metadata: Record<string, string>): Promise<number> {
   const form = new FormData();
@@ -135,7 +119,6 @@ try {
   console.log(JSON.stringify(result, null, 2));
   saveResult('writes', result);
 } finally {
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
+  await stop();
   rmSync(work, { recursive: true, force: true });
 }
