@@ -1,6 +1,7 @@
 import { FashionError, invalid } from '../errors.js';
 import type { ItemOrPhoto, PhotoSource, Query, QueryOptions, TextPart } from '../query/query.js';
 import { checkFilters, type Filters } from '../search/filters.js';
+import type { Metadata } from '../store/catalogStore.js';
 import { checkText } from '../text/textQuery.js';
 import {
   DropFiltersSchema,
@@ -135,6 +136,13 @@ function jsonField(name: string, text: string, expected: string): unknown {
   } catch {
     throw invalid(name, expected, text);
   }
+}
+
+/** A product written as multipart: its photo in `image`, its metadata as JSON text in `metadata` (checked by the writer). */
+export function putItemFromForm(form: UploadForm): { photo: { bytes: Uint8Array; label: string }; metadata: Metadata } {
+  if (!form.file) throw new FashionError('input/invalid', 'Expected the product\'s photo in the multipart field "image"');
+  const metadata = form.fields.metadata === undefined ? {} : jsonField('metadata', form.fields.metadata, 'a JSON object of field names to text');
+  return { photo: { bytes: form.file.bytes, label: form.file.label }, metadata: metadata as Metadata };
 }
 
 /** Form fields sent empty count as not sent (the page sends every field). */

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ERROR_RESPONSES, ItemParams, ItemView, PatchItemBody, PutItemForm, PutItemJsonBody, type PatchItemJson, type PutItemJson } from '../../api/schemas.js';
+import { putItemFromForm } from '../../api/requests.js';
 import { itemView } from '../../api/views.js';
 import type { PutItem } from '../../app/catalogWriter.js';
 import { FashionError } from '../../errors.js';
@@ -69,18 +70,7 @@ export const itemWriteRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, {
 async function putInput(req: FastifyRequest, config: ApiDeps['config']): Promise<PutItem> {
   requireJsonOrForm(req);
   if (req.isMultipart()) {
-    const form = await readForm(req);
-    if (!form.file) throw new FashionError('input/invalid', 'Expected the product\'s photo in the multipart field "image"');
-    const raw = form.fields.metadata;
-    let metadata: unknown = {};
-    if (raw !== undefined) {
-      try {
-        metadata = JSON.parse(raw);
-      } catch {
-        throw new FashionError('input/invalid', 'Expected the multipart field "metadata" to hold a JSON object');
-      }
-    }
-    return { photo: { bytes: form.file.bytes, label: form.file.label }, metadata: metadata as PutItem['metadata'] };
+    return putItemFromForm(await readForm(req));
   }
   const body = req.body as PutItemJson;
   const urls = [...(body.imageUrl ? [body.imageUrl] : []), ...(body.imageUrls ?? [])];
