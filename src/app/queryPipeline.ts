@@ -82,8 +82,11 @@ export class QueryPipeline {
         this.s.catalog.requireItems();
         // The words engine ranks the snapshot's rows: rows deleted or replaced by a write since are left out.
         // Out-of-stock products are left out unless asked for, as in every search.
-        const leftOut = (id: string) => this.s.catalog.rowOfId(id) === undefined || (!query.includeOutOfStock && isOutOfStock(this.s.catalog.item(id).metadata));
-        return (await this.s.text()).search(query.text, { ...words, exclude: leftOut });
+        // Every row is asked: the test is only made when there is something to leave out.
+        const { catalog } = this.s;
+        const hideStock = catalog.hasOutOfStock && !query.includeOutOfStock;
+        const leftOut = (id: string) => catalog.rowOfId(id) === undefined || (hideStock && isOutOfStock(catalog.item(id).metadata));
+        return (await this.s.text()).search(query.text, { ...words, ...(catalog.changes > 0 || hideStock ? { exclude: leftOut } : {}) });
       case 'photo+text': {
         const engine = await this.s.text();
         engine.parse(query.text);
