@@ -95,9 +95,9 @@ for (const id of [...ids, flaky]) servePhoto(`/p/${id}.jpg`, demoPhoto(id));
 const csvCell = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 const HEADER = ['id', 'title', 'image_link', 'additional_image_link', 'availability', 'product_type', 'color', 'gender'];
 /** A Merchant Center style row of a demo item: its labels under the shop's column names. */
-function feedRow(id: string, url = photoUrl(id), title?: string): string[] {
+function feedRow(id: string, url = photoUrl(id), title?: string, others: readonly string[] = []): string[] {
   const m = STYLE_ROWS.get(id) ?? {};
-  return [id, title ?? m.productDisplayName ?? 'Lost item', url, `${photoUrl(id)}?side=back,${photoUrl(id)}?side=top`, 'in stock', m.articleType ?? 'Tshirts', m.baseColour ?? 'Black', m.gender ?? 'Men'];
+  return [id, title ?? m.productDisplayName ?? 'Lost item', url, others.join(','), 'in stock', m.articleType ?? 'Tshirts', m.baseColour ?? 'Black', m.gender ?? 'Men'];
 }
 function writeFeed(file: string, rows: readonly string[][], delimiter = ','): string {
   const cell = delimiter === ',' ? csvCell : (v: string) => v;
@@ -105,10 +105,14 @@ function writeFeed(file: string, rows: readonly string[][], delimiter = ','): st
   return file;
 }
 const MAP = parseMappings(['articleType=product_type', 'baseColour=color', 'productDisplayName=title']);
-/** The shop's feed: 18 products, one whose photo fails once, one whose photo is gone, and two malformed rows. */
+/** The product with two more photos (`additional_image_link`): shots of two products the feed does not list. */
+const probe = ids[4]!;
+const probeShots = pickIds([STYLE_ROWS.get(probe)!.articleType!], 2, 30);
+for (const id of probeShots) servePhoto(`/p/${id}.jpg`, demoPhoto(id));
+/** The shop's feed: 18 products, one with three photos, one whose photo fails once, one whose photo is gone, and two malformed rows. */
 function shopRows(titles: Record<string, string> = {}): string[][] {
   return [
-    ...ids.slice(0, 9).map((id) => feedRow(id, photoUrl(id), titles[id])),
+    ...ids.slice(0, 9).map((id) => feedRow(id, photoUrl(id), titles[id], id === probe ? probeShots.map((s) => photoUrl(s)) : [])),
     feedRow(flaky, photoUrl(flaky, 'flaky')),
     feedRow(missing, `${base}/missing/${missing}.jpg`),
     ['bad-scheme', 'x', 'ftp://cdn.example/x.jpg', '', 'in stock', 'Tshirts', 'Red', 'Men'],
@@ -160,11 +164,11 @@ test('a CSV feed on a loopback server is indexed and searchable; a 500 is retrie
   assert.equal(r.downloads.retries, 1);
   assert.equal(since(mark).filter((l) => l.path.startsWith('/missing/')).length, 1, 'a 404 is not retried within the run');
   assert.equal(r.index?.items, 19);
+  assert.deepEqual(r.otherPhotos, { products: 1, embedded: 2, unchanged: 0 });
 
   const svc = Services.open(config);
   try {
     assert.equal(svc.catalog.size, 19);
-    const probe = ids[4]!;
     const res = await svc.pipeline.search({ kind: 'photo', photo: { kind: 'file', path: join(DEMO!.images, `${probe}.jpg`) }, k: 5, metric: 'cosine', filters: {} });
     assert.equal(res.hits[0]?.id, probe);
     const item = svc.catalog.item(probe);
@@ -173,10 +177,18 @@ test('a CSV feed on a loopback server is indexed and searchable; a 500 is retrie
     assert.equal(item.metadata.baseColour, labels.baseColour);
     assert.equal(item.metadata.productDisplayName, labels.productDisplayName);
     assert.equal(item.metadata.availability, 'in_stock');
-    assert.equal(item.metadata.additional_image_link, `${photoUrl(probe)}?side=back ${photoUrl(probe)}?side=top`);
+    assert.equal(item.metadata.additional_image_link, probeShots.map((s) => photoUrl(s)).join(' '));
+    assert.equal(item.photos?.length, 2);
+    // Found by each of its other photos too: first, listed once, with the photo that matched.
+    for (const [n, shot] of probeShots.entries()) {
+      const by = await svc.pipeline.search({ kind: 'photo', photo: { kind: 'file', path: join(DEMO!.images, `${shot}.jpg`) }, k: 10, metric: 'cosine', filters: {} });
+      assert.equal(by.hits[0]?.id, probe, `found by its photo ${n + 1}`);
+      assert.equal(by.hits[0]?.photo, n + 1);
+      assert.equal(by.hits.filter((h) => h.id === probe).length, 1);
+    }
     assert.equal('product_type' in item.metadata, false);
     assert.match(item.path, /^kept\/[0-9a-f]{64}\.jpg$/);
-    assert.deepEqual(svc.info().metadataColumns, ['productDisplayName', 'additional_image_link', 'availability', 'articleType', 'baseColour', 'gender'], 'mapped columns where their sources were');
+    assert.deepEqual(svc.info().metadataColumns, ['productDisplayName', 'availability', 'articleType', 'baseColour', 'gender', 'additional_image_link'], 'mapped columns where their sources were (in the order rows first give them)');
     // Filters read the mapped labels.
     const shirts = await svc.pipeline.search({ kind: 'item', id: probe, k: 10, metric: 'cosine', filters: { articleType: [labels.articleType!] } });
     assert.ok(shirts.hits.length > 0 && shirts.hits.every((h) => h.metadata.articleType === labels.articleType));
@@ -192,8 +204,9 @@ test('the re-run downloads nothing (304s only) and embeds nothing; the 404 row i
   assert.deepEqual({ added: r.added, updated: r.updated, unchanged: r.unchanged, removed: r.removed, metadataUpdated: r.metadataUpdated }, { added: 0, updated: 0, unchanged: 19, removed: 0, metadataUpdated: 0 });
   const statuses = since(mark).map((l) => `${l.path.startsWith('/missing/') ? 'missing' : 'photo'} ${l.status}`);
   assert.deepEqual([...new Set(statuses)].sort(), ['missing 404', 'photo 304']);
-  assert.equal(statuses.length, 20);
-  assert.deepEqual({ fetched: r.downloads.fetched, notModified: r.downloads.notModified, bytes: r.downloads.bytes }, { fetched: 0, notModified: 19, bytes: 0 });
+  assert.equal(statuses.length, 22);
+  assert.deepEqual({ fetched: r.downloads.fetched, notModified: r.downloads.notModified, bytes: r.downloads.bytes }, { fetched: 0, notModified: 21, bytes: 0 });
+  assert.deepEqual(r.otherPhotos, { products: 0, embedded: 0, unchanged: 1 });
   assert.deepEqual(r.failed.map((f) => f.id), [missing]);
   // Nothing re-embedded: every item's state is as it was.
   const after = fileStates(config.dataDir);
@@ -234,18 +247,21 @@ test('the same feed as TSV reads the same; JSON Lines with sku ids and image arr
   const small = makeFixture([], 'feed-jsonl');
   made.push(small.root);
   const three = pickIds(['Watches', 'Sunglasses', 'Jeans'], 1, 3);
-  for (const id of three) servePhoto(`/p/${id}.jpg`, demoPhoto(id));
+  const backs = pickIds(['Watches', 'Sunglasses', 'Jeans'], 2, 40);
+  for (const id of [...three, ...backs]) servePhoto(`/p/${id}.jpg`, demoPhoto(id));
   const jsonl = join(scratch, 'shop.jsonl');
   writeFileSync(
     jsonl,
-    three.map((id, i) => JSON.stringify({ sku: `SKU-${id}`, image_url: photoUrl(id), additional_image_link: [photoUrl(id, 'x'), photoUrl(id, 'y')], availability: i === 0 ? 'out_of_stock' : 'in_stock', category: STYLE_ROWS.get(id)!.articleType, price: 10 + i })).join('\n') + '\n',
+    three.map((id, i) => JSON.stringify({ sku: `SKU-${id}`, image_url: photoUrl(id), additional_image_link: backs.slice(2 * i, 2 * i + 2).map((b) => photoUrl(b)), availability: i === 0 ? 'out_of_stock' : 'in_stock', category: STYLE_ROWS.get(id)!.articleType, price: 10 + i })).join('\n') + '\n',
   );
   const j = await run(jsonl, small.config({ augment: 0 }), { map: parseMappings(['articleType=category']) });
   assert.equal(j.added, 3);
+  assert.deepEqual(j.failed, []);
+  assert.deepEqual(j.otherPhotos, { products: 3, embedded: 6, unchanged: 0 });
   const svc = Services.open(small.config({ augment: 0 }));
   try {
     const item = svc.catalog.item(`SKU-${three[0]}`);
-    assert.deepEqual(item.metadata, { additional_image_link: `${photoUrl(three[0]!, 'x')} ${photoUrl(three[0]!, 'y')}`, availability: 'out_of_stock', articleType: STYLE_ROWS.get(three[0]!)!.articleType!, price: '10' });
+    assert.deepEqual(item.metadata, { additional_image_link: `${photoUrl(backs[0]!)} ${photoUrl(backs[1]!)}`, availability: 'out_of_stock', articleType: STYLE_ROWS.get(three[0]!)!.articleType!, price: '10' });
   } finally {
     await svc.close();
   }

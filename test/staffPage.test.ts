@@ -24,6 +24,8 @@ const config = fx.config({ apiKeys: KEY });
 /** A new arrival: a demo photo that is not in the fixture. */
 const newId = pickIds(['Tshirts'], 1, 5)[0]!;
 const newPhoto = join(DEMO!.images, `${newId}.jpg`);
+/** A second photo of the new product (another tee's shot: the product is added with two photos). */
+const backPhoto = join(DEMO!.images, `${pickIds(['Tshirts'], 1, 6)[0]!}.jpg`);
 let svc: Services;
 let app: FastifyInstance;
 let browser: Browser;
@@ -103,7 +105,8 @@ test('staff: no key is refused in words; with the key add, find, edit and remove
   await page.setInputFiles('#add-file', { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('not a photo at all') });
   await page.click('#add-submit');
   await page.waitForFunction(() => /JPEG, PNG or WebP/.test(document.querySelector('[data-testid="add-status"].error')?.textContent ?? ''));
-  await page.setInputFiles('#add-file', newPhoto);
+  await page.setInputFiles('#add-file', [newPhoto, backPhoto]);
+  assert.match((await page.textContent('#add-drop-text')) ?? '', /and 1 more photo/);
   const locked = JSON.stringify({ error: { code: 'catalog/locked', message: 'The catalog is locked by another writer' } });
   await page.route(`**/api/items/${newId}`, (route) => (route.request().method() === 'PUT' ? route.fulfill({ status: 409, contentType: 'application/json', body: locked }) : route.continue()));
   await page.click('#add-submit');
@@ -118,6 +121,7 @@ test('staff: no key is refused in words; with the key add, find, edit and remove
   const stored = await (await fetch(`${base}/api/items/${newId}`)).json();
   assert.equal(stored.metadata.productDisplayName, 'Staff test tee');
   assert.equal(stored.metadata.brand, 'Acme');
+  assert.equal(stored.imageUrls?.length, 2, 'both photos were sent');
   // A shopper's search by the same photo finds it first too (the grid emptied first, to see the new answer arrive).
   await page.$eval('#results', (el) => el.replaceChildren());
   await page.setInputFiles('#file-input', newPhoto);

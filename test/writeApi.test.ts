@@ -185,3 +185,51 @@ test('a product out of stock is left out of results unless asked for; matching i
   await app.inject({ method: 'PATCH', url: `/api/items/${id}`, payload: { metadata: { availability: 'in stock' } }, headers: auth });
   assert.equal(ids((await app.inject(searchPhoto(id))).json())[0], id, 'back in stock, back in results');
 });
+
+test('a product with three photos is found by each, listed once with the photo that matched, and keeps them across a restart', async () => {
+  const app = served.app;
+  // Three photos that are in no other product of the catalog: a shop's one product shot three ways.
+  const shots = pickIds(['Casual Shoes'], 3, 60);
+  const id = 'SKU-three-photos';
+  // Labels the small fixture model reads off these photos alike (a refined item vector reads its labels: a colour it
+  // would not predict for a photo moves that photo's vector away from a search by it; the fixture has no same-product
+  // space to put the product first regardless).
+  const labels = { articleType: 'Casual Shoes', usage: 'Casual', productDisplayName: 'Three-photo shoe' };
+  const form = multipart([...shots.map((s) => ({ name: 'image', value: photoOf(s), filename: `${s}.jpg` })), { name: 'metadata', value: JSON.stringify(labels) }]);
+  const res = await app.inject({ method: 'PUT', url: `/api/items/${id}`, payload: form.payload, headers: { ...form.headers, ...auth } });
+  assert.equal(res.statusCode, 201, res.body);
+  assert.deepEqual(res.json().imageUrls, [`/api/images/${id}`, `/api/images/${id}?photo=1`, `/api/images/${id}?photo=2`]);
+  for (const [n, shot] of shots.entries()) {
+    const found = (await app.inject(searchPhoto(shot))).json();
+    assert.equal(ids(found)[0], id, `found first by photo ${n}: ${JSON.stringify(ids(found))}`);
+    assert.equal(ids(found).filter((x) => x === id).length, 1, 'listed once');
+    assert.equal(found.results[0].imageUrl, `/api/images/${id}${n > 0 ? `?photo=${n}` : ''}`, 'shown with the photo that matched');
+    const image = await app.inject({ url: found.results[0].imageUrl });
+    assert.deepEqual(image.rawPayload, photoOf(shot));
+  }
+  assert.equal((await app.inject({ url: `/api/images/${id}?photo=3` })).statusCode, 404);
+  // k = 100 over the whole catalog: the product is one row of the results, not three.
+  const all = (await app.inject({ method: 'POST', url: '/api/search', payload: { id: fx.ids[0], k: 100 } })).json();
+  assert.ok(ids(all).filter((x) => x === id).length <= 1);
+  // A change of labels keeps the photos, and each still finds it.
+  assert.equal((await app.inject({ method: 'PATCH', url: `/api/items/${id}`, payload: { metadata: { usage: 'Casual' } }, headers: auth })).statusCode, 200);
+  assert.equal(ids((await app.inject(searchPhoto(shots[2]!))).json())[0], id);
+  // A restart reads them from the store.
+  const svc = Services.open(config);
+  try {
+    svc.prepareIndex();
+    assert.equal(svc.catalog.item(id).photos?.length, 2);
+    for (const shot of shots) {
+      const read = await svc.pipeline.search({ kind: 'photo', photo: { kind: 'upload', bytes: photoOf(shot), label: 'q' }, k: 5 });
+      assert.equal(read.hits[0]!.id, id, `after a restart, by ${shot}`);
+    }
+  } finally {
+    await svc.close();
+  }
+  // A new version with one photo drops the others.
+  const one = multipart([{ name: 'image', value: photoOf(shots[0]!), filename: 'a.jpg' }, { name: 'metadata', value: JSON.stringify(labels) }]);
+  assert.equal((await app.inject({ method: 'PUT', url: `/api/items/${id}`, payload: one.payload, headers: { ...one.headers, ...auth } })).statusCode, 200);
+  assert.equal((await app.inject({ url: `/api/images/${id}?photo=1` })).statusCode, 404);
+  const after = (await app.inject(searchPhoto(shots[2]!))).json() as { results: Array<{ id: string; imageUrl: string }> };
+  assert.ok(after.results.every((r) => r.id !== id || r.imageUrl === `/api/images/${id}`), 'only its one photo is left to match');
+});

@@ -497,7 +497,7 @@ $('url-input').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.p
 document.addEventListener('paste', (e) => {
   const file = [...(e.clipboardData?.files ?? [])].find((f) => f.type.startsWith('image/'));
   // A photo pasted while adding a product is that product's photo, not a search.
-  if (file && $('staff').contains(e.target)) setProductPhoto(file);
+  if (file && $('staff').contains(e.target)) setProductPhotos([file]);
   else if (file) searchFile(file);
 });
 for (const sel of document.querySelectorAll('select')) sel.addEventListener('change', () => rerun());
@@ -525,7 +525,7 @@ const JOB_NAMES = { duplicates: 'Duplicates scan', ingest: 'Indexing photos', fe
 const ADD_DROP_HINT = [...$('add-drop-text').childNodes].map((n) => n.cloneNode(true)); // the drop zone's words before a photo
 
 let staffKey = storedKey();
-let productPhoto = null; // the photo of the product being added (a File)
+let productPhotos = []; // the photos of the product being added (Files; the first is the one lists show)
 let editing = null; // the product in the edit dialog: its id and its fields as they were when it opened
 
 function storedKey() {
@@ -666,14 +666,17 @@ function extraFields(box) {
   return out;
 }
 
-function setProductPhoto(file) {
-  if (!file) return;
-  productPhoto = file;
+/** The product's photos (up to 10): the first is shown; each is embedded, and a search by any finds the product. */
+function setProductPhotos(files) {
+  const photos = [...(files ?? [])].filter((f) => f.type.startsWith('image/')).slice(0, 10);
+  if (photos.length === 0) return;
+  productPhotos = photos;
   const img = $('add-preview');
   if (img.src.startsWith('blob:')) URL.revokeObjectURL(img.src);
-  img.src = URL.createObjectURL(file); // shown from memory: the photo is sent only with the product
+  img.src = URL.createObjectURL(photos[0]); // shown from memory: the photos are sent only with the product
   img.hidden = false;
-  $('add-drop-text').textContent = `${file.name}: drop or choose another photo to change it`;
+  const more = photos.length > 1 ? ` and ${photos.length - 1} more ${photos.length === 2 ? 'photo' : 'photos'}` : '';
+  $('add-drop-text').textContent = `${photos[0].name}${more}: drop or choose others to change them`;
 }
 
 function resetAddForm() {
@@ -684,7 +687,7 @@ function resetAddForm() {
   img.removeAttribute('src');
   img.hidden = true;
   $('add-drop-text').replaceChildren(...ADD_DROP_HINT.map((n) => n.cloneNode(true)));
-  productPhoto = null;
+  productPhotos = [];
 }
 
 /** PUT replaces a product of the same id: ask before overwriting one the shop has. */
@@ -703,7 +706,7 @@ async function addProduct(e) {
   e.preventDefault();
   const status = $('add-status');
   const id = $('add-id').value.trim();
-  if (!productPhoto) return statusLine(status, 'Choose the product’s photo first: drop it on the box or choose a file.', true);
+  if (productPhotos.length === 0) return statusLine(status, 'Choose the product’s photo first: drop it (or several) on the box or choose files.', true);
   let metadata;
   try {
     metadata = { ...fieldValues($('add-form')), ...extraFields($('add-extra')) };
@@ -716,11 +719,11 @@ async function addProduct(e) {
     if (!(await mayReplace(id))) return statusLine(status, 'Nothing was sent: the product in the shop is kept as it was.');
     statusLine(status, `Adding ${id}: indexing its photo…`);
     const form = new FormData();
-    form.append('image', productPhoto);
+    for (const photo of productPhotos) form.append('image', photo);
     form.append('metadata', JSON.stringify(metadata));
     const { status: code, item } = await write('PUT', id, form);
     statusLine(status, `${code === 201 ? 'Added' : 'Replaced'} “${item.metadata.productDisplayName ?? item.id}” (${item.id}): searches find it now. Its photo’s search is below.`);
-    const photo = productPhoto;
+    const photo = productPhotos[0];
     resetAddForm();
     searchFile(photo); // the new product first, as a shopper with its photo would find it
     loadJobs();
@@ -925,8 +928,8 @@ function jobTime(job) {
 const productDrop = $('add-drop');
 for (const ev of ['dragenter', 'dragover']) productDrop.addEventListener(ev, (e) => { e.preventDefault(); productDrop.classList.add('dragging'); });
 for (const ev of ['dragleave', 'drop']) productDrop.addEventListener(ev, (e) => { e.preventDefault(); productDrop.classList.remove('dragging'); });
-productDrop.addEventListener('drop', (e) => setProductPhoto([...e.dataTransfer.files].find((f) => f.type.startsWith('image/'))));
-$('add-file').addEventListener('change', (e) => setProductPhoto(e.target.files[0]));
+productDrop.addEventListener('drop', (e) => setProductPhotos(e.dataTransfer.files));
+$('add-file').addEventListener('change', (e) => setProductPhotos(e.target.files));
 $('add-form').addEventListener('submit', addProduct);
 $('add-extra-button').addEventListener('click', () => addExtraRow($('add-extra'), $('add-extra-button')));
 $('edit-extra-button').addEventListener('click', () => addExtraRow($('edit-extra'), $('edit-extra-button')));

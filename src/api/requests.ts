@@ -25,7 +25,10 @@ import { compileCheck } from '../util/schemaCheck.js';
 
 /** A multipart body as the server streamed it: the photo in field `image` (if any) and the text fields. */
 export interface UploadForm {
+  /** The first photo (a search's only one). */
   readonly file?: { readonly bytes: Uint8Array; readonly label: string };
+  /** Every photo, in the order sent (a product's). */
+  readonly files?: ReadonlyArray<{ readonly bytes: Uint8Array; readonly label: string }>;
   readonly fields: Readonly<Record<string, string>>;
 }
 
@@ -139,10 +142,11 @@ function jsonField(name: string, text: string, expected: string): unknown {
 }
 
 /** A product written as multipart: its photo in `image`, its metadata as JSON text in `metadata` (checked by the writer). */
-export function putItemFromForm(form: UploadForm): { photo: { bytes: Uint8Array; label: string }; metadata: Metadata } {
-  if (!form.file) throw new FashionError('input/invalid', 'Expected the product\'s photo in the multipart field "image"');
+export function putItemFromForm(form: UploadForm): { photos: Array<{ bytes: Uint8Array; label: string }>; metadata: Metadata } {
+  const photos = form.files ?? (form.file ? [form.file] : []);
+  if (photos.length === 0) throw new FashionError('input/invalid', 'Expected the product\'s photo in the multipart field "image" (one or more)');
   const metadata = form.fields.metadata === undefined ? {} : jsonField('metadata', form.fields.metadata, 'a JSON object of field names to text');
-  return { photo: { bytes: form.file.bytes, label: form.file.label }, metadata: metadata as Metadata };
+  return { photos: photos.map((p) => ({ bytes: p.bytes, label: p.label })), metadata: metadata as Metadata };
 }
 
 /** Form fields sent empty count as not sent (the page sends every field). */

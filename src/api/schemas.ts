@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { ERROR_TABLE } from '../errors.js';
+import { MAX_PHOTOS } from '../catalog/itemFields.js';
 import { JOB_KINDS, JOB_STATUSES } from '../jobs/jobQueue.js';
 import { DEFAULT_K, MAX_K } from '../query/query.js';
 import { MAX_TEXT_LENGTH } from '../text/queryParser.js';
@@ -40,6 +41,10 @@ export const HandleSchema = Type.String({ minLength: 1, maxLength: 64, descripti
 export const BinarySchema = Type.String({ format: 'binary', description: 'A photo (JPEG, PNG or WebP)' });
 
 export const ItemParams = Type.Object({ id: ItemIdSchema });
+export const ImageQuery = Type.Object(
+  { photo: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_PHOTOS - 1, default: 0, description: 'Which photo of a product with several (0: its first)' })) },
+  { additionalProperties: false },
+);
 
 export const DEFAULT_ITEMS_LIMIT = 24;
 export const MAX_ITEMS_LIMIT = 200;
@@ -108,13 +113,16 @@ export const WriteMetadataSchema = Type.Record(Type.String({ maxLength: 64 }), T
 export const PutItemJsonBody = Type.Object(
   {
     imageUrl: Type.Optional(ImageUrlSchema),
-    imageUrls: Type.Optional(Type.Array(ImageUrlSchema, { maxItems: 10, description: 'Photos of the product (one is supported for now)' })),
+    imageUrls: Type.Optional(Type.Array(ImageUrlSchema, { maxItems: MAX_PHOTOS, description: 'Photos of the product, after imageUrl when both are given; each is embedded, and a search by any finds it' })),
     metadata: Type.Optional(WriteMetadataSchema),
   },
   { additionalProperties: false },
 );
 export const PutItemForm = Type.Object(
-  { image: BinarySchema, metadata: Type.Optional(Type.String({ maxLength: 16 * 1024, description: 'The metadata as JSON text' })) },
+  {
+    image: Type.Union([BinarySchema, Type.Array(BinarySchema, { minItems: 1, maxItems: MAX_PHOTOS })], { description: 'The product\'s photos: the field once per photo, the first first' }),
+    metadata: Type.Optional(Type.String({ maxLength: 16 * 1024, description: 'The metadata as JSON text' })),
+  },
   { additionalProperties: false },
 );
 export const PatchItemBody = Type.Object(
@@ -159,7 +167,12 @@ export const MetadataSchema = Type.Record(Type.String(), Type.String(), { descri
 export const PredictionSchema = Type.Object({ value: Type.String(), confidence: Type.Number() });
 export const PredictionsSchema = Type.Record(Type.String(), PredictionSchema, { description: 'Predicted labels (articleType, baseColour, gender) with confidences' });
 
-export const ItemView = Type.Object({ id: Type.String(), imageUrl: Type.String(), metadata: MetadataSchema });
+export const ItemView = Type.Object({
+  id: Type.String(),
+  imageUrl: Type.String({ description: 'Its (first) photo' }),
+  imageUrls: Type.Optional(Type.Array(Type.String(), { description: 'Every photo, the first first, when the product has several' })),
+  metadata: MetadataSchema,
+});
 export const ItemsPage = Type.Object({ total: Type.Integer(), items: Type.Array(ItemView) });
 
 /** `ok` (200), or `degraded` (503, so that a load balancer or an orchestrator sees it) with the reason: photos cannot be embedded now. */
@@ -231,7 +244,7 @@ export const HitView = Type.Object({
   id: Type.String(),
   score: Type.Number({ description: 'Similarity in [0, 1], higher is closer' }),
   distance: Type.Number(),
-  imageUrl: Type.String(),
+  imageUrl: Type.String({ description: 'The photo of the product nearest the query (a product with several photos is listed once)' }),
   metadata: MetadataSchema,
   lookAlike: Type.Optional(Type.Boolean({ description: 'Moved first as the item that looks most like the photo' })),
   predicted: Type.Optional(PredictionsSchema),

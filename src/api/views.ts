@@ -29,12 +29,19 @@ import type {
  * schemas of src/api/schemas.ts. No fastify here.
  */
 
-export function imageUrlOf(id: string): string {
-  return `/api/images/${encodeURIComponent(id)}`;
+/** The URL of an item's photo: its first, or photo `photo` (1, 2, ...) of a product with several. */
+export function imageUrlOf(id: string, photo?: number): string {
+  return `/api/images/${encodeURIComponent(id)}${photo ? `?photo=${photo}` : ''}`;
 }
 
 export function itemView(item: StoredItem): ItemViewBody {
-  return { id: item.id, imageUrl: imageUrlOf(item.id), metadata: { ...item.metadata } };
+  const others = item.photos ?? [];
+  return {
+    id: item.id,
+    imageUrl: imageUrlOf(item.id),
+    ...(others.length > 0 ? { imageUrls: [imageUrlOf(item.id), ...others.map((_, i) => imageUrlOf(item.id, i + 1))] } : {}),
+    metadata: { ...item.metadata },
+  };
 }
 
 /** A page of the catalog (the catalog service's spread over all of it) and the catalog's size. */
@@ -67,7 +74,7 @@ export function hitView(h: SearchHit | TextHit): HitBody {
     id: h.id,
     score: h.score,
     distance: h.distance,
-    imageUrl: imageUrlOf(h.id),
+    imageUrl: imageUrlOf(h.id, (h as SearchHit).photo),
     metadata: { ...h.metadata },
     ...(h.lookAlike ? { lookAlike: true } : {}),
     ...(predicted ? { predicted } : {}),
@@ -119,7 +126,7 @@ export async function searchView(query: Query, res: SearchResult | TextSearchRes
 }
 
 function matchHitView(h: SearchHit): MatchBody['candidates'][number] {
-  return { id: h.id, score: h.score, imageUrl: imageUrlOf(h.id), metadata: { ...h.metadata } };
+  return { id: h.id, score: h.score, imageUrl: imageUrlOf(h.id, h.photo), metadata: { ...h.metadata } };
 }
 
 /** Second-hand matching: the catalog product the photo shows, or match: null, with the candidates to check. */

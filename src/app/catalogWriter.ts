@@ -1,16 +1,17 @@
 import { SETTING_IDENTITY, storedIdentity } from '../catalog/identity.js';
 import { openCatalogStore } from '../catalog/openCatalog.js';
 import { keepPhoto } from '../catalog/photoStore.js';
-import { checkId, checkMetadata } from '../catalog/itemFields.js';
+import { checkId, checkMetadata, MAX_PHOTOS } from '../catalog/itemFields.js';
 import { withWriterLock } from '../catalog/writerLock.js';
 import type { Config } from '../config.js';
 import { requireImageType } from '../imaging/imageType.js';
-import type { CatalogStore, Metadata, StoredItem } from '../store/catalogStore.js';
+import { FashionError } from '../errors.js';
+import type { CatalogStore, Metadata, PhotoFile, StoredItem } from '../store/catalogStore.js';
 import type { ItemVersion, Services } from './services.js';
 
 export interface PutItem {
-  /** The product's photo. */
-  readonly photo: { readonly bytes: Uint8Array; readonly label: string };
+  /** The product's photos, its first first (the one lists show); each is embedded, and a search by any finds it. */
+  readonly photos: ReadonlyArray<{ readonly bytes: Uint8Array; readonly label: string }>;
   readonly metadata: Metadata;
 }
 
@@ -41,24 +42,33 @@ export class CatalogWriter {
   async put(id: string, input: PutItem): Promise<WriteResult> {
     checkId(id);
     const metadata = checkMetadata(input.metadata);
-    const type = requireImageType(input.photo.bytes, input.photo.label);
-    const embedded = await this.svc.embedding.embed(input.photo.bytes, input.photo.label);
+    if (input.photos.length === 0) throw new FashionError('input/invalid', `Expected at least one photo of ${id} but received none`);
+    if (input.photos.length > MAX_PHOTOS) throw new FashionError('input/invalid', `Expected at most ${MAX_PHOTOS} photos of one product but received ${input.photos.length}`);
+    const types = input.photos.map((p) => requireImageType(p.bytes, p.label));
+    // Embedded together: the inference thread batches them with each other and with other requests.
+    const embedded = await Promise.all(input.photos.map((p) => this.svc.embedding.embed(p.bytes, p.label)));
     const identity = (await this.svc.embedding.load()).identity;
-    const version = (path: string): ItemVersion => {
-      const item: StoredItem = { id, path, size: input.photo.bytes.length, mtimeMs: Date.now(), metadata, pixelHash: embedded.photo.pixelHash };
-      return { item, backbone: embedded.vector, colour: embedded.colour, search: this.searchVector(embedded.vector, embedded.colour, metadata) };
-    };
     return this.commit(`PUT /api/items/${id}`, (store) => {
       const created = !this.svc.catalog.has(id);
-      const v = version(keepPhoto(this.config.dataDir, input.photo.bytes, type));
+      const files: PhotoFile[] = input.photos.map((p, i) => ({
+        path: keepPhoto(this.config.dataDir, p.bytes, types[i]!),
+        size: p.bytes.length,
+        mtimeMs: Date.now(),
+        pixelHash: embedded[i]!.photo.pixelHash,
+      }));
+      const [first, ...others] = files;
+      const item: StoredItem = { id, ...first!, metadata, ...(others.length > 0 ? { photos: others } : {}) };
+      const versions = embedded.map((e) => ({ backbone: e.vector, colour: e.colour, search: this.searchVector(e.vector, e.colour, metadata) }));
+      const v: ItemVersion = { item, ...versions[0]!, photos: versions.slice(1) };
       store.atomically(() => {
         if (!storedIdentity(store)) store.setSetting(SETTING_IDENTITY, JSON.stringify(identity));
-        store.putItems([{ ...v.item, vector: v.backbone, colour: v.colour }]);
+        store.putItems([{ ...first!, id, metadata, vector: v.backbone, colour: v.colour }]);
+        if (others.length > 0) store.putPhotos(id, others.map((f, i) => ({ ...f, vector: versions[i + 1]!.backbone, colour: versions[i + 1]!.colour })));
         if (this.svc.refinement.model) store.putFeatures('refined', new Map([[id, v.search]]));
         addColumns(store, metadata);
       });
       this.svc.applyWrite({ put: v });
-      return { item: v.item, created };
+      return { item, created };
     });
   }
 
@@ -79,12 +89,14 @@ export class CatalogWriter {
       const { vector, colour } = this.svc.itemFeatures(id);
       const item: StoredItem = { ...old, metadata };
       const search = this.searchVector(vector, colour, metadata);
+      // Its other photos' refined vectors read the labels too (they are made when the catalog is read, not stored).
+      const photos = this.svc.otherPhotoFeatures(id).map((f) => this.svc.photoVersion(f, metadata));
       store.atomically(() => {
         store.updateMetadata(new Map([[id, metadata]]));
         if (this.svc.refinement.model) store.putFeatures('refined', new Map([[id, search]]));
         addColumns(store, metadata);
       });
-      this.svc.applyWrite({ put: { item, backbone: vector, colour, search } });
+      this.svc.applyWrite({ put: { item, backbone: vector, colour, search, photos } });
       return { item, created: false };
     });
   }

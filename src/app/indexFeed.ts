@@ -31,8 +31,9 @@ export interface IndexFeedOptions {
  * when the catalog has labels, and leaves search ready, holding the catalog's writer lock throughout, exactly as
  * indexFolder does with a folder (the same embedder, refinement and index steps, shared from indexFolder.ts).
  *
- * `additional_image_link` is kept as metadata text (space-separated URLs) for now: several photos per product, each
- * embedded, is later work of its own. `availability` is kept as metadata; hiding what is out of stock is search's.
+ * `additional_image_link` gives a product its other photos, each downloaded and embedded after the first photos are in
+ * (src/feeds/otherPhotos.ts); the URLs are kept as metadata text too. `availability` is kept as metadata; hiding what is
+ * out of stock is search's.
  */
 export async function indexFeed(config: Config, feedFile: string, options: IndexFeedOptions = {}): Promise<IndexFeedResult> {
   return withWriterLock(config.dataDir, `fashion index --feed ${feedFile}`, async (lock) => {

@@ -17,7 +17,7 @@ import { LabelService } from '../services/labels.js';
 import { MatchService } from '../services/match.js';
 import { RefinementService, type Features } from '../services/refinement.js';
 import { SearchService } from '../services/search.js';
-import type { CatalogStore, StoredItem } from '../store/catalogStore.js';
+import type { CatalogStore, Metadata, PhotoVectors, StoredItem } from '../store/catalogStore.js';
 import { FtsTextSearch } from '../text/ftsIndex.js';
 import { TextEngine, type TextEngineOptions } from '../text/textQuery.js';
 import type { TextSearch } from '../text/textSearch.js';
@@ -40,13 +40,19 @@ export interface LiveSpaces {
   readonly backbone: LiveSpace;
 }
 
-/** One item as the write path made it: its stored row and the vectors of each space. */
-export interface ItemVersion {
-  readonly item: StoredItem;
+/** One photo of an item as the write path made it: its vectors. */
+export interface PhotoVersion {
   readonly backbone: Float32Array;
   readonly colour: Float32Array;
   /** Its vector in the searched space (refined, or the backbone vector without a refinement). */
   readonly search: Float32Array;
+}
+
+/** One item as the write path made it: its stored row and the vectors of each space, of its photo and its others. */
+export interface ItemVersion extends PhotoVersion {
+  readonly item: StoredItem;
+  /** Its other photos' vectors (photos 1, 2, ...), as `item.photos` lists their files. */
+  readonly photos?: readonly PhotoVersion[];
 }
 
 /**
@@ -71,6 +77,8 @@ export class Services {
   readonly jobs: JobQueue;
   /** Colour evidence of the items written since the snapshot. */
   private readonly addedColours = new Map<string, Float32Array>();
+  /** Backbone vectors and colour evidence of every item's other photos (a change of labels refines them again). */
+  private readonly otherPhotos = new Map<string, Features[]>();
   /** Colour evidence of every item (rows as items), when stored. */
   private colours: Float32Array | null = null;
   /** The store's insertions the catalog being served holds (`follow` applies later ones). */
@@ -92,13 +100,21 @@ export class Services {
     const { config, store } = this;
     // Items, vectors, derived vectors and the version read as one snapshot: a writer committing meanwhile (another
     // process) cannot leave this catalog with rows of two versions.
-    const { items, vectors, dims, colours, refinement, generation, cursor } = store.snapshot(() => {
+    const { items, vectors, dims, colours, refinement, generation, cursor, photos } = store.snapshot(() => {
       const all = store.loadAll();
       const rowIds = all.items.map((it) => it.id);
-      return { ...all, colours: store.loadFeatures('colour', rowIds), refinement: loadCatalogRefinement(store, config.dataDir, rowIds), generation: store.generation(), cursor: store.insertCursor() };
+      return {
+        ...all,
+        colours: store.loadFeatures('colour', rowIds),
+        refinement: loadCatalogRefinement(store, config.dataDir, rowIds),
+        generation: store.generation(),
+        cursor: store.insertCursor(),
+        photos: store.loadPhotos(),
+      };
     });
     this.cursor = cursor;
     this.addedColours.clear();
+    this.otherPhotos.clear();
     this.labelService = null;
     this.textEngine = null;
     this.textIndex = null;
@@ -119,6 +135,7 @@ export class Services {
       sameProduct: sameProduct ? new LiveSpace(sameProduct) : null,
       backbone: backbone === search ? liveSearch : new LiveSpace(backbone),
     };
+    this.addOtherPhotos(photos);
     if (this.wantsGraph()) this.useGraphs(false);
     const identity = this.catalog.identity;
     this.embedding = new EmbeddingService(
@@ -156,12 +173,37 @@ export class Services {
   follow(limit = 2000): number {
     const { items, cursor } = this.store.itemsAfter(this.cursor, limit);
     this.cursor = cursor;
-    const model = this.refinement.model;
-    for (const { vector, colour, ...item } of items) {
-      const c = colour ?? new Float32Array(0);
-      this.applyWrite({ put: { item, backbone: vector, colour: c, search: model && c.length > 0 ? model.itemVector(vector, c, item.metadata) : vector } });
+    for (const { vector, colour, photoVectors, ...item } of items) {
+      const others = (photoVectors ?? []).map((p) => this.photoVersion({ vector: p.vector, colour: p.colour ?? new Float32Array(0) }, item.metadata));
+      this.applyWrite({ put: { item, ...this.photoVersion({ vector, colour: colour ?? new Float32Array(0) }, item.metadata), photos: others } });
     }
     return items.length;
+  }
+
+  /** A stored photo's vectors in each space: refined with the item's labels when there is a refinement. */
+  photoVersion(f: Features, metadata: Metadata): PhotoVersion {
+    const model = this.refinement.model;
+    return { backbone: f.vector, colour: f.colour, search: model && f.colour.length > 0 ? model.itemVector(f.vector, f.colour, metadata) : f.vector };
+  }
+
+  /** The snapshot's items' other photos, into every space (searched exactly beside the snapshot's rows). */
+  private addOtherPhotos(photos: readonly PhotoVectors[]): void {
+    const byItem = new Map<string, Features[]>();
+    for (const p of photos) {
+      const list = byItem.get(p.id) ?? [];
+      list.push({ vector: p.vector, colour: p.colour ?? new Float32Array(0) });
+      byItem.set(p.id, list);
+    }
+    const part = this.refinement.instancePart;
+    for (const [id, features] of byItem) {
+      const item = this.catalog.find(id);
+      if (!item) continue;
+      const versions = features.map((f) => this.photoVersion(f, item.metadata));
+      this.otherPhotos.set(id, features);
+      this.live.search.putPhotos(id, versions.map((v) => v.search), item.metadata);
+      if (this.live.backbone !== this.live.search) this.live.backbone.putPhotos(id, versions.map((v) => v.backbone), item.metadata);
+      if (this.live.sameProduct && part) this.live.sameProduct.putPhotos(id, versions.map((v) => v.search.slice(part.offset, part.offset + part.dims)), item.metadata);
+    }
   }
 
   /**
@@ -199,15 +241,25 @@ export class Services {
       this.catalog.remove(change.remove);
       for (const space of this.liveSpaces()) space.remove(change.remove);
       this.addedColours.delete(change.remove);
+      this.otherPhotos.delete(change.remove);
       return;
     }
     const { item, backbone, colour, search } = change.put;
+    const others = change.put.photos ?? [];
     this.catalog.put(item);
-    this.live.search.put(item.id, search, item.metadata);
-    if (this.live.backbone !== this.live.search) this.live.backbone.put(item.id, backbone, item.metadata);
+    this.live.search.put(item.id, search, item.metadata, others.map((p) => p.search));
+    if (this.live.backbone !== this.live.search) this.live.backbone.put(item.id, backbone, item.metadata, others.map((p) => p.backbone));
     const part = this.refinement.instancePart;
-    if (this.live.sameProduct && part) this.live.sameProduct.put(item.id, search.slice(part.offset, part.offset + part.dims), item.metadata);
+    const slice = (v: Float32Array) => v.slice(part!.offset, part!.offset + part!.dims);
+    if (this.live.sameProduct && part) this.live.sameProduct.put(item.id, slice(search), item.metadata, others.map((p) => slice(p.search)));
     this.addedColours.set(item.id, colour);
+    if (others.length > 0) this.otherPhotos.set(item.id, others.map((p) => ({ vector: p.backbone, colour: p.colour })));
+    else this.otherPhotos.delete(item.id);
+  }
+
+  /** A catalog item's other photos' backbone vectors and colour evidence, as stored (none for most items). */
+  otherPhotoFeatures(id: string): readonly Features[] {
+    return this.otherPhotos.get(id) ?? [];
   }
 
   private liveSpaces(): LiveSpace[] {

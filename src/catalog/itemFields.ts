@@ -7,6 +7,8 @@ export const ITEM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 /** Metadata of one item: at most this many fields, names and values of bounded length. */
 export const MAX_METADATA_FIELDS = 50;
 export const MAX_METADATA_VALUE = 1000;
+/** Most photos one product keeps: its first and up to nine others, each embedded and searched. */
+export const MAX_PHOTOS = 10;
 
 export function checkId(id: string): void {
   if (!ITEM_ID.test(id)) throw invalid('id', 'letters, digits, ".", "_" or "-" (at most 200, starting with a letter or digit)', id);

@@ -122,7 +122,9 @@ function printFeed(report: IndexFeedResult, json: boolean): void {
   const size = d.bytes < 2 ** 20 ? `${(d.bytes / 2 ** 10).toFixed(0)} KiB` : `${(d.bytes / 2 ** 20).toFixed(1)} MiB`;
   console.log(`read ${scanned} products${problems.length > 0 ? ` (${problems.length} malformed ${problems.length === 1 ? 'row' : 'rows'} skipped)` : ''}: ${added} added, ${updated} updated, ${removed} removed, ${unchanged} unchanged, ${metadataUpdated} metadata updates, ${failed.length} failed`);
   console.log(`photos: ${d.fetched} downloaded (${size}), ${d.notModified} not modified, ${d.failed} failed, ${d.retries} retries; ${scanned} rows in ${report.seconds.toFixed(1)} s (${report.rowsPerSecond.toFixed(1)} rows/s)`);
-  for (const f of failed.slice(0, 20)) console.error(`skipped line ${f.line} (${f.id}): [${f.code}] ${f.message}`);
+  const o = report.otherPhotos;
+  if (o.products + o.unchanged > 0) console.log(`other photos (additional_image_link): ${o.embedded} embedded for ${o.products} products, ${o.unchanged} products unchanged`);
+  for (const f of failed.slice(0, 20)) console.error(`skipped line ${f.line} (${f.id}, ${f.url}): [${f.code}] ${f.message}`);
   if (failed.length > 20) console.error(`... and ${failed.length - 20} more failed photos (retried on the next run)`);
   const warnings = report.warnings;
   for (const w of warnings.slice(0, 20)) console.error(`warning: ${w}`);

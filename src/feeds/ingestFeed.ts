@@ -6,6 +6,7 @@ import { FashionError } from '../errors.js';
 import { readImageFile, type ImageLimits } from '../imaging/decode.js';
 import type { CatalogStore, Metadata } from '../store/catalogStore.js';
 import { PhotoDownloader, type DownloadSettings, type DownloadStats } from './downloader.js';
+import { ingestOtherPhotos, type OtherPhotoFailure, type OtherPhotosReport, type OtherPhotosRow } from './otherPhotos.js';
 import type { PhotoCache } from './photoCache.js';
 import { readFeed, type FeedFormat, type FeedMapping, type FeedProblem, type FeedRow } from './readFeed.js';
 
@@ -41,6 +42,8 @@ export interface FeedReport extends IngestReport {
   /** Malformed rows, skipped (the products they name, when they name one, are left as they were). */
   readonly problems: FeedProblem[];
   readonly downloads: Readonly<DownloadStats> & { readonly seconds: number };
+  /** Products' other photos (`additional_image_link`): written, embedded, unchanged; their failures are in `failed`. */
+  readonly otherPhotos: OtherPhotosReport;
   /** Valid rows per second, end to end (download, embed, commit). */
   readonly rowsPerSecond: number;
 }
@@ -106,6 +109,9 @@ export async function ingestFeed(store: CatalogStore, embedder: Embedder, option
   const idByHash = new Map<string, string>();
   for (const [id, h] of store.pixelHashes()) if (present.has(id)) idByHash.set(h, id);
   const rowOf = new Map<string, { line: number; url: string }>();
+  // Other photos are taken after the first ones (their products must be in); a row listing none drops those it had.
+  const hadOthers = store.idsWithPhotos();
+  const others: OtherPhotosRow[] = [];
   const seen = new Set<string>();
   let unchanged = 0;
   let embedding = 0;
@@ -131,6 +137,7 @@ export async function ingestFeed(store: CatalogStore, embedder: Embedder, option
     for await (const { item: row, result: photo } of asTheyFinish(rows, (r) => downloader.photo(r.imageUrl), window)) {
       done++;
       const k = known.get(row.id);
+      if (row.additionalImageUrls.length > 0 || hadOthers.has(row.id)) others.push({ id: row.id, line: row.line, urls: row.additionalImageUrls });
       const metadataChanged = () => JSON.stringify(store.getItem(row.id)?.metadata ?? {}) !== JSON.stringify(row.metadata);
       if (!photo.ok) {
         failed.push({ id: row.id, path: photo.url, url: photo.url, line: row.line, code: photo.code, message: k ? `${photo.message}; the product keeps its earlier photo` : photo.message });
@@ -165,13 +172,27 @@ export async function ingestFeed(store: CatalogStore, embedder: Embedder, option
     },
     afterBatch: () => progress({ phase: 'embed', done, total: valid, failed: failures() }, true),
   });
+  const otherFailed: OtherPhotoFailure[] = [];
+  const otherPhotos = await ingestOtherPhotos(store, embedder, others, {
+    dataDir: options.dataDir,
+    limits: options.limits,
+    batchSize: options.batchSize,
+    downloader,
+    failed: otherFailed,
+    beforeWrite: () => {
+      options.signal?.throwIfAborted();
+      before();
+    },
+  });
   const downloadSeconds = (performance.now() - downloadStart) / 1000;
+  for (const f of otherFailed) failed.push({ id: f.id, path: f.url, url: f.url, line: f.line, code: f.code, message: f.message });
   for (const f of embedFailed) {
     const at = rowOf.get(f.id)!;
     failed.push({ ...f, line: at.line, url: at.url, message: known.has(f.id) ? `${f.message}; the product keeps its earlier photo` : f.message });
   }
   failed.sort((a, b) => a.line - b.line);
   const indexed = unchanged + embedding - embedFailed.length;
+  // (Other photos' failures do not count here: a product whose first photo is in is indexed.)
   if (indexed === 0) throw allFailed(options.feedFile, failed, valid);
 
   // Deletions come last: a run killed before this point has lost nothing, and the next one makes them. They are
@@ -202,6 +223,7 @@ export async function ingestFeed(store: CatalogStore, embedder: Embedder, option
     imagesPerSecond: embedding / Math.max(seconds, 1e-9),
     rowsPerSecond: valid / Math.max(seconds, 1e-9),
     downloads: { ...downloader.stats, seconds: downloadSeconds },
+    otherPhotos,
   };
 }
 

@@ -4,11 +4,13 @@ import { itemPredicate } from './itemFilter.js';
 import type { Metric } from './metric.js';
 import type { IdDistance, VectorFilter, VectorQuery, VectorSpace } from './vectorIndex.js';
 
-interface Added {
-  readonly vector: Float32Array;
+/** A product's photos kept apart from the snapshot, each with its squared norm (computed once). */
+interface Photos {
+  readonly vectors: readonly Float32Array[];
+  readonly norm2s: readonly number[];
   readonly metadata: Metadata;
-  /** Squared norm, computed once. */
-  readonly norm2: number;
+  /** The photo number of vectors[0]: 0 for an item written since (all its photos), 1 for a snapshot item's others. */
+  readonly first: number;
 }
 
 /**
@@ -16,9 +18,17 @@ interface Added {
  * for hiding rows) and the items written since, kept apart and searched exactly, merged by distance. A write of an
  * item the snapshot holds hides its row there, so every item is found once, in its latest version. The items written
  * since are few next to the snapshot (a shop's changes of a day); a restart reads them into the snapshot.
+ *
+ * A product with several photos is found by any of them and listed once, at the distance of its nearest photo (the
+ * hit says which photo, `photo`). The snapshot's rows are the products' first photos; their other photos are kept
+ * here too (`putPhotos`), searched exactly, so a product's best photo is found exactly: a product whose nearest
+ * photo is among the k nearest first photos is in the snapshot's k, and one whose nearest photo is another is in
+ * the k nearest products by their other photos.
  */
 export class LiveSpace implements VectorSpace {
-  private readonly added = new Map<string, Added>();
+  private readonly added = new Map<string, Photos>();
+  /** The other photos of items of the snapshot (photos 1, 2, ...). */
+  private readonly others = new Map<string, Photos>();
 
   constructor(readonly base: EmbeddedSpace) {}
 
@@ -28,7 +38,7 @@ export class LiveSpace implements VectorSpace {
 
   /** The snapshot's dimensions; a snapshot of an empty catalog has none, and its first item written sets them. */
   get dims(): number {
-    if (this.base.size === 0) for (const a of this.added.values()) return a.vector.length;
+    if (this.base.size === 0) for (const a of this.added.values()) return a.vectors[0]!.length;
     return this.base.dims;
   }
 
@@ -41,56 +51,106 @@ export class LiveSpace implements VectorSpace {
     return (await this.base.count()) + this.added.size;
   }
 
-  /** Writes (or replaces) an item's vector and metadata. */
-  put(id: string, vector: Float32Array, metadata: Metadata): void {
-    if ((this.base.size > 0 || this.added.size > 0) && vector.length !== this.dims) throw new Error(`Expected a vector of ${this.dims} floats for ${id} but received ${vector.length}`);
+  /** Writes (or replaces) an item: the vector of its photo, and of its other photos when it has several. */
+  put(id: string, vector: Float32Array, metadata: Metadata, others: readonly Float32Array[] = []): void {
+    for (const v of [vector, ...others]) {
+      if ((this.base.size > 0 || this.added.size > 0) && v.length !== this.dims) throw new Error(`Expected a vector of ${this.dims} floats for ${id} but received ${v.length}`);
+    }
     this.base.hide(id);
-    let norm2 = 0;
-    for (let j = 0; j < vector.length; j++) norm2 += vector[j]! * vector[j]!;
-    this.added.set(id, { vector, metadata, norm2 });
+    this.others.delete(id);
+    this.added.set(id, photos([vector, ...others], metadata, 0));
+  }
+
+  /** The other photos (1, 2, ...) of an item the snapshot holds (read with the snapshot, not a write). */
+  putPhotos(id: string, vectors: readonly Float32Array[], metadata: Metadata): void {
+    if (!this.base.holds(id) || vectors.length === 0) return;
+    this.others.set(id, photos(vectors, metadata, 1));
   }
 
   remove(id: string): void {
     this.base.hide(id);
     this.added.delete(id);
+    this.others.delete(id);
   }
 
   async search(vector: Float32Array, query: VectorQuery): Promise<IdDistance[]> {
     const fromBase = this.base.size > 0 ? await this.base.search(vector, query) : [];
-    if (this.added.size === 0) return fromBase;
-    const fromAdded = this.searchAdded(vector, query.k, query.metric, query.filter);
-    return [...fromBase, ...fromAdded].sort((a, b) => a.distance - b.distance).slice(0, query.k);
+    if (this.added.size === 0 && this.others.size === 0) return fromBase;
+    const q = { vector, q2: norm2Of(vector), metric: query.metric };
+    const passes = itemPredicate(query.filter);
+    const fromAdded = nearestProducts(this.added, q, query.k, passes);
+    const fromOthers = nearestProducts(this.others, q, query.k, passes);
+    // A product can come from the snapshot (its first photo) and from its other photos: it is listed once, nearest.
+    const best = new Map<string, IdDistance>();
+    for (const n of [...fromBase, ...fromAdded, ...fromOthers]) {
+      const seen = best.get(n.id);
+      if (!seen || n.distance < seen.distance) best.set(n.id, n);
+    }
+    return [...best.values()].sort(byDistance).slice(0, query.k);
   }
 
   async distances(vector: Float32Array, ids: readonly string[], metric: Metric): Promise<IdDistance[]> {
     const inBase = ids.filter((id) => !this.added.has(id));
     const out = this.base.size > 0 ? await this.base.distances(vector, inBase, metric) : [];
-    const q2 = norm2Of(vector);
+    const q = { vector, q2: norm2Of(vector), metric };
+    const byId = new Map(out.map((n) => [n.id, n]));
     for (const id of ids) {
-      const a = this.added.get(id);
-      if (a) out.push({ id, distance: distance(vector, q2, a, metric) });
+      const p = this.added.get(id) ?? this.others.get(id);
+      const nearest = p ? nearestPhoto(p, q) : null;
+      const seen = byId.get(id);
+      if (nearest && (!seen || nearest.distance < seen.distance)) byId.set(id, { id, ...nearest });
     }
-    return out.sort((a, b) => a.distance - b.distance);
+    return [...byId.values()].sort(byDistance);
   }
 
   async get(id: string): Promise<Float32Array | null> {
     return this.vectorOf(id);
   }
 
+  /** The vector of the item's (first) photo. */
   vectorOf(id: string): Float32Array | null {
-    return this.added.get(id)?.vector ?? this.base.vectorOf(id);
+    return this.added.get(id)?.vectors[0] ?? this.base.vectorOf(id);
   }
+}
 
-  private searchAdded(vector: Float32Array, k: number, metric: Metric, filter: VectorFilter | undefined): IdDistance[] {
-    const q2 = norm2Of(vector);
-    const passes = itemPredicate(filter);
-    const out: IdDistance[] = [];
-    for (const [id, a] of this.added) {
-      if (passes && !passes(id, a.metadata)) continue;
-      out.push({ id, distance: distance(vector, q2, a, metric) });
+interface Query {
+  readonly vector: Float32Array;
+  readonly q2: number;
+  readonly metric: Metric;
+}
+
+function photos(vectors: readonly Float32Array[], metadata: Metadata, first: number): Photos {
+  return { vectors, norm2s: vectors.map(norm2Of), metadata, first };
+}
+
+/** The product's photo nearest the query: its distance and its number (omitted for photo 0). */
+function nearestPhoto(p: Photos, q: Query): { distance: number; photo?: number } {
+  let best = 0;
+  let bestDistance = Infinity;
+  p.vectors.forEach((v, i) => {
+    const d = distance(q, v, p.norm2s[i]!);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = i;
     }
-    return out.sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : 1)).slice(0, k);
+  });
+  const photo = p.first + best;
+  return photo === 0 ? { distance: bestDistance } : { distance: bestDistance, photo };
+}
+
+/** The k products of `set` nearest the query by their nearest photo, exactly. */
+function nearestProducts(set: ReadonlyMap<string, Photos>, q: Query, k: number, passes: ((id: string, m: Metadata) => boolean) | undefined): IdDistance[] {
+  if (set.size === 0) return [];
+  const out: IdDistance[] = [];
+  for (const [id, p] of set) {
+    if (passes && !passes(id, p.metadata)) continue;
+    out.push({ id, ...nearestPhoto(p, q) });
   }
+  return out.sort(byDistance).slice(0, k);
+}
+
+function byDistance(a: IdDistance, b: IdDistance): number {
+  return a.distance - b.distance || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 function norm2Of(v: Float32Array): number {
@@ -100,9 +160,9 @@ function norm2Of(v: Float32Array): number {
 }
 
 /** The same distances as the exact index (src/index/exactIndex.ts): cosine distance, or euclidean. */
-function distance(q: Float32Array, q2: number, a: Added, metric: Metric): number {
+function distance(q: Query, v: Float32Array, norm2: number): number {
   let dot = 0;
-  for (let j = 0; j < q.length; j++) dot += q[j]! * a.vector[j]!;
-  if (metric === 'cosine') return 1 - dot / ((Math.sqrt(q2) || 1) * (Math.sqrt(a.norm2) || 1));
-  return Math.sqrt(Math.max(0, q2 + a.norm2 - 2 * dot));
+  for (let j = 0; j < q.vector.length; j++) dot += q.vector[j]! * v[j]!;
+  if (q.metric === 'cosine') return 1 - dot / ((Math.sqrt(q.q2) || 1) * (Math.sqrt(norm2) || 1));
+  return Math.sqrt(Math.max(0, q.q2 + norm2 - 2 * dot));
 }

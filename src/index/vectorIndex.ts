@@ -31,6 +31,8 @@ export interface IdDistance {
   readonly id: string;
   /** Cosine distance (1 - cosine similarity) or euclidean distance: smaller is closer. */
   readonly distance: number;
+  /** Which of the product's photos is nearest, when it is not its first (photo 0): 1, 2, ... */
+  readonly photo?: number;
 }
 
 /** One vector space of the catalog (search vectors, same-product vectors, backbone vectors). */

@@ -29,6 +29,8 @@ export interface SearchHit {
    * when the product is not listed: not a claim of identity (that is `fashion match`).
    */
   readonly lookAlike?: boolean;
+  /** Which of the product's photos the query is nearest, when it is not its first (photo 0): the one to show. */
+  readonly photo?: number;
 }
 
 export interface Timings {

@@ -22,6 +22,7 @@ import { openapiRoutes, registerOpenApi } from './routes/openapi.js';
 import { outfitRoutes } from './routes/outfit.js';
 import { searchRoutes } from './routes/search.js';
 import { typeboxValidatorCompiler } from './validation.js';
+import { MAX_PHOTOS } from '../catalog/itemFields.js';
 
 const WEB_DIR = join(REPO_ROOT, 'web');
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -98,7 +99,7 @@ export async function buildApp(svc: Services, config: Config, options: AppOption
   }
   // Bodies are JSON or multipart; plain text is refused as an unsupported type (415) rather than parsed.
   app.removeContentTypeParser('text/plain');
-  await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1, fields: 10, fieldSize: 16 * 1024, parts: 12, headerPairs: 100 } });
+  await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: MAX_PHOTOS, fields: 10, fieldSize: 16 * 1024, parts: MAX_PHOTOS + 11, headerPairs: 100 } });
   await registerOpenApi(app);
 
   // The page: index.html at /, app.js, style.css; always revalidated, so a new version shows at once.

@@ -141,9 +141,14 @@ export class CatalogService {
     return out;
   }
 
-  /** Absolute path of an item's photo, guaranteed to lie inside the catalog's image folder. */
-  imagePath(id: string): string {
-    const it = this.item(id);
+  /**
+   * Absolute path of an item's photo (its first, or photo `photo` of a product with several), guaranteed to lie inside
+   * the catalog's image folder or its kept photos.
+   */
+  imagePath(id: string, photo = 0): string {
+    const item = this.item(id);
+    const it = photo === 0 ? item : item.photos?.[photo - 1];
+    if (!it) throw new FashionError('input/not-found', `Expected a photo ${photo} of item ${id} but it has ${1 + (item.photos?.length ?? 0)} (numbered from 0)`);
     const kept = this.dataDir !== undefined ? keptPhotoFile(this.dataDir, it.path) : null;
     if (kept) return kept;
     if (!this.imagesRoot) throw new FashionError('catalog/not-found', 'Expected the catalog to know its image folder but it does not; re-run `fashion index`');

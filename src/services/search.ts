@@ -114,7 +114,7 @@ export class SearchService implements VectorSearch {
   }
 
   hit(n: IdDistance, metric: Metric): SearchHit {
-    return { id: n.id, score: round(scoreOf(n.distance, metric)), distance: round(n.distance), metadata: this.catalog.item(n.id).metadata };
+    return { id: n.id, score: round(scoreOf(n.distance, metric)), distance: round(n.distance), metadata: this.catalog.item(n.id).metadata, ...(n.photo ? { photo: n.photo } : {}) };
   }
 }
 

@@ -18,6 +18,30 @@ export interface StoredItem extends FileState {
   readonly metadata: Metadata;
   /** sha256 of the decoded pixels (exact duplicates); absent for items stored before it was recorded. */
   readonly pixelHash?: string | undefined;
+  /**
+   * The product's other photos, in order (photo 1, 2, ...; the item's own file is photo 0). Each is embedded and
+   * searched: a search by any of them finds the product, which results list once.
+   */
+  readonly photos?: readonly PhotoFile[] | undefined;
+}
+
+/** One more photo of a product: where it is kept, as an item's own photo is. */
+export interface PhotoFile extends FileState {
+  readonly pixelHash?: string | undefined;
+}
+
+/** One more photo of a product with its vectors, as the write paths store it. */
+export interface PhotoWithVector extends PhotoFile {
+  readonly vector: Float32Array;
+  readonly colour?: Float32Array | undefined;
+}
+
+/** A stored extra photo's vectors: photo `n` (1, 2, ...) of item `id`. */
+export interface PhotoVectors {
+  readonly id: string;
+  readonly n: number;
+  readonly vector: Float32Array;
+  readonly colour: Float32Array | null;
 }
 
 export interface ItemWithVector extends StoredItem {
@@ -42,21 +66,33 @@ export interface CatalogStore {
   fileStates(): Map<string, FileState>;
   /** Pixel hash of every item that has one (exact-duplicate warnings at ingest). */
   pixelHashes(): Map<string, string>;
-  /** Writes a batch of items with their vectors in one transaction (all or nothing). */
+  /**
+   * Writes a batch of items with their vectors in one transaction (all or nothing). An item written anew loses its
+   * derived vectors and its other photos (they belong to the version it replaces); `putPhotos` gives it new ones.
+   */
   putItems(items: readonly ItemWithVector[]): void;
+  /** Sets an item's other photos (photo 1, 2, ... in order), replacing those it had; [] drops them. */
+  putPhotos(id: string, photos: readonly PhotoWithVector[]): void;
+  /** The vectors of every item's other photos, by item id then photo number. */
+  loadPhotos(): PhotoVectors[];
+  /** Ids of the items that have other photos. */
+  idsWithPhotos(): Set<string>;
   removeItems(ids: readonly string[]): void;
   updateMetadata(changes: ReadonlyMap<string, Metadata>): void;
   getItem(id: string): StoredItem | null;
   count(): number;
-  /** All items and their vectors, in one stable order (by id). */
+  /** All items (with their other photos' files) and their vectors, in one stable order (by id). */
   loadAll(): { items: StoredItem[]; vectors: Float32Array; dims: number };
   /**
    * Where the store's insertions stand: items inserted later (by this process or another writer, such as a background
    * `fashion index`) come after it. Read with `loadAll` in one snapshot, it marks what the snapshot holds.
    */
   insertCursor(): number;
-  /** Up to `limit` items inserted after `cursor`, in insertion order, with their colour evidence, and the new cursor. */
-  itemsAfter(cursor: number, limit: number): { items: ItemWithVector[]; cursor: number };
+  /**
+   * Up to `limit` items inserted after `cursor`, in insertion order, with their colour evidence and the other photos
+   * they have by then (each with its vectors), and the new cursor.
+   */
+  itemsAfter(cursor: number, limit: number): { items: Array<ItemWithVector & { readonly photoVectors?: readonly PhotoWithVector[] }>; cursor: number };
   /**
    * Derived per-item vectors (colour evidence, refined search vectors), kept apart from the backbone vectors. With
    * `replace`, every stored vector of the kind is dropped first; `settings` are written too, all in one transaction

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { CatalogStore, FeatureKind, FileState, ItemWithVector, Metadata, PutFeaturesOptions, StoredItem } from './catalogStore.js';
+import type { CatalogStore, FeatureKind, FileState, ItemWithVector, Metadata, PhotoFile, PhotoVectors, PhotoWithVector, PutFeaturesOptions, StoredItem } from './catalogStore.js';
 import { ensureFtsIndex, FtsTextSearch, hasFtsIndex } from '../text/ftsIndex.js';
 import type { TextSearch } from '../text/textSearch.js';
 
@@ -12,6 +12,8 @@ export class SqliteCatalogStore implements CatalogStore {
   private readonly db: Database.Database;
   private readonly stmts;
   private readonly hashColumn: boolean;
+  /** False for a catalog made before products had several photos, opened read-only (none has any). */
+  private readonly photosTable: boolean;
 
   constructor(readonly file: string, options: { readonly?: boolean } = {}) {
     if (!options.readonly) mkdirSync(dirname(file), { recursive: true });
@@ -35,6 +37,18 @@ export class SqliteCatalogStore implements CatalogStore {
           vector BLOB NOT NULL,
           PRIMARY KEY (id, kind)
         );
+        -- A product's other photos (n = 1, 2, ...; the item's own photo is its row in items), each with its vectors.
+        CREATE TABLE IF NOT EXISTS photos (
+          item_id TEXT NOT NULL,
+          n INTEGER NOT NULL,
+          path TEXT NOT NULL,
+          size INTEGER NOT NULL,
+          mtime_ms REAL NOT NULL,
+          pixel_hash TEXT,
+          vector BLOB NOT NULL,
+          colour BLOB,
+          PRIMARY KEY (item_id, n)
+        );
       `);
       const version = this.getSettingRaw('schemaVersion');
       if (version == null) this.setSettingRaw('schemaVersion', SCHEMA_VERSION);
@@ -46,6 +60,7 @@ export class SqliteCatalogStore implements CatalogStore {
     const hash = this.hasColumn('items', 'pixel_hash') ? 'pixel_hash' : 'NULL AS pixel_hash';
     const hashWrite = hash === 'pixel_hash';
     this.hashColumn = hashWrite;
+    this.photosTable = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'photos'").get() !== undefined;
     this.stmts = {
       getSetting: this.db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?'),
       setSetting: this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
@@ -113,8 +128,9 @@ export class SqliteCatalogStore implements CatalogStore {
           vector: Buffer.from(it.vector.buffer, it.vector.byteOffset, it.vector.byteLength),
           ...(this.hashColumn ? { pixelHash: it.pixelHash ?? null } : {}),
         });
-        // A new photo invalidates what was derived from the old one.
+        // A new photo invalidates what was derived from the old one, and the old version's other photos.
         this.stmts.removeFeatures.run(it.id);
+        this.removePhotosOf(it.id);
         if (it.colour) this.stmts.putFeature.run(it.id, 'colour', blob(it.colour));
       }
       this.bump();
@@ -127,6 +143,7 @@ export class SqliteCatalogStore implements CatalogStore {
       for (const id of ids) {
         this.stmts.remove.run(id);
         this.stmts.removeFeatures.run(id);
+        this.removePhotosOf(id);
       }
       this.bump();
     })();
@@ -146,7 +163,53 @@ export class SqliteCatalogStore implements CatalogStore {
 
   getItem(id: string): StoredItem | null {
     const r = this.stmts.get.get(id);
-    return r ? toItem(r) : null;
+    if (!r) return null;
+    const photos = this.photoFiles(id);
+    return photos ? { ...toItem(r), photos } : toItem(r);
+  }
+
+  putPhotos(id: string, photos: readonly PhotoWithVector[]): void {
+    const insert = this.db.prepare('INSERT INTO photos (item_id, n, path, size, mtime_ms, pixel_hash, vector, colour) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      this.removePhotosOf(id);
+      photos.forEach((p, i) => insert.run(id, i + 1, p.path, p.size, p.mtimeMs, p.pixelHash ?? null, blob(p.vector), p.colour ? blob(p.colour) : null));
+      this.bump();
+    })();
+  }
+
+  loadPhotos(): PhotoVectors[] {
+    if (!this.photosTable) return [];
+    const rows = this.db.prepare('SELECT item_id, n, vector, colour FROM photos ORDER BY item_id, n').all() as Array<{ item_id: string; n: number; vector: Buffer; colour: Buffer | null }>;
+    return rows.map((r) => ({ id: r.item_id, n: r.n, vector: floats(r.vector), colour: r.colour ? floats(r.colour) : null }));
+  }
+
+  idsWithPhotos(): Set<string> {
+    if (!this.photosTable) return new Set();
+    return new Set((this.db.prepare('SELECT DISTINCT item_id FROM photos').all() as Array<{ item_id: string }>).map((r) => r.item_id));
+  }
+
+  private removePhotosOf(id: string): void {
+    if (this.photosTable) this.db.prepare('DELETE FROM photos WHERE item_id = ?').run(id);
+  }
+
+  /** The item's other photos' files, in order, or undefined when it has none. */
+  private photoFiles(id: string): PhotoFile[] | undefined {
+    if (!this.photosTable) return undefined;
+    const rows = this.db.prepare('SELECT path, size, mtime_ms, pixel_hash FROM photos WHERE item_id = ? ORDER BY n').all(id) as PhotoRow[];
+    return rows.length > 0 ? rows.map(toPhotoFile) : undefined;
+  }
+
+  /** Every item's other photos' files (the few items that have any). */
+  private allPhotoFiles(): Map<string, PhotoFile[]> {
+    const out = new Map<string, PhotoFile[]>();
+    if (!this.photosTable) return out;
+    const rows = this.db.prepare('SELECT item_id, path, size, mtime_ms, pixel_hash FROM photos ORDER BY item_id, n').all() as Array<PhotoRow & { item_id: string }>;
+    for (const r of rows) {
+      const list = out.get(r.item_id) ?? [];
+      list.push(toPhotoFile(r));
+      out.set(r.item_id, list);
+    }
+    return out;
   }
 
   count(): number {
@@ -157,8 +220,10 @@ export class SqliteCatalogStore implements CatalogStore {
     const items: StoredItem[] = [];
     const chunks: Buffer[] = [];
     let dims = 0;
+    const photos = this.allPhotoFiles();
     for (const r of this.stmts.all.iterate()) {
-      items.push(toItem(r));
+      const extra = photos.get(r.id);
+      items.push(extra ? { ...toItem(r), photos: extra } : toItem(r));
       chunks.push(r.vector);
       dims = r.vector.byteLength / 4;
     }
@@ -170,7 +235,7 @@ export class SqliteCatalogStore implements CatalogStore {
 
   clearItems(): void {
     this.db.transaction(() => {
-      this.db.exec('DELETE FROM items; DELETE FROM features;');
+      this.db.exec('DELETE FROM items; DELETE FROM features; DELETE FROM photos;');
       this.bump();
     })();
   }
@@ -203,8 +268,22 @@ export class SqliteCatalogStore implements CatalogStore {
          FROM items i LEFT JOIN features f ON f.id = i.id AND f.kind = 'colour' WHERE i.rowid > ? ORDER BY i.rowid LIMIT ?`,
       )
       .all(cursor, limit) as Array<ItemRow & { r: number; vector: Buffer; colour: Buffer | null }>;
-    const items = rows.map((row) => ({ ...toItem(row), vector: floats(row.vector), ...(row.colour ? { colour: floats(row.colour) } : {}) }));
+    const items = rows.map((row) => {
+      const photoVectors = this.photosWithVectors(row.id);
+      return {
+        ...toItem(row),
+        vector: floats(row.vector),
+        ...(row.colour ? { colour: floats(row.colour) } : {}),
+        ...(photoVectors.length > 0 ? { photos: photoVectors.map(({ vector: _v, colour: _c, ...file }) => file), photoVectors } : {}),
+      };
+    });
     return { items, cursor: rows.length > 0 ? rows[rows.length - 1]!.r : cursor };
+  }
+
+  private photosWithVectors(id: string): PhotoWithVector[] {
+    if (!this.photosTable) return [];
+    const rows = this.db.prepare('SELECT path, size, mtime_ms, pixel_hash, vector, colour FROM photos WHERE item_id = ? ORDER BY n').all(id) as Array<PhotoRow & { vector: Buffer; colour: Buffer | null }>;
+    return rows.map((r) => ({ ...toPhotoFile(r), vector: floats(r.vector), ...(r.colour ? { colour: floats(r.colour) } : {}) }));
   }
 
   snapshot<T>(read: () => T): T {
@@ -258,6 +337,17 @@ interface ItemRow {
   mtime_ms: number;
   pixel_hash?: string | null;
   metadata: string;
+}
+
+interface PhotoRow {
+  path: string;
+  size: number;
+  mtime_ms: number;
+  pixel_hash: string | null;
+}
+
+function toPhotoFile(r: PhotoRow): PhotoFile {
+  return { path: r.path, size: r.size, mtimeMs: r.mtime_ms, ...(r.pixel_hash ? { pixelHash: r.pixel_hash } : {}) };
 }
 
 /** A copy of a BLOB's floats (the Buffer may not be aligned for a Float32Array view). */

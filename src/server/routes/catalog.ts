@@ -6,6 +6,7 @@ import {
   ERROR_RESPONSES,
   ErrorBody,
   HealthResponse,
+  ImageQuery,
   InfoResponse,
   ItemParams,
   ItemsPage,
@@ -52,12 +53,13 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { s
   app.get('/api/images/:id', {
     schema: {
       tags: ['catalog'],
-      summary: 'The item\'s photo (only from inside the catalog folder)',
+      summary: 'The item\'s photo, or another of a product with several (`photo`; only from inside the catalog folder)',
       params: ItemParams,
+      querystring: ImageQuery,
       response: { 200: { description: 'The photo', content: { 'image/jpeg': PHOTO, 'image/png': PHOTO, 'image/webp': PHOTO } }, ...ERROR_RESPONSES },
     },
   }, async (req, reply) => {
-    const bytes = await readFile(svc.catalog.imagePath(req.params.id));
+    const bytes = await readFile(svc.catalog.imagePath(req.params.id, req.query.photo ?? 0));
     const type = sniffImageType(bytes);
     if (!type) throw new FashionError('image/unsupported-type', `The stored photo of ${req.params.id} is not an image`);
     // The photo's bytes as they are (no serialization); the type provider only knows the JSON responses.

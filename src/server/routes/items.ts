@@ -5,6 +5,7 @@ import { ERROR_RESPONSES, ItemParams, ItemView, PatchItemBody, PutItemForm, PutI
 import { putItemFromForm } from '../../api/requests.js';
 import { itemView } from '../../api/views.js';
 import type { PutItem } from '../../app/catalogWriter.js';
+import { MAX_PHOTOS } from '../../catalog/itemFields.js';
 import { FashionError } from '../../errors.js';
 import { fetchImage } from '../../imaging/fetchImage.js';
 import type { ApiDeps } from '../deps.js';
@@ -24,8 +25,9 @@ export const itemWriteRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, {
       tags: ['catalog'],
       summary: 'Create or replace a product: its photo and metadata; searchable when this returns',
       description:
-        'Multipart with the photo in `image` and the metadata as JSON text in `metadata`, or JSON `{"imageUrl": "https://…", "metadata": {...}}` ' +
-        '(the URL is downloaded with the same guards as a search\'s). 201 when created, 200 when replaced.',
+        'Multipart with the photos in `image` (one or more, the first first) and the metadata as JSON text in `metadata`, or JSON ' +
+        '`{"imageUrl": "https://…", "imageUrls": ["https://…"], "metadata": {...}}` (the URLs are downloaded with the same guards as a search\'s). ' +
+        'Each photo is embedded: a search by any of them finds the product, listed once with its nearest photo. 201 when created, 200 when replaced.',
       security: SECURITY,
       params: ItemParams,
       body: { required: true, content: { 'application/json': { schema: PutItemJsonBody }, 'multipart/form-data': { schema: PutItemForm } } },
@@ -70,12 +72,13 @@ export const itemWriteRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, {
 async function putInput(req: FastifyRequest, config: ApiDeps['config']): Promise<PutItem> {
   requireJsonOrForm(req);
   if (req.isMultipart()) {
-    return putItemFromForm(await readForm(req));
+    return putItemFromForm(await readForm(req, MAX_PHOTOS));
   }
   const body = req.body as PutItemJson;
   const urls = [...(body.imageUrl ? [body.imageUrl] : []), ...(body.imageUrls ?? [])];
-  if (urls.length === 0) throw new FashionError('input/invalid', 'Expected the product\'s photo as imageUrl (or a multipart upload in "image")');
-  if (urls.length > 1) throw new FashionError('input/invalid', `Expected one photo per product but received ${urls.length}; several photos per product are not supported yet`);
-  const bytes = await fetchImage(urls[0]!, { maxBytes: config.maxUploadBytes, allow: config.fetchAllow });
-  return { photo: { bytes, label: urls[0]! }, metadata: body.metadata ?? {} };
+  if (urls.length === 0) throw new FashionError('input/invalid', 'Expected the product\'s photo as imageUrl or imageUrls (or a multipart upload in "image")');
+  if (urls.length > MAX_PHOTOS) throw new FashionError('input/invalid', `Expected at most ${MAX_PHOTOS} photos of one product but received ${urls.length}`);
+  // Fetched at once, each through the same guards as a search's URL (and the fetch concurrency cap).
+  const photos = await Promise.all(urls.map(async (url) => ({ bytes: await fetchImage(url, { maxBytes: config.maxUploadBytes, allow: config.fetchAllow }), label: url })));
+  return { photos, metadata: body.metadata ?? {} };
 }
