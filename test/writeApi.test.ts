@@ -70,11 +70,17 @@ test('a PUT product is found first by its own photo within 2 s, with its photo, 
   assert.equal(similar.statusCode, 200);
   assert.ok(!ids(similar.json()).includes(newShirt!));
   assert.equal((await app.inject({ method: 'POST', url: '/api/outfit', payload: { id: newShirt } })).statusCode, 200);
+  // Words find it at once too, by its name (the words engine was made before the write: the search above made it).
+  await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'tee' } });
+  const byName = await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'new arrival tee', k: 5 } });
+  assert.equal(ids(byName.json())[0], newShirt, byName.body.slice(0, 300));
   // A second PUT replaces it: 200, one item.
   const again = await app.inject(put(newShirt!, { gender: 'Men', articleType: 'Tshirts', baseColour: 'Teal', productDisplayName: 'New arrival tee v2' }));
   assert.equal(again.statusCode, 200);
   assert.equal((await app.inject({ url: '/api/info' })).json().items, fx.ids.length + 1);
   assert.equal(ids((await app.inject(searchPhoto(newShirt!))).json()).filter((id) => id === newShirt).length, 1);
+  const byNewName = await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'arrival tee v2', k: 100 } });
+  assert.equal(ids(byNewName.json()).filter((id) => id === newShirt).length, 1, 'words list the new version once');
 });
 
 test('PATCH changes what a filter finds, without embedding the photo again', async () => {
@@ -93,6 +99,9 @@ test('PATCH changes what a filter finds, without embedding the photo again', asy
   assert.ok(ids(maroon.json()).includes(newShirt!), 'found by its new colour');
   const teal = await app.inject({ url: `/api/items/${fx.ids[0]}/similar?k=50&baseColour=Teal` });
   assert.ok(!ids(teal.json()).includes(newShirt!), 'no longer by its old one');
+  // Words read the new labels: a maroon tee now, not a teal one.
+  const maroonWords = ids((await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'maroon arrival tee', k: 100 } })).json());
+  assert.ok(maroonWords.includes(newShirt!), 'found by words of its new colour');
   const missing = await app.inject({ method: 'PATCH', url: '/api/items/no-such-item', payload: { metadata: { baseColour: 'Red' } }, headers: auth });
   assert.equal(missing.statusCode, 404);
 });

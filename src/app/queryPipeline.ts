@@ -80,13 +80,12 @@ export class QueryPipeline {
         return this.s.search.similar(query.id, options);
       case 'text':
         this.s.catalog.requireItems();
-        // The words engine ranks the snapshot's rows: rows deleted or replaced by a write since are left out.
-        // Out-of-stock products are left out unless asked for, as in every search.
-        // Every row is asked: the test is only made when there is something to leave out.
+        // The words engine follows writes itself (rows deleted or replaced since are left out there). Out-of-stock
+        // products are left out unless asked for, as in every search; the test is only made when there is one.
         const { catalog } = this.s;
         const hideStock = catalog.hasOutOfStock && !query.includeOutOfStock;
-        const leftOut = (id: string) => catalog.rowOfId(id) === undefined || (hideStock && isOutOfStock(catalog.item(id).metadata));
-        return (await this.s.text()).search(query.text, { ...words, ...(catalog.changes > 0 || hideStock ? { exclude: leftOut } : {}) });
+        const outOfStock = (id: string) => isOutOfStock(catalog.find(id)?.metadata ?? {});
+        return (await this.s.text()).search(query.text, { ...words, ...(hideStock ? { exclude: outOfStock } : {}) });
       case 'photo+text': {
         const engine = await this.s.text();
         engine.parse(query.text);

@@ -228,7 +228,13 @@ export class Services {
     this.textIndex ??= this.store.textSearch?.() ?? FtsTextSearch.inMemory(this.catalog.items);
     const make = async () => new TextEngine(this.catalog.items, await this.labels(), this.search, this.textIndex!, { k: this.config.k, metric: this.config.metric }, options);
     if (options) return make();
-    this.textEngine ??= make();
+    this.textEngine ??= make().then((engine) => {
+      // Writes applied before the engine was made (it reads the snapshot); those after reach it through applyWrite.
+      const { written, removed } = this.catalog.changesSinceSnapshot();
+      for (const it of written) engine.put(it);
+      for (const id of removed) engine.remove(id);
+      return engine;
+    });
     return this.textEngine;
   }
 
@@ -237,7 +243,10 @@ export class Services {
    * listings and every vector space see the new version (or the deletion) at once, without a restart.
    */
   applyWrite(change: { readonly put: ItemVersion } | { readonly remove: string }): void {
+    // The words engine, once made, takes each write in order (callbacks on one promise run in the order they were added).
+    const words = this.textEngine;
     if ('remove' in change) {
+      void words?.then((engine) => engine.remove(change.remove), () => undefined);
       this.catalog.remove(change.remove);
       for (const space of this.liveSpaces()) space.remove(change.remove);
       this.addedColours.delete(change.remove);
@@ -246,6 +255,7 @@ export class Services {
     }
     const { item, backbone, colour, search } = change.put;
     const others = change.put.photos ?? [];
+    void words?.then((engine) => engine.put(item), () => undefined);
     this.catalog.put(item);
     this.live.search.put(item.id, search, item.metadata, others.map((p) => p.search));
     if (this.live.backbone !== this.live.search) this.live.backbone.put(item.id, backbone, item.metadata, others.map((p) => p.backbone));

@@ -83,12 +83,17 @@ export class CatalogService {
     return this.added.size + this.hidden.size;
   }
 
-  /** Writes an item (new, or a new version of one): lookups, listings and facets see it at once. */
+  /** What changed since the snapshot: items written (their latest versions) and ids deleted. */
+  changesSinceSnapshot(): { readonly written: StoredItem[]; readonly removed: string[] } {
+    return { written: [...this.added.values()], removed: [...this.hidden].filter((id) => !this.added.has(id)) };
+  }
+
   /** Whether any item is out of stock (searches then leave them out unless asked). */
   get hasOutOfStock(): boolean {
     return this.outOfStock.size > 0;
   }
 
+  /** Writes an item (new, or a new version of one): lookups, listings and facets see it at once. */
   put(item: StoredItem): void {
     if (this.rowOf.has(item.id)) this.hidden.add(item.id);
     if (isOutOfStock(item.metadata)) this.outOfStock.add(item.id);

@@ -87,18 +87,23 @@ export class TextEngine {
   readonly vocabulary: Vocabulary;
   private readonly labels: Metadata[];
   private readonly rowOf: Map<string, number>;
+  /** The snapshot's items, then those written since (`put`): a row per version, the earlier one hidden. */
+  private readonly items: StoredItem[];
+  /** Rows of items deleted or replaced since (never returned). */
+  private readonly hiddenRows = new Set<number>();
 
   /** What the words of a name say about its articleType, learned from the catalog's names (src/text/nameModel.ts). */
   readonly names: NameModel;
 
   constructor(
-    private readonly items: readonly StoredItem[],
+    items: readonly StoredItem[],
     private readonly itemLabels: ItemLabels,
     private readonly vectors: VectorSearch,
     private readonly text: TextSearch,
     private readonly defaults: TextDefaults,
     options: TextEngineOptions = {},
   ) {
+    this.items = [...items];
     this.rowOf = new Map(items.map((it, row) => [it.id, row]));
     this.labels = this.items.map((_, row) => itemLabels.labelsOf(row));
     const values: Partial<Record<FilterField, string[]>> = {};
@@ -119,11 +124,31 @@ export class TextEngine {
     return this.text.kind;
   }
 
+  /**
+   * An item written since the snapshot (new, or a new version): words find it at once. Its full-text row is the
+   * store's (kept by triggers), its labels are its metadata as written (no predictions for the fields it lacks, and
+   * the vocabulary stays the snapshot's: a label no item had is not a filter word until the catalog is read again).
+   */
+  put(item: StoredItem): void {
+    this.remove(item.id);
+    this.rowOf.set(item.id, this.items.length);
+    this.items.push(item);
+    this.labels.push({ ...item.metadata });
+  }
+
+  /** An item deleted since the snapshot: words no longer find it. */
+  remove(id: string): void {
+    const row = this.rowOf.get(id);
+    if (row === undefined) return;
+    this.hiddenRows.add(row);
+    this.rowOf.delete(id);
+  }
+
   parse(text: string): ParsedText {
     return parseText(checkText(text), this.vocabulary);
   }
 
-  /** Predicted labels of an item, if it lacks some. */
+  /** Predicted labels of an item of the snapshot, if it lacks some. */
   predictedOf(row: number): Predicted | undefined {
     return this.itemLabels.predictedOf(row);
   }
@@ -223,7 +248,7 @@ export class TextEngine {
     const explicit = options.filters;
     const base: number[] = [];
     for (let row = 0; row < this.items.length; row++) {
-      if (options.exclude?.(this.items[row]!.id)) continue;
+      if (this.hiddenRows.has(row) || options.exclude?.(this.items[row]!.id)) continue;
       if (hasFilters(explicit) && !matchesFilters(this.labels[row]!, explicit!)) continue;
       base.push(row);
     }
