@@ -27,6 +27,8 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly maxUploadBytes: number;
+  /** The largest product feed POST /api/imports takes, uploaded or downloaded (FASHION_MAX_FEED_BYTES). */
+  readonly maxFeedBytes: number;
   readonly maxPixels: number;
   readonly logLevel: string;
   /** Exact search, HNSW, or HNSW from `annThreshold` items up (auto). */
@@ -128,6 +130,7 @@ const ENV_KEYS: Record<string, string> = {
   host: 'FASHION_HOST',
   port: 'PORT',
   maxUploadBytes: 'FASHION_MAX_UPLOAD_BYTES',
+  maxFeedBytes: 'FASHION_MAX_FEED_BYTES',
   maxPixels: 'FASHION_MAX_PIXELS',
   logLevel: 'FASHION_LOG_LEVEL',
   index: 'FASHION_INDEX',
@@ -200,6 +203,7 @@ export const CONFIG_FILE_SCHEMA = Type.Object(
     host: Type.Optional(Type.String()),
     port: Type.Optional(Type.Integer()),
     maxUploadBytes: Type.Optional(Type.Integer()),
+    maxFeedBytes: Type.Optional(Type.Integer({ description: 'The largest product feed POST /api/imports takes, bytes' })),
     maxPixels: Type.Optional(Type.Integer()),
     logLevel: Type.Optional(Type.String()),
     index: Type.Optional(Type.Enum(['auto', 'exact', 'hnsw'])),
@@ -290,6 +294,8 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     host: str('host', '127.0.0.1'),
     port: int('port', 8080, 0, 65535),
     maxUploadBytes: int('maxUploadBytes', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    // A feed is text, one row a product: 50 MiB holds a few hundred thousand rows.
+    maxFeedBytes: int('maxFeedBytes', 50 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
     maxPixels: int('maxPixels', 50_000_000, 1024, 1_000_000_000),
     logLevel: str('logLevel', 'info'),
     index: oneOf<'auto' | 'exact' | 'hnsw'>('index', 'auto', ['auto', 'exact', 'hnsw']),

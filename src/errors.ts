@@ -11,6 +11,8 @@ export const ERROR_TABLE = {
   'input/not-found': { status: 404, exit: 4 },
   'input/path-escape': { status: 403, exit: 4 },
   'input/invalid': { status: 400, exit: 2 },
+  /** An input that is not a photo (a product feed) over its size limit. */
+  'input/too-large': { status: 413, exit: 2 },
   'url/fetch-failed': { status: 502, exit: 5 },
   'url/not-allowed': { status: 403, exit: 5 },
   'model/not-found': { status: 500, exit: 6 },

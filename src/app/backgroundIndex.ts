@@ -1,10 +1,12 @@
+import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { FashionError, isErrorCode } from '../errors.js';
-import { INDEX_JOB } from '../jobs/indexJob.js';
-import type { Job } from '../jobs/jobQueue.js';
+import { FEED_JOB, INDEX_JOB } from '../jobs/indexJob.js';
+import type { Job, JsonValue } from '../jobs/jobQueue.js';
 import { submitAsJob } from '../jobs/runAsJob.js';
-import type { IndexChildMessage, IndexChildRequest } from '../workers/indexChild.js';
-import type { IndexEvent, IndexResult } from './indexFolder.js';
+import type { IndexChildMessage, IndexChildRequest, IndexChildResult } from '../workers/indexChild.js';
+import type { IndexEvent } from './indexFolder.js';
+import type { IndexFeedOptions } from './indexFeed.js';
 import type { Services } from './services.js';
 import { forkModule } from '../workers/start.js';
 
@@ -23,12 +25,47 @@ export const RELOAD_UNTIL = 8000;
  * with the job (GET /api/jobs/:id follows it); one such job per folder at a time.
  */
 export function indexInBackground(svc: Services, images: string, metadata?: string): Promise<Job> {
-  return submitAsJob<IndexEvent, IndexResult>(svc.jobs, 'ingest', { folder: basename(images) }, INDEX_JOB, (onEvent, signal) => runChild(svc, { config: svc.config, images, ...(metadata ? { metadata } : {}) }, onEvent, signal), {
+  const req: IndexChildRequest = { kind: 'folder', config: svc.config, images, ...(metadata ? { metadata } : {}) };
+  return submitAsJob<IndexEvent, IndexChildResult<'folder'>>(svc.jobs, 'ingest', { folder: basename(images) }, INDEX_JOB, (onEvent, signal) => runChild(svc, req, onEvent, signal), {
     dedupeKey: `ingest:${images}`,
   });
 }
 
-function runChild(svc: Services, req: IndexChildRequest, onEvent: (e: IndexEvent) => void, signal: AbortSignal): Promise<IndexResult> {
+/** A product feed to index in the background: its file (the job's own, removed once the job has ended) and how to read it. */
+export interface FeedImport extends Pick<IndexFeedOptions, 'format' | 'map' | 'prune'> {
+  readonly file: string;
+  /** How the job's messages name the feed (never by its file: a server folder). */
+  readonly label: string;
+  /** What the job record shows it was asked (no server path, no secret). */
+  readonly params: JsonValue;
+}
+
+/**
+ * Indexes a product feed that came through the API, as a 'feed' job, in the same child process and with the same
+ * following and reloading as a folder. Such a feed is untrusted input: its photos are downloaded through the server's
+ * guarded request, public addresses only unless FASHION_FETCH_ALLOW allows (a row whose photo is refused is reported
+ * as failed, url/not-allowed, and nothing is requested from it).
+ *
+ * Feed jobs run one at a time (the job queue's concurrency per kind): a second submitted while one runs is queued and
+ * starts when the first has ended. Each runs, whatever came before; none is merged into another, as a later feed is
+ * the shop's newer word. The writer lock still decides against other writers: a feed job that starts while a folder
+ * is being indexed fails with catalog/locked.
+ */
+export async function importFeedInBackground(svc: Services, feed: FeedImport): Promise<Job> {
+  const req: IndexChildRequest = {
+    kind: 'feed',
+    config: svc.config,
+    file: feed.file,
+    label: feed.label,
+    options: { format: feed.format, map: feed.map, prune: feed.prune, download: { guard: { allow: svc.config.fetchAllow } } },
+  };
+  const job = await submitAsJob<IndexEvent, IndexChildResult<'feed'>>(svc.jobs, 'feed', feed.params, FEED_JOB, (onEvent, signal) => runChild(svc, req, onEvent, signal));
+  // Whatever its end (done, failed, cancelled while queued, interrupted by the server's close), the file has served.
+  void svc.jobs.wait(job.id).then(() => rm(feed.file, { force: true })).catch(() => {});
+  return job;
+}
+
+function runChild<R extends IndexChildResult>(svc: Services, req: IndexChildRequest, onEvent: (e: IndexEvent) => void, signal: AbortSignal): Promise<R> {
   const child = forkModule(import.meta.url, '../workers/indexChild', { serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   let reloading: Promise<void> | null = null;
   const follow = () => {
@@ -48,7 +85,7 @@ function runChild(svc: Services, req: IndexChildRequest, onEvent: (e: IndexEvent
   const timer = setInterval(follow, FOLLOW_EVERY_MS);
   const stop = () => child.kill('SIGTERM');
   signal.addEventListener('abort', stop, { once: true });
-  return new Promise<IndexResult>((resolve, reject) => {
+  return new Promise<R>((resolve, reject) => {
     let outcome: IndexChildMessage | null = null;
     child.on('message', (m: IndexChildMessage) => {
       if (m.kind === 'event') onEvent(m.event);
@@ -64,7 +101,7 @@ function runChild(svc: Services, req: IndexChildRequest, onEvent: (e: IndexEvent
         const changed = o.result.added + o.result.updated + o.result.removed + o.result.metadataUpdated > 0 || !!o.result.refinement?.trained;
         Promise.resolve(reloading)
           .then(() => (changed ? svc.reload() : undefined))
-          .then(() => resolve(o.result), reject);
+          .then(() => resolve(o.result as R), reject);
       } else if (o?.kind === 'failed') {
         reject(new FashionError(isErrorCode(o.code) ? o.code : 'server/error', o.message));
       } else {

@@ -24,6 +24,8 @@ export interface IndexFeedOptions {
   readonly onEvent?: ((e: IndexEvent) => void) | undefined;
   /** Stops the run (a job's cancel): downloads are abandoned, and what was committed stays, as after a kill. */
   readonly signal?: AbortSignal | undefined;
+  /** What the writer lock's holder says it is indexing (an API import's feed by its name or URL, not its file). */
+  readonly label?: string | undefined;
 }
 
 /**
@@ -36,7 +38,7 @@ export interface IndexFeedOptions {
  * out of stock is search's.
  */
 export async function indexFeed(config: Config, feedFile: string, options: IndexFeedOptions = {}): Promise<IndexFeedResult> {
-  return withWriterLock(config.dataDir, `fashion index --feed ${feedFile}`, async (lock) => {
+  return withWriterLock(config.dataDir, options.label ? `feed import ${options.label}` : `fashion index --feed ${feedFile}`, async (lock) => {
     const emit = options.onEvent ?? (() => {});
     const cache = PhotoCache.open(config.dataDir);
     try {

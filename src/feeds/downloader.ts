@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import PQueue from 'p-queue';
 import { keepPhoto, keptPhotoFile } from '../catalog/photoStore.js';
 import { FashionError, type ErrorCode } from '../errors.js';
+import { guardedGet } from '../imaging/fetchImage.js';
 import { requireImageType } from '../imaging/imageType.js';
 import type { CachedPhoto, PhotoCache } from './photoCache.js';
 
@@ -11,8 +12,10 @@ import type { CachedPhoto, PhotoCache } from './photoCache.js';
  * not (another 4xx, a body that is not an image). Photos are kept by content in the catalog (keepPhoto) and remembered
  * by URL (PhotoCache), so that a re-run sends If-None-Match / If-Modified-Since and a 304 costs no transfer.
  *
- * Feeds are the operator's input: this is plain fetch to any host, redirects followed. It is not the server's guarded
- * fetch of a shopper's URL (src/imaging/fetchImage.ts), whose address checks stay where untrusted URLs come in.
+ * A feed the operator runs (`fashion index --feed`) is trusted input: plain fetch to any host, redirects followed. A feed
+ * that came through the API (POST /api/imports) is not: with `guard`, every request goes through the server's guarded
+ * request (src/imaging/fetchImage.ts: public addresses only unless allowed, the connection pinned to the checked
+ * address, each redirect hop checked), and an address refused fails the row at once (url/not-allowed, not retried).
  */
 export interface DownloadSettings {
   /** Downloads in flight at once. */
@@ -26,6 +29,11 @@ export interface DownloadSettings {
   /** Longest wait between tries; a Retry-After beyond it fails the photo for this run (the next run tries again). */
   readonly maxBackoffMs: number;
   readonly maxBytes: number;
+  /**
+   * Untrusted feeds: photo URLs reach public addresses only, plus the hosts and CIDR ranges of `allow` (the server's
+   * FASHION_FETCH_ALLOW). Absent: any host.
+   */
+  readonly guard?: { readonly allow: readonly string[] } | undefined;
 }
 
 export const DEFAULT_DOWNLOAD: Omit<DownloadSettings, 'maxBytes'> = Object.freeze({ concurrency: 8, timeoutMs: 30_000, retries: 3, backoffMs: 500, maxBackoffMs: 30_000 });
@@ -123,23 +131,23 @@ export class PhotoDownloader {
     const signal = this.signal ? AbortSignal.any([timeout, this.signal]) : timeout;
     const fail = (code: ErrorCode, message: string) => ({ kind: 'done' as const, result: (attempts: number): PhotoResult => ({ ok: false, url, code, message, attempts }) });
     this.stats.requests++;
-    let res: Response;
+    let res: Answer;
     let bytes: Uint8Array;
     try {
-      res = await fetch(url, { headers, signal, redirect: 'follow' });
+      res = this.settings.guard ? await guardedAnswer(url, headers, signal, this.settings.guard.allow) : await plainAnswer(url, headers, signal);
       if (res.status === 304) {
-        await res.body?.cancel();
+        await res.discard();
         if (!kept?.path) return fail('url/fetch-failed', `Expected the photo at ${url} but its server answered 304 Not Modified to a request that had no validators`);
         const { path, size, fetchedAtMs } = kept;
         return { kind: 'done', result: (attempts) => ({ ok: true, url, how: 'not-modified', path, size: size ?? 0, fetchedAtMs: fetchedAtMs ?? 0, attempts }) };
       }
       if (res.status === 429 || res.status >= 500) {
-        await res.body?.cancel();
-        const after = retryAfterMs(res.headers.get('retry-after'));
+        await res.discard();
+        const after = retryAfterMs(res.header('retry-after'));
         return { kind: 'retry', reason: `HTTP ${res.status}`, ...(after !== undefined ? { retryAfterMs: after } : {}) };
       }
       if (res.status < 200 || res.status >= 300) {
-        await res.body?.cancel();
+        await res.discard();
         return fail('url/fetch-failed', `Expected the photo at ${url} but its server answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}; the next run tries again`);
       }
       bytes = await readCapped(res, url, this.settings.maxBytes);
@@ -165,26 +173,62 @@ export class PhotoDownloader {
     // The same bytes again (a server without validators, or a kept file that was deleted): the same item state.
     const same = cached?.sha256 === sha256 && cached.fetchedAtMs !== null;
     const fetchedAtMs = same ? cached.fetchedAtMs! : Date.now();
-    this.cache.saveFetched({ url, etag: res.headers.get('etag'), lastModified: res.headers.get('last-modified'), path, sha256, size: bytes.length, fetchedAtMs });
+    this.cache.saveFetched({ url, etag: res.header('etag'), lastModified: res.header('last-modified'), path, sha256, size: bytes.length, fetchedAtMs });
     return { kind: 'done', result: (attempts) => ({ ok: true, url, how: same ? 'same' : 'fetched', path, size: bytes.length, fetchedAtMs, attempts }) };
   }
 }
 
+/** One HTTP answer, from plain fetch or from the guarded request alike. */
+interface Answer {
+  readonly status: number;
+  readonly statusText: string;
+  header(name: string): string | null;
+  readonly body: AsyncIterable<Uint8Array> | null;
+  /** Drops the body unread. */
+  discard(): Promise<void>;
+}
+
+async function plainAnswer(url: string, headers: Record<string, string>, signal: AbortSignal): Promise<Answer> {
+  const res = await fetch(url, { headers, signal, redirect: 'follow' });
+  return {
+    status: res.status,
+    statusText: res.statusText,
+    header: (name) => res.headers.get(name),
+    body: res.body as unknown as AsyncIterable<Uint8Array> | null,
+    // A body being read is locked by its reader, and cancelling it then fails: the reader's own end closes it.
+    discard: () => (res.body ? res.body.cancel().catch(() => {}) : Promise.resolve()),
+  };
+}
+
+async function guardedAnswer(url: string, headers: Record<string, string>, signal: AbortSignal, allow: readonly string[]): Promise<Answer> {
+  const res = await guardedGet(url, { allow, headers, signal, what: 'the photo' });
+  return {
+    status: res.statusCode ?? 0,
+    statusText: res.statusMessage ?? '',
+    header: (name) => {
+      const v = res.headers[name.toLowerCase()];
+      return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+    },
+    body: res,
+    discard: async () => void res.destroy(),
+  };
+}
+
 /** The body, refused past `maxBytes` (declared or counted) without reading the rest. */
-async function readCapped(res: Response, url: string, maxBytes: number): Promise<Uint8Array> {
-  const declared = Number(res.headers.get('content-length'));
+async function readCapped(res: Answer, url: string, maxBytes: number): Promise<Uint8Array> {
+  const declared = Number(res.header('content-length'));
   const tooLarge = () => new FashionError('image/too-large', `Expected a photo of at most ${maxBytes} bytes at ${url} but it is ${declared > maxBytes ? `${declared} bytes` : 'larger'}`);
   if (declared > maxBytes) {
-    await res.body?.cancel();
+    await res.discard();
     throw tooLarge();
   }
   if (!res.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of res.body) {
     total += chunk.length;
     if (total > maxBytes) {
-      await res.body.cancel().catch(() => {});
+      await res.discard();
       throw tooLarge();
     }
     chunks.push(chunk);

@@ -67,23 +67,30 @@ export type FeedEntry =
 
 const FIELD_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
-/** Parses `--map` arguments (`target=source`); a target must be a field name the catalog accepts. */
-export function parseMappings(args: readonly string[]): FeedMapping[] {
+/** Parses `--map` arguments (`target=source`); a target must be a field name the catalog accepts. `name`: the option, in messages. */
+export function parseMappings(args: readonly string[], name = '--map'): FeedMapping[] {
   return args.map((arg) => {
     const eq = arg.indexOf('=');
     const target = eq > 0 ? arg.slice(0, eq).trim() : '';
     const source = eq > 0 ? normaliseName(arg.slice(eq + 1)) : '';
-    if (!FIELD_NAME.test(target) || source === '') throw invalid('--map', 'target=source, the target a field name (letters, digits, "_"), e.g. articleType=product_type', arg);
+    if (!FIELD_NAME.test(target) || source === '') throw invalid(name, 'target=source, the target a field name (letters, digits, "_"), e.g. articleType=product_type', arg);
     return { target, source };
   });
 }
 
-/** The format by the file's extension, else by its first bytes. */
-export async function feedFormat(file: string): Promise<FeedFormat> {
-  const ext = extname(file).toLowerCase();
+/** The format a file name's extension says (`.csv`, `.tsv` or `.tab`, `.jsonl` or `.ndjson`), if it says one. */
+export function formatOfName(name: string): FeedFormat | undefined {
+  const ext = extname(name).toLowerCase();
   if (ext === '.csv') return 'csv';
   if (ext === '.tsv' || ext === '.tab') return 'tsv';
   if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
+  return undefined;
+}
+
+/** The format by the file's extension, else by its first bytes. */
+export async function feedFormat(file: string): Promise<FeedFormat> {
+  const byName = formatOfName(file);
+  if (byName) return byName;
   const handle = await open(file, 'r');
   try {
     const head = Buffer.alloc(64 * 1024);

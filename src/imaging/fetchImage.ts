@@ -42,30 +42,62 @@ export async function fetchImage(url: string, options: FetchOptions): Promise<Ui
 }
 
 async function fetchGuarded(url: string, options: FetchOptions): Promise<Uint8Array> {
-  const allow = parseAllow(options.allow ?? []);
   const timeoutMs = options.timeoutMs ?? 10_000;
   const deadline = AbortSignal.timeout(timeoutMs);
-  let target = parseUrl(url);
+  let res: IncomingMessage;
+  try {
+    res = await guardedGet(url, { allow: options.allow ?? [], maxRedirects: options.maxRedirects ?? 3, headers: { accept: 'image/jpeg, image/png, image/webp' }, signal: deadline });
+  } catch (err) {
+    if (err instanceof FashionError) throw err;
+    throw deadline.aborted ? couldNot(url, `no answer within ${timeoutMs / 1000} s`) : couldNot(url);
+  }
+  const status = res.statusCode ?? 0;
+  if (status < 200 || status >= 300) {
+    res.resume();
+    throw couldNot(url);
+  }
+  return readBody(res, url, options.maxBytes);
+}
+
+export interface GuardedGetOptions {
+  /** Hosts and CIDR ranges allowed besides public addresses (FetchOptions.allow). */
+  readonly allow?: readonly string[];
+  /** Redirects followed at most (default 3), each hop checked like the first. */
+  readonly maxRedirects?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Aborts the request and its body: a deadline, a run's cancel. */
+  readonly signal?: AbortSignal;
+  /** What the URL is for, in messages (default "the image"). */
+  readonly what?: string;
+}
+
+/**
+ * A GET with fetchImage's guards (public addresses unless allowed, the connection pinned to the checked address,
+ * redirects followed by hand with each hop checked), for callers that read the answer themselves: the feed
+ * downloader's conditional requests (304, 429 with Retry-After...) and a feed file streamed to disk. Returns the first
+ * answer that is not a redirect, whatever its status; the caller reads or discards its body.
+ *
+ * Throws a FashionError for what the guards refuse (input/invalid: not an http(s) URL; url/not-allowed: an address not
+ * allowed, a redirect to another scheme; url/fetch-failed: too many redirects), and a network error or the signal's
+ * abort as it is, so that the caller can tell what may pass (and retry) from what will not.
+ */
+export async function guardedGet(url: string, options: GuardedGetOptions = {}): Promise<IncomingMessage> {
+  const allow = parseAllow(options.allow ?? []);
+  const what = options.what ?? 'the image';
+  let target = parseUrl(url, what);
   for (let hop = 0; ; hop++) {
-    const res = await get(target, allow, deadline, url, timeoutMs);
+    const res = await get(target, allow, url, options);
     const status = res.statusCode ?? 0;
-    if (status >= 300 && status < 400 && res.headers.location) {
-      res.resume();
-      if (hop >= (options.maxRedirects ?? 3)) throw couldNot(url, 'it redirects too many times');
-      let next: URL;
-      try {
-        next = new URL(res.headers.location, target);
-      } catch {
-        throw couldNot(url, 'it redirects to an address that is not a URL');
-      }
-      target = checkScheme(next, url);
-      continue;
+    if (status < 300 || status >= 400 || !res.headers.location) return res;
+    res.resume();
+    if (hop >= (options.maxRedirects ?? 3)) throw couldNot(url, 'it redirects too many times', what);
+    let next: URL;
+    try {
+      next = new URL(res.headers.location, target);
+    } catch {
+      throw couldNot(url, 'it redirects to an address that is not a URL', what);
     }
-    if (status < 200 || status >= 300) {
-      res.resume();
-      throw couldNot(url);
-    }
-    return readBody(res, url, options.maxBytes);
+    target = checkScheme(next, url, what);
   }
 }
 
@@ -96,27 +128,27 @@ function allowedBy(address: string, allow: Allow): boolean {
   return ip.range() === 'unicast';
 }
 
-function parseUrl(url: string): URL {
+function parseUrl(url: string, what: string): URL {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new FashionError('input/invalid', `Expected an http(s) URL for the image but received ${JSON.stringify(url)}`);
+    throw new FashionError('input/invalid', `Expected an http(s) URL for ${what} but received ${JSON.stringify(url)}`);
   }
-  return checkScheme(parsed, url, true);
+  return checkScheme(parsed, url, what, true);
 }
 
-function checkScheme(u: URL, asked: string, first = false): URL {
+function checkScheme(u: URL, asked: string, what: string, first = false): URL {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    if (first) throw new FashionError('input/invalid', `Expected an http(s) URL for the image but received the ${u.protocol} scheme`);
+    if (first) throw new FashionError('input/invalid', `Expected an http(s) URL for ${what} but received the ${u.protocol} scheme`);
     throw new FashionError('url/not-allowed', `Refusing to download ${asked}: it redirects to the ${u.protocol} scheme`);
   }
-  if (u.username || u.password) throw new FashionError('input/invalid', 'Expected an image URL without a user name or password');
+  if (u.username || u.password) throw new FashionError('input/invalid', `Expected a URL for ${what} without a user name or password`);
   return u;
 }
 
-/** One request to `u`, connected only to an address that passed the check. */
-function get(u: URL, allow: Allow, deadline: AbortSignal, asked: string, timeoutMs: number): Promise<IncomingMessage> {
+/** One request to `u`, connected only to an address that passed the check; an address refused is url/not-allowed. */
+function get(u: URL, allow: Allow, asked: string, options: GuardedGetOptions): Promise<IncomingMessage> {
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const hostAllowed = allow.hosts.has(host.toLowerCase());
   if (ipaddr.isValid(host) && !hostAllowed && !allowedBy(host, allow)) return Promise.reject(notAllowed(asked));
@@ -136,12 +168,8 @@ function get(u: URL, allow: Allow, deadline: AbortSignal, asked: string, timeout
   };
   const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = send(u, { method: 'GET', lookup: lookup as never, signal: deadline, headers: { accept: 'image/jpeg, image/png, image/webp' } }, resolve);
-    req.on('error', (err: Error & { name?: string }) => {
-      if (refused) reject(notAllowed(asked));
-      else if (err.name === 'AbortError' || deadline.aborted) reject(couldNot(asked, `no answer within ${timeoutMs / 1000} s`));
-      else reject(couldNot(asked));
-    });
+    const req = send(u, { method: 'GET', lookup: lookup as never, ...(options.signal ? { signal: options.signal } : {}), headers: { ...options.headers } }, resolve);
+    req.on('error', (err) => reject(refused ? notAllowed(asked) : err));
     req.end();
   });
 }
@@ -182,6 +210,6 @@ function notAllowed(url: string): FashionError {
   return new FashionError('url/not-allowed', `Refusing to download ${url}: its address is not a public one (an operator can allow hosts or ranges with FASHION_FETCH_ALLOW)`);
 }
 
-function couldNot(url: string, why?: string): FashionError {
-  return new FashionError('url/fetch-failed', `Expected to download the image at ${url} but could not${why ? `: ${why}` : ''}`);
+function couldNot(url: string, why?: string, what = 'the image'): FashionError {
+  return new FashionError('url/fetch-failed', `Expected to download ${what} at ${url} but could not${why ? `: ${why}` : ''}`);
 }

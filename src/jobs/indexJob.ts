@@ -1,6 +1,7 @@
 // Types only: the adapter reads the use case's events and report; the use case knows nothing of jobs.
+import type { IndexFeedResult } from '../app/indexFeed.js';
 import type { IndexEvent, IndexResult } from '../app/indexFolder.js';
-import type { JobProgress } from './jobQueue.js';
+import type { JobProgress, JsonValue } from './jobQueue.js';
 import type { JobEventAdapter } from './runAsJob.js';
 
 /**
@@ -31,6 +32,26 @@ export const INDEX_JOB: JobEventAdapter<IndexEvent, IndexResult> = {
       refinement: r ? { trained: r.trained !== null, updated: r.updated, ...(r.skipped !== undefined ? { skipped: r.skipped } : {}) } : null,
       index: report.index ? { kind: report.index.kind, items: report.index.items } : null,
     };
+  },
+};
+
+/**
+ * `fashion index --feed` (src/app/indexFeed.ts) as a 'feed' job: the same events and counts as INDEX_JOB, and the
+ * feed's own skipped rows as item errors, each named by its product id (by its line when it has none): rows whose photo
+ * could not be had (the code says why: url/not-allowed, url/fetch-failed, image/...) and malformed rows. The result
+ * adds how many rows were malformed and what the downloads did.
+ */
+export const FEED_JOB: JobEventAdapter<IndexEvent, IndexFeedResult> = {
+  progress: indexEventProgress,
+  result(report, fail) {
+    const counts = INDEX_JOB.result({ ...report, failed: [] }, fail) as Record<string, JsonValue>;
+    const skipped = [
+      ...report.failed.map((f) => ({ line: f.line, item: f.id, message: `line ${f.line}: ${f.code}: ${f.message}` })),
+      ...report.problems.map((p) => ({ line: p.line, item: p.id, message: `line ${p.line}: ${p.message}` })),
+    ].sort((a, b) => a.line - b.line);
+    for (const s of skipped) fail(s.item ?? `line ${s.line}`, s.message);
+    const { requests, fetched, notModified, failed, retries, bytes } = report.downloads;
+    return { ...counts, failed: report.failed.length, problems: report.problems.length, downloads: { requests, fetched, notModified, failed, retries, bytes } };
   },
 };
 

@@ -16,6 +16,7 @@ import { itemWriteRoutes } from './routes/items.js';
 import { CatalogWriter } from '../app/catalogWriter.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { duplicatesRoutes } from './routes/duplicates.js';
+import { importRoutes } from './routes/imports.js';
 import { jobsRoutes } from './routes/jobs.js';
 import { matchRoutes } from './routes/match.js';
 import { openapiRoutes, registerOpenApi } from './routes/openapi.js';
@@ -117,6 +118,7 @@ export async function buildApp(svc: Services, config: Config, options: AppOption
   const deps: ApiDeps = { svc, config, writer };
   await app.register(catalogRoutes, deps);
   await app.register(itemWriteRoutes, deps);
+  await app.register(importRoutes, deps);
   await app.register(searchRoutes, deps);
   await app.register(matchRoutes, deps);
   await app.register(outfitRoutes, deps);

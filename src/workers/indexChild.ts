@@ -1,34 +1,64 @@
 /**
  * `fashion index` in a child process of the server (src/app/backgroundIndex.ts): the embedding, the training copies and
  * the refinement's training take both cores for minutes, partly on the JavaScript thread, which in the server's own
- * process would stall every request. The child gets the server's resolved config and the folder by IPC, takes the
- * catalog's writer lock like any `fashion index`, sends its progress events back, and exits.
+ * process would stall every request. The child gets the server's resolved config and what to index by IPC (a photo
+ * folder, or a product feed file), takes the catalog's writer lock like any `fashion index`, sends its progress events
+ * back, and exits.
  */
+import { indexFeed, type IndexFeedOptions, type IndexFeedResult } from '../app/indexFeed.js';
 import { indexFolder, type IndexEvent, type IndexResult } from '../app/indexFolder.js';
 import type { Config } from '../config.js';
 import { isFashionError } from '../errors.js';
 
-export interface IndexChildRequest {
-  readonly config: Config;
-  readonly images: string;
-  readonly metadata?: string;
-}
+export type IndexChildRequest =
+  | {
+      readonly kind: 'folder';
+      readonly config: Config;
+      readonly images: string;
+      readonly metadata?: string;
+    }
+  | {
+      readonly kind: 'feed';
+      readonly config: Config;
+      readonly file: string;
+      /** How messages name the feed instead of its file (a server folder is never shown to API clients). */
+      readonly label: string;
+      readonly options: Pick<IndexFeedOptions, 'format' | 'map' | 'prune' | 'download'>;
+    };
+
+/** What each request's run returns: a folder's report, or a feed's (which has the same counts and more). */
+export type IndexChildResult<K extends IndexChildRequest['kind'] = IndexChildRequest['kind']> = { folder: IndexResult; feed: IndexFeedResult }[K];
 
 export type IndexChildMessage =
   | { readonly kind: 'event'; readonly event: IndexEvent }
-  | { readonly kind: 'done'; readonly result: IndexResult }
+  | { readonly kind: 'done'; readonly result: IndexChildResult }
   | { readonly kind: 'failed'; readonly code: string; readonly message: string };
 
 const send = (m: IndexChildMessage): Promise<void> => new Promise((resolve) => process.send!(m, () => resolve()));
 
+function run(req: IndexChildRequest, onEvent: (e: IndexEvent) => void): Promise<IndexChildResult> {
+  switch (req.kind) {
+    case 'folder':
+      return indexFolder(req.config, req.images, { metadata: req.metadata, onEvent });
+    case 'feed':
+      return indexFeed(req.config, req.file, { ...req.options, label: req.label, onEvent });
+  }
+}
+
+/** An error's message as the job shows it: a feed's file named by its label. */
+function shown(req: IndexChildRequest, message: string): string {
+  return req.kind === 'feed' ? message.split(req.file).join(req.label) : message;
+}
+
 process.once('message', (req: IndexChildRequest) => {
   void (async () => {
     try {
-      const result = await indexFolder(req.config, req.images, { metadata: req.metadata, onEvent: (event) => void send({ kind: 'event', event }) });
+      const result = await run(req, (event) => void send({ kind: 'event', event }));
       await send({ kind: 'done', result });
       process.exit(0);
     } catch (err) {
-      await send(isFashionError(err) ? { kind: 'failed', code: err.code, message: err.message } : { kind: 'failed', code: 'server/error', message: (err as Error).message });
+      const message = shown(req, (err as Error).message);
+      await send(isFashionError(err) ? { kind: 'failed', code: err.code, message } : { kind: 'failed', code: 'server/error', message });
       process.exit(1);
     }
   })();

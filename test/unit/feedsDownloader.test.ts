@@ -223,3 +223,45 @@ test('Retry-After and back-off arithmetic', () => {
     assert.ok(d >= ceiling / 2 && d <= ceiling, `attempt ${attempt}: ${d}`);
   }
 });
+
+// ---- guarded: a feed that came through the API (POST /api/imports) is untrusted input ----
+
+test('guarded: a loopback photo is refused without a request and not retried; allowed, it is fetched, and the next run\'s validators get a 304', async () => {
+  const data = catalogDir();
+  routes.set('/g.jpg', photoRoute(() => red));
+  const refused = await run(data, async (d) => {
+    const r = await d.photo(`${base}/g.jpg`);
+    assert.equal(d.stats.retries, 0);
+    return r;
+  }, { guard: { allow: [] } });
+  assert.ok(!refused.ok && refused.code === 'url/not-allowed' && refused.attempts === 1, JSON.stringify(refused));
+  assert.match(refused.message, /not a public one.*FASHION_FETCH_ALLOW/);
+  assert.equal(requests('/g.jpg').length, 0, 'nothing was requested');
+
+  const allow = { guard: { allow: ['127.0.0.1'] } };
+  const first = ok(await run(data, (d) => d.photo(`${base}/g.jpg`), allow));
+  assert.equal(first.how, 'fetched');
+  const second = ok(await run(data, (d) => d.photo(`${base}/g.jpg`), allow));
+  assert.equal(second.how, 'not-modified');
+  assert.equal(second.path, first.path);
+  const asked = requests('/g.jpg').at(-1)!;
+  assert.equal(asked.ifNoneMatch, etagOf(red), 'If-None-Match through the guarded request');
+  assert.equal(asked.ifModifiedSince, 'Wed, 01 Jan 2025 00:00:00 GMT');
+});
+
+test('guarded: every redirect hop is checked; 5xx is retried, 404 not, and the byte cap holds', async () => {
+  const data = catalogDir();
+  routes.set('/g-to-private.jpg', (_req, res) => res.writeHead(302, { location: 'http://10.0.0.1/x.jpg' }).end());
+  routes.set('/g-to-photo.jpg', (_req, res) => res.writeHead(301, { location: '/g-photo.jpg' }).end());
+  routes.set('/g-photo.jpg', photoRoute(() => red));
+  routes.set('/g-flaky.jpg', (req, res, n) => (n === 0 ? res.writeHead(503).end() : photoRoute(() => red)(req, res)));
+  routes.set('/g-gone.jpg', (_req, res) => res.writeHead(404).end());
+  routes.set('/g-big.jpg', (_req, res) => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(Buffer.concat([red, Buffer.alloc(4096)])));
+  const urls = ['/g-to-private.jpg', '/g-to-photo.jpg', '/g-flaky.jpg', '/g-gone.jpg', '/g-big.jpg'].map((p) => `${base}${p}`);
+  const [toPrivate, toPhoto, flaky, gone, big] = await run(data, (d) => Promise.all(urls.map((u) => d.photo(u))), { guard: { allow: ['127.0.0.1'] }, maxBytes: red.length + 100 });
+  assert.ok(!toPrivate!.ok && toPrivate!.code === 'url/not-allowed' && toPrivate!.attempts === 1, JSON.stringify(toPrivate));
+  assert.equal(ok(toPhoto!).how, 'fetched');
+  assert.equal(ok(flaky!).attempts, 2);
+  assert.ok(!gone!.ok && gone!.code === 'url/fetch-failed' && /HTTP 404/.test(gone!.message) && gone!.attempts === 1);
+  assert.ok(!big!.ok && big!.code === 'image/too-large');
+});
