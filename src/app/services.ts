@@ -195,15 +195,18 @@ export class Services {
       byItem.set(p.id, list);
     }
     const part = this.refinement.instancePart;
+    const entries: Array<{ id: string; metadata: Metadata; versions: PhotoVersion[] }> = [];
     for (const [id, features] of byItem) {
       const item = this.catalog.find(id);
       if (!item) continue;
-      const versions = features.map((f) => this.photoVersion(f, item.metadata));
       this.otherPhotos.set(id, features);
-      this.live.search.putPhotos(id, versions.map((v) => v.search), item.metadata);
-      if (this.live.backbone !== this.live.search) this.live.backbone.putPhotos(id, versions.map((v) => v.backbone), item.metadata);
-      if (this.live.sameProduct && part) this.live.sameProduct.putPhotos(id, versions.map((v) => v.search.slice(part.offset, part.offset + part.dims)), item.metadata);
+      entries.push({ id, metadata: item.metadata, versions: features.map((f) => this.photoVersion(f, item.metadata)) });
     }
+    if (entries.length === 0) return;
+    const of = (pick: (v: PhotoVersion) => Float32Array) => entries.map((e) => ({ id: e.id, metadata: e.metadata, vectors: e.versions.map(pick) }));
+    this.live.search.setSnapshotPhotos(of((v) => v.search));
+    if (this.live.backbone !== this.live.search) this.live.backbone.setSnapshotPhotos(of((v) => v.backbone));
+    if (this.live.sameProduct && part) this.live.sameProduct.setSnapshotPhotos(of((v) => v.search.slice(part.offset, part.offset + part.dims)));
   }
 
   /**

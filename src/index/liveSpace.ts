@@ -1,5 +1,6 @@
 import type { Metadata } from '../store/catalogStore.js';
 import type { EmbeddedSpace } from './embeddedSpace.js';
+import { ExactIndex } from './exactIndex.js';
 import { itemPredicate } from './itemFilter.js';
 import type { Metric } from './metric.js';
 import type { IdDistance, VectorFilter, VectorQuery, VectorSpace } from './vectorIndex.js';
@@ -21,14 +22,14 @@ interface Photos {
  *
  * A product with several photos is found by any of them and listed once, at the distance of its nearest photo (the
  * hit says which photo, `photo`). The snapshot's rows are the products' first photos; their other photos are kept
- * here too (`putPhotos`), searched exactly, so a product's best photo is found exactly: a product whose nearest
- * photo is among the k nearest first photos is in the snapshot's k, and one whose nearest photo is another is in
- * the k nearest products by their other photos.
+ * here too (`setSnapshotPhotos`: one packed matrix, searched exactly), so a product's best photo is found exactly: a
+ * product whose nearest photo is among the k nearest first photos is in the snapshot's k, and one whose nearest photo
+ * is another is among the k x (most photos of a product) nearest other photos.
  */
 export class LiveSpace implements VectorSpace {
   private readonly added = new Map<string, Photos>();
   /** The other photos of items of the snapshot (photos 1, 2, ...). */
-  private readonly others = new Map<string, Photos>();
+  private others: SnapshotPhotos | null = null;
 
   constructor(readonly base: EmbeddedSpace) {}
 
@@ -57,29 +58,56 @@ export class LiveSpace implements VectorSpace {
       if ((this.base.size > 0 || this.added.size > 0) && v.length !== this.dims) throw new Error(`Expected a vector of ${this.dims} floats for ${id} but received ${v.length}`);
     }
     this.base.hide(id);
-    this.others.delete(id);
+    this.others?.hidden.add(id);
     this.added.set(id, photos([vector, ...others], metadata, 0));
   }
 
-  /** The other photos (1, 2, ...) of an item the snapshot holds (read with the snapshot, not a write). */
-  putPhotos(id: string, vectors: readonly Float32Array[], metadata: Metadata): void {
-    if (!this.base.holds(id) || vectors.length === 0) return;
-    this.others.set(id, photos(vectors, metadata, 1));
+  /**
+   * The other photos (1, 2, ...) of the snapshot's items, read with the snapshot (not writes: `put` takes those),
+   * packed into one matrix.
+   */
+  setSnapshotPhotos(entries: ReadonlyArray<{ readonly id: string; readonly vectors: readonly Float32Array[]; readonly metadata: Metadata }>): void {
+    const held = entries.filter((e) => e.vectors.length > 0 && this.base.holds(e.id));
+    if (held.length === 0) {
+      this.others = null;
+      return;
+    }
+    const dims = held[0]!.vectors[0]!.length;
+    const rows = held.reduce((n, e) => n + e.vectors.length, 0);
+    const matrix = new Float32Array(rows * dims);
+    const rowIds: string[] = [];
+    const rowPhoto: number[] = [];
+    const rowsOf = new Map<string, number[]>();
+    const metadata = new Map<string, Metadata>();
+    let most = 0;
+    for (const e of held) {
+      most = Math.max(most, e.vectors.length);
+      metadata.set(e.id, e.metadata);
+      e.vectors.forEach((v, i) => {
+        if (v.length !== dims) throw new Error(`Expected a vector of ${dims} floats for photo ${i + 1} of ${e.id} but received ${v.length}`);
+        const row = rowIds.length;
+        matrix.set(v, row * dims);
+        rowIds.push(e.id);
+        rowPhoto.push(i + 1);
+        rowsOf.set(e.id, [...(rowsOf.get(e.id) ?? []), row]);
+      });
+    }
+    this.others = { index: new ExactIndex(matrix, dims), rowIds, rowPhoto, rowsOf, metadata, most, hidden: new Set() };
   }
 
   remove(id: string): void {
     this.base.hide(id);
     this.added.delete(id);
-    this.others.delete(id);
+    this.others?.hidden.add(id);
   }
 
   async search(vector: Float32Array, query: VectorQuery): Promise<IdDistance[]> {
     const fromBase = this.base.size > 0 ? await this.base.search(vector, query) : [];
-    if (this.added.size === 0 && this.others.size === 0) return fromBase;
+    if (this.added.size === 0 && !this.others) return fromBase;
     const q = { vector, q2: norm2Of(vector), metric: query.metric };
     const passes = itemPredicate(query.filter);
     const fromAdded = nearestProducts(this.added, q, query.k, passes);
-    const fromOthers = nearestProducts(this.others, q, query.k, passes);
+    const fromOthers = this.others ? nearestOthers(this.others, vector, query.k, query.metric, passes) : [];
     // A product can come from the snapshot (its first photo) and from its other photos: it is listed once, nearest.
     const best = new Map<string, IdDistance>();
     for (const n of [...fromBase, ...fromAdded, ...fromOthers]) {
@@ -95,8 +123,8 @@ export class LiveSpace implements VectorSpace {
     const q = { vector, q2: norm2Of(vector), metric };
     const byId = new Map(out.map((n) => [n.id, n]));
     for (const id of ids) {
-      const p = this.added.get(id) ?? this.others.get(id);
-      const nearest = p ? nearestPhoto(p, q) : null;
+      const p = this.added.get(id);
+      const nearest = p ? nearestPhoto(p, q) : this.others ? nearestOtherOf(this.others, id, vector, metric) : null;
       const seen = byId.get(id);
       if (nearest && (!seen || nearest.distance < seen.distance)) byId.set(id, { id, ...nearest });
     }
@@ -111,6 +139,39 @@ export class LiveSpace implements VectorSpace {
   vectorOf(id: string): Float32Array | null {
     return this.added.get(id)?.vectors[0] ?? this.base.vectorOf(id);
   }
+}
+
+/** The snapshot's items' other photos: one row each, packed; a product written or deleted since is hidden. */
+interface SnapshotPhotos {
+  readonly index: ExactIndex;
+  readonly rowIds: readonly string[];
+  /** Each row's photo number (1, 2, ...). */
+  readonly rowPhoto: readonly number[];
+  readonly rowsOf: ReadonlyMap<string, readonly number[]>;
+  readonly metadata: ReadonlyMap<string, Metadata>;
+  /** Most other photos of one product: k products need at most k x most rows. */
+  readonly most: number;
+  readonly hidden: Set<string>;
+}
+
+/** The k products nearest the query by their other photos: the k x most nearest rows hold them, each at its best. */
+function nearestOthers(o: SnapshotPhotos, vector: Float32Array, k: number, metric: Metric, passes: ((id: string, m: Metadata) => boolean) | undefined): IdDistance[] {
+  const filter = passes || o.hidden.size > 0 ? (r: number) => !o.hidden.has(o.rowIds[r]!) && (!passes || passes(o.rowIds[r]!, o.metadata.get(o.rowIds[r]!)!)) : undefined;
+  const best = new Map<string, IdDistance>();
+  for (const n of o.index.search(vector, k * o.most, metric, filter)) {
+    const id = o.rowIds[n.row]!;
+    if (!best.has(id)) best.set(id, { id, distance: n.distance, photo: o.rowPhoto[n.row]! });
+    if (best.size === k) break;
+  }
+  return [...best.values()];
+}
+
+/** The product's nearest other photo, when the snapshot has others of it (and it was not written since). */
+function nearestOtherOf(o: SnapshotPhotos, id: string, vector: Float32Array, metric: Metric): { distance: number; photo: number } | null {
+  const rows = o.rowsOf.get(id);
+  if (!rows || o.hidden.has(id)) return null;
+  const n = o.index.rescore(vector, rows, metric)[0];
+  return n ? { distance: n.distance, photo: o.rowPhoto[n.row]! } : null;
 }
 
 interface Query {
