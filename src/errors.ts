@@ -25,6 +25,8 @@ export const ERROR_TABLE = {
   'catalog/locked': { status: 409, exit: 9 },
   /** An index run would delete more of the catalog than it may without --prune (src/catalog/ingest.ts). */
   'catalog/prune-refused': { status: 409, exit: 7 },
+  /** Too few labelled items (articleType) to learn the refinement from (POST /api/train; src/app/backgroundIndex.ts). */
+  'catalog/too-few-labels': { status: 409, exit: 7 },
   /** A folder with no photo that could be read: empty, not mounted, or only links leading out of it. */
   'input/no-photos': { status: 422, exit: 4 },
   'item/not-found': { status: 404, exit: 4 },

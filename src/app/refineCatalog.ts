@@ -185,10 +185,17 @@ export async function refreshRefinement(store: CatalogStore, dataDir: string, op
  */
 export async function trainCatalogFolder(
   config: Config,
-  options: { readonly epochs: number; readonly seed: number; readonly onProgress?: (message: string) => void; readonly onCopies?: (done: number, total: number) => void },
+  options: {
+    readonly epochs: number;
+    readonly seed: number;
+    readonly onProgress?: (message: string) => void;
+    readonly onCopies?: (done: number, total: number) => void;
+    /** What the writer lock names as its holder, which other writers' catalog/locked errors show (default `fashion train`). */
+    readonly holder?: string;
+  },
 ): Promise<TrainReport> {
   requireCatalog(config.dataDir);
-  return withWriterLock(config.dataDir, 'fashion train', async (lock) => {
+  return withWriterLock(config.dataDir, options.holder ?? 'fashion train', async (lock) => {
     const store = openCatalogStore(config.dataDir);
     let embedder: Embedder | null = null;
     let report: TrainReport;

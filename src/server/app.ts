@@ -22,6 +22,7 @@ import { matchRoutes } from './routes/match.js';
 import { openapiRoutes, registerOpenApi } from './routes/openapi.js';
 import { outfitRoutes } from './routes/outfit.js';
 import { searchRoutes } from './routes/search.js';
+import { trainRoutes } from './routes/train.js';
 import { typeboxValidatorCompiler } from './validation.js';
 import { MAX_PHOTOS } from '../catalog/itemFields.js';
 
@@ -124,6 +125,7 @@ export async function buildApp(svc: Services, config: Config, options: AppOption
   await app.register(outfitRoutes, deps);
   await app.register(duplicatesRoutes, deps);
   await app.register(jobsRoutes, deps);
+  await app.register(trainRoutes, deps);
   await app.register(openapiRoutes);
   return app;
 }

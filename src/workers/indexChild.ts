@@ -1,12 +1,14 @@
 /**
- * `fashion index` in a child process of the server (src/app/backgroundIndex.ts): the embedding, the training copies and
- * the refinement's training take both cores for minutes, partly on the JavaScript thread, which in the server's own
- * process would stall every request. The child gets the server's resolved config and what to index by IPC (a photo
- * folder, or a product feed file), takes the catalog's writer lock like any `fashion index`, sends its progress events
- * back, and exits.
+ * `fashion index` and `fashion train` in a child process of the server (src/app/backgroundIndex.ts): the embedding, the
+ * training copies and the refinement's training take both cores for minutes, partly on the JavaScript thread, which in
+ * the server's own process would stall every request. The child gets the server's resolved config and what to do by
+ * IPC (index a photo folder or a product feed file, or train the refinement), takes the catalog's writer lock like the
+ * command would, sends its progress events back, and exits.
  */
 import { indexFeed, type IndexFeedOptions, type IndexFeedResult } from '../app/indexFeed.js';
 import { indexFolder, type IndexEvent, type IndexResult } from '../app/indexFolder.js';
+import { trainCatalogFolder } from '../app/refineCatalog.js';
+import type { TrainReport } from '../refine/train.js';
 import type { Config } from '../config.js';
 import { isFashionError } from '../errors.js';
 
@@ -24,10 +26,19 @@ export type IndexChildRequest =
       /** How messages name the feed instead of its file (a server folder is never shown to API clients). */
       readonly label: string;
       readonly options: Pick<IndexFeedOptions, 'format' | 'map' | 'prune' | 'download'>;
+    }
+  | {
+      /** `fashion train`: the refinement learned again from the catalog's labels (copies as `config.augment` asks). */
+      readonly kind: 'train';
+      readonly config: Config;
+      readonly epochs: number;
+      readonly seed: number;
+      /** What the writer lock names as its holder while the child trains (other writers' catalog/locked shows it). */
+      readonly holder: string;
     };
 
-/** What each request's run returns: a folder's report, or a feed's (which has the same counts and more). */
-export type IndexChildResult<K extends IndexChildRequest['kind'] = IndexChildRequest['kind']> = { folder: IndexResult; feed: IndexFeedResult }[K];
+/** What each request's run returns: a folder's report, a feed's (which has the same counts and more), or the training's. */
+export type IndexChildResult<K extends IndexChildRequest['kind'] = IndexChildRequest['kind']> = { folder: IndexResult; feed: IndexFeedResult; train: TrainReport }[K];
 
 export type IndexChildMessage =
   | { readonly kind: 'event'; readonly event: IndexEvent }
@@ -42,6 +53,15 @@ function run(req: IndexChildRequest, onEvent: (e: IndexEvent) => void): Promise<
       return indexFolder(req.config, req.images, { metadata: req.metadata, onEvent });
     case 'feed':
       return indexFeed(req.config, req.file, { ...req.options, label: req.label, onEvent });
+    case 'train':
+      // The training's progress as the index's refinement stage reports it: copies as counts, the rest as messages.
+      return trainCatalogFolder(req.config, {
+        epochs: req.epochs,
+        seed: req.seed,
+        holder: req.holder,
+        onCopies: (done, total) => onEvent({ kind: 'copies', done, total }),
+        onProgress: (message) => onEvent({ kind: 'refinement', message }),
+      });
   }
 }
 

@@ -89,9 +89,9 @@ test('every /api route is in the document, with its request and response schemas
     if (method === 'POST') {
       const content = op.requestBody?.content ?? {};
       assert.ok(content['application/json']?.schema, `${method} ${url}: JSON body schema`);
-      // A photo (`image`) for most; a product feed (`feed`) for POST /api/imports.
+      // A photo (`image`) for most; a product feed (`feed`) for POST /api/imports; none for POST /api/train (JSON alone).
       const files = Object.entries(content['multipart/form-data']?.schema?.properties ?? {}).filter(([, p]) => (p as { format?: string }).format === 'binary').map(([name]) => name);
-      assert.deepEqual(files, [url === '/api/imports' ? 'feed' : 'image'], `${method} ${url}: multipart file`);
+      assert.deepEqual(files, url === '/api/train' ? [] : [url === '/api/imports' ? 'feed' : 'image'], `${method} ${url}: multipart file`);
     }
   }
   const k = doc.paths['/api/search'].post.requestBody.content['application/json'].schema.properties.k;

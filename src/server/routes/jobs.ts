@@ -5,8 +5,9 @@ import { FashionError } from '../../errors.js';
 import type { ApiDeps } from '../deps.js';
 
 /**
- * Background jobs (src/jobs): the duplicates scan today, ingest, feeds and training as they move onto the queue. Reads
- * only: a job is started by its own route (PUT /api/duplicates/scan), which answers with the job and a Location here.
+ * Background jobs (src/jobs): the duplicates scan, a folder's ingest (`fashion demo`), feed imports and trainings. Reads
+ * only: a job is started by its own route (PUT /api/duplicates/scan, POST /api/imports, POST /api/train), which answers
+ * with the job and a Location here.
  * The list is read from the job records, so it also shows the jobs of other processes on this catalog (a CLI run) and
  * those of earlier runs of the server.
  */
