@@ -116,6 +116,35 @@ test('words alone: filter chips that can be removed, and an outfit row; then wor
   await page.close();
 });
 
+test('a misspelt word: the did-you-mean line and its chip say what it was read as; clicking searches those words', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) errors.push(m.text());
+  });
+  await page.goto(base);
+  await page.waitForSelector('[data-testid="result"]');
+  assert.equal(await page.isVisible('[data-testid="did-you-mean"]'), false, 'no line before a search');
+  await page.fill('#text-input', 'watchse');
+  await page.press('#text-input', 'Enter');
+  await page.waitForFunction(() => /products for “watchse”/.test(document.getElementById('status')!.textContent ?? ''));
+  assert.ok(await page.isVisible('[data-testid="did-you-mean"]'));
+  assert.equal(await page.textContent('#did-you-mean-words'), 'watches');
+  assert.match((await page.textContent('[data-testid="chip"][data-field="articleType"]')) ?? '', /Watches \(from “watchse”\)/);
+  const types = await page.$$eval('#results [data-testid="result"] .meta .sub:nth-child(2)', (els) => els.map((e) => e.textContent));
+  assert.ok(types.length > 0 && types.every((t) => t?.startsWith('Watches')), String(types));
+  await page.screenshot({ path: join(SHOTS, 'e2e-did-you-mean.png'), fullPage: true });
+  // Clicking the corrected words searches them: nothing left to correct, the line goes.
+  await page.click('#did-you-mean-words');
+  await page.waitForFunction(() => /products for “watches”/.test(document.getElementById('status')!.textContent ?? ''));
+  assert.equal(await page.inputValue('#text-input'), 'watches');
+  assert.equal(await page.isVisible('[data-testid="did-you-mean"]'), false);
+  assert.doesNotMatch((await page.textContent('[data-testid="chip"][data-field="articleType"]')) ?? '', /from/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('a file that is not a photo shows a clear error on the page', async () => {
   const page = await browser.newPage();
   await page.goto(base);

@@ -15,7 +15,7 @@ import { evaluateText } from '../src/app/evaluateText.js';
 import { FTS_TABLE } from '../src/text/ftsIndex.js';
 import { NameModel, nameFeatures } from '../src/text/nameModel.js';
 import { parseText } from '../src/text/queryParser.js';
-import { Vocabulary } from '../src/text/vocabulary.js';
+import { tokenize, Vocabulary } from '../src/text/vocabulary.js';
 import { isHeldBack } from '../src/catalog/split.js';
 import { csvLine, makeFixture, pickIds, STYLE_ROWS } from './helpers.js';
 
@@ -150,6 +150,39 @@ test('a removed word filter only ranks; impossible words relax the least specifi
   const none = await rec.searchText('lavender heels for men', { k: 5 });
   assert.ok(none.text.relaxed.length > 0, JSON.stringify(none.text));
   assert.ok(none.hits.length > 0, 'relaxed hits');
+});
+
+test('a typing slip still finds the product type, the API says what it read, a correct word is left alone', async () => {
+  const slipped = await rec.searchText('hanbdag', { k: 3 });
+  assert.deepEqual(slipped.text.filters.map((f) => [f.field, f.values, f.words, f.corrected]), [['articleType', ['Handbags'], 'hanbdag', 'handbag']]);
+  assert.equal(slipped.text.didYouMean, 'handbag');
+  assert.ok(slipped.hits.length === 3 && slipped.hits.every((h) => h.metadata.articleType === 'Handbags'), JSON.stringify(slipped.hits.map((h) => h.metadata.articleType)));
+  // The same words read as typed (the engine without corrections) find no type: the correction is what finds them.
+  const asTyped = (await rec.services.text({ correctSlips: false })).search('hanbdag', { k: 3 });
+  assert.deepEqual([asTyped.text.filters, asTyped.text.unmatchedWords, asTyped.text.didYouMean], [[], ['hanbdag'], undefined]);
+  const name = rec.item(pickIds(['Watches'], 1)[0]!).metadata.productDisplayName!;
+  const brand = tokenize(name).find((w) => /^[a-z]{5,8}$/.test(w) && w[2] !== w[3] && !['watch', 'watches', 'women', 'unisex'].includes(w))!;
+  const swapped = brand.slice(0, 2) + brand[3] + brand[2] + brand.slice(4);
+  const brandHits = await rec.searchText(`${swapped} watch`, { k: 3 });
+  assert.deepEqual(brandHits.text.corrections.map((c) => [c.from, c.to]), [[swapped, brand]], `${brand} as ${swapped}`);
+  assert.deepEqual(brandHits.text.words, [brand], 'the corrected free word ranks');
+  const having = rec.allItems().filter((it) => it.metadata.articleType === 'Watches' && tokenize(it.metadata.productDisplayName ?? '').includes(brand)).length;
+  assert.equal(brandHits.hits.filter((h) => tokenize(h.metadata.productDisplayName!).includes(brand)).length, Math.min(3, having), 'the watches that have it first');
+
+  const app = await buildApp(rec.services, config, { logger: false });
+  const r = await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'balck watchse for men', k: 3 } });
+  assert.equal(r.statusCode, 200);
+  const body = r.json();
+  assert.equal(body.text.didYouMean, 'black watches for men');
+  assert.deepEqual(body.text.corrections, [{ from: 'balck', to: 'black', distance: 1 }, { from: 'watchse', to: 'watches', distance: 1 }]);
+  assert.deepEqual(body.text.filters.map((f: { field: string; corrected?: string; words: string }) => [f.field, f.words, f.corrected ?? null]), [['articleType', 'watchse', 'watches'], ['baseColour', 'balck', 'black'], ['gender', 'for men', null]]);
+  assert.ok(body.results.every((x: { metadata: { articleType: string } }) => x.metadata.articleType === 'Watches'), 'watches');
+  const right = (await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'black watches for men', k: 3 } })).json();
+  assert.deepEqual([right.text.corrections, right.text.didYouMean], [[], undefined], 'nothing to correct');
+  // Removing a corrected filter: its word still ranks, as read.
+  const dropped = (await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'balck watchse', k: 3, dropFilters: ['articleType'] } })).json();
+  assert.deepEqual(dropped.text.words, ['watches']);
+  await app.close();
 });
 
 test('photo plus words: visual ranking among the items that satisfy the words', async () => {

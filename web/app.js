@@ -142,13 +142,21 @@ function chip(text, onRemove) {
 function renderChips(info) {
   const chips = [];
   for (const f of info?.filters ?? []) {
-    const c = chip(`${f.field}: ${f.values.join(' or ')} (“${f.words}”)`, () => { state.dropFilters.push(f.field); rerun(); });
+    // A filter read from a corrected slip says so: "articleType: Handbags (from “hanbdag”)".
+    const c = chip(`${f.field}: ${f.values.join(' or ')} (${f.corrected ? 'from ' : ''}“${f.words}”)`, () => { state.dropFilters.push(f.field); rerun(); });
     c.dataset.field = f.field;
     chips.push(c);
   }
   for (const f of info?.relaxed ?? []) chips.push(chip(`no item has every word; ignored ${f.field}: ${f.values.join(' or ')}`));
   if (info?.unmatchedWords?.length) chips.push(chip(`no item has: ${info.unmatchedWords.join(', ')}`));
   $('chips').replaceChildren(...chips);
+}
+
+/** "Did you mean …": the words as the search read them when some were typing slips; clicking searches them. */
+function renderDidYouMean(info) {
+  const line = $('did-you-mean');
+  line.hidden = !info?.didYouMean;
+  $('did-you-mean-words').textContent = info?.didYouMean ?? '';
 }
 
 // Auto-categorisation of an uploaded photo, shown beside it: what the shop's labels say it most likely is.
@@ -273,6 +281,7 @@ function render(body, label) {
   const box = $('results');
   box.replaceChildren(...body.results.map(tile));
   renderChips(body.text);
+  renderDidYouMean(body.text);
   renderPrediction(body.predicted);
   const t = body.timings ?? {};
   const ms = t.embedMs !== undefined ? ` in ${(t.decodeMs + t.embedMs + t.searchMs).toFixed(0)} ms` : '';
@@ -338,7 +347,10 @@ async function run(label, request) {
     render(body, label);
     loadOutfit(body);
   } catch (err) {
-    if (seq === searchSeq) setStatus(`Could not search: ${err.message}`, true);
+    if (seq === searchSeq) {
+      setStatus(`Could not search: ${err.message}`, true);
+      renderDidYouMean(null);
+    }
   }
   // An error is worth seeing too: it is written where the results would be.
   if (seq === searchSeq && !quiet) revealResults();
@@ -502,6 +514,11 @@ document.addEventListener('paste', (e) => {
 });
 for (const sel of document.querySelectorAll('select')) sel.addEventListener('change', () => rerun());
 $('text-button').addEventListener('click', () => searchText($('text-input').value));
+$('did-you-mean-words').addEventListener('click', () => {
+  const corrected = $('did-you-mean-words').textContent ?? '';
+  $('text-input').value = corrected;
+  searchText(corrected);
+});
 $('text-input').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); searchText($('text-input').value); } });
 $('match-button').addEventListener('click', matchPhoto);
 $('duplicates-button').addEventListener('click', findDuplicates);

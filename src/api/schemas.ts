@@ -223,9 +223,20 @@ export const SearchQueryEcho = Type.Object({
 });
 
 const WordFilterSchema = Type.Object(
-  { field: Type.String(), values: Type.Array(Type.String()), first: Type.Optional(Type.String()), words: Type.String() },
+  {
+    field: Type.String(),
+    values: Type.Array(Type.String()),
+    first: Type.Optional(Type.String()),
+    words: Type.String({ description: 'The words as the shopper wrote them' }),
+    corrected: Type.Optional(Type.String({ description: 'The words as they were read, when a typing slip was corrected ("handbag" for "hanbdag")' })),
+  },
   { additionalProperties: true },
 );
+const CorrectionSchema = Type.Object({
+  from: Type.String({ description: 'A word the catalog does not know, as typed' }),
+  to: Type.String({ description: 'The catalog word it was read as' }),
+  distance: Type.Integer({ description: 'Edits between them (a swap of two letters is one)' }),
+});
 /** How the words were read: which became filters, which were removed or relaxed, which ranked. */
 export const TextInfoSchema = Type.Object(
   {
@@ -235,6 +246,8 @@ export const TextInfoSchema = Type.Object(
     relaxed: Type.Array(WordFilterSchema),
     words: Type.Array(Type.String()),
     unmatchedWords: Type.Array(Type.String()),
+    corrections: Type.Array(CorrectionSchema, { description: 'Typing slips read as the catalog words they most likely are' }),
+    didYouMean: Type.Optional(Type.String({ description: 'The words as they were read when some were corrected: "snekers for men" -> "sneakers for men"' })),
     engine: Type.String(),
   },
   { additionalProperties: true },

@@ -116,7 +116,7 @@ export async function searchView(query: Query, res: SearchResult | TextSearchRes
   const predicted = predictionsView(res.predicted);
   return {
     query: await queryEcho(query, res),
-    ...(text ? { text: { ...text, filters: [...text.filters], removed: [...text.removed], relaxed: [...text.relaxed] } } : {}),
+    ...(text ? { text: { ...text, filters: [...text.filters], removed: [...text.removed], relaxed: [...text.relaxed], corrections: [...text.corrections] } } : {}),
     metric: res.metric,
     k: res.k,
     timings: { ...res.timings },

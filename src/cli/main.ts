@@ -184,7 +184,7 @@ function printEval(r: EvalReport, json: boolean): void {
 }
 
 function printTextEval(r: TextEvalReport, json: boolean): void {
-  const line = { mode: r.mode, k: r.k, queries: r.queries, precisionAtK: r.precisionAtK, strictPrecisionAtK: r.strictPrecisionAtK, ...(r.genderPrecisionAtK !== undefined ? { genderPrecisionAtK: r.genderPrecisionAtK } : {}), withoutFilters: r.withoutFilters, trainOnly: r.trainOnly, engine: r.engine, nameModelNames: r.nameModelNames, skipped: r.skipped };
+  const line = { mode: r.mode, k: r.k, queries: r.queries, precisionAtK: r.precisionAtK, strictPrecisionAtK: r.strictPrecisionAtK, ...(r.genderPrecisionAtK !== undefined ? { genderPrecisionAtK: r.genderPrecisionAtK } : {}), withoutFilters: r.withoutFilters, corrected: r.corrected, latencyMs: r.latencyMs, trainOnly: r.trainOnly, engine: r.engine, nameModelNames: r.nameModelNames, skipped: r.skipped };
   if (!json) {
     console.log(`text, ${r.engine}, ${r.queries} queries (${r.skipped} skipped, ${r.withoutFilters} without filters)${r.trainOnly ? ', results from the training split only' : ''}`);
     console.log(`name model learned from ${r.nameModelNames} names (training split, the queries' items left out)`);

@@ -11,7 +11,8 @@ export function shownLabel(hit: TextHit, field: string): string {
 /** One line saying what the words did: which became filters, which rank, which were dropped. */
 export function describeTextQuery(info: TextQueryInfo): string {
   const parts: string[] = [];
-  if (info.filters.length > 0) parts.push(`filters from words: ${info.filters.map((f) => `${f.field}=${f.values.join('|')} ("${f.words}")`).join(', ')}`);
+  if (info.didYouMean !== undefined) parts.push(`read as "${info.didYouMean}"`);
+  if (info.filters.length > 0) parts.push(`filters from words: ${info.filters.map((f) => `${f.field}=${f.values.join('|')} (${f.corrected !== undefined ? 'from ' : ''}"${f.words}")`).join(', ')}`);
   if (info.words.length > 0) parts.push(`ranking words: ${info.words.join(' ')}`);
   if (info.removed.length > 0) parts.push(`removed: ${info.removed.map((f) => f.field).join(', ')}`);
   if (info.relaxed.length > 0) parts.push(`relaxed (nothing matched them all): ${info.relaxed.map((f) => `${f.field}=${f.values.join('|')}`).join(', ')}`);

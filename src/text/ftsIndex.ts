@@ -67,17 +67,36 @@ export function ftsQuery(words: readonly string[], op: 'OR' | 'AND'): string {
   return terms.join(` ${op} `);
 }
 
-/** BM25 over an FTS5 table (the catalog's, or an in-memory copy for stores without one). */
+/** Words whose scores are kept (the most recently used; a common word's are ~15,000 numbers). */
+const WORD_CACHE = 256;
+
+/**
+ * BM25 over an FTS5 table (the catalog's, or an in-memory copy for stores without one). FTS5's BM25 of an OR
+ * query is the sum over its words of each word's own BM25 (the inverse document frequency and the length
+ * normalisation are per word and per document), so the scores of each word are computed once and kept until the
+ * table changes: a query then costs lookups, not a BM25 pass over the 20,000 items that "men" or "shirt" match
+ * (~40 ms on 2 cores).
+ */
 export class FtsTextSearch implements TextSearch {
   readonly kind = 'fts5-bm25';
   private readonly scoreStmt;
   private readonly matchStmt;
+  private readonly wordStmt;
+  private readonly versionStmt;
+  private readonly changesStmt;
+  /** Per word: item id -> its BM25 for that word alone (higher is better). Insertion order is recency. */
+  private readonly words = new Map<string, Map<string, number>>();
+  /** The table as the cache saw it: another connection's commit (data_version) or this one's (total_changes). */
+  private seen = '';
 
   constructor(private readonly db: Database.Database, private readonly owned = false) {
     this.scoreStmt = db.prepare<[string, number], { id: string; rank: number }>(
       `SELECT id, bm25(${FTS_TABLE}, ${WEIGHTS}) AS rank FROM ${FTS_TABLE} WHERE ${FTS_TABLE} MATCH ? ORDER BY rank, id LIMIT ?`,
     );
     this.matchStmt = db.prepare<[string], { id: string }>(`SELECT id FROM ${FTS_TABLE} WHERE ${FTS_TABLE} MATCH ?`);
+    this.wordStmt = db.prepare<[string], [string, number]>(`SELECT id, bm25(${FTS_TABLE}, ${WEIGHTS}) FROM ${FTS_TABLE} WHERE ${FTS_TABLE} MATCH ?`).raw();
+    this.versionStmt = db.prepare<[], number>('PRAGMA data_version').pluck();
+    this.changesStmt = db.prepare<[], number>('SELECT total_changes()').pluck();
   }
 
   /** An index in memory, filled from items: for read-only catalogs and stores without an FTS table. */
@@ -96,6 +115,37 @@ export class FtsTextSearch implements TextSearch {
     if (!q) return [];
     // bm25() is lower-is-better and negative; flip it so that higher is better.
     return this.scoreStmt.all(q, limit).map((r) => ({ id: r.id, score: -r.rank }));
+  }
+
+  scorer(words: readonly string[]): (id: string) => number | undefined {
+    const stamp = `${this.versionStmt.get()}:${this.changesStmt.get()}`;
+    if (stamp !== this.seen) {
+      this.words.clear();
+      this.seen = stamp;
+    }
+    const maps = [...new Set(words.map((w) => ftsQuery([w], 'OR')).filter(Boolean))].map((q) => this.wordScores(q));
+    return (id) => {
+      let sum: number | undefined;
+      for (const m of maps) {
+        const s = m.get(id);
+        if (s !== undefined) sum = (sum ?? 0) + s;
+      }
+      return sum;
+    };
+  }
+
+  /** One quoted word's scores, from the cache or FTS5 (the least recently used word leaves when it is full). */
+  private wordScores(q: string): Map<string, number> {
+    let m = this.words.get(q);
+    if (m) this.words.delete(q);
+    else {
+      m = new Map();
+      // bm25() is lower-is-better and negative; flip it so that higher is better.
+      for (const [id, rank] of this.wordStmt.all(q)) m.set(id, -rank);
+      if (this.words.size >= WORD_CACHE) this.words.delete(this.words.keys().next().value!);
+    }
+    this.words.set(q, m);
+    return m;
   }
 
   matchAll(words: readonly string[]): Set<string> {

@@ -1,3 +1,4 @@
+import { correctedText, type Correction, type Spelling } from './spelling.js';
 import { FILTER_FIELDS, tokenize, type FilterField, type Vocabulary } from './vocabulary.js';
 
 /** Words that carry no meaning for a product search ("like this, but in blue"). */
@@ -18,8 +19,10 @@ export interface WordFilter {
    * several ("shoes"): the name model ranks those.
    */
   readonly first?: string;
-  /** The words as the shopper wrote them, e.g. "navy" or "for men". */
+  /** The words as the shopper wrote them, e.g. "navy" or "for men" (or "hanbdag"). */
   readonly words: string;
+  /** The words as they were read, when a slip was corrected ("handbag" for "hanbdag"). */
+  readonly corrected?: string;
 }
 
 export interface ParsedText {
@@ -32,6 +35,10 @@ export interface ParsedText {
   readonly stopWords: string[];
   /** Every content word, filter words included (for ranking names that repeat them). */
   readonly allWords: string[];
+  /** Words the catalog does not know, read as the nearest words it does ("snekers" -> "sneakers"). */
+  readonly corrections: Correction[];
+  /** The text with those words corrected (the text itself when none was): "did you mean". */
+  readonly corrected: string;
 }
 
 export const MAX_TEXT_LENGTH = 200;
@@ -43,10 +50,15 @@ function phraseShown(field: FilterField, phrase: string, prev: string | undefine
   return field === 'gender' && prev === 'for' ? `for ${phrase}` : phrase;
 }
 
-/** Greedy longest match of the vocabulary's phrases over the tokens; the rest are free words or stop words. */
-export function parseText(text: string, vocab: Vocabulary): ParsedText {
-  const tokens = tokenize(text);
-  const byField = new Map<FilterField, { values: Set<string>; words: string[]; first: string; named: boolean }>();
+/**
+ * Greedy longest match of the vocabulary's phrases over the tokens; the rest are free words or stop words. With a
+ * `spelling`, words the catalog does not know are first read as their corrections, so that "hanbdag" is a filter
+ * word like "handbag" (its chip says where it came from).
+ */
+export function parseText(text: string, vocab: Vocabulary, spelling?: Spelling): ParsedText {
+  const typed = tokenize(text);
+  const { tokens, corrections } = spelling ? spelling.correctTokens(typed) : { tokens: typed, corrections: [] };
+  const byField = new Map<FilterField, { values: Set<string>; words: string[]; read: string[]; first: string; named: boolean }>();
   let afterWith = false;
   const words: string[] = [];
   const stopWords: string[] = [];
@@ -54,7 +66,10 @@ export function parseText(text: string, vocab: Vocabulary): ParsedText {
   let prev: string | undefined;
   // Whether the last meaningful phrase was a colour ("navy and white": one run of colours).
   let inColourRun = false;
+  let at = 0;
   for (const { phrase, tokens: run, meaning } of vocab.segment(tokens)) {
+    const asTyped = typed.slice(at, at + run.length).join(' ');
+    at += run.length;
     const before = prev;
     prev = run.at(-1);
     const startsColourRun = meaning?.field === 'baseColour' && !inColourRun;
@@ -63,7 +78,13 @@ export function parseText(text: string, vocab: Vocabulary): ParsedText {
     if (meaning) {
       const entry = byField.get(meaning.field);
       if (!entry) {
-        byField.set(meaning.field, { values: new Set(meaning.values), words: [phraseShown(meaning.field, phrase, before)], first: meaning.values[0]!, named: false });
+        byField.set(meaning.field, {
+          values: new Set(meaning.values),
+          words: [phraseShown(meaning.field, asTyped, before)],
+          read: [phraseShown(meaning.field, phrase, before)],
+          first: meaning.values[0]!,
+          named: false,
+        });
       } else {
         // Two phrases for one field: a narrower reading when they overlap ("pyjama set" -> Night suits),
         // either one when they do not ("red and blue").
@@ -73,7 +94,8 @@ export function parseText(text: string, vocab: Vocabulary): ParsedText {
           meaning.values.forEach((v) => entry.values.add(v));
           entry.named = true;
         }
-        entry.words.push(phraseShown(meaning.field, phrase, before));
+        entry.words.push(phraseShown(meaning.field, asTyped, before));
+        entry.read.push(phraseShown(meaning.field, phrase, before));
         // The main type is the head noun, the last one before "with". The main colour is the first of the last
         // run of colours before "with": "navy and white shirt" is navy, but in "Red Card Grey T-shirt" the
         // colour next to the noun is the product's (measured on the catalog's training-split names that name
@@ -95,7 +117,8 @@ export function parseText(text: string, vocab: Vocabulary): ParsedText {
   }
   const filters = FILTER_FIELDS.filter((f) => byField.has(f)).map((field) => {
     const e = byField.get(field)!;
-    return { field, values: [...e.values].sort(), ...(e.named ? { first: e.first } : {}), words: e.words.join(', ') };
+    const [words, read] = [e.words.join(', '), e.read.join(', ')];
+    return { field, values: [...e.values].sort(), ...(e.named ? { first: e.first } : {}), words, ...(read !== words ? { corrected: read } : {}) };
   });
-  return { text, filters, words, stopWords, allWords: [...new Set(allWords)] };
+  return { text, filters, words, stopWords, allWords: [...new Set(allWords)], corrections, corrected: correctedText(text, corrections) };
 }

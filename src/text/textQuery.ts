@@ -5,9 +5,10 @@ import type { Metadata, StoredItem } from '../store/catalogStore.js';
 import type { Predicted } from './autoLabels.js';
 import { NameModel, nameFeatures } from './nameModel.js';
 import { MAX_K } from '../query/query.js';
-import { MAX_TEXT_LENGTH, parseText, type ParsedText, type WordFilter } from './queryParser.js';
+import { MAX_TEXT_LENGTH, parseText, STOP_WORDS, type ParsedText, type WordFilter } from './queryParser.js';
+import { Spelling, type Correction } from './spelling.js';
 import type { TextSearch } from './textSearch.js';
-import { FILTER_FIELDS, nounForms, Vocabulary, type FilterField } from './vocabulary.js';
+import { FILTER_FIELDS, nounForms, tokenize, Vocabulary, type FilterField } from './vocabulary.js';
 
 export interface TextQueryOptions {
   readonly k?: number;
@@ -23,6 +24,8 @@ export interface TextQueryOptions {
 export interface TextEngineOptions {
   /** Whose names and labels the name model learns from (evaluation leaves the queries' items out); default all. */
   readonly learnFrom?: (id: string) => boolean;
+  /** Read words the catalog does not know as their nearest known words (default); false: as typed (for comparisons). */
+  readonly correctSlips?: boolean;
 }
 
 export interface TextDefaults {
@@ -42,6 +45,10 @@ export interface TextQueryInfo {
   readonly words: string[];
   /** Free words that no remaining item contains (ignored). */
   readonly unmatchedWords: string[];
+  /** Words the catalog does not know, read as the nearest ones it does (typing slips). */
+  readonly corrections: Correction[];
+  /** The words as they were read when some were corrected ("did you mean"): "snekers for men" -> "sneakers for men". */
+  readonly didYouMean?: string;
   readonly engine: string;
 }
 
@@ -94,6 +101,9 @@ export class TextEngine {
 
   /** What the words of a name say about its articleType, learned from the catalog's names (src/text/nameModel.ts). */
   readonly names: NameModel;
+  /** The catalog's words, to read typing slips as (src/text/spelling.ts). */
+  readonly spelling: Spelling;
+  private readonly correctSlips: boolean;
 
   constructor(
     items: readonly StoredItem[],
@@ -110,14 +120,21 @@ export class TextEngine {
     for (const f of FILTER_FIELDS) values[f] = [...new Set(this.labels.map((m) => m[f] ?? ''))];
     // The name model learns from the catalog's own names; the vocabulary then also knows how this shop uses
     // its type words ("flats" for items labelled Heels).
-    const plain = new Vocabulary(values);
+    const productNames = this.items.map((it) => it.metadata.productDisplayName ?? '');
+    const plain = new Vocabulary(values, undefined, productNames);
     const learnFrom = options.learnFrom ?? (() => true);
     const named = this.items.filter((it) => learnFrom(it.id));
     this.names = new NameModel(
       named.map((it) => ({ features: nameFeatures(it.metadata.productDisplayName ?? '', plain, STATED), labels: it.metadata })),
       { target: 'articleType', given: [...STATED] },
     );
-    this.vocabulary = new Vocabulary(values, (word) => this.names.usedFor(nounForms(word), LEARNED_SHARE));
+    this.vocabulary = new Vocabulary(values, (word) => this.names.usedFor(nounForms(word), LEARNED_SHARE), productNames);
+    // The dictionary slips are read against: what the full-text index holds (every item's name and labels, so
+    // also the items the name model does not learn from), the vocabulary's words and the stop words.
+    const counts = new Map<string, number>();
+    for (const it of this.items) for (const w of itemWords(it.metadata)) counts.set(w, (counts.get(w) ?? 0) + 1);
+    this.spelling = new Spelling(counts, [...this.vocabulary.words(), ...STOP_WORDS]);
+    this.correctSlips = options.correctSlips ?? true;
   }
 
   get kind(): string {
@@ -131,6 +148,8 @@ export class TextEngine {
    */
   put(item: StoredItem): void {
     this.remove(item.id);
+    // Its words are known at once (a removed item's stay known: they are then only never corrected).
+    for (const w of itemWords(item.metadata)) this.spelling.add(w);
     this.rowOf.set(item.id, this.items.length);
     this.items.push(item);
     this.labels.push({ ...item.metadata });
@@ -145,7 +164,7 @@ export class TextEngine {
   }
 
   parse(text: string): ParsedText {
-    return parseText(checkText(text), this.vocabulary);
+    return parseText(checkText(text), this.vocabulary, this.correctSlips ? this.spelling : undefined);
   }
 
   /** Predicted labels of an item of the snapshot, if it lacks some. */
@@ -171,22 +190,35 @@ export class TextEngine {
     const parsed = this.parse(text);
     const sel = this.select(parsed, options);
     const likely = this.likelihood(parsed, sel.info.filters);
-    const scores = new Map<string, number>();
-    for (const s of this.text.score(sel.rankWords, 100_000)) scores.set(s.id, s.score);
-    const primary = (row: number) => sel.info.filters.filter((f) => f.values.length > 1 && this.labels[row]![f.field] === sel.primary.get(f.field)).length;
-    const order = (rows: Iterable<number>) =>
-      [...rows].sort((a, b) => {
-        const ia = this.items[a]!;
-        const ib = this.items[b]!;
-        return (
-          primary(b) - primary(a) ||
-          (sel.tier.get(b) ?? 0) - (sel.tier.get(a) ?? 0) ||
-          likely(b) - likely(a) ||
-          (scores.get(ib.id) ?? -Infinity) - (scores.get(ia.id) ?? -Infinity) ||
-          cmp(ia.id, ib.id)
-        );
-      });
-    const ranked: Array<{ row: number; missing: string[] }> = order(sel.rows).slice(0, k).map((row) => ({ row, missing: [] }));
+    const score = this.scorer(sel.rankWords);
+    const primaryFilters = sel.info.filters.filter((f) => f.values.length > 1);
+    const primary = (row: number) => {
+      let n = 0;
+      for (const f of primaryFilters) if (this.labels[row]![f.field] === sel.primary.get(f.field)) n++;
+      return n;
+    };
+    // The best n rows by (main value, free words contained, name model, BM25, id), kept in a short sorted list:
+    // a query's candidates can be 20,000 items, of which only the k first matter, and BM25 is asked only for rows
+    // that tie with the list on the keys before it.
+    type Keyed = { row: number; main: number; tier: number; likely: number; bm25?: number };
+    const bm25 = (x: Keyed) => (x.bm25 ??= score(this.items[x.row]!.id) ?? -Infinity);
+    /** > 0 when x ranks before y. */
+    const before = (x: Keyed, y: Keyed) =>
+      x.main - y.main || x.tier - y.tier || x.likely - y.likely || bm25(x) - bm25(y) || cmp(this.items[y.row]!.id, this.items[x.row]!.id);
+    const top = (rows: Iterable<number>, n: number): number[] => {
+      const best: Keyed[] = [];
+      if (n <= 0) return [];
+      for (const row of rows) {
+        const x: Keyed = { row, main: primary(row), tier: sel.tier.get(row) ?? 0, likely: likely(row) };
+        if (best.length === n && !(before(x, best[n - 1]!) > 0)) continue;
+        let i = best.length;
+        while (i > 0 && before(x, best[i - 1]!) > 0) i--;
+        best.splice(i, 0, x);
+        if (best.length > n) best.pop();
+      }
+      return best.map((x) => x.row);
+    };
+    const ranked: Array<{ row: number; missing: string[] }> = top(sel.rows, k).map((row) => ({ row, missing: [] }));
     // Fill up from progressively relaxed filters.
     let applied = sel.info.filters;
     const seen = new Set(ranked.map((r) => r.row));
@@ -195,19 +227,26 @@ export class TextEngine {
       applied = applied.filter((a) => a.field !== victim);
       const missingFields = sel.info.filters.filter((f) => !applied.includes(f)).map((f) => f.field);
       const more = sel.base.filter((r) => !seen.has(r) && this.satisfies(r, applied));
-      for (const row of order(more).slice(0, k - ranked.length)) {
+      for (const row of top(more, k - ranked.length)) {
         seen.add(row);
         ranked.push({ row, missing: missingFields.filter((f) => !this.satisfies(row, sel.info.filters.filter((x) => x.field === f))) });
       }
     }
-    const best = Math.max(1e-9, ...ranked.map((r) => scores.get(this.items[r.row]!.id) ?? 0));
+    const best = Math.max(1e-9, ...ranked.map((r) => score(this.items[r.row]!.id) ?? 0));
     const hits = ranked.map(({ row, missing }) => {
       const it = this.items[row]!;
-      const s = Math.max(0, scores.get(it.id) ?? 0) / best;
+      const s = Math.max(0, score(it.id) ?? 0) / best;
       const hit = this.withPredicted(row, { id: it.id, score: round(s), distance: round(1 - s), metadata: it.metadata });
       return missing.length > 0 ? { ...hit, unmatched: missing } : hit;
     });
     return { hits, metric: options.metric ?? this.defaults.metric, k, timings: { searchMs: performance.now() - t0 }, text: sel.info };
+  }
+
+  /** BM25 of the words, item by item (the text index's scorer, or its scores of every match where it has none). */
+  private scorer(words: readonly string[]): (id: string) => number | undefined {
+    if (this.text.scorer) return this.text.scorer(words);
+    const scores = new Map(this.text.score(words, 100_000).map((s) => [s.id, s.score]));
+    return (id) => scores.get(id);
   }
 
   /** A photo's vector plus words: visual similarity among the items that satisfy the words. */
@@ -230,7 +269,7 @@ export class TextEngine {
     if (type && type.values.length === 1) return () => 0;
     const given: Record<string, readonly string[]> = {};
     for (const f of filters) if (STATED.has(f.field)) given[f.field] = f.values;
-    const post = this.names.posterior(nameFeatures(parsed.text, this.vocabulary, STATED), given);
+    const post = this.names.posterior(nameFeatures(parsed.corrected, this.vocabulary, STATED), given);
     return (row) => post.get(this.labels[row]!.articleType ?? '') ?? -1e9;
   }
 
@@ -244,7 +283,7 @@ export class TextEngine {
     const removed = parsed.filters.filter((f) => drop.has(f.field));
     let applied = parsed.filters.filter((f) => !drop.has(f.field));
     // Words of removed filters still rank, as free words.
-    const freeWords = [...parsed.words, ...removed.flatMap((f) => f.words.split(/[ ,]+/).filter((w) => w && w !== 'for'))];
+    const freeWords = [...parsed.words, ...removed.flatMap((f) => (f.corrected ?? f.words).split(/[ ,]+/).filter((w) => w && w !== 'for'))];
     const explicit = options.filters;
     const base: number[] = [];
     for (let row = 0; row < this.items.length; row++) {
@@ -277,7 +316,17 @@ export class TextEngine {
       }
       (any ? usedWords : unmatchedWords).push(w);
     }
-    const info: TextQueryInfo = { text: parsed.text, filters: applied, removed, relaxed, words: usedWords, unmatchedWords, engine: this.text.kind };
+    const info: TextQueryInfo = {
+      text: parsed.text,
+      filters: applied,
+      removed,
+      relaxed,
+      words: usedWords,
+      unmatchedWords,
+      corrections: parsed.corrections,
+      ...(parsed.corrections.length > 0 ? { didYouMean: parsed.corrected } : {}),
+      engine: this.text.kind,
+    };
     const rankWords = [...new Set([...parsed.allWords, ...freeWords])];
     return { rows: rowSet, tier, info, rankWords, base, primary: new Map(parsed.filters.filter((f) => f.first !== undefined).map((f) => [f.field, f.first!])) };
   }
@@ -291,6 +340,16 @@ export class TextEngine {
     return true;
   }
 }
+
+/** The words an item brings to the dictionary: its name's and its labels' (each once). */
+function itemWords(metadata: Metadata): Set<string> {
+  const out = new Set(tokenize(metadata.productDisplayName ?? ''));
+  for (const f of ITEM_LABEL_FIELDS) for (const w of tokenize(metadata[f] ?? '')) out.add(w);
+  return out;
+}
+
+/** The label fields whose words the full-text index holds (src/text/ftsIndex.ts). */
+const ITEM_LABEL_FIELDS = ['articleType', 'baseColour', 'gender', 'usage', 'season', 'masterCategory', 'subCategory'] as const;
 
 function checkK(k: number): number {
   if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw invalid('k', `an integer from 1 to ${MAX_K}`, k);

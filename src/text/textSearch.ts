@@ -17,6 +17,12 @@ export interface TextSearch {
    * `words` are plain lower-case words; the implementation decides how to match them.
    */
   score(words: readonly string[], limit: number): TextScore[];
+  /**
+   * The same scores as `score`, asked for item by item (undefined for an item that matches none of the words):
+   * a query that ranks a few thousand items by other keys first needs the score of only those it compares.
+   * Optional; without it the engine asks `score` for every match.
+   */
+  scorer?(words: readonly string[]): (id: string) => number | undefined;
   /** Ids of the items that match every one of the words (for "must contain" free words). */
   matchAll(words: readonly string[]): Set<string>;
   close?(): void;

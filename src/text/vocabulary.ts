@@ -4,6 +4,9 @@
  * multi-word types: "shoes" names every "... Shoes" type) plus the general words shoppers use for them
  * (SYNONYMS below). A synonym is only used when the catalog has its target value. Optionally, a one-word type
  * phrase also means the types that the catalog's own names use it for (learned, src/text/nameModel.ts).
+ * Spelling variants come from the catalog too, not from a list: a phrase written as one word ("flipflops",
+ * "navyblue", "tshirts") and, given the catalog's names, a one-word phrase they write as two ("T-shirt" and
+ * "Hand Bag" name Tshirts and Handbags).
  */
 export const FILTER_FIELDS = ['articleType', 'baseColour', 'gender', 'usage', 'season'] as const;
 export type FilterField = (typeof FILTER_FIELDS)[number];
@@ -55,17 +58,17 @@ function phraseForms(tokens: readonly string[]): string[] {
 /** General shopper vocabulary: phrase -> catalog values (only those the catalog has are used). */
 export const SYNONYMS: Record<FilterField, Record<string, readonly string[]>> = {
   articleType: {
-    'tee': ['Tshirts'], 't shirt': ['Tshirts'], 'tshirt': ['Tshirts'], 'polo': ['Tshirts'], 'jersey': ['Tshirts'],
+    'tee': ['Tshirts'], 'polo': ['Tshirts'], 'jersey': ['Tshirts'],
     'sneaker': ['Casual Shoes', 'Sports Shoes'], 'trainer': ['Sports Shoes', 'Casual Shoes'], 'running shoe': ['Sports Shoes'],
     'loafer': ['Casual Shoes'], 'moccasin': ['Casual Shoes'], 'boot': ['Casual Shoes', 'Booties'], 'canvas shoe': ['Casual Shoes'],
     'oxford': ['Formal Shoes'], 'brogue': ['Formal Shoes'], 'derby': ['Formal Shoes'], 'dress shoe': ['Formal Shoes'],
     'pump': ['Heels'], 'stiletto': ['Heels'], 'wedge': ['Heels'], 'high heel': ['Heels'],
     'ballerina': ['Flats'], 'ballet flat': ['Flats'],
-    'slipper': ['Flip Flops'], 'slide': ['Flip Flops'], 'flipflop': ['Flip Flops'], 'chappal': ['Flip Flops', 'Sandals'],
+    'slipper': ['Flip Flops'], 'slide': ['Flip Flops'], 'chappal': ['Flip Flops', 'Sandals'],
     'floater': ['Sandals', 'Sports Sandals'],
     'denim': ['Jeans'],
     'pant': ['Trousers', 'Track Pants', 'Lounge Pants'], 'trouser': ['Trousers'], 'chino': ['Trousers'], 'slacks': ['Trousers'],
-    'jogger': ['Track Pants'], 'trackpant': ['Track Pants'], 'sweatpant': ['Track Pants'],
+    'jogger': ['Track Pants'], 'sweatpant': ['Track Pants'],
     'hoodie': ['Sweatshirts'], 'sweatshirt': ['Sweatshirts'], 'jumper': ['Sweaters'], 'pullover': ['Sweaters'], 'cardigan': ['Sweaters'],
     'coat': ['Jackets', 'Blazers'], 'blazer': ['Blazers'], 'windcheater': ['Jackets', 'Rain Jacket'],
     'bag': ['Handbags', 'Backpacks', 'Laptop Bag', 'Duffel Bag', 'Messenger Bag', 'Clutches', 'Trolley Bag'],
@@ -90,7 +93,7 @@ export const SYNONYMS: Record<FilterField, Record<string, readonly string[]>> = 
   baseColour: {
     'navy': ['Navy Blue'], 'dark blue': ['Navy Blue'], 'light blue': ['Blue'], 'sky blue': ['Blue'],
     'gray': ['Grey'], 'grey melange': ['Grey Melange'], 'heather grey': ['Grey Melange'],
-    'offwhite': ['Off White'], 'ivory': ['Off White', 'Cream'], 'golden': ['Gold'], 'wine': ['Burgundy', 'Maroon'],
+    'ivory': ['Off White', 'Cream'], 'golden': ['Gold'], 'wine': ['Burgundy', 'Maroon'],
     'turquoise': ['Turquoise Blue'], 'violet': ['Purple'], 'lilac': ['Lavender'], 'fuchsia': ['Magenta'],
     'multicolour': ['Multi'], 'multicolor': ['Multi'], 'multicoloured': ['Multi'], 'multicolored': ['Multi'], 'multi coloured': ['Multi'],
     'camel': ['Tan'], 'olive green': ['Olive'], 'coffee': ['Coffee Brown'],
@@ -108,6 +111,9 @@ export const SYNONYMS: Record<FilterField, Record<string, readonly string[]>> = 
   season: { 'autumn': ['Fall'], 'summery': ['Summer'], 'wintry': ['Winter'] },
 };
 
+/** Two words the names write apart become a phrase from this many names up. */
+const MIN_VARIANT_NAMES = 2;
+
 /** The phrase -> meaning table for one catalog, from its distinct values. */
 export class Vocabulary {
   private readonly phrases = new Map<string, Meaning>();
@@ -118,7 +124,7 @@ export class Vocabulary {
    * src/text/nameModel.ts); those types join the phrase's meaning, so that "flats" also finds the flats that
    * this shop labels Heels.
    */
-  constructor(values: Partial<Record<FilterField, readonly string[]>>, learned?: (word: string) => readonly string[]) {
+  constructor(values: Partial<Record<FilterField, readonly string[]>>, learned?: (word: string) => readonly string[], names: Iterable<string> = []) {
     const known: Record<string, Set<string>> = {};
     for (const f of FILTER_FIELDS) known[f] = new Set((values[f] ?? []).filter((v) => v && v !== 'NA'));
     const exact = new Map<string, Meaning>();
@@ -165,7 +171,42 @@ export class Vocabulary {
         if (more.length > 0) this.phrases.set(phrase, { field: m.field, values: [...m.values, ...more].sort() });
       }
     }
+    this.learnVariants(names);
     this.maxPhraseTokens = Math.max(1, ...[...this.phrases.keys()].map((p) => p.split(' ').length));
+  }
+
+  /**
+   * Spelling variants of the phrases, from the catalog itself: every phrase of several words also written as one
+   * ("flip flops" -> "flipflops"), and two words that the names write apart where a one-word phrase has them
+   * together ("T-shirt" in 4,900 names of this catalog, labelled "Tshirts"; "Hand Bag"), from two names up so
+   * that one odd name does not make a phrase. A phrase the catalog already has keeps its meaning.
+   */
+  private learnVariants(names: Iterable<string>): void {
+    for (const [phrase, m] of [...this.phrases]) {
+      if (!phrase.includes(' ')) continue;
+      const joined = phrase.replaceAll(' ', '');
+      if (!this.phrases.has(joined)) this.phrases.set(joined, m);
+    }
+    const apart = new Map<string, number>();
+    for (const name of names) {
+      const t = tokenize(name);
+      for (let i = 0; i + 1 < t.length; i++) {
+        const m = this.phrases.get(t[i]! + t[i + 1]!);
+        if (m && !this.phrases.has(`${t[i]} ${t[i + 1]}`)) apart.set(`${t[i]} ${t[i + 1]}`, (apart.get(`${t[i]} ${t[i + 1]}`) ?? 0) + 1);
+      }
+    }
+    for (const [pair, n] of apart) {
+      if (n < MIN_VARIANT_NAMES) continue;
+      const m = this.phrases.get(pair.replace(' ', ''))!;
+      for (const p of phraseForms(pair.split(' '))) if (!this.phrases.has(p)) this.phrases.set(p, m);
+    }
+  }
+
+  /** Every word of every phrase ("navy", "blue", "flipflops", "sneakers"): words the catalog knows. */
+  words(): Set<string> {
+    const out = new Set<string>();
+    for (const p of this.phrases.keys()) for (const w of p.split(' ')) out.add(w);
+    return out;
   }
 
   /** Greedy longest match of the phrases over the tokens ("navy blue t shirt" -> "navy blue", "t shirt"). */

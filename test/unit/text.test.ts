@@ -1,16 +1,24 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseText } from '../../src/text/queryParser.js';
+import Database from 'better-sqlite3';
+import { ensureFtsIndex, FtsTextSearch } from '../../src/text/ftsIndex.js';
+import { parseText, STOP_WORDS } from '../../src/text/queryParser.js';
+import { allowedEdits, correctedText, isKeySlip, Spelling } from '../../src/text/spelling.js';
 import { nounForms, tokenize, Vocabulary } from '../../src/text/vocabulary.js';
 
-/** A tiny catalog's values. */
-const vocab = new Vocabulary({
-  articleType: ['Tshirts', 'Casual Shoes', 'Sports Shoes', 'Handbags', 'Watches', 'Perfume and Body Mist', 'Tablet Sleeve'],
-  baseColour: ['Navy Blue', 'Blue', 'Red', 'White', 'NA'],
+/** A tiny catalog's values, and the names of its products (two write "T-shirt" as two words). */
+const VALUES = {
+  articleType: ['Tshirts', 'Casual Shoes', 'Sports Shoes', 'Handbags', 'Watches', 'Perfume and Body Mist', 'Tablet Sleeve', 'Flip Flops', 'Jeans', 'Tops'],
+  baseColour: ['Navy Blue', 'Blue', 'Red', 'White', 'Black', 'Green', 'NA'],
   gender: ['Men', 'Women'],
   usage: ['Casual', 'Sports'],
   season: ['Summer', 'Fall'],
-});
+};
+const NAMES = ['Men Navy T-Shirt', 'Women Red T-shirt', 'Women Black Leather Handbag', 'Men Black Loafer', 'Men Grey Slim Jean', 'Unisex Aviator Sunglasses', 'Women Black Tote Hand Bag', 'Men Brown Hand Bag'];
+const vocab = new Vocabulary(VALUES, undefined, NAMES);
 
 const meaning = (phrase: string) => {
   const m = vocab.lookup(phrase);
@@ -37,7 +45,7 @@ test('noun forms: singular and plural of catalog nouns', () => {
 test('the vocabulary: catalog values and their forms, head nouns shared by several types, synonyms of values the catalog has', () => {
   assert.deepEqual(meaning('tshirts'), ['articleType', ['Tshirts']]);
   assert.deepEqual(meaning('tshirt'), ['articleType', ['Tshirts']]);
-  assert.deepEqual(meaning('t shirt'), ['articleType', ['Tshirts']], 'synonym');
+  assert.deepEqual(meaning('t shirt'), ['articleType', ['Tshirts']], 'learned: two names write "T-shirt" apart');
   assert.deepEqual(meaning('watch'), ['articleType', ['Watches']]);
   assert.deepEqual(meaning('casual shoes'), ['articleType', ['Casual Shoes']]);
   assert.deepEqual(meaning('shoes'), ['articleType', ['Casual Shoes', 'Sports Shoes']], 'head noun of two types');
@@ -57,6 +65,7 @@ test('the vocabulary: catalog values and their forms, head nouns shared by sever
   assert.deepEqual(meaning('ladies'), ['gender', ['Women']]);
   assert.equal(meaning('kids'), undefined, 'no Boys or Girls here');
   assert.equal(vocab.maxPhraseTokens, 4, '"perfume and body mist"');
+  assert.deepEqual(meaning('handbags'), ['articleType', ['Handbags']]);
   const seg = vocab.segment(tokenize('navy blue t-shirt for men'));
   assert.deepEqual(seg.map((s) => [s.phrase, s.meaning?.field ?? null]), [['navy blue', 'baseColour'], ['t shirt', 'articleType'], ['for', null], ['men', 'gender']]);
 });
@@ -92,4 +101,123 @@ test('the main colour: the first of the last run of colours before "with"', () =
   assert.deepEqual(parseText('navy navy blue', vocab).filters, [{ field: 'baseColour', values: ['Navy Blue'], words: 'navy, navy blue' }]);
   const none = parseText('something nice', vocab);
   assert.deepEqual([none.filters, none.words, none.stopWords], [[], ['nice'], ['something']]);
+});
+
+/** The toy catalog's dictionary: its names' and labels' words with how many products use them, and the vocabulary's. */
+function toySpelling(names = NAMES, values = VALUES): Spelling {
+  const counts = new Map<string, number>();
+  for (const text of [...names, ...Object.values(values).flat()]) for (const w of new Set(tokenize(text))) counts.set(w, (counts.get(w) ?? 0) + 1);
+  const v = new Vocabulary(values, undefined, names);
+  return new Spelling(counts, [...v.words(), ...STOP_WORDS]);
+}
+
+test('spelling variants and plurals come from the catalog: joined phrases, words the names write apart, singular and plural', () => {
+  const plain = new Vocabulary(VALUES);
+  assert.deepEqual(meaning('flipflops'), ['articleType', ['Flip Flops']], 'a phrase written as one word');
+  assert.deepEqual(meaning('flip flop'), ['articleType', ['Flip Flops']]);
+  assert.deepEqual(meaning('navyblue'), ['baseColour', ['Navy Blue']]);
+  assert.deepEqual(meaning('hand bags'), ['articleType', ['Handbags']], '"Hand Bag" in two names');
+  assert.deepEqual(meaning('jean'), ['articleType', ['Jeans']]);
+  assert.equal(plain.lookup('t shirt'), undefined, 'without names, "t shirt" is no phrase: it is learned, not listed');
+  assert.equal(plain.lookup('hand bag'), undefined);
+  const one = new Vocabulary(VALUES, undefined, ['Men Brown Hand Bag']);
+  assert.equal(one.lookup('hand bag'), undefined, 'one name is not enough');
+  assert.deepEqual(parseText('flip-flops for women', vocab).filters.map((f) => [f.field, f.values]), [['articleType', ['Flip Flops']], ['gender', ['Women']]]);
+  const sp = toySpelling();
+  assert.ok(sp.known('aviators') && sp.known('aviator') && sp.known('leathers'), 'a plural of a catalog word is known');
+  assert.equal(sp.correct('aviators'), undefined, 'and never corrected');
+  assert.ok(sp.known('loafers') && sp.known('loafer'));
+  assert.ok(sp.known('jeans') && sp.known('jean'));
+  assert.equal(sp.correct('loafers'), undefined);
+  assert.deepEqual(sp.correct('tshirst'), { from: 'tshirst', to: 'tshirts', distance: 1 }, 'a slip in a learned variant');
+});
+
+test('corrections: one edit for words of 4-8 letters, two from 9, none under 4; swaps are one edit', () => {
+  assert.deepEqual(['bag', 'shoe', 'sneakers', 'sunglasss', 'sunglasses'].map(allowedEdits), [0, 1, 1, 2, 2]);
+  const sp = toySpelling();
+  const to = (w: string) => sp.correct(w)?.to;
+  assert.equal(to('balck'), 'black', 'swapped');
+  assert.equal(to('hanbdag'), 'handbag', 'swapped');
+  assert.equal(to('blackk'), 'black', 'doubled');
+  assert.equal(to('whte'), 'white', 'dropped');
+  assert.equal(to('wgite'), 'white', 'a neighbouring key');
+  assert.equal(to('sunglsasez'), 'sunglasses', 'two edits in a word of 10 letters');
+  assert.equal(to('sunglas'), undefined, 'three edits is too many');
+  assert.equal(to('waches'), 'watches', 'one edit in 6 letters');
+  assert.equal(to('wtcahes'), undefined, 'two edits in a word of 7 letters is too many');
+  assert.equal(to('bga'), undefined, 'a word of 3 letters is never corrected');
+  assert.equal(to('rde'), undefined);
+  assert.equal(to('fs4545'), undefined, 'model codes are not slips');
+  assert.equal(to('zzzzzz'), undefined, 'nothing near');
+});
+
+test('exact beats corrected: a word the catalog has is never changed, and fewer edits win', () => {
+  const sp = toySpelling(NAMES, { ...VALUES, articleType: [...VALUES.articleType, 'Tees'] });
+  assert.equal(sp.correct('tops'), undefined, '"tops" is not read as "tees" or anything else');
+  assert.equal(sp.correct('tees'), undefined);
+  for (const w of [...vocab.words(), ...NAMES.flatMap(tokenize)]) assert.equal(sp.correct(w), undefined, `${w} is a catalog word`);
+  // "grene" is one edit from "green" and two from "grey": the nearer wins even though Grey is used more.
+  const sp2 = toySpelling([...NAMES, 'Men Grey Tee', 'Women Grey Top', 'Men Grey Cap'], { ...VALUES, baseColour: [...VALUES.baseColour, 'Grey'] });
+  assert.equal(sp2.correct('grene')?.to, 'green');
+  // Equally near: a slip of the fingers beats a far key ("gren": "green" lost a letter; "grey" would need n for y).
+  assert.equal(sp2.correct('gren')?.to, 'green');
+  assert.ok(isKeySlip('gren', 'green') && isKeySlip('balck', 'black') && isKeySlip('wgite', 'white'));
+  assert.equal(isKeySlip('gren', 'grey'), false);
+  assert.ok(isKeySlip('blackk', 'black') && isKeySlip('blacl', 'black') && isKeySlip('deoz', 'deos'), 'a doubled letter, a key beside it');
+  assert.equal(isKeySlip('deoz', 'deo'), false, 'a stray far key');
+  const long = new Spelling([['abcdefghij', 1], ['abcdefghxy', 100]]);
+  assert.deepEqual(long.correct('abcdefghiz'), { from: 'abcdefghiz', to: 'abcdefghij', distance: 1 }, 'one edit beats two, however common');
+  assert.equal(long.correct('abcdefghzz')?.to, 'abcdefghxy', 'two edits are allowed in 10 letters; as near as each other, the more used word');
+});
+
+test('a query with a slip: its filters, their chips and the did-you-mean', () => {
+  const sp = toySpelling();
+  const p = parseText('Hanbdag in balck for women', vocab, sp);
+  assert.deepEqual(p.filters, [
+    { field: 'articleType', values: ['Handbags'], words: 'hanbdag', corrected: 'handbag' },
+    { field: 'baseColour', values: ['Black'], words: 'balck', corrected: 'black' },
+    { field: 'gender', values: ['Women'], words: 'for women' },
+  ]);
+  assert.deepEqual(p.corrections.map((c) => [c.from, c.to]), [['hanbdag', 'handbag'], ['balck', 'black']]);
+  assert.equal(p.corrected, 'Handbag in black for women', 'the text as typed, the slips corrected, a capital kept');
+  const plain = parseText('Hanbdag in balck for women', vocab);
+  assert.deepEqual([plain.filters.map((f) => f.field), plain.words], [['gender'], ['hanbdag', 'balck']], 'without the spelling: free words');
+  const right = parseText('tops for women', vocab, sp);
+  assert.deepEqual([right.corrections, right.corrected], [[], 'tops for women']);
+  assert.equal(correctedText("Men's Balck T-shrit!", [{ from: 'balck', to: 'black', distance: 1 }, { from: 'shrit', to: 'shirt', distance: 1 }]), "Men's Black T-shirt!");
+  const tee = parseText('navy t-shrit', vocab, sp);
+  assert.deepEqual(tee.filters.map((f) => [f.field, f.values, f.words, f.corrected]), [['articleType', ['Tshirts'], 't shrit', 't shirt'], ['baseColour', ['Navy Blue'], 'navy', undefined]]);
+});
+
+test('BM25 word by word: the same scores as one OR query, and a write from any connection is seen', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fts-'));
+  try {
+    const file = join(dir, 'catalog.sqlite');
+    const writer = new Database(file);
+    writer.exec('CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL); CREATE TABLE items (id TEXT PRIMARY KEY, metadata TEXT NOT NULL)');
+    ensureFtsIndex(writer);
+    const put = writer.prepare('INSERT OR REPLACE INTO items (id, metadata) VALUES (?, ?)');
+    NAMES.forEach((name, i) => put.run(`p${i}`, JSON.stringify({ productDisplayName: name, gender: name.split(' ')[0], articleType: i % 2 ? 'Handbags' : 'Tshirts' })));
+    const reader = new Database(file);
+    const fts = new FtsTextSearch(reader);
+    const words = ['black', 'hand', 'bag', 'men', 'tshirts'];
+    const all = fts.score(words, 100);
+    assert.ok(all.length >= 5);
+    const scorer = fts.scorer(words);
+    for (const s of all) assert.ok(Math.abs(scorer(s.id)! - s.score) < 1e-9, `${s.id}: ${scorer(s.id)} vs ${s.score}`);
+    assert.equal(scorer('nope'), undefined, 'no word: no score');
+    // Another connection commits a new product: the kept scores are dropped, the new one is scored.
+    put.run('new', JSON.stringify({ productDisplayName: 'Men Black Bag', gender: 'Men', articleType: 'Handbags' }));
+    const after = fts.scorer(words);
+    assert.ok((after('new') ?? 0) > 0, 'a product written since is scored');
+    const again = fts.score(words, 100);
+    for (const s of again) assert.ok(Math.abs(after(s.id)! - s.score) < 1e-9, 'the same as FTS5 after the write');
+    // This connection's own write is seen too.
+    reader.prepare('DELETE FROM items WHERE id = ?').run('new');
+    assert.equal(fts.scorer(words)('new'), undefined);
+    reader.close();
+    writer.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,0 +1,156 @@
+import { SymSpell } from 'mnemonist';
+import { nounForms, tokenize } from './vocabulary.js';
+
+/**
+ * Typing slips: a word the catalog does not know is read as the nearest word it does know ("hanbdag" ->
+ * "handbag", "balck" -> "black", "snekers" -> "sneakers"). The dictionary is the catalog's own words (its names,
+ * its labels, the vocabulary's phrases, the stop words); candidates come from mnemonist's SymSpell (symmetric
+ * delete index, Damerau-Levenshtein: a swapped pair of letters is one edit), a maintained library, rather than
+ * an edit-distance index of our own. SQLite offers no such thing in better-sqlite3: spellfix1 is not compiled in,
+ * and candidates from an FTS5 trigram table miss a fifth of the one-slip words of 4-8 letters ("balck" shares no
+ * trigram with "black"; docs/text-search.md has the measurement).
+ */
+export interface Correction {
+  /** The word as typed (lower case, as tokenized). */
+  readonly from: string;
+  /** The catalog's word it was read as. */
+  readonly to: string;
+  /** Edits between them (a swap of two neighbouring letters is one). */
+  readonly distance: number;
+}
+
+/** Shortest typed word that is corrected at all, and with two edits: what shop search engines forgive. */
+export const MIN_LENGTH_ONE_EDIT = 4;
+export const MIN_LENGTH_TWO_EDITS = 9;
+
+/** Edits a typed word may be away from its correction: none under 4 letters, one for 4-8, two from 9 up. */
+export function allowedEdits(word: string): number {
+  const n = [...word].length;
+  return n >= MIN_LENGTH_TWO_EDITS ? 2 : n >= MIN_LENGTH_ONE_EDIT ? 1 : 0;
+}
+
+/** Only words of letters are corrected: "fs4545" is a model code, not a slip. */
+const LETTERS = /^\p{L}+$/u;
+
+/** Keys next to each other on a QWERTY keyboard (rows offset as on a real one): a finger that slips lands there. */
+const KEY_ROWS = ['qwertyuiop', 'asdfghjkl', 'zxcvbnm'];
+const NEAR_KEYS = new Map<string, string>();
+KEY_ROWS.forEach((row, r) => {
+  [...row].forEach((ch, c) => {
+    const near = [row[c - 1], row[c + 1], KEY_ROWS[r - 1]?.[c], KEY_ROWS[r - 1]?.[c + 1], KEY_ROWS[r + 1]?.[c - 1], KEY_ROWS[r + 1]?.[c]];
+    NEAR_KEYS.set(ch, near.filter((x): x is string => !!x).join(''));
+  });
+});
+
+/**
+ * Whether one edit between a typed word and a candidate is a likely slip of the fingers: a letter dropped, two
+ * letters swapped, a letter replaced by a key next to it, or a letter too many that doubles a letter beside it or
+ * is a key next to one. A far key is less likely: "gren" is "green" with a letter dropped rather than "grey" with
+ * n for y, and "deoz" is "deos" rather than "deo" with a stray z.
+ */
+export function isKeySlip(typed: string, word: string): boolean {
+  const near = (a: string | undefined, b: string | undefined) => a !== undefined && b !== undefined && (a === b || (NEAR_KEYS.get(b)?.includes(a) ?? false));
+  if (typed.length === word.length - 1) return true;
+  if (typed.length === word.length + 1) {
+    return [...typed].some((ch, i) => typed.slice(0, i) + typed.slice(i + 1) === word && (near(ch, typed[i - 1]) || near(ch, typed[i + 1])));
+  }
+  if (typed.length !== word.length) return false;
+  const diff = [...typed].map((_, i) => i).filter((i) => typed[i] !== word[i]);
+  if (diff.length === 2 && diff[1] === diff[0]! + 1 && typed[diff[0]!] === word[diff[1]!] && typed[diff[1]!] === word[diff[0]!]) return true;
+  if (diff.length !== 1) return false;
+  return NEAR_KEYS.get(word[diff[0]!]!)?.includes(typed[diff[0]!]!) ?? false;
+}
+
+export class Spelling {
+  /** How many of the catalog's items use each word (their names or labels); 0 for words that only the vocabulary has. */
+  private readonly counts = new Map<string, number>();
+  private readonly index = new SymSpell({ maxDistance: 2, verbosity: 2 });
+
+  /**
+   * `words`: each word of the catalog with how many items use it; `alsoKnown`: words known even when no item uses
+   * them (the vocabulary's "sneakers", the stop words), never corrected and corrections to them possible.
+   */
+  constructor(words: Iterable<readonly [string, number]>, alsoKnown: Iterable<string> = []) {
+    for (const [w, n] of words) this.add(w, n);
+    for (const w of alsoKnown) this.add(w, 0);
+  }
+
+  /** A word the catalog uses (a product written since the engine started brings its name's words). */
+  add(word: string, count = 1): void {
+    if (!word) return;
+    const had = this.counts.get(word);
+    this.counts.set(word, (had ?? 0) + count);
+    if (had === undefined && LETTERS.test(word)) this.index.add(word);
+  }
+
+  /** The catalog knows the word, in this form or its singular or plural ("loafers" when names say "Loafer"). */
+  known(word: string): boolean {
+    return nounForms(word).some((w) => this.counts.has(w));
+  }
+
+  /**
+   * The catalog's word an unknown typed word most likely is: the fewest edits, then a slip of the fingers rather
+   * than a far key (`isKeySlip`), then the word more items use, then the alphabet (preferring the vocabulary's
+   * words next read "Slid" as "slide", a flip-flop, rather than "solid" on the training split: left out).
+   * Undefined for known words (a correct word is never changed into another: "tops" stays "tops"), short words,
+   * words with digits and words nothing is near.
+   */
+  correct(word: string): Correction | undefined {
+    const max = allowedEdits(word);
+    if (max === 0 || !LETTERS.test(word) || this.known(word)) return undefined;
+    let best: Correction | undefined;
+    for (const s of this.index.search(word)) {
+      if (s.distance < 1 || s.distance > max) continue;
+      const c = { from: word, to: s.term, distance: s.distance };
+      if (!best || this.better(c, best)) best = c;
+    }
+    return best;
+  }
+
+  /** Each unknown token read as its correction; the corrections made, in order. */
+  correctTokens(tokens: readonly string[]): { tokens: string[]; corrections: Correction[] } {
+    const corrections: Correction[] = [];
+    const out = tokens.map((t) => {
+      const c = this.correct(t);
+      if (!c) return t;
+      corrections.push(c);
+      return c.to;
+    });
+    return { tokens: out, corrections };
+  }
+
+  size(): number {
+    return this.counts.size;
+  }
+
+  private better(a: Correction, b: Correction): boolean {
+    if (a.distance !== b.distance) return a.distance < b.distance;
+    if (a.distance === 1) {
+      const [ka, kb] = [isKeySlip(a.from, a.to), isKeySlip(b.from, b.to)];
+      if (ka !== kb) return ka;
+    }
+    const ca = this.counts.get(a.to) ?? 0;
+    const cb = this.counts.get(b.to) ?? 0;
+    if (ca !== cb) return ca > cb;
+    return a.to < b.to;
+  }
+}
+
+/**
+ * The text as typed with each corrected word replaced ("Snekers for men" -> "Sneakers for men"): the
+ * "did you mean" line. A word keeps its capital first letter; everything else is left as it was.
+ */
+export function correctedText(text: string, corrections: readonly Correction[]): string {
+  if (corrections.length === 0) return text;
+  const to = new Map(corrections.map((c) => [c.from, c.to]));
+  return text.replace(/[\p{L}\p{M}\p{N}'’`]+/gu, (run) => {
+    const t = tokenize(run);
+    let fix = t.length === 1 ? to.get(t[0]!) : undefined;
+    if (fix === undefined) return run;
+    // "wommen's" -> "women's": the apostrophe stays as many letters from the end.
+    const apostrophe = run.search(/['’`][^'’`]*$/u);
+    const after = apostrophe >= 0 ? run.length - apostrophe - 1 : -1;
+    if (after >= 0 && after < fix.length) fix = fix.slice(0, fix.length - after) + run[apostrophe] + fix.slice(fix.length - after);
+    return /^\p{Lu}/u.test(run) ? fix.charAt(0).toUpperCase() + fix.slice(1) : fix;
+  });
+}
