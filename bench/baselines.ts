@@ -42,8 +42,8 @@ for (const v of variants.filter((x) => !only || only.includes(x.size))) {
   const embedder = await Embedder.load({ model: config.model, pooling: config.pooling, preprocess: config.preprocess, threads: 2, cacheDir: config.cacheDir });
   const store = openCatalogStore(config.dataDir, { create: true });
   await ingestFolder(store, embedder, { imagesDir: images, metadataCsv: demo.metadata, batchSize: 32 });
-  const { items, vectors, dims } = store.loadAll();
-  store.close();
+  const { items, vectors, dims } = await store.loadAll();
+  await store.close();
   await embedder.close();
   const lab = items.map((_, i) => i).filter((i) => items[i]!.metadata.articleType);
   const test = lab.filter((i) => isHeldBack(items[i]!.id));

@@ -109,7 +109,7 @@ async function catalogFrom(full: string, data: string, refine: boolean): Promise
   const store = openCatalogStore(data);
   try {
     const keep = new Set(catalogIds);
-    store.removeItems(store.loadAll().items.map((it) => it.id).filter((id) => !keep.has(id)));
+    await store.removeItems((await store.loadAll()).items.map((it) => it.id).filter((id) => !keep.has(id)));
     if (refine) {
       const t0 = performance.now();
       const c = configFor(data, 'refined');
@@ -119,7 +119,7 @@ async function catalogFrom(full: string, data: string, refine: boolean): Promise
       log(`trained on ${report.fitItems} items and ${report.copies.fit} copies in ${((performance.now() - t0) / 1000).toFixed(0)} s; validation accuracy ${JSON.stringify(report.validationAccuracy)}, on copies ${JSON.stringify(report.copies.validationAccuracy)}`);
     }
   } finally {
-    store.close();
+    await store.close();
   }
   return data;
 }
@@ -181,7 +181,7 @@ const r4 = (x: number) => Math.round(x * 10000) / 10000;
 
 async function run(isolate: Setting) {
   const data = await buildCatalog(isolate);
-  const rec = Services.open(configFor(data, isolate));
+  const rec = await Services.open(configFor(data, isolate));
   const model = rec.info().model;
   const backbone = model ? describeIdentity(model) : 'unknown';
   const conditions: Record<string, { p5: number; strictP5: number; queries: number }> = {};

@@ -27,7 +27,7 @@ const rss: number[] = [];
 const timer = setInterval(() => rss.push(process.memoryUsage().rss), 500);
 const report = await ingestFolder(store, embedder, { imagesDir: images, metadataCsv: demo.metadata, batchSize: batch });
 clearInterval(timer);
-store.close();
+await store.close();
 await embedder.close();
 const result = {
   images: report.added,

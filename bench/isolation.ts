@@ -40,9 +40,9 @@ const itemN = Number(arg('items', '400'));
 const work = arg('work', '/tmp/fashion-isolation');
 
 const store = openCatalogStore(from);
-const { items, vectors, dims } = store.loadAll();
-const identity = storedIdentity(store);
-store.close();
+const { items, vectors, dims } = await store.loadAll();
+const identity = await storedIdentity(store);
+await store.close();
 const gallery = items.map((_, i) => i).filter((i) => items[i]!.metadata.articleType && !isHeldBack(items[i]!.id));
 // bench/conditions.ts reports on sample(training items, --items, seed + 2) (seed 1, --catalog 0): a thousand of that shuffle stay out.
 const reported = new Set(sample(gallery.map((i) => items[i]!.id), 1000, 3));

@@ -16,7 +16,7 @@ if (!data) throw new Error('Expected --data <catalog folder>');
 const counts = arg('photos', '10000,50000').split(',').map(Number);
 const queries = Number(arg('queries', '200'));
 
-const svc = Services.open(resolveConfig({ dataDir: data }));
+const svc = await Services.open(resolveConfig({ dataDir: data }));
 svc.prepareIndex();
 const space = svc.live.search;
 const ids = svc.catalog.ids();

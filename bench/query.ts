@@ -15,7 +15,7 @@ const dataDir = arg('data', '.fashion');
 const n = Number(arg('n', '300'));
 const config = resolveConfig({ dataDir });
 const t0 = performance.now();
-const rec = Services.open(config);
+const rec = await Services.open(config);
 const openMs = performance.now() - t0;
 await rec.embedding.load();
 rec.prepareIndex();

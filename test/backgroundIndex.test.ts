@@ -26,7 +26,7 @@ after(async () => {
 
 test('an empty catalog is served at once, grows while a folder is indexed in the background, then answers refined', async () => {
   openCatalogStore(config.dataDir, { create: true }).close();
-  const services = Services.open(config);
+  const services = await Services.open(config);
   svc = services;
   const server = await buildApp(services, config, { logger: false });
   app = server;

@@ -135,11 +135,11 @@ async function agreedGeneration(fx: Fixture): Promise<string | null> {
   const store = openCatalogStore(fx.data);
   const gemm = await Gemm.create(1);
   try {
-    const { items, vectors } = store.loadAll();
+    const { items, vectors } = await store.loadAll();
     const ids = items.map((it) => it.id);
-    const r = loadCatalogRefinement(store, fx.data, ids);
+    const r = await loadCatalogRefinement(store, fx.data, ids);
     if (!r.model || !r.vectors) return null;
-    const colours = store.loadFeatures('colour', ids)!;
+    const colours = (await store.loadFeatures('colour', ids))!;
     const expected = (await r.model.vectors(gemm, vectors, colours, ids.length, items.map((it) => it.metadata))).vectors;
     let worst = 0;
     for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(expected[i]! - r.vectors[i]!));
@@ -147,7 +147,7 @@ async function agreedGeneration(fx: Fixture): Promise<string | null> {
     return r.model.header.trainedAt;
   } finally {
     await gemm.close();
-    store.close();
+    await store.close();
   }
 }
 
@@ -261,7 +261,7 @@ test('kill -9 during index: the running writer holds the lock, and the rerun tak
   assert.equal(report.unchanged, partial.length);
   assert.equal(report.added, fx.ids.length - partial.length);
   assert.deepEqual(itemIds(fx), sorted(fx.ids));
-  const svc = Services.open(config);
+  const svc = await Services.open(config);
   try {
     assert.equal(svc.catalog.size, fx.ids.length);
   } finally {
@@ -301,12 +301,12 @@ test('the loader refuses a refinement model that is not the one the refined vect
   assert.ok(await agreedGeneration(fx));
   // Another model of the same backbone put in place of the catalog's (a crash of the old code, or a copied file).
   const store = openCatalogStore(fx.data);
-  const model = loadCatalogRefinement(store, fx.data, store.loadAll().items.map((it) => it.id)).model!;
-  store.close();
+  const model = (await loadCatalogRefinement(store, fx.data, (await store.loadAll()).items.map((it) => it.id))).model!;
+  await store.close();
   const other = new RefineModel({ ...model.header, trainedAt: 'another training' }, { ...model.weights, w1: model.weights.w1.map((v) => v * 0.5) }, model.instance);
   for (const f of readdirSync(fx.data).filter((f) => /^refine-model.*\.bin$/.test(f))) await other.save(join(fx.data, f));
 
-  const svc = Services.open(config);
+  const svc = await Services.open(config);
   try {
     assert.equal(svc.refinement.model, null, 'a mismatched model was used with the refined vectors');
     assert.match(svc.info().refinementNote ?? '', /fashion train/);
@@ -337,7 +337,7 @@ test('kill -9 between an HNSW graph and its sidecar: the graph is rebuilt, not t
   const report = await indexFolder(config, fx.images, { metadata: fx.csv });
   assert.equal(report.added, 1);
 
-  const svc = Services.open(config);
+  const svc = await Services.open(config);
   try {
     assert.equal(svc.spaces.search.kind, 'hnsw');
     for (const item of fx.ids) {

@@ -52,7 +52,7 @@ const idOf = (row: number) => `i${String(row).padStart(5, '0')}`;
 before(async () => {
   vectors = syntheticVectors();
   const store = openCatalogStore(config.dataDir, { create: true });
-  store.putItems(Array.from({ length: N }, (_, r) => ({
+  await store.putItems(Array.from({ length: N }, (_, r) => ({
     id: idOf(r),
     path: `${idOf(r)}.jpg`,
     size: 1,
@@ -60,8 +60,8 @@ before(async () => {
     metadata: { productDisplayName: `Item ${r}` },
     vector: vectors.subarray(r * DIMS, (r + 1) * DIMS),
   })));
-  store.close();
-  svc = Services.open(config);
+  await store.close();
+  svc = await Services.open(config);
   app = await buildApp(svc, config, { logger: false });
   await app.ready();
 });
@@ -307,7 +307,7 @@ test('a failed scan answers a clear error without its internals, and PUT runs it
 test('job history survives a restart: a server opened again on the catalog lists the scans of the one before', async () => {
   const [scan] = (await app.inject({ method: 'GET', url: '/api/jobs?kind=duplicates&status=succeeded' })).json().jobs as Array<{ id: string }>;
   assert.ok(scan);
-  const svc2 = Services.open(config);
+  const svc2 = await Services.open(config);
   const app2 = await buildApp(svc2, config, { logger: false });
   try {
     const res = await app2.inject({ method: 'GET', url: `/api/jobs/${scan.id}` });

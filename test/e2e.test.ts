@@ -18,7 +18,7 @@ let base: string;
 
 before(async () => {
   await indexFolder(config, fx.images, { metadata: fx.csv });
-  rec = Recommender.open(config);
+  rec = await Recommender.open(config);
   await rec.loadModel();
   app = await buildApp(rec.services, config, { logger: false });
   base = await app.listen({ host: '127.0.0.1', port: 0 });

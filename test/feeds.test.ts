@@ -137,12 +137,12 @@ function itemIds(data: string): string[] {
 }
 const sorted = (xs: readonly string[]) => [...xs].sort();
 /** Each item's photo state (path, size, mtime): what changes when it is embedded again. */
-function fileStates(data: string) {
+async function fileStates(data: string) {
   const store = openCatalogStore(data);
   try {
-    return store.fileStates();
+    return await store.fileStates();
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -166,7 +166,7 @@ test('a CSV feed on a loopback server is indexed and searchable; a 500 is retrie
   assert.equal(r.index?.items, 19);
   assert.deepEqual(r.otherPhotos, { products: 1, embedded: 2, unchanged: 0 });
 
-  const svc = Services.open(config);
+  const svc = await Services.open(config);
   try {
     assert.equal(svc.catalog.size, 19);
     const res = await svc.pipeline.search({ kind: 'photo', photo: { kind: 'file', path: join(DEMO!.images, `${probe}.jpg`) }, k: 5, metric: 'cosine', filters: {} });
@@ -198,7 +198,7 @@ test('a CSV feed on a loopback server is indexed and searchable; a 500 is retrie
 });
 
 test('the re-run downloads nothing (304s only) and embeds nothing; the 404 row is tried again and reported again', async () => {
-  const before = fileStates(config.dataDir);
+  const before = await fileStates(config.dataDir);
   const mark = log.length;
   const r = await run(feedCsv);
   assert.deepEqual({ added: r.added, updated: r.updated, unchanged: r.unchanged, removed: r.removed, metadataUpdated: r.metadataUpdated }, { added: 0, updated: 0, unchanged: 19, removed: 0, metadataUpdated: 0 });
@@ -209,7 +209,7 @@ test('the re-run downloads nothing (304s only) and embeds nothing; the 404 row i
   assert.deepEqual(r.otherPhotos, { products: 0, embedded: 0, unchanged: 1 });
   assert.deepEqual(r.failed.map((f) => f.id), [missing]);
   // Nothing re-embedded: every item's state is as it was.
-  const after = fileStates(config.dataDir);
+  const after = await fileStates(config.dataDir);
   assert.deepEqual([...after].sort(), [...before].sort());
 });
 
@@ -218,17 +218,17 @@ test('a changed photo (new bytes, new ETag) is re-fetched and re-embedded, other
   const other = pickIds(['Handbags'], 1, 8)[0]!;
   servePhoto(`/p/${changed}.jpg`, demoPhoto(other), new Date('2025-06-01T00:00:00Z'));
   writeFeed(feedCsv, shopRows({ [renamed]: 'Renamed by the shop' }));
-  const states = fileStates(config.dataDir);
+  const states = await fileStates(config.dataDir);
   const mark = log.length;
   const r = await run(feedCsv);
   assert.deepEqual({ added: r.added, updated: r.updated, unchanged: r.unchanged, metadataUpdated: r.metadataUpdated }, { added: 0, updated: 1, unchanged: 18, metadataUpdated: 1 });
   const fetched = since(mark).filter((l) => l.status === 200).map((l) => l.path);
   assert.deepEqual(fetched, [`/p/${changed}.jpg`]);
-  const now = fileStates(config.dataDir);
+  const now = await fileStates(config.dataDir);
   assert.notEqual(now.get(changed)!.path, states.get(changed)!.path);
   assert.deepEqual(now.get(renamed), states.get(renamed), 'a metadata change does not re-embed');
 
-  const svc = Services.open(config);
+  const svc = await Services.open(config);
   try {
     assert.equal(svc.catalog.item(renamed).metadata.productDisplayName, 'Renamed by the shop');
     const res = await svc.pipeline.search({ kind: 'photo', photo: { kind: 'file', path: join(DEMO!.images, `${other}.jpg`) }, k: 3, metric: 'cosine', filters: {} });
@@ -258,7 +258,7 @@ test('the same feed as TSV reads the same; JSON Lines with sku ids and image arr
   assert.equal(j.added, 3);
   assert.deepEqual(j.failed, []);
   assert.deepEqual(j.otherPhotos, { products: 3, embedded: 6, unchanged: 0 });
-  const svc = Services.open(small.config({ augment: 0 }));
+  const svc = await Services.open(small.config({ augment: 0 }));
   try {
     const item = svc.catalog.item(`SKU-${three[0]}`);
     assert.deepEqual(item.metadata, { additional_image_link: `${photoUrl(backs[0]!)} ${photoUrl(backs[1]!)}`, availability: 'out_of_stock', articleType: STYLE_ROWS.get(three[0]!)!.articleType!, price: '10' });

@@ -86,7 +86,7 @@ export function servedFixture(ids: readonly string[], name: string, overrides: R
   const served = { fx, config, app: undefined as unknown as FastifyInstance, svc: undefined as unknown as Services };
   before(async () => {
     await indexFolder(config, fx.images, { metadata: fx.csv });
-    served.svc = Services.open(config);
+    served.svc = await Services.open(config);
     served.app = await buildApp(served.svc, config, { logger: false });
   });
   after(async () => {

@@ -80,7 +80,7 @@ test('with index=hnsw the catalog builds its graph at index time and keeps it in
   const config = fx.config({ index: 'hnsw' });
   const report = await indexFolder(config, fx.images, { metadata: fx.csv });
   assert.equal(report.index?.kind, 'hnsw');
-  let rec = Recommender.open(config);
+  let rec = await Recommender.open(config);
   assert.equal(rec.info().index, 'hnsw');
   assert.equal((await rec.similar(fx.ids[0]!, { k: 3 })).hits.length, 3);
   await rec.close();
@@ -88,7 +88,7 @@ test('with index=hnsw the catalog builds its graph at index time and keeps it in
   copyFileSync(join(DEMO!.images, `${extra}.jpg`), join(fx.images, `${extra}.jpg`));
   rmSync(join(fx.images, `${fx.ids[1]}.jpg`));
   await indexFolder(config, fx.images, { metadata: fx.csv });
-  rec = Recommender.open(config);
+  rec = await Recommender.open(config);
   const hits = (await rec.similar(extra, { k: 29 })).hits.map((h) => h.id);
   assert.equal(hits.length, fx.ids.length - 1);
   // The saved graph was patched: the deleted photo's row is gone from the graph file itself, the new one is in.

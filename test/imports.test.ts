@@ -84,7 +84,7 @@ async function serve(name: string, fetchAllow: string, overrides: Record<string,
   const fx = makeFixture([], name);
   const config = fx.config({ apiKeys: KEY, fetchAllow, augment: 0, ...overrides });
   openCatalogStore(config.dataDir, { create: true }).close();
-  const svc = Services.open(config);
+  const svc = await Services.open(config);
   const app = await buildApp(svc, config, { logger: false });
   const s = { fx, config, svc, app };
   served.push(s);

@@ -28,7 +28,7 @@ async function ingest(extra: Partial<Parameters<typeof ingestFolder>[2]> = {}) {
   try {
     return await ingestFolder(store, embedder, { imagesDir: fx.images, metadataCsv: fx.csv, batchSize: 8, ...extra });
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -41,7 +41,7 @@ test('indexes a folder with its CSV, then a second run embeds nothing', async ()
   const second = await ingest();
   assert.equal(second.added + second.updated, 0);
   assert.equal(second.unchanged, fx.ids.length);
-  const rec = Recommender.open(config);
+  const rec = await Recommender.open(config);
   assert.equal(rec.info().items, fx.ids.length);
   assert.equal(rec.item(fx.ids[0]!).metadata.articleType, 'Tshirts');
   await rec.close();
@@ -61,7 +61,7 @@ test('picks up new, changed and deleted photos, and metadata edits without re-em
   assert.equal(r.updated, 1);
   assert.equal(r.removed, 1);
   assert.ok(r.metadataUpdated >= 1);
-  const rec = Recommender.open(config);
+  const rec = await Recommender.open(config);
   assert.equal(rec.hasItem(removed), false);
   assert.equal(rec.item(added).metadata.productDisplayName, 'Test Jeans');
   assert.ok(rec.allItems().some((it) => it.metadata.baseColour === 'Purple'));
@@ -79,7 +79,7 @@ test('a corrupt photo, a non-image, a link out of the folder and bad CSV rows ar
   assert.equal(r.failed.find((f) => f.id === 'broken')!.code, 'image/corrupt');
   assert.ok(r.warnings.some((w) => w.includes('escape.jpg') && /outside/.test(w)));
   assert.ok(r.warnings.some((w) => w.includes('styles.csv')));
-  const rec = Recommender.open(config);
+  const rec = await Recommender.open(config);
   assert.equal(rec.hasItem('broken'), false);
   assert.equal(rec.hasItem('escape'), false);
   assert.ok(rec.info().items >= fx.ids.length - 1);
@@ -92,8 +92,8 @@ test('a catalog made with one model refuses another, and --reembed replaces its 
   try {
     const store = openCatalogStore(fx.data);
     await assert.rejects(ingestFolder(store, avg, { imagesDir: fx.images, batchSize: 8 }), (e: unknown) => e instanceof FashionError && e.code === 'catalog/model-mismatch');
-    store.close();
-    assert.throws(() => Recommender.open(config, { embedder: avg }), /re-index with --reembed/);
+    await store.close();
+    await assert.rejects(Recommender.open(config, { embedder: avg }), /re-index with --reembed/);
   } finally {
     await avg.close();
   }
@@ -125,7 +125,7 @@ test('killed with SIGKILL mid-run, the next run finishes with every item indexed
 
   const store = openCatalogStore(big.data);
   const r = await ingestFolder(store, embedder, { imagesDir: big.images, metadataCsv: big.csv, batchSize: 8 });
-  store.close();
+  await store.close();
   assert.equal(r.unchanged, mid);
   assert.equal(r.added, big.ids.length - mid);
   const db = new Database(file, { readonly: true });

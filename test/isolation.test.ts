@@ -141,8 +141,8 @@ test('an old catalog gains the pixel-hash column; ingest records hashes and warn
   old.prepare('INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)').run('1', '1.jpg', 1, 1, '{}', Buffer.alloc(8));
   old.close();
   const migrated = new SqliteCatalogStore(join(fx.root, 'old.sqlite'));
-  assert.equal(migrated.loadAll().items[0]!.pixelHash, undefined);
-  migrated.close();
+  assert.equal((await migrated.loadAll()).items[0]!.pixelHash, undefined);
+  await migrated.close();
 
   const config = fx.config();
   const embedder = await Embedder.load({ ...embedderOptions(config), threads: 2 });
@@ -150,14 +150,14 @@ test('an old catalog gains the pixel-hash column; ingest records hashes and warn
     const store = openCatalogStore(fx.data, { create: true });
     const first = await ingestFolder(store, embedder, { imagesDir: fx.images, metadataCsv: fx.csv, batchSize: 8 });
     assert.deepEqual(first.duplicates, []);
-    assert.equal(store.pixelHashes().size, ids.length);
+    assert.equal((await store.pixelHashes()).size, ids.length);
     // The same photo again under a new name, re-encoded as PNG.
     const img = await decodeRgb(photoOf(ids[0]!));
     writeFileSync(join(fx.images, 'copy-of-first.png'), await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer());
     const second = await ingestFolder(store, embedder, { imagesDir: fx.images, metadataCsv: fx.csv, batchSize: 8 });
     assert.deepEqual(second.duplicates.map((d) => [d.id, d.duplicateOf]), [['copy-of-first', ids[0]]]);
     assert.ok(second.warnings.some((w) => w.includes(`catalog item ${ids[0]}`)));
-    store.close();
+    await store.close();
   } finally {
     await embedder.close();
   }

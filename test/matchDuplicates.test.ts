@@ -44,7 +44,7 @@ before(async () => {
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout);
   assert.deepEqual(report.duplicates.map((d: { id: string; duplicateOf: string }) => [d.id, d.duplicateOf].sort()), [['dup-exact', exactOf].sort()]);
-  rec = Recommender.open(config);
+  rec = await Recommender.open(config);
   app = await buildApp(rec.services, config, { logger: false });
 });
 

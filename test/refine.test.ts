@@ -49,7 +49,7 @@ test('a labelled catalog trains its refinement on index; search, categorisation 
   const report = await indexFolder(config, fx.images, { metadata: fx.csv });
   assert.ok(fx.ids.length >= MIN_LABELLED_FOR_REFINEMENT);
   assert.ok(report.refinement?.trained, JSON.stringify(report.refinement));
-  const rec = Recommender.open(config);
+  const rec = await Recommender.open(config);
   const info = rec.info();
   assert.ok(info.refinement && info.refinement.dims > 500);
   // A catalog photo: the refined search finds its kind, and categorisation names it.
@@ -84,17 +84,17 @@ test('a labelled catalog trains its refinement on index; search, categorisation 
   const embedder = await Embedder.load({ ...embedderOptions(config), threads: 1 });
   try {
     const c = await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7, augment: { share: 0.5, embedder } });
-    const made = store.featureIds('copy');
+    const made = await store.featureIds('copy');
     assert.ok(made.size > 20 && made.size < fx.ids.length, `${made.size} copies of ${fx.ids.length}`);
     assert.equal(c.copies.fit + c.copies.validation, made.size);
     assert.ok(c.copies.validation > 0 && c.copies.validationAccuracy.articleType !== undefined);
     assert.ok([...made].every((id) => getsCopy(id, 0.5)));
     const again = await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7, augment: { share: 0.5, embedder } });
     assert.deepEqual(again.copies, c.copies);
-    assert.equal(store.featureIds('copy').size, made.size);
+    assert.equal((await store.featureIds('copy')).size, made.size);
   } finally {
     await embedder.close();
-    store.close();
+    await store.close();
   }
 });
 
@@ -107,7 +107,7 @@ test('a photo of a listed product puts that product first through the same-produ
   const gemm = await Gemm.create(1);
   // Copies of every item give enough photo/copy pairs for the projection (the fixture is too small for validation to choose its weight).
   await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7, augment: { share: 1, embedder } });
-  const trained = loadCatalogRefinement(store, config.dataDir, fx.ids.slice().sort()).model!;
+  const trained = (await loadCatalogRefinement(store, config.dataDir, fx.ids.slice().sort())).model!;
   assert.ok(trained.header.instance, 'expected a same-product projection');
   const withPin = async (pinGap: number, matchGap = 1) => {
     const header = { ...trained.header, instance: { ...trained.header.instance!, pinGap, matchGap }, fusion: { ...trained.header.fusion, instance: 1 }, trainedAt: `${trained.header.trainedAt}-${pinGap}` };
@@ -120,7 +120,7 @@ test('a photo of a listed product puts that product first through the same-produ
   try {
     for (const index of ['exact', 'hnsw'] as const) {
       await withPin(0, 0.01);
-      let rec = Recommender.open({ ...config, index });
+      let rec = await Recommender.open({ ...config, index });
       rec.prepareIndex();
       const first = (await rec.searchImage(photo, { k: 5 })).hits[0]!;
       assert.equal(first.id, id, index);
@@ -140,7 +140,7 @@ test('a photo of a listed product puts that product first through the same-produ
       assert.ok(other.every((h) => h.metadata.articleType === 'Watches' && !(h.id === id)));
       await rec.close();
       await withPin(2); // no cosine margin reaches 2: nothing moves
-      rec = Recommender.open({ ...config, index });
+      rec = await Recommender.open({ ...config, index });
       rec.prepareIndex();
       assert.ok((await rec.searchImage(photo, { k: 5 })).hits.every((h) => !h.lookAlike), index);
       assert.equal((await rec.matchImage(photo)).match, null);
@@ -149,7 +149,7 @@ test('a photo of a listed product puts that product first through the same-produ
   } finally {
     await gemm.close();
     await embedder.close();
-    store.close();
+    await store.close();
   }
 });
 

@@ -14,18 +14,18 @@ const fx = makeFixture(pickIds(TYPES, 40), 'relabel');
 const config = fx.config({ augment: 0 });
 after(() => rmSync(fx.root, { recursive: true, force: true }));
 
-function refinedOf(id: string): { stored: Float32Array; expected: Float32Array } {
+async function refinedOf(id: string): Promise<{ stored: Float32Array; expected: Float32Array }> {
   const store = openCatalogStore(config.dataDir, { readonly: true });
   try {
-    const { items, vectors, dims } = store.loadAll();
+    const { items, vectors, dims } = await store.loadAll();
     const row = items.findIndex((it) => it.id === id);
     const ids = items.map((it) => it.id);
-    const { model, vectors: refined } = loadCatalogRefinement(store, config.dataDir, ids);
+    const { model, vectors: refined } = await loadCatalogRefinement(store, config.dataDir, ids);
     assert.ok(model && refined, 'the catalog has its refinement');
-    const colour = store.loadFeatures('colour', [id])!;
+    const colour = (await store.loadFeatures('colour', [id]))!;
     return { stored: refined.slice(row * model.dims, (row + 1) * model.dims), expected: model.itemVector(vectors.slice(row * dims, (row + 1) * dims), colour, items[row]!.metadata) };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -34,7 +34,7 @@ const close = (a: Float32Array, b: Float32Array) => a.every((x, j) => Math.abs(x
 test('a colour changed in the CSV changes the item\'s refined vector on the next index', async () => {
   await indexFolder(config, fx.images, { metadata: fx.csv });
   const id = fx.ids[7]!;
-  const before = refinedOf(id);
+  const before = await refinedOf(id);
   assert.ok(close(before.stored, before.expected));
   const csv = readFileSync(fx.csv, 'utf8').split('\n');
   const line = csv.findIndex((l) => l.startsWith(`${id},`));
@@ -44,7 +44,7 @@ test('a colour changed in the CSV changes the item\'s refined vector on the next
   writeFileSync(fx.csv, csv.join('\n'));
   const report = await indexFolder(config, fx.images, { metadata: fx.csv });
   assert.equal(report.metadataUpdated, 1);
-  const after = refinedOf(id);
+  const after = await refinedOf(id);
   assert.ok(close(after.stored, after.expected), 'the stored vector is the one its new labels make');
   assert.ok(!close(after.stored, before.stored), 'and not the old one');
 });

@@ -21,7 +21,7 @@ const photo = readFileSync(join(fx.images, `${photoId}.jpg`));
 
 before(async () => {
   await indexFolder(config, fx.images, { metadata: fx.csv });
-  rec = Recommender.open(config);
+  rec = await Recommender.open(config);
   app = await buildApp(rec.services, config, { logger: false });
 });
 after(async () => {
@@ -106,7 +106,7 @@ test('search by image URL downloads the photo with limits', async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   // By default a URL on the server's own network is refused (server-side request forgery); an operator can allow it.
-  const lenient = Services.open({ ...config, fetchAllow: ['127.0.0.1'] });
+  const lenient = await Services.open({ ...config, fetchAllow: ['127.0.0.1'] });
   const allowing = await buildApp(lenient, lenient.config, { logger: false });
   try {
     const refused = await app.inject({ method: 'POST', url: '/api/search', payload: { imageUrl: `${base}/shirt.jpg` } });

@@ -34,7 +34,7 @@ let base: string;
 before(async () => {
   assert.ok(!fx.ids.includes(newId));
   await indexFolder(config, fx.images, { metadata: fx.csv });
-  svc = Services.open(config);
+  svc = await Services.open(config);
   app = await buildApp(svc, config, { logger: false });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
   browser = await launchChromium();

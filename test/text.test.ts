@@ -34,7 +34,7 @@ const vocab = new Vocabulary({
 
 before(async () => {
   await indexFolder(config, fx.images, { metadata: fx.csv });
-  rec = Recommender.open(config);
+  rec = await Recommender.open(config);
 });
 
 after(async () => {
@@ -250,10 +250,10 @@ test('the FTS table follows ingest: added, re-labelled and removed items', async
   db.close();
   const store = openCatalogStore(fx.data);
   const n = (store.textSearch!()!).score(['tshirt'], 100).length;
-  store.close();
+  await store.close();
   assert.ok(n > 0, 'refilled');
   await rec.close();
-  rec = Recommender.open(config);
+  rec = await Recommender.open(config);
 });
 
 test('text eval: P@5 and strict P@5 from a query CSV', async () => {

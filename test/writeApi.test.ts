@@ -148,7 +148,7 @@ test('searches running during 30 writes get no error', async () => {
 });
 
 test('a restart keeps every write', async () => {
-  const svc = Services.open(config);
+  const svc = await Services.open(config);
   try {
     svc.prepareIndex();
     assert.equal(svc.catalog.size, fx.ids.length + 1 - 1 + more.slice(0, 30).length);
@@ -224,7 +224,7 @@ test('a product with three photos is found by each, listed once with the photo t
   assert.equal((await app.inject({ method: 'PATCH', url: `/api/items/${id}`, payload: { metadata: { usage: 'Casual' } }, headers: auth })).statusCode, 200);
   assert.equal(ids((await app.inject(searchPhoto(shots[2]!))).json())[0], id);
   // A restart reads them from the store.
-  const svc = Services.open(config);
+  const svc = await Services.open(config);
   try {
     svc.prepareIndex();
     assert.equal(svc.catalog.item(id).photos?.length, 2);

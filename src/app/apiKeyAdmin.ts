@@ -14,25 +14,25 @@ export async function revokeApiKey(config: Config, id: string): Promise<StoredKe
 }
 
 /** `fashion keys list`: ids, names and dates; never the keys. */
-export function listApiKeys(config: Config): StoredKey[] {
+export async function listApiKeys(config: Config): Promise<StoredKey[]> {
   requireCatalog(config.dataDir);
   const store = openCatalogStore(config.dataDir, { readonly: true });
   try {
-    return storedKeys(store);
+    return await storedKeys(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
-async function withCatalogWriter<T>(config: Config, command: string, write: (store: ReturnType<typeof openCatalogStore>) => T): Promise<T> {
+async function withCatalogWriter<T>(config: Config, command: string, write: (store: ReturnType<typeof openCatalogStore>) => Promise<T>): Promise<T> {
   requireCatalog(config.dataDir);
   return withWriterLock(config.dataDir, command, async (lock) => {
     const store = openCatalogStore(config.dataDir);
     try {
       lock.assertHeld();
-      return write(store);
+      return await write(store);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 }

@@ -131,9 +131,9 @@ const TRAINED: Following<TrainReport> = { follow: false, reloadAfter: () => true
 function runChild<R extends IndexChildResult>(svc: Services, req: IndexChildRequest, onEvent: (e: IndexEvent) => void, signal: AbortSignal, following: Following<NoInfer<R>>): Promise<R> {
   const child = forkModule(import.meta.url, '../workers/indexChild', { serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   let reloading: Promise<void> | null = null;
-  const follow = () => {
-    if (reloading) return;
-    while (svc.follow() > 0) {
+  let draining: Promise<void> | null = null;
+  const drain = async () => {
+    while ((await svc.follow()) > 0) {
       // Drained in steps of at most a few thousand items, each applied in one go.
     }
     // The items followed are searched exactly and are not yet in the words engine or the labels outfits read: each
@@ -144,6 +144,11 @@ function runChild<R extends IndexChildResult>(svc: Services, req: IndexChildRequ
     if (svc.catalog.items.length < RELOAD_UNTIL && svc.catalog.changes >= Math.max(RELOAD_FROM, svc.catalog.items.length)) {
       reloading = svc.reload({ prepare: false }).finally(() => (reloading = null));
     }
+  };
+  // One pass at a time: a pass still reading when the timer fires again is left to finish.
+  const follow = () => {
+    if (reloading || draining) return;
+    draining = drain().finally(() => (draining = null));
   };
   const timer = following.follow ? setInterval(follow, FOLLOW_EVERY_MS) : undefined;
   const stop = () => child.kill('SIGTERM');
@@ -161,7 +166,8 @@ function runChild<R extends IndexChildResult>(svc: Services, req: IndexChildRequ
       const o = outcome as IndexChildMessage | null;
       if (o?.kind === 'done') {
         const result = o.result as R;
-        Promise.resolve(reloading)
+        // A pass still applying items ends first: the reload reads them all, and a pass after it would apply them twice.
+        Promise.all([reloading, draining])
           .then(() => (following.reloadAfter(result) ? svc.reload() : undefined))
           .then(() => resolve(result), reject);
       } else if (o?.kind === 'failed') {

@@ -48,7 +48,7 @@ export class CatalogWriter {
     // Embedded together: the inference thread batches them with each other and with other requests.
     const embedded = await Promise.all(input.photos.map((p) => this.svc.embedding.embed(p.bytes, p.label)));
     const identity = (await this.svc.embedding.load()).identity;
-    return this.commit(`PUT /api/items/${id}`, (store) => {
+    return this.commit(`PUT /api/items/${id}`, async (store) => {
       const created = !this.svc.catalog.has(id);
       const files: PhotoFile[] = input.photos.map((p, i) => ({
         path: keepPhoto(this.config.dataDir, p.bytes, types[i]!),
@@ -60,12 +60,12 @@ export class CatalogWriter {
       const item: StoredItem = { id, ...first!, metadata, ...(others.length > 0 ? { photos: others } : {}) };
       const versions = embedded.map((e) => ({ backbone: e.vector, colour: e.colour, search: this.searchVector(e.vector, e.colour, metadata) }));
       const v: ItemVersion = { item, ...versions[0]!, photos: versions.slice(1) };
-      store.atomically(() => {
-        if (!storedIdentity(store)) store.setSetting(SETTING_IDENTITY, JSON.stringify(identity));
-        store.putItems([{ ...first!, id, metadata, vector: v.backbone, colour: v.colour }]);
-        if (others.length > 0) store.putPhotos(id, others.map((f, i) => ({ ...f, vector: versions[i + 1]!.backbone, colour: versions[i + 1]!.colour })));
-        if (this.svc.refinement.model) store.putFeatures('refined', new Map([[id, v.search]]));
-        addColumns(store, metadata);
+      await store.atomically(async (tx) => {
+        if (!(await storedIdentity(tx))) await tx.setSetting(SETTING_IDENTITY, JSON.stringify(identity));
+        await tx.putItems([{ ...first!, id, metadata, vector: v.backbone, colour: v.colour }]);
+        if (others.length > 0) await tx.putPhotos(id, others.map((f, i) => ({ ...f, vector: versions[i + 1]!.backbone, colour: versions[i + 1]!.colour })));
+        if (this.svc.refinement.model) await tx.putFeatures('refined', new Map([[id, v.search]]));
+        await addColumns(tx, metadata);
       });
       this.svc.applyWrite({ put: v });
       return { item, created };
@@ -78,7 +78,7 @@ export class CatalogWriter {
    */
   async patch(id: string, changes: Readonly<Record<string, string | null>>): Promise<WriteResult> {
     checkId(id);
-    return this.commit(`PATCH /api/items/${id}`, (store) => {
+    return this.commit(`PATCH /api/items/${id}`, async (store) => {
       const old = this.svc.catalog.item(id);
       const merged: Record<string, string> = { ...old.metadata };
       for (const [field, value] of Object.entries(changes)) {
@@ -91,10 +91,10 @@ export class CatalogWriter {
       const search = this.searchVector(vector, colour, metadata);
       // Its other photos' refined vectors read the labels too (they are made when the catalog is read, not stored).
       const photos = this.svc.otherPhotoFeatures(id).map((f) => this.svc.photoVersion(f, metadata));
-      store.atomically(() => {
-        store.updateMetadata(new Map([[id, metadata]]));
-        if (this.svc.refinement.model) store.putFeatures('refined', new Map([[id, search]]));
-        addColumns(store, metadata);
+      await store.atomically(async (tx) => {
+        await tx.updateMetadata(new Map([[id, metadata]]));
+        if (this.svc.refinement.model) await tx.putFeatures('refined', new Map([[id, search]]));
+        await addColumns(tx, metadata);
       });
       this.svc.applyWrite({ put: { item, backbone: vector, colour, search, photos } });
       return { item, created: false };
@@ -103,15 +103,15 @@ export class CatalogWriter {
 
   async remove(id: string): Promise<void> {
     checkId(id);
-    await this.commit(`DELETE /api/items/${id}`, (store) => {
+    await this.commit(`DELETE /api/items/${id}`, async (store) => {
       this.svc.catalog.item(id);
-      store.removeItems([id]);
+      await store.removeItems([id]);
       this.svc.applyWrite({ remove: id });
     });
   }
 
-  close(): void {
-    this.store?.close();
+  async close(): Promise<void> {
+    await this.store?.close();
     this.store = null;
   }
 
@@ -121,12 +121,12 @@ export class CatalogWriter {
   }
 
   /** Runs `write` after every earlier commit, holding the writer lock (a `fashion index` running holds it: 409). */
-  private commit<T>(what: string, write: (store: CatalogStore) => T): Promise<T> {
+  private commit<T>(what: string, write: (store: CatalogStore) => Promise<T>): Promise<T> {
     const run = this.tail.then(() =>
       withWriterLock(this.config.dataDir, `fashion serve: ${what}`, async (lock) => {
         this.store ??= openCatalogStore(this.config.dataDir);
         lock.assertHeld();
-        return write(this.store);
+        return await write(this.store);
       }),
     );
     this.tail = run.catch(() => undefined);
@@ -135,8 +135,8 @@ export class CatalogWriter {
 }
 
 /** New metadata fields join the catalog's columns (the fields its filters offer). */
-function addColumns(store: CatalogStore, metadata: Metadata): void {
-  const columns = JSON.parse(store.getSetting('metadataColumns') ?? '[]') as string[];
+async function addColumns(store: CatalogStore, metadata: Metadata): Promise<void> {
+  const columns = JSON.parse((await store.getSetting('metadataColumns')) ?? '[]') as string[];
   const missing = Object.keys(metadata).filter((f) => !columns.includes(f));
-  if (missing.length > 0) store.setSetting('metadataColumns', JSON.stringify([...columns, ...missing]));
+  if (missing.length > 0) await store.setSetting('metadataColumns', JSON.stringify([...columns, ...missing]));
 }

@@ -72,15 +72,15 @@ export async function withIngestTools<T>(config: Config, reembed: boolean, use: 
   let embedder: Embedder;
   try {
     // --reembed starts the catalog over, so the configured backbone applies as given.
-    embedder = await loadEmbedder(config, reembed ? null : storedIdentity(store));
+    embedder = await loadEmbedder(config, reembed ? null : await storedIdentity(store));
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
   try {
     return await use(store, embedder);
   } finally {
-    store.close();
+    await store.close();
     await embedder.close();
   }
 }
@@ -90,10 +90,10 @@ export async function withIngestTools<T>(config: Config, reembed: boolean, use: 
  * refinement is trained (or brought to the new items), with training copies when `config.augment` asks for them.
  */
 export async function refineIngested(config: Config, store: CatalogStore, embedder: Embedder, lock: WriterLock, emit: (e: IndexEvent) => void): Promise<NonNullable<IndexResult['refinement']>> {
-  const labelled = store.loadAll().items.filter((it) => it.metadata.articleType).length;
+  const labelled = (await store.loadAll()).items.filter((it) => it.metadata.articleType).length;
   // Below the minimum no refinement is trained; one that exists (`fashion train`) still refines new and relabelled
   // items, or their missing vectors would leave the whole catalog on backbone search.
-  if (labelled < MIN_LABELLED_FOR_REFINEMENT && store.getSetting(SETTING_REFINE_MODEL) === null) {
+  if (labelled < MIN_LABELLED_FOR_REFINEMENT && (await store.getSetting(SETTING_REFINE_MODEL)) === null) {
     return { trained: null, updated: 0, skipped: `${labelled} labelled items; the refinement needs ${MIN_LABELLED_FOR_REFINEMENT}` };
   }
   const augment = config.augment > 0 ? { augment: { share: config.augment, embedder }, onCopies: (done: number, total: number) => emit({ kind: 'copies', done, total }) } : {};
@@ -104,7 +104,7 @@ export async function refineIngested(config: Config, store: CatalogStore, embedd
 /** Leaves search ready after an ingest: the HNSW graph built and saved on large catalogs (exact search below). */
 export async function prepareSearch(config: Config, lock: WriterLock): Promise<NonNullable<IndexResult['index']>> {
   lock.assertHeld();
-  const services = Services.open(config);
+  const services = await Services.open(config);
   try {
     return services.prepareIndex({ save: true });
   } finally {

@@ -17,17 +17,17 @@ import { modelMismatch, SETTING_IMAGES_ROOT, storedIdentity } from '../catalog/i
 import { Services } from './services.js';
 import { syncPath } from '../util/durableFile.js';
 
-export function hasLabels(store: CatalogStore): boolean {
-  return store.loadAll().items.some((it) => !!it.metadata.articleType);
+export async function hasLabels(store: CatalogStore): Promise<boolean> {
+  return (await store.loadAll()).items.some((it) => !!it.metadata.articleType);
 }
 
 /** Colour evidence for items that have none (catalogs indexed before it existed): their photos are decoded again. */
 export async function backfillColours(store: CatalogStore, onProgress?: (done: number, total: number) => void): Promise<number> {
-  const { items } = store.loadAll();
-  const identity = storedIdentity(store);
-  const root = store.getSetting(SETTING_IMAGES_ROOT);
+  const { items } = await store.loadAll();
+  const identity = await storedIdentity(store);
+  const root = await store.getSetting(SETTING_IMAGES_ROOT);
   if (!identity || !root) return 0;
-  const have = store.featureIds('colour');
+  const have = await store.featureIds('colour');
   const todo = items.filter((it) => !have.has(it.id));
   const p = identity.preprocess;
   for (let i = 0; i < todo.length; i += 64) {
@@ -42,7 +42,7 @@ export async function backfillColours(store: CatalogStore, onProgress?: (done: n
         }
       }),
     );
-    store.putFeatures('colour', rows);
+    await store.putFeatures('colour', rows);
     onProgress?.(Math.min(i + 64, todo.length), todo.length);
   }
   return todo.length;
@@ -58,22 +58,22 @@ export async function trainCatalog(
   dataDir: string,
   options: Partial<TrainOptions> & TrainCatalogOptions = {},
 ): Promise<TrainReport> {
-  const identity = storedIdentity(store);
+  const identity = await storedIdentity(store);
   if (!identity) throw new Error('Expected an indexed catalog to train on');
   await backfillColours(store, (d, t) => options.onProgress?.(`colour evidence ${d}/${t}`));
-  const { items, vectors, dims } = store.loadAll();
+  const { items, vectors, dims } = await store.loadAll();
   const ids = items.map((it) => it.id);
-  const colours = store.loadFeatures('colour', ids);
+  const colours = await store.loadFeatures('colour', ids);
   if (!colours) throw new Error('Expected colour evidence for every item; some photos could not be read again');
   const share = options.augment?.share ?? 0;
-  const root = store.getSetting(SETTING_IMAGES_ROOT);
+  const root = await store.getSetting(SETTING_IMAGES_ROOT);
   if (share > 0 && options.augment && root) {
     if (identityKey(options.augment.embedder.identity) !== identityKey(identity)) throw modelMismatch(identity, options.augment.embedder.identity);
     const onCopies = options.onCopies ?? ((d: number, t: number) => options.onProgress?.(`training copies ${d}/${t}`));
     const made = await embedCopies(store, options.augment.embedder, items, { root, share, onProgress: onCopies });
     if (made > 0) options.onProgress?.(`${made} training copies made`);
   }
-  const copies = share > 0 ? loadCopies(store, items, dims, share) : undefined;
+  const copies = share > 0 ? await loadCopies(store, items, dims, share) : undefined;
   const gemm = await Gemm.create(options.threads ?? 2);
   try {
     const { model, report } = await trainRefinement(
@@ -105,7 +105,7 @@ export async function installRefinement(store: CatalogStore, dataDir: string, mo
   // The file's name must be on disk before the commit that names it.
   syncPath(dataDir);
   options.beforeCommit?.();
-  store.putFeatures('refined', vectors, { replace: true, settings: { [SETTING_REFINE_MODEL]: digest } });
+  await store.putFeatures('refined', vectors, { replace: true, settings: { [SETTING_REFINE_MODEL]: digest } });
   removeOtherModels(dataDir, digest);
   return digest;
 }
@@ -113,21 +113,21 @@ export async function installRefinement(store: CatalogStore, dataDir: string, mo
 /** Refined vectors of items added since the refinement was trained, by the catalog's current model (same generation). */
 export async function writeRefinedVectors(store: CatalogStore, model: RefineModel, gemm: Gemm, onlyMissing = false): Promise<number> {
   const out = await refinedVectors(store, model, gemm, onlyMissing);
-  if (out.size > 0) store.putFeatures('refined', out);
+  if (out.size > 0) await store.putFeatures('refined', out);
   return out.size;
 }
 
 /** Computes the refined vector of every item (after training), or only of those without one. */
 async function refinedVectors(store: CatalogStore, model: RefineModel, gemm: Gemm, onlyMissing: boolean): Promise<Map<string, Float32Array>> {
-  const { items, vectors, dims } = store.loadAll();
+  const { items, vectors, dims } = await store.loadAll();
   let rows = items.map((_, i) => i);
   if (onlyMissing) {
-    const have = store.featureIds('refined');
+    const have = await store.featureIds('refined');
     rows = rows.filter((i) => !have.has(items[i]!.id));
   }
   const out = new Map<string, Float32Array>();
   if (rows.length === 0) return out;
-  const colours = store.loadFeatures('colour', rows.map((i) => items[i]!.id));
+  const colours = await store.loadFeatures('colour', rows.map((i) => items[i]!.id));
   if (!colours) return out;
   const b = new Float32Array(rows.length * dims);
   rows.forEach((i, r) => b.set(vectors.subarray(i * dims, (i + 1) * dims), r * dims));
@@ -162,12 +162,12 @@ export interface TrainCatalogOptions {
 
 /** After an ingest: train when the catalog has labels and no refinement yet, else refine the new items. */
 export async function refreshRefinement(store: CatalogStore, dataDir: string, options: TrainCatalogOptions = {}): Promise<{ trained: TrainReport | null; updated: number }> {
-  const identity = storedIdentity(store);
+  const identity = await storedIdentity(store);
   // A recorded generation whose model is missing or altered is trained again, like a missing one.
-  const found = findRefinement(dataDir, store.getSetting(SETTING_REFINE_MODEL));
+  const found = findRefinement(dataDir, await store.getSetting(SETTING_REFINE_MODEL));
   const current = found.kind === 'found' ? found.model : null;
   if (!current || !identity || current.header.backboneKey !== identityKey(identity)) {
-    if (!hasLabels(store)) return { trained: null, updated: 0 };
+    if (!(await hasLabels(store))) return { trained: null, updated: 0 };
     return { trained: await trainCatalog(store, dataDir, options), updated: 0 };
   }
   const gemm = await Gemm.create(options.threads ?? 2);
@@ -201,7 +201,7 @@ export async function trainCatalogFolder(
     let report: TrainReport;
     try {
       // Training copies are embedded as the catalog's photos were.
-      embedder = config.augment > 0 ? await Embedder.load(embedderOptions(config, storedIdentity(store))) : null;
+      embedder = config.augment > 0 ? await Embedder.load(embedderOptions(config, await storedIdentity(store))) : null;
       report = await trainCatalog(store, config.dataDir, {
         epochs: options.epochs,
         seed: options.seed,
@@ -211,11 +211,11 @@ export async function trainCatalogFolder(
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });
     } finally {
-      store.close();
+      await store.close();
       await embedder?.close();
     }
     lock.assertHeld();
-    const services = Services.open(config);
+    const services = await Services.open(config);
     try {
       services.prepareIndex({ save: true });
     } finally {

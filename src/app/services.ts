@@ -10,7 +10,7 @@ import { EmbeddedJobQueue, JOBS_FILE } from '../jobs/embeddedJobQueue.js';
 import type { JobQueue } from '../jobs/jobQueue.js';
 import { loadCatalogRefinement } from '../refine/loadRefinement.js';
 import type { CatalogInfo } from '../search/types.js';
-import { CatalogService } from '../services/catalog.js';
+import { CatalogService, readCatalogSettings, type CatalogSettings } from '../services/catalog.js';
 import { DuplicatesService } from '../services/duplicates.js';
 import { EmbeddingService } from '../services/embedding.js';
 import { LabelService } from '../services/labels.js';
@@ -38,6 +38,19 @@ export interface LiveSpaces {
   readonly search: LiveSpace;
   readonly sameProduct: LiveSpace | null;
   readonly backbone: LiveSpace;
+}
+
+/** What the services are made of, read from the store as one snapshot. */
+interface CatalogRead {
+  readonly items: StoredItem[];
+  readonly vectors: Float32Array;
+  readonly dims: number;
+  readonly settings: CatalogSettings;
+  readonly colours: Float32Array | null;
+  readonly refinement: Awaited<ReturnType<typeof loadCatalogRefinement>>;
+  readonly generation: number;
+  readonly cursor: number;
+  readonly photos: PhotoVectors[];
 }
 
 /** One photo of an item as the write path made it: its vectors. */
@@ -90,35 +103,45 @@ export class Services {
   private constructor(
     readonly config: Config,
     readonly store: CatalogStore,
-    options: { embedder?: Embedder },
   ) {
     this.jobs = new EmbeddedJobQueue({ file: join(config.dataDir, JOBS_FILE) });
-    this.compose(options.embedder);
   }
 
-  private compose(embedder: Embedder | undefined): void {
+  /**
+   * Reads everything the services are made of as one snapshot: items, vectors, derived vectors, settings and the
+   * version, so that a writer committing meanwhile (another process) cannot leave this catalog with rows of two versions.
+   */
+  private read(): Promise<CatalogRead> {
     const { config, store } = this;
-    // Items, vectors, derived vectors and the version read as one snapshot: a writer committing meanwhile (another
-    // process) cannot leave this catalog with rows of two versions.
-    const { items, vectors, dims, colours, refinement, generation, cursor, photos } = store.snapshot(() => {
-      const all = store.loadAll();
+    return store.snapshot(async (tx) => {
+      const all = await tx.loadAll();
       const rowIds = all.items.map((it) => it.id);
       return {
         ...all,
-        colours: store.loadFeatures('colour', rowIds),
-        refinement: loadCatalogRefinement(store, config.dataDir, rowIds),
-        generation: store.generation(),
-        cursor: store.insertCursor(),
-        photos: store.loadPhotos(),
+        settings: await readCatalogSettings(tx),
+        colours: await tx.loadFeatures('colour', rowIds),
+        refinement: await loadCatalogRefinement(tx, config.dataDir, rowIds),
+        generation: await tx.generation(),
+        cursor: await tx.insertCursor(),
+        photos: await tx.loadPhotos(),
       };
     });
+  }
+
+  /**
+   * Makes every service from what `read` read, in one synchronous step: a request sees the catalog before or after,
+   * never a mix.
+   */
+  private compose(read: CatalogRead, embedder: Embedder | undefined): void {
+    const { config, store } = this;
+    const { items, vectors, dims, colours, refinement, generation, cursor, photos, settings } = read;
     this.cursor = cursor;
     this.addedColours.clear();
     this.otherPhotos.clear();
     this.labelService = null;
     this.textEngine = null;
     this.textIndex = null;
-    this.catalog = new CatalogService(store, items, config.dataDir);
+    this.catalog = new CatalogService(items, settings, config.dataDir);
     const ids = this.catalog.ids();
     const metadata = items.map((it) => it.metadata);
     this.colours = colours;
@@ -158,7 +181,7 @@ export class Services {
    */
   async reload(options: { readonly prepare?: boolean } = {}): Promise<void> {
     const previous = { duplicates: this.duplicates, embedder: this.embedding.loaded };
-    this.compose(previous.embedder ?? undefined);
+    this.compose(await this.read(), previous.embedder ?? undefined);
     // Graphs a writer saved are opened by compose; `prepare` also builds missing ones (minutes on a large catalog, on
     // this thread: only when the catalog is complete).
     if (options.prepare !== false) this.prepareIndex();
@@ -170,8 +193,8 @@ export class Services {
    * searchable, listed and shown at once, a growing catalog. Returns how many. Rows a writer updated in place or
    * deleted are not followed: `reload` reads those.
    */
-  follow(limit = 2000): number {
-    const { items, cursor } = this.store.itemsAfter(this.cursor, limit);
+  async follow(limit = 2000): Promise<number> {
+    const { items, cursor } = await this.store.itemsAfter(this.cursor, limit);
     this.cursor = cursor;
     for (const { vector, colour, photoVectors, ...item } of items) {
       const others = (photoVectors ?? []).map((p) => this.photoVersion({ vector: p.vector, colour: p.colour ?? new Float32Array(0) }, item.metadata));
@@ -213,8 +236,15 @@ export class Services {
    * Opens the catalog in `config.dataDir` (the model loads on the first photo, or with `embedding.load()`), read-only:
    * the services only read the catalog; writers (src/app/indexFolder.ts, refineCatalog.ts) open their own store.
    */
-  static open(config: Config, options: { embedder?: Embedder } = {}): Services {
-    return new Services(config, openCatalogStore(config.dataDir, { readonly: true }), options);
+  static async open(config: Config, options: { embedder?: Embedder } = {}): Promise<Services> {
+    const svc = new Services(config, openCatalogStore(config.dataDir, { readonly: true }));
+    try {
+      svc.compose(await svc.read(), options.embedder);
+    } catch (err) {
+      await svc.store.close();
+      throw err;
+    }
+    return svc;
   }
 
   /** Every item's effective labels (auto-categorised where the CSV has gaps), built on first use. */
@@ -327,7 +357,7 @@ export class Services {
     // Jobs still running end as interrupted (their records say so); the file stays for the next start.
     await this.jobs.close();
     this.textIndex?.close?.();
-    this.store.close();
+    await this.store.close();
     await this.embedding.close();
   }
 

@@ -19,25 +19,25 @@ export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
-export function storedKeys(store: Pick<CatalogStore, 'getSetting'>): StoredKey[] {
-  return JSON.parse(store.getSetting(SETTING_API_KEYS) ?? '[]') as StoredKey[];
+export async function storedKeys(store: Pick<CatalogStore, 'getSetting'>): Promise<StoredKey[]> {
+  return JSON.parse((await store.getSetting(SETTING_API_KEYS)) ?? '[]') as StoredKey[];
 }
 
 /** Makes a key (256 random bits), keeps its hash and returns the key, which is not kept anywhere. */
-export function createKey(store: CatalogStore, name: string): { key: string; stored: StoredKey } {
+export async function createKey(store: CatalogStore, name: string): Promise<{ key: string; stored: StoredKey }> {
   const id = randomBytes(4).toString('hex');
   const key = `fk_${id}_${randomBytes(32).toString('base64url')}`;
   const stored: StoredKey = { id, name: name.slice(0, 100), sha256: hashKey(key), createdAt: new Date().toISOString() };
-  store.setSetting(SETTING_API_KEYS, JSON.stringify([...storedKeys(store), stored]));
+  await store.setSetting(SETTING_API_KEYS, JSON.stringify([...(await storedKeys(store)), stored]));
   return { key, stored };
 }
 
-export function revokeKey(store: CatalogStore, id: string): StoredKey {
-  const keys = storedKeys(store);
+export async function revokeKey(store: CatalogStore, id: string): Promise<StoredKey> {
+  const keys = await storedKeys(store);
   const found = keys.find((k) => k.id === id && !k.revokedAt);
   if (!found) throw new FashionError('input/not-found', `Expected an active key with id ${JSON.stringify(id)} but there is none; \`fashion keys list\` shows them`);
   const revoked = { ...found, revokedAt: new Date().toISOString() };
-  store.setSetting(SETTING_API_KEYS, JSON.stringify(keys.map((k) => (k === found ? revoked : k))));
+  await store.setSetting(SETTING_API_KEYS, JSON.stringify(keys.map((k) => (k === found ? revoked : k))));
   return revoked;
 }
 

@@ -7,19 +7,23 @@ export const SETTING_IDENTITY = 'modelIdentity';
 export const SETTING_IMAGES_ROOT = 'imagesRoot';
 
 /** Refuses to mix vectors from two models; with `reembed` the old vectors are dropped instead. */
-export function checkIdentity(store: CatalogStore, identity: ModelIdentity, reembed: boolean): void {
-  const stored = storedIdentity(store);
+export async function checkIdentity(store: CatalogStore, identity: ModelIdentity, reembed: boolean): Promise<void> {
+  const stored = await storedIdentity(store);
   if (!stored || identityKey(stored) === identityKey(identity)) return;
   if (reembed) {
-    store.clearItems();
-    store.setSetting(SETTING_IDENTITY, JSON.stringify(identity));
+    await store.clearItems();
+    await store.setSetting(SETTING_IDENTITY, JSON.stringify(identity));
     return;
   }
   throw modelMismatch(stored, identity);
 }
 
-export function storedIdentity(store: CatalogStore): ModelIdentity | null {
-  const raw = store.getSetting(SETTING_IDENTITY);
+export async function storedIdentity(store: CatalogStore): Promise<ModelIdentity | null> {
+  return parseIdentity(await store.getSetting(SETTING_IDENTITY));
+}
+
+/** The identity as the setting holds it (JSON), or null. */
+export function parseIdentity(raw: string | null): ModelIdentity | null {
   return raw ? (JSON.parse(raw) as ModelIdentity) : null;
 }
 

@@ -80,22 +80,22 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
   const metadata = options.metadataCsv ? await readMetadataCsv(options.metadataCsv) : null;
   for (const p of metadata?.problems ?? []) warnings.push(`${options.metadataCsv}:${p.line}: ${p.message}; row skipped`);
   const present = new Set(scan.files.map((f) => f.id));
-  const before = store.fileStates();
+  const before = await store.fileStates();
   checkRemovals(before.size, [...before.keys()].filter((id) => !present.has(id)).length, options);
 
-  checkIdentity(store, embedder.identity, options.reembed ?? false);
+  await checkIdentity(store, embedder.identity, options.reembed ?? false);
   // Recorded before the first vector is written, so that a killed run cannot leave unlabelled vectors.
-  store.setSetting(SETTING_IDENTITY, JSON.stringify(embedder.identity));
+  await store.setSetting(SETTING_IDENTITY, JSON.stringify(embedder.identity));
 
-  const previousRoot = store.getSetting(SETTING_IMAGES_ROOT);
+  const previousRoot = await store.getSetting(SETTING_IMAGES_ROOT);
   // The photos' folder changes with the first item written from it, not before: a run that ends up refused leaves
   // the catalog's photos where they were.
   let rootRecorded = previousRoot === scan.root;
-  const recordRoot = () => {
-    if (!rootRecorded) store.setSetting(SETTING_IMAGES_ROOT, scan.root);
+  const recordRoot = async () => {
+    if (!rootRecorded) await store.setSetting(SETTING_IMAGES_ROOT, scan.root);
     rootRecorded = true;
   };
-  const known = store.fileStates();
+  const known = await store.fileStates();
   const removedIds = [...known.keys()].filter((id) => !present.has(id));
 
   const todo: ScannedFile[] = [];
@@ -107,7 +107,7 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
     if (k && k.path === f.path && k.size === f.size && k.mtimeMs === f.mtimeMs && previousRoot === scan.root) {
       unchanged++;
       if (metadata) {
-        const current = store.getItem(f.id)?.metadata ?? {};
+        const current = (await store.getItem(f.id))?.metadata ?? {};
         const next = metadata.rows.get(f.id) ?? {};
         if (JSON.stringify(current) !== JSON.stringify(next)) metaChanges.set(f.id, next);
       }
@@ -116,10 +116,13 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
       todo.push(f);
     }
   }
-  if (metaChanges.size > 0) recordRoot();
-  store.updateMetadata(metaChanges);
+  if (metaChanges.size > 0) await recordRoot();
+  await store.updateMetadata(metaChanges);
 
-  const metaFor = (id: string): Metadata => metadata?.rows.get(id) ?? (previousMetadata(store, id) ?? {});
+  // A photo embedded again without a CSV row keeps the metadata its item had.
+  const previous = new Map<string, Metadata>();
+  for (const f of todo) if (known.has(f.id) && !metadata?.rows.has(f.id)) previous.set(f.id, (await store.getItem(f.id))?.metadata ?? {});
+  const metaFor = (id: string): Metadata => metadata?.rows.get(id) ?? previous.get(id) ?? {};
   const batches: ScannedFile[][] = [];
   for (let i = 0; i < todo.length; i += options.batchSize) batches.push(todo.slice(i, i + options.batchSize));
 
@@ -127,15 +130,15 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
   // Exact duplicates: the hash of the decoded pixels, compared with every other item's.
   const idByHash = new Map<string, string>();
   const redone = new Set(todo.map((f) => f.id));
-  for (const [id, h] of store.pixelHashes()) if (present.has(id) && !redone.has(id)) idByHash.set(h, id);
+  for (const [id, h] of await store.pixelHashes()) if (present.has(id) && !redone.has(id)) idByHash.set(h, id);
   const duplicates: IngestReport['duplicates'] = [];
   const photos = batches.map((batch) => batch.map((f) => ({ ...f, metadata: metaFor(f.id), read: () => readImageFile(join(scan.root, f.path), limits) })));
   await embedBatches(store, embedder, photos, {
     limits,
     idByHash,
     out: { failed, duplicates, warnings },
-    beforeWrite: (rows) => {
-      if (rows.length > 0) recordRoot();
+    beforeWrite: async (rows) => {
+      if (rows.length > 0) await recordRoot();
     },
     afterBatch: (batch) => {
       done += batch.length;
@@ -146,11 +149,11 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
     throw noPhotos(options.imagesDir, failed.map((f) => `${f.path}: [${f.code}] ${f.message}`), scan.files.length);
   }
   // Deletions come last: a run killed before this point has lost nothing, and the next one makes them.
-  recordRoot();
-  if (metadata) store.setSetting('metadataColumns', JSON.stringify(metadata.columns.filter((c) => c !== 'id' && c !== 'image')));
-  store.removeItems(removedIds);
+  await recordRoot();
+  if (metadata) await store.setSetting('metadataColumns', JSON.stringify(metadata.columns.filter((c) => c !== 'id' && c !== 'image')));
+  await store.removeItems(removedIds);
   // A photo that failed is not in the catalog, whatever an earlier run had stored for it.
-  store.removeItems(failed.map((f) => f.id).filter((id) => known.has(id)));
+  await store.removeItems(failed.map((f) => f.id).filter((id) => known.has(id)));
 
   const seconds = (performance.now() - started) / 1000;
   options.onProgress?.({ phase: 'done', done, total: todo.length, failed: failed.length });
@@ -189,7 +192,7 @@ export interface EmbedBatchesOptions {
   /** Where failures, duplicates and their warnings go. */
   readonly out: Pick<IngestReport, 'failed' | 'duplicates' | 'warnings'>;
   /** Called with each batch's items just before they are written (the caller's last check). */
-  readonly beforeWrite?: (rows: readonly ItemWithVector[]) => void;
+  readonly beforeWrite?: (rows: readonly ItemWithVector[]) => void | Promise<void>;
   readonly afterBatch?: (batch: readonly PhotoToEmbed[]) => void;
 }
 
@@ -238,8 +241,8 @@ export async function embedBatches(
         } else if (h) idByHash.set(h, f.id);
       }
     });
-    options.beforeWrite?.(rows);
-    store.putItems(rows);
+    await options.beforeWrite?.(rows);
+    await store.putItems(rows);
     options.afterBatch?.(batch);
   }
 }
@@ -249,9 +252,6 @@ export function needsPrune(catalogSize: number, removing: number): boolean {
   return removing > 0 && removing > catalogSize * MAX_UNPRUNED_SHARE;
 }
 
-function previousMetadata(store: CatalogStore, id: string): Metadata | null {
-  return store.getItem(id)?.metadata ?? null;
-}
 
 /** Deleting more than MAX_UNPRUNED_SHARE of the catalog needs `prune`. */
 function checkRemovals(catalogSize: number, removing: number, options: IngestOptions): void {

@@ -79,7 +79,7 @@ function configFrom(opts: Record<string, unknown>): Config {
 /** Opens the catalog named by the command's options, runs `use` and always closes it again. */
 async function withServices<T>(opts: Record<string, unknown>, use: (svc: Services, config: Config) => Promise<T> | T): Promise<T> {
   const config = configFrom(opts);
-  const svc = Services.open(config);
+  const svc = await Services.open(config);
   try {
     return await use(svc, config);
   } finally {
@@ -348,7 +348,7 @@ export function buildCli(): Command {
       const fresh = !existsSync(catalogFile(config.dataDir));
       // The page first: the server answers at once on the catalog as it is (empty on the first run), while the demo
       // catalog is indexed in the background and becomes searchable as it grows (src/app/backgroundIndex.ts).
-      if (fresh) openCatalogStore(config.dataDir, { create: true }).close();
+      if (fresh) await openCatalogStore(config.dataDir, { create: true }).close();
       const { svc, url } = await startServer(config);
       const job = await indexInBackground(svc, demo.images, demo.metadata);
       console.error(
@@ -373,7 +373,7 @@ export function buildCli(): Command {
       const config = configFrom(opts);
       const limit = intFlag('--limit', opts.limit, { min: 0 })!;
       const seed = intFlag('--seed', opts.seed, { min: 0 })!;
-      const svc = Services.open(config);
+      const svc = await Services.open(config);
       const bar = progressBar('evaluating', !opts.json);
       try {
         if (opts.textQueries) {
@@ -457,7 +457,7 @@ export function buildCli(): Command {
     .description('the keys: id, name, created, revoked (never the keys themselves)')
     .option('--json', 'print JSON')
     .action(async (opts) => {
-      const list = listApiKeys(configFrom(opts)).map(({ sha256: _hash, ...k }) => k);
+      const list = (await listApiKeys(configFrom(opts))).map(({ sha256: _hash, ...k }) => k);
       if (opts.json) console.log(JSON.stringify(list));
       else if (list.length === 0) console.log('no keys (FASHION_API_KEY may still name some)');
       else for (const k of list) console.log(`${k.id}  ${k.name.padEnd(24)} created ${k.createdAt}${k.revokedAt ? `  revoked ${k.revokedAt}` : ''}`);

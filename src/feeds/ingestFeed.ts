@@ -94,23 +94,23 @@ export async function ingestFeed(store: CatalogStore, embedder: Embedder, option
   }
   for (const p of problems) warnings.push(`${options.feedFile}:${p.line}: ${p.message}; row skipped`);
   if (valid === 0) throw noRows(options.feedFile, problems);
-  const atStart = store.fileStates();
+  const atStart = await store.fileStates();
   checkRemovals(atStart.size, [...atStart.keys()].filter((id) => !present.has(id)).length, options);
 
-  checkIdentity(store, embedder.identity, options.reembed ?? false);
+  await checkIdentity(store, embedder.identity, options.reembed ?? false);
   // Recorded before the first vector is written, so that a killed run cannot leave unlabelled vectors.
   before();
-  store.setSetting(SETTING_IDENTITY, JSON.stringify(embedder.identity));
-  const known = store.fileStates();
+  await store.setSetting(SETTING_IDENTITY, JSON.stringify(embedder.identity));
+  const known = await store.fileStates();
 
   const failed: FeedFailure[] = [];
   const embedFailed: IngestFailure[] = [];
   const duplicates: IngestReport['duplicates'] = [];
   const idByHash = new Map<string, string>();
-  for (const [id, h] of store.pixelHashes()) if (present.has(id)) idByHash.set(h, id);
+  for (const [id, h] of await store.pixelHashes()) if (present.has(id)) idByHash.set(h, id);
   const rowOf = new Map<string, { line: number; url: string }>();
   // Other photos are taken after the first ones (their products must be in); a row listing none drops those it had.
-  const hadOthers = store.idsWithPhotos();
+  const hadOthers = await store.idsWithPhotos();
   const others: OtherPhotosRow[] = [];
   const seen = new Set<string>();
   let unchanged = 0;
@@ -118,10 +118,10 @@ export async function ingestFeed(store: CatalogStore, embedder: Embedder, option
   let metadataUpdated = 0;
   let done = 0;
   const metaChanges = new Map<string, Metadata>();
-  const flushMetadata = () => {
+  const flushMetadata = async () => {
     if (metaChanges.size === 0) return;
     before();
-    store.updateMetadata(metaChanges);
+    await store.updateMetadata(metaChanges);
     metadataUpdated += metaChanges.size;
     metaChanges.clear();
   };
@@ -138,13 +138,13 @@ export async function ingestFeed(store: CatalogStore, embedder: Embedder, option
       done++;
       const k = known.get(row.id);
       if (row.additionalImageUrls.length > 0 || hadOthers.has(row.id)) others.push({ id: row.id, line: row.line, urls: row.additionalImageUrls });
-      const metadataChanged = () => JSON.stringify(store.getItem(row.id)?.metadata ?? {}) !== JSON.stringify(row.metadata);
+      const metadataChanged = async () => JSON.stringify((await store.getItem(row.id))?.metadata ?? {}) !== JSON.stringify(row.metadata);
       if (!photo.ok) {
         failed.push({ id: row.id, path: photo.url, url: photo.url, line: row.line, code: photo.code, message: k ? `${photo.message}; the product keeps its earlier photo` : photo.message });
-        if (k && metadataChanged()) metaChanges.set(row.id, row.metadata);
+        if (k && (await metadataChanged())) metaChanges.set(row.id, row.metadata);
       } else if (k && k.path === photo.path) {
         unchanged++;
-        if (metadataChanged()) metaChanges.set(row.id, row.metadata);
+        if (await metadataChanged()) metaChanges.set(row.id, row.metadata);
       } else {
         embedding++;
         rowOf.set(row.id, { line: row.line, url: photo.url });
@@ -152,13 +152,13 @@ export async function ingestFeed(store: CatalogStore, embedder: Embedder, option
         batch.push({ id: row.id, path: photo.path, size: photo.size, mtimeMs: photo.fetchedAtMs, metadata: row.metadata, label: photo.url, read: () => readImageFile(file, options.limits) });
       }
       if (batch.length >= options.batchSize) {
-        flushMetadata();
+        await flushMetadata();
         yield batch;
         batch = [];
-      } else if (metaChanges.size >= 500) flushMetadata();
+      } else if (metaChanges.size >= 500) await flushMetadata();
       progress({ phase: 'embed', done, total: valid, failed: failures() });
     }
-    flushMetadata();
+    await flushMetadata();
     if (batch.length > 0) yield batch;
   }
 
@@ -201,8 +201,8 @@ export async function ingestFeed(store: CatalogStore, embedder: Embedder, option
   checkRemovals(known.size, removedIds.length, options);
   before();
   const shown = [...columns];
-  if (store.getSetting('metadataColumns') !== JSON.stringify(shown)) store.setSetting('metadataColumns', JSON.stringify(shown));
-  store.removeItems(removedIds);
+  if ((await store.getSetting('metadataColumns')) !== JSON.stringify(shown)) await store.setSetting('metadataColumns', JSON.stringify(shown));
+  await store.removeItems(removedIds);
 
   const seconds = (performance.now() - started) / 1000;
   options.onProgress?.({ phase: 'done', done, total: valid, failed: failed.length });

@@ -55,23 +55,23 @@ export async function ingestOtherPhotos(store: CatalogStore, embedder: Embedder,
   let products = 0;
   let embedded = 0;
   let unchanged = 0;
-  const present = store.fileStates();
+  const present = await store.fileStates();
   for (let start = 0; start < rows.length; start += options.batchSize) {
     const chunk = rows.slice(start, start + options.batchSize).filter((r) => present.has(r.id));
     const downloaded = await Promise.all(chunk.map((r) => Promise.all(r.urls.slice(0, MAX_PHOTOS - 1).map((u) => options.downloader.photo(u)))));
     const toEmbed: Array<{ row: OtherPhotosRow; photos: Array<{ url: string; path: string; size: number; mtimeMs: number }>; keepOnFailure: boolean }> = [];
-    chunk.forEach((row, i) => {
-      const had = store.getItem(row.id)?.photos ?? [];
+    for (const [i, row] of chunk.entries()) {
+      const had = (await store.getItem(row.id))?.photos ?? [];
       const results = downloaded[i]!;
       const photos = results.flatMap((r) => (r.ok ? [{ url: r.url, path: r.path, size: r.size, mtimeMs: r.fetchedAtMs }] : []));
       for (const r of results) if (!r.ok) options.failed.push({ id: row.id, line: row.line, url: r.url, code: r.code, message: had.length > 0 ? `${r.message}; the product keeps its earlier photos` : r.message });
-      if (photos.length < results.length && had.length > 0) return;
+      if (photos.length < results.length && had.length > 0) continue;
       if (photos.length === had.length && photos.every((p, j) => p.path === had[j]!.path)) {
         unchanged++;
-        return;
+        continue;
       }
       toEmbed.push({ row, photos, keepOnFailure: had.length > 0 });
-    });
+    }
     const flat = toEmbed.flatMap((t) => t.photos);
     const prepared = await prepareBatch(
       embedder,
@@ -81,7 +81,7 @@ export async function ingestOtherPhotos(store: CatalogStore, embedder: Embedder,
     const vectors = await embedPreparedFeatures(embedder, prepared);
     let at = 0;
     options.beforeWrite();
-    store.atomically(() => {
+    await store.atomically(async (tx) => {
       for (const t of toEmbed) {
         const out: PhotoWithVector[] = [];
         let failures = 0;
@@ -95,7 +95,7 @@ export async function ingestOtherPhotos(store: CatalogStore, embedder: Embedder,
           } else out.push({ path: p.path, size: p.size, mtimeMs: p.mtimeMs, vector: v.vector, colour: v.colour, ...(hash ? { pixelHash: hash } : {}) });
         }
         if (failures > 0 && t.keepOnFailure) continue;
-        store.putPhotos(t.row.id, out);
+        await tx.putPhotos(t.row.id, out);
         products++;
         embedded += out.length;
       }

@@ -18,8 +18,8 @@ import type { Prediction } from '../refine/refineModel.js';
 export class Recommender {
   private constructor(readonly services: Services) {}
 
-  static open(config: Config, options: { embedder?: Embedder } = {}): Recommender {
-    return new Recommender(Services.open(config, options));
+  static async open(config: Config, options: { embedder?: Embedder } = {}): Promise<Recommender> {
+    return new Recommender(await Services.open(config, options));
   }
 
   get config(): Config {

@@ -49,7 +49,7 @@ export async function embedCopies(
   items: readonly StoredItem[],
   options: { root: string; share: number; batchSize?: number; onProgress?: (done: number, total: number) => void },
 ): Promise<number> {
-  const have = store.featureIds('copy');
+  const have = await store.featureIds('copy');
   const todo = items.filter((it) => it.metadata.articleType && getsCopy(it.id, options.share) && !have.has(it.id));
   const batchSize = options.batchSize ?? 32;
   let added = 0;
@@ -77,7 +77,7 @@ export async function embedCopies(
       v.set(f.colour, f.vector.length);
       rows.set(kept[j]!.id, v);
     });
-    store.putFeatures('copy', rows);
+    await store.putFeatures('copy', rows);
     added += rows.size;
     options.onProgress?.(Math.min(i + batchSize, todo.length), todo.length);
   }
@@ -85,10 +85,10 @@ export async function embedCopies(
 }
 
 /** The stored copies of the items that `share` chooses (those that have one), with the row in `items` of each copy's original. */
-export function loadCopies(store: CatalogStore, items: readonly StoredItem[], backboneDims: number, share: number): TrainingCopies {
-  const have = store.featureIds('copy');
+export async function loadCopies(store: CatalogStore, items: readonly StoredItem[], backboneDims: number, share: number): Promise<TrainingCopies> {
+  const have = await store.featureIds('copy');
   const rows = items.map((it, i) => (have.has(it.id) && getsCopy(it.id, share) ? i : -1)).filter((i) => i >= 0);
-  const packed = rows.length > 0 ? store.loadFeatures('copy', rows.map((i) => items[i]!.id)) : new Float32Array(0);
+  const packed = rows.length > 0 ? await store.loadFeatures('copy', rows.map((i) => items[i]!.id)) : new Float32Array(0);
   const width = backboneDims + COLOUR_DIMS;
   if (!packed || packed.length !== rows.length * width) return { sources: new Int32Array(0), backbones: new Float32Array(0), colours: new Float32Array(0) };
   const backbones = new Float32Array(rows.length * backboneDims);

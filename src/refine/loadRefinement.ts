@@ -57,20 +57,20 @@ export function findRefinement(dataDir: string, recorded: string | null): FoundR
 }
 
 /** The catalog's refinement and its stored item vectors, when both exist, are one generation, and fit the catalog's model. */
-export function loadCatalogRefinement(store: CatalogStore, dataDir: string, ids: readonly string[]): { model: RefineModel | null; vectors: Float32Array | null; note?: string } {
+export async function loadCatalogRefinement(store: CatalogStore, dataDir: string, ids: readonly string[]): Promise<{ model: RefineModel | null; vectors: Float32Array | null; note?: string }> {
   for (let attempt = 0; ; attempt++) {
     // The setting and the vectors from one snapshot: a training run committing meanwhile cannot pair one with the other's.
-    const read = store.snapshot(() => ({ identity: storedIdentity(store), recorded: store.getSetting(SETTING_REFINE_MODEL), vectors: store.loadFeatures('refined', ids) }));
+    const read = await store.snapshot(async (tx) => ({ identity: await storedIdentity(tx), recorded: await tx.getSetting(SETTING_REFINE_MODEL), vectors: await tx.loadFeatures('refined', ids) }));
     // A generation's file is removed once a newer one has committed: then the newer one is read.
-    const superseded = () => attempt < 3 && store.getSetting(SETTING_REFINE_MODEL) !== read.recorded;
+    const superseded = async () => attempt < 3 && (await store.getSetting(SETTING_REFINE_MODEL)) !== read.recorded;
     let found: FoundRefinement;
     try {
       found = findRefinement(dataDir, read.recorded);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && superseded()) continue;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (await superseded())) continue;
       throw err;
     }
-    if (found.kind === 'mismatch' && superseded()) continue;
+    if (found.kind === 'mismatch' && (await superseded())) continue;
     return decide(read.identity ? identityKey(read.identity) : null, found, read.vectors);
   }
 }

@@ -27,9 +27,9 @@ export function registerAuth(app: FastifyInstance, config: Config, store: Pick<C
   const fromConfig = config.apiKeys.map(hashKey);
   const readHash = config.readKey ? [hashKey(config.readKey)] : [];
   let cached: { hashes: string[]; at: number } | null = null;
-  const writeHashes = (): string[] => {
+  const writeHashes = async (): Promise<string[]> => {
     if (!cached || Date.now() - cached.at > KEYS_TTL_MS) {
-      cached = { hashes: [...fromConfig, ...storedKeys(store).filter((k) => !k.revokedAt).map((k) => k.sha256)], at: Date.now() };
+      cached = { hashes: [...fromConfig, ...(await storedKeys(store)).filter((k) => !k.revokedAt).map((k) => k.sha256)], at: Date.now() };
     }
     return cached.hashes;
   };
@@ -39,10 +39,10 @@ export function registerAuth(app: FastifyInstance, config: Config, store: Pick<C
     const presented = bearer(req);
     if (presented === null) {
       void reply.header('www-authenticate', 'Bearer');
-      const how = writeHashes().length === 0 && access === 'write' ? ' (this server has none yet: set FASHION_API_KEY or run `fashion keys create`)' : '';
+      const how = (await writeHashes()).length === 0 && access === 'write' ? ' (this server has none yet: set FASHION_API_KEY or run `fashion keys create`)' : '';
       throw new FashionError('auth/missing-key', `Expected "Authorization: Bearer <key>" with ${access === 'write' ? 'a key that may write the catalog' : 'the read key'}${how}`);
     }
-    const allowed = access === 'write' ? writeHashes() : [...readHash, ...writeHashes()];
+    const allowed = access === 'write' ? await writeHashes() : [...readHash, ...(await writeHashes())];
     if (!keyMatches(presented, allowed)) {
       void reply.header('www-authenticate', 'Bearer error="invalid_token"');
       throw new FashionError('auth/invalid-key', `Expected ${access === 'write' ? 'a key that may write the catalog' : 'the read key or a write key'} but the key sent is not one (or was revoked)`);

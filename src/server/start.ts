@@ -7,7 +7,7 @@ import { buildApp } from './app.js';
  * catalog: it opens the HNSW graphs `fashion index`/`train` saved, or builds them in memory, and never saves them.
  */
 export async function startServer(config: Config): Promise<{ close: () => Promise<void>; url: string; svc: Services }> {
-  const svc = Services.open(config);
+  const svc = await Services.open(config);
   const embedder = svc.catalog.size > 0 ? await svc.embedding.load() : null;
   svc.prepareIndex({ save: false });
   const app = await buildApp(svc, config);

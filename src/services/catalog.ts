@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { SETTING_IMAGES_ROOT, storedIdentity } from '../catalog/identity.js';
+import { parseIdentity, SETTING_IDENTITY, SETTING_IMAGES_ROOT } from '../catalog/identity.js';
 import { keptPhotoFile } from '../catalog/photoStore.js';
 import { isOutOfStock } from '../search/availability.js';
 import { isInside } from '../catalog/scanImages.js';
@@ -11,6 +11,22 @@ import type { CatalogStore, StoredItem } from '../store/catalogStore.js';
 const FACET_FIELDS = ['gender', 'masterCategory', 'subCategory', 'articleType', 'baseColour', 'season', 'usage'] as const;
 
 export type Facets = Record<string, Array<{ value: string; count: number }>>;
+
+/** What the catalog service reads from the store's settings. */
+export interface CatalogSettings {
+  readonly identity: ModelIdentity | null;
+  readonly imagesRoot: string | null;
+  readonly metadataColumns: readonly string[];
+}
+
+/** The settings the catalog service needs, read from the store (inside the snapshot its items come from). */
+export async function readCatalogSettings(store: CatalogStore): Promise<CatalogSettings> {
+  return {
+    identity: parseIdentity(await store.getSetting(SETTING_IDENTITY)),
+    imagesRoot: await store.getSetting(SETTING_IMAGES_ROOT),
+    metadataColumns: JSON.parse((await store.getSetting('metadataColumns')) ?? '[]') as string[],
+  };
+}
 
 /**
  * The catalog's items and metadata as one snapshot, read from the store once: lookups by id, facets, a spread
@@ -29,15 +45,16 @@ export class CatalogService {
   private facetCache: Facets | null = null;
 
   constructor(
-    readonly store: CatalogStore,
     readonly items: readonly StoredItem[],
+    /** The catalog's settings as the snapshot read them (`readCatalogSettings`). */
+    settings: CatalogSettings,
     /** The catalog's folder, where photos written through the API are kept (src/catalog/photoStore.ts). */
     private readonly dataDir?: string,
   ) {
     this.rowOf = new Map(items.map((it, i) => [it.id, i]));
-    this.identity = storedIdentity(store);
-    this.imagesRoot = store.getSetting(SETTING_IMAGES_ROOT);
-    this.metadataColumns = JSON.parse(store.getSetting('metadataColumns') ?? '[]') as string[];
+    this.identity = settings.identity;
+    this.imagesRoot = settings.imagesRoot;
+    this.metadataColumns = [...settings.metadataColumns];
     for (const it of items) if (isOutOfStock(it.metadata)) this.outOfStock.add(it.id);
   }
 

@@ -48,7 +48,7 @@ export class EmbeddingService {
     if (this.embedder) return this.embedder;
     this.loading ??= (async () => {
       const e = await Embedder.load(this.settings.embedder);
-      checkIdentity(this.store, e.identity, false);
+      await checkIdentity(this.store, e.identity, false);
       this.use(e);
       return e;
     })();

@@ -60,58 +60,61 @@ export interface PutFeaturesOptions {
  * The embedded SQLite store is the default; a server-backed store implements the same interface.
  */
 export interface CatalogStore {
-  getSetting(key: string): string | null;
-  setSetting(key: string, value: string): void;
+  getSetting(key: string): Promise<string | null>;
+  setSetting(key: string, value: string): Promise<void>;
   /** Path, size and mtime of every item, for the incremental diff of an ingest. */
-  fileStates(): Map<string, FileState>;
+  fileStates(): Promise<Map<string, FileState>>;
   /** Pixel hash of every item that has one (exact-duplicate warnings at ingest). */
-  pixelHashes(): Map<string, string>;
+  pixelHashes(): Promise<Map<string, string>>;
   /**
    * Writes a batch of items with their vectors in one transaction (all or nothing). An item written anew loses its
    * derived vectors and its other photos (they belong to the version it replaces); `putPhotos` gives it new ones.
    */
-  putItems(items: readonly ItemWithVector[]): void;
+  putItems(items: readonly ItemWithVector[]): Promise<void>;
   /** Sets an item's other photos (photo 1, 2, ... in order), replacing those it had; [] drops them. */
-  putPhotos(id: string, photos: readonly PhotoWithVector[]): void;
+  putPhotos(id: string, photos: readonly PhotoWithVector[]): Promise<void>;
   /** The vectors of every item's other photos, by item id then photo number. */
-  loadPhotos(): PhotoVectors[];
+  loadPhotos(): Promise<PhotoVectors[]>;
   /** Ids of the items that have other photos. */
-  idsWithPhotos(): Set<string>;
-  removeItems(ids: readonly string[]): void;
-  updateMetadata(changes: ReadonlyMap<string, Metadata>): void;
-  getItem(id: string): StoredItem | null;
-  count(): number;
+  idsWithPhotos(): Promise<Set<string>>;
+  removeItems(ids: readonly string[]): Promise<void>;
+  updateMetadata(changes: ReadonlyMap<string, Metadata>): Promise<void>;
+  getItem(id: string): Promise<StoredItem | null>;
+  count(): Promise<number>;
   /** All items (with their other photos' files) and their vectors, in one stable order (by id). */
-  loadAll(): { items: StoredItem[]; vectors: Float32Array; dims: number };
+  loadAll(): Promise<{ items: StoredItem[]; vectors: Float32Array; dims: number }>;
   /**
    * Where the store's insertions stand: items inserted later (by this process or another writer, such as a background
    * `fashion index`) come after it. Read with `loadAll` in one snapshot, it marks what the snapshot holds.
    */
-  insertCursor(): number;
+  insertCursor(): Promise<number>;
   /**
    * Up to `limit` items inserted after `cursor`, in insertion order, with their colour evidence and the other photos
    * they have by then (each with its vectors), and the new cursor.
    */
-  itemsAfter(cursor: number, limit: number): { items: Array<ItemWithVector & { readonly photoVectors?: readonly PhotoWithVector[] }>; cursor: number };
+  itemsAfter(cursor: number, limit: number): Promise<{ items: Array<ItemWithVector & { readonly photoVectors?: readonly PhotoWithVector[] }>; cursor: number }>;
   /**
    * Derived per-item vectors (colour evidence, refined search vectors), kept apart from the backbone vectors. With
    * `replace`, every stored vector of the kind is dropped first; `settings` are written too, all in one transaction
    * (a new generation of refined vectors switches in together with the name of the model that made them).
    */
-  putFeatures(kind: FeatureKind, rows: ReadonlyMap<string, Float32Array>, options?: PutFeaturesOptions): void;
+  putFeatures(kind: FeatureKind, rows: ReadonlyMap<string, Float32Array>, options?: PutFeaturesOptions): Promise<void>;
   /** Ids of the items that have a derived vector of this kind. */
-  featureIds(kind: FeatureKind): Set<string>;
+  featureIds(kind: FeatureKind): Promise<Set<string>>;
   /** The derived vectors of `ids`, in that order, or null when any is missing. */
-  loadFeatures(kind: FeatureKind, ids: readonly string[]): Float32Array | null;
+  loadFeatures(kind: FeatureKind, ids: readonly string[]): Promise<Float32Array | null>;
   /** Drops every vector (when the catalog is re-embedded with another model). */
-  clearItems(): void;
+  clearItems(): Promise<void>;
   /** Bumped on every write, so that derived data (indexes, projections) knows when it is stale. */
-  generation(): number;
-  /** Runs several writes as one transaction: all of them are committed, or none (an item with its derived vectors). */
-  atomically<T>(write: () => T): T;
-  /** Runs `read` on one consistent snapshot of the store (reads that must not straddle another process's commit). */
-  snapshot<T>(read: () => T): T;
+  generation(): Promise<number>;
+  /**
+   * Runs several writes as one transaction: all of them are committed, or none (an item with its derived vectors).
+   * `write` makes its calls on `tx`, the store bound to the transaction (a server-backed store's one connection).
+   */
+  atomically<T>(write: (tx: CatalogStore) => Promise<T>): Promise<T>;
+  /** Runs `read` on one consistent snapshot of the store (reads that must not straddle another process's commit), through `tx`. */
+  snapshot<T>(read: (tx: CatalogStore) => Promise<T>): Promise<T>;
   /** Full-text search over names and labels, when the store keeps an index (else the caller builds one in memory). */
   textSearch?(): TextSearch | null;
-  close(): void;
+  close(): Promise<void>;
 }

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -6,12 +7,18 @@ import { ensureFtsIndex, FtsTextSearch, hasFtsIndex } from '../text/ftsIndex.js'
 import type { TextSearch } from '../text/textSearch.js';
 
 const SCHEMA_VERSION = '1';
+/** The last rowid issued to an item (rowids are never reused, see putItems). */
+const SETTING_INSERT_SEQ = 'insertSeq';
 
 /** The embedded store: one SQLite file in WAL mode; each batch is one transaction, so a killed ingest loses at most its last batch. */
 export class SqliteCatalogStore implements CatalogStore {
   private readonly db: Database.Database;
   private readonly stmts;
   private readonly hashColumn: boolean;
+  /** Which store's transaction the running code is inside (atomically's callback and what it awaits). */
+  private readonly inside = new AsyncLocalStorage<SqliteCatalogStore>();
+  /** The transaction before (atomically): one at a time on this connection. */
+  private tail: Promise<unknown> = Promise.resolve();
   /** False for a catalog made before products had several photos, opened read-only (none has any). */
   private readonly photosTable: boolean;
 
@@ -66,7 +73,7 @@ export class SqliteCatalogStore implements CatalogStore {
       setSetting: this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       fileStates: this.db.prepare<[], { id: string; path: string; size: number; mtime_ms: number }>('SELECT id, path, size, mtime_ms FROM items'),
       put: this.db.prepare(
-        `INSERT INTO items (id, path, size, mtime_ms, metadata, vector${hashWrite ? ', pixel_hash' : ''}) VALUES (@id, @path, @size, @mtime, @metadata, @vector${hashWrite ? ', @pixelHash' : ''})
+        `INSERT INTO items (rowid, id, path, size, mtime_ms, metadata, vector${hashWrite ? ', pixel_hash' : ''}) VALUES (@rowid, @id, @path, @size, @mtime, @metadata, @vector${hashWrite ? ', @pixelHash' : ''})
          ON CONFLICT(id) DO UPDATE SET path = excluded.path, size = excluded.size, mtime_ms = excluded.mtime_ms,
            metadata = excluded.metadata, vector = excluded.vector${hashWrite ? ', pixel_hash = excluded.pixel_hash' : ''}`,
       ),
@@ -94,15 +101,19 @@ export class SqliteCatalogStore implements CatalogStore {
     this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
-  getSetting(key: string): string | null {
-    return this.stmts.getSetting.get(key)?.value ?? null;
+  async getSetting(key: string): Promise<string | null> {
+    return this.settingSync(key);
   }
 
-  setSetting(key: string, value: string): void {
+  async setSetting(key: string, value: string): Promise<void> {
     this.stmts.setSetting.run(key, value);
   }
 
-  pixelHashes(): Map<string, string> {
+  private settingSync(key: string): string | null {
+    return this.stmts.getSetting.get(key)?.value ?? null;
+  }
+
+  async pixelHashes(): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     if (!this.hashColumn) return out;
     const rows = this.db.prepare('SELECT id, pixel_hash FROM items WHERE pixel_hash IS NOT NULL').all() as Array<{ id: string; pixel_hash: string }>;
@@ -110,16 +121,21 @@ export class SqliteCatalogStore implements CatalogStore {
     return out;
   }
 
-  fileStates(): Map<string, FileState> {
+  async fileStates(): Promise<Map<string, FileState>> {
     const out = new Map<string, FileState>();
     for (const r of this.stmts.fileStates.iterate()) out.set(r.id, { path: r.path, size: r.size, mtimeMs: r.mtime_ms });
     return out;
   }
 
-  putItems(items: readonly ItemWithVector[]): void {
+  async putItems(items: readonly ItemWithVector[]): Promise<void> {
     this.db.transaction(() => {
+      // Rowids order insertions (insertCursor, itemsAfter), so they must never be issued twice: SQLite would give a new
+      // row the rowid of a deleted last row, which a reader already past it would never see. An update keeps its row.
+      const max = (this.db.prepare('SELECT COALESCE(MAX(rowid), 0) AS m FROM items').get() as { m: number }).m;
+      let next = Math.max(max, Number(this.settingSync(SETTING_INSERT_SEQ) ?? '0'));
       for (const it of items) {
         this.stmts.put.run({
+          rowid: ++next,
           id: it.id,
           path: it.path,
           size: it.size,
@@ -133,11 +149,12 @@ export class SqliteCatalogStore implements CatalogStore {
         this.removePhotosOf(it.id);
         if (it.colour) this.stmts.putFeature.run(it.id, 'colour', blob(it.colour));
       }
+      this.stmts.setSetting.run(SETTING_INSERT_SEQ, String(next));
       this.bump();
     })();
   }
 
-  removeItems(ids: readonly string[]): void {
+  async removeItems(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     this.db.transaction(() => {
       for (const id of ids) {
@@ -149,7 +166,7 @@ export class SqliteCatalogStore implements CatalogStore {
     })();
   }
 
-  updateMetadata(changes: ReadonlyMap<string, Metadata>): void {
+  async updateMetadata(changes: ReadonlyMap<string, Metadata>): Promise<void> {
     if (changes.size === 0) return;
     this.db.transaction(() => {
       for (const [id, m] of changes) {
@@ -161,14 +178,14 @@ export class SqliteCatalogStore implements CatalogStore {
     })();
   }
 
-  getItem(id: string): StoredItem | null {
+  async getItem(id: string): Promise<StoredItem | null> {
     const r = this.stmts.get.get(id);
     if (!r) return null;
     const photos = this.photoFiles(id);
     return photos ? { ...toItem(r), photos } : toItem(r);
   }
 
-  putPhotos(id: string, photos: readonly PhotoWithVector[]): void {
+  async putPhotos(id: string, photos: readonly PhotoWithVector[]): Promise<void> {
     const insert = this.db.prepare('INSERT INTO photos (item_id, n, path, size, mtime_ms, pixel_hash, vector, colour) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     this.db.transaction(() => {
       this.removePhotosOf(id);
@@ -177,13 +194,13 @@ export class SqliteCatalogStore implements CatalogStore {
     })();
   }
 
-  loadPhotos(): PhotoVectors[] {
+  async loadPhotos(): Promise<PhotoVectors[]> {
     if (!this.photosTable) return [];
     const rows = this.db.prepare('SELECT item_id, n, vector, colour FROM photos ORDER BY item_id, n').all() as Array<{ item_id: string; n: number; vector: Buffer; colour: Buffer | null }>;
     return rows.map((r) => ({ id: r.item_id, n: r.n, vector: floats(r.vector), colour: r.colour ? floats(r.colour) : null }));
   }
 
-  idsWithPhotos(): Set<string> {
+  async idsWithPhotos(): Promise<Set<string>> {
     if (!this.photosTable) return new Set();
     return new Set((this.db.prepare('SELECT DISTINCT item_id FROM photos').all() as Array<{ item_id: string }>).map((r) => r.item_id));
   }
@@ -212,11 +229,11 @@ export class SqliteCatalogStore implements CatalogStore {
     return out;
   }
 
-  count(): number {
+  async count(): Promise<number> {
     return this.stmts.count.get()!.n;
   }
 
-  loadAll(): { items: StoredItem[]; vectors: Float32Array; dims: number } {
+  async loadAll(): Promise<{ items: StoredItem[]; vectors: Float32Array; dims: number }> {
     const items: StoredItem[] = [];
     const chunks: Buffer[] = [];
     let dims = 0;
@@ -233,34 +250,61 @@ export class SqliteCatalogStore implements CatalogStore {
     return { items, vectors, dims };
   }
 
-  clearItems(): void {
+  async clearItems(): Promise<void> {
     this.db.transaction(() => {
       this.db.exec('DELETE FROM items; DELETE FROM features; DELETE FROM photos;');
       this.bump();
     })();
   }
 
-  putFeatures(kind: FeatureKind, rows: ReadonlyMap<string, Float32Array>, options: PutFeaturesOptions = {}): void {
+  async putFeatures(kind: FeatureKind, rows: ReadonlyMap<string, Float32Array>, options: PutFeaturesOptions = {}): Promise<void> {
     this.db.transaction(() => {
       if (options.replace) this.db.prepare('DELETE FROM features WHERE kind = ?').run(kind);
       for (const [id, v] of rows) this.stmts.putFeature.run(id, kind, blob(v));
-      for (const [key, value] of Object.entries(options.settings ?? {})) this.setSetting(key, value);
+      for (const [key, value] of Object.entries(options.settings ?? {})) this.stmts.setSetting.run(key, value);
       this.bump();
     })();
   }
 
-  atomically<T>(write: () => T): T {
-    // An IMMEDIATE transaction takes SQLite's write lock at once; the writes inside, each a transaction of its own
-    // elsewhere, become savepoints of this one.
-    return this.db.transaction(write).immediate();
+  async atomically<T>(write: (tx: CatalogStore) => Promise<T>): Promise<T> {
+    // One transaction at a time on this connection: a second waits for the first (their statements would mix).
+    // Called inside its own transaction's callback on the store rather than on `tx`, it would wait for itself.
+    if (this.inside.getStore() === this) throw new Error('Expected atomically() inside a transaction of this store on its tx argument, not on the store: make it on the tx (the transaction would wait for itself)');
+    const run = this.tail.then(async () => {
+      // An IMMEDIATE transaction takes SQLite's write lock at once; the writes inside, each a transaction of its own
+      // elsewhere, become savepoints of this one.
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const out = await this.inside.run(this, () => write(this.inTransaction()));
+        this.db.exec('COMMIT');
+        return out;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+    });
+    this.tail = run.catch(() => undefined);
+    return run;
   }
 
-  insertCursor(): number {
+  /**
+   * This store as seen inside its open transaction: the same connection, whose `atomically` and `snapshot` run at once
+   * inside the transaction (a nested call on the store itself would wait for the transaction it is part of).
+   */
+  private inTransaction(): CatalogStore {
+    const tx: CatalogStore = Object.create(this, {
+      atomically: { value: <T>(write: (t: CatalogStore) => Promise<T>) => write(tx) },
+      snapshot: { value: <T>(read: (t: CatalogStore) => Promise<T>) => read(tx) },
+    }) as CatalogStore;
+    return tx;
+  }
+
+  async insertCursor(): Promise<number> {
     // rowid grows with each insertion (an update keeps its row), so it orders insertions.
     return (this.db.prepare('SELECT COALESCE(MAX(rowid), 0) AS c FROM items').get() as { c: number }).c;
   }
 
-  itemsAfter(cursor: number, limit: number): { items: ItemWithVector[]; cursor: number } {
+  async itemsAfter(cursor: number, limit: number): Promise<{ items: ItemWithVector[]; cursor: number }> {
     const hash = this.hashColumn ? 'i.pixel_hash' : 'NULL AS pixel_hash';
     const rows = this.db
       .prepare(
@@ -286,16 +330,24 @@ export class SqliteCatalogStore implements CatalogStore {
     return rows.map((r) => ({ ...toPhotoFile(r), vector: floats(r.vector), ...(r.colour ? { colour: floats(r.colour) } : {}) }));
   }
 
-  snapshot<T>(read: () => T): T {
-    // A deferred transaction that only reads: in WAL mode all its statements see one snapshot.
-    return this.db.transaction(read)();
+  async snapshot<T>(read: (tx: CatalogStore) => Promise<T>): Promise<T> {
+    // Inside a transaction already (a write's): its own reads are the snapshot.
+    if (this.db.inTransaction) return read(this);
+    // A deferred transaction that only reads: in WAL mode all its statements see one snapshot. Reads on this
+    // connection made meanwhile by other callers see it too (they would see no newer commit either way).
+    this.db.exec('BEGIN');
+    try {
+      return await read(this);
+    } finally {
+      if (this.db.inTransaction) this.db.exec('COMMIT');
+    }
   }
 
-  featureIds(kind: FeatureKind): Set<string> {
+  async featureIds(kind: FeatureKind): Promise<Set<string>> {
     return new Set((this.db.prepare('SELECT id FROM features WHERE kind = ?').all(kind) as Array<{ id: string }>).map((r) => r.id));
   }
 
-  loadFeatures(kind: FeatureKind, ids: readonly string[]): Float32Array | null {
+  async loadFeatures(kind: FeatureKind, ids: readonly string[]): Promise<Float32Array | null> {
     const byId = new Map<string, Buffer>();
     for (const r of this.stmts.getFeatures.iterate(kind)) byId.set(r.id, r.vector);
     if (ids.length === 0) return new Float32Array(0);
@@ -312,12 +364,12 @@ export class SqliteCatalogStore implements CatalogStore {
     return out;
   }
 
-  generation(): number {
-    return Number(this.getSetting('generation') ?? '0');
+  async generation(): Promise<number> {
+    return Number(this.settingSync('generation') ?? '0');
   }
 
   private bump(): void {
-    this.setSetting('generation', String(this.generation() + 1));
+    this.stmts.setSetting.run('generation', String(Number(this.settingSync('generation') ?? '0') + 1));
   }
 
   /** BM25 full-text search over the items_fts table (null when a read-only catalog has none). */
@@ -325,7 +377,7 @@ export class SqliteCatalogStore implements CatalogStore {
     return hasFtsIndex(this.db) ? new FtsTextSearch(this.db) : null;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 }

@@ -24,7 +24,7 @@ let app: FastifyInstance;
 before(async () => {
   // An empty catalog: the store is created as `fashion index` would, with no items.
   openCatalogStore(config.dataDir, { create: true }).close();
-  rec = Services.open(config);
+  rec = await Services.open(config);
   app = await buildApp(rec, config, { logger: false });
   await app.ready();
 });

@@ -33,7 +33,7 @@ async function server(flags: ConfigInput = {}, extra?: (app: FastifyInstance) =>
   const dir = join(root, `c${made++}`);
   const config = resolveConfig({ dataDir: join(dir, 'data'), cacheDir: join(dir, 'cache'), ...flags }, {}, dir);
   openCatalogStore(config.dataDir, { create: true }).close();
-  const svc = Services.open(config);
+  const svc = await Services.open(config);
   const app = await buildApp(svc, config, { logger: false });
   extra?.(app);
   await app.ready();

@@ -1,0 +1,745 @@
+// The CatalogStore contract, written once against the interface and run against each implementation: the embedded
+// SQLite store on a temporary file, and the PostgreSQL store on a fresh schema of FASHION_DATABASE_URL's database
+// (skipped, with the command to run, when that is not set). Then what only the PostgreSQL store has.
+// Every assert.ok has a message: without one, node's assert re-reads the source to quote the expression, which on
+// tsx's one-line output takes minutes.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import type { CatalogStore, ItemWithVector, Metadata, PhotoWithVector, StoredItem } from '../src/store/catalogStore.js';
+import { PostgresCatalogStore, SCHEMA_VERSION } from '../src/store/postgresStore.js';
+import { SqliteCatalogStore } from '../src/store/sqliteStore.js';
+import { mulberry32 } from '../src/util/random.js';
+
+const DATABASE_URL = process.env.FASHION_DATABASE_URL;
+const PG_SKIP = !DATABASE_URL && 'FASHION_DATABASE_URL not set: run `scripts/services.sh up` and `eval "$(scripts/services.sh env)"` first';
+const DIMS = 8;
+const WIDE = 1331;
+
+/** One catalog of a backend, fresh and empty; it is closed and removed when the test ends. */
+interface Catalog {
+  readonly store: CatalogStore;
+  /** Another connection to the same catalog, as another process has (closed with the catalog). */
+  connect(options?: { readonly?: boolean }): Promise<CatalogStore>;
+}
+
+interface Backend {
+  readonly name: string;
+  readonly skip: string | false;
+  fresh(t: TestContext): Promise<Catalog>;
+}
+
+const sqlite: Backend = (() => {
+  let dir: string | undefined;
+  let n = 0;
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    name: 'SQLite',
+    skip: false,
+    async fresh(t) {
+      dir ??= mkdtempSync(join(tmpdir(), 'fashion-contract-'));
+      const file = join(dir, `catalog-${++n}.db`);
+      const opened: CatalogStore[] = [];
+      const open = (options: { readonly?: boolean } = {}) => {
+        const s = new SqliteCatalogStore(file, options);
+        opened.push(s);
+        return s;
+      };
+      const store = open();
+      t.after(async () => {
+        for (const s of opened.reverse()) await s.close();
+      });
+      return { store, connect: async (options) => open(options) };
+    },
+  };
+})();
+
+/** Schemas of this run, so that runs against the same database never meet. */
+const RUN = `contract_${process.pid}_${randomBytes(3).toString('hex')}`;
+
+const postgres: Backend = (() => {
+  let admin: pg.Client | undefined;
+  let n = 0;
+  after(async () => {
+    await admin?.end();
+  });
+  return {
+    name: 'PostgreSQL',
+    skip: PG_SKIP,
+    async fresh(t) {
+      if (!admin) {
+        admin = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 5000 });
+        await admin.connect();
+      }
+      const schema = `${RUN}_${++n}`;
+      const opened: CatalogStore[] = [];
+      const open = async (options: { readonly?: boolean } = {}) => {
+        const s = await PostgresCatalogStore.open(DATABASE_URL!, { schema, maxConnections: 4, ...options });
+        opened.push(s);
+        return s;
+      };
+      const store = await open();
+      t.after(async () => {
+        for (const s of opened.reverse()) await s.close();
+        await admin!.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      });
+      return { store, connect: open };
+    },
+  };
+})();
+
+// ------------------------------------------------------------------------------------------------ data
+
+const rand = mulberry32(20);
+
+function vec(dims = DIMS): Float32Array {
+  return Float32Array.from({ length: dims }, () => rand() * 2 - 1);
+}
+
+/** Every kind of finite float32, by random bit patterns (denormals, huge, tiny), and -0, +0 and the extremes. */
+function bitsVec(dims = WIDE): Float32Array {
+  const bits = new Uint32Array(dims);
+  for (let i = 0; i < dims; i++) {
+    let b: number;
+    do b = Math.floor(rand() * 2 ** 32) >>> 0;
+    while (((b >>> 23) & 0xff) === 0xff); // NaN and ±Infinity: pgvector refuses them
+    bits[i] = b;
+  }
+  const v = new Float32Array(bits.buffer);
+  v.set([-0, 0, 1.401298464324817e-45, -1.401298464324817e-45, 1.1754943508222875e-38, 3.4028234663852886e38, -3.4028234663852886e38, 0.1, 1 / 3]);
+  return v;
+}
+
+function item(id: string, extra: Partial<ItemWithVector> = {}): ItemWithVector {
+  return { id, path: `img/${id}.jpg`, size: 1000 + id.length, mtimeMs: 1_712_345_678_901.25, metadata: { productDisplayName: `Name ${id}`, baseColour: 'Blue' }, vector: vec(), ...extra };
+}
+
+function photo(name: string, extra: Partial<PhotoWithVector> = {}): PhotoWithVector {
+  return { path: `img/${name}.jpg`, size: 77, mtimeMs: 1_700_000_000_000.5, vector: vec(), ...extra };
+}
+
+/** What getItem returns for an item written as `it` (no vectors; pixelHash only when set). */
+function stored(it: ItemWithVector, photos?: PhotoWithVector[]): StoredItem {
+  const out: StoredItem = { id: it.id, path: it.path, size: it.size, mtimeMs: it.mtimeMs, metadata: it.metadata, ...(it.pixelHash ? { pixelHash: it.pixelHash } : {}) };
+  return photos && photos.length > 0 ? { ...out, photos: photos.map(fileOf) } : out;
+}
+
+function fileOf(p: PhotoWithVector) {
+  return { path: p.path, size: p.size, mtimeMs: p.mtimeMs, ...(p.pixelHash ? { pixelHash: p.pixelHash } : {}) };
+}
+
+/** Vectors equal bit for bit (assert's deepEqual takes -0 for 0). */
+function assertBits(actual: Float32Array | null | undefined, expected: Float32Array, message?: string): void {
+  assert.ok(actual, message ?? 'a vector');
+  assert.equal(actual.length, expected.length, message);
+  assert.ok(Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength)), message ?? 'the same bits');
+}
+
+function concat(...vs: Float32Array[]): Float32Array {
+  const out = new Float32Array(vs.reduce((n, v) => n + v.length, 0));
+  let at = 0;
+  for (const v of vs) {
+    out.set(v, at);
+    at += v.length;
+  }
+  return out;
+}
+
+const ids = (items: ReadonlyArray<{ id: string }>) => items.map((i) => i.id);
+const sorted = (s: Set<string>) => [...s].sort();
+
+// ------------------------------------------------------------------------------------------------ the contract
+
+function contract(backend: Backend): void {
+  const fresh = (t: TestContext) => backend.fresh(t);
+
+  test('settings: a missing key is null; set, overwrite; a setting is no new generation', async (t) => {
+    const { store } = await fresh(t);
+    assert.equal(await store.getSetting('model'), null);
+    const g = await store.generation();
+    await store.setSetting('model', 'clip-vit-b32');
+    await store.setSetting('model', 'siglip «ü» \'quoted\'');
+    await store.setSetting('other', '');
+    assert.equal(await store.getSetting('model'), 'siglip «ü» \'quoted\'');
+    assert.equal(await store.getSetting('other'), '');
+    assert.equal(await store.generation(), g);
+  });
+
+  test('putItems and getItem: every field comes back; a missing id is null; count', async (t) => {
+    const { store } = await fresh(t);
+    const metadata: Metadata = { productDisplayName: 'Läufer "Nite" \\ 100%', gender: 'Women', articleType: 'Tshirts', year: '2012', empty: '' };
+    const a = item('a', { metadata, size: 5_000_000_123, mtimeMs: 1_712_345_678_901.123, pixelHash: 'f'.repeat(64) });
+    const b = item('b');
+    assert.equal(await store.count(), 0);
+    await store.putItems([a, b]);
+    assert.equal(await store.count(), 2);
+    assert.deepEqual(await store.getItem('a'), stored(a));
+    const gotB = await store.getItem('b');
+    assert.deepEqual(gotB, stored(b));
+    assert.ok(gotB && !('pixelHash' in gotB) && !('photos' in gotB), 'no pixelHash or photos keys when there are none');
+    assert.equal(await store.getItem('nope'), null);
+  });
+
+  test(`vectors come back bit for bit (${WIDE} dims, every kind of float32) through loadAll, itemsAfter, loadFeatures and loadPhotos`, async (t) => {
+    const { store } = await fresh(t);
+    const [v, c, r, p, pc] = [bitsVec(), bitsVec(), bitsVec(), bitsVec(), bitsVec()];
+    // A view into a larger buffer, at an odd offset, as callers pass slices of one matrix.
+    const big = new Float32Array(WIDE * 3);
+    big.set(v, WIDE + 1);
+    const slice = big.subarray(WIDE + 1, 2 * WIDE + 1);
+    await store.putItems([item('x', { vector: slice, colour: c })]);
+    await store.putFeatures('refined', new Map([['x', r]]));
+    await store.putPhotos('x', [photo('x-1', { vector: p, colour: pc })]);
+    const all = await store.loadAll();
+    assert.equal(all.dims, WIDE);
+    assertBits(all.vectors, v, 'loadAll');
+    const after = await store.itemsAfter(0, 10);
+    assertBits(after.items[0]?.vector, v, 'itemsAfter vector');
+    assertBits(after.items[0]?.colour, c, 'itemsAfter colour');
+    assertBits(after.items[0]?.photoVectors?.[0]?.vector, p, 'itemsAfter photo vector');
+    assertBits(after.items[0]?.photoVectors?.[0]?.colour, pc, 'itemsAfter photo colour');
+    assertBits(await store.loadFeatures('refined', ['x']), r, 'loadFeatures refined');
+    assertBits(await store.loadFeatures('colour', ['x']), c, 'loadFeatures colour');
+    const photos = await store.loadPhotos();
+    assertBits(photos[0]?.vector, p, 'loadPhotos vector');
+    assertBits(photos[0]?.colour, pc, 'loadPhotos colour');
+  });
+
+  test('putItems over an existing id: its new fields, the same count, its derived vectors and other photos dropped', async (t) => {
+    const { store } = await fresh(t);
+    const a1 = item('a', { colour: vec(4), pixelHash: 'h1' });
+    const b = item('b', { colour: vec(4) });
+    await store.putItems([a1, b]);
+    await store.putFeatures('refined', new Map([['a', vec()], ['b', vec()]]));
+    await store.putFeatures('copy', new Map([['a', vec()]]));
+    await store.putPhotos('a', [photo('a-1')]);
+    await store.putPhotos('b', [photo('b-1')]);
+
+    const c2 = vec(4);
+    const a2 = item('a', { path: 'img/a-v2.png', size: 9, mtimeMs: 5.5, metadata: { productDisplayName: 'New' }, vector: vec(), colour: c2 });
+    await store.putItems([a2]);
+    assert.equal(await store.count(), 2);
+    assert.deepEqual(await store.getItem('a'), stored(a2), 'new fields; no pixelHash, no photos');
+    assert.deepEqual(sorted(await store.featureIds('refined')), ['b']);
+    assert.deepEqual(sorted(await store.featureIds('copy')), []);
+    assert.deepEqual(sorted(await store.featureIds('colour')), ['a', 'b']);
+    assertBits(await store.loadFeatures('colour', ['a']), c2, 'the new colour');
+    assert.deepEqual(sorted(await store.idsWithPhotos()), ['b']);
+    assertBits((await store.loadAll()).vectors.subarray(0, DIMS), a2.vector, 'the new vector');
+
+    await store.putItems([item('a')]);
+    assert.deepEqual(sorted(await store.featureIds('colour')), ['b'], 'written without colour: no colour');
+  });
+
+  test('a batch that writes one id twice keeps the last, in the place of the first', async (t) => {
+    const { store } = await fresh(t);
+    const a2 = item('a', { path: 'img/second.jpg' });
+    await store.putItems([item('a', { colour: vec(4) }), item('b'), a2]);
+    assert.equal(await store.count(), 2);
+    assert.deepEqual(await store.getItem('a'), stored(a2));
+    assert.deepEqual(sorted(await store.featureIds('colour')), []);
+    assert.deepEqual(ids((await store.itemsAfter(0, 10)).items), ['a', 'b']);
+  });
+
+  test('removeItems drops the items with their derived vectors and other photos; unknown ids are ignored', async (t) => {
+    const { store } = await fresh(t);
+    await store.putItems(['a', 'b', 'c'].map((id) => item(id, { colour: vec(4) })));
+    await store.putFeatures('refined', new Map(['a', 'b', 'c'].map((id) => [id, vec()])));
+    for (const id of ['a', 'b', 'c']) await store.putPhotos(id, [photo(`${id}-1`)]);
+    await store.removeItems(['a', 'zzz', 'c']);
+    assert.equal(await store.count(), 1);
+    assert.equal(await store.getItem('a'), null);
+    assert.deepEqual(ids((await store.loadAll()).items), ['b']);
+    assert.deepEqual(sorted(await store.featureIds('refined')), ['b']);
+    assert.deepEqual(sorted(await store.featureIds('colour')), ['b']);
+    assert.deepEqual(sorted(await store.idsWithPhotos()), ['b']);
+    assert.deepEqual((await store.loadPhotos()).map((p) => p.id), ['b']);
+    assert.deepEqual([...(await store.fileStates()).keys()], ['b']);
+    // Written again, 'a' is a new item: nothing of the old one comes back.
+    await store.putItems([item('a')]);
+    assert.deepEqual(sorted(await store.featureIds('refined')), ['b']);
+    assert.deepEqual(await store.getItem('a'), stored(item('a')));
+  });
+
+  test('updateMetadata replaces the metadata and drops the refined vector only', async (t) => {
+    const { store } = await fresh(t);
+    const a = item('a', { colour: vec(4) });
+    const b = item('b', { colour: vec(4) });
+    await store.putItems([a, b]);
+    await store.putFeatures('refined', new Map([['a', vec()], ['b', vec()]]));
+    await store.putFeatures('copy', new Map([['a', vec()]]));
+    const meta: Metadata = { productDisplayName: 'Renamed', baseColour: 'Red', usage: 'Sports' };
+    await store.updateMetadata(new Map([['a', meta], ['zzz', meta]]));
+    assert.deepEqual(await store.getItem('a'), { ...stored(a), metadata: meta });
+    assert.deepEqual(await store.getItem('b'), stored(b));
+    assert.equal(await store.count(), 2, 'an unknown id is not created');
+    assert.deepEqual(sorted(await store.featureIds('refined')), ['b']);
+    assert.deepEqual(sorted(await store.featureIds('colour')), ['a', 'b']);
+    assert.deepEqual(sorted(await store.featureIds('copy')), ['a']);
+    assertBits((await store.loadAll()).vectors.subarray(0, DIMS), a.vector, 'the vector is kept');
+  });
+
+  test('putFeatures upserts; with replace it drops every vector of the kind first and writes the settings with them', async (t) => {
+    const { store } = await fresh(t);
+    await store.putItems([item('a'), item('b'), item('c', { colour: vec(4) })]);
+    const [ra, rb, ra2, rc] = [vec(), vec(), vec(), vec()];
+    await store.putFeatures('refined', new Map([['a', ra], ['b', rb]]));
+    await store.putFeatures('refined', new Map([['a', ra2]]));
+    assert.deepEqual(sorted(await store.featureIds('refined')), ['a', 'b']);
+    assertBits(await store.loadFeatures('refined', ['a', 'b']), concat(ra2, rb));
+    await store.putFeatures('refined', new Map([['c', rc]]), { replace: true, settings: { refinedModel: 'm2', refinedAt: 'today' } });
+    assert.deepEqual(sorted(await store.featureIds('refined')), ['c']);
+    assert.deepEqual(sorted(await store.featureIds('colour')), ['c'], 'other kinds are kept');
+    assert.equal(await store.getSetting('refinedModel'), 'm2');
+    assert.equal(await store.getSetting('refinedAt'), 'today');
+    await store.putFeatures('refined', new Map(), { replace: true });
+    assert.deepEqual(sorted(await store.featureIds('refined')), []);
+  });
+
+  test('loadFeatures: the vectors of the ids in their order (repeats too), null when any is missing, empty for none', async (t) => {
+    const { store } = await fresh(t);
+    const [a, b, c] = [vec(), vec(), vec()];
+    await store.putFeatures('copy', new Map([['a', a], ['b', b], ['c', c]]));
+    assertBits(await store.loadFeatures('copy', ['c', 'a', 'b', 'a']), concat(c, a, b, a));
+    assert.equal(await store.loadFeatures('copy', ['a', 'missing']), null);
+    assert.equal(await store.loadFeatures('copy', ['missing', 'a']), null);
+    assert.equal(await store.loadFeatures('refined', ['a']), null, 'another kind');
+    assert.equal((await store.loadFeatures('copy', []))?.length, 0);
+  });
+
+  test("putPhotos sets, replaces and drops an item's other photos; getItem, loadAll, loadPhotos and idsWithPhotos see them", async (t) => {
+    const { store } = await fresh(t);
+    await store.putItems([item('x'), item('y'), item('z')]);
+    const p1 = photo('x-1', { colour: vec(4), pixelHash: 'ph1' });
+    const p2 = photo('x-2');
+    await store.putPhotos('x', [p1, p2]);
+    await store.putPhotos('y', [photo('y-1')]);
+    assert.deepEqual(await store.getItem('x'), stored(item('x'), [p1, p2]));
+    assert.deepEqual((await store.getItem('z'))?.photos, undefined);
+    const loaded = await store.loadPhotos();
+    assert.deepEqual(loaded.map((p) => [p.id, p.n]), [['x', 1], ['x', 2], ['y', 1]]);
+    assertBits(loaded[0]!.vector, p1.vector);
+    assertBits(loaded[0]!.colour, p1.colour!);
+    assert.equal(loaded[1]!.colour, null);
+    assert.deepEqual(sorted(await store.idsWithPhotos()), ['x', 'y']);
+    const all = await store.loadAll();
+    assert.deepEqual(all.items.map((i) => i.photos?.map((p) => p.path) ?? []), [['img/x-1.jpg', 'img/x-2.jpg'], ['img/y-1.jpg'], []]);
+    assert.deepEqual(all.items[0]?.photos, [fileOf(p1), fileOf(p2)]);
+
+    const p3 = photo('x-3');
+    await store.putPhotos('x', [p3]);
+    assert.deepEqual((await store.getItem('x'))?.photos, [fileOf(p3)]);
+    assert.deepEqual((await store.loadPhotos()).map((p) => [p.id, p.n]), [['x', 1], ['y', 1]]);
+    await store.putPhotos('x', []);
+    assert.deepEqual(await store.getItem('x'), stored(item('x')));
+    assert.deepEqual(sorted(await store.idsWithPhotos()), ['y']);
+  });
+
+  test('loadAll: every item in id order (bytewise), each vector in its row; an empty catalog', async (t) => {
+    const { store } = await fresh(t);
+    const empty = await store.loadAll();
+    assert.deepEqual(empty.items, []);
+    assert.equal(empty.vectors.length, 0);
+    assert.equal(empty.dims, 0);
+    const names = ['b', 'B', 'a', '_x', 'a10', 'a9', 'é', 'Z', '10', '9', 'a-b', 'a b', 'ab'];
+    const written = names.map((id) => item(id));
+    await store.putItems(written.slice(0, 5));
+    await store.putItems(written.slice(5));
+    const { items, vectors, dims } = await store.loadAll();
+    assert.equal(dims, DIMS);
+    assert.deepEqual(ids(items), [...names].sort());
+    for (const [i, it] of items.entries()) {
+      const w = written.find((x) => x.id === it.id)!;
+      assert.deepEqual(it, stored(w));
+      assertBits(vectors.subarray(i * dims, (i + 1) * dims), w.vector, it.id);
+    }
+  });
+
+  test('fileStates and pixelHashes', async (t) => {
+    const { store } = await fresh(t);
+    const a = item('a', { pixelHash: 'ha', size: 12, mtimeMs: 3.75 });
+    await store.putItems([a, item('b')]);
+    assert.deepEqual(await store.fileStates(), new Map([['a', { path: a.path, size: 12, mtimeMs: 3.75 }], ['b', { path: 'img/b.jpg', size: 1001, mtimeMs: 1_712_345_678_901.25 }]]));
+    assert.deepEqual(await store.pixelHashes(), new Map([['a', 'ha']]));
+  });
+
+  test('insertCursor and itemsAfter: insertion order in pages; an update keeps its place; new items come after, with colour and photos', async (t) => {
+    const { store } = await fresh(t);
+    assert.equal(await store.insertCursor(), 0);
+    assert.deepEqual(await store.itemsAfter(0, 10), { items: [], cursor: 0 });
+    await store.putItems([item('z'), item('a', { colour: vec(4) })]);
+    await store.putItems([item('m')]);
+    const page1 = await store.itemsAfter(0, 2);
+    assert.deepEqual(ids(page1.items), ['z', 'a'], 'insertion order, not id order');
+    assert.ok(!('colour' in page1.items[0]!) && 'colour' in page1.items[1]!, 'colour evidence where there is some');
+    assert.deepEqual(page1.items[0], { ...stored(item('z')), vector: page1.items[0]!.vector });
+    const page2 = await store.itemsAfter(page1.cursor, 2);
+    assert.deepEqual(ids(page2.items), ['m']);
+    const end = await store.insertCursor();
+    assert.equal(page2.cursor, end);
+    assert.deepEqual(await store.itemsAfter(end, 10), { items: [], cursor: end });
+
+    // Updates in place: no new position.
+    const a2 = item('a', { path: 'img/a2.jpg' });
+    await store.putItems([a2]);
+    await store.updateMetadata(new Map([['z', { productDisplayName: 'Zed' }]]));
+    assert.equal(await store.insertCursor(), end);
+    assert.deepEqual((await store.itemsAfter(end, 10)).items, []);
+    const again = await store.itemsAfter(0, 10);
+    assert.deepEqual(ids(again.items), ['z', 'a', 'm']);
+    assert.equal(again.items[1]!.path, 'img/a2.jpg');
+
+    // New items come after the cursor, with their colour evidence and their other photos.
+    const c = vec(4);
+    const b = item('b', { colour: c });
+    await store.putItems([b]);
+    const p1 = photo('b-1', { colour: vec(4) });
+    const p2 = photo('b-2', { pixelHash: 'hb2' });
+    await store.putPhotos('b', [p1, p2]);
+    const news = await store.itemsAfter(end, 10);
+    assert.deepEqual(ids(news.items), ['b']);
+    assert.ok(news.cursor > end, `the cursor moves on: ${news.cursor} after ${end}`);
+    assert.equal(await store.insertCursor(), news.cursor);
+    const got = news.items[0]!;
+    assertBits(got.vector, b.vector);
+    assertBits(got.colour, c);
+    assert.deepEqual(got.photos, [fileOf(p1), fileOf(p2)]);
+    assert.equal(got.photoVectors?.length, 2);
+    assertBits(got.photoVectors![0]!.vector, p1.vector);
+    assertBits(got.photoVectors![0]!.colour, p1.colour!);
+    assert.ok(!('colour' in got.photoVectors![1]!), 'no colour key for a photo without colour');
+    assert.deepEqual({ ...got.photoVectors![1]!, vector: undefined }, { ...fileOf(p2), vector: undefined });
+  });
+
+  test('an item inserted after the last one was deleted still comes after a reader\'s cursor', async (t) => {
+    const { store } = await fresh(t);
+    await store.putItems([item('a'), item('b')]);
+    const cursor = await store.insertCursor();
+    await store.removeItems(['b']);
+    await store.putItems([item('c')]);
+    assert.deepEqual(ids((await store.itemsAfter(cursor, 10)).items), ['c'], 'the new item is after the cursor taken before the delete');
+  });
+
+  test('atomically called on the store inside its own callback is refused, not left waiting for itself', async (t) => {
+    const { store } = await fresh(t);
+    await store.atomically(async (tx) => {
+      await tx.putItems([item('a')]);
+      await assert.rejects(store.atomically(async () => undefined), /make it on the tx/);
+      await tx.atomically(async (inner) => inner.putItems([item('b')]));
+    });
+    assert.deepEqual(ids((await store.loadAll()).items), ['a', 'b']);
+  });
+
+  test('every write is a new generation; a setting and writes of nothing are not', async (t) => {
+    const { store } = await fresh(t);
+    let g = await store.generation();
+    const bumps = async (what: string, write: () => Promise<void>, expected: boolean) => {
+      await write();
+      const now = await store.generation();
+      if (expected) assert.ok(now > g, `${what} bumps the generation`);
+      else assert.equal(now, g, `${what} leaves the generation`);
+      g = now;
+    };
+    await bumps('putItems', () => store.putItems([item('a'), item('b')]), true);
+    await bumps('putPhotos', () => store.putPhotos('a', [photo('a-1')]), true);
+    await bumps('putFeatures', () => store.putFeatures('refined', new Map([['a', vec()]])), true);
+    await bumps('updateMetadata', () => store.updateMetadata(new Map([['a', { x: 'y' }]])), true);
+    await bumps('updateMetadata of nothing', () => store.updateMetadata(new Map()), false);
+    await bumps('removeItems', () => store.removeItems(['b']), true);
+    await bumps('removeItems of nothing', () => store.removeItems([]), false);
+    await bumps('setSetting', () => store.setSetting('k', 'v'), false);
+    await bumps('atomically', () => store.atomically(async (tx) => tx.putItems([item('c')])), true);
+    await bumps('clearItems', () => store.clearItems(), true);
+  });
+
+  test('clearItems drops items, derived vectors and photos, and keeps the settings', async (t) => {
+    const { store } = await fresh(t);
+    await store.putItems([item('a', { colour: vec(4) })]);
+    await store.putPhotos('a', [photo('a-1')]);
+    await store.setSetting('model', 'm');
+    await store.clearItems();
+    assert.equal(await store.count(), 0);
+    assert.deepEqual(await store.loadPhotos(), []);
+    assert.deepEqual(sorted(await store.featureIds('colour')), []);
+    assert.equal(await store.getSetting('model'), 'm');
+    await store.putItems([item('b')]);
+    assert.deepEqual(ids((await store.itemsAfter(0, 10)).items), ['b']);
+  });
+
+  test('atomically commits every write together and returns its value; another connection sees them only then', async (t) => {
+    const cat = await fresh(t);
+    const { store } = cat;
+    const other = await cat.connect();
+    const out = await store.atomically(async (tx) => {
+      await tx.putItems([item('a', { colour: vec(4) })]);
+      await tx.putFeatures('refined', new Map([['a', vec()]]), { settings: { refinedModel: 'm1' } });
+      await tx.putPhotos('a', [photo('a-1')]);
+      await tx.setSetting('k', 'v');
+      assert.equal(await tx.count(), 1, 'the transaction sees its own writes');
+      assert.equal(await other.count(), 0, 'another connection does not, yet');
+      assert.equal(await other.getSetting('k'), null);
+      return 'done';
+    });
+    assert.equal(out, 'done');
+    assert.equal(await other.count(), 1);
+    assert.equal(await other.getSetting('k'), 'v');
+    assert.equal(await other.getSetting('refinedModel'), 'm1');
+    assert.deepEqual(sorted(await other.featureIds('refined')), ['a']);
+    assert.deepEqual(sorted(await other.idsWithPhotos()), ['a']);
+  });
+
+  test('atomically writes nothing when its callback throws, and passes the error on', async (t) => {
+    const { store } = await fresh(t);
+    await store.putItems([item('keep')]);
+    const g = await store.generation();
+    const boom = new Error('boom');
+    await assert.rejects(
+      store.atomically(async (tx) => {
+        await tx.putItems([item('a', { colour: vec(4) })]);
+        await tx.removeItems(['keep']);
+        await tx.putFeatures('refined', new Map([['a', vec()]]), { settings: { refinedModel: 'm1' } });
+        await tx.setSetting('k', 'v');
+        throw boom;
+      }),
+      (err) => err === boom,
+    );
+    assert.deepEqual(ids((await store.loadAll()).items), ['keep']);
+    assert.deepEqual(sorted(await store.featureIds('colour')), []);
+    assert.deepEqual(sorted(await store.featureIds('refined')), []);
+    assert.equal(await store.getSetting('k'), null);
+    assert.equal(await store.getSetting('refinedModel'), null);
+    assert.equal(await store.generation(), g);
+    // The store works on after a rollback.
+    await store.atomically(async (tx) => tx.putItems([item('b')]));
+    assert.equal(await store.count(), 2);
+  });
+
+  test('transactions on one store run one after another: a read-modify-write loses no update', async (t) => {
+    const { store } = await fresh(t);
+    const increment = () =>
+      store.atomically(async (tx) => {
+        const n = Number((await tx.getSetting('n')) ?? '0');
+        await sleep(15);
+        await tx.setSetting('n', String(n + 1));
+      });
+    await Promise.all([increment(), increment(), increment()]);
+    assert.equal(await store.getSetting('n'), '3');
+  });
+
+  test('snapshot reads one state while another connection commits; then the new state', async (t) => {
+    const cat = await fresh(t);
+    const { store } = cat;
+    const other = await cat.connect();
+    await store.putItems([item('a'), item('b')]);
+    await store.putFeatures('refined', new Map([['a', vec()]]));
+    const state = async (tx: CatalogStore) => ({
+      count: await tx.count(),
+      cursor: await tx.insertCursor(),
+      generation: await tx.generation(),
+      ids: ids((await tx.loadAll()).items),
+      refined: sorted(await tx.featureIds('refined')),
+      metadata: (await tx.getItem('a'))?.metadata,
+      after: ids((await tx.itemsAfter(0, 100)).items),
+    });
+    const { before, during } = await store.snapshot(async (tx) => {
+      const before = await state(tx);
+      await other.putItems([item('c')]);
+      await other.updateMetadata(new Map([['a', { changed: 'yes' }]]));
+      await other.removeItems(['b']);
+      return { before, during: await state(tx) };
+    });
+    assert.deepEqual(during, before);
+    const now = await state(store);
+    assert.deepEqual(now.ids, ['a', 'c']);
+    assert.deepEqual(now.refined, []);
+    assert.deepEqual(now.metadata, { changed: 'yes' });
+    assert.ok(now.generation > before.generation && now.cursor > before.cursor, 'a new generation and cursor once the snapshot ends');
+  });
+
+  test('a snapshot inside atomically sees the transaction\'s own writes', async (t) => {
+    const { store } = await fresh(t);
+    const seen = await store.atomically(async (tx) => {
+      await tx.putItems([item('a')]);
+      return tx.snapshot(async (s) => ids((await s.loadAll()).items));
+    });
+    assert.deepEqual(seen, ['a']);
+  });
+
+  test('a read-only store reads the catalog and refuses writes', async (t) => {
+    const cat = await fresh(t);
+    await cat.store.putItems([item('a', { colour: vec(4) })]);
+    await cat.store.setSetting('model', 'm');
+    const ro = await cat.connect({ readonly: true });
+    assert.equal(await ro.count(), 1);
+    assert.equal(await ro.getSetting('model'), 'm');
+    assert.deepEqual(ids((await ro.loadAll()).items), ['a']);
+    assert.deepEqual(ids((await ro.itemsAfter(0, 10)).items), ['a']);
+    await assert.rejects(ro.putItems([item('b')]));
+    await assert.rejects(ro.setSetting('model', 'x'));
+    await assert.rejects(ro.removeItems(['a']));
+    assert.equal(await cat.store.count(), 1);
+    assert.equal(await cat.store.getSetting('model'), 'm');
+  });
+
+  test(`putItems of 256 items of ${WIDE} dims is one quick batch`, async (t) => {
+    const { store } = await fresh(t);
+    const batch = Array.from({ length: 256 }, (_, i) => item(`p${String(i).padStart(4, '0')}`, { vector: vec(WIDE), colour: vec(60) }));
+    const t0 = performance.now();
+    await store.putItems(batch);
+    const ms = performance.now() - t0;
+    t.diagnostic(`${backend.name}: putItems 256 x ${WIDE}: ${ms.toFixed(0)} ms`);
+    assert.equal(await store.count(), 256);
+    assert.ok(ms < 5000, `${ms} ms`);
+  });
+}
+
+for (const backend of [sqlite, postgres]) {
+  describe(`CatalogStore contract: ${backend.name}`, { skip: backend.skip, timeout: 120_000 }, () => contract(backend));
+}
+
+// ------------------------------------------------------------------------------------------------ PostgreSQL only
+
+describe('PostgresCatalogStore', { skip: PG_SKIP, timeout: 60_000 }, () => {
+  const fresh = (t: TestContext) => postgres.fresh(t) as Promise<Catalog & { store: PostgresCatalogStore }>;
+
+  test('open creates the schema and records its version; opening it again keeps the data; catalogs in two schemas are apart', async (t) => {
+    const cat = await fresh(t);
+    await cat.store.putItems([item('a')]);
+    const again = (await cat.connect()) as PostgresCatalogStore;
+    assert.equal(await again.count(), 1);
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    await client.connect();
+    t.after(() => client.end());
+    const { rows } = await client.query(`SELECT max(version) AS v FROM "${cat.store.schema}".schema_migrations`);
+    assert.equal(rows[0].v, SCHEMA_VERSION);
+    const elsewhere = await fresh(t);
+    assert.equal(await elsewhere.store.count(), 0);
+    assert.notEqual(elsewhere.store.schema, cat.store.schema);
+  });
+
+  test('open refuses a schema name it would have to quote, and a read-only open of a schema with no catalog', async () => {
+    await assert.rejects(PostgresCatalogStore.open(DATABASE_URL!, { schema: 'Bad"; DROP' }), /schema name/);
+    await assert.rejects(PostgresCatalogStore.open(DATABASE_URL!, { schema: `${RUN}_none`, readonly: true }), /no catalog/);
+  });
+
+  test('atomically on the transaction\'s store joins the transaction', async (t) => {
+    const { store } = await fresh(t);
+    await assert.rejects(
+      store.atomically(async (tx) => {
+        await tx.putItems([item('a')]);
+        await tx.atomically(async (inner) => inner.putItems([item('b')]));
+        assert.equal(await tx.count(), 2);
+        throw new Error('undo both');
+      }),
+      /undo both/,
+    );
+    assert.equal(await store.count(), 0);
+  });
+
+  test('a write that fails inside atomically leaves the transaction as it was before that write, and usable', async (t) => {
+    const { store } = await fresh(t);
+    const p1 = photo('a-1');
+    await store.putItems([item('a')]);
+    await store.putPhotos('a', [p1]);
+    await store.atomically(async (tx) => {
+      await tx.setSetting('k', 'v');
+      // The old photos are deleted, then the insert fails on the server (pgvector refuses NaN).
+      await assert.rejects(tx.putPhotos('a', [photo('a-2'), photo('a-3', { vector: new Float32Array([Number.NaN, 1, 2, 3, 4, 5, 6, 7]) })]), /NaN/);
+      assert.deepEqual((await tx.getItem('a'))?.photos, [fileOf(p1)]);
+      await tx.putItems([item('b')]);
+    });
+    assert.equal(await store.count(), 2);
+    assert.equal(await store.getSetting('k'), 'v');
+    assert.deepEqual((await store.getItem('a'))?.photos, [fileOf(p1)]);
+  });
+
+  test('putFeatures with replace is all or nothing', async (t) => {
+    const { store } = await fresh(t);
+    await store.putFeatures('refined', new Map([['a', vec()]]), { settings: { refinedModel: 'm1' } });
+    const bad = new Map([['b', vec()], ['c', new Float32Array(DIMS).fill(Number.POSITIVE_INFINITY)]]);
+    await assert.rejects(store.putFeatures('refined', bad, { replace: true, settings: { refinedModel: 'm2' } }));
+    assert.deepEqual(sorted(await store.featureIds('refined')), ['a']);
+    assert.equal(await store.getSetting('refinedModel'), 'm1');
+  });
+
+  test("the transaction's store refuses calls once the transaction has ended; close() on it is refused", async (t) => {
+    const { store } = await fresh(t);
+    let leaked: CatalogStore | undefined;
+    await store.atomically(async (tx) => {
+      leaked = tx;
+      await assert.rejects(tx.close(), /not the store of one of its transactions/);
+    });
+    await assert.rejects(leaked!.count(), /transaction has ended/);
+    await store.snapshot(async (tx) => {
+      leaked = tx;
+      await assert.rejects(tx.atomically(async () => undefined), /snapshot/);
+    });
+    await assert.rejects(leaked!.putItems([item('a')]), /transaction has ended/);
+  });
+
+  test('a writer waits for the transaction before it, so a reader at an insert cursor misses no item committed later', async (t) => {
+    const cat = await fresh(t);
+    const other = await cat.connect();
+    await cat.store.putItems([item('x')]); // rows exist that the writers share (the generation setting)
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const first = cat.store.atomically(async (tx) => {
+      await tx.putItems([item('a')]);
+      await gate;
+    });
+    await sleep(100); // 'a' has its insertion number, uncommitted
+    const second = other.putItems([item('b')]);
+    await sleep(150); // without the writer lock 'b' (a later number) would be committed by now
+    const seen = await other.snapshot(async (tx) => ({ cursor: await tx.insertCursor(), ids: ids((await tx.loadAll()).items) }));
+    release();
+    await Promise.all([first, second]);
+    const later = ids((await other.itemsAfter(seen.cursor, 10)).items);
+    assert.deepEqual([...seen.ids, ...later].sort(), ['a', 'b', 'x']);
+    assert.deepEqual(ids((await other.itemsAfter(0, 10)).items), ['x', 'a', 'b']);
+  });
+
+  test('a write on the store itself inside its own atomically is refused, not left waiting for the transaction', async (t) => {
+    const { store } = await fresh(t);
+    await store.atomically(async (tx) => {
+      await tx.putItems([item('a')]);
+      await assert.rejects(store.putItems([item('b')]), /make it on the tx/);
+      await assert.rejects(store.atomically(async () => undefined), /make it on the tx/);
+      assert.equal(await store.count(), 0, 'reads on the store see the committed state');
+    });
+    // Once the transaction has ended, the same async context may write on the store.
+    await store.putItems([item('c')]);
+    assert.deepEqual(ids((await store.loadAll()).items), ['a', 'c']);
+  });
+
+  test('a read-only store on the streaming replica reads what the primary wrote', { skip: !process.env.FASHION_READ_DATABASE_URL && 'FASHION_READ_DATABASE_URL not set' }, async (t) => {
+    const { store } = await fresh(t);
+    const v = bitsVec();
+    await store.putItems([item('a', { vector: v })]);
+    let replica: PostgresCatalogStore | undefined;
+    const t0 = performance.now();
+    while (!replica) {
+      try {
+        replica = await PostgresCatalogStore.open(process.env.FASHION_READ_DATABASE_URL!, { schema: store.schema, readonly: true });
+      } catch (err) {
+        if (performance.now() - t0 > 5000) throw err;
+        await sleep(50); // the schema's creation not replayed yet
+      }
+    }
+    t.after(() => replica!.close());
+    while ((await replica.count()) === 0 && performance.now() - t0 < 5000) await sleep(50);
+    assertBits((await replica.loadAll()).vectors, v);
+    await assert.rejects(replica.putItems([item('b')]));
+  });
+
+  test('textSearch is null (the PostgreSQL full-text index is later work)', async (t) => {
+    const { store } = await fresh(t);
+    assert.equal(store.textSearch(), null);
+  });
+});
