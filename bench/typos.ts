@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   const data = arg('data', process.env.FASHION_DATA ?? '.fashion');
   const seed = Number(arg('seed', '2'));
   const files = arg('queries', ['names', 'shopper'].map((f) => join(REPO_ROOT, 'bench', 'data', `text-queries-${f}.csv`)).join(',')).split(',');
-  const svc = Services.open(resolveConfig({ dataDir: data }));
+  const svc = await Services.open(resolveConfig({ dataDir: data }));
   const results = [];
   try {
     for (const file of files) {
