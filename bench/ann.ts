@@ -16,7 +16,7 @@ const syntheticN = Number(arg('synthetic', '1000000'));
 const storages = arg('storage', 'f16,i8').split(',') as VectorStorage[];
 const nQueries = Number(arg('queries', '300'));
 const space = arg('space', 'backbone');
-const store = openCatalogStore(dataDir);
+const store = await openCatalogStore(dataDir);
 const { items, vectors: raw, dims: rawDims } = await store.loadAll();
 const refined = space === 'refined' ? await store.loadFeatures('refined', items.map((i) => i.id)) : null;
 await store.close();

@@ -40,7 +40,7 @@ const rows: Array<Record<string, string | number>> = previous.filter((r) => !onl
 for (const v of variants.filter((x) => !only || only.includes(x.size))) {
   const config = resolveConfig({ dataDir: join(root, `data-${v.pooling}-${v.fit}-${v.size}`), pooling: v.pooling, fit: v.fit, size: v.size });
   const embedder = await Embedder.load({ model: config.model, pooling: config.pooling, preprocess: config.preprocess, threads: 2, cacheDir: config.cacheDir });
-  const store = openCatalogStore(config.dataDir, { create: true });
+  const store = await openCatalogStore(config.dataDir, { create: true });
   await ingestFolder(store, embedder, { imagesDir: images, metadataCsv: demo.metadata, batchSize: 32 });
   const { items, vectors, dims } = await store.loadAll();
   await store.close();

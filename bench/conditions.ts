@@ -106,7 +106,7 @@ async function catalogFrom(full: string, data: string, refine: boolean): Promise
   }
   mkdirSync(data, { recursive: true });
   await copyCatalogFile(join(full, 'catalog.sqlite'), join(data, 'catalog.sqlite'));
-  const store = openCatalogStore(data);
+  const store = await openCatalogStore(data);
   try {
     const keep = new Set(catalogIds);
     await store.removeItems((await store.loadAll()).items.map((it) => it.id).filter((id) => !keep.has(id)));

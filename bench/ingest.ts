@@ -22,7 +22,7 @@ for (const f of readdirSync(demo.images).sort().slice(0, n)) copyFileSync(join(d
 
 const config = resolveConfig({ dataDir: join(root, 'data'), threads, batchSize: batch, size, isolate });
 const embedder = await Embedder.load(embedderOptions(config));
-const store = openCatalogStore(config.dataDir, { create: true });
+const store = await openCatalogStore(config.dataDir, { create: true });
 const rss: number[] = [];
 const timer = setInterval(() => rss.push(process.memoryUsage().rss), 500);
 const report = await ingestFolder(store, embedder, { imagesDir: images, metadataCsv: demo.metadata, batchSize: batch });

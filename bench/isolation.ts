@@ -39,7 +39,7 @@ const conditions = arg('conditions', 'background,all').split(',') as PhotoCondit
 const itemN = Number(arg('items', '400'));
 const work = arg('work', '/tmp/fashion-isolation');
 
-const store = openCatalogStore(from);
+const store = await openCatalogStore(from);
 const { items, vectors, dims } = await store.loadAll();
 const identity = await storedIdentity(store);
 await store.close();

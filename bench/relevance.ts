@@ -27,7 +27,7 @@ import { writeRelevanceSection } from './relevanceDoc.js';
 const BACKBONE_PREFIX = 'relevance-backbone: ';
 const dataDir = arg('data', '.fashion');
 const epochs = Number(arg('epochs', String(DEFAULT_TRAIN.epochs)));
-const store = openCatalogStore(dataDir);
+const store = await openCatalogStore(dataDir);
 await backfillColours(store);
 const identity = (await storedIdentity(store))!;
 const { items, vectors, dims } = await store.loadAll();

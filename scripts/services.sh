@@ -367,9 +367,9 @@ cmd_status() {
 
 cmd_env() {
   cat <<EOF
-export FASHION_DATABASE_URL=postgres://postgres@$HOST:$PG_PORT/$DB
-export FASHION_READ_DATABASE_URL=postgres://postgres@$HOST:$REPLICA_PORT/$DB
-export FASHION_QUEUE_URL=redis://$HOST:$REDIS_PORT
+export FASHION_TEST_DATABASE_URL=postgres://postgres@$HOST:$PG_PORT/$DB
+export FASHION_TEST_READ_DATABASE_URL=postgres://postgres@$HOST:$REPLICA_PORT/$DB
+export FASHION_TEST_QUEUE_URL=redis://$HOST:$REDIS_PORT
 EOF
 }
 

@@ -14,7 +14,20 @@ import { composition, type EmbedderOptions, type ModelIdentity } from './embeddi
 
 /** Everything the product can be told, resolved once at the entry point and passed down frozen. */
 export interface Config {
+  /**
+   * The catalog's local folder: its SQLite store (the embedded default), and beside the store, wherever it is, the
+   * refinement model, the HNSW graphs, kept photos, job records and the writer lock.
+   */
   readonly dataDir: string;
+  /**
+   * The catalog of record in PostgreSQL (`--database`, FASHION_DATABASE_URL) instead of the SQLite file in dataDir; null:
+   * the embedded default.
+   */
+  readonly databaseUrl: string | null;
+  /** A streaming replica that readers (the server's searches) use instead (`--read-database`, FASHION_READ_DATABASE_URL). */
+  readonly readDatabaseUrl: string | null;
+  /** The PostgreSQL schema that holds this catalog (`--database-schema`, FASHION_DATABASE_SCHEMA; default fashion). */
+  readonly databaseSchema: string;
   readonly cacheDir: string;
   readonly model: string;
   readonly pooling: Pooling;
@@ -115,6 +128,9 @@ export function demoCatalog(env: NodeJS.ProcessEnv = process.env): { images: str
 
 const ENV_KEYS: Record<string, string> = {
   dataDir: 'FASHION_DATA',
+  databaseUrl: 'FASHION_DATABASE_URL',
+  readDatabaseUrl: 'FASHION_READ_DATABASE_URL',
+  databaseSchema: 'FASHION_DATABASE_SCHEMA',
   cacheDir: 'FASHION_CACHE',
   model: 'FASHION_MODEL',
   pooling: 'FASHION_POOLING',
@@ -188,6 +204,9 @@ export const CONFIG_FILE_SCHEMA = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
     dataDir: Type.Optional(Type.String()),
+    databaseUrl: Type.Optional(Type.String({ description: 'postgres://… of the catalog of record (default: the SQLite file in dataDir)' })),
+    readDatabaseUrl: Type.Optional(Type.String({ description: 'postgres://… of a streaming replica for reads' })),
+    databaseSchema: Type.Optional(Type.String({ description: 'PostgreSQL schema of the catalog (default fashion)' })),
     cacheDir: Type.Optional(Type.String()),
     model: Type.Optional(Type.String()),
     pooling: Type.Optional(Type.Enum(['max', 'avg'])),
@@ -280,8 +299,14 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     ...(fitRaw !== undefined ? { fit: String(fitRaw) } : {}),
     isolate: oneOf<'on' | 'off'>('isolate', DEFAULT_ISOLATE, ['on', 'off']) === 'on',
   });
+  const databaseUrl = databaseUrlOf('databaseUrl', pick('databaseUrl'));
+  const databaseSchema = str('databaseSchema', 'fashion');
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(databaseSchema)) throw invalid('databaseSchema', 'a lower-case PostgreSQL name (letters, digits, _; at most 63)', databaseSchema);
   return Object.freeze({
     dataDir,
+    databaseUrl,
+    readDatabaseUrl: databaseUrl ? databaseUrlOf('readDatabaseUrl', pick('readDatabaseUrl')) : null,
+    databaseSchema,
     cacheDir: resolve(cwd, str('cacheDir', join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fashion-recs'))),
     model,
     pooling: oneOf<Pooling>('pooling', 'max', ['max', 'avg']),
@@ -322,6 +347,14 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
 export const DEFAULT_RATE_LIMIT = 600;
 /** Photo requests in flight at once: four full query batches (src/embedding/queryBatcher.ts); more only queue up latency. */
 export const DEFAULT_MAX_INFLIGHT = 64;
+
+/** A PostgreSQL connection URL, or null when not given. */
+function databaseUrlOf(key: string, raw: string | number | undefined): string | null {
+  if (raw === undefined) return null;
+  const url = String(raw);
+  if (!/^postgres(ql)?:\/\//.test(url)) throw invalid(key, 'a postgres:// URL', url.replace(/\/\/[^@/]*@/, '//…@'));
+  return url;
+}
 
 /** Keys are secrets a client sends: long enough not to be guessed, printable, no separators. */
 function keyList(key: string, raw: string): string[] {

@@ -25,7 +25,7 @@ after(async () => {
 });
 
 test('an empty catalog is served at once, grows while a folder is indexed in the background, then answers refined', async () => {
-  openCatalogStore(config.dataDir, { create: true }).close();
+  await (await openCatalogStore(config.dataDir, { create: true })).close();
   const services = await Services.open(config);
   svc = services;
   const server = await buildApp(services, config, { logger: false });

@@ -132,7 +132,7 @@ function isError(code: string, pattern?: RegExp) {
  * backbone vector and colour, gives the stored refined vectors. Returns the model's trainedAt (null: no refinement).
  */
 async function agreedGeneration(fx: Fixture): Promise<string | null> {
-  const store = openCatalogStore(fx.data);
+  const store = await openCatalogStore(fx.data);
   const gemm = await Gemm.create(1);
   try {
     const { items, vectors } = await store.loadAll();
@@ -300,7 +300,7 @@ test('the loader refuses a refinement model that is not the one the refined vect
   await trainCatalogFolder(config, { epochs: 2, seed: 1 });
   assert.ok(await agreedGeneration(fx));
   // Another model of the same backbone put in place of the catalog's (a crash of the old code, or a copied file).
-  const store = openCatalogStore(fx.data);
+  const store = await openCatalogStore(fx.data);
   const model = (await loadCatalogRefinement(store, fx.data, (await store.loadAll()).items.map((it) => it.id))).model!;
   await store.close();
   const other = new RefineModel({ ...model.header, trainedAt: 'another training' }, { ...model.weights, w1: model.weights.w1.map((v) => v * 0.5) }, model.instance);

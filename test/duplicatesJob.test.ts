@@ -51,7 +51,7 @@ const idOf = (row: number) => `i${String(row).padStart(5, '0')}`;
 
 before(async () => {
   vectors = syntheticVectors();
-  const store = openCatalogStore(config.dataDir, { create: true });
+  const store = await openCatalogStore(config.dataDir, { create: true });
   await store.putItems(Array.from({ length: N }, (_, r) => ({
     id: idOf(r),
     path: `${idOf(r)}.jpg`,

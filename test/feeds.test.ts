@@ -138,7 +138,7 @@ function itemIds(data: string): string[] {
 const sorted = (xs: readonly string[]) => [...xs].sort();
 /** Each item's photo state (path, size, mtime): what changes when it is embedded again. */
 async function fileStates(data: string) {
-  const store = openCatalogStore(data);
+  const store = await openCatalogStore(data);
   try {
     return await store.fileStates();
   } finally {

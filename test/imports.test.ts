@@ -83,7 +83,7 @@ const served: Served[] = [];
 async function serve(name: string, fetchAllow: string, overrides: Record<string, string | number> = {}): Promise<Served> {
   const fx = makeFixture([], name);
   const config = fx.config({ apiKeys: KEY, fetchAllow, augment: 0, ...overrides });
-  openCatalogStore(config.dataDir, { create: true }).close();
+  await (await openCatalogStore(config.dataDir, { create: true })).close();
   const svc = await Services.open(config);
   const app = await buildApp(svc, config, { logger: false });
   const s = { fx, config, svc, app };

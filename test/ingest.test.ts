@@ -24,7 +24,7 @@ after(async () => {
 });
 
 async function ingest(extra: Partial<Parameters<typeof ingestFolder>[2]> = {}) {
-  const store = openCatalogStore(fx.data, { create: true });
+  const store = await openCatalogStore(fx.data, { create: true });
   try {
     return await ingestFolder(store, embedder, { imagesDir: fx.images, metadataCsv: fx.csv, batchSize: 8, ...extra });
   } finally {
@@ -90,7 +90,7 @@ test('a corrupt photo, a non-image, a link out of the folder and bad CSV rows ar
 test('a catalog made with one model refuses another, and --reembed replaces its vectors', async () => {
   const avg = await Embedder.load({ ...embedderOptions(config), pooling: 'avg' });
   try {
-    const store = openCatalogStore(fx.data);
+    const store = await openCatalogStore(fx.data);
     await assert.rejects(ingestFolder(store, avg, { imagesDir: fx.images, batchSize: 8 }), (e: unknown) => e instanceof FashionError && e.code === 'catalog/model-mismatch');
     await store.close();
     await assert.rejects(Recommender.open(config, { embedder: avg }), /re-index with --reembed/);
@@ -123,7 +123,7 @@ test('killed with SIGKILL mid-run, the next run finishes with every item indexed
   partial.close();
   assert.ok(mid > 0 && mid < big.ids.length, `killed after ${mid} of ${big.ids.length}`);
 
-  const store = openCatalogStore(big.data);
+  const store = await openCatalogStore(big.data);
   const r = await ingestFolder(store, embedder, { imagesDir: big.images, metadataCsv: big.csv, batchSize: 8 });
   await store.close();
   assert.equal(r.unchanged, mid);

@@ -147,7 +147,7 @@ test('an old catalog gains the pixel-hash column; ingest records hashes and warn
   const config = fx.config();
   const embedder = await Embedder.load({ ...embedderOptions(config), threads: 2 });
   try {
-    const store = openCatalogStore(fx.data, { create: true });
+    const store = await openCatalogStore(fx.data, { create: true });
     const first = await ingestFolder(store, embedder, { imagesDir: fx.images, metadataCsv: fx.csv, batchSize: 8 });
     assert.deepEqual(first.duplicates, []);
     assert.equal((await store.pixelHashes()).size, ids.length);

@@ -74,7 +74,7 @@ test('a labelled catalog trains its refinement on index; search, categorisation 
   await rec.close();
 
   // Re-training with the same seed gives the same model (deterministic).
-  const store = openCatalogStore(config.dataDir);
+  const store = await openCatalogStore(config.dataDir);
   const a = await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7 });
   const b = await trainCatalog(store, config.dataDir, { epochs: 2, seed: 7 });
   assert.deepEqual(a.validation, b.validation);
@@ -102,7 +102,7 @@ test('a photo of a listed product puts that product first through the same-produ
   const fx = makeFixture(pickIds(TYPES, 26), 'same-product');
   const config = fx.config();
   await indexFolder(config, fx.images, { metadata: fx.csv });
-  const store = openCatalogStore(config.dataDir);
+  const store = await openCatalogStore(config.dataDir);
   const embedder = await Embedder.load({ ...embedderOptions(config), threads: 1 });
   const gemm = await Gemm.create(1);
   // Copies of every item give enough photo/copy pairs for the projection (the fixture is too small for validation to choose its weight).

@@ -15,7 +15,7 @@ const config = fx.config({ augment: 0 });
 after(() => rmSync(fx.root, { recursive: true, force: true }));
 
 async function refinedOf(id: string): Promise<{ stored: Float32Array; expected: Float32Array }> {
-  const store = openCatalogStore(config.dataDir, { readonly: true });
+  const store = await openCatalogStore(config.dataDir, { readonly: true });
   try {
     const { items, vectors, dims } = await store.loadAll();
     const row = items.findIndex((it) => it.id === id);

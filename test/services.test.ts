@@ -10,9 +10,9 @@ import pg from 'pg';
 import pgvector from 'pgvector/pg';
 import { mulberry32 } from '../src/util/random.js';
 
-const DATABASE_URL = process.env.FASHION_DATABASE_URL;
-const READ_DATABASE_URL = process.env.FASHION_READ_DATABASE_URL;
-const QUEUE_URL = process.env.FASHION_QUEUE_URL;
+const DATABASE_URL = process.env.FASHION_TEST_DATABASE_URL;
+const READ_DATABASE_URL = process.env.FASHION_TEST_READ_DATABASE_URL;
+const QUEUE_URL = process.env.FASHION_TEST_QUEUE_URL;
 const HOW = 'run `scripts/services.sh up` and `eval "$(scripts/services.sh env)"` first';
 const skipUnless = (...names: string[]): string | false => {
   const unset = names.filter((n) => !process.env[n]);
@@ -31,7 +31,7 @@ async function connect(url: string): Promise<pg.Client> {
 }
 
 describe('PostgreSQL + pgvector (primary and read replica)', { timeout: 20_000 }, () => {
-  const skip = skipUnless('FASHION_DATABASE_URL', 'FASHION_READ_DATABASE_URL');
+  const skip = skipUnless('FASHION_TEST_DATABASE_URL', 'FASHION_TEST_READ_DATABASE_URL');
   const items = `services_smoke_items_${RUN}`;
   const notes = `services_smoke_notes_${RUN}`;
   const clients: pg.Client[] = [];
@@ -102,7 +102,7 @@ describe('PostgreSQL + pgvector (primary and read replica)', { timeout: 20_000 }
     const primary = await open(DATABASE_URL!);
     const replica = await open(READ_DATABASE_URL!);
     const { rows: recovery } = await replica.query('SELECT pg_is_in_recovery() AS standby');
-    assert.equal(recovery[0].standby, true, 'FASHION_READ_DATABASE_URL is a standby');
+    assert.equal(recovery[0].standby, true, 'FASHION_TEST_READ_DATABASE_URL is a standby');
 
     await primary.query(`CREATE TABLE ${notes} (id integer PRIMARY KEY, note text NOT NULL)`);
     const note = `written ${new Date().toISOString()}`;
@@ -126,7 +126,7 @@ describe('PostgreSQL + pgvector (primary and read replica)', { timeout: 20_000 }
 });
 
 describe('BullMQ on Redis', { timeout: 20_000 }, () => {
-  test('a worker processes a job, and a job whose worker throws is retried', { skip: skipUnless('FASHION_QUEUE_URL') }, async () => {
+  test('a worker processes a job, and a job whose worker throws is retried', { skip: skipUnless('FASHION_TEST_QUEUE_URL') }, async () => {
     const connection = { url: QUEUE_URL! };
     const name = `services-smoke-${RUN}`;
     const queue = new Queue(name, { connection });

@@ -1,5 +1,5 @@
 // The CatalogStore contract, written once against the interface and run against each implementation: the embedded
-// SQLite store on a temporary file, and the PostgreSQL store on a fresh schema of FASHION_DATABASE_URL's database
+// SQLite store on a temporary file, and the PostgreSQL store on a fresh schema of FASHION_TEST_DATABASE_URL's database
 // (skipped, with the command to run, when that is not set). Then what only the PostgreSQL store has.
 // Every assert.ok has a message: without one, node's assert re-reads the source to quote the expression, which on
 // tsx's one-line output takes minutes.
@@ -16,8 +16,8 @@ import { PostgresCatalogStore, SCHEMA_VERSION } from '../src/store/postgresStore
 import { SqliteCatalogStore } from '../src/store/sqliteStore.js';
 import { mulberry32 } from '../src/util/random.js';
 
-const DATABASE_URL = process.env.FASHION_DATABASE_URL;
-const PG_SKIP = !DATABASE_URL && 'FASHION_DATABASE_URL not set: run `scripts/services.sh up` and `eval "$(scripts/services.sh env)"` first';
+const DATABASE_URL = process.env.FASHION_TEST_DATABASE_URL;
+const PG_SKIP = !DATABASE_URL && 'FASHION_TEST_DATABASE_URL not set: run `scripts/services.sh up` and `eval "$(scripts/services.sh env)"` first';
 const DIMS = 8;
 const WIDE = 1331;
 
@@ -718,7 +718,7 @@ describe('PostgresCatalogStore', { skip: PG_SKIP, timeout: 60_000 }, () => {
     assert.deepEqual(ids((await store.loadAll()).items), ['a', 'c']);
   });
 
-  test('a read-only store on the streaming replica reads what the primary wrote', { skip: !process.env.FASHION_READ_DATABASE_URL && 'FASHION_READ_DATABASE_URL not set' }, async (t) => {
+  test('a read-only store on the streaming replica reads what the primary wrote', { skip: !process.env.FASHION_TEST_READ_DATABASE_URL && 'FASHION_TEST_READ_DATABASE_URL not set' }, async (t) => {
     const { store } = await fresh(t);
     const v = bitsVec();
     await store.putItems([item('a', { vector: v })]);
@@ -726,7 +726,7 @@ describe('PostgresCatalogStore', { skip: PG_SKIP, timeout: 60_000 }, () => {
     const t0 = performance.now();
     while (!replica) {
       try {
-        replica = await PostgresCatalogStore.open(process.env.FASHION_READ_DATABASE_URL!, { schema: store.schema, readonly: true });
+        replica = await PostgresCatalogStore.open(process.env.FASHION_TEST_READ_DATABASE_URL!, { schema: store.schema, readonly: true });
       } catch (err) {
         if (performance.now() - t0 > 5000) throw err;
         await sleep(50); // the schema's creation not replayed yet

@@ -248,7 +248,7 @@ test('the FTS table follows ingest: added, re-labelled and removed items', async
   const db = new Database(catalogFile(fx.data));
   db.exec(`DROP TABLE ${FTS_TABLE}; DELETE FROM settings WHERE key = 'ftsVersion'`);
   db.close();
-  const store = openCatalogStore(fx.data);
+  const store = await openCatalogStore(fx.data);
   const n = (store.textSearch!()!).score(['tshirt'], 100).length;
   await store.close();
   assert.ok(n > 0, 'refilled');

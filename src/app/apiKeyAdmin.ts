@@ -1,7 +1,9 @@
 import { createKey, revokeKey, storedKeys, type StoredKey } from '../catalog/apiKeys.js';
-import { openCatalogStore, requireCatalog } from '../catalog/openCatalog.js';
+import { openCatalogStore } from '../catalog/openCatalog.js';
 import { withWriterLock } from '../catalog/writerLock.js';
 import type { Config } from '../config.js';
+import type { CatalogStore } from '../store/catalogStore.js';
+import { requireCatalogAt } from '../catalog/openCatalog.js';
 
 /** `fashion keys create`: a new write key, kept hashed in the catalog; the key itself is returned once. */
 export async function createApiKey(config: Config, name: string): Promise<{ key: string; stored: StoredKey }> {
@@ -15,8 +17,7 @@ export async function revokeApiKey(config: Config, id: string): Promise<StoredKe
 
 /** `fashion keys list`: ids, names and dates; never the keys. */
 export async function listApiKeys(config: Config): Promise<StoredKey[]> {
-  requireCatalog(config.dataDir);
-  const store = openCatalogStore(config.dataDir, { readonly: true });
+  const store = await openCatalogStore(config, { readonly: true });
   try {
     return await storedKeys(store);
   } finally {
@@ -24,10 +25,10 @@ export async function listApiKeys(config: Config): Promise<StoredKey[]> {
   }
 }
 
-async function withCatalogWriter<T>(config: Config, command: string, write: (store: ReturnType<typeof openCatalogStore>) => Promise<T>): Promise<T> {
-  requireCatalog(config.dataDir);
+async function withCatalogWriter<T>(config: Config, command: string, write: (store: CatalogStore) => Promise<T>): Promise<T> {
+  await requireCatalogAt(config);
   return withWriterLock(config.dataDir, command, async (lock) => {
-    const store = openCatalogStore(config.dataDir);
+    const store = await openCatalogStore(config);
     try {
       lock.assertHeld();
       return await write(store);

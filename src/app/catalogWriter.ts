@@ -124,7 +124,7 @@ export class CatalogWriter {
   private commit<T>(what: string, write: (store: CatalogStore) => Promise<T>): Promise<T> {
     const run = this.tail.then(() =>
       withWriterLock(this.config.dataDir, `fashion serve: ${what}`, async (lock) => {
-        this.store ??= openCatalogStore(this.config.dataDir);
+        this.store ??= await openCatalogStore(this.config);
         lock.assertHeld();
         return await write(this.store);
       }),

@@ -68,7 +68,7 @@ export async function indexFolder(config: Config, imagesDir: string, options: In
  * Shared by every ingest use case (folder, feed).
  */
 export async function withIngestTools<T>(config: Config, reembed: boolean, use: (store: CatalogStore, embedder: Embedder) => Promise<T>): Promise<T> {
-  const store = openCatalogStore(config.dataDir, { create: true });
+  const store = await openCatalogStore(config, { create: true });
   let embedder: Embedder;
   try {
     // --reembed starts the catalog over, so the configured backbone applies as given.

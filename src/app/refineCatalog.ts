@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Embedder, identityKey } from '../embedding/embedder.js';
-import { openCatalogStore, requireCatalog } from '../catalog/openCatalog.js';
+import { openCatalogStore, requireCatalogAt } from '../catalog/openCatalog.js';
 import { withWriterLock } from '../catalog/writerLock.js';
 import { embedderOptions, type Config } from '../config.js';
 import { Gemm } from '../linalg/gemm.js';
@@ -194,9 +194,9 @@ export async function trainCatalogFolder(
     readonly holder?: string;
   },
 ): Promise<TrainReport> {
-  requireCatalog(config.dataDir);
+  await requireCatalogAt(config);
   return withWriterLock(config.dataDir, options.holder ?? 'fashion train', async (lock) => {
-    const store = openCatalogStore(config.dataDir);
+    const store = await openCatalogStore(config);
     let embedder: Embedder | null = null;
     let report: TrainReport;
     try {

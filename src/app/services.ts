@@ -237,7 +237,7 @@ export class Services {
    * the services only read the catalog; writers (src/app/indexFolder.ts, refineCatalog.ts) open their own store.
    */
   static async open(config: Config, options: { embedder?: Embedder } = {}): Promise<Services> {
-    const svc = new Services(config, openCatalogStore(config.dataDir, { readonly: true }));
+    const svc = new Services(config, await openCatalogStore(config, { readonly: true }));
     try {
       svc.compose(await svc.read(), options.embedder);
     } catch (err) {

@@ -34,6 +34,9 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 function withCommonOptions(cmd: Command): Command {
   return cmd
     .option('--data <dir>', 'folder where the catalog store lives (env FASHION_DATA)', undefined)
+    .option('--database <url>', 'keep the catalog in PostgreSQL (postgres://…, env FASHION_DATABASE_URL) instead of the SQLite file in --data')
+    .option('--read-database <url>', 'a streaming replica for reads (env FASHION_READ_DATABASE_URL)')
+    .option('--database-schema <name>', 'the PostgreSQL schema of the catalog (env FASHION_DATABASE_SCHEMA, default fashion)')
     .option('--config <file>', 'JSON config file (default ./fashion.config.json)')
     .option('--model <path|url>', 'ONNX ImageNet classifier (env FASHION_MODEL; default ../shared/models/mobilenetv2-12-int8.onnx)')
     .addOption(new Option('--pooling <kind>', 'global pooling of the feature map').choices(['max', 'avg']))
@@ -53,6 +56,9 @@ function withCommonOptions(cmd: Command): Command {
 function configFrom(opts: Record<string, unknown>): Config {
   const input: ConfigInput = {
     dataDir: opts.data as string | undefined,
+    databaseUrl: opts.database as string | undefined,
+    readDatabaseUrl: opts.readDatabase as string | undefined,
+    databaseSchema: opts.databaseSchema as string | undefined,
     config: opts.config as string | undefined,
     model: opts.model as string | undefined,
     pooling: opts.pooling as string | undefined,
@@ -348,7 +354,7 @@ export function buildCli(): Command {
       const fresh = !existsSync(catalogFile(config.dataDir));
       // The page first: the server answers at once on the catalog as it is (empty on the first run), while the demo
       // catalog is indexed in the background and becomes searchable as it grows (src/app/backgroundIndex.ts).
-      if (fresh) await openCatalogStore(config.dataDir, { create: true }).close();
+      if (fresh || config.databaseUrl) await (await openCatalogStore(config, { create: true })).close();
       const { svc, url } = await startServer(config);
       const job = await indexInBackground(svc, demo.images, demo.metadata);
       console.error(

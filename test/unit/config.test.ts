@@ -141,3 +141,17 @@ test('the error table: every code has an HTTP status and an exit code, and error
   assert.equal(v.message, 'Expected an integer from 1 to 1000 for k but received "abc"');
   assert.equal(invalid('k', 'a number', 5).message, 'Expected a number for k but received 5');
 });
+
+test('the catalog in PostgreSQL: --database / FASHION_DATABASE_URL, its replica and schema; the embedded default without', () => {
+  const cwd = tempDir();
+  const none = resolveConfig({}, {}, cwd);
+  assert.deepEqual([none.databaseUrl, none.readDatabaseUrl, none.databaseSchema], [null, null, 'fashion']);
+  const env = { FASHION_DATABASE_URL: 'postgres://shop@db:5432/fashion', FASHION_READ_DATABASE_URL: 'postgresql://shop@replica/fashion', FASHION_DATABASE_SCHEMA: 'shop_eu' };
+  const fromEnv = resolveConfig({}, env, cwd);
+  assert.deepEqual([fromEnv.databaseUrl, fromEnv.readDatabaseUrl, fromEnv.databaseSchema], [env.FASHION_DATABASE_URL, env.FASHION_READ_DATABASE_URL, 'shop_eu']);
+  assert.equal(resolveConfig({ databaseUrl: 'postgres://other/x' }, env, cwd).databaseUrl, 'postgres://other/x', 'the flag wins');
+  assert.equal(resolveConfig({}, { FASHION_READ_DATABASE_URL: 'postgres://replica/x' }, cwd).readDatabaseUrl, null, 'a replica means nothing without the catalog database');
+  // The password never shows in the refusal.
+  assert.throws(() => resolveConfig({ databaseUrl: 'mysql://root:secret@db/x' }, {}, cwd), (e: unknown) => invalidInput(/postgres:\/\//)(e) && !(e as Error).message.includes('secret'));
+  assert.throws(() => resolveConfig({ databaseSchema: 'Shop-EU' }, {}, cwd), invalidInput(/databaseSchema/));
+});

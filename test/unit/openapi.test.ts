@@ -23,7 +23,7 @@ let app: FastifyInstance;
 
 before(async () => {
   // An empty catalog: the store is created as `fashion index` would, with no items.
-  openCatalogStore(config.dataDir, { create: true }).close();
+  await (await openCatalogStore(config.dataDir, { create: true })).close();
   rec = await Services.open(config);
   app = await buildApp(rec, config, { logger: false });
   await app.ready();

@@ -32,7 +32,7 @@ let made = 0;
 async function server(flags: ConfigInput = {}, extra?: (app: FastifyInstance) => void) {
   const dir = join(root, `c${made++}`);
   const config = resolveConfig({ dataDir: join(dir, 'data'), cacheDir: join(dir, 'cache'), ...flags }, {}, dir);
-  openCatalogStore(config.dataDir, { create: true }).close();
+  await (await openCatalogStore(config.dataDir, { create: true })).close();
   const svc = await Services.open(config);
   const app = await buildApp(svc, config, { logger: false });
   extra?.(app);
