@@ -133,7 +133,10 @@ export class TextEngine {
     // also the items the name model does not learn from), the vocabulary's words and the stop words.
     const counts = new Map<string, number>();
     for (const it of this.items) for (const w of itemWords(it.metadata)) counts.set(w, (counts.get(w) ?? 0) + 1);
-    this.spelling = new Spelling(counts, [...this.vocabulary.words(), ...STOP_WORDS]);
+    // How many names use each filter word: a rare word is read as a common filter word by how often names write it.
+    const filterWords = new Map([...this.vocabulary.words()].map((w) => [w, 0]));
+    for (const name of productNames) for (const w of new Set(tokenize(name))) if (filterWords.has(w)) filterWords.set(w, filterWords.get(w)! + 1);
+    this.spelling = new Spelling(counts, [...this.vocabulary.words(), ...STOP_WORDS], filterWords);
     this.correctSlips = options.correctSlips ?? true;
   }
 

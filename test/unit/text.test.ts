@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { ensureFtsIndex, FtsTextSearch } from '../../src/text/ftsIndex.js';
 import { parseText, STOP_WORDS } from '../../src/text/queryParser.js';
-import { allowedEdits, correctedText, isKeySlip, Spelling } from '../../src/text/spelling.js';
+import { allowedEdits, correctedText, isKeySlip, slipOdds, Spelling } from '../../src/text/spelling.js';
 import { nounForms, tokenize, Vocabulary } from '../../src/text/vocabulary.js';
 
 /** A tiny catalog's values, and the names of its products (two write "T-shirt" as two words). */
@@ -108,7 +108,9 @@ function toySpelling(names = NAMES, values = VALUES): Spelling {
   const counts = new Map<string, number>();
   for (const text of [...names, ...Object.values(values).flat()]) for (const w of new Set(tokenize(text))) counts.set(w, (counts.get(w) ?? 0) + 1);
   const v = new Vocabulary(values, undefined, names);
-  return new Spelling(counts, [...v.words(), ...STOP_WORDS]);
+  const written = new Map([...v.words()].map((w) => [w, 0]));
+  for (const name of names) for (const w of new Set(tokenize(name))) if (written.has(w)) written.set(w, written.get(w)! + 1);
+  return new Spelling(counts, [...v.words(), ...STOP_WORDS], written);
 }
 
 test('spelling variants and plurals come from the catalog: joined phrases, words the names write apart, singular and plural', () => {
@@ -132,7 +134,7 @@ test('spelling variants and plurals come from the catalog: joined phrases, words
   assert.deepEqual(sp.correct('tshirst'), { from: 'tshirst', to: 'tshirts', distance: 1 }, 'a slip in a learned variant');
 });
 
-test('corrections: one edit for words of 4-8 letters, two from 9, none under 4; swaps are one edit', () => {
+test('corrections: one edit for words of 4-8 letters, two from 9, none under 4 but a dropped letter; swaps are one edit', () => {
   assert.deepEqual(['bag', 'shoe', 'sneakers', 'sunglasss', 'sunglasses'].map(allowedEdits), [0, 1, 1, 2, 2]);
   const sp = toySpelling();
   const to = (w: string) => sp.correct(w)?.to;
@@ -145,8 +147,9 @@ test('corrections: one edit for words of 4-8 letters, two from 9, none under 4; 
   assert.equal(to('sunglas'), undefined, 'three edits is too many');
   assert.equal(to('waches'), 'watches', 'one edit in 6 letters');
   assert.equal(to('wtcahes'), undefined, 'two edits in a word of 7 letters is too many');
-  assert.equal(to('bga'), undefined, 'a word of 3 letters is never corrected');
+  assert.equal(to('bga'), undefined, 'a word of 3 letters is corrected only when it dropped a letter of a filter word');
   assert.equal(to('rde'), undefined);
+  assert.equal(to('wht'), undefined, 'and only by one letter ("white" is two)');
   assert.equal(to('fs4545'), undefined, 'model codes are not slips');
   assert.equal(to('zzzzzz'), undefined, 'nothing near');
 });
@@ -168,6 +171,57 @@ test('exact beats corrected: a word the catalog has is never changed, and fewer 
   const long = new Spelling([['abcdefghij', 1], ['abcdefghxy', 100]]);
   assert.deepEqual(long.correct('abcdefghiz'), { from: 'abcdefghiz', to: 'abcdefghij', distance: 1 }, 'one edit beats two, however common');
   assert.equal(long.correct('abcdefghzz')?.to, 'abcdefghxy', 'two edits are allowed in 10 letters; as near as each other, the more used word');
+});
+
+/**
+ * A dictionary shaped like the demo catalog's (its counts, rounded): how many products use each word (names or
+ * labels), and how many names write each filter word.
+ */
+function catalogLikeSpelling(): Spelling {
+  const filter = new Map([
+    ['shirts', 969], ['shirt', 6840], ['suits', 60], ['sports', 1303], ['black', 8705], ['blue', 5918], ['navy', 1679],
+    ['grey', 2720], ['green', 2051], ['red', 2600], ['pink', 1562], ['orange', 488], ['silver', 1036], ['fall', 1], ['tops', 1412],
+    ['tees', 0], ['tee', 70], ['ring', 108], ['rain', 24], ['tan', 100],
+  ]);
+  const used = new Map([
+    ['shits', 1], ['port', 1], ['back', 27], ['range', 2], ['solver', 2], ['call', 2], ['ink', 4], ['lee', 471], ['hue', 1],
+    ['shirts', 3103], ['shirt', 6840], ['sports', 3792], ['black', 9347], ['fall', 10268], ['tops', 1590], ['pink', 1807],
+  ]);
+  return new Spelling(used, [...filter.keys(), ...STOP_WORDS], filter);
+}
+
+test('a known word that a product or two use is read as the far commoner filter word one slip away', () => {
+  const sp = catalogLikeSpelling();
+  assert.deepEqual(sp.correct('shits'), { from: 'shits', to: 'shirts', distance: 1 }, 'one name says "shits", 969 say "shirts"');
+  assert.equal(sp.correct('ports')?.to, 'sports', 'known as the plural of "port", in one name');
+  // Never a word used more, however close to a common one, nor a common word, nor a vocabulary word.
+  assert.equal(sp.correct('back'), undefined, '27 products say "back": it stays "back", not "black"');
+  for (const w of ['shirts', 'black', 'tops', 'tees', 'tee', 'tan']) assert.equal(sp.correct(w), undefined, `${w} is left as it is`);
+  // Not common enough, a far-fetched slip, or common only as a label.
+  assert.equal(sp.correct('range'), undefined, '"orange" is in 488 names, under 300 times the 2 of "range"');
+  assert.equal(sp.correct('solver'), undefined, 'o for i is a key next to it, a sixth as likely: 1,036 / 6 < 600');
+  assert.equal(sp.correct('call'), undefined, 'every item is labelled with a season, but one name says "fall"');
+  assert.equal(slipOdds('shits', 'shirts'), 1);
+  assert.equal(slipOdds('browwn', 'brown'), 1);
+  assert.equal(slipOdds('solver', 'silver'), 1 / 6);
+  assert.equal(slipOdds('deoz', 'deos'), 1 / 6);
+  assert.equal(slipOdds('gren', 'grey'), 0);
+});
+
+test('a word of 3 letters the catalog does not know: a filter word with the letter it dropped', () => {
+  const sp = catalogLikeSpelling();
+  assert.deepEqual(sp.correct('lue'), { from: 'lue', to: 'blue', distance: 1 }, 'not "lee" or "hue", which are no filter words');
+  assert.equal(sp.correct('nav')?.to, 'navy');
+  assert.equal(sp.correct('gre')?.to, 'grey', 'one letter more: "green" is two');
+  assert.equal(sp.correct('rin')?.to, 'ring', 'the names say "ring" more than "rain"');
+  assert.equal(sp.correct('ink'), undefined, 'a word the catalog knows stays, though "pink" is a letter away');
+  assert.equal(sp.correct('tee'), undefined);
+  assert.equal(sp.correct('ble')?.to, 'blue');
+  assert.equal(sp.correct('rde'), undefined, 'only a dropped letter: "red" is a swap away');
+  assert.equal(sp.correct('bkr'), undefined, 'no filter word of 4 is a letter more');
+  assert.equal(sp.correct('re'), undefined, 'under 3 letters, never');
+  const p = parseText('lue t-shits for men', vocab, toySpelling(NAMES, { ...VALUES, articleType: [...VALUES.articleType, 'Shirts'] }));
+  assert.deepEqual(p.filters.find((f) => f.field === 'baseColour'), { field: 'baseColour', values: ['Blue'], words: 'lue', corrected: 'blue' });
 });
 
 test('a query with a slip: its filters, their chips and the did-you-mean', () => {
