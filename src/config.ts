@@ -78,6 +78,8 @@ export interface Config {
   readonly requestTimeoutMs: number;
   /** Open connections the server accepts at once; more are closed at once by the operating system's accept. */
   readonly maxConnections: number;
+  /** How often a server applies what other writers committed to the catalog (other servers, a `fashion index`), ms; 0: never. */
+  readonly followMs: number;
   /** Keys that may write the catalog through the API (FASHION_API_KEY, comma-separated), besides those `fashion keys create` made. */
   readonly apiKeys: readonly string[];
   /** When set, reads need it (or a write key) too (FASHION_READ_KEY). */
@@ -163,6 +165,7 @@ const ENV_KEYS: Record<string, string> = {
   maxInflight: 'FASHION_MAX_INFLIGHT',
   requestTimeoutMs: 'FASHION_REQUEST_TIMEOUT_MS',
   maxConnections: 'FASHION_MAX_CONNECTIONS',
+  followMs: 'FASHION_FOLLOW_MS',
   apiKeys: 'FASHION_API_KEY',
   readKey: 'FASHION_READ_KEY',
 };
@@ -239,6 +242,7 @@ export const CONFIG_FILE_SCHEMA = Type.Object(
     maxInflight: Type.Optional(Type.Integer({ description: 'Photo requests admitted at once' })),
     requestTimeoutMs: Type.Optional(Type.Integer({ description: 'Time to receive and to answer a request, ms' })),
     maxConnections: Type.Optional(Type.Integer({ description: 'Open connections accepted at once' })),
+    followMs: Type.Optional(Type.Integer({ description: 'How often a server applies what other writers committed, ms; 0: never' })),
   },
   { additionalProperties: false },
 );
@@ -338,6 +342,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     maxInflight: int('maxInflight', DEFAULT_MAX_INFLIGHT, 1, 100_000),
     requestTimeoutMs: int('requestTimeoutMs', 30_000, 1_000, 600_000),
     maxConnections: int('maxConnections', 1024, 1, 1_000_000),
+    followMs: int('followMs', 1000, 0, 3_600_000),
     apiKeys: keyList('apiKeys', str('apiKeys', '')),
     readKey: keyList('readKey', str('readKey', ''))[0],
   });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { CatalogStore, ItemWithVector, Metadata, PhotoWithVector, StoredItem } from '../src/store/catalogStore.js';
 import { PostgresCatalogStore, SCHEMA_VERSION } from '../src/store/postgresStore.js';
@@ -427,6 +428,101 @@ function contract(backend: Backend): void {
     assert.deepEqual(ids((await store.itemsAfter(cursor, 10)).items), ['c'], 'the new item is after the cursor taken before the delete');
   });
 
+  test('changesAfter: puts, updates in place, metadata, photos and deletes, each id once at its latest state, in commit order, in pages', async (t) => {
+    const { store } = await fresh(t);
+    const c0 = await store.changeCursor();
+    assert.deepEqual(await store.changesAfter(c0, 10), { changes: [], cursor: c0 }, 'nothing yet');
+    await store.putItems([item('a', { colour: vec(4) }), item('b')]);
+    await store.putItems([item('c')]);
+    const a2 = item('a', { path: 'img/a-v2.jpg', vector: vec(), colour: vec(4) });
+    await store.putItems([a2]); // an update in place
+    const meta: Metadata = { productDisplayName: 'Renamed', baseColour: 'Red' };
+    await store.updateMetadata(new Map([['b', meta]]));
+    const p = photo('c-1', { colour: vec(4) });
+    await store.putPhotos('c', [p]);
+    await store.putItems([item('d')]);
+    await store.removeItems(['d']);
+    await store.putFeatures('refined', new Map([['a', vec()]])); // derived vectors are not logged
+
+    const all = await store.changesAfter(c0, 100);
+    assert.deepEqual(all.changes.map((ch) => [ch.id, 'deleted' in ch]), [['a', false], ['b', false], ['c', false], ['d', true]], 'in the order of each id\'s last change');
+    assert.equal(all.cursor, await store.changeCursor());
+    const [ca, cb, cc] = all.changes.map((ch) => ('item' in ch ? ch.item : null));
+    assert.deepEqual(stored(ca!), stored(a2), 'the latest version of a');
+    assertBits(ca!.vector, a2.vector, "a's new vector");
+    assertBits(ca!.colour, a2.colour!, "a's new colour");
+    assert.deepEqual(cb!.metadata, meta, "b's new metadata");
+    assert.equal(cb!.colour, undefined, 'b has no colour');
+    assert.deepEqual(cc!.photos, [fileOf(p)], "c's other photo");
+    assertBits(cc!.photoVectors?.[0]?.vector, p.vector, "c's other photo's vector");
+    assertBits(cc!.photoVectors?.[0]?.colour, p.colour!, "c's other photo's colour");
+
+    // In pages: each id once over the pages, and an empty page at the end keeps the cursor.
+    const p1 = await store.changesAfter(c0, 2);
+    const p2 = await store.changesAfter(p1.cursor, 2);
+    const p3 = await store.changesAfter(p2.cursor, 2);
+    assert.deepEqual([ids(p1.changes), ids(p2.changes), ids(p3.changes)], [['a', 'b'], ['c', 'd'], []]);
+    assert.equal(p3.cursor, p2.cursor);
+
+    // After the cursor: only what changed since.
+    await store.updateMetadata(new Map([['a', meta]]));
+    const later = await store.changesAfter(all.cursor, 10);
+    assert.deepEqual(ids(later.changes), ['a']);
+    assert.ok(later.cursor > all.cursor, 'the cursor moves on');
+
+    // clearItems logs every item it drops.
+    await store.clearItems();
+    const cleared = await store.changesAfter(later.cursor, 10);
+    assert.deepEqual(cleared.changes.map((ch) => [ch.id, 'deleted' in ch]).sort(), [['a', true], ['b', true], ['c', true]]);
+  });
+
+  test('a transaction that rolls back logs nothing; one that commits logs each id once', async (t) => {
+    const { store } = await fresh(t);
+    await store.putItems([item('a')]);
+    const c0 = await store.changeCursor();
+    await assert.rejects(
+      store.atomically(async (tx) => {
+        await tx.putItems([item('x')]);
+        await tx.putPhotos('x', [photo('x-1')]);
+        await tx.removeItems(['a']);
+        throw new Error('undo all');
+      }),
+      /undo all/,
+    );
+    assert.deepEqual((await store.changesAfter(c0, 10)).changes, []);
+    assert.equal(await store.changeCursor(), c0);
+    await store.atomically(async (tx) => {
+      await tx.putItems([item('x')]);
+      await tx.putPhotos('x', [photo('x-1')]);
+    });
+    const page = await store.changesAfter(c0, 10);
+    assert.deepEqual(ids(page.changes), ['x']);
+    const x = page.changes[0]!;
+    assert.ok('item' in x && x.item.photos?.length === 1, 'x with its photo');
+  });
+
+  test('the change cursor read in a snapshot marks exactly what the snapshot holds, while another connection commits', async (t) => {
+    const cat = await fresh(t);
+    const other = await cat.connect({ readonly: true });
+    await cat.store.putItems([item('a'), item('b')]);
+    let committed!: () => void;
+    const commit = new Promise<void>((resolve) => (committed = resolve));
+    const seen = other.snapshot(async (tx) => {
+      const held = ids((await tx.loadAll()).items);
+      await commit; // another writer commits meanwhile
+      return { held, cursor: await tx.changeCursor() };
+    });
+    await sleep(50);
+    await cat.store.putItems([item('c')]);
+    await cat.store.removeItems(['a']);
+    committed();
+    const { held, cursor } = await seen;
+    assert.deepEqual(held, ['a', 'b']);
+    const after = await other.changesAfter(cursor, 10);
+    assert.deepEqual(after.changes.map((ch) => [ch.id, 'deleted' in ch]), [['c', false], ['a', true]], 'exactly what the snapshot lacks');
+    assert.equal(after.cursor, await cat.store.changeCursor());
+  });
+
   test('atomically called on the store inside its own callback is refused, not left waiting for itself', async (t) => {
     const { store } = await fresh(t);
     await store.atomically(async (tx) => {
@@ -604,6 +700,58 @@ for (const backend of [sqlite, postgres]) {
   describe(`CatalogStore contract: ${backend.name}`, { skip: backend.skip, timeout: 120_000 }, () => contract(backend));
 }
 
+// ------------------------------------------------------------------------------------------------ the change log's life
+
+describe('the change log of a SQLite catalog', () => {
+  const make = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fashion-changes-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    return join(dir, 'catalog.db');
+  };
+
+  test('a catalog made before the log starts it empty; a reader opened before a writer creates it follows what comes after', async () => {
+    const file = make();
+    const w = new SqliteCatalogStore(file);
+    await w.putItems([item('a')]);
+    await w.close();
+    // As a catalog made before the log was.
+    const raw = new Database(file);
+    raw.exec('DROP TABLE changes');
+    raw.close();
+    const reader = new SqliteCatalogStore(file, { readonly: true });
+    try {
+      assert.equal(await reader.changeCursor(), 0);
+      assert.deepEqual(await reader.changesAfter(0, 10), { changes: [], cursor: 0 });
+      const writer = new SqliteCatalogStore(file);
+      await writer.putItems([item('b')]);
+      await writer.close();
+      assert.deepEqual(ids((await reader.changesAfter(0, 10)).changes), ['b']);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  test('changes older than a day are pruned by the next write; a reader behind them is told of the gap', async () => {
+    const file = make();
+    const store = new SqliteCatalogStore(file);
+    try {
+      await store.putItems([item('a'), item('b')]);
+      const behind = 0;
+      const mid = await store.changeCursor();
+      const raw = new Database(file);
+      raw.prepare('UPDATE changes SET at_ms = ?').run(Date.now() - 25 * 3600 * 1000);
+      raw.close();
+      await store.putItems([item('c')]);
+      const gap = await store.changesAfter(behind, 10);
+      assert.equal(gap.gap, true, 'a gap');
+      assert.equal(gap.cursor, await store.changeCursor());
+      assert.deepEqual(ids((await store.changesAfter(mid, 10)).changes), ['c'], 'a reader at the pruned end has no gap');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 // ------------------------------------------------------------------------------------------------ PostgreSQL only
 
 describe('PostgresCatalogStore', { skip: PG_SKIP, timeout: 60_000 }, () => {
@@ -736,6 +884,39 @@ describe('PostgresCatalogStore', { skip: PG_SKIP, timeout: 60_000 }, () => {
     while ((await replica.count()) === 0 && performance.now() - t0 < 5000) await sleep(50);
     assertBits((await replica.loadAll()).vectors, v);
     await assert.rejects(replica.putItems([item('b')]));
+  });
+
+  test('a schema at version 1 gets the change log (version 2), starting empty; a reader opened before follows what comes after', async (t) => {
+    const { store } = await fresh(t);
+    await store.putItems([item('a')]);
+    const admin = new pg.Client({ connectionString: DATABASE_URL });
+    await admin.connect();
+    t.after(() => admin.end());
+    await admin.query(`DROP TABLE "${store.schema}".changes; DELETE FROM "${store.schema}".schema_migrations WHERE version = 2`);
+    const reader = await PostgresCatalogStore.open(DATABASE_URL!, { schema: store.schema, readonly: true });
+    t.after(() => reader.close());
+    assert.equal(await reader.changeCursor(), 0);
+    assert.deepEqual(await reader.changesAfter(0, 10), { changes: [], cursor: 0 });
+    const writer = await PostgresCatalogStore.open(DATABASE_URL!, { schema: store.schema });
+    t.after(() => writer.close());
+    assert.deepEqual((await admin.query(`SELECT max(version) AS v FROM "${store.schema}".schema_migrations`)).rows[0].v, SCHEMA_VERSION);
+    await writer.putItems([item('b')]);
+    assert.deepEqual(ids((await reader.changesAfter(0, 10)).changes), ['b']);
+  });
+
+  test('changes older than a day are pruned by the next write; a reader behind them is told of the gap', async (t) => {
+    const { store } = await fresh(t);
+    await store.putItems([item('a'), item('b')]);
+    const mid = await store.changeCursor();
+    const admin = new pg.Client({ connectionString: DATABASE_URL });
+    await admin.connect();
+    t.after(() => admin.end());
+    await admin.query(`UPDATE "${store.schema}".changes SET at = now() - interval '25 hours'`);
+    await store.putItems([item('c')]);
+    const gap = await store.changesAfter(0, 10);
+    assert.equal(gap.gap, true, 'a gap');
+    assert.equal(gap.cursor, await store.changeCursor());
+    assert.deepEqual(ids((await store.changesAfter(mid, 10)).changes), ['c'], 'a reader at the pruned end has no gap');
   });
 
   test('textSearch is null (the PostgreSQL full-text index is later work)', async (t) => {

@@ -13,16 +13,9 @@ import type { IndexFeedOptions } from './indexFeed.js';
 import type { Services } from './services.js';
 import { forkModule } from '../workers/start.js';
 
-/** How often the server applies the items the child has committed since (each becomes searchable then). */
-export const FOLLOW_EVERY_MS = 1000;
-/** Followed items from which the catalog is read again (and then each time they outnumber the snapshot). */
-export const RELOAD_FROM = 2000;
-/** No reads of a growing catalog once its snapshot holds this many items (until the job ends). */
-export const RELOAD_UNTIL = 8000;
-
 /**
  * Indexes a photo folder while the catalog is served: `fashion index` runs in a child process (src/workers/indexChild.ts)
- * as an 'ingest' job, and every second the server applies what it has committed (`Services.follow`), so search covers
+ * as an 'ingest' job, and every second the server applies what it has committed (`Services.follower`), so search covers
  * the catalog as it grows; when the child has finished (embedded, trained the refinement, saved the graphs) the server
  * reads the catalog again (`Services.reload`) and answers from the refined space, without a restart. Answers at once
  * with the job (GET /api/jobs/:id follows it); one such job per folder at a time.
@@ -117,6 +110,7 @@ function requireLabels(svc: Services): void {
 
 /** How the server follows a child: its committed items as they come, and whether to read the catalog again after it. */
 interface Following<R> {
+  /** Hold the server's follow loop for the job's run. */
   readonly follow: boolean;
   readonly reloadAfter: (result: R) => boolean;
 }
@@ -125,32 +119,17 @@ const INDEXED: Following<IndexChildResult<'folder'>> = {
   follow: true,
   reloadAfter: (r) => r.added + r.updated + r.removed + r.metadataUpdated > 0 || !!r.refinement?.trained,
 };
-/** A training adds no items (writes wait for its lock) and always commits a new refinement. */
-const TRAINED: Following<TrainReport> = { follow: false, reloadAfter: () => true };
+/**
+ * A training adds no items (writes wait for its lock) and always commits a new refinement: the loop is held all the
+ * same, so that a server's loop leaves that refinement to the read at the end (after the child has saved the graphs).
+ */
+const TRAINED: Following<TrainReport> = { follow: true, reloadAfter: () => true };
 
 function runChild<R extends IndexChildResult>(svc: Services, req: IndexChildRequest, onEvent: (e: IndexEvent) => void, signal: AbortSignal, following: Following<NoInfer<R>>): Promise<R> {
   const child = forkModule(import.meta.url, '../workers/indexChild', { serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  let reloading: Promise<void> | null = null;
-  let draining: Promise<void> | null = null;
-  const drain = async () => {
-    while ((await svc.follow()) > 0) {
-      // Drained in steps of at most a few thousand items, each applied in one go.
-    }
-    // The items followed are searched exactly and are not yet in the words engine or the labels outfits read: each
-    // time they outnumber the snapshot, the catalog is read again (at 2,000, 4,000 and 8,000 items), so words cover
-    // the growing catalog's first part and photo search stays fast. A read blocks requests for a time that grows with
-    // the catalog (0.9 s at 8,000 items, 4.6 s at 32,000 with the child busy, measured on 2 cores): past
-    // RELOAD_UNTIL items only the read at the end is made.
-    if (svc.catalog.items.length < RELOAD_UNTIL && svc.catalog.changes >= Math.max(RELOAD_FROM, svc.catalog.items.length)) {
-      reloading = svc.reload({ prepare: false }).finally(() => (reloading = null));
-    }
-  };
-  // One pass at a time: a pass still reading when the timer fires again is left to finish.
-  const follow = () => {
-    if (reloading || draining) return;
-    draining = drain().finally(() => (draining = null));
-  };
-  const timer = following.follow ? setInterval(follow, FOLLOW_EVERY_MS) : undefined;
+  // The server's one follow loop (src/app/followLoop.ts) applies what the child commits, every second: held for the
+  // job's run, it runs even on a server that does not follow otherwise, and leaves the new refinement to the read below.
+  const release = following.follow ? svc.follower.hold() : () => undefined;
   const stop = () => child.kill('SIGTERM');
   signal.addEventListener('abort', stop, { once: true });
   return new Promise<R>((resolve, reject) => {
@@ -161,15 +140,13 @@ function runChild<R extends IndexChildResult>(svc: Services, req: IndexChildRequ
     });
     child.once('error', reject);
     child.once('exit', (code) => {
-      clearInterval(timer);
+      release();
       signal.removeEventListener('abort', stop);
       const o = outcome as IndexChildMessage | null;
       if (o?.kind === 'done') {
         const result = o.result as R;
-        // A pass still applying items ends first: the reload reads them all, and a pass after it would apply them twice.
-        Promise.all([reloading, draining])
-          .then(() => (following.reloadAfter(result) ? svc.reload() : undefined))
-          .then(() => resolve(result), reject);
+        // After a pass still applying changes (reloads and passes take turns): the reload reads them all.
+        Promise.resolve(following.reloadAfter(result) ? svc.reload() : undefined).then(() => resolve(result), reject);
       } else if (o?.kind === 'failed') {
         reject(new FashionError(isErrorCode(o.code) ? o.code : 'server/error', o.message));
       } else {

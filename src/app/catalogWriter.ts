@@ -120,13 +120,19 @@ export class CatalogWriter {
     return this.svc.refinement.model ? this.svc.refinement.model.itemVector(backbone, colour, metadata) : backbone;
   }
 
-  /** Runs `write` after every earlier commit, holding the writer lock (a `fashion index` running holds it: 409). */
+  /**
+   * Runs `write` after every earlier commit, holding the writer lock (a `fashion index` running holds it: 409). Other
+   * servers on the same catalog read the write from the store's change log (`Services.follow`); so does this one, again.
+   */
   private commit<T>(what: string, write: (store: CatalogStore) => Promise<T>): Promise<T> {
     const run = this.tail.then(() =>
       withWriterLock(this.config.dataDir, `fashion serve: ${what}`, async (lock) => {
         this.store ??= await openCatalogStore(this.config);
         lock.assertHeld();
-        return await write(this.store);
+        const store = this.store;
+        // No follow pass between the commit and its applyWrite: a page read before the commit, applied after it, would
+        // put the older version back until the next pass.
+        return await this.svc.exclusively(() => write(store));
       }),
     );
     this.tail = run.catch(() => undefined);

@@ -8,7 +8,8 @@ import { LiveSpace } from '../index/liveSpace.js';
 import { ExactIndex } from '../index/exactIndex.js';
 import { EmbeddedJobQueue, JOBS_FILE } from '../jobs/embeddedJobQueue.js';
 import type { JobQueue } from '../jobs/jobQueue.js';
-import { loadCatalogRefinement } from '../refine/loadRefinement.js';
+import { SETTING_IDENTITY } from '../catalog/identity.js';
+import { loadCatalogRefinement, SETTING_REFINE_MODEL } from '../refine/loadRefinement.js';
 import type { CatalogInfo } from '../search/types.js';
 import { CatalogService, readCatalogSettings, type CatalogSettings } from '../services/catalog.js';
 import { DuplicatesService } from '../services/duplicates.js';
@@ -17,10 +18,11 @@ import { LabelService } from '../services/labels.js';
 import { MatchService } from '../services/match.js';
 import { RefinementService, type Features } from '../services/refinement.js';
 import { SearchService } from '../services/search.js';
-import type { CatalogStore, Metadata, PhotoVectors, StoredItem } from '../store/catalogStore.js';
+import type { CatalogStore, Change, Metadata, PhotoVectors, StoredItem } from '../store/catalogStore.js';
 import { FtsTextSearch } from '../text/ftsIndex.js';
 import { TextEngine, type TextEngineOptions } from '../text/textQuery.js';
 import type { TextSearch } from '../text/textSearch.js';
+import { FOLLOW_EVERY_MS, FOLLOW_PAGE, FollowLoop } from './followLoop.js';
 import { QueryPipeline } from './queryPipeline.js';
 
 /** The catalog's vector spaces, all with rows in the catalog's order. */
@@ -49,7 +51,10 @@ interface CatalogRead {
   readonly colours: Float32Array | null;
   readonly refinement: Awaited<ReturnType<typeof loadCatalogRefinement>>;
   readonly generation: number;
+  /** The store's change log where this snapshot stands: `follow` applies the changes after it. */
   readonly cursor: number;
+  /** What, when it changes in the store, is read anew rather than followed (see reloadKey). */
+  readonly reloadKey: string;
   readonly photos: PhotoVectors[];
 }
 
@@ -94,8 +99,17 @@ export class Services {
   private readonly otherPhotos = new Map<string, Features[]>();
   /** Colour evidence of every item (rows as items), when stored. */
   private colours: Float32Array | null = null;
-  /** The store's insertions the catalog being served holds (`follow` applies later ones). */
+  /** The store's change log where the catalog being served stands (`follow` applies later changes). */
   private cursor = 0;
+  /** The refinement and model the catalog being served was read with (reloadKey). */
+  private reloadKey = '';
+  /**
+   * Follow passes, reloads and this server's own writes (`exclusively`), one at a time: a page of changes read before
+   * an own write committed must not be applied after it (it would put the older version back until the next pass).
+   */
+  private gate: Promise<unknown> = Promise.resolve();
+  /** Keeps the catalog up to date with what other writers commit (a server starts it; a background job holds it). */
+  readonly follower: FollowLoop;
   private labelService: Promise<LabelService> | null = null;
   private textIndex: TextSearch | null = null;
   private textEngine: Promise<TextEngine> | null = null;
@@ -105,6 +119,7 @@ export class Services {
     readonly store: CatalogStore,
   ) {
     this.jobs = new EmbeddedJobQueue({ file: join(config.dataDir, JOBS_FILE) });
+    this.follower = new FollowLoop(this, config.followMs > 0 ? config.followMs : FOLLOW_EVERY_MS);
   }
 
   /**
@@ -122,7 +137,8 @@ export class Services {
         colours: await tx.loadFeatures('colour', rowIds),
         refinement: await loadCatalogRefinement(tx, config.dataDir, rowIds),
         generation: await tx.generation(),
-        cursor: await tx.insertCursor(),
+        cursor: await tx.changeCursor(),
+        reloadKey: await reloadKey(tx),
         photos: await tx.loadPhotos(),
       };
     });
@@ -136,6 +152,7 @@ export class Services {
     const { config, store } = this;
     const { items, vectors, dims, colours, refinement, generation, cursor, photos, settings } = read;
     this.cursor = cursor;
+    this.reloadKey = read.reloadKey;
     this.addedColours.clear();
     this.otherPhotos.clear();
     this.labelService = null;
@@ -179,7 +196,11 @@ export class Services {
    * or the new one, never a mix): after a background index or training has committed a new refinement and saved its
    * graphs. The loaded model carries over; writes applied since the last snapshot are in the store, so in the new one.
    */
-  async reload(options: { readonly prepare?: boolean } = {}): Promise<void> {
+  reload(options: { readonly prepare?: boolean } = {}): Promise<void> {
+    return this.exclusively(() => this.reloadNow(options));
+  }
+
+  private async reloadNow(options: { readonly prepare?: boolean }): Promise<void> {
     const previous = { duplicates: this.duplicates, embedder: this.embedding.loaded };
     this.compose(await this.read(), previous.embedder ?? undefined);
     // Graphs a writer saved are opened by compose; `prepare` also builds missing ones (minutes on a large catalog, on
@@ -189,18 +210,57 @@ export class Services {
   }
 
   /**
-   * Applies the items another writer (a background `fashion index`) inserted since the snapshot or the last call:
-   * searchable, listed and shown at once, a growing catalog. Returns how many. Rows a writer updated in place or
-   * deleted are not followed: `reload` reads those.
+   * Applies a page of what other writers (other servers on the same catalog, a `fashion index`, a background job's
+   * child) committed since the snapshot or the last call, from the store's change log: items new or written again
+   * (their vectors made in this catalog's spaces, as a write here makes them), metadata changed, photos changed, items
+   * deleted. Searchable, listed and shown at once. Returns how many changes it applied. A new refinement or model in
+   * the store cannot be followed item by item (every vector changes): with `reloadOnNewRefinement` the catalog is read
+   * again instead; a log that no longer reaches back to this catalog's cursor (pruned) is read again too.
+   *
+   * This server's own writes come back through the log as well: applying an item's latest version again is harmless.
    */
-  async follow(limit = 2000): Promise<number> {
-    const { items, cursor } = await this.store.itemsAfter(this.cursor, limit);
-    this.cursor = cursor;
-    for (const { vector, colour, photoVectors, ...item } of items) {
-      const others = (photoVectors ?? []).map((p) => this.photoVersion({ vector: p.vector, colour: p.colour ?? new Float32Array(0) }, item.metadata));
-      this.applyWrite({ put: { item, ...this.photoVersion({ vector, colour: colour ?? new Float32Array(0) }, item.metadata), photos: others } });
+  follow(options: { readonly limit?: number; readonly reloadOnNewRefinement?: boolean } = {}): Promise<number> {
+    const limit = options.limit ?? FOLLOW_PAGE;
+    return this.exclusively(async () => {
+      const { key, page } = await this.store.snapshot(async (tx) => ({ key: await reloadKey(tx), page: await tx.changesAfter(this.cursor, limit) }));
+      if (page.gap || (options.reloadOnNewRefinement !== false && key !== this.reloadKey)) {
+        await this.reloadNow({});
+        return 0;
+      }
+      // A change this catalog cannot take (a vector of another width) must not stop the ones after it: it is skipped,
+      // the cursor moves on, and the caller hears of it.
+      const failed: string[] = [];
+      for (const change of page.changes) {
+        try {
+          this.applyChange(change);
+        } catch (err) {
+          failed.push(`${change.id}: ${(err as Error).message}`);
+        }
+      }
+      this.cursor = page.cursor;
+      if (failed.length > 0) throw new Error(`Expected to apply every change another writer committed but ${failed.length} failed (${failed.slice(0, 3).join('; ')})`);
+      return page.changes.length;
+    });
+  }
+
+  /**
+   * Runs a write of this server's (src/app/catalogWriter.ts: its commit, then `applyWrite`) with no follow pass or
+   * reload in between.
+   */
+  exclusively<T>(run: () => Promise<T>): Promise<T> {
+    const out = this.gate.then(run);
+    this.gate = out.catch(() => undefined);
+    return out;
+  }
+
+  private applyChange(change: Change): void {
+    if ('deleted' in change) {
+      if (this.catalog.has(change.id)) this.applyWrite({ remove: change.id });
+      return;
     }
-    return items.length;
+    const { vector, colour, photoVectors, ...item } = change.item;
+    const others = (photoVectors ?? []).map((p) => this.photoVersion({ vector: p.vector, colour: p.colour ?? new Float32Array(0) }, item.metadata));
+    this.applyWrite({ put: { item, ...this.photoVersion({ vector, colour: colour ?? new Float32Array(0) }, item.metadata), photos: others } });
   }
 
   /** A stored photo's vectors in each space: refined with the item's labels when there is a refinement. */
@@ -352,6 +412,7 @@ export class Services {
   }
 
   async close(): Promise<void> {
+    await this.follower.stop();
     // A running duplicates scan holds a thread and the vectors: it ends with the catalog it scans.
     await this.duplicates.stop();
     // Jobs still running end as interrupted (their records say so); the file stays for the next start.
@@ -381,6 +442,14 @@ export class Services {
     const identity = this.catalog.identity;
     return model ? `refined:${model.header.trainedAt}` : `raw:${createHash('sha256').update(identity ? identityKey(identity) : '').digest('hex').slice(0, 16)}`;
   }
+}
+
+/**
+ * What the catalog's vectors are made with: its refinement generation (SETTING_REFINE_MODEL) and its model identity.
+ * When either changes in the store (another process trained, or re-embedded), every vector changes: read, not followed.
+ */
+async function reloadKey(store: CatalogStore): Promise<string> {
+  return JSON.stringify([await store.getSetting(SETTING_REFINE_MODEL), await store.getSetting(SETTING_IDENTITY)]);
 }
 
 /** A stable key for an item's vector: it changes when the photo or the labels (label-aware vectors) change. */

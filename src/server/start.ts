@@ -5,6 +5,7 @@ import { buildApp } from './app.js';
 /**
  * Opens the catalog, loads the model before the first request (no cold start), and listens. The server only reads the
  * catalog: it opens the HNSW graphs `fashion index`/`train` saved, or builds them in memory, and never saves them.
+ * Several servers may serve one catalog (one data folder, or one PostgreSQL schema): each follows the others' writes.
  */
 export async function startServer(config: Config): Promise<{ close: () => Promise<void>; url: string; svc: Services }> {
   const svc = await Services.open(config);
@@ -22,6 +23,10 @@ export async function startServer(config: Config): Promise<{ close: () => Promis
     else app.log.info({ job: id, kind, status, ...(e.type === 'finished' ? { result: e.job.result } : {}) }, `job ${e.type}`);
   });
   embedder?.thread.on('gave-up', (e) => app.log.error({ err: e.error, restarts: e.restarts }, 'inference thread gave up restarting; restart the server'));
+  // What other writers commit (other servers on the same catalog, a `fashion index` run by hand) is applied every
+  // FASHION_FOLLOW_MS; a new refinement in the store reads the catalog again (src/app/followLoop.ts).
+  svc.follower.onError = (err) => app.log.warn({ err }, 'following the catalog failed; trying again');
+  if (config.followMs > 0) svc.follower.start();
   const url = await app.listen({ host: config.host, port: config.port });
   app.log.info({ url, items: svc.catalog.size }, `fashion recommender listening on ${url}`);
   const close = async () => {

@@ -50,6 +50,30 @@ export interface ItemWithVector extends StoredItem {
   readonly colour?: Float32Array | undefined;
 }
 
+/** An item with its vectors, its colour evidence and its other photos' vectors, as a reader that follows the store gets it. */
+export type FollowedItem = ItemWithVector & { readonly photoVectors?: readonly PhotoWithVector[] };
+
+/** One id of the change log at its latest state: the item as it is now, or gone. */
+export type Change = { readonly id: string; readonly deleted: true } | { readonly id: string; readonly item: FollowedItem };
+
+export interface ChangePage {
+  /** Each id changed after the cursor once, at its state in the read's snapshot, in the order of its last change. */
+  readonly changes: Change[];
+  /** Where the page ends: pass it to the next call. */
+  readonly cursor: number;
+  /**
+   * The log no longer reaches back to the cursor asked for (its rows were pruned, see CHANGE_LOG_KEEP_MS): a reader
+   * this far behind reads the catalog again instead.
+   */
+  readonly gap?: true;
+}
+
+/**
+ * How long the change log keeps a change: a reader that follows the store (a server, every second) is never this far
+ * behind; one that is (its `changesAfter` answers `gap`) reads the whole catalog again.
+ */
+export const CHANGE_LOG_KEEP_MS = 24 * 60 * 60 * 1000;
+
 export interface PutFeaturesOptions {
   readonly replace?: boolean;
   readonly settings?: Readonly<Record<string, string>>;
@@ -92,7 +116,19 @@ export interface CatalogStore {
    * Up to `limit` items inserted after `cursor`, in insertion order, with their colour evidence and the other photos
    * they have by then (each with its vectors), and the new cursor.
    */
-  itemsAfter(cursor: number, limit: number): Promise<{ items: Array<ItemWithVector & { readonly photoVectors?: readonly PhotoWithVector[] }>; cursor: number }>;
+  itemsAfter(cursor: number, limit: number): Promise<{ items: FollowedItem[]; cursor: number }>;
+  /**
+   * Where the change log stands: the number of the last committed change. Every write that changes an item (putItems,
+   * putPhotos, removeItems, updateMetadata, clearItems) logs its ids in its own transaction, numbered in commit order;
+   * read in one snapshot with `loadAll`, the cursor marks exactly what the snapshot holds. Derived vectors
+   * (putFeatures) are not logged: a reader derives them itself, and a new refinement is a new SETTING_REFINE_MODEL.
+   */
+  changeCursor(): Promise<number>;
+  /**
+   * Up to `limit` ids changed after `cursor`, each once at its latest state (the item with its vectors, colour evidence
+   * and other photos, or deleted), in the order of their last change, from one snapshot; and the new cursor.
+   */
+  changesAfter(cursor: number, limit: number): Promise<ChangePage>;
   /**
    * Derived per-item vectors (colour evidence, refined search vectors), kept apart from the backbone vectors. With
    * `replace`, every stored vector of the kind is dropped first; `settings` are written too, all in one transaction

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
-import type { CatalogStore, FeatureKind, FileState, ItemWithVector, Metadata, PhotoFile, PhotoVectors, PhotoWithVector, PutFeaturesOptions, StoredItem } from './catalogStore.js';
+import { CHANGE_LOG_KEEP_MS, type CatalogStore, type Change, type ChangePage, type FeatureKind, type FileState, type FollowedItem, type ItemWithVector, type Metadata, type PhotoFile, type PhotoVectors, type PhotoWithVector, type PutFeaturesOptions, type StoredItem } from './catalogStore.js';
 import { storeTypes, vectorFromSql, vectorParam, vectorSql } from './pgWire.js';
 import type { TextSearch } from '../text/textSearch.js';
 
@@ -21,6 +21,8 @@ const WRITER_LOCK = 0x66617368;
 const MIGRATION_LOCK = 0x66617369;
 /** Rows per multi-row INSERT: well under PostgreSQL's 65,535 parameters, and a few MB per message at 1331 dims. */
 const ROWS_PER_INSERT = 500;
+/** The number of the last change the log's pruning dropped: a reader behind it has a gap (ChangePage.gap). */
+const SETTING_PRUNED_THROUGH = 'changesPrunedThrough';
 
 /**
  * The migrations, in order; `schema_migrations` records those applied. The vector columns have no fixed dimension,
@@ -65,6 +67,21 @@ const MIGRATIONS: ReadonlyArray<{ readonly version: number; readonly sql: (s: st
       );
     `,
   },
+  {
+    version: 2,
+    // The change log: each write that changes an item logs its ids in its own transaction. Writers hold the catalog's
+    // writer lock from their first statement to their commit, so numbers are issued in commit order: a reader that has
+    // seen number n has seen every change numbered below it. Readers that follow the catalog (other servers) read the
+    // ids changed after the last number they saw (changesAfter).
+    sql: (s) => `
+      CREATE TABLE ${s}.changes (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id text COLLATE "C" NOT NULL,
+        at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX changes_at ON ${s}.changes (at);
+    `,
+  },
 ];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
@@ -73,6 +90,7 @@ interface Tables {
   readonly items: string;
   readonly features: string;
   readonly photos: string;
+  readonly changes: string;
 }
 
 /** What a store and the transaction-bound stores it hands out share. */
@@ -81,6 +99,11 @@ interface Shared {
   readonly schema: string;
   readonly t: Tables;
   closed: boolean;
+  /**
+   * Whether the schema has the change log (version 2). A reader of an older schema has none until a writer migrates
+   * it, and checks again on each call; until then its log is empty (cursor 0, so it misses nothing after).
+   */
+  changesTable: boolean;
 }
 
 /** A transaction on one pooled connection, and the calls made on it (one at a time: their statements must not mix). */
@@ -134,13 +157,13 @@ export class PostgresCatalogStore implements CatalogStore {
     // reports any lasting failure itself. Without a listener the 'error' event would end the process.
     pool.on('error', () => undefined);
     const s = `"${schema}"`;
-    const t: Tables = { settings: `${s}.settings`, items: `${s}.items`, features: `${s}.features`, photos: `${s}.photos` };
+    const t: Tables = { settings: `${s}.settings`, items: `${s}.items`, features: `${s}.features`, photos: `${s}.photos`, changes: `${s}.changes` };
     try {
       if (!options.readonly) await migrate(pool, schema);
       const version = await schemaVersion(pool, schema);
       if (version === null) throw new Error(`no catalog in schema ${schema} (open it writable once to create it)`);
       if (version > SCHEMA_VERSION) throw new Error(`schema ${schema} is at version ${version}, newer than this program's ${SCHEMA_VERSION}`);
-      return new PostgresCatalogStore({ pool, schema, t, closed: false }, null);
+      return new PostgresCatalogStore({ pool, schema, t, closed: false, changesTable: version >= 2 }, null);
     } catch (err) {
       await pool.end();
       throw err;
@@ -205,6 +228,7 @@ export class PostgresCatalogStore implements CatalogStore {
         await this.q(c, `DELETE FROM ${photos} WHERE item_id = ANY($1::text[])`, [ids]);
         const colours = rows.filter((it) => it.colour).map((it): [string, Float32Array] => [it.id, it.colour!]);
         await this.insertFeatures(c, 'colour', colours);
+        await this.logChanges(c, ids);
       }
       await this.bump(c);
     });
@@ -218,6 +242,7 @@ export class PostgresCatalogStore implements CatalogStore {
       await this.q(c, `DELETE FROM ${items} WHERE id = ANY($1::text[])`, [list]);
       await this.q(c, `DELETE FROM ${features} WHERE id = ANY($1::text[])`, [list]);
       await this.q(c, `DELETE FROM ${photos} WHERE item_id = ANY($1::text[])`, [list]);
+      await this.logChanges(c, list);
       await this.bump(c);
     });
   }
@@ -235,6 +260,7 @@ export class PostgresCatalogStore implements CatalogStore {
       );
       // A refined vector reads the item's labels: it is stale now, and the refinement's refresh makes it again.
       await this.q(c, `DELETE FROM ${this.shared.t.features} WHERE kind = 'refined' AND id = ANY($1::text[])`, [ids]);
+      await this.logChanges(c, ids);
       await this.bump(c);
     });
   }
@@ -294,6 +320,9 @@ export class PostgresCatalogStore implements CatalogStore {
     const { items, features, photos } = this.shared.t;
     // DELETE rather than TRUNCATE: TRUNCATE is not MVCC-safe, and an open snapshot would see the tables empty.
     await this.write(async (c) => {
+      // Every item is gone: each is logged as a change (a reader then drops it), before the rows go.
+      await this.q(c, `INSERT INTO ${this.shared.t.changes} (id) SELECT id FROM ${items} ORDER BY id`);
+      await this.pruneChanges(c);
       await this.q(c, `DELETE FROM ${items}`);
       await this.q(c, `DELETE FROM ${features}`);
       await this.q(c, `DELETE FROM ${photos}`);
@@ -306,7 +335,7 @@ export class PostgresCatalogStore implements CatalogStore {
     return rows[0]!.c;
   }
 
-  async itemsAfter(cursor: number, limit: number): Promise<{ items: Array<ItemWithVector & { readonly photoVectors?: readonly PhotoWithVector[] }>; cursor: number }> {
+  async itemsAfter(cursor: number, limit: number): Promise<{ items: FollowedItem[]; cursor: number }> {
     const { items, features, photos } = this.shared.t;
     const { rows, photoRows } = await this.readConsistent(async (on) => {
       const rows = await this.q<ItemRow & { seq: number; embedding: string; colour: string | null }>(
@@ -328,22 +357,80 @@ export class PostgresCatalogStore implements CatalogStore {
             );
       return { rows, photoRows };
     });
-    const byItem = new Map<string, PhotoWithVector[]>();
-    for (const r of photoRows) {
-      const list = byItem.get(r.item_id) ?? [];
-      list.push({ ...toPhotoFile(r), vector: vectorFromSql(r.embedding), ...(r.colour !== null ? { colour: vectorFromSql(r.colour) } : {}) });
-      byItem.set(r.item_id, list);
-    }
-    const out = rows.map((row) => {
-      const photoVectors = byItem.get(row.id) ?? [];
-      return {
-        ...toItem(row),
-        vector: vectorFromSql(row.embedding),
-        ...(row.colour !== null ? { colour: vectorFromSql(row.colour) } : {}),
-        ...(photoVectors.length > 0 ? { photos: photoVectors.map(({ vector: _v, colour: _c, ...file }) => file), photoVectors } : {}),
-      };
-    });
+    const byItem = photosByItem(photoRows);
+    const out = rows.map((row) => followedItem(row, byItem.get(row.id) ?? []));
     return { items: out, cursor: rows.length > 0 ? rows[rows.length - 1]!.seq : cursor };
+  }
+
+  async changeCursor(): Promise<number> {
+    return this.readConsistent((on) => this.changeCursorOn(on));
+  }
+
+  async changesAfter(cursor: number, limit: number): Promise<ChangePage> {
+    const { items, features, photos, changes: log } = this.shared.t;
+    return this.readConsistent(async (on): Promise<ChangePage> => {
+      if (!(await this.hasChanges(on))) return { changes: [], cursor };
+      if (cursor < (await this.prunedThrough(on))) return { changes: [], cursor: await this.changeCursorOn(on), gap: true };
+      // Each id once, at its last change, in the order of those: ids changed again later come in a later page.
+      const rows = await this.q<Partial<ItemRow> & { id: string; seq: number; present: boolean; embedding: string | null; colour: string | null }>(
+        on,
+        `WITH latest AS (SELECT id, max(seq) AS seq FROM ${log} WHERE seq > $1 GROUP BY id ORDER BY seq LIMIT $2)
+         SELECT l.id, l.seq, i.id IS NOT NULL AS present, i.path, i.size, i.mtime_ms, i.metadata::text AS metadata, i.pixel_hash,
+                ${vectorSql('i.embedding')} AS embedding, ${vectorSql('f.embedding')} AS colour
+         FROM latest l LEFT JOIN ${items} i ON i.id = l.id LEFT JOIN ${features} f ON f.id = l.id AND f.kind = 'colour'
+         ORDER BY l.seq`,
+        // A negative limit means no limit, as in SQLite.
+        [cursor, limit < 0 ? null : limit],
+      );
+      const present = rows.filter((r) => r.present).map((r) => r.id);
+      const photoRows =
+        present.length === 0
+          ? []
+          : await this.q<PhotoRow & { item_id: string; embedding: string; colour: string | null }>(
+              on,
+              `SELECT item_id, path, size, mtime_ms, pixel_hash, ${vectorSql('embedding')} AS embedding, ${vectorSql('colour')} AS colour FROM ${photos} WHERE item_id = ANY($1::text[]) ORDER BY item_id, n`,
+              [present],
+            );
+      const byItem = photosByItem(photoRows);
+      const changes = rows.map((r): Change => (r.present ? { id: r.id, item: followedItem(r as ItemRow & { embedding: string; colour: string | null }, byItem.get(r.id) ?? []) } : { id: r.id, deleted: true }));
+      return { changes, cursor: rows.length > 0 ? rows[rows.length - 1]!.seq : cursor };
+    });
+  }
+
+  private async changeCursorOn(on: Queryable): Promise<number> {
+    if (!(await this.hasChanges(on))) return 0;
+    const rows = await this.q<{ c: number }>(on, `SELECT COALESCE(MAX(seq), 0) AS c FROM ${this.shared.t.changes}`);
+    return Math.max(rows[0]!.c, await this.prunedThrough(on));
+  }
+
+  private async prunedThrough(on: Queryable): Promise<number> {
+    const rows = await this.q<{ value: string }>(on, `SELECT value FROM ${this.shared.t.settings} WHERE key = $1`, [SETTING_PRUNED_THROUGH]);
+    return Number(rows[0]?.value ?? '0');
+  }
+
+  private async hasChanges(on: Queryable): Promise<boolean> {
+    if (!this.shared.changesTable) {
+      const rows = await this.q<{ t: string | null }>(on, 'SELECT to_regclass($1) AS t', [this.shared.t.changes]);
+      this.shared.changesTable = rows[0]?.t != null;
+    }
+    return this.shared.changesTable;
+  }
+
+  /** Logs a write's ids in its transaction, and prunes what is older than the log keeps. */
+  private async logChanges(c: pg.PoolClient, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    // Numbered in the order given (each id once), as the SQLite store does.
+    await this.q(c, `INSERT INTO ${this.shared.t.changes} (id) SELECT v.id FROM unnest($1::text[]) WITH ORDINALITY AS v(id, o) ORDER BY v.o`, [[...new Set(ids)]]);
+    await this.pruneChanges(c);
+  }
+
+  private async pruneChanges(c: pg.PoolClient): Promise<void> {
+    const { changes } = this.shared.t;
+    const rows = await this.q<{ s: number | null }>(c, `SELECT max(seq) AS s FROM ${changes} WHERE at < now() - make_interval(secs => $1)`, [CHANGE_LOG_KEEP_MS / 1000]);
+    const old = rows[0]?.s ?? null;
+    if (old === null) return;
+    await this.q(c, `DELETE FROM ${changes} WHERE seq <= $1`, [old]);
+    await this.putSettings(c, [[SETTING_PRUNED_THROUGH, String(old)]]);
   }
 
   // ------------------------------------------------------------------------------------------ photos
@@ -362,6 +449,7 @@ export class PostgresCatalogStore implements CatalogStore {
           params,
         );
       }
+      await this.logChanges(c, [id]);
       await this.bump(c);
     });
   }
@@ -636,6 +724,25 @@ function placeholders(rows: number, types: readonly string[]): string {
 
 function* chunks<T>(list: readonly T[], size: number): Generator<T[]> {
   for (let i = 0; i < list.length; i += size) yield list.slice(i, i + size);
+}
+
+function photosByItem(rows: ReadonlyArray<PhotoRow & { item_id: string; embedding: string; colour: string | null }>): Map<string, PhotoWithVector[]> {
+  const byItem = new Map<string, PhotoWithVector[]>();
+  for (const r of rows) {
+    const list = byItem.get(r.item_id) ?? [];
+    list.push({ ...toPhotoFile(r), vector: vectorFromSql(r.embedding), ...(r.colour !== null ? { colour: vectorFromSql(r.colour) } : {}) });
+    byItem.set(r.item_id, list);
+  }
+  return byItem;
+}
+
+function followedItem(row: ItemRow & { embedding: string; colour: string | null }, photoVectors: readonly PhotoWithVector[]): FollowedItem {
+  return {
+    ...toItem(row),
+    vector: vectorFromSql(row.embedding),
+    ...(row.colour !== null ? { colour: vectorFromSql(row.colour) } : {}),
+    ...(photoVectors.length > 0 ? { photos: photoVectors.map(({ vector: _v, colour: _c, ...file }) => file), photoVectors } : {}),
+  };
 }
 
 function toPhotoFile(r: PhotoRow): PhotoFile {

@@ -2,13 +2,15 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { CatalogStore, FeatureKind, FileState, ItemWithVector, Metadata, PhotoFile, PhotoVectors, PhotoWithVector, PutFeaturesOptions, StoredItem } from './catalogStore.js';
+import { CHANGE_LOG_KEEP_MS, type CatalogStore, type Change, type ChangePage, type FeatureKind, type FileState, type FollowedItem, type ItemWithVector, type Metadata, type PhotoFile, type PhotoVectors, type PhotoWithVector, type PutFeaturesOptions, type StoredItem } from './catalogStore.js';
 import { ensureFtsIndex, FtsTextSearch, hasFtsIndex } from '../text/ftsIndex.js';
 import type { TextSearch } from '../text/textSearch.js';
 
 const SCHEMA_VERSION = '1';
 /** The last rowid issued to an item (rowids are never reused, see putItems). */
 const SETTING_INSERT_SEQ = 'insertSeq';
+/** The number of the last change the log's pruning dropped: a reader behind it has a gap (ChangePage.gap). */
+const SETTING_PRUNED_THROUGH = 'changesPrunedThrough';
 
 /** The embedded store: one SQLite file in WAL mode; each batch is one transaction, so a killed ingest loses at most its last batch. */
 export class SqliteCatalogStore implements CatalogStore {
@@ -21,6 +23,11 @@ export class SqliteCatalogStore implements CatalogStore {
   private tail: Promise<unknown> = Promise.resolve();
   /** False for a catalog made before products had several photos, opened read-only (none has any). */
   private readonly photosTable: boolean;
+  /**
+   * Whether the catalog has a change log. A catalog made before it has none until a writer opens it; a reader opened
+   * before that checks again on each call, and until then its log is empty (cursor 0, so it misses nothing after).
+   */
+  private changesTable = false;
 
   constructor(readonly file: string, options: { readonly?: boolean } = {}) {
     if (!options.readonly) mkdirSync(dirname(file), { recursive: true });
@@ -56,6 +63,11 @@ export class SqliteCatalogStore implements CatalogStore {
           colour BLOB,
           PRIMARY KEY (item_id, n)
         );
+        -- The change log: each write that changes an item logs its id, in its own transaction, numbered in commit order
+        -- (SQLite has one writer at a time); AUTOINCREMENT never issues a number twice, even after pruning. Readers that
+        -- follow the catalog (other servers) read the ids changed after the last number they saw (changesAfter).
+        CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, at_ms INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS changes_at ON changes (at_ms);
       `);
       const version = this.getSettingRaw('schemaVersion');
       if (version == null) this.setSettingRaw('schemaVersion', SCHEMA_VERSION);
@@ -150,6 +162,7 @@ export class SqliteCatalogStore implements CatalogStore {
         if (it.colour) this.stmts.putFeature.run(it.id, 'colour', blob(it.colour));
       }
       this.stmts.setSetting.run(SETTING_INSERT_SEQ, String(next));
+      this.logChanges(items.map((it) => it.id));
       this.bump();
     })();
   }
@@ -162,6 +175,7 @@ export class SqliteCatalogStore implements CatalogStore {
         this.stmts.removeFeatures.run(id);
         this.removePhotosOf(id);
       }
+      this.logChanges(ids);
       this.bump();
     })();
   }
@@ -174,6 +188,7 @@ export class SqliteCatalogStore implements CatalogStore {
         // A refined vector reads the item's labels: it is stale now, and the refinement's refresh makes it again.
         this.stmts.removeFeature.run(id, 'refined');
       }
+      this.logChanges(changes.keys());
       this.bump();
     })();
   }
@@ -190,6 +205,7 @@ export class SqliteCatalogStore implements CatalogStore {
     this.db.transaction(() => {
       this.removePhotosOf(id);
       photos.forEach((p, i) => insert.run(id, i + 1, p.path, p.size, p.mtimeMs, p.pixelHash ?? null, blob(p.vector), p.colour ? blob(p.colour) : null));
+      this.logChanges([id]);
       this.bump();
     })();
   }
@@ -252,6 +268,9 @@ export class SqliteCatalogStore implements CatalogStore {
 
   async clearItems(): Promise<void> {
     this.db.transaction(() => {
+      // Every item is gone: each is logged as a change (a reader then drops it), before the rows go.
+      this.db.prepare('INSERT INTO changes (id, at_ms) SELECT id, ? FROM items ORDER BY id').run(Date.now());
+      this.pruneChanges();
       this.db.exec('DELETE FROM items; DELETE FROM features; DELETE FROM photos;');
       this.bump();
     })();
@@ -322,6 +341,77 @@ export class SqliteCatalogStore implements CatalogStore {
       };
     });
     return { items, cursor: rows.length > 0 ? rows[rows.length - 1]!.r : cursor };
+  }
+
+  async changeCursor(): Promise<number> {
+    return this.readTogether(() => this.changeCursorSync());
+  }
+
+  async changesAfter(cursor: number, limit: number): Promise<ChangePage> {
+    return this.readTogether(() => {
+      if (!this.hasChanges()) return { changes: [], cursor };
+      if (cursor < Number(this.settingSync(SETTING_PRUNED_THROUGH) ?? '0')) return { changes: [], cursor: this.changeCursorSync(), gap: true };
+      // Each id once, at its last change, in the order of those: ids changed again later come in a later page.
+      const ids = this.db.prepare('SELECT id, MAX(seq) AS seq FROM changes WHERE seq > ? GROUP BY id ORDER BY seq LIMIT ?').all(cursor, limit) as Array<{ id: string; seq: number }>;
+      const changes = ids.map(({ id }): Change => {
+        const item = this.followedItem(id);
+        return item ? { id, item } : { id, deleted: true };
+      });
+      return { changes, cursor: ids.length > 0 ? ids[ids.length - 1]!.seq : cursor };
+    });
+  }
+
+  private changeCursorSync(): number {
+    if (!this.hasChanges()) return 0;
+    const last = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS c FROM changes').get() as { c: number }).c;
+    return Math.max(last, Number(this.settingSync(SETTING_PRUNED_THROUGH) ?? '0'));
+  }
+
+  private hasChanges(): boolean {
+    this.changesTable ||= this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'changes'").get() !== undefined;
+    return this.changesTable;
+  }
+
+  /** Reads that must see one state, on this connection: inside its open transaction, or in a read transaction of their own. */
+  private readTogether<T>(read: () => T): T {
+    if (this.db.inTransaction) return read();
+    this.db.exec('BEGIN');
+    try {
+      return read();
+    } finally {
+      if (this.db.inTransaction) this.db.exec('COMMIT');
+    }
+  }
+
+  /** Logs a write's ids in its transaction (the caller's), and prunes what is older than the log keeps. */
+  private logChanges(ids: Iterable<string>): void {
+    const insert = this.db.prepare('INSERT INTO changes (id, at_ms) VALUES (?, ?)');
+    const now = Date.now();
+    for (const id of new Set(ids)) insert.run(id, now);
+    this.pruneChanges();
+  }
+
+  private pruneChanges(): void {
+    const old = (this.db.prepare('SELECT MAX(seq) AS s FROM changes WHERE at_ms < ?').get(Date.now() - CHANGE_LOG_KEEP_MS) as { s: number | null }).s;
+    if (old === null) return;
+    this.db.prepare('DELETE FROM changes WHERE seq <= ?').run(old);
+    this.stmts.setSetting.run(SETTING_PRUNED_THROUGH, String(old));
+  }
+
+  /** An item as it is now, with its vectors, colour evidence and other photos; null when there is none of that id. */
+  private followedItem(id: string): FollowedItem | null {
+    const hash = this.hashColumn ? 'i.pixel_hash' : 'NULL AS pixel_hash';
+    const row = this.db
+      .prepare(`SELECT i.id, i.path, i.size, i.mtime_ms, i.metadata, i.vector, ${hash}, f.vector AS colour FROM items i LEFT JOIN features f ON f.id = i.id AND f.kind = 'colour' WHERE i.id = ?`)
+      .get(id) as (ItemRow & { vector: Buffer; colour: Buffer | null }) | undefined;
+    if (!row) return null;
+    const photoVectors = this.photosWithVectors(id);
+    return {
+      ...toItem(row),
+      vector: floats(row.vector),
+      ...(row.colour ? { colour: floats(row.colour) } : {}),
+      ...(photoVectors.length > 0 ? { photos: photoVectors.map(({ vector: _v, colour: _c, ...file }) => file), photoVectors } : {}),
+    };
   }
 
   private photosWithVectors(id: string): PhotoWithVector[] {
