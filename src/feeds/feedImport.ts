@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -29,6 +29,35 @@ export interface KeepFeedOptions {
   /** The client's file name or the URL's path: its extension may say the format. */
   readonly name?: string | undefined;
   readonly contentType?: string | undefined;
+}
+
+/** A feed being received is never this old: a `.part` file older is what a crash left. */
+export const STALE_PART_MS = 60 * 60 * 1000;
+/** A kept feed's job removes it when it ends; one this old was left by a server that died before its job ran. */
+export const STALE_FEED_MS = 7 * 24 * 60 * 60 * 1000;
+
+/**
+ * Removes the feeds that servers which died mid-import left under `<dataDir>/imports/` (called at start-up). By age
+ * only: several servers may share the folder, and another one's upload or queued job must not lose its file. Returns
+ * how many were removed.
+ */
+export async function sweepStaleImports(dataDir: string, now = Date.now()): Promise<number> {
+  const dir = join(dataDir, IMPORTS_DIR);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0; // no import yet
+  }
+  let removed = 0;
+  for (const name of names) {
+    const file = join(dir, name);
+    const info = await stat(file).catch(() => null);
+    if (!info || now - info.mtimeMs <= (name.endsWith('.part') ? STALE_PART_MS : STALE_FEED_MS)) continue;
+    await rm(file, { force: true });
+    removed++;
+  }
+  return removed;
 }
 
 /** Content types that name a feed format (parameters such as charset ignored). */

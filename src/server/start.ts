@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { Services } from '../app/services.js';
 import { buildApp } from './app.js';
+import { sweepStaleImports } from '../feeds/feedImport.js';
 
 /**
  * Opens the catalog, loads the model before the first request (no cold start), and listens. The server only reads the
@@ -10,6 +11,8 @@ import { buildApp } from './app.js';
 export async function startServer(config: Config): Promise<{ close: () => Promise<void>; url: string; svc: Services }> {
   const svc = await Services.open(config);
   const embedder = svc.catalog.size > 0 ? await svc.embedding.load() : null;
+  // Feeds that a server which died mid-import left behind (their jobs ended as interrupted and never run).
+  const swept = await sweepStaleImports(config.dataDir);
   svc.prepareIndex({ save: false });
   const app = await buildApp(svc, config);
   // The inference thread's life, in the server's log: a crash, its restart, or giving up (health says degraded meanwhile).
@@ -29,6 +32,7 @@ export async function startServer(config: Config): Promise<{ close: () => Promis
   if (config.followMs > 0) svc.follower.start();
   const url = await app.listen({ host: config.host, port: config.port });
   app.log.info({ url, items: svc.catalog.size }, `fashion recommender listening on ${url}`);
+  if (swept > 0) app.log.info({ removed: swept }, 'removed feed files that imports of an earlier server left behind');
   const close = async () => {
     await app.close();
     await svc.close();

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { isFashionError } from '../../src/errors.js';
 import { feedFormat, parseMappings, readFeed, readFeedStream, sniffFeedFormat, urlProblem, type FeedEntry, type FeedFormat, type FeedMapping, type FeedProblem, type FeedRow } from '../../src/feeds/readFeed.js';
+import { IMPORTS_DIR, STALE_FEED_MS, STALE_PART_MS, sweepStaleImports } from '../../src/feeds/feedImport.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fashion-feeds-unit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -183,4 +184,27 @@ test('urlProblem accepts http(s) only', () => {
   assert.equal(urlProblem('https://cdn.example/a.jpg?w=800'), null);
   assert.match(urlProblem('file:///etc/passwd')!, /file: scheme/);
   assert.match(urlProblem('//cdn.example/a.jpg')!, /not a URL/);
+});
+
+test('feeds that a dead server left under imports/ are swept by age only: a stale part after an hour, a kept feed after a week', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'fashion-sweep-'));
+  try {
+    const dir = join(data, IMPORTS_DIR);
+    assert.equal(await sweepStaleImports(data), 0, 'no imports folder yet');
+    mkdirSync(dir);
+    const now = Date.now();
+    const make = (name: string, ageMs: number) => {
+      writeFileSync(join(dir, name), 'id,image_link\n');
+      const t = new Date(now - ageMs);
+      utimesSync(join(dir, name), t, t);
+    };
+    make('a.part', STALE_PART_MS + 60_000); // an upload cut off by a crash
+    make('b.part', 60_000); // an upload arriving now
+    make('c.csv', STALE_FEED_MS + 60_000); // a feed whose job never ran
+    make('d.jsonl', 2 * STALE_PART_MS); // a feed queued behind another import
+    assert.equal(await sweepStaleImports(data, now), 2);
+    assert.deepEqual(readdirSync(dir).sort(), ['b.part', 'd.jsonl']);
+  } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
 });
