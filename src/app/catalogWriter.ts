@@ -132,7 +132,10 @@ export class CatalogWriter {
         const store = this.store;
         // No follow pass between the commit and its applyWrite: a page read before the commit, applied after it, would
         // put the older version back until the next pass.
-        return await this.svc.exclusively(() => write(store));
+        return await this.svc.exclusively(async () => {
+          await this.svc.readAgainIfStale(store);
+          return write(store);
+        });
       }),
     );
     this.tail = run.catch(() => undefined);

@@ -244,6 +244,18 @@ export class Services {
   }
 
   /**
+   * For a write of this server's, inside `exclusively` and holding the writer lock: reads the catalog again when the
+   * store's refinement or model is no longer the one served (another process trained since, and this server has not
+   * followed yet), so that the write makes its vectors with the catalog's current refinement. Otherwise an item written
+   * in that gap would keep a vector of the old model until the next training. Returns whether it read again.
+   */
+  async readAgainIfStale(writer: CatalogStore): Promise<boolean> {
+    if ((await reloadKey(writer)) === this.reloadKey) return false;
+    await this.reloadNow({});
+    return true;
+  }
+
+  /**
    * Runs a write of this server's (src/app/catalogWriter.ts: its commit, then `applyWrite`) with no follow pass or
    * reload in between.
    */
