@@ -154,11 +154,11 @@ describe('search in SQL', { skip: SKIP, timeout: 600_000 }, () => {
     const d = randomData(3000, 64, 11);
     await store.putItems(items(d));
     const source: PgSpaceSource = { schema, vectors: 'backbone', dims: d.dims };
-    const built = await ensureHnswIndexes(pool, schema, [source], 'cosine');
+    const built = await ensureHnswIndexes(pool, schema, [{ source, metric: 'cosine' }]);
     assert.equal(built.length, 1);
     assert.ok(built[0]!.built && built[0]!.bytes > 0, `built ${JSON.stringify(built)}`);
     t.diagnostic(`index ${built[0]!.name}: ${Math.round(built[0]!.ms)} ms, ${(built[0]!.bytes / 2 ** 20).toFixed(1)} MiB for ${d.ids.length} x ${d.dims}`);
-    assert.equal((await ensureHnswIndexes(pool, schema, [source], 'cosine'))[0]!.built, false, 'a second call keeps the index');
+    assert.equal((await ensureHnswIndexes(pool, schema, [{ source, metric: 'cosine' }]))[0]!.built, false, 'a second call keeps the index');
 
     const hnsw = new PgVectorSpace(pool, source, { mode: 'hnsw', efSearch: 40 });
     const exact = new PgVectorSpace(pool, source, { mode: 'exact' });
@@ -199,7 +199,7 @@ describe('search in SQL', { skip: SKIP, timeout: 600_000 }, () => {
     await store.putFeatures('refined', new Map(d.ids.map((id) => [id, Float32Array.from({ length: 32 }, () => rand() * 2 - 1)])));
     const refined: PgSpaceSource = { schema, vectors: 'refined', dims: 32 };
     const part: PgSpaceSource = { schema, vectors: 'refined', slice: { offset: 16, dims: 16 }, dims: 16, stored: 32 };
-    const built = await ensureHnswIndexes(pool, schema, [refined, part], 'euclidean');
+    const built = await ensureHnswIndexes(pool, schema, [{ source: refined, metric: 'euclidean' }, { source: part, metric: 'euclidean' }]);
     for (const [source, index] of [[refined, built[0]!], [part, built[1]!]] as const) {
       const space = new PgVectorSpace(pool, source, { mode: 'hnsw' });
       const q = Float32Array.from({ length: source.dims }, () => rand() * 2 - 1);
@@ -214,7 +214,7 @@ describe('search in SQL', { skip: SKIP, timeout: 600_000 }, () => {
     await store.putFeatures('refined', new Map(d.ids.map((id) => [id, Float32Array.from({ length: 48 }, () => rand())])), { replace: true });
     assert.equal(await new PgVectorSpace(pool, refined, { mode: 'exact' }).count(), 0, 'no row of the old width is left');
     assert.equal((await new PgVectorSpace(pool, wider, { mode: 'exact' }).search(new Float32Array(48).fill(0.5), { k: 3, metric: 'euclidean' })).length, 3);
-    const again = await ensureHnswIndexes(pool, schema, [wider], 'euclidean');
+    const again = await ensureHnswIndexes(pool, schema, [{ source: wider, metric: 'euclidean' }]);
     const { rows: names } = await pool.query<{ relname: string }>(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname LIKE 'hnsw%' ORDER BY 1`, [schema]);
     assert.deepEqual(names.map((r) => r.relname), [again[0]!.name]);
   });
@@ -231,7 +231,7 @@ describe('search in SQL', { skip: SKIP, timeout: 600_000 }, () => {
     const live = new LiveSpace(new EmbeddedSpace(d.ids, d.metadata, new ExactIndex(d.vectors, d.dims)));
     live.setSnapshotPhotos(entries);
     for (const mode of ['exact', 'hnsw'] as const) {
-      if (mode === 'hnsw') await ensureHnswIndexes(pool, schema, [{ schema, vectors: 'backbone', dims: d.dims }], 'cosine');
+      if (mode === 'hnsw') await ensureHnswIndexes(pool, schema, [{ source: { schema, vectors: 'backbone', dims: d.dims }, metric: 'cosine' }]);
       const sql = new PgVectorSpace(pool, { schema, vectors: 'backbone', dims: d.dims }, { mode, photos: true });
       // A query that is one product's second photo finds that product first, at that photo, once.
       const target = entries.find((e) => e.vectors.length >= 2)!;

@@ -16,8 +16,8 @@ export interface BuiltIndex {
 const BUILD_MEMORY = '512MB';
 
 /**
- * Makes the catalog's HNSW indexes what its spaces need: one per space (an expression index on the halfvec of the
- * space's width, partial on the refined features), for the catalog's metric. Indexes of this kind that no space
+ * Makes the catalog's HNSW indexes what its spaces need: one per space and metric (an expression index on the halfvec
+ * of the space's width, partial on the rows of that width, and on the refined features). Indexes of this kind that no space
  * needs any more (another refinement's width, another metric) are dropped; one left invalid by a build that died is
  * built again. Writers call it after an ingest or a training, as the embedded backend saves its graphs then.
  *
@@ -26,8 +26,8 @@ const BUILD_MEMORY = '512MB';
  * lock and does not cover it. Searches would not wait either way. The price: a slower build, no transaction around it,
  * and an invalid index left behind when it fails (dropped and built again by the next call).
  */
-export async function ensureHnswIndexes(pool: pg.Pool, schema: string, sources: readonly PgSpaceSource[], metric: Metric): Promise<BuiltIndex[]> {
-  const wanted = new Map(sources.map((s) => [indexName(s, metric), s]));
+export async function ensureHnswIndexes(pool: pg.Pool, schema: string, indexes: ReadonlyArray<{ readonly source: PgSpaceSource; readonly metric: Metric }>): Promise<BuiltIndex[]> {
+  const wanted = new Map(indexes.map((x) => [indexName(x.source, x.metric), x]));
   const { rows: have } = await pool.query<{ name: string; valid: boolean }>(
     `SELECT c.relname AS name, x.indisvalid AS valid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = $1 AND c.relname LIKE 'hnsw\\_%'`,
@@ -38,7 +38,7 @@ export async function ensureHnswIndexes(pool: pg.Pool, schema: string, sources: 
   }
   const present = new Set(have.filter((h) => h.valid).map((h) => h.name));
   const out: BuiltIndex[] = [];
-  for (const [name, source] of wanted) {
+  for (const [name, { source, metric }] of wanted) {
     const t0 = performance.now();
     const built = !present.has(name);
     if (built) await build(pool, name, source, metric);
