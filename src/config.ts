@@ -47,6 +47,11 @@ export interface Config {
   /** Exact search, HNSW, or HNSW from `annThreshold` items up (auto). */
   readonly index: 'auto' | 'exact' | 'hnsw';
   readonly annThreshold: number;
+  /**
+   * On PostgreSQL, search in SQL (src/index/pgVectorSpace.ts: pgvector HNSW indexes, filters in WHERE) rather than over
+   * the vectors read into memory (FASHION_SQL_SEARCH, on or off; off by default while it is new).
+   */
+  readonly sqlSearch: boolean;
   /** Share of labelled items that get a re-photographed training copy for the refinement (src/refine/augment.ts). */
   readonly augment: number;
   /**
@@ -153,6 +158,7 @@ const ENV_KEYS: Record<string, string> = {
   logLevel: 'FASHION_LOG_LEVEL',
   index: 'FASHION_INDEX',
   annThreshold: 'FASHION_ANN_THRESHOLD',
+  sqlSearch: 'FASHION_SQL_SEARCH',
   augment: 'FASHION_AUGMENT',
   secondModel: 'FASHION_SECOND_MODEL',
   secondPreprocess: 'FASHION_SECOND_PREPROCESS',
@@ -230,6 +236,7 @@ export const CONFIG_FILE_SCHEMA = Type.Object(
     logLevel: Type.Optional(Type.String()),
     index: Type.Optional(Type.Enum(['auto', 'exact', 'hnsw'])),
     annThreshold: Type.Optional(Type.Integer()),
+    sqlSearch: Type.Optional(Type.Enum(['on', 'off'], { description: 'On PostgreSQL, search in SQL with pgvector indexes (default off)' })),
     augment: Type.Optional(Type.Number()),
     secondModel: Type.Optional(Type.String()),
     secondPreprocess: Type.Optional(Type.String()),
@@ -329,6 +336,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     logLevel: str('logLevel', 'info'),
     index: oneOf<'auto' | 'exact' | 'hnsw'>('index', 'auto', ['auto', 'exact', 'hnsw']),
     annThreshold: int('annThreshold', 20_000, 0, 1_000_000_000),
+    sqlSearch: oneOf<'on' | 'off'>('sqlSearch', 'off', ['on', 'off']) === 'on',
     augment: share('augment', DEFAULT_AUGMENT),
     // The second model sees the same fit of the photo as the first (src/embedding/composeBackbones.ts): only its normalisation is its own.
     secondModel: second !== 'none' ? { model: second, preprocess: resolvePreprocess(secondPreset, { size: preprocess.size, fit: preprocess.fit }) } : undefined,

@@ -65,9 +65,18 @@ describe('the catalog in PostgreSQL', { skip: SKIP, timeout: 600_000 }, () => {
     }
   });
 
-  test('exact search returns the same top 5 on both backends for every probe photo', async () => {
-    const [a, b] = [await Services.open(embedded), await Services.open(inPg)];
+  // Search over the vectors read into memory (the default), and in SQL (sqlSearch): exactly, and through the HNSW indexes.
+  const variants: Array<[string, Config]> = [
+    ['in memory', inPg],
+    ['in SQL, exact', { ...inPg, sqlSearch: true, index: 'exact' }],
+    ['in SQL, HNSW', { ...inPg, sqlSearch: true, index: 'hnsw' }],
+  ];
+  for (const [how, config] of variants) test(`search on PostgreSQL ${how} returns the same top 5 as the embedded backend for every probe photo`, async () => {
+    const [a, b] = [await Services.open(embedded), await Services.open(config)];
     try {
+      assert.equal(b.sql !== null, config.sqlSearch, 'searched where asked');
+      if (config.index === 'hnsw') assert.ok((await b.prepareSqlIndexes()).length > 0, 'the HNSW indexes are built');
+      assert.equal(b.info().index, config.index === 'hnsw' ? 'hnsw' : 'exact');
       assert.equal(b.catalog.size, a.catalog.size);
       assert.equal(b.info().refinement?.dims, a.info().refinement?.dims);
       for (const id of fx.ids.filter((_, i) => i % 6 === 0)) {

@@ -106,7 +106,9 @@ export async function prepareSearch(config: Config, lock: WriterLock): Promise<N
   lock.assertHeld();
   const services = await Services.open(config);
   try {
-    return services.prepareIndex({ save: true });
+    const prepared = services.prepareIndex({ save: true });
+    await services.prepareSqlIndexes();
+    return prepared;
   } finally {
     await services.close();
   }

@@ -218,6 +218,7 @@ export async function trainCatalogFolder(
     const services = await Services.open(config);
     try {
       services.prepareIndex({ save: true });
+      await services.prepareSqlIndexes();
     } finally {
       await services.close();
     }

@@ -24,6 +24,7 @@ import { TextEngine, type TextEngineOptions } from '../text/textQuery.js';
 import type { TextSearch } from '../text/textSearch.js';
 import { FOLLOW_EVERY_MS, FOLLOW_PAGE, FollowLoop } from './followLoop.js';
 import { QueryPipeline } from './queryPipeline.js';
+import { buildSqlIndexes, sqlSpaces, type SpaceShape, type SqlSpaces } from './sqlSpaces.js';
 
 /** The catalog's vector spaces, all with rows in the catalog's order. */
 export interface Spaces {
@@ -86,6 +87,14 @@ export class Services {
   refinement!: RefinementService;
   spaces!: Spaces;
   live!: LiveSpaces;
+  /**
+   * The spaces searched in SQL (config.sqlSearch on PostgreSQL), or null. With them, search and matching go to the
+   * database, which holds every committed write, so they need no overlay of the writes applied since the snapshot; the
+   * in-memory spaces stay for what reads vectors synchronously (an item's features, the duplicates scan).
+   */
+  sql: SqlSpaces | null = null;
+  /** What the catalog's spaces are made of (the SQL indexes are built for it). */
+  private shape!: SpaceShape;
   embedding!: EmbeddingService;
   search!: SearchService;
   match!: MatchService;
@@ -176,7 +185,10 @@ export class Services {
       backbone: backbone === search ? liveSearch : new LiveSpace(backbone),
     };
     this.addOtherPhotos(photos);
-    if (this.wantsGraph()) this.useGraphs(false);
+    this.shape = { backboneDims: dims, refinedDims: model?.dims ?? null, part: part ? { offset: part.offset, dims: part.dims } : null, otherPhotos: photos.length > 0 };
+    this.sql = sqlSpaces(config, store, this.shape, this.wantsGraph() ? 'hnsw' : 'exact');
+    if (!this.sql && this.wantsGraph()) this.useGraphs(false);
+    const searched = this.sql ?? this.live;
     const identity = this.catalog.identity;
     this.embedding = new EmbeddingService(
       store,
@@ -184,8 +196,8 @@ export class Services {
       { embedder: embedderOptions(config, identity), limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels }, readings: sameProduct !== null },
       embedder,
     );
-    this.search = new SearchService(this.catalog, { search: this.live.search, sameProduct: this.live.sameProduct }, { k: config.k, metric: config.metric, pinGap: part?.pinGap ?? null });
-    this.match = new MatchService(this.search, { sameProduct: this.live.sameProduct, backbone: this.live.backbone }, part?.matchGap ?? null);
+    this.search = new SearchService(this.catalog, { search: searched.search, sameProduct: searched.sameProduct }, { k: config.k, metric: config.metric, pinGap: part?.pinGap ?? null });
+    this.match = new MatchService(this.search, { sameProduct: searched.sameProduct, backbone: searched.backbone }, part?.matchGap ?? null);
     // The scan is kept per catalog version: the generation of the store this snapshot was read from.
     this.duplicates = new DuplicatesService(this.catalog, { vectors: backbone.exact.vectors, dims: backbone.dims }, { generation, jobs: this.jobs });
     this.pipeline = new QueryPipeline(this, config);
@@ -400,12 +412,24 @@ export class Services {
    * later opens load what the writers saved.
    */
   prepareIndex(options: { save?: boolean } = {}): { kind: 'exact' | 'hnsw'; items: number } {
+    // Searched in SQL: the database's indexes serve (prepareSqlIndexes builds them), not graphs in memory.
+    if (this.sql) return { kind: this.sql.search.kind, items: this.catalog.size };
     if (this.wantsGraph() && this.spaces.search.kind !== 'hnsw') this.useGraphs(true);
     if (options.save && this.wantsGraph()) {
       this.spaces.search.saveGraph();
       this.spaces.sameProduct?.saveGraph();
     }
     return { kind: this.spaces.search.kind, items: this.catalog.size };
+  }
+
+  /**
+   * Builds the HNSW indexes of the spaces searched in SQL, when the catalog is searched through a graph (annThreshold
+   * items or more, or index=hnsw): writers call it after prepareIndex({ save: true }), where the embedded backend saves
+   * its graphs. What it built: name, milliseconds, bytes.
+   */
+  async prepareSqlIndexes(): Promise<Array<{ name: string; built: boolean; ms: number; bytes: number }>> {
+    if (!this.sql || !this.wantsGraph()) return [];
+    return buildSqlIndexes(this.config, this.store, this.shape);
   }
 
   info(): CatalogInfo {
@@ -417,7 +441,7 @@ export class Services {
       imagesRoot: this.catalog.imagesRoot,
       dataDir: this.config.dataDir,
       metadataColumns: this.catalog.metadataColumns,
-      index: this.spaces.search.kind,
+      index: (this.sql ?? this.spaces).search.kind,
       refinement: model ? { trainedAt: model.header.trainedAt, dims: model.dims, report: model.header.report } : null,
       ...(this.refinement.note ? { refinementNote: this.refinement.note } : {}),
     };

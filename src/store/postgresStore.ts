@@ -175,6 +175,14 @@ export class PostgresCatalogStore implements CatalogStore {
     return this.shared.schema;
   }
 
+  /**
+   * The pool and schema, for what runs its own SQL on the catalog's tables: vector search and its indexes
+   * (src/index/pgVectorSpace.ts, pgIndexes.ts). Not inside a transaction: those read the latest committed state.
+   */
+  sqlAccess(): { readonly pool: pg.Pool; readonly schema: string } {
+    return { pool: this.shared.pool, schema: this.shared.schema };
+  }
+
   // ------------------------------------------------------------------------------------------ settings
 
   async getSetting(key: string): Promise<string | null> {
