@@ -612,26 +612,9 @@ export class PostgresCatalogStore implements CatalogStore {
     return run;
   }
 
-  /** A transaction on one pooled connection: COMMIT when `fn` resolves, ROLLBACK when it throws. */
-  private async transaction<T>(begin: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.shared.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query(begin);
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackErr) {
-        // The connection is unusable: the pool must drop it rather than lend it again.
-        broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
-      }
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+  /** A transaction on one pooled connection (see inTransaction). */
+  private transaction<T>(begin: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.shared.pool, begin, fn);
   }
 
   /** Runs `fn` with a store bound to `client`'s open transaction; calls still queued on it finish before it ends. */
@@ -678,12 +661,31 @@ export class PostgresCatalogStore implements CatalogStore {
   }
 }
 
-/** Creates the schema and applies the migrations it lacks, one process at a time (concurrent opens wait). */
-async function migrate(pool: pg.Pool, schema: string): Promise<void> {
+/** A transaction on one pooled connection: COMMIT when `fn` resolves, ROLLBACK when it throws. */
+async function inTransaction<T>(pool: pg.Pool, begin: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    await client.query('BEGIN');
+    await client.query(begin);
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK');
+    } catch (rollbackErr) {
+      // The connection is unusable: the pool must drop it rather than lend it again.
+      broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
+    }
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** Creates the schema and applies the migrations it lacks, one process at a time (concurrent opens wait). */
+function migrate(pool: pg.Pool, schema: string): Promise<void> {
+  return inTransaction(pool, 'BEGIN', async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1, 0)', [MIGRATION_LOCK]);
     const { rows: ext } = await client.query(`SELECT 1 FROM pg_extension WHERE extname = 'vector'`);
     if (ext.length === 0) await client.query('CREATE EXTENSION vector');
@@ -696,17 +698,7 @@ async function migrate(pool: pg.Pool, schema: string): Promise<void> {
       await client.query(m.sql(s));
       await client.query(`INSERT INTO ${s}.schema_migrations (version) VALUES ($1)`, [m.version]);
     }
-    await client.query('COMMIT');
-  } catch (err) {
-    try {
-      await client.query('ROLLBACK');
-    } catch (rollbackErr) {
-      broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
-    }
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+  });
 }
 
 /** The schema's version, or null when it holds no catalog. */
