@@ -400,6 +400,15 @@ export const JobView = Type.Object(
   },
   { description: 'A background job' },
 );
+
+/** 202 with the job a route started (or joined) and its Location, to poll at GET /api/jobs/{id}. */
+export function jobAccepted(description: string) {
+  return {
+    description,
+    headers: { location: Type.String({ description: 'The job: /api/jobs/{id}' }) },
+    content: { 'application/json': { schema: JobView } },
+  };
+}
 export const DEFAULT_JOBS_LIMIT = 20;
 export const MAX_JOBS_LIMIT = 200;
 export const JobsQuery = Type.Object(

@@ -163,6 +163,11 @@ export function duplicatesView(d: { exact: readonly DuplicateGroup[]; near: read
   return { threshold: d.threshold, exact: d.exact.map(groupView), near: d.near.map(groupView), ...(d.scan ? { scan: { ...d.scan } } : {}) };
 }
 
+/** Where a job is polled: GET /api/jobs/{id}. */
+export function jobUrl(job: Pick<Job, 'id'>): string {
+  return `/api/jobs/${encodeURIComponent(job.id)}`;
+}
+
 /** A job's record as the API shows it: the failure's internal detail stays in the log. */
 export function jobView(job: Job): JobBody {
   return {

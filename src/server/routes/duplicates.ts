@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { DuplicatesQuery, DuplicatesResponse, DuplicatesScanJobStatus, ERROR_RESPONSES } from '../../api/schemas.js';
-import { duplicatesView, jobView } from '../../api/views.js';
+import { duplicatesView, jobUrl, jobView } from '../../api/views.js';
 import { FashionError } from '../../errors.js';
 import { duplicatesCsv } from '../../search/duplicates.js';
 import type { Job } from '../../jobs/jobQueue.js';
@@ -115,10 +115,6 @@ export const duplicatesRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
  */
 function retryAfter(st: Extract<ScanStatus, { status: 'running' }>): number {
   return Math.max(1, Math.min(10, Math.round(st.items / 10_000)));
-}
-
-function jobUrl(job: Job): string {
-  return `/api/jobs/${encodeURIComponent(job.id)}`;
 }
 
 /** The scan's status as it was answered before jobs, with its job beside it (so existing clients read what they did). */

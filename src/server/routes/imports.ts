@@ -2,8 +2,8 @@ import { rm } from 'node:fs/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
-import { ERROR_RESPONSES, JobView, MAX_URL_LENGTH } from '../../api/schemas.js';
-import { jobView } from '../../api/views.js';
+import { ERROR_RESPONSES, jobAccepted, MAX_URL_LENGTH } from '../../api/schemas.js';
+import { jobUrl, jobView } from '../../api/views.js';
 import { importFeedInBackground, type FeedImport } from '../../app/backgroundIndex.js';
 import type { Config } from '../../config.js';
 import { FashionError } from '../../errors.js';
@@ -83,11 +83,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { sv
       security: [{ bearer: [] }],
       body: { required: true, content: { 'application/json': { schema: ImportJsonBody }, 'multipart/form-data': { schema: ImportForm } } },
       response: {
-        202: {
-          description: 'The feed is kept and its job queued or running',
-          headers: { location: Type.String({ description: 'The job: /api/jobs/{id}' }) },
-          content: { 'application/json': { schema: JobView } },
-        },
+        202: jobAccepted('The feed is kept and its job queued or running'),
         ...ERROR_RESPONSES,
       },
     },
@@ -98,7 +94,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { sv
       throw err;
     });
     req.log.info({ jobId: job.id, bytes: asked.kept.bytes, format: asked.format ?? asked.kept.format, status: job.status }, 'feed import submitted');
-    return reply.code(202).header('location', `/api/jobs/${encodeURIComponent(job.id)}`).send(jobView(job));
+    return reply.code(202).header('location', jobUrl(job)).send(jobView(job));
   });
 };
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
-import { ERROR_RESPONSES, JobView } from '../../api/schemas.js';
-import { jobView } from '../../api/views.js';
+import { ERROR_RESPONSES, jobAccepted } from '../../api/schemas.js';
+import { jobUrl, jobView } from '../../api/views.js';
 import { MIN_LABELLED_TO_TRAIN, trainInBackground } from '../../app/backgroundIndex.js';
 import { DEFAULT_AUGMENT } from '../../config.js';
 import { FashionError } from '../../errors.js';
@@ -48,11 +48,7 @@ export const trainRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { svc
       security: [{ bearer: [] }],
       body: { required: false, content: { 'application/json': { schema: TrainBody } } },
       response: {
-        202: {
-          description: 'The training job, queued or running (a new one, or the one already under way)',
-          headers: { location: Type.String({ description: 'The job: /api/jobs/{id}' }) },
-          content: { 'application/json': { schema: JobView } },
-        },
+        202: jobAccepted('The training job, queued or running (a new one, or the one already under way)'),
         ...ERROR_RESPONSES,
       },
     },
@@ -62,6 +58,6 @@ export const trainRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { svc
     const body = (req.body ?? {}) as TrainJson;
     const job = await trainInBackground(svc, { ...body, holder: TRAIN_LOCK_HOLDER });
     req.log.info({ jobId: job.id, status: job.status, params: job.params }, 'training submitted');
-    return reply.code(202).header('location', `/api/jobs/${encodeURIComponent(job.id)}`).send(jobView(job));
+    return reply.code(202).header('location', jobUrl(job)).send(jobView(job));
   });
 };
