@@ -14,22 +14,13 @@ import { basename, join } from 'node:path';
 import { readTextQueries, scoreTextQueries, textEvalEngine, type TextEvalReport, type TextQueryRow } from '../src/app/evaluateText.js';
 import { Services } from '../src/app/services.js';
 import { REPO_ROOT, resolveConfig } from '../src/config.js';
-import { MIN_LENGTH_ONE_EDIT } from '../src/text/spelling.js';
+import { MIN_LENGTH_ONE_EDIT, nearKeys } from '../src/text/spelling.js';
 import { mulberry32 } from '../src/util/random.js';
 import { arg, saveResult } from './common.js';
 
 export const SLIP_KINDS = ['dropped', 'doubled', 'swapped', 'neighbour'] as const;
 export type SlipKind = (typeof SLIP_KINDS)[number];
 
-/** Letters next to each letter on a QWERTY keyboard (same row and the rows above and below). */
-const ROWS = ['qwertyuiop', 'asdfghjkl', 'zxcvbnm'];
-const NEIGHBOURS = new Map<string, string>();
-ROWS.forEach((row, r) => {
-  [...row].forEach((ch, c) => {
-    const near = [row[c - 1], row[c + 1], ROWS[r - 1]?.[c], ROWS[r - 1]?.[c + 1], ROWS[r + 1]?.[c - 1], ROWS[r + 1]?.[c]];
-    NEIGHBOURS.set(ch, near.filter((x): x is string => !!x).join(''));
-  });
-});
 
 /** One slip of the given kind in a word (letters only), at a random place; the word changes. */
 export function slipWord(word: string, kind: SlipKind, rand: () => number): string {
@@ -52,7 +43,7 @@ export function slipWord(word: string, kind: SlipKind, rand: () => number): stri
     case 'neighbour': {
       const i = at(word.length);
       const ch = word[i]!;
-      const near = NEIGHBOURS.get(ch.toLowerCase()) ?? 'e';
+      const near = nearKeys(ch.toLowerCase()) || 'e';
       const sub = near[at(near.length)]!;
       return word.slice(0, i) + (ch === ch.toLowerCase() ? sub : sub.toUpperCase()) + word.slice(i + 1);
     }

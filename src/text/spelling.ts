@@ -59,6 +59,11 @@ KEY_ROWS.forEach((row, r) => {
   });
 });
 
+/** The keys next to a letter's key ('' for a key off the letter rows). */
+export function nearKeys(ch: string): string {
+  return NEAR_KEYS.get(ch) ?? '';
+}
+
 /**
  * Whether one edit between a typed word and a candidate is a likely slip of the fingers: a letter dropped, two
  * letters swapped, a letter replaced by a key next to it, or a letter too many that doubles a letter beside it or
