@@ -5,13 +5,11 @@ import { itemPredicate } from './itemFilter.js';
 import type { Metric } from './metric.js';
 import type { IdDistance, VectorFilter, VectorQuery, VectorSpace } from './vectorIndex.js';
 
-/** A product's photos kept apart from the snapshot, each with its squared norm (computed once). */
+/** An item written since the snapshot: all its photos (photo 0 first), each with its squared norm (computed once). */
 interface Photos {
   readonly vectors: readonly Float32Array[];
   readonly norm2s: readonly number[];
   readonly metadata: Metadata;
-  /** The photo number of vectors[0]: 0 for an item written since (all its photos), 1 for a snapshot item's others. */
-  readonly first: number;
 }
 
 /**
@@ -59,7 +57,7 @@ export class LiveSpace implements VectorSpace {
     }
     this.base.hide(id);
     this.others?.hidden.add(id);
-    this.added.set(id, photos([vector, ...others], metadata, 0));
+    this.added.set(id, photos([vector, ...others], metadata));
   }
 
   /**
@@ -180,8 +178,8 @@ interface Query {
   readonly metric: Metric;
 }
 
-function photos(vectors: readonly Float32Array[], metadata: Metadata, first: number): Photos {
-  return { vectors, norm2s: vectors.map(norm2Of), metadata, first };
+function photos(vectors: readonly Float32Array[], metadata: Metadata): Photos {
+  return { vectors, norm2s: vectors.map(norm2Of), metadata };
 }
 
 /** The product's photo nearest the query: its distance and its number (omitted for photo 0). */
@@ -195,8 +193,7 @@ function nearestPhoto(p: Photos, q: Query): { distance: number; photo?: number }
       best = i;
     }
   });
-  const photo = p.first + best;
-  return photo === 0 ? { distance: bestDistance } : { distance: bestDistance, photo };
+  return best === 0 ? { distance: bestDistance } : { distance: bestDistance, photo: best };
 }
 
 /** The k products of `set` nearest the query by their nearest photo, exactly. */
