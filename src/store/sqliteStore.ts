@@ -21,6 +21,8 @@ export class SqliteCatalogStore implements CatalogStore {
   private readonly inside = new AsyncLocalStorage<SqliteCatalogStore>();
   /** The transaction before (atomically): one at a time on this connection. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** Statements prepared once and reused: several run per item in a batch or a page of changes. */
+  private readonly prepared = new Map<string, Database.Statement>();
   /** False for a catalog made before products had several photos, opened read-only (none has any). */
   private readonly photosTable: boolean;
   /**
@@ -101,16 +103,25 @@ export class SqliteCatalogStore implements CatalogStore {
     };
   }
 
+  private sql(text: string): Database.Statement {
+    let st = this.prepared.get(text);
+    if (!st) {
+      st = this.db.prepare(text);
+      this.prepared.set(text, st);
+    }
+    return st;
+  }
+
   private hasColumn(table: string, column: string): boolean {
-    return (this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).some((c) => c.name === column);
+    return (this.sql(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).some((c) => c.name === column);
   }
 
   private getSettingRaw(key: string): string | null {
-    return (this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? null;
+    return (this.sql('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? null;
   }
 
   private setSettingRaw(key: string, value: string): void {
-    this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.sql('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   async getSetting(key: string): Promise<string | null> {
@@ -128,7 +139,7 @@ export class SqliteCatalogStore implements CatalogStore {
   async pixelHashes(): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     if (!this.hashColumn) return out;
-    const rows = this.db.prepare('SELECT id, pixel_hash FROM items WHERE pixel_hash IS NOT NULL').all() as Array<{ id: string; pixel_hash: string }>;
+    const rows = this.sql('SELECT id, pixel_hash FROM items WHERE pixel_hash IS NOT NULL').all() as Array<{ id: string; pixel_hash: string }>;
     for (const r of rows) out.set(r.id, r.pixel_hash);
     return out;
   }
@@ -143,7 +154,7 @@ export class SqliteCatalogStore implements CatalogStore {
     this.db.transaction(() => {
       // Rowids order insertions (insertCursor, itemsAfter), so they must never be issued twice: SQLite would give a new
       // row the rowid of a deleted last row, which a reader already past it would never see. An update keeps its row.
-      const max = (this.db.prepare('SELECT COALESCE(MAX(rowid), 0) AS m FROM items').get() as { m: number }).m;
+      const max = (this.sql('SELECT COALESCE(MAX(rowid), 0) AS m FROM items').get() as { m: number }).m;
       let next = Math.max(max, Number(this.settingSync(SETTING_INSERT_SEQ) ?? '0'));
       for (const it of items) {
         this.stmts.put.run({
@@ -201,7 +212,7 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   async putPhotos(id: string, photos: readonly PhotoWithVector[]): Promise<void> {
-    const insert = this.db.prepare('INSERT INTO photos (item_id, n, path, size, mtime_ms, pixel_hash, vector, colour) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    const insert = this.sql('INSERT INTO photos (item_id, n, path, size, mtime_ms, pixel_hash, vector, colour) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     this.db.transaction(() => {
       this.removePhotosOf(id);
       photos.forEach((p, i) => insert.run(id, i + 1, p.path, p.size, p.mtimeMs, p.pixelHash ?? null, blob(p.vector), p.colour ? blob(p.colour) : null));
@@ -212,23 +223,23 @@ export class SqliteCatalogStore implements CatalogStore {
 
   async loadPhotos(): Promise<PhotoVectors[]> {
     if (!this.photosTable) return [];
-    const rows = this.db.prepare('SELECT item_id, n, vector, colour FROM photos ORDER BY item_id, n').all() as Array<{ item_id: string; n: number; vector: Buffer; colour: Buffer | null }>;
+    const rows = this.sql('SELECT item_id, n, vector, colour FROM photos ORDER BY item_id, n').all() as Array<{ item_id: string; n: number; vector: Buffer; colour: Buffer | null }>;
     return rows.map((r) => ({ id: r.item_id, n: r.n, vector: floats(r.vector), colour: r.colour ? floats(r.colour) : null }));
   }
 
   async idsWithPhotos(): Promise<Set<string>> {
     if (!this.photosTable) return new Set();
-    return new Set((this.db.prepare('SELECT DISTINCT item_id FROM photos').all() as Array<{ item_id: string }>).map((r) => r.item_id));
+    return new Set((this.sql('SELECT DISTINCT item_id FROM photos').all() as Array<{ item_id: string }>).map((r) => r.item_id));
   }
 
   private removePhotosOf(id: string): void {
-    if (this.photosTable) this.db.prepare('DELETE FROM photos WHERE item_id = ?').run(id);
+    if (this.photosTable) this.sql('DELETE FROM photos WHERE item_id = ?').run(id);
   }
 
   /** The item's other photos' files, in order, or undefined when it has none. */
   private photoFiles(id: string): PhotoFile[] | undefined {
     if (!this.photosTable) return undefined;
-    const rows = this.db.prepare('SELECT path, size, mtime_ms, pixel_hash FROM photos WHERE item_id = ? ORDER BY n').all(id) as PhotoRow[];
+    const rows = this.sql('SELECT path, size, mtime_ms, pixel_hash FROM photos WHERE item_id = ? ORDER BY n').all(id) as PhotoRow[];
     return rows.length > 0 ? rows.map(toPhotoFile) : undefined;
   }
 
@@ -236,7 +247,7 @@ export class SqliteCatalogStore implements CatalogStore {
   private allPhotoFiles(): Map<string, PhotoFile[]> {
     const out = new Map<string, PhotoFile[]>();
     if (!this.photosTable) return out;
-    const rows = this.db.prepare('SELECT item_id, path, size, mtime_ms, pixel_hash FROM photos ORDER BY item_id, n').all() as Array<PhotoRow & { item_id: string }>;
+    const rows = this.sql('SELECT item_id, path, size, mtime_ms, pixel_hash FROM photos ORDER BY item_id, n').all() as Array<PhotoRow & { item_id: string }>;
     for (const r of rows) {
       const list = out.get(r.item_id) ?? [];
       list.push(toPhotoFile(r));
@@ -269,7 +280,7 @@ export class SqliteCatalogStore implements CatalogStore {
   async clearItems(): Promise<void> {
     this.db.transaction(() => {
       // Every item is gone: each is logged as a change (a reader then drops it), before the rows go.
-      this.db.prepare('INSERT INTO changes (id, at_ms) SELECT id, ? FROM items ORDER BY id').run(Date.now());
+      this.sql('INSERT INTO changes (id, at_ms) SELECT id, ? FROM items ORDER BY id').run(Date.now());
       this.pruneChanges();
       this.db.exec('DELETE FROM items; DELETE FROM features; DELETE FROM photos;');
       this.bump();
@@ -278,7 +289,7 @@ export class SqliteCatalogStore implements CatalogStore {
 
   async putFeatures(kind: FeatureKind, rows: ReadonlyMap<string, Float32Array>, options: PutFeaturesOptions = {}): Promise<void> {
     this.db.transaction(() => {
-      if (options.replace) this.db.prepare('DELETE FROM features WHERE kind = ?').run(kind);
+      if (options.replace) this.sql('DELETE FROM features WHERE kind = ?').run(kind);
       for (const [id, v] of rows) this.stmts.putFeature.run(id, kind, blob(v));
       for (const [key, value] of Object.entries(options.settings ?? {})) this.stmts.setSetting.run(key, value);
       this.bump();
@@ -320,7 +331,7 @@ export class SqliteCatalogStore implements CatalogStore {
 
   async insertCursor(): Promise<number> {
     // rowid grows with each insertion (an update keeps its row), so it orders insertions.
-    return (this.db.prepare('SELECT COALESCE(MAX(rowid), 0) AS c FROM items').get() as { c: number }).c;
+    return (this.sql('SELECT COALESCE(MAX(rowid), 0) AS c FROM items').get() as { c: number }).c;
   }
 
   async itemsAfter(cursor: number, limit: number): Promise<{ items: ItemWithVector[]; cursor: number }> {
@@ -352,7 +363,7 @@ export class SqliteCatalogStore implements CatalogStore {
       if (!this.hasChanges()) return { changes: [], cursor };
       if (cursor < Number(this.settingSync(SETTING_PRUNED_THROUGH) ?? '0')) return { changes: [], cursor: this.changeCursorSync(), gap: true };
       // Each id once, at its last change, in the order of those: ids changed again later come in a later page.
-      const ids = this.db.prepare('SELECT id, MAX(seq) AS seq FROM changes WHERE seq > ? GROUP BY id ORDER BY seq LIMIT ?').all(cursor, limit) as Array<{ id: string; seq: number }>;
+      const ids = this.sql('SELECT id, MAX(seq) AS seq FROM changes WHERE seq > ? GROUP BY id ORDER BY seq LIMIT ?').all(cursor, limit) as Array<{ id: string; seq: number }>;
       const changes = ids.map(({ id }): Change => {
         const item = this.followedItem(id);
         return item ? { id, item } : { id, deleted: true };
@@ -363,12 +374,12 @@ export class SqliteCatalogStore implements CatalogStore {
 
   private changeCursorSync(): number {
     if (!this.hasChanges()) return 0;
-    const last = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS c FROM changes').get() as { c: number }).c;
+    const last = (this.sql('SELECT COALESCE(MAX(seq), 0) AS c FROM changes').get() as { c: number }).c;
     return Math.max(last, Number(this.settingSync(SETTING_PRUNED_THROUGH) ?? '0'));
   }
 
   private hasChanges(): boolean {
-    this.changesTable ||= this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'changes'").get() !== undefined;
+    this.changesTable ||= this.sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'changes'").get() !== undefined;
     return this.changesTable;
   }
 
@@ -385,16 +396,16 @@ export class SqliteCatalogStore implements CatalogStore {
 
   /** Logs a write's ids in its transaction (the caller's), and prunes what is older than the log keeps. */
   private logChanges(ids: Iterable<string>): void {
-    const insert = this.db.prepare('INSERT INTO changes (id, at_ms) VALUES (?, ?)');
+    const insert = this.sql('INSERT INTO changes (id, at_ms) VALUES (?, ?)');
     const now = Date.now();
     for (const id of new Set(ids)) insert.run(id, now);
     this.pruneChanges();
   }
 
   private pruneChanges(): void {
-    const old = (this.db.prepare('SELECT MAX(seq) AS s FROM changes WHERE at_ms < ?').get(Date.now() - CHANGE_LOG_KEEP_MS) as { s: number | null }).s;
+    const old = (this.sql('SELECT MAX(seq) AS s FROM changes WHERE at_ms < ?').get(Date.now() - CHANGE_LOG_KEEP_MS) as { s: number | null }).s;
     if (old === null) return;
-    this.db.prepare('DELETE FROM changes WHERE seq <= ?').run(old);
+    this.sql('DELETE FROM changes WHERE seq <= ?').run(old);
     this.stmts.setSetting.run(SETTING_PRUNED_THROUGH, String(old));
   }
 
@@ -416,7 +427,7 @@ export class SqliteCatalogStore implements CatalogStore {
 
   private photosWithVectors(id: string): PhotoWithVector[] {
     if (!this.photosTable) return [];
-    const rows = this.db.prepare('SELECT path, size, mtime_ms, pixel_hash, vector, colour FROM photos WHERE item_id = ? ORDER BY n').all(id) as Array<PhotoRow & { vector: Buffer; colour: Buffer | null }>;
+    const rows = this.sql('SELECT path, size, mtime_ms, pixel_hash, vector, colour FROM photos WHERE item_id = ? ORDER BY n').all(id) as Array<PhotoRow & { vector: Buffer; colour: Buffer | null }>;
     return rows.map((r) => ({ ...toPhotoFile(r), vector: floats(r.vector), ...(r.colour ? { colour: floats(r.colour) } : {}) }));
   }
 
@@ -434,7 +445,7 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   async featureIds(kind: FeatureKind): Promise<Set<string>> {
-    return new Set((this.db.prepare('SELECT id FROM features WHERE kind = ?').all(kind) as Array<{ id: string }>).map((r) => r.id));
+    return new Set((this.sql('SELECT id FROM features WHERE kind = ?').all(kind) as Array<{ id: string }>).map((r) => r.id));
   }
 
   async loadFeatures(kind: FeatureKind, ids: readonly string[]): Promise<Float32Array | null> {
