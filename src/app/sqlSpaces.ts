@@ -5,6 +5,13 @@ import { PgVectorSpace } from '../index/pgVectorSpace.js';
 import type { CatalogStore } from '../store/catalogStore.js';
 import { PostgresCatalogStore } from '../store/postgresStore.js';
 
+/**
+ * From this many items a catalog searched in SQL goes through HNSW (index=auto), when annThreshold is not lower: an
+ * exact scan in SQL reads every row's vector from the table, several times slower than the in-memory exact scan
+ * (bench/pgRecall.ts, docs/bench.md).
+ */
+export const SQL_ANN_THRESHOLD = 5_000;
+
 /** What a catalog's spaces are made of, as the composition root read it. */
 export interface SpaceShape {
   /** The backbone vectors' width (items.embedding). */
