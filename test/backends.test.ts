@@ -149,13 +149,17 @@ for (const backend of backends) {
       assert.ok(sim.json().results.length > 0 && sim.json().results.every((r: { id: string; metadata: { gender: string } }) => r.id !== id && r.metadata.gender === 'Women'), sim.body.slice(0, 300));
     });
 
-    test('search by words: type and colour words filter, free words rank, the engine is the backend\'s', async () => {
+    test('search by words: type words filter, free words rank, a slip is corrected, the engine is the backend\'s', async () => {
       const res = await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'black watch', k: 5 } });
       assert.equal(res.statusCode, 200, res.body);
       const body = res.json();
       assert.equal(body.text.engine, backend.engine);
       const kept = body.results.filter((r: { unmatched?: string[] }) => !r.unmatched);
       assert.ok(kept.length > 0 && kept.every((r: { metadata: { articleType: string } }) => r.metadata.articleType === 'Watches'), res.body.slice(0, 400));
+      // A typing slip is read as the catalog's word (the spelling dictionary is the catalog's, on either backend).
+      const slip = (await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'hanbdag', k: 3 } })).json();
+      assert.equal(slip.text.didYouMean, 'handbag');
+      assert.ok(slip.results.length === 3 && slip.results.every((r: { metadata: { articleType: string } }) => r.metadata.articleType === 'Handbags'), JSON.stringify(slip.text));
       // A word of one product's name ranks it first.
       const named = svc.catalog.item(fx.ids[30]!).metadata.productDisplayName!;
       const byName = await app.inject({ method: 'POST', url: '/api/search', payload: { text: named, k: 3 } });
