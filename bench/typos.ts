@@ -90,14 +90,16 @@ async function main(): Promise<void> {
       const slips = rows.map((r) => slipQuery(r.query, rand));
       const slipped: TextQueryRow[] = rows.map((r, i) => ({ ...r, query: slips[i]!.query }));
       const options = { k: 5 };
-      const clean = scoreTextQueries(engine, rows, options);
-      const typed = scoreTextQueries(engine, slipped, options);
+      const clean = await scoreTextQueries(engine, rows, options);
+      const typed = await scoreTextQueries(engine, slipped, options);
       const byKind = Object.fromEntries(
-        SLIP_KINDS.map((kind) => {
-          const some = slipped.filter((_, i) => slips[i]!.kind === kind);
-          const r = scoreTextQueries(engine, some, options);
-          return [kind, { queries: some.length, p5: r.precisionAtK, strict: r.strictPrecisionAtK }];
-        }),
+        await Promise.all(
+          SLIP_KINDS.map(async (kind) => {
+            const some = slipped.filter((_, i) => slips[i]!.kind === kind);
+            const r = await scoreTextQueries(engine, some, options);
+            return [kind, { queries: some.length, p5: r.precisionAtK, strict: r.strictPrecisionAtK }] as const;
+          }),
+        ),
       );
       // Slips read back as the word written (the did-you-mean is the query as written), and read as another word.
       const read = slipped.map((r) => engine.parse(r.query));
@@ -117,8 +119,8 @@ async function main(): Promise<void> {
       });
       console.error(`${basename(file)}: as written P@5 ${clean.precisionAtK} strict ${clean.strictPrecisionAtK}; one slip P@5 ${typed.precisionAtK} strict ${typed.strictPrecisionAtK} (${typed.corrected} corrected, ${restored} read back as written, ${misread} as another word); p50/p95 ${typed.latencyMs.p50}/${typed.latencyMs.p95} ms`);
       if (process.argv.includes('--misses')) {
-        const hits = (row: TextQueryRow, query: string) => {
-          const res = engine.search(query, { k: 5 });
+        const hits = async (row: TextQueryRow, query: string) => {
+          const res = await engine.search(query, { k: 5 });
           const type = res.hits.filter((h) => h.metadata.articleType === row.articleType);
           return { res, type: type.length, strict: type.filter((h) => h.metadata.baseColour === row.baseColour).length };
         };
@@ -126,7 +128,7 @@ async function main(): Promise<void> {
           if (read[i]!.corrections.length > 0 && read[i]!.corrected.toLowerCase() !== rows[i]!.query.toLowerCase()) {
             console.error(`  read ${slips[i]!.as} (${slips[i]!.word}, ${slips[i]!.kind}) as ${read[i]!.corrections.map((c) => c.to).join(', ')}`);
           }
-          const [before, after] = [hits(rows[i]!, rows[i]!.query), hits(rows[i]!, slipped[i]!.query)];
+          const [before, after] = [await hits(rows[i]!, rows[i]!.query), await hits(rows[i]!, slipped[i]!.query)];
           if (after.type >= before.type && after.strict >= before.strict) continue;
           const info = after.res.text;
           console.error(`  ${rows[i]!.query} -> ${slipped[i]!.query}: type ${before.type} -> ${after.type}, strict ${before.strict} -> ${after.strict}; ${info.corrections.map((c) => `${c.from}>${c.to}`).join(' ')}; ${info.filters.map((f) => `${f.field}=${f.values.join('|')}`).join(' ')}`);

@@ -49,7 +49,7 @@ export interface Config {
   readonly annThreshold: number;
   /**
    * On PostgreSQL, search in SQL (src/index/pgVectorSpace.ts: pgvector HNSW indexes, filters in WHERE) rather than over
-   * the vectors read into memory (FASHION_SQL_SEARCH, on or off; off by default while it is new).
+   * the vectors read into memory (FASHION_SQL_SEARCH: auto, the default, is on with a database; on; off).
    */
   readonly sqlSearch: boolean;
   /** Share of labelled items that get a re-photographed training copy for the refinement (src/refine/augment.ts). */
@@ -236,7 +236,7 @@ export const CONFIG_FILE_SCHEMA = Type.Object(
     logLevel: Type.Optional(Type.String()),
     index: Type.Optional(Type.Enum(['auto', 'exact', 'hnsw'])),
     annThreshold: Type.Optional(Type.Integer()),
-    sqlSearch: Type.Optional(Type.Enum(['on', 'off'], { description: 'On PostgreSQL, search in SQL with pgvector indexes (default off)' })),
+    sqlSearch: Type.Optional(Type.Enum(['auto', 'on', 'off'], { description: 'On PostgreSQL, search in SQL with pgvector indexes (default auto: on with --database)' })),
     augment: Type.Optional(Type.Number()),
     secondModel: Type.Optional(Type.String()),
     secondPreprocess: Type.Optional(Type.String()),
@@ -336,7 +336,8 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     logLevel: str('logLevel', 'info'),
     index: oneOf<'auto' | 'exact' | 'hnsw'>('index', 'auto', ['auto', 'exact', 'hnsw']),
     annThreshold: int('annThreshold', 20_000, 0, 1_000_000_000),
-    sqlSearch: oneOf<'on' | 'off'>('sqlSearch', 'off', ['on', 'off']) === 'on',
+    // auto: in SQL whenever the catalog is in PostgreSQL (where SQL cannot serve it, in memory: src/app/sqlSpaces.ts).
+    sqlSearch: ((v) => v === 'on' || (v === 'auto' && databaseUrl !== null))(oneOf<'auto' | 'on' | 'off'>('sqlSearch', 'auto', ['auto', 'on', 'off'])),
     augment: share('augment', DEFAULT_AUGMENT),
     // The second model sees the same fit of the photo as the first (src/embedding/composeBackbones.ts): only its normalisation is its own.
     secondModel: second !== 'none' ? { model: second, preprocess: resolvePreprocess(secondPreset, { size: preprocess.size, fit: preprocess.fit }) } : undefined,

@@ -15,6 +15,7 @@ import pg from 'pg';
 import type { CatalogStore, ItemWithVector, Metadata, PhotoWithVector, StoredItem } from '../src/store/catalogStore.js';
 import { PostgresCatalogStore, SCHEMA_VERSION } from '../src/store/postgresStore.js';
 import { SqliteCatalogStore } from '../src/store/sqliteStore.js';
+import { FtsTextSearch } from '../src/text/ftsIndex.js';
 import { mulberry32 } from '../src/util/random.js';
 
 const DATABASE_URL = process.env.FASHION_TEST_DATABASE_URL;
@@ -694,6 +695,41 @@ function contract(backend: Backend): void {
     assert.equal(await store.count(), 256);
     assert.ok(ms < 5000, `${ms} ms`);
   });
+
+  test('textSearch: BM25 as FTS5 ranks (the same scores on names without stop words), and each write\'s words from another connection at once', async (t) => {
+    const cat = await fresh(t);
+    const { store } = cat;
+    const names = ['Men Navy T-Shirt', 'Women Red T-shirt', 'Women Black Leather Handbag', 'Men Black Loafer', 'Men Grey Slim Jean', 'Unisex Aviator Sunglasses', 'Women Black Tote Hand Bag', 'Men Brown Hand Bag'];
+    const meta = (name: string, i: number): Metadata => ({ productDisplayName: name, gender: name.split(' ')[0]!, articleType: i % 2 ? 'Handbags' : 'Tshirts' });
+    const items = names.map((name, i) => item(`p${i}`, { metadata: meta(name, i) }));
+    await store.putItems(items);
+    const reader = await cat.connect({ readonly: true });
+    const text = reader.textSearch!();
+    assert.ok(text, 'an index');
+    // The embedded index over the same items is the reference.
+    const reference = FtsTextSearch.inMemory(items);
+    t.after(() => reference.close());
+    const words = ['black', 'hand', 'bag', 'men', 'tshirts'];
+    const got = await text.score(words, 100);
+    const want = await reference.score(words, 100);
+    assert.deepEqual(got.map((h) => h.id), want.map((h) => h.id), 'the same order');
+    for (const [i, h] of got.entries()) assert.ok(Math.abs(h.score - want[i]!.score) < 1e-9, `${h.id}: ${h.score} vs ${want[i]!.score}`);
+    const scorer = await text.scorer!(words);
+    for (const h of got) assert.ok(Math.abs(scorer(h.id)! - h.score) < 1e-9, `scorer of ${h.id}`);
+    assert.equal(scorer('nope'), undefined, 'no word: no score');
+    assert.deepEqual([...(await text.matchAll(['black', 'bag']))].sort(), ['p6'], 'every word');
+    assert.deepEqual([...(await text.matchAll(['handbags']))].sort(), ['p1', 'p2', 'p3', 'p5', 'p7'], 'label and name words, stemmed');
+    assert.deepEqual([...(await text.matchAll(['zebra']))], [], 'no item');
+    // Writes through the store: a new item, new metadata, a deletion, all seen by the reader's index at once.
+    await store.putItems([item('new', { metadata: { productDisplayName: 'Men Black Bag', gender: 'Men', articleType: 'Handbags' } })]);
+    assert.ok(((await text.scorer!(words))('new') ?? 0) > 0, 'a product written since is scored');
+    await store.updateMetadata(new Map([['p5', { productDisplayName: 'Unisex Zebra Sunglasses', gender: 'Unisex', articleType: 'Handbags' }]]));
+    assert.deepEqual([...(await text.matchAll(['zebra']))], ['p5'], 'new metadata');
+    await store.removeItems(['new']);
+    assert.equal((await text.scorer!(words))('new'), undefined, 'a deleted product is gone');
+    await store.clearItems();
+    assert.deepEqual(await text.score(words, 100), [], 'cleared');
+  });
 }
 
 for (const backend of [sqlite, postgres]) {
@@ -753,6 +789,12 @@ describe('the change log of a SQLite catalog', () => {
 });
 
 // ------------------------------------------------------------------------------------------------ PostgreSQL only
+
+/** SQL that removes the words index (migration 3) from a schema. */
+function dropWords(schema: string): string {
+  const s = `"${schema}"`;
+  return `DROP TABLE ${s}.words; DROP FUNCTION ${s}.items_put_words() CASCADE; DROP FUNCTION ${s}.item_words(jsonb); DROP FUNCTION ${s}.word_tokens(tsvector)`;
+}
 
 describe('PostgresCatalogStore', { skip: PG_SKIP, timeout: 60_000 }, () => {
   const fresh = (t: TestContext) => postgres.fresh(t) as Promise<Catalog & { store: PostgresCatalogStore }>;
@@ -892,7 +934,8 @@ describe('PostgresCatalogStore', { skip: PG_SKIP, timeout: 60_000 }, () => {
     const admin = new pg.Client({ connectionString: DATABASE_URL });
     await admin.connect();
     t.after(() => admin.end());
-    await admin.query(`DROP TABLE "${store.schema}".changes; DELETE FROM "${store.schema}".schema_migrations WHERE version = 2`);
+    // Back to version 1: the change log and what came after it go.
+    await admin.query(`DROP TABLE "${store.schema}".changes; ${dropWords(store.schema)}; DELETE FROM "${store.schema}".schema_migrations WHERE version >= 2`);
     const reader = await PostgresCatalogStore.open(DATABASE_URL!, { schema: store.schema, readonly: true });
     t.after(() => reader.close());
     assert.equal(await reader.changeCursor(), 0);
@@ -919,8 +962,18 @@ describe('PostgresCatalogStore', { skip: PG_SKIP, timeout: 60_000 }, () => {
     assert.deepEqual(ids((await store.changesAfter(mid, 10)).changes), ['c'], 'a reader at the pruned end has no gap');
   });
 
-  test('textSearch is null (the PostgreSQL full-text index is later work)', async (t) => {
+  test('a schema at version 2 gets the words index (version 3), filled from its items; a reader of version 2 has none', async (t) => {
     const { store } = await fresh(t);
-    assert.equal(store.textSearch(), null);
+    await store.putItems([item('a', { metadata: { productDisplayName: 'Women Red Dress' } }), item('b')]);
+    const admin = new pg.Client({ connectionString: DATABASE_URL });
+    await admin.connect();
+    t.after(() => admin.end());
+    await admin.query(`${dropWords(store.schema)}; DELETE FROM "${store.schema}".schema_migrations WHERE version >= 3`);
+    const old = await PostgresCatalogStore.open(DATABASE_URL!, { schema: store.schema, readonly: true });
+    t.after(() => old.close());
+    assert.equal(old.textSearch(), null, 'no index before the migration');
+    const writer = await PostgresCatalogStore.open(DATABASE_URL!, { schema: store.schema });
+    t.after(() => writer.close());
+    assert.deepEqual([...(await writer.textSearch()!.matchAll(['dress']))], ['a'], 'filled from the items there were');
   });
 });

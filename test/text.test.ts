@@ -135,7 +135,7 @@ test('words that leave the type open rank by the name model; an engine can learn
   assert.deepEqual(p, [...p].sort((a, b) => b - a), 'the most likely types first');
   const none = await rec.services.text({ learnFrom: () => false });
   assert.equal(none.names.size, 0);
-  assert.ok(none.search('black for women', { k: 3 }).hits.length > 0, 'works without a name model');
+  assert.ok((await none.search('black for women', { k: 3 })).hits.length > 0, 'works without a name model');
   assert.equal((await rec.services.text({ learnFrom: (id) => id !== fx.ids[0] })).names.size, engine.names.size - 1);
 });
 
@@ -158,7 +158,7 @@ test('a typing slip still finds the product type, the API says what it read, a c
   assert.equal(slipped.text.didYouMean, 'handbag');
   assert.ok(slipped.hits.length === 3 && slipped.hits.every((h) => h.metadata.articleType === 'Handbags'), JSON.stringify(slipped.hits.map((h) => h.metadata.articleType)));
   // The same words read as typed (the engine without corrections) find no type: the correction is what finds them.
-  const asTyped = (await rec.services.text({ correctSlips: false })).search('hanbdag', { k: 3 });
+  const asTyped = await (await rec.services.text({ correctSlips: false })).search('hanbdag', { k: 3 });
   assert.deepEqual([asTyped.text.filters, asTyped.text.unmatchedWords, asTyped.text.didYouMean], [[], ['hanbdag'], undefined]);
   const name = rec.item(pickIds(['Watches'], 1)[0]!).metadata.productDisplayName!;
   const brand = tokenize(name).find((w) => /^[a-z]{5,8}$/.test(w) && w[2] !== w[3] && !['watch', 'watches', 'women', 'unisex'].includes(w))!;
@@ -249,7 +249,7 @@ test('the FTS table follows ingest: added, re-labelled and removed items', async
   db.exec(`DROP TABLE ${FTS_TABLE}; DELETE FROM settings WHERE key = 'ftsVersion'`);
   db.close();
   const store = await openCatalogStore(fx.data);
-  const n = (store.textSearch!()!).score(['tshirt'], 100).length;
+  const n = (await store.textSearch!()!.score(['tshirt'], 100)).length;
   await store.close();
   assert.ok(n > 0, 'refilled');
   await rec.close();

@@ -76,7 +76,7 @@ export async function textEvalEngine(svc: Services, rows: readonly TextQueryRow[
 }
 
 /** P@k, strict P@k and the time per query of one engine over query rows. */
-export function scoreTextQueries(engine: TextEngine, rows: readonly TextQueryRow[], options: TextEvalOptions): TextEvalReport {
+export async function scoreTextQueries(engine: TextEngine, rows: readonly TextQueryRow[], options: TextEvalOptions): Promise<TextEvalReport> {
   const k = options.k;
   let n = 0;
   let p = 0;
@@ -96,13 +96,13 @@ export function scoreTextQueries(engine: TextEngine, rows: readonly TextQueryRow
         return held;
       }
     : undefined;
-  rows.forEach((row, i) => {
+  for (const [i, row] of rows.entries()) {
     if (!row.query || !row.articleType) {
       skipped++;
-      return;
+      continue;
     }
     const t0 = performance.now();
-    const res = engine.search(row.query, { k, ...(exclude ? { exclude } : {}) });
+    const res = await engine.search(row.query, { k, ...(exclude ? { exclude } : {}) });
     ms.push(performance.now() - t0);
     if (res.text.filters.length === 0) withoutFilters++;
     if (res.text.corrections.length > 0) corrected++;
@@ -116,7 +116,7 @@ export function scoreTextQueries(engine: TextEngine, rows: readonly TextQueryRow
     }
     n++;
     if (i % 25 === 0) options.onProgress?.(i, rows.length);
-  });
+  }
   const r4 = (x: number) => Math.round(x * 10000) / 10000;
   const r2 = (x: number) => Math.round(x * 100) / 100;
   const d = Math.max(n, 1);

@@ -26,8 +26,8 @@ export interface PipelineServices {
   readonly refinement: RefinementService;
   readonly search: SearchService;
   readonly match: MatchService;
-  /** The searched space as it is now (the snapshot and the items written since). */
-  readonly live: { readonly search: VectorStore };
+  /** The searched space as it is now (the snapshot and the items written since, or the database's SQL space). */
+  searchedSpaces(): { readonly search: VectorStore };
   labels(): Promise<LabelService>;
   text(): Promise<TextEngine>;
 }
@@ -95,7 +95,7 @@ export class QueryPipeline {
       }
       case 'item+text': {
         this.s.catalog.item(query.id);
-        const vector = (await this.s.live.search.get(query.id))!;
+        const vector = (await this.s.searchedSpaces().search.get(query.id))!;
         return (await this.s.text()).searchWithVector(vector, query.text, words, query.id);
       }
     }
@@ -121,7 +121,7 @@ export class QueryPipeline {
     const cat = { items: this.s.catalog.items, labels, search: this.s.search, rowOfId: (id: string) => this.s.catalog.rowOfId(id) };
     if (source.kind === 'item') {
       this.s.catalog.item(source.id);
-      const vector = (await this.s.live.search.get(source.id))!;
+      const vector = (await this.s.searchedSpaces().search.get(source.id))!;
       // An item written since the snapshot has no row of labels yet: its outfit is built like a photo's.
       if (this.s.catalog.rowOfId(source.id) === undefined) return outfitForVector(cat, vector);
       return outfitForItem(cat, source.id, vector);

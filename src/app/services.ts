@@ -24,7 +24,7 @@ import { TextEngine, type TextEngineOptions } from '../text/textQuery.js';
 import type { TextSearch } from '../text/textSearch.js';
 import { FOLLOW_EVERY_MS, FOLLOW_PAGE, FollowLoop } from './followLoop.js';
 import { QueryPipeline } from './queryPipeline.js';
-import { buildSqlIndexes, sqlSpaces, type SpaceShape, type SqlSpaces } from './sqlSpaces.js';
+import { buildSqlIndexes, SQL_ANN_THRESHOLD, sqlSources, sqlSpaces, type SpaceShape, type SqlSpaces } from './sqlSpaces.js';
 
 /** The catalog's vector spaces, all with rows in the catalog's order. */
 export interface Spaces {
@@ -93,6 +93,11 @@ export class Services {
    * in-memory spaces stay for what reads vectors synchronously (an item's features, the duplicates scan).
    */
   sql: SqlSpaces | null = null;
+  /** The spaces searched: in SQL (the database holds every committed write), or in memory with the writes applied since. */
+  searchedSpaces(): SqlSpaces | LiveSpaces {
+    return this.sql ?? this.live;
+  }
+
   /** What the catalog's spaces are made of (the SQL indexes are built for it). */
   private shape!: SpaceShape;
   embedding!: EmbeddingService;
@@ -173,9 +178,15 @@ export class Services {
     this.colours = colours;
     const model = refinement.model && refinement.vectors ? refinement.model : null;
     this.refinement = new RefinementService(model, refinement.note);
-    const backbone = new EmbeddedSpace(ids, metadata, new ExactIndex(vectors, Math.max(dims, 1)));
-    const search = model ? new EmbeddedSpace(ids, metadata, new ExactIndex(refinement.vectors!, model.dims)) : backbone;
     const part = this.refinement.instancePart;
+    this.shape = { backboneDims: dims, refinedDims: model?.dims ?? null, part: part ? { offset: part.offset, dims: part.dims } : null, otherPhotos: photos.length > 0 };
+    // Searched in SQL, a refined catalog's refined vectors (and their same-product part) stay in the database: the
+    // in-memory spaces of them start empty and hold only the items written since (what reads them by id reads SQL),
+    // ~210 MiB less on the demo catalog (39,930 x 1331 floats). The backbone vectors stay: the duplicates scan and a
+    // write's re-refinement read them here.
+    const refinedInSql = model !== null && sqlSources(config, store, this.shape) !== null;
+    const backbone = new EmbeddedSpace(ids, metadata, new ExactIndex(vectors, Math.max(dims, 1)));
+    const search = !model ? backbone : refinedInSql ? new EmbeddedSpace([], [], new ExactIndex(new Float32Array(0), model.dims)) : new EmbeddedSpace(ids, metadata, new ExactIndex(refinement.vectors!, model.dims));
     const sameProduct = part ? new EmbeddedSpace(ids, metadata, new ExactIndex(sliceColumns(search.exact, part.offset, part.dims), part.dims)) : null;
     this.spaces = { search, sameProduct, backbone };
     const liveSearch = new LiveSpace(search);
@@ -185,8 +196,7 @@ export class Services {
       backbone: backbone === search ? liveSearch : new LiveSpace(backbone),
     };
     this.addOtherPhotos(photos);
-    this.shape = { backboneDims: dims, refinedDims: model?.dims ?? null, part: part ? { offset: part.offset, dims: part.dims } : null, otherPhotos: photos.length > 0 };
-    this.sql = sqlSpaces(config, store, this.shape, this.wantsGraph() ? 'hnsw' : 'exact');
+    this.sql = sqlSpaces(config, store, this.shape, this.wantsGraph(true) ? 'hnsw' : 'exact');
     if (!this.sql && this.wantsGraph()) this.useGraphs(false);
     const searched = this.sql ?? this.live;
     const identity = this.catalog.identity;
@@ -428,7 +438,7 @@ export class Services {
    * its graphs. What it built: name, milliseconds, bytes.
    */
   async prepareSqlIndexes(): Promise<Array<{ name: string; built: boolean; ms: number; bytes: number }>> {
-    if (!this.sql || !this.wantsGraph()) return [];
+    if (!this.sql || !this.wantsGraph(true)) return [];
     return buildSqlIndexes(this.config, this.store, this.shape);
   }
 
@@ -458,8 +468,13 @@ export class Services {
     await this.embedding.close();
   }
 
-  private wantsGraph(): boolean {
-    return this.config.index === 'hnsw' || (this.config.index === 'auto' && this.catalog.size >= this.config.annThreshold);
+  /**
+   * Whether search goes through a graph: index=hnsw, or index=auto from annThreshold items up; in SQL from
+   * SQL_ANN_THRESHOLD up if that is lower (an exact scan costs more there than in memory: src/app/sqlSpaces.ts).
+   */
+  private wantsGraph(inSql = false): boolean {
+    const threshold = inSql ? Math.min(this.config.annThreshold, SQL_ANN_THRESHOLD) : this.config.annThreshold;
+    return this.config.index === 'hnsw' || (this.config.index === 'auto' && this.catalog.size >= threshold);
   }
 
   /** Opens (patching in memory) or builds the HNSW graphs of the searched space and its same-product space; see prepareIndex for saving. */

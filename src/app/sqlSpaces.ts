@@ -5,6 +5,14 @@ import { PgVectorSpace } from '../index/pgVectorSpace.js';
 import type { CatalogStore } from '../store/catalogStore.js';
 import { PostgresCatalogStore } from '../store/postgresStore.js';
 
+/**
+ * From this many items a catalog searched in SQL goes through HNSW (index=auto), when annThreshold is not lower: an
+ * exact scan in SQL reads every row's vector from the table, ~4x the in-memory exact scan (p50 79 ms against 19 ms on
+ * 10,000 refined vectors of 1331 dims, so ~16 ms at 2,000), while HNSW answers in 1-3 ms with recall@5 >= 0.99
+ * unfiltered (bench/pgRecall.ts; docs/sql-search.md).
+ */
+export const SQL_ANN_THRESHOLD = 2_000;
+
 /** What a catalog's spaces are made of, as the composition root read it. */
 export interface SpaceShape {
   /** The backbone vectors' width (items.embedding). */

@@ -67,10 +67,11 @@ export function opclassOf(metric: Metric): string {
 }
 
 /**
- * The index's name: what it indexes, the width and the metric, so that a new refinement of another width (or a change
- * of metric) gets an index of its own and the writer drops the stale one.
+ * The index's name: what it indexes, the width, the metric and the build parameters, so that a new refinement of
+ * another width (or a change of metric or parameters) gets an index of its own and the writer drops the stale one.
  */
-export function indexName(s: PgSpaceSource, metric: Metric): string {
+export function indexName(s: PgSpaceSource, metric: Metric, params?: { readonly m: number; readonly efConstruction: number }): string {
   const what = s.slice ? `sp${s.slice.offset}of${s.stored ?? 0}` : s.vectors === 'refined' ? 'refined' : 'backbone';
-  return `hnsw_${what}_${s.dims}_${metric === 'cosine' ? 'cos' : 'l2'}`;
+  const built = params ? `_m${params.m}e${params.efConstruction}` : '';
+  return `hnsw_${what}_${s.dims}_${metric === 'cosine' ? 'cos' : 'l2'}${built}`;
 }

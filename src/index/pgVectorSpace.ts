@@ -16,6 +16,13 @@ export interface PgSearchOptions {
   readonly efSearch?: number;
   /** Whether the products' other photos (the photos table) are searched too: only the backbone has their vectors stored. */
   readonly photos?: boolean;
+  /**
+   * hnsw.iterative_scan: 'relaxed_order' (default) goes on walking the graph until k rows pass the filter; 'off' stops
+   * at ef_search candidates, so a filter that keeps few rows returns fewer than k (for measurements only).
+   */
+  readonly iterativeScan?: 'relaxed_order' | 'strict_order' | 'off';
+  /** hnsw.max_scan_tuples: how many rows an iterative scan visits at most (pgvector's default 20,000). */
+  readonly maxScanTuples?: number;
 }
 
 const DEFAULT_EF_SEARCH = 100;
@@ -74,7 +81,14 @@ export class PgVectorSpace implements VectorSpace {
     const order = graph ? `${this.sql.indexed} ${op} ($1::vector)::halfvec(${this.dims})` : `${distance}, i.id`;
     const first = `SELECT i.id, ${distance} AS distance, 0 AS photo FROM ${this.sql.from} AND ${where.sql} ORDER BY ${order} LIMIT $2`;
     const text = this.options.photos ? withPhotos(first, this.source.schema, op, where.sql, true) : `SELECT * FROM (${first}) c ORDER BY distance, id`;
-    const rows = graph ? await this.inScan(k, text, params) : (await this.pool.query<Row>({ text, values: params, types: storeTypes })).rows;
+    let rows = await this.inScan(graph ? k : null, text, params);
+    if (graph && rows.length < k) {
+      // The walk stopped short (hnsw.max_scan_tuples reached before k rows passed a very selective filter: 1-2 of 150
+      // queries with a 1% filter on the demo catalog, bench/pgRecall.ts): measured exactly instead, as the embedded
+      // graph does, so results are never silently short while k items pass.
+      const exact = `SELECT i.id, ${distance} AS distance, 0 AS photo FROM ${this.sql.from} AND ${where.sql} ORDER BY ${distance}, i.id LIMIT $2`;
+      rows = await this.inScan(null, this.options.photos ? withPhotos(exact, this.source.schema, op, where.sql, true) : `SELECT * FROM (${exact}) c ORDER BY distance, id`, params);
+    }
     return rows.map(hit);
   }
 
@@ -110,21 +124,34 @@ export class PgVectorSpace implements VectorSpace {
     const order = graph ? `${this.sql.indexed} ${op} ($1::vector)::halfvec(${this.dims})` : `${this.sql.vector} ${op} $1::vector`;
     const text = `EXPLAIN SELECT i.id FROM ${this.sql.from} AND ${where.sql} ORDER BY ${order} LIMIT $2`;
     const values = [vectorParam(vector), query.k, ...where.params];
-    const rows = graph ? await this.inScan(query.k, text, values) : (await this.pool.query<Row>({ text, values })).rows;
+    const rows = await this.inScan(graph ? query.k : null, text, values);
     return rows.map((r) => (r as unknown as Record<string, string>)['QUERY PLAN']).join('\n');
   }
 
-  /** Runs a query in a transaction of its own with the HNSW scan's settings (SET LOCAL: they end with it). */
-  private async inScan(k: number, text: string, values: unknown[]): Promise<Row[]> {
-    const ef = Math.min(MAX_EF_SEARCH, Math.max(k, this.options.efSearch ?? DEFAULT_EF_SEARCH));
+  /**
+   * Runs a query in a transaction of its own with its settings (SET LOCAL: they end with it): without JIT always, and
+   * for a walk of the graph (`k` given) the HNSW scan's settings.
+   */
+  private async inScan(k: number | null, text: string, values: unknown[]): Promise<Row[]> {
+    // JIT off: the planner's cost of a scan over every row (exact), or of the walk once sorting is priced out (below),
+    // passes jit_above_cost, and compiling the query then took ~150 ms of a search whose scan takes ~7 ms (measured
+    // with EXPLAIN ANALYZE on 3,000 refined vectors; bench/pgRecall.ts).
+    let settings = 'SET LOCAL jit = off';
+    if (k !== null) {
+      // ef is an integer made here, never a caller's text. The planner cannot estimate how many rows a metadata filter
+      // keeps (expressions on jsonb have no statistics) and, guessing few, would sort every row that passes instead of
+      // walking the graph: sorting is made to cost more than any walk, so the graph is walked, and iterative scan walks
+      // on until k rows pass.
+      const ef = Math.min(MAX_EF_SEARCH, Math.max(k, this.options.efSearch ?? DEFAULT_EF_SEARCH));
+      const scan = this.options.iterativeScan ?? 'relaxed_order';
+      const tuples = this.options.maxScanTuples ? `; SET LOCAL hnsw.max_scan_tuples = ${Math.max(1, Math.floor(this.options.maxScanTuples))}` : '';
+      settings += `; SET LOCAL hnsw.iterative_scan = ${scan}; SET LOCAL hnsw.ef_search = ${ef}; SET LOCAL enable_sort = off${tuples}`;
+    }
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
-      // One round trip for the settings: ef is an integer made here, never a caller's text. The planner cannot estimate
-      // how many rows a metadata filter keeps (expressions on jsonb have no statistics) and, guessing few, would sort
-      // every row that passes instead of walking the graph: sorting is made to cost more than any walk, so the graph
-      // is walked, and iterative scan walks on until k rows pass.
-      await client.query(`BEGIN READ ONLY; SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = ${ef}; SET LOCAL enable_sort = off`);
+      // One round trip for the settings.
+      await client.query(`BEGIN READ ONLY; ${settings}`);
       const { rows } = await client.query<Row>({ text, values, types: storeTypes });
       await client.query('COMMIT');
       return rows;

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import { CHANGE_LOG_KEEP_MS, type CatalogStore, type Change, type ChangePage, type FeatureKind, type FileState, type FollowedItem, type ItemWithVector, type Metadata, type PhotoFile, type PhotoVectors, type PhotoWithVector, type PutFeaturesOptions, type StoredItem } from './catalogStore.js';
 import { storeTypes, vectorFromSql, vectorParam, vectorSql } from './pgWire.js';
+import { PgTextSearch, wordsTableSql } from '../text/pgTextSearch.js';
 import type { TextSearch } from '../text/textSearch.js';
 
 export interface PostgresOpenOptions {
@@ -82,6 +83,12 @@ const MIGRATIONS: ReadonlyArray<{ readonly version: number; readonly sql: (s: st
       CREATE INDEX changes_at ON ${s}.changes (at);
     `,
   },
+  {
+    version: 3,
+    // The words index (src/text/pgTextSearch.ts): every item's name and labels as a tsvector with a GIN index, kept
+    // by triggers on items in the writer's transaction, so every server finds a write's words once it commits.
+    sql: (s) => wordsTableSql(s),
+  },
 ];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
@@ -104,6 +111,8 @@ interface Shared {
    * it, and checks again on each call; until then its log is empty (cursor 0, so it misses nothing after).
    */
   changesTable: boolean;
+  /** Whether the schema has the words index (version 3); a reader of an older one builds its words index in memory. */
+  readonly wordsTable: boolean;
 }
 
 /** A transaction on one pooled connection, and the calls made on it (one at a time: their statements must not mix). */
@@ -163,7 +172,7 @@ export class PostgresCatalogStore implements CatalogStore {
       const version = await schemaVersion(pool, schema);
       if (version === null) throw new Error(`no catalog in schema ${schema} (open it writable once to create it)`);
       if (version > SCHEMA_VERSION) throw new Error(`schema ${schema} is at version ${version}, newer than this program's ${SCHEMA_VERSION}`);
-      return new PostgresCatalogStore({ pool, schema, t, closed: false, changesTable: version >= 2 }, null);
+      return new PostgresCatalogStore({ pool, schema, t, closed: false, changesTable: version >= 2, wordsTable: version >= 3 }, null);
     } catch (err) {
       await pool.end();
       throw err;
@@ -535,11 +544,11 @@ export class PostgresCatalogStore implements CatalogStore {
   }
 
   /**
-   * No index yet: the TextSearch interface is synchronous, and a full-text index in PostgreSQL (tsvector + GIN,
-   * ranked like today's BM25) is later work of issue 20, so the caller builds its in-memory index instead.
+   * The words index in the database (src/text/pgTextSearch.ts), read through this store's pool (a read replica's, for a
+   * store opened on one); null for a schema older than it (the caller builds its index in memory then).
    */
   textSearch(): TextSearch | null {
-    return null;
+    return this.shared.wordsTable ? new PgTextSearch(this.shared.pool, this.shared.schema) : null;
   }
 
   async close(): Promise<void> {

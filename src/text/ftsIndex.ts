@@ -110,14 +110,14 @@ export class FtsTextSearch implements TextSearch {
     return new FtsTextSearch(db, true);
   }
 
-  score(words: readonly string[], limit: number): TextScore[] {
+  async score(words: readonly string[], limit: number): Promise<TextScore[]> {
     const q = ftsQuery(words, 'OR');
     if (!q) return [];
     // bm25() is lower-is-better and negative; flip it so that higher is better.
     return this.scoreStmt.all(q, limit).map((r) => ({ id: r.id, score: -r.rank }));
   }
 
-  scorer(words: readonly string[]): (id: string) => number | undefined {
+  async scorer(words: readonly string[]): Promise<(id: string) => number | undefined> {
     const stamp = `${this.versionStmt.get()}:${this.changesStmt.get()}`;
     if (stamp !== this.seen) {
       this.words.clear();
@@ -148,7 +148,7 @@ export class FtsTextSearch implements TextSearch {
     return m;
   }
 
-  matchAll(words: readonly string[]): Set<string> {
+  async matchAll(words: readonly string[]): Promise<Set<string>> {
     const q = ftsQuery(words, 'AND');
     if (!q) return new Set();
     return new Set(this.matchStmt.all(q).map((r) => r.id));

@@ -187,13 +187,13 @@ export class TextEngine {
    * list comes from dropping the least specific word filters in turn (season, usage, gender, colour, type);
    * such hits say which filters they miss.
    */
-  search(text: string, options: TextQueryOptions = {}): TextSearchResult {
+  async search(text: string, options: TextQueryOptions = {}): Promise<TextSearchResult> {
     const k = checkK(options.k ?? this.defaults.k);
     const t0 = performance.now();
     const parsed = this.parse(text);
-    const sel = this.select(parsed, options);
+    const sel = await this.select(parsed, options);
     const likely = this.likelihood(parsed, sel.info.filters);
-    const score = this.scorer(sel.rankWords);
+    const score = await this.scorer(sel.rankWords);
     const primaryFilters = sel.info.filters.filter((f) => f.values.length > 1);
     const primary = (row: number) => {
       let n = 0;
@@ -246,15 +246,15 @@ export class TextEngine {
   }
 
   /** BM25 of the words, item by item (the text index's scorer, or its scores of every match where it has none). */
-  private scorer(words: readonly string[]): (id: string) => number | undefined {
+  private async scorer(words: readonly string[]): Promise<(id: string) => number | undefined> {
     if (this.text.scorer) return this.text.scorer(words);
-    const scores = new Map(this.text.score(words, 100_000).map((s) => [s.id, s.score]));
+    const scores = new Map((await this.text.score(words, 100_000)).map((s) => [s.id, s.score]));
     return (id) => scores.get(id);
   }
 
   /** A photo's vector plus words: visual similarity among the items that satisfy the words. */
   async searchWithVector(vector: Float32Array, text: string, options: TextQueryOptions = {}, excludeId?: string): Promise<TextSearchResult> {
-    const sel = this.select(this.parse(text), options);
+    const sel = await this.select(this.parse(text), options);
     const maxTier = Math.max(0, ...sel.tier.values());
     const allowed = new Set([...sel.rows].filter((r) => (sel.tier.get(r) ?? 0) === maxTier).map((r) => this.items[r]!.id));
     if (excludeId !== undefined) allowed.delete(excludeId);
@@ -281,7 +281,7 @@ export class TextEngine {
     return p && Object.keys(p).length > 0 ? { ...hit, predicted: p } : hit;
   }
 
-  private select(parsed: ParsedText, options: TextQueryOptions) {
+  private async select(parsed: ParsedText, options: TextQueryOptions) {
     const drop = new Set(options.dropFilters ?? []);
     const removed = parsed.filters.filter((f) => drop.has(f.field));
     let applied = parsed.filters.filter((f) => !drop.has(f.field));
@@ -307,8 +307,9 @@ export class TextEngine {
     const tier = new Map<number, number>();
     const unmatchedWords: string[] = [];
     const usedWords: string[] = [];
-    for (const w of freeWords) {
-      const ids = this.text.matchAll([w]);
+    const matched = await Promise.all(freeWords.map((w) => this.text.matchAll([w])));
+    for (const [i, w] of freeWords.entries()) {
+      const ids = matched[i]!;
       let any = false;
       for (const id of ids) {
         const r = this.rowOf.get(id);

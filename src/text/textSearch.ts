@@ -10,20 +10,22 @@ export interface TextScore {
 }
 
 export interface TextSearch {
-  /** What scores the words, e.g. `fts5-bm25` or `clip:<model>`. */
+  /** What scores the words, e.g. `fts5-bm25`, `pg-bm25` or `clip:<model>`. */
   readonly kind: string;
   /**
    * Catalog items that match any of the words, best first (ties broken by id), at most `limit`.
    * `words` are plain lower-case words; the implementation decides how to match them.
+   * Asynchronous: an index in a database server (src/text/pgTextSearch.ts) answers over the network.
    */
-  score(words: readonly string[], limit: number): TextScore[];
+  score(words: readonly string[], limit: number): Promise<TextScore[]>;
   /**
    * The same scores as `score`, asked for item by item (undefined for an item that matches none of the words):
-   * a query that ranks a few thousand items by other keys first needs the score of only those it compares.
+   * a query that ranks a few thousand items by other keys first needs the score of only those it compares. The
+   * scores are fetched once (the promise), then asked for synchronously.
    * Optional; without it the engine asks `score` for every match.
    */
-  scorer?(words: readonly string[]): (id: string) => number | undefined;
+  scorer?(words: readonly string[]): Promise<(id: string) => number | undefined>;
   /** Ids of the items that match every one of the words (for "must contain" free words). */
-  matchAll(words: readonly string[]): Set<string>;
-  close?(): void;
+  matchAll(words: readonly string[]): Promise<Set<string>>;
+  close?(): void | Promise<void>;
 }

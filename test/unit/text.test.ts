@@ -243,7 +243,7 @@ test('a query with a slip: its filters, their chips and the did-you-mean', () =>
   assert.deepEqual(tee.filters.map((f) => [f.field, f.values, f.words, f.corrected]), [['articleType', ['Tshirts'], 't shrit', 't shirt'], ['baseColour', ['Navy Blue'], 'navy', undefined]]);
 });
 
-test('BM25 word by word: the same scores as one OR query, and a write from any connection is seen', () => {
+test('BM25 word by word: the same scores as one OR query, and a write from any connection is seen', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fts-'));
   try {
     const file = join(dir, 'catalog.sqlite');
@@ -255,20 +255,20 @@ test('BM25 word by word: the same scores as one OR query, and a write from any c
     const reader = new Database(file);
     const fts = new FtsTextSearch(reader);
     const words = ['black', 'hand', 'bag', 'men', 'tshirts'];
-    const all = fts.score(words, 100);
+    const all = await fts.score(words, 100);
     assert.ok(all.length >= 5);
-    const scorer = fts.scorer(words);
+    const scorer = await fts.scorer(words);
     for (const s of all) assert.ok(Math.abs(scorer(s.id)! - s.score) < 1e-9, `${s.id}: ${scorer(s.id)} vs ${s.score}`);
     assert.equal(scorer('nope'), undefined, 'no word: no score');
     // Another connection commits a new product: the kept scores are dropped, the new one is scored.
     put.run('new', JSON.stringify({ productDisplayName: 'Men Black Bag', gender: 'Men', articleType: 'Handbags' }));
-    const after = fts.scorer(words);
+    const after = await fts.scorer(words);
     assert.ok((after('new') ?? 0) > 0, 'a product written since is scored');
-    const again = fts.score(words, 100);
+    const again = await fts.score(words, 100);
     for (const s of again) assert.ok(Math.abs(after(s.id)! - s.score) < 1e-9, 'the same as FTS5 after the write');
     // This connection's own write is seen too.
     reader.prepare('DELETE FROM items WHERE id = ?').run('new');
-    assert.equal(fts.scorer(words)('new'), undefined);
+    assert.equal((await fts.scorer(words))('new'), undefined);
     reader.close();
     writer.close();
   } finally {
