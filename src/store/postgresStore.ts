@@ -82,6 +82,17 @@ const MIGRATIONS: ReadonlyArray<{ readonly version: number; readonly sql: (s: st
       CREATE INDEX changes_at ON ${s}.changes (at);
     `,
   },
+  {
+    version: 3,
+    // Idempotency keys of writes (claimWriteKey): an ingest worker's job key, committed in the transaction of the write
+    // it stands for. And the transaction of each logged change, so that the writes of an item can be counted (an item
+    // written once by one transaction that also set its other photos is one write, not two).
+    sql: (s) => `
+      CREATE TABLE ${s}.write_keys (key text COLLATE "C" PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
+      CREATE INDEX write_keys_at ON ${s}.write_keys (at);
+      ALTER TABLE ${s}.changes ADD COLUMN xact bigint DEFAULT (pg_current_xact_id()::text::bigint);
+    `,
+  },
 ];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
@@ -91,6 +102,7 @@ interface Tables {
   readonly features: string;
   readonly photos: string;
   readonly changes: string;
+  readonly writeKeys: string;
 }
 
 /** What a store and the transaction-bound stores it hands out share. */
@@ -157,7 +169,7 @@ export class PostgresCatalogStore implements CatalogStore {
     // reports any lasting failure itself. Without a listener the 'error' event would end the process.
     pool.on('error', () => undefined);
     const s = `"${schema}"`;
-    const t: Tables = { settings: `${s}.settings`, items: `${s}.items`, features: `${s}.features`, photos: `${s}.photos`, changes: `${s}.changes` };
+    const t: Tables = { settings: `${s}.settings`, items: `${s}.items`, features: `${s}.features`, photos: `${s}.photos`, changes: `${s}.changes`, writeKeys: `${s}.write_keys` };
     try {
       if (!options.readonly) await migrate(pool, schema);
       const version = await schemaVersion(pool, schema);
@@ -513,6 +525,16 @@ export class PostgresCatalogStore implements CatalogStore {
       out.set(v, i * dims);
     }
     return out;
+  }
+
+  // ------------------------------------------------------------------------------------------ write keys
+
+  async claimWriteKey(key: string): Promise<boolean> {
+    return this.write(async (c) => (await this.q(c, `INSERT INTO ${this.shared.t.writeKeys} (key) VALUES ($1) ON CONFLICT (key) DO NOTHING RETURNING key`, [key])).length === 1);
+  }
+
+  async pruneWriteKeys(olderThanMs: number): Promise<number> {
+    return this.write(async (c) => (await this.q(c, `DELETE FROM ${this.shared.t.writeKeys} WHERE at < now() - make_interval(secs => $1) RETURNING key`, [olderThanMs / 1000])).length);
   }
 
   // ------------------------------------------------------------------------------------------ transactions
