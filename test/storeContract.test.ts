@@ -569,6 +569,31 @@ function contract(backend: Backend): void {
     assert.deepEqual(ids((await store.itemsAfter(0, 10)).items), ['b']);
   });
 
+  test('a write key is claimed once, in the transaction of its write: a rolled-back claim is free again; old keys are pruned', async (t) => {
+    const cat = await fresh(t);
+    const { store } = cat;
+    const write = (key: string, fail = false) =>
+      store.atomically(async (tx) => {
+        if (!(await tx.claimWriteKey(key))) return false;
+        await tx.putItems([item('p')]);
+        if (fail) throw new Error('killed before the commit');
+        return true;
+      });
+    await assert.rejects(write('run/p/1', true), /killed before the commit/);
+    assert.equal(await store.count(), 0, 'nothing of the rolled-back write');
+    assert.equal(await write('run/p/1'), true, 'the key of a write that did not commit is free');
+    const c = await store.changeCursor();
+    assert.equal(await write('run/p/1'), false, 'delivered again after its commit: not written');
+    assert.deepEqual((await store.changesAfter(c, 10)).changes, [], 'the second delivery wrote nothing');
+    const other = await cat.connect();
+    assert.equal(await other.claimWriteKey('run/p/1'), false, 'another connection (another worker) sees the key');
+    assert.equal(await other.claimWriteKey('run/p/2'), true);
+    assert.equal(await store.pruneWriteKeys(60_000), 0, 'young keys are kept');
+    await sleep(20);
+    assert.equal(await store.pruneWriteKeys(1), 2, 'keys older than asked are forgotten');
+    assert.equal(await store.claimWriteKey('run/p/1'), true);
+  });
+
   test('atomically commits every write together and returns its value; another connection sees them only then', async (t) => {
     const cat = await fresh(t);
     const { store } = cat;
