@@ -36,7 +36,8 @@ const KEY = 'test-queue-key-0123456789abcdef';
 const auth = { authorization: `Bearer ${KEY}` };
 
 describe('ingest workers on a BullMQ queue', { skip: SKIP, timeout: 900_000 }, () => {
-  const ids = pickIds(TYPES, 10); // 60 products
+  // 60 products (FASHION_TEST_QUEUE_PER_TYPE sets how many of each of the 6 types, for a quicker check).
+  const ids = pickIds(TYPES, Number(process.env.FASHION_TEST_QUEUE_PER_TYPE ?? 10));
   const fx = makeFixture(ids, 'queue');
   const schema = `q_${randomBytes(5).toString('hex')}`;
   let photos: Server;
@@ -132,7 +133,7 @@ describe('ingest workers on a BullMQ queue', { skip: SKIP, timeout: 900_000 }, (
     // Mid-run: the first worker is killed without a chance to hand its jobs back.
     let seen = await getJob(run.id);
     const progress: number[] = [];
-    while (seen.progress.done < 12 && seen.status === 'running') {
+    while (seen.progress.done < Math.floor(ids.length / 5) && seen.status === 'running') {
       await sleep(100);
       seen = await getJob(run.id);
       progress.push(seen.progress.done);
@@ -151,7 +152,8 @@ describe('ingest workers on a BullMQ queue', { skip: SKIP, timeout: 900_000 }, (
     assert.deepEqual([...progress].sort((a, b) => a - b), progress, 'progress only grows');
     assert.equal(seen.progress.done, seen.progress.total, 'done/total at the end');
     const products = (seen.result as { products: Record<string, number> }).products;
-    assert.equal(products.added, ids.length, JSON.stringify(products));
+    // A product whose worker was killed after its commit, before it told Redis, counts as `repeated` when delivered again.
+    assert.equal((products.added ?? 0) + (products.repeated ?? 0), ids.length, JSON.stringify(products));
     assert.equal(products.failed, 1);
     const failedItems = seen.errors.first.map((e) => e.item).sort();
     assert.deepEqual(failedItems, ['90000001', '90000002'], 'the 404 row and the malformed row, by product id');

@@ -583,6 +583,8 @@ function contract(backend: Backend): void {
     assert.equal(await store.count(), 0, 'nothing of the rolled-back write');
     assert.equal(await write('run/p/1'), true, 'the key of a write that did not commit is free');
     const c = await store.changeCursor();
+    assert.equal(await store.hasWriteKey('run/p/1'), true);
+    assert.equal(await store.hasWriteKey('run/p/9'), false);
     assert.equal(await write('run/p/1'), false, 'delivered again after its commit: not written');
     assert.deepEqual((await store.changesAfter(c, 10)).changes, [], 'the second delivery wrote nothing');
     const other = await cat.connect();

@@ -78,6 +78,8 @@ export class ProductIngester {
   }
 
   async ingest(job: ProductJob, signal?: AbortSignal): Promise<ProductResult> {
+    // Delivered again after its write committed (its worker died before it told the queue): nothing to fetch or embed.
+    if (await this.store.hasWriteKey(productJobKey(job))) return { outcome: 'repeated', errors: [] };
     return job.source.kind === 'feed' ? this.feedProduct(job, signal) : this.folderProduct(job);
   }
 

@@ -152,6 +152,8 @@ export interface CatalogStore {
    * older than `WRITE_KEY_KEEP_MS` may be forgotten (pruneWriteKeys).
    */
   claimWriteKey(key: string): Promise<boolean>;
+  /** Whether a write key is recorded (a job delivered again skips its work when it is; the claim still decides). */
+  hasWriteKey(key: string): Promise<boolean>;
   /** Forgets write keys recorded more than `olderThanMs` ago; returns how many. */
   pruneWriteKeys(olderThanMs: number): Promise<number>;
   /** Drops every vector (when the catalog is re-embedded with another model). */

@@ -116,6 +116,8 @@ interface Shared {
    * it, and checks again on each call; until then its log is empty (cursor 0, so it misses nothing after).
    */
   changesTable: boolean;
+  /** Whether the schema has the write keys (version 3); checked again on each call until it has. */
+  writeKeysTable: boolean;
 }
 
 /** A transaction on one pooled connection, and the calls made on it (one at a time: their statements must not mix). */
@@ -175,7 +177,7 @@ export class PostgresCatalogStore implements CatalogStore {
       const version = await schemaVersion(pool, schema);
       if (version === null) throw new Error(`no catalog in schema ${schema} (open it writable once to create it)`);
       if (version > SCHEMA_VERSION) throw new Error(`schema ${schema} is at version ${version}, newer than this program's ${SCHEMA_VERSION}`);
-      return new PostgresCatalogStore({ pool, schema, t, closed: false, changesTable: version >= 2 }, null);
+      return new PostgresCatalogStore({ pool, schema, t, closed: false, changesTable: version >= 2, writeKeysTable: version >= 3 }, null);
     } catch (err) {
       await pool.end();
       throw err;
@@ -531,6 +533,17 @@ export class PostgresCatalogStore implements CatalogStore {
 
   async claimWriteKey(key: string): Promise<boolean> {
     return this.write(async (c) => (await this.q(c, `INSERT INTO ${this.shared.t.writeKeys} (key) VALUES ($1) ON CONFLICT (key) DO NOTHING RETURNING key`, [key])).length === 1);
+  }
+
+  async hasWriteKey(key: string): Promise<boolean> {
+    if (!this.shared.writeKeysTable) {
+      // A reader of a catalog migrated before write keys (a replica, a read-only store) has none.
+      const rows = await this.read((on) => this.q<{ t: string | null }>(on, 'SELECT to_regclass($1) AS t', [this.shared.t.writeKeys]));
+      if (rows[0]?.t == null) return false;
+      this.shared.writeKeysTable = true;
+    }
+    const rows = await this.read((on) => this.q(on, `SELECT 1 FROM ${this.shared.t.writeKeys} WHERE key = $1`, [key]));
+    return rows.length > 0;
   }
 
   async pruneWriteKeys(olderThanMs: number): Promise<number> {

@@ -303,6 +303,10 @@ export class SqliteCatalogStore implements CatalogStore {
     return this.sql('INSERT INTO write_keys (key, at_ms) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(key, Date.now()).changes === 1;
   }
 
+  async hasWriteKey(key: string): Promise<boolean> {
+    return this.sql('SELECT 1 FROM write_keys WHERE key = ?').get(key) !== undefined;
+  }
+
   async pruneWriteKeys(olderThanMs: number): Promise<number> {
     return this.sql('DELETE FROM write_keys WHERE at_ms < ?').run(Date.now() - olderThanMs).changes;
   }
