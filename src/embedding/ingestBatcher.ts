@@ -44,21 +44,38 @@ export class IngestBatcher {
     try {
       // Let the jobs started together queue their photos before the first batch leaves.
       await new Promise((r) => setImmediate(r));
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
+      // Decoding the next batch overlaps inference on this one (sharp and onnxruntime run on their own threads), as
+      // embedBatches does.
+      let next = this.take();
+      while (next) {
+        const { batch, prepared } = next;
         try {
-          const prepared = await prepareBatch(this.embedder, batch.map((b) => b.photo), this.limits);
-          const features = await embedPreparedFeatures(this.embedder, prepared);
+          const ready = await prepared;
+          next = this.take();
+          const features = await embedPreparedFeatures(this.embedder, ready);
           features.forEach((f, i) => {
-            const hash = prepared.photos[i]?.pixelHash;
+            const hash = ready.photos[i]?.pixelHash;
             batch[i]!.resolve(f instanceof FashionError ? f : { ...f, ...(hash ? { pixelHash: hash } : {}) });
           });
+          // Photos queued while this batch ran (no await between this and the loop's end: none can be missed).
+          next ??= this.take();
         } catch (err) {
           for (const b of batch) b.reject(err);
+          next ??= this.take();
         }
       }
     } finally {
       this.running = false;
     }
+  }
+
+  /** The next batch of what has queued, its decoding started; null when nothing waits. */
+  private take(): { batch: Pending[]; prepared: ReturnType<typeof prepareBatch> } | null {
+    if (this.queue.length === 0) return null;
+    const batch = this.queue.splice(0, this.maxBatch);
+    const prepared = prepareBatch(this.embedder, batch.map((b) => b.photo), this.limits);
+    // Awaited in turn; a failure is handled there, never left unhandled meanwhile.
+    prepared.catch(() => undefined);
+    return { batch, prepared };
   }
 }
