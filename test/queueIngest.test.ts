@@ -238,3 +238,13 @@ function rowMetadata(m: Readonly<Record<string, string>>): Record<string, string
   for (const k of ['articleType', 'baseColour', 'gender', 'productDisplayName']) if (m[k]) out[k] = m[k];
   return out;
 }
+
+test('a queue needs a PostgreSQL catalog: the worker, a queued index and a queue-configured server refuse SQLite with a clear error (no Redis needed)', () => {
+  for (const args of [['worker'], ['index', 'photos'], ['serve']]) {
+    const out = spawnSync(process.execPath, [CLI, ...args, '--queue', 'redis://127.0.0.1:1', '--data', '/nonexistent-fashion-data'], { encoding: 'utf8', timeout: 60_000 });
+    assert.notEqual(out.status, 0, `${args[0]} refuses`);
+    assert.match(out.stderr, /\[input\/invalid\].*--database postgres:\/\/.*SQLite/, out.stderr);
+  }
+  const bad = spawnSync(process.execPath, [CLI, 'worker', '--queue', 'http://queue', '--database', 'postgres://db/x'], { encoding: 'utf8', timeout: 60_000 });
+  assert.match(bad.stderr, /Expected a redis:\/\/ or rediss:\/\/ URL for queueUrl/);
+});

@@ -135,7 +135,8 @@ export class Services {
     readonly store: CatalogStore,
   ) {
     const local = new EmbeddedJobQueue({ file: join(config.dataDir, JOBS_FILE) });
-    this.queue = config.queueUrl ? openQueue(config) : null;
+    // A queue serves a PostgreSQL catalog only (startServer refuses --queue without --database; other commands ignore it).
+    this.queue = config.queueUrl && config.databaseUrl ? openQueue(config) : null;
     this.jobs = this.queue ? new RedisJobQueue(this.queue.runs, local) : local;
     this.follower = new FollowLoop(this, config.followMs > 0 ? config.followMs : FOLLOW_EVERY_MS);
   }

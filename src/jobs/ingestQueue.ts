@@ -35,11 +35,20 @@ const JOB_OPTIONS = {
 
 /** The enqueuing side: `fashion index --queue`, a server's POST /api/imports, and the worker that completes a run. */
 export class IngestQueue {
-  private readonly queue: Queue;
+  private opened: Queue | null = null;
 
-  constructor(url: string, namespace: string) {
-    this.queue = new Queue(queueName(namespace), { connection: { url, maxRetriesPerRequest: 3 } });
-    this.queue.on('error', () => undefined);
+  constructor(
+    private readonly url: string,
+    private readonly namespace: string,
+  ) {}
+
+  /** Connected on first use: a process that never enqueues (a server that is never sent a feed) opens no connection. */
+  private get queue(): Queue {
+    if (!this.opened) {
+      this.opened = new Queue(queueName(this.namespace), { connection: { url: this.url, maxRetriesPerRequest: 3 } });
+      this.opened.on('error', () => undefined);
+    }
+    return this.opened;
   }
 
   /** Adds products' jobs; each job's id is its run and product, so adding one twice (an enqueuer retried) adds it once. */
@@ -67,7 +76,8 @@ export class IngestQueue {
   }
 
   async close(): Promise<void> {
-    await this.queue.close();
+    await this.opened?.close();
+    this.opened = null;
   }
 }
 
