@@ -217,7 +217,8 @@ export async function followRun(runs: RunRecords, runId: string, onEvent: (e: In
     if (stage === 'enqueue' || stage === 'embed') onEvent({ kind: 'embed', progress: { phase: 'embed', done: job.progress.done, total: job.progress.total, failed } });
     else {
       if (lastMessage === '') onEvent({ kind: 'embed', progress: { phase: 'done', done: job.progress.done, total: job.progress.total, failed } });
-      const message = job.progress.message ?? '';
+      // The refinement's own messages, as `fashion index` prints them (deletions and indexes say nothing on their own).
+      const message = stage === 'refinement' || stage === 'copies' ? (job.progress.message ?? '') : '';
       if (message && message !== lastMessage) onEvent({ kind: 'refinement', message });
       lastMessage = message || lastMessage || ' ';
     }
