@@ -919,7 +919,8 @@ describe('PostgresCatalogStore', { skip: PG_SKIP, timeout: 60_000 }, () => {
     const admin = new pg.Client({ connectionString: DATABASE_URL });
     await admin.connect();
     t.after(() => admin.end());
-    await admin.query(`DROP TABLE "${store.schema}".changes; DELETE FROM "${store.schema}".schema_migrations WHERE version = 2`);
+    // Back to version 1: without the change log (2) and the write keys (3).
+    await admin.query(`DROP TABLE "${store.schema}".changes; DROP TABLE "${store.schema}".write_keys; DELETE FROM "${store.schema}".schema_migrations WHERE version >= 2`);
     const reader = await PostgresCatalogStore.open(DATABASE_URL!, { schema: store.schema, readonly: true });
     t.after(() => reader.close());
     assert.equal(await reader.changeCursor(), 0);
@@ -929,6 +930,9 @@ describe('PostgresCatalogStore', { skip: PG_SKIP, timeout: 60_000 }, () => {
     assert.deepEqual((await admin.query(`SELECT max(version) AS v FROM "${store.schema}".schema_migrations`)).rows[0].v, SCHEMA_VERSION);
     await writer.putItems([item('b')]);
     assert.deepEqual(ids((await reader.changesAfter(0, 10)).changes), ['b']);
+    assert.equal(await reader.hasWriteKey('k'), false, 'the reader finds the write keys the writer\'s migration made');
+    assert.equal(await writer.claimWriteKey('k'), true);
+    assert.equal(await reader.hasWriteKey('k'), true);
   });
 
   test('changes older than a day are pruned by the next write; a reader behind them is told of the gap', async (t) => {
