@@ -46,7 +46,17 @@ interface PhotoIn {
  * Exactly once: the key is claimed in the write's own transaction (CatalogStore.claimWriteKey); a job delivered again
  * after its commit finds it and returns `repeated` without writing.
  */
+/** A product's write waiting for the next commit. */
+interface PendingCommit {
+  readonly job: ProductJob;
+  readonly write: (tx: CatalogStore) => Promise<void>;
+  readonly resolve: (written: boolean) => void;
+  readonly reject: (err: unknown) => void;
+}
+
 export class ProductIngester {
+  private readonly commits: PendingCommit[] = [];
+  private committing = false;
   private refinement: { readonly digest: string | null; readonly model: RefineModel | null } | null = null;
   private readonly limits: ImageLimits;
 
@@ -163,19 +173,53 @@ export class ProductIngester {
   }
 
   /**
-   * Runs `write` in one transaction with the job's key, and the catalog's model identity checked (recorded by the first
+   * Runs `write` in a transaction with the job's key, and the catalog's model identity checked (recorded by the first
    * write to an empty catalog). False when the key was there already: the job's write had committed before.
+   *
+   * The products of this worker that are ready together are committed in one transaction (each with its own key):
+   * every write of the catalog holds its writer lock (the change log is numbered in commit order), so one commit per
+   * product would make that lock, not the embedding, the limit of many workers. A batch that fails is committed again
+   * product by product, so that one product's failure is its own.
    */
   private commit(job: ProductJob, write: (tx: CatalogStore) => Promise<void>): Promise<boolean> {
-    const identity = this.embedder.identity;
-    return this.store.atomically(async (tx) => {
-      if (!(await tx.claimWriteKey(productJobKey(job)))) return false;
-      const stored = await storedIdentity(tx);
-      if (!stored) await tx.setSetting(SETTING_IDENTITY, JSON.stringify(identity));
-      else if (identityKey(stored) !== identityKey(identity)) throw modelMismatch(stored, identity);
-      await write(tx);
-      return true;
+    return new Promise((resolve, reject) => {
+      this.commits.push({ job, write, resolve, reject });
+      if (!this.committing) void this.drainCommits();
     });
+  }
+
+  private async drainCommits(): Promise<void> {
+    this.committing = true;
+    try {
+      while (this.commits.length > 0) {
+        const batch = this.commits.splice(0, 64);
+        let outcomes: boolean[];
+        try {
+          outcomes = await this.store.atomically(async (tx) => {
+            const out: boolean[] = [];
+            for (const c of batch) out.push(await this.writeOne(tx, c));
+            return out;
+          });
+        } catch {
+          // Alone, each succeeds or fails by itself.
+          for (const c of batch) await this.store.atomically((tx) => this.writeOne(tx, c)).then(c.resolve, c.reject);
+          continue;
+        }
+        batch.forEach((c, i) => c.resolve(outcomes[i]!));
+      }
+    } finally {
+      this.committing = false;
+    }
+  }
+
+  private async writeOne(tx: CatalogStore, c: PendingCommit): Promise<boolean> {
+    if (!(await tx.claimWriteKey(productJobKey(c.job)))) return false;
+    const identity = this.embedder.identity;
+    const stored = await storedIdentity(tx);
+    if (!stored) await tx.setSetting(SETTING_IDENTITY, JSON.stringify(identity));
+    else if (identityKey(stored) !== identityKey(identity)) throw modelMismatch(stored, identity);
+    await c.write(tx);
+    return true;
   }
 
   /**
