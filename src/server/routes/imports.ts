@@ -81,7 +81,8 @@ export const importRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { sv
       description:
         'Multipart with the feed in `feed` (and optional `format`, `map`, `prune` fields), or JSON `{"url": "https://…", "format"?, "map"?: ["a=b"], "prune"?}`. ' +
         '202 with the job (Location: /api/jobs/{id}); GET it until it has finished. Rows whose photo could not be had are the job\'s errors. ' +
-        'Feed jobs run one at a time: one submitted while another runs is queued.',
+        'Feed jobs run one at a time: one submitted while another runs is queued. ' +
+        'On a server with a queue (--queue), the rows become jobs of the ingest workers (`fashion worker`), one per product, under a run whose record any replica answers for.',
       security: [{ bearer: [] }],
       body: { required: true, content: { 'application/json': { schema: ImportJsonBody }, 'multipart/form-data': { schema: ImportForm } } },
       response: {
