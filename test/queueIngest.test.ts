@@ -248,3 +248,27 @@ test('a queue needs a PostgreSQL catalog: the worker, a queued index and a queue
   const bad = spawnSync(process.execPath, [CLI, 'worker', '--queue', 'http://queue', '--database', 'postgres://db/x'], { encoding: 'utf8', timeout: 60_000 });
   assert.match(bad.stderr, /Expected a redis:\/\/ or rediss:\/\/ URL for queueUrl/);
 });
+
+describe('run records in Redis', { skip: !QUEUE_URL && 'FASHION_TEST_QUEUE_URL not set: run `scripts/services.sh up` and `eval "$(scripts/services.sh env)"` first' }, () => {
+  test('a product finished twice (its job delivered again) counts once, its errors once; the run completes at its total; a finished run stays finished', async () => {
+    const { RunRecords } = await import('../src/jobs/runRecords.js');
+    const runs = new RunRecords(QUEUE_URL!, `t_${randomBytes(4).toString('hex')}`);
+    try {
+      const id = await runs.create({ kind: 'feed', params: { feed: 'x' }, plan: null });
+      assert.deepEqual(await runs.finishItem(id, 'a', 'added'), { done: 1, total: -1 }, 'no total while products are still being queued');
+      assert.equal(await runs.setTotal(id, 2), 1);
+      assert.deepEqual(await runs.finishItem(id, 'b', 'failed', [{ item: 'b', message: 'line 3: url/fetch-failed: 404' }]), { done: 2, total: 2 });
+      assert.deepEqual(await runs.finishItem(id, 'b', 'repeated', [{ item: 'b', message: 'again' }]), { done: 2, total: 2 }, 'delivered again: nothing more');
+      const job = (await runs.get(id))!;
+      assert.deepEqual([job.progress.done, job.progress.total, job.status], [2, 2, 'running']);
+      assert.deepEqual(job.errors, { count: 1, first: [{ item: 'b', message: 'line 3: url/fetch-failed: 404' }] });
+      assert.deepEqual((job.result as { products: Record<string, number> }).products, { added: 1, updated: 0, unchanged: 0, metadata: 0, failed: 1, repeated: 0, skipped: 0 });
+      assert.equal(await runs.finish(id, 'succeeded', { result: { done: true } }), true);
+      assert.equal(await runs.finish(id, 'failed'), false, 'finished once');
+      assert.equal((await runs.get(id))!.status, 'succeeded');
+      assert.deepEqual((await runs.list({ kind: 'feed' })).map((j) => j.id), [id]);
+    } finally {
+      await runs.close();
+    }
+  });
+});
