@@ -6,7 +6,7 @@
  * figure is the ingest's). Saved as `queue_ingest` in bench/results.json.
  *
  * Usage: FASHION_TEST_DATABASE_URL=postgres://… FASHION_TEST_QUEUE_URL=redis://… npm run build &&
- *   node --import tsx bench/queueIngest.ts [--n 2000] [--workers 1,2] [--concurrency 8]
+ *   node --import tsx bench/queueIngest.ts [--n 2000] [--workers 1,2] [--concurrency 32]
  * (`scripts/services.sh up` starts both; run it under the CPU lock on a shared machine.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,7 +27,7 @@ const queueUrl = arg('queue', process.env.FASHION_TEST_QUEUE_URL ?? '');
 if (!databaseUrl || !queueUrl) throw new Error('set FASHION_TEST_DATABASE_URL and FASHION_TEST_QUEUE_URL (scripts/services.sh up; eval "$(scripts/services.sh env)"), or pass --database and --queue');
 const n = Number(arg('n', '2000'));
 const workerCounts = arg('workers', '1,2').split(',').map(Number);
-const concurrency = arg('concurrency', '8');
+const concurrency = arg('concurrency', '32');
 const demo = demoCatalog();
 if (!demo) throw new Error('needs the shared demo catalog');
 

@@ -384,7 +384,7 @@ export function buildCli(): Command {
 
   withCommonOptions(program.command('worker'))
     .description('take ingest jobs from the queue (--queue) and write products into the PostgreSQL catalog (--database); run one per machine, as many as you like')
-    .option('--concurrency <n>', 'products in hand at once (their photos embedded together)', '8')
+    .option('--concurrency <n>', 'products in hand at once: their photos are embedded together, so about --batch-size fills the inference batches', '32')
     .option('--lock-ms <ms>', 'how long the jobs of a worker that died wait before another worker takes them (BullMQ lock)', '30000')
     .action(async (opts) => {
       const config = configFrom(opts);
