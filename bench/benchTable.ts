@@ -60,6 +60,12 @@ export function writeBenchTable(): void {
       lines.push(`| HNSW ${x.name}, ${x.vectors} x ${x.dims}, ${x.storage} | recall@5 ${x.recallAt5}; search p50 ${x.searchMs.p50} ms, p95 ${x.searchMs.p95} ms (exact p50 ${x.exactSearchMs.p50} ms); build ${x.buildSeconds} s; index ~${x.indexMiBEstimated} MiB vs raw ${x.rawVectorMiB} MiB (RSS +${x.rssGrowthMiB} MiB) | ${x.vectors >= 1_000_000 ? 'p95 <= 20 ms, recall >= 0.98, <= 1.2x raw + graph' : ''} |`);
     }
   }
+  if (r.queue_ingest) {
+    const q = r.queue_ingest;
+    for (const x of q.results ?? []) {
+      lines.push(`| ingest on the worker queue into PostgreSQL, ${x.workers} worker${x.workers > 1 ? 's' : ''} (${x.products} products, concurrency ${q.concurrency}, ${q.threadsPerWorker} threads each, one machine) | ${x.productsPerSecond} products/s (${x.secondsToLastProduct} s to the last product, ${x.secondsToEnd} s to the run's end) | |`);
+    }
+  }
   lines.push('', ...INGEST_PROFILE);
   mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true });
   writeFileSync(join(REPO_ROOT, 'docs', 'bench.md'), lines.join('\n') + '\n');

@@ -30,4 +30,7 @@ if (arg('only', '') === '' || arg('only', '') === 'ann') {
   tsx('ann.ts', '--data', data, '--synthetic', '0', '--space', 'refined', '--storage', 'f16,i8');
   if (synthetic !== '0') tsx('ann.ts', '--data', data, '--catalog', '0', '--synthetic', synthetic, '--storage', 'f16');
 }
+// The PostgreSQL block: only where the services run (scripts/services.sh up; eval "$(scripts/services.sh env)").
+if ((arg('only', '') === '' || arg('only', '') === 'queue') && process.env.FASHION_TEST_DATABASE_URL && process.env.FASHION_TEST_QUEUE_URL) tsx('queueIngest.ts', '--n', '2000');
+else if (arg('only', '') === 'queue') console.error('skipping bench/queueIngest.ts: FASHION_TEST_DATABASE_URL and FASHION_TEST_QUEUE_URL are not set (scripts/services.sh up; eval "$(scripts/services.sh env)")');
 writeBenchTable();

@@ -28,6 +28,12 @@ export interface Config {
   readonly readDatabaseUrl: string | null;
   /** The PostgreSQL schema that holds this catalog (`--database-schema`, FASHION_DATABASE_SCHEMA; default fashion). */
   readonly databaseSchema: string;
+  /**
+   * The job queue of ingest workers (`--queue redis://…`, FASHION_QUEUE_URL): `fashion index --queue` and a server's
+   * POST /api/imports enqueue one job per product there, and `fashion worker` processes take them (BullMQ on Redis).
+   * null: ingest runs in the process that asked for it (the embedded default).
+   */
+  readonly queueUrl: string | null;
   readonly cacheDir: string;
   readonly model: string;
   readonly pooling: Pooling;
@@ -138,6 +144,7 @@ const ENV_KEYS: Record<string, string> = {
   databaseUrl: 'FASHION_DATABASE_URL',
   readDatabaseUrl: 'FASHION_READ_DATABASE_URL',
   databaseSchema: 'FASHION_DATABASE_SCHEMA',
+  queueUrl: 'FASHION_QUEUE_URL',
   cacheDir: 'FASHION_CACHE',
   model: 'FASHION_MODEL',
   pooling: 'FASHION_POOLING',
@@ -216,6 +223,7 @@ export const CONFIG_FILE_SCHEMA = Type.Object(
     databaseUrl: Type.Optional(Type.String({ description: 'postgres://… of the catalog of record (default: the SQLite file in dataDir)' })),
     readDatabaseUrl: Type.Optional(Type.String({ description: 'postgres://… of a streaming replica for reads' })),
     databaseSchema: Type.Optional(Type.String({ description: 'PostgreSQL schema of the catalog (default fashion)' })),
+    queueUrl: Type.Optional(Type.String({ description: 'redis://… of the ingest workers\' job queue (BullMQ); default: ingest in process' })),
     cacheDir: Type.Optional(Type.String()),
     model: Type.Optional(Type.String()),
     pooling: Type.Optional(Type.Enum(['max', 'avg'])),
@@ -318,6 +326,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     databaseUrl,
     readDatabaseUrl: databaseUrl ? databaseUrlOf('readDatabaseUrl', pick('readDatabaseUrl')) : null,
     databaseSchema,
+    queueUrl: queueUrlOf(pick('queueUrl')),
     cacheDir: resolve(cwd, str('cacheDir', join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fashion-recs'))),
     model,
     pooling: oneOf<Pooling>('pooling', 'max', ['max', 'avg']),
@@ -367,6 +376,14 @@ function databaseUrlOf(key: string, raw: string | number | undefined): string | 
   if (raw === undefined) return null;
   const url = String(raw);
   if (!/^postgres(ql)?:\/\//.test(url)) throw invalid(key, 'a postgres:// URL', url.replace(/\/\/[^@/]*@/, '//…@'));
+  return url;
+}
+
+/** A Redis URL for the job queue, or null when not given (the password never shown in the error). */
+function queueUrlOf(raw: string | number | undefined): string | null {
+  if (raw === undefined) return null;
+  const url = String(raw);
+  if (!/^rediss?:\/\/[^\s]+$/.test(url)) throw invalid('queueUrl', 'a redis:// or rediss:// URL', url.replace(/\/\/[^@/]*@/, '//…@'));
   return url;
 }
 

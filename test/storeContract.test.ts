@@ -570,6 +570,33 @@ function contract(backend: Backend): void {
     assert.deepEqual(ids((await store.itemsAfter(0, 10)).items), ['b']);
   });
 
+  test('a write key is claimed once, in the transaction of its write: a rolled-back claim is free again; old keys are pruned', async (t) => {
+    const cat = await fresh(t);
+    const { store } = cat;
+    const write = (key: string, fail = false) =>
+      store.atomically(async (tx) => {
+        if (!(await tx.claimWriteKey(key))) return false;
+        await tx.putItems([item('p')]);
+        if (fail) throw new Error('killed before the commit');
+        return true;
+      });
+    await assert.rejects(write('run/p/1', true), /killed before the commit/);
+    assert.equal(await store.count(), 0, 'nothing of the rolled-back write');
+    assert.equal(await write('run/p/1'), true, 'the key of a write that did not commit is free');
+    const c = await store.changeCursor();
+    assert.equal(await store.hasWriteKey('run/p/1'), true);
+    assert.equal(await store.hasWriteKey('run/p/9'), false);
+    assert.equal(await write('run/p/1'), false, 'delivered again after its commit: not written');
+    assert.deepEqual((await store.changesAfter(c, 10)).changes, [], 'the second delivery wrote nothing');
+    const other = await cat.connect();
+    assert.equal(await other.claimWriteKey('run/p/1'), false, 'another connection (another worker) sees the key');
+    assert.equal(await other.claimWriteKey('run/p/2'), true);
+    assert.equal(await store.pruneWriteKeys(60_000), 0, 'young keys are kept');
+    await sleep(20);
+    assert.equal(await store.pruneWriteKeys(1), 2, 'keys older than asked are forgotten');
+    assert.equal(await store.claimWriteKey('run/p/1'), true);
+  });
+
   test('atomically commits every write together and returns its value; another connection sees them only then', async (t) => {
     const cat = await fresh(t);
     const { store } = cat;
@@ -934,8 +961,8 @@ describe('PostgresCatalogStore', { skip: PG_SKIP, timeout: 60_000 }, () => {
     const admin = new pg.Client({ connectionString: DATABASE_URL });
     await admin.connect();
     t.after(() => admin.end());
-    // Back to version 1: the change log and what came after it go.
-    await admin.query(`DROP TABLE "${store.schema}".changes; ${dropWords(store.schema)}; DELETE FROM "${store.schema}".schema_migrations WHERE version >= 2`);
+    // Back to version 1: the change log (2), the words index (3) and the write keys (4) go.
+    await admin.query(`DROP TABLE "${store.schema}".changes; ${dropWords(store.schema)}; DROP TABLE "${store.schema}".write_keys; DELETE FROM "${store.schema}".schema_migrations WHERE version >= 2`);
     const reader = await PostgresCatalogStore.open(DATABASE_URL!, { schema: store.schema, readonly: true });
     t.after(() => reader.close());
     assert.equal(await reader.changeCursor(), 0);
@@ -945,6 +972,9 @@ describe('PostgresCatalogStore', { skip: PG_SKIP, timeout: 60_000 }, () => {
     assert.deepEqual((await admin.query(`SELECT max(version) AS v FROM "${store.schema}".schema_migrations`)).rows[0].v, SCHEMA_VERSION);
     await writer.putItems([item('b')]);
     assert.deepEqual(ids((await reader.changesAfter(0, 10)).changes), ['b']);
+    assert.equal(await reader.hasWriteKey('k'), false, 'the reader finds the write keys the writer\'s migration made');
+    assert.equal(await writer.claimWriteKey('k'), true);
+    assert.equal(await reader.hasWriteKey('k'), true);
   });
 
   test('changes older than a day are pruned by the next write; a reader behind them is told of the gap', async (t) => {

@@ -8,6 +8,8 @@ import { LiveSpace } from '../index/liveSpace.js';
 import { ExactIndex } from '../index/exactIndex.js';
 import { EmbeddedJobQueue, JOBS_FILE } from '../jobs/embeddedJobQueue.js';
 import type { JobQueue } from '../jobs/jobQueue.js';
+import { RedisJobQueue } from '../jobs/redisJobQueue.js';
+import { openQueue, type QueueHandles } from './queueHandles.js';
 import { SETTING_IDENTITY } from '../catalog/identity.js';
 import { loadCatalogRefinement, SETTING_REFINE_MODEL } from '../refine/loadRefinement.js';
 import type { CatalogInfo } from '../search/types.js';
@@ -105,8 +107,13 @@ export class Services {
   match!: MatchService;
   duplicates!: DuplicatesService;
   pipeline!: QueryPipeline;
-  /** Background jobs (the duplicates scan; ingest, feeds, training): records in <data>/jobs.sqlite, opened on first use. */
+  /**
+   * Background jobs (the duplicates scan; ingest, feeds, training): records in <data>/jobs.sqlite, opened on first use;
+   * with a queue (config.queueUrl), ingest runs' records in Redis too (src/jobs/redisJobQueue.ts).
+   */
   readonly jobs: JobQueue;
+  /** The ingest workers' queue and run records, when configured (POST /api/imports enqueues there). */
+  readonly queue: QueueHandles | null;
   /** Colour evidence of the items written since the snapshot. */
   private readonly addedColours = new Map<string, Float32Array>();
   /** Backbone vectors and colour evidence of every item's other photos (a change of labels refines them again). */
@@ -132,7 +139,10 @@ export class Services {
     readonly config: Config,
     readonly store: CatalogStore,
   ) {
-    this.jobs = new EmbeddedJobQueue({ file: join(config.dataDir, JOBS_FILE) });
+    const local = new EmbeddedJobQueue({ file: join(config.dataDir, JOBS_FILE) });
+    // A queue serves a PostgreSQL catalog only (startServer refuses --queue without --database; other commands ignore it).
+    this.queue = config.queueUrl && config.databaseUrl ? openQueue(config) : null;
+    this.jobs = this.queue ? new RedisJobQueue(this.queue.runs, local) : local;
     this.follower = new FollowLoop(this, config.followMs > 0 ? config.followMs : FOLLOW_EVERY_MS);
   }
 
@@ -463,6 +473,7 @@ export class Services {
     await this.duplicates.stop();
     // Jobs still running end as interrupted (their records say so); the file stays for the next start.
     await this.jobs.close();
+    await this.queue?.queue.close();
     this.textIndex?.close?.();
     await this.store.close();
     await this.embedding.close();

@@ -28,6 +28,10 @@ import { describeTextQuery, shownLabel } from '../text/describe.js';
 import type { TextSearchResult } from '../text/textQuery.js';
 import { intFlag, numberFlag } from './flags.js';
 import { progressBar } from './progressBar.js';
+import { jobView } from '../api/views.js';
+import { startIngestWorker, type WorkerEvent } from '../app/ingestWorker.js';
+import { openQueue } from '../app/queueHandles.js';
+import { enqueueFeed, enqueueFolder, followRun } from '../app/queueIngest.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -37,6 +41,7 @@ function withCommonOptions(cmd: Command): Command {
     .option('--database <url>', 'keep the catalog in PostgreSQL (postgres://…, env FASHION_DATABASE_URL) instead of the SQLite file in --data')
     .option('--read-database <url>', 'a streaming replica for reads (env FASHION_READ_DATABASE_URL)')
     .option('--database-schema <name>', 'the PostgreSQL schema of the catalog (env FASHION_DATABASE_SCHEMA, default fashion)')
+    .option('--queue <url>', 'the ingest workers\' job queue (redis://…, env FASHION_QUEUE_URL; needs --database): index and POST /api/imports enqueue there, `fashion worker` takes from it')
     .option('--config <file>', 'JSON config file (default ./fashion.config.json)')
     .option('--model <path|url>', 'ONNX ImageNet classifier (env FASHION_MODEL; default ../shared/models/mobilenetv2-12-int8.onnx)')
     .addOption(new Option('--pooling <kind>', 'global pooling of the feature map').choices(['max', 'avg']))
@@ -59,6 +64,7 @@ function configFrom(opts: Record<string, unknown>): Config {
     databaseUrl: opts.database as string | undefined,
     readDatabaseUrl: opts.readDatabase as string | undefined,
     databaseSchema: opts.databaseSchema as string | undefined,
+    queueUrl: opts.queue as string | undefined,
     config: opts.config as string | undefined,
     model: opts.model as string | undefined,
     pooling: opts.pooling as string | undefined,
@@ -98,6 +104,43 @@ async function runIndex(config: Config, imagesDir: string, options: { metadata?:
   return withIndexBars(!!options.quiet, (onEvent) =>
     indexFolder(config, imagesDir, { metadata: options.metadata, reembed: options.reembed, prune: options.prune, ...(options.refine !== undefined ? { refine: options.refine } : {}), onEvent }),
   );
+}
+
+/**
+ * `fashion index --queue`: the run's products are queued for the workers; its id is printed at once, and the run is
+ * followed with the same bars to its end (unless --no-wait).
+ */
+async function runQueued(config: Config, dir: string | undefined, opts: Record<string, unknown>): Promise<void> {
+  if (opts.reembed) throw new FashionError('input/invalid', 'Expected --reembed without --queue: re-embedding a catalog with another model starts it over, which `fashion index --database …` does in one process');
+  if (opts.feed !== undefined && dir !== undefined) throw new FashionError('input/invalid', `Expected a folder of photos or --feed, not both, but received ${dir} and --feed ${String(opts.feed)}`);
+  if (opts.feed === undefined && dir === undefined) throw new FashionError('input/invalid', 'Expected a folder of product photos or a product feed (--feed FILE) to queue but received neither');
+  const handles = openQueue(config);
+  const json = !!opts.json;
+  try {
+    const announce = (id: string) => {
+      if (!json) console.error(`run ${id}: queueing products for the workers (fashion worker --queue …); GET /api/jobs/${id} follows it`);
+    };
+    const run =
+      opts.feed !== undefined
+        ? await enqueueFeed(config, handles, String(opts.feed), { map: parseMappings(opts.map as string[]), prune: !!opts.prune, onRun: announce })
+        : await enqueueFolder(config, handles, dir!, { metadata: opts.metadata as string | undefined, prune: !!opts.prune, onRun: announce });
+    if (opts.wait === false) {
+      console.log(json ? JSON.stringify(jobView(run)) : run.id);
+      return;
+    }
+    if (!json) console.error(`run ${run.id}: ${run.progress.total} products queued`);
+    const done = await withIndexBars(json, (onEvent) => followRun(handles.runs, run.id, onEvent));
+    if (json) console.log(JSON.stringify(jobView(done)));
+    else {
+      const products = ((done.result as { products?: Record<string, number> } | null)?.products ?? {}) as Record<string, number>;
+      console.log(`run ${done.id} ${done.status}: ${done.progress.total} products: ${products.added ?? 0} added, ${products.updated ?? 0} updated, ${products.unchanged ?? 0} unchanged, ${products.metadata ?? 0} metadata updates, ${products.failed ?? 0} failed`);
+      for (const e of done.errors.first) console.error(`skipped ${e.item ?? ''}: ${e.message}`);
+      if (done.errors.count > done.errors.first.length) console.error(`... and ${done.errors.count - done.errors.first.length} more (GET /api/jobs/${done.id})`);
+    }
+    if (done.status !== 'succeeded') throw new FashionError(done.failure?.code === 'job/cancelled' ? 'input/invalid' : 'server/error', `The ingest run ${done.id} ${done.status}: ${done.failure?.message ?? ''}`);
+  } finally {
+    await handles.close();
+  }
 }
 
 /** Runs an index use case with its bars (rows or photos, training copies) and refinement messages; the bars always stop. */
@@ -215,8 +258,13 @@ export function buildCli(): Command {
     .option('--prune', `delete the items whose photos are gone (or that left the feed) even when they are more than ${MAX_UNPRUNED_SHARE * 100}% of the catalog (refused without it)`)
     .option('--augment <share>', 'when it trains the refinement: share of labelled items that also train as a re-photographed copy (env FASHION_AUGMENT)')
     .option('--json', 'print the report as JSON')
+    .option('--no-wait', 'with --queue: print the run\'s id and return once its products are queued, instead of following it to the end')
     .action(async (dir: string | undefined, opts) => {
       const config = configFrom(opts);
+      if (config.queueUrl) {
+        await runQueued(config, dir, opts);
+        return;
+      }
       // Refusals (an empty or unmounted folder, a feed without a valid row or whose every photo failed, too many
       // deletions, another writer) are FashionErrors: main() maps them to exit codes.
       if (opts.feed !== undefined) {
@@ -333,6 +381,29 @@ export function buildCli(): Command {
         if (res.unfilled.length > 0 && res.picks.length > 0) console.log(`nothing fits for: ${res.unfilled.join(', ')}`);
       }),
     );
+
+  withCommonOptions(program.command('worker'))
+    .description('take ingest jobs from the queue (--queue) and write products into the PostgreSQL catalog (--database); run one per machine, as many as you like')
+    .option('--concurrency <n>', 'products in hand at once: their photos are embedded together, so about --batch-size fills the inference batches', '32')
+    .option('--lock-ms <ms>', 'how long the jobs of a worker that died wait before another worker takes them (BullMQ lock)', '30000')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      const concurrency = intFlag('--concurrency', opts.concurrency, { min: 1, max: 256 })!;
+      const lockMs = intFlag('--lock-ms', opts.lockMs, { min: 1000, max: 3_600_000 })!;
+      // JSON lines on stdout, one per event: what a log collector reads; no bars.
+      const log = (e: WorkerEvent) => console.log(JSON.stringify({ time: new Date().toISOString(), pid: process.pid, ...e }));
+      const worker = await startIngestWorker(config, { concurrency, lockMs }, log);
+      await new Promise<void>((resolve) => {
+        // SIGTERM (or Ctrl-C): finish the products in hand and stop; a second one hands them back to the queue at once.
+        let signals = 0;
+        const stop = () => void worker.stop(++signals > 1).then(resolve, (err: unknown) => {
+          log({ type: 'error', message: (err as Error).message });
+          resolve();
+        });
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+    });
 
   withCommonOptions(program.command('serve'))
     .description('start the HTTP API and web page')

@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import { Services } from '../app/services.js';
 import { buildApp } from './app.js';
 import { sweepStaleImports } from '../feeds/feedImport.js';
+import { requireQueue } from '../app/queueHandles.js';
 
 /**
  * Opens the catalog, loads the model before the first request (no cold start), and listens. The server only reads the
@@ -9,6 +10,8 @@ import { sweepStaleImports } from '../feeds/feedImport.js';
  * Several servers may serve one catalog (one data folder, or one PostgreSQL schema): each follows the others' writes.
  */
 export async function startServer(config: Config): Promise<{ close: () => Promise<void>; url: string; svc: Services }> {
+  // A queue's workers write a PostgreSQL catalog: refused at once rather than imports that silently run here.
+  if (config.queueUrl) requireQueue(config);
   const svc = await Services.open(config);
   const embedder = svc.catalog.size > 0 ? await svc.embedding.load() : null;
   // Feeds that a server which died mid-import left behind (their jobs ended as interrupted and never run).

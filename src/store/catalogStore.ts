@@ -74,6 +74,12 @@ export interface ChangePage {
  */
 export const CHANGE_LOG_KEEP_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * How long a write key is kept: a job is delivered again within minutes of its worker's death (BullMQ's stalled-job
+ * check), never a week later.
+ */
+export const WRITE_KEY_KEEP_MS = 7 * 24 * 60 * 60 * 1000;
+
 export interface PutFeaturesOptions {
   readonly replace?: boolean;
   readonly settings?: Readonly<Record<string, string>>;
@@ -139,6 +145,17 @@ export interface CatalogStore {
   featureIds(kind: FeatureKind): Promise<Set<string>>;
   /** The derived vectors of `ids`, in that order, or null when any is missing. */
   loadFeatures(kind: FeatureKind, ids: readonly string[]): Promise<Float32Array | null>;
+  /**
+   * Records a write's idempotency key (an ingest worker's job key, src/jobs/productJob.ts) and says whether it was new.
+   * Called inside `atomically` with the write it stands for, so the key is committed exactly when the write is: a job
+   * delivered again after its write committed finds its key (false) and is acknowledged without a second write. Keys
+   * older than `WRITE_KEY_KEEP_MS` may be forgotten (pruneWriteKeys).
+   */
+  claimWriteKey(key: string): Promise<boolean>;
+  /** Whether a write key is recorded (a job delivered again skips its work when it is; the claim still decides). */
+  hasWriteKey(key: string): Promise<boolean>;
+  /** Forgets write keys recorded more than `olderThanMs` ago; returns how many. */
+  pruneWriteKeys(olderThanMs: number): Promise<number>;
   /** Drops every vector (when the catalog is re-embedded with another model). */
   clearItems(): Promise<void>;
   /** Bumped on every write, so that derived data (indexes, projections) knows when it is stale. */

@@ -89,6 +89,17 @@ const MIGRATIONS: ReadonlyArray<{ readonly version: number; readonly sql: (s: st
     // by triggers on items in the writer's transaction, so every server finds a write's words once it commits.
     sql: (s) => wordsTableSql(s),
   },
+  {
+    version: 4,
+    // Idempotency keys of writes (claimWriteKey): an ingest worker's job key, committed in the transaction of the write
+    // it stands for. And the transaction of each logged change, so that the writes of an item can be counted (an item
+    // written once by one transaction that also set its other photos is one write, not two).
+    sql: (s) => `
+      CREATE TABLE ${s}.write_keys (key text COLLATE "C" PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
+      CREATE INDEX write_keys_at ON ${s}.write_keys (at);
+      ALTER TABLE ${s}.changes ADD COLUMN xact bigint DEFAULT (pg_current_xact_id()::text::bigint);
+    `,
+  },
 ];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
@@ -98,6 +109,7 @@ interface Tables {
   readonly features: string;
   readonly photos: string;
   readonly changes: string;
+  readonly writeKeys: string;
 }
 
 /** What a store and the transaction-bound stores it hands out share. */
@@ -113,6 +125,8 @@ interface Shared {
   changesTable: boolean;
   /** Whether the schema has the words index (version 3); a reader of an older one builds its words index in memory. */
   readonly wordsTable: boolean;
+  /** Whether the schema has the write keys (version 4); checked again on each call until it has. */
+  writeKeysTable: boolean;
 }
 
 /** A transaction on one pooled connection, and the calls made on it (one at a time: their statements must not mix). */
@@ -166,13 +180,13 @@ export class PostgresCatalogStore implements CatalogStore {
     // reports any lasting failure itself. Without a listener the 'error' event would end the process.
     pool.on('error', () => undefined);
     const s = `"${schema}"`;
-    const t: Tables = { settings: `${s}.settings`, items: `${s}.items`, features: `${s}.features`, photos: `${s}.photos`, changes: `${s}.changes` };
+    const t: Tables = { settings: `${s}.settings`, items: `${s}.items`, features: `${s}.features`, photos: `${s}.photos`, changes: `${s}.changes`, writeKeys: `${s}.write_keys` };
     try {
       if (!options.readonly) await migrate(pool, schema);
       const version = await schemaVersion(pool, schema);
       if (version === null) throw new Error(`no catalog in schema ${schema} (open it writable once to create it)`);
       if (version > SCHEMA_VERSION) throw new Error(`schema ${schema} is at version ${version}, newer than this program's ${SCHEMA_VERSION}`);
-      return new PostgresCatalogStore({ pool, schema, t, closed: false, changesTable: version >= 2, wordsTable: version >= 3 }, null);
+      return new PostgresCatalogStore({ pool, schema, t, closed: false, changesTable: version >= 2, wordsTable: version >= 3, writeKeysTable: version >= 4 }, null);
     } catch (err) {
       await pool.end();
       throw err;
@@ -522,6 +536,27 @@ export class PostgresCatalogStore implements CatalogStore {
       out.set(v, i * dims);
     }
     return out;
+  }
+
+  // ------------------------------------------------------------------------------------------ write keys
+
+  async claimWriteKey(key: string): Promise<boolean> {
+    return this.write(async (c) => (await this.q(c, `INSERT INTO ${this.shared.t.writeKeys} (key) VALUES ($1) ON CONFLICT (key) DO NOTHING RETURNING key`, [key])).length === 1);
+  }
+
+  async hasWriteKey(key: string): Promise<boolean> {
+    if (!this.shared.writeKeysTable) {
+      // A reader of a catalog migrated before write keys (a replica, a read-only store) has none.
+      const rows = await this.read((on) => this.q<{ t: string | null }>(on, 'SELECT to_regclass($1) AS t', [this.shared.t.writeKeys]));
+      if (rows[0]?.t == null) return false;
+      this.shared.writeKeysTable = true;
+    }
+    const rows = await this.read((on) => this.q(on, `SELECT 1 FROM ${this.shared.t.writeKeys} WHERE key = $1`, [key]));
+    return rows.length > 0;
+  }
+
+  async pruneWriteKeys(olderThanMs: number): Promise<number> {
+    return this.write(async (c) => (await this.q(c, `DELETE FROM ${this.shared.t.writeKeys} WHERE at < now() - make_interval(secs => $1) RETURNING key`, [olderThanMs / 1000])).length);
   }
 
   // ------------------------------------------------------------------------------------------ transactions

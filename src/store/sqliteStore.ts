@@ -70,6 +70,9 @@ export class SqliteCatalogStore implements CatalogStore {
         -- follow the catalog (other servers) read the ids changed after the last number they saw (changesAfter).
         CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, at_ms INTEGER NOT NULL);
         CREATE INDEX IF NOT EXISTS changes_at ON changes (at_ms);
+        -- Idempotency keys of writes (claimWriteKey), committed with the write they stand for.
+        CREATE TABLE IF NOT EXISTS write_keys (key TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS write_keys_at ON write_keys (at_ms);
       `);
       const version = this.getSettingRaw('schemaVersion');
       if (version == null) this.setSettingRaw('schemaVersion', SCHEMA_VERSION);
@@ -294,6 +297,18 @@ export class SqliteCatalogStore implements CatalogStore {
       for (const [key, value] of Object.entries(options.settings ?? {})) this.stmts.setSetting.run(key, value);
       this.bump();
     })();
+  }
+
+  async claimWriteKey(key: string): Promise<boolean> {
+    return this.sql('INSERT INTO write_keys (key, at_ms) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(key, Date.now()).changes === 1;
+  }
+
+  async hasWriteKey(key: string): Promise<boolean> {
+    return this.sql('SELECT 1 FROM write_keys WHERE key = ?').get(key) !== undefined;
+  }
+
+  async pruneWriteKeys(olderThanMs: number): Promise<number> {
+    return this.sql('DELETE FROM write_keys WHERE at_ms < ?').run(Date.now() - olderThanMs).changes;
   }
 
   async atomically<T>(write: (tx: CatalogStore) => Promise<T>): Promise<T> {

@@ -155,3 +155,12 @@ test('the catalog in PostgreSQL: --database / FASHION_DATABASE_URL, its replica 
   assert.throws(() => resolveConfig({ databaseUrl: 'mysql://root:secret@db/x' }, {}, cwd), (e: unknown) => invalidInput(/postgres:\/\//)(e) && !(e as Error).message.includes('secret'));
   assert.throws(() => resolveConfig({ databaseSchema: 'Shop-EU' }, {}, cwd), invalidInput(/databaseSchema/));
 });
+
+test('the ingest workers\' queue: --queue / FASHION_QUEUE_URL, a redis:// URL; none by default', () => {
+  const cwd = tempDir();
+  assert.equal(resolveConfig({}, {}, cwd).queueUrl, null);
+  assert.equal(resolveConfig({}, { FASHION_QUEUE_URL: 'redis://queue:6379' }, cwd).queueUrl, 'redis://queue:6379');
+  assert.equal(resolveConfig({ queueUrl: 'rediss://user:pw@queue:6380/2' }, { FASHION_QUEUE_URL: 'redis://queue:6379' }, cwd).queueUrl, 'rediss://user:pw@queue:6380/2', 'the flag wins');
+  // The password never shows in the refusal.
+  assert.throws(() => resolveConfig({ queueUrl: 'amqp://guest:secret@mq/x' }, {}, cwd), (e: unknown) => invalidInput(/redis:\/\//)(e) && !(e as Error).message.includes('secret'));
+});

@@ -9,7 +9,9 @@ import type { Config } from '../../config.js';
 import { FashionError } from '../../errors.js';
 import { downloadFeed, keepFeed, type KeptFeed } from '../../feeds/feedImport.js';
 import { parseMappings, type FeedFormat, type FeedMapping } from '../../feeds/readFeed.js';
-import type { JsonValue } from '../../jobs/jobQueue.js';
+import type { Job, JsonValue } from '../../jobs/jobQueue.js';
+import type { QueueHandles } from '../../app/queueHandles.js';
+import { enqueueFeed } from '../../app/queueIngest.js';
 import { compileCheck } from '../../util/schemaCheck.js';
 import type { ApiDeps } from '../deps.js';
 import { requireJsonOrForm } from '../multipart.js';
@@ -79,7 +81,8 @@ export const importRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { sv
       description:
         'Multipart with the feed in `feed` (and optional `format`, `map`, `prune` fields), or JSON `{"url": "https://…", "format"?, "map"?: ["a=b"], "prune"?}`. ' +
         '202 with the job (Location: /api/jobs/{id}); GET it until it has finished. Rows whose photo could not be had are the job\'s errors. ' +
-        'Feed jobs run one at a time: one submitted while another runs is queued.',
+        'Feed jobs run one at a time: one submitted while another runs is queued. ' +
+        'On a server with a queue (--queue), the rows become jobs of the ingest workers (`fashion worker`), one per product, under a run whose record any replica answers for.',
       security: [{ bearer: [] }],
       body: { required: true, content: { 'application/json': { schema: ImportJsonBody }, 'multipart/form-data': { schema: ImportForm } } },
       response: {
@@ -89,7 +92,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { sv
     },
   }, async (req, reply) => {
     const asked = await importRequest(req, config);
-    const job = await importFeedInBackground(svc, feedImport(asked)).catch(async (err: unknown) => {
+    const job = await (svc.queue ? enqueueImport(svc.queue, config, feedImport(asked)) : importFeedInBackground(svc, feedImport(asked))).catch(async (err: unknown) => {
       await rm(asked.kept.file, { force: true });
       throw err;
     });
@@ -97,6 +100,19 @@ export const importRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { sv
     return reply.code(202).header('location', jobUrl(job)).send(jobView(job));
   });
 };
+
+/**
+ * On a server configured with a queue: the feed's rows become the workers' jobs (one per product, src/app/queueIngest.ts)
+ * under a run whose record is in Redis, so any replica answers GET /api/jobs/:id for it. The jobs carry their rows, so
+ * the kept file is not needed once they are queued.
+ */
+async function enqueueImport(handles: QueueHandles, config: Config, feed: FeedImport): Promise<Job> {
+  try {
+    return await enqueueFeed(config, handles, feed.file, { format: feed.format, map: feed.map, prune: feed.prune, guard: { allow: config.fetchAllow }, label: feed.label, params: feed.params });
+  } finally {
+    await rm(feed.file, { force: true });
+  }
+}
 
 async function importRequest(req: FastifyRequest, config: Config): Promise<ImportRequest> {
   requireJsonOrForm(req);
