@@ -132,7 +132,8 @@ async function makeRoom(config: Config, from: string, replace: boolean): Promise
   const schema = config.databaseSchema;
   let existing: CatalogStore;
   try {
-    existing = await openCatalogStore(config, { readonly: true });
+    // From the primary: a replica may lag behind the marker the last run wrote.
+    existing = await openCatalogStore({ ...config, readDatabaseUrl: null }, { readonly: true });
   } catch (err) {
     if (err instanceof FashionError && err.code === 'catalog/not-found') return false;
     throw err;
