@@ -184,7 +184,7 @@ function contract(backend: Backend): void {
 
   test('loadFeatures of more ids than one page (read in one pass) and of a few (looked up), alike', async (t) => {
     const { store } = await fresh(t);
-    const rows = new Map(Array.from({ length: 2100 }, (_, i) => [`id${String(i).padStart(4, '0')}`, vec()] as const));
+    const rows = new Map<string, Float32Array>(Array.from({ length: 2100 }, (_, i) => [`id${String(i).padStart(4, '0')}`, vec()]));
     await store.putFeatures('copy', rows);
     const many = [...rows.keys()].reverse().slice(0, 2050);
     assertBits(await store.loadFeatures('copy', many), concat(...many.map((id) => rows.get(id)!)));
