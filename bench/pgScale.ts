@@ -9,14 +9,14 @@
  * meaningless (0.25 was seen). The queries are fresh draws of the same mixture, never rows of the table.
  *
  * Usage: FASHION_TEST_DATABASE_URL=postgres://… node --import tsx bench/pgScale.ts [--sizes 50000,100000,200000]
- *   [--dims 1587] [--queries 50] [--maintenance-memory 2GB] [--workers 2] [--save]
+ *   [--dims 1587] [--queries 50] [--maintenance-memory 2GB] [--workers 2] [--save] [--merge: keep the sizes an earlier run saved]
  * (run under `flock /tmp/fashion-heavy.lock` on a shared machine; it takes minutes per size).
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { storeTypes, vectorParam } from '../src/store/pgWire.js';
 import { mulberry32 } from '../src/util/random.js';
-import { arg, percentile, round, saveResult } from './common.js';
+import { arg, loadResults, percentile, round, saveResult } from './common.js';
 
 const url = arg('database', '') || process.env.FASHION_DATABASE_URL || process.env.FASHION_TEST_DATABASE_URL;
 if (!url) {
@@ -132,6 +132,12 @@ try {
   // beside it, as a check: on a shared machine it is noisy); search time with log n. The build figures assume the graph
   // fits maintenance_work_mem (about indexMiB): past it pgvector builds on disk, several times slower.
   type Row = { vectors: number; buildSeconds: number; indexMiB: number; tableMiB: number; ef100: { recallAt10: number; ms: { p50: number; p95: number } } };
+  // With --merge, the sizes measured by an earlier run (bench/results.json) join these (a larger size added later).
+  if (process.argv.includes('--merge')) {
+    const earlier = ((loadResults().pgScale as { results?: Array<Record<string, unknown>> } | undefined)?.results ?? []).filter((r) => r.dims === dims && !results.some((x) => x.vectors === r.vectors));
+    results.unshift(...earlier);
+    results.sort((a, b) => (a.vectors as number) - (b.vectors as number));
+  }
   const [first, last] = [results[0] as Row, results[results.length - 1] as Row];
   const fitted = last.vectors > first.vectors ? Math.log(last.buildSeconds / first.buildSeconds) / Math.log(last.vectors / first.vectors) : 1;
   const logGrowth = (to: number) => Math.log(to) / Math.log(last.vectors);
