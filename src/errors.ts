@@ -23,6 +23,8 @@ export const ERROR_TABLE = {
   'catalog/empty': { status: 503, exit: 7 },
   /** Another process is writing the catalog (src/catalog/writerLock.ts); try again when it is done. */
   'catalog/locked': { status: 409, exit: 9 },
+  /** `fashion migrate` into a PostgreSQL schema that holds another catalog, without --replace. */
+  'catalog/not-empty': { status: 409, exit: 7 },
   /** An index run would delete more of the catalog than it may without --prune (src/catalog/ingest.ts). */
   'catalog/prune-refused': { status: 409, exit: 7 },
   /** Too few labelled items (articleType) to learn the refinement from (POST /api/train; src/app/backgroundIndex.ts). */

@@ -174,6 +174,25 @@ function contract(backend: Backend): void {
     assert.equal(await store.generation(), g);
   });
 
+  test("catalogSettings: the catalog's own settings, none of the store's bookkeeping", async (t) => {
+    const { store } = await fresh(t);
+    await store.setSetting('modelIdentity', '{"dims":3}');
+    await store.setSetting('apiKeys', '[]');
+    await store.putItems([item('a')]);
+    await store.removeItems(['a']);
+    assert.deepEqual(Object.fromEntries(await store.catalogSettings()), { apiKeys: '[]', modelIdentity: '{"dims":3}' });
+  });
+
+  test('loadFeatures of more ids than one page (read in one pass) and of a few (looked up), alike', async (t) => {
+    const { store } = await fresh(t);
+    const rows = new Map<string, Float32Array>(Array.from({ length: 2100 }, (_, i) => [`id${String(i).padStart(4, '0')}`, vec()]));
+    await store.putFeatures('copy', rows);
+    const many = [...rows.keys()].reverse().slice(0, 2050);
+    assertBits(await store.loadFeatures('copy', many), concat(...many.map((id) => rows.get(id)!)));
+    const few = ['id0007', 'id2099', 'id0007'];
+    assertBits(await store.loadFeatures('copy', few), concat(...few.map((id) => rows.get(id)!)));
+  });
+
   test('putItems and getItem: every field comes back; a missing id is null; count', async (t) => {
     const { store } = await fresh(t);
     const metadata: Metadata = { productDisplayName: 'Läufer "Nite" \\ 100%', gender: 'Women', articleType: 'Tshirts', year: '2012', empty: '' };

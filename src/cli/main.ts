@@ -23,6 +23,7 @@ import type { SearchResult } from '../search/types.js';
 import { startServer } from '../server/start.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../app/apiKeyAdmin.js';
 import { indexInBackground } from '../app/backgroundIndex.js';
+import { migrateCatalog, type MigrateEvent, type MigrateReport } from '../app/migrateCatalog.js';
 import { nearThreshold } from '../services/duplicates.js';
 import { describeTextQuery, shownLabel } from '../text/describe.js';
 import type { TextSearchResult } from '../text/textQuery.js';
@@ -161,6 +162,38 @@ async function withIndexBars<R>(quiet: boolean, run: (onEvent: (e: IndexEvent) =
   }
 }
 
+/** `fashion migrate` with a bar per stage, drawn from the use case's events; the bars always stop. */
+async function withMigrateBars<R>(quiet: boolean, run: (onEvent: (e: MigrateEvent) => void) => Promise<R>): Promise<R> {
+  const bars = { files: progressBar('files', !quiet), items: progressBar('items', !quiet), changes: progressBar('changes', !quiet), features: progressBar('derived vectors', !quiet) };
+  const onEvent = (e: MigrateEvent) => {
+    if (e.kind === 'search') {
+      for (const bar of Object.values(bars)) bar.stop();
+      if (!quiet) console.error(e.message);
+    } else if (e.kind === 'changes') bars.changes.update(e.done, e.done);
+    else bars[e.kind].update(e.done, e.total);
+  };
+  try {
+    return await run(onEvent);
+  } finally {
+    for (const bar of Object.values(bars)) bar.stop();
+  }
+}
+
+function printMigrate(r: MigrateReport, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(r));
+    return;
+  }
+  const where = `PostgreSQL schema ${r.schema}`;
+  if (r.upToDate) {
+    console.log(`${where} is up to date with ${r.from} (${r.items.total} items): nothing copied`);
+    return;
+  }
+  const features = Object.entries(r.features).map(([k, n]) => `${n} ${k}`).join(', ');
+  console.log(`${r.replaced ? 'replaced the catalog in ' : ''}${where}${r.resumed ? ' (resumed)' : ''}: ${r.items.copied} items copied, ${r.items.removed} removed (${r.items.total} in ${r.from}); ${r.photos} other photos; derived vectors: ${features || 'none'}; ${r.settings} settings; files: ${r.files.models} refinement models, ${r.files.keptPhotos} kept photos; ${r.seconds.toFixed(1)} s`);
+  if (r.search) console.log(`search: ${r.search.kind} over ${r.search.items} items`);
+}
+
 /** `fashion index --feed`: the report as JSON, or a summary with the rows that were skipped and why. */
 function printFeed(report: IndexFeedResult, json: boolean): void {
   if (json) {
@@ -280,6 +313,18 @@ export function buildCli(): Command {
       if ((opts.map as string[]).length > 0 || opts.concurrency !== undefined) throw new FashionError('input/invalid', 'Expected --map and --concurrency with --feed only');
       const report = await runIndex(config, dir, { metadata: opts.metadata, reembed: opts.reembed, prune: !!opts.prune, quiet: !!opts.json });
       printIngest(report, !!opts.json);
+    });
+
+  withCommonOptions(program.command('migrate'))
+    .description('copy an embedded catalog (the SQLite store in --from) into PostgreSQL (--database): items, metadata, vectors, other photos, the refinement and API keys, nothing embedded again; resumable, and a second run copies only what changed')
+    .requiredOption('--from <dir>', 'the embedded catalog\'s folder (its --data); only read')
+    .option('--replace', 'drop what the PostgreSQL schema holds when it is another catalog (refused without it)')
+    .option('--no-search-index', 'do not build the search index afterwards (the first server or `fashion index` does)')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      const report = await withMigrateBars(!!opts.json, (onEvent) => migrateCatalog(config, opts.from, { replace: !!opts.replace, prepareSearch: opts.searchIndex !== false, onEvent }));
+      printMigrate(report, !!opts.json);
     });
 
   const searchOptions = (cmd: Command) =>

@@ -92,6 +92,12 @@ export interface PutFeaturesOptions {
 export interface CatalogStore {
   getSetting(key: string): Promise<string | null>;
   setSetting(key: string, value: string): Promise<void>;
+  /**
+   * Every setting of the catalog itself (model identity, refinement generation, API keys, metadata columns, ...), by
+   * key; the store's own bookkeeping (its generation, schema version, change-log and insertion counters) left out: what
+   * moves with the catalog to another store (`fashion migrate`).
+   */
+  catalogSettings(): Promise<Map<string, string>>;
   /** Path, size and mtime of every item, for the incremental diff of an ingest. */
   fileStates(): Promise<Map<string, FileState>>;
   /** Pixel hash of every item that has one (exact-duplicate warnings at ingest). */

@@ -24,6 +24,8 @@ const MIGRATION_LOCK = 0x66617369;
 const ROWS_PER_INSERT = 500;
 /** The number of the last change the log's pruning dropped: a reader behind it has a gap (ChangePage.gap). */
 const SETTING_PRUNED_THROUGH = 'changesPrunedThrough';
+/** Settings that are this store's bookkeeping, not the catalog's (catalogSettings leaves them out). */
+const BOOKKEEPING = ['generation', SETTING_PRUNED_THROUGH];
 
 /**
  * The migrations, in order; `schema_migrations` records those applied. The vector columns have no fixed dimension,
@@ -193,6 +195,21 @@ export class PostgresCatalogStore implements CatalogStore {
     }
   }
 
+  /**
+   * Drops the catalog in `schema` (its tables, indexes and settings) when there is one: what `fashion migrate --replace`
+   * does before copying another catalog over it.
+   */
+  static async drop(url: string, schema: string): Promise<void> {
+    if (!SCHEMA_NAME.test(schema)) throw new Error(`schema name ${JSON.stringify(schema)}: use lower-case letters, digits and _ (at most 63)`);
+    const client = new pg.Client({ connectionString: url, application_name: 'fashion' });
+    await client.connect();
+    try {
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    } finally {
+      await client.end();
+    }
+  }
+
   /** The PostgreSQL schema of this catalog. */
   get schema(): string {
     return this.shared.schema;
@@ -211,6 +228,11 @@ export class PostgresCatalogStore implements CatalogStore {
   async getSetting(key: string): Promise<string | null> {
     const rows = await this.read((on) => this.q<{ value: string }>(on, `SELECT value FROM ${this.shared.t.settings} WHERE key = $1`, [key]));
     return rows[0]?.value ?? null;
+  }
+
+  async catalogSettings(): Promise<Map<string, string>> {
+    const rows = await this.read((on) => this.q<{ key: string; value: string }>(on, `SELECT key, value FROM ${this.shared.t.settings} WHERE NOT key = ANY($1::text[]) ORDER BY key`, [BOOKKEEPING]));
+    return new Map(rows.map((r) => [r.key, r.value]));
   }
 
   async setSetting(key: string, value: string): Promise<void> {

@@ -11,6 +11,10 @@ const SCHEMA_VERSION = '1';
 const SETTING_INSERT_SEQ = 'insertSeq';
 /** The number of the last change the log's pruning dropped: a reader behind it has a gap (ChangePage.gap). */
 const SETTING_PRUNED_THROUGH = 'changesPrunedThrough';
+/** Up to this many ids, loadFeatures looks each one up; more read every vector of the kind in one pass. */
+const FEATURE_PAGE = 2000;
+/** Settings that are this store's bookkeeping, not the catalog's (catalogSettings leaves them out). */
+const BOOKKEEPING = new Set(['schemaVersion', 'ftsVersion', 'generation', SETTING_INSERT_SEQ, SETTING_PRUNED_THROUGH]);
 
 /** The embedded store: one SQLite file in WAL mode; each batch is one transaction, so a killed ingest loses at most its last batch. */
 export class SqliteCatalogStore implements CatalogStore {
@@ -129,6 +133,11 @@ export class SqliteCatalogStore implements CatalogStore {
 
   async getSetting(key: string): Promise<string | null> {
     return this.settingSync(key);
+  }
+
+  async catalogSettings(): Promise<Map<string, string>> {
+    const rows = this.sql('SELECT key, value FROM settings ORDER BY key').all() as Array<{ key: string; value: string }>;
+    return new Map(rows.filter((r) => !BOOKKEEPING.has(r.key)).map((r) => [r.key, r.value]));
   }
 
   async setSetting(key: string, value: string): Promise<void> {
@@ -464,9 +473,14 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   async loadFeatures(kind: FeatureKind, ids: readonly string[]): Promise<Float32Array | null> {
-    const byId = new Map<string, Buffer>();
-    for (const r of this.stmts.getFeatures.iterate(kind)) byId.set(r.id, r.vector);
     if (ids.length === 0) return new Float32Array(0);
+    const byId = new Map<string, Buffer>();
+    // A page of ids (a reader going through the catalog in pages: `fashion migrate`) reads its own rows, not every one of the kind.
+    const rows =
+      ids.length <= FEATURE_PAGE
+        ? (this.sql('SELECT f.id, f.vector FROM json_each(?) j JOIN features f ON f.kind = ? AND f.id = j.value').all(JSON.stringify(ids), kind) as Array<{ id: string; vector: Buffer }>)
+        : this.stmts.getFeatures.iterate(kind);
+    for (const r of rows) byId.set(r.id, r.vector);
     const first = byId.get(ids[0]!);
     if (!first) return null;
     const dims = first.byteLength / 4;
