@@ -5,12 +5,14 @@ import { embedPreparedFeatures, prepareBatch } from '../embedding/vectorize.js';
 import { FashionError } from '../errors.js';
 import { readImageFile } from '../imaging/decode.js';
 import { PHOTO_CONDITIONS, rephotograph, type PhotoConditions } from '../imaging/rephotograph.js';
+import { trainingRecipe } from '../imaging/shopperPhoto/recipe.js';
+import { renderCopy } from '../imaging/shopperPhoto/render.js';
 import { mulberry32 } from '../util/random.js';
 import type { CatalogStore, StoredItem } from '../store/catalogStore.js';
 import { COLOUR_DIMS } from './colourFeatures.js';
 
 /**
- * Training copies: seeded "re-photographed" versions of catalog photos (src/imaging/rephotograph.ts),
+ * Training copies: seeded shopper-photo versions of catalog photos (src/imaging/shopperPhoto/, TUNE styles),
  * embedded the way a shopper's photo is, so that the refinement learns to label a phone photo as it labels
  * the studio shot it shows. Stored per item (feature kind 'copy': backbone vector then colour evidence), so
  * retraining reuses them; re-embedding an item's photo drops its copy.
@@ -30,7 +32,10 @@ export function getsCopy(id: string, share: number): boolean {
   return h.readUInt32BE(0) / 0x100000000 < share;
 }
 
-/** A copy's conditions: each of the benchmark's conditions, at its full range, on with even odds (at least one). */
+/**
+ * The older generator's training conditions (src/imaging/rephotograph.ts): each of its benchmark conditions, at its full
+ * range, on with even odds (at least one). Kept to compare against (bench/generalise.ts --copies rephotograph).
+ */
 export function copyConditions(rng: () => number): PhotoConditions {
   const all = PHOTO_CONDITIONS.all;
   const parts: Array<keyof typeof all> = ['background', 'rotateDeg', 'frame', 'light', 'blur', 'jpeg'];
@@ -40,18 +45,43 @@ export function copyConditions(rng: () => number): PhotoConditions {
 }
 
 /**
+ * Makes one training copy of an item's photo. `seed` is the item's own; `photoOf(pick)` reads some other catalog
+ * photo (chosen by the number), for backdrops cut from other photos.
+ */
+export type CopyMaker = (photo: Uint8Array, seed: number, photoOf: (pick: number) => Promise<Uint8Array>) => Promise<Buffer>;
+
+/**
+ * The default: a shopper-photo copy (src/imaging/shopperPhoto/) whose families are each on with even odds and whose
+ * styles come from the TUNE side of the split only, so that the benchmark's held-out styles stay unseen by training.
+ */
+export const shopperCopy: CopyMaker = async (photo, seed, photoOf) => {
+  const recipe = trainingRecipe(mulberry32(seed));
+  const texture = recipe.backdrop?.style === 'photo' ? await photoOf(recipe.backdrop.texture.pick) : undefined;
+  return renderCopy(photo, recipe, texture);
+};
+
+/** The older generator's training copies, as training made them before the shopper-photo generator (for comparison). */
+export const rephotographCopy: CopyMaker = (photo, seed) => {
+  const rng = mulberry32(seed);
+  return rephotograph(photo, copyConditions(rng), rng);
+};
+
+/**
  * Makes and embeds the copies that the items chosen by `share` lack. A photo that cannot be read or copied
- * is skipped (it simply gets no copy). Returns how many copies were added.
+ * is skipped (it simply gets no copy). Returns how many copies were added. Copies stored before by another
+ * generator are kept (drop the catalog's 'copy' features to make them again).
  */
 export async function embedCopies(
   store: CatalogStore,
   embedder: Embedder,
   items: readonly StoredItem[],
-  options: { root: string; share: number; batchSize?: number; onProgress?: (done: number, total: number) => void },
+  options: { root: string; share: number; batchSize?: number; onProgress?: (done: number, total: number) => void; makeCopy?: CopyMaker },
 ): Promise<number> {
   const have = await store.featureIds('copy');
   const todo = items.filter((it) => it.metadata.articleType && getsCopy(it.id, options.share) && !have.has(it.id));
   const batchSize = options.batchSize ?? 32;
+  const makeCopy = options.makeCopy ?? shopperCopy;
+  const photoOf = (pick: number) => readImageFile(join(options.root, items[pick % items.length]!.path));
   let added = 0;
   for (let i = 0; i < todo.length; i += batchSize) {
     const part = todo.slice(i, i + batchSize);
@@ -59,8 +89,7 @@ export async function embedCopies(
       part.map(async (it) => {
         try {
           const seed = createHash('sha256').update(`copy:${it.id}`).digest().readUInt32BE(0);
-          const rng = mulberry32(seed);
-          return await rephotograph(await readImageFile(join(options.root, it.path)), copyConditions(rng), rng);
+          return await makeCopy(await readImageFile(join(options.root, it.path)), seed, photoOf);
         } catch {
           return null;
         }
