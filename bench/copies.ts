@@ -5,15 +5,17 @@
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/copies.ts [--photos 400] [--concurrency 8]
  *
- * Copies are made in memory (nothing written), `--concurrency` in flight at once on the main thread (libvips works on
- * its own threads meanwhile). Reports copies/s (wall) and CPU ms per copy (user + system, all threads) per generator;
+ * Copies are made in memory (nothing written), `--concurrency` in flight at once, on worker threads as training makes
+ * them (src/imaging/shopperPhoto/copyPool.ts) or on the calling thread (libvips works on its own threads meanwhile). Reports copies/s (wall) and CPU ms per copy (user + system, all threads) per generator;
  * saves them under `copies` in bench/results.json.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { demoCatalog } from '../src/config.js';
 import { rephotograph } from '../src/imaging/rephotograph.js';
 import { drawRecipe, trainingRecipe, FAMILIES, type CopyRecipe } from '../src/imaging/shopperPhoto/recipe.js';
+import { CopyPool } from '../src/imaging/shopperPhoto/copyPool.js';
 import { renderCopy } from '../src/imaging/shopperPhoto/render.js';
 import { copyConditions } from '../src/refine/augment.js';
 import { mulberry32, sample } from '../src/util/random.js';
@@ -32,8 +34,14 @@ const shopper = (recipeOf: (rng: () => number) => CopyRecipe): Make => (i) => {
   const rng = mulberry32(1000 + i);
   return renderCopy(photos[i]!, recipeOf(rng), texture(i));
 };
+const workers = Math.min(2, availableParallelism());
+const pool = CopyPool.create(workers);
 const generators: Record<string, Make> = {
-  'shopper-photo, training copies (TUNE styles)': shopper(trainingRecipe),
+  [`shopper-photo, training copies, ${workers} worker threads (as training makes them)`]: (i) => {
+    const rng = mulberry32(1000 + i);
+    return pool.render(photos[i]!, trainingRecipe(rng), texture(i));
+  },
+  'shopper-photo, training copies (TUNE styles), calling thread': shopper(trainingRecipe),
   'shopper-photo, phone-like, TUNE styles': shopper((rng) => drawRecipe(rng, { families: FAMILIES, split: 'tune' })),
   'shopper-photo, phone-like, HELD-OUT styles': shopper((rng) => drawRecipe(rng, { families: FAMILIES, split: 'held-out' })),
   'rephotograph (older), training copies': (i) => {
@@ -59,5 +67,6 @@ for (const [name, make] of Object.entries(generators)) {
   rows.push({ generator: name, copies: n, copiesPerSecond: round(n / seconds, 1), cpuMsPerCopy: round((cpu.user + cpu.system) / 1000 / n, 2), meanBytes: Math.round(bytes / n) });
   process.stderr.write(`${name}: ${rows.at(-1)!.copiesPerSecond} copies/s, ${rows.at(-1)!.cpuMsPerCopy} CPU ms a copy\n`);
 }
+await pool.close();
 console.table(rows);
 saveResult('copies', { photos: n, concurrency, rows });

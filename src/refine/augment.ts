@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Embedder } from '../embedding/embedder.js';
 import { embedPreparedFeatures, prepareBatch } from '../embedding/vectorize.js';
@@ -6,6 +7,7 @@ import { FashionError } from '../errors.js';
 import { readImageFile } from '../imaging/decode.js';
 import { PHOTO_CONDITIONS, rephotograph, type PhotoConditions } from '../imaging/rephotograph.js';
 import { trainingRecipe } from '../imaging/shopperPhoto/recipe.js';
+import { CopyPool } from '../imaging/shopperPhoto/copyPool.js';
 import { renderCopy } from '../imaging/shopperPhoto/render.js';
 import { mulberry32 } from '../util/random.js';
 import type { CatalogStore, StoredItem } from '../store/catalogStore.js';
@@ -54,11 +56,16 @@ export type CopyMaker = (photo: Uint8Array, seed: number, photoOf: (pick: number
  * The default: a shopper-photo copy (src/imaging/shopperPhoto/) whose families are each on with even odds and whose
  * styles come from the TUNE side of the split only, so that the benchmark's held-out styles stay unseen by training.
  */
-export const shopperCopy: CopyMaker = async (photo, seed, photoOf) => {
-  const recipe = trainingRecipe(mulberry32(seed));
-  const texture = recipe.backdrop?.style === 'photo' ? await photoOf(recipe.backdrop.texture.pick) : undefined;
-  return renderCopy(photo, recipe, texture);
-};
+export const shopperCopy: CopyMaker = shopperCopyWith(renderCopy);
+
+/** The same copies, rendered by `render` (a CopyPool's, on worker threads). */
+export function shopperCopyWith(render: typeof renderCopy): CopyMaker {
+  return async (photo, seed, photoOf) => {
+    const recipe = trainingRecipe(mulberry32(seed));
+    const texture = recipe.backdrop?.style === 'photo' ? await photoOf(recipe.backdrop.texture.pick) : undefined;
+    return render(photo, recipe, texture);
+  };
+}
 
 /** The older generator's training copies, as training made them before the shopper-photo generator (for comparison). */
 export const rephotographCopy: CopyMaker = (photo, seed) => {
@@ -80,35 +87,41 @@ export async function embedCopies(
   const have = await store.featureIds('copy');
   const todo = items.filter((it) => it.metadata.articleType && getsCopy(it.id, options.share) && !have.has(it.id));
   const batchSize = options.batchSize ?? 32;
-  const makeCopy = options.makeCopy ?? shopperCopy;
+  // By default the copies are rendered on worker threads, one per core (their pixel passes are JavaScript).
+  const pool = options.makeCopy || todo.length === 0 ? null : CopyPool.create(Math.min(2, availableParallelism()));
+  const makeCopy = options.makeCopy ?? shopperCopyWith((photo, recipe, texture) => pool!.render(photo, recipe, texture));
   const photoOf = (pick: number) => readImageFile(join(options.root, items[pick % items.length]!.path));
   let added = 0;
-  for (let i = 0; i < todo.length; i += batchSize) {
-    const part = todo.slice(i, i + batchSize);
-    const photos = await Promise.all(
-      part.map(async (it) => {
-        try {
-          const seed = createHash('sha256').update(`copy:${it.id}`).digest().readUInt32BE(0);
-          return await makeCopy(await readImageFile(join(options.root, it.path)), seed, photoOf);
-        } catch {
-          return null;
-        }
-      }),
-    );
-    const kept = part.filter((_, j) => photos[j]);
-    const prepared = await prepareBatch(embedder, photos.filter((p): p is Buffer => !!p).map((bytes, j) => ({ bytes, label: `copy of ${kept[j]!.path}` })));
-    const features = await embedPreparedFeatures(embedder, prepared);
-    const rows = new Map<string, Float32Array>();
-    features.forEach((f, j) => {
-      if (f instanceof FashionError) return;
-      const v = new Float32Array(f.vector.length + COLOUR_DIMS);
-      v.set(f.vector);
-      v.set(f.colour, f.vector.length);
-      rows.set(kept[j]!.id, v);
-    });
-    await store.putFeatures('copy', rows);
-    added += rows.size;
-    options.onProgress?.(Math.min(i + batchSize, todo.length), todo.length);
+  try {
+    for (let i = 0; i < todo.length; i += batchSize) {
+      const part = todo.slice(i, i + batchSize);
+      const photos = await Promise.all(
+        part.map(async (it) => {
+          try {
+            const seed = createHash('sha256').update(`copy:${it.id}`).digest().readUInt32BE(0);
+            return await makeCopy(await readImageFile(join(options.root, it.path)), seed, photoOf);
+          } catch {
+            return null;
+          }
+        }),
+      );
+      const kept = part.filter((_, j) => photos[j]);
+      const prepared = await prepareBatch(embedder, photos.filter((p): p is Buffer => !!p).map((bytes, j) => ({ bytes, label: `copy of ${kept[j]!.path}` })));
+      const features = await embedPreparedFeatures(embedder, prepared);
+      const rows = new Map<string, Float32Array>();
+      features.forEach((f, j) => {
+        if (f instanceof FashionError) return;
+        const v = new Float32Array(f.vector.length + COLOUR_DIMS);
+        v.set(f.vector);
+        v.set(f.colour, f.vector.length);
+        rows.set(kept[j]!.id, v);
+      });
+      await store.putFeatures('copy', rows);
+      added += rows.size;
+      options.onProgress?.(Math.min(i + batchSize, todo.length), todo.length);
+    }
+  } finally {
+    await pool?.close();
   }
   return added;
 }

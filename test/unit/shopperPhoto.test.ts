@@ -109,3 +109,18 @@ test('without conditions a copy is the studio shot in the 240x320 frame; each fa
   assert.equal(meta.height, 200);
   assert.equal(meta.width, 150);
 });
+
+test('copies rendered on worker threads are the same bytes as on the calling thread', async () => {
+  const { CopyPool } = await import('../../src/imaging/shopperPhoto/copyPool.js');
+  const photo = await studioShot();
+  const texture = await textureShot();
+  const pool = CopyPool.create(2);
+  try {
+    const recipes = [1, 2, 3, 4, 5].map((seed) => trainingRecipe(mulberry32(seed)));
+    const pooled = await Promise.all(recipes.map((r) => pool.render(photo, r, texture)));
+    for (const [k, r] of recipes.entries()) assert.deepEqual(pooled[k], await renderCopy(photo, r, texture));
+    await assert.rejects(pool.render(new Uint8Array([1, 2, 3]), recipes[0]!), /image|format|unsupported/i);
+  } finally {
+    await pool.close();
+  }
+});
