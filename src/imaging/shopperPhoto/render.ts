@@ -17,7 +17,8 @@ export const FRAME_H = 320;
  * the 'photo' backdrop style.
  */
 export async function renderCopy(bytes: Uint8Array, recipe: CopyRecipe, texture?: Uint8Array): Promise<Buffer> {
-  const src = await decodeRgb(bytes);
+  // A large catalog photo is reduced by the decoder to about the frame's size, so the bilinear warp never shrinks it much.
+  const src = await decodeRgb(bytes, { maxSide: Math.max(FRAME_W, FRAME_H) });
   const { width: w, height: h } = src;
   const W = FRAME_W, H = FRAME_H;
   let alpha = studioForeground(src);
