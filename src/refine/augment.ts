@@ -7,7 +7,7 @@ import { FashionError } from '../errors.js';
 import { readImageFile } from '../imaging/decode.js';
 import { PHOTO_CONDITIONS, rephotograph, type PhotoConditions } from '../imaging/rephotograph.js';
 import { trainingRecipe } from '../imaging/shopperPhoto/recipe.js';
-import { CopyPool } from '../imaging/shopperPhoto/copyPool.js';
+import { CopyPool, CopyWorkerStopped } from '../imaging/shopperPhoto/copyPool.js';
 import { renderCopy } from '../imaging/shopperPhoto/render.js';
 import { mulberry32 } from '../util/random.js';
 import type { CatalogStore, StoredItem } from '../store/catalogStore.js';
@@ -100,7 +100,9 @@ export async function embedCopies(
           try {
             const seed = createHash('sha256').update(`copy:${it.id}`).digest().readUInt32BE(0);
             return await makeCopy(await readImageFile(join(options.root, it.path)), seed, photoOf);
-          } catch {
+          } catch (err) {
+            // One photo that cannot be copied gets no copy; stopped workers would fail every copy, which is no photo's fault.
+            if (err instanceof CopyWorkerStopped) throw err;
             return null;
           }
         }),

@@ -124,3 +124,10 @@ test('copies rendered on worker threads are the same bytes as on the calling thr
     await pool.close();
   }
 });
+
+test('a pool whose workers were stopped says so instead of failing like one bad photo', async () => {
+  const { CopyPool, CopyWorkerStopped } = await import('../../src/imaging/shopperPhoto/copyPool.js');
+  const pool = CopyPool.create(1);
+  await pool.close();
+  await assert.rejects(pool.render(await studioShot(), {}), (err) => err instanceof CopyWorkerStopped);
+});

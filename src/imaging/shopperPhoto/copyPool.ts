@@ -3,6 +3,9 @@ import { startWorker } from '../../workers/start.js';
 import type { CopyReply, CopyRequest } from './copyWorker.js';
 import type { CopyRecipe } from './recipe.js';
 
+/** A copy worker stopped: every copy after it would fail too, unlike one photo that cannot be copied. */
+export class CopyWorkerStopped extends Error {}
+
 /**
  * Renders copies on worker threads (src/imaging/shopperPhoto/copyWorker.ts), each request to the thread with the
  * fewest in flight. The same recipe gives the same bytes as `renderCopy` on the calling thread.
@@ -23,8 +26,8 @@ export class CopyPool {
         if ('error' in reply) p.reject(new Error(reply.error));
         else p.resolve(Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength));
       });
-      w.on('error', (err) => this.failAll(k, err));
-      w.on('exit', (code) => this.failAll(k, new Error(`a copy worker stopped (exit code ${code})`)));
+      w.on('error', (err) => this.failAll(k, new CopyWorkerStopped(`a copy worker failed: ${err.message}`, { cause: err })));
+      w.on('exit', (code) => this.failAll(k, new CopyWorkerStopped(`a copy worker stopped (exit code ${code})`)));
     });
   }
 
@@ -33,6 +36,7 @@ export class CopyPool {
   }
 
   render(photo: Uint8Array, recipe: CopyRecipe, texture?: Uint8Array): Promise<Buffer> {
+    if (this.stopped) return Promise.reject(new CopyWorkerStopped('the copy workers were stopped'));
     const k = this.load.indexOf(Math.min(...this.load));
     const id = this.next++;
     this.load[k]!++;
@@ -42,11 +46,15 @@ export class CopyPool {
     });
   }
 
+  private stopped = false;
+
   async close(): Promise<void> {
+    this.stopped = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
   private failAll(k: number, err: Error): void {
+    this.stopped = true;
     for (const [id, p] of this.pending) {
       if (p.worker !== k) continue;
       this.pending.delete(id);
