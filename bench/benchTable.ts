@@ -75,6 +75,9 @@ export function writeBenchTable(): void {
     lines.push(`| of which decode + isolation + fit | p50 ${q.decodeMs.p50} ms, p95 ${q.decodeMs.p95} ms | |`);
     if (q.twoReadingsTotalMs) lines.push(`| photos read more than one way (${q.twoReadingsTotalMs.count}) | p50 ${q.twoReadingsTotalMs.p50} ms, p95 ${q.twoReadingsTotalMs.p95} ms | |`);
   }
+  for (const x of (r.copies?.rows ?? []) as Array<{ generator: string; copies: number; copiesPerSecond: number }>) {
+    lines.push(`| seeded copies: ${x.generator} (${x.copies}, bench/copies.ts) | ${x.copiesPerSecond} copies/s | ${x.generator.includes('as training makes them') ? '>= 100 copies/s' : ''} |`);
+  }
   for (const key of Object.keys(r).filter((k) => k.startsWith('ann_'))) {
     for (const x of (r[key].results ?? [])) {
       lines.push(`| HNSW ${x.name}, ${x.vectors} x ${x.dims}, ${x.storage} | recall@5 ${x.recallAt5}; search p50 ${x.searchMs.p50} ms, p95 ${x.searchMs.p95} ms (exact p50 ${x.exactSearchMs.p50} ms); build ${x.buildSeconds} s; index ~${x.indexMiBEstimated} MiB vs raw ${x.rawVectorMiB} MiB (RSS +${x.rssGrowthMiB} MiB) | ${x.vectors >= 1_000_000 ? 'p95 <= 20 ms, recall >= 0.98, <= 1.2x raw + graph' : ''} |`);

@@ -7,6 +7,8 @@ import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { REPO_ROOT } from '../src/config.js';
 import { PHOTO_CONDITIONS, rephotograph, type PhotoConditionName } from '../src/imaging/rephotograph.js';
+import { COPY_SETS, drawRecipe, type CopySetName, type Split } from '../src/imaging/shopperPhoto/recipe.js';
+import { renderCopy } from '../src/imaging/shopperPhoto/render.js';
 import { mulberry32 } from '../src/util/random.js';
 
 export function percentile(values: number[], p: number): number {
@@ -72,6 +74,37 @@ export async function makeCopies(images: string, dir: string, ids: readonly stri
     if (existsSync(out)) continue;
     if (cond === 'clean') copyFileSync(src, out);
     else writeFileSync(out, await rephotograph(readFileSync(src), PHOTO_CONDITIONS[cond], mulberry32(seedOf(id))));
+  }
+}
+
+/**
+ * Shopper-photo copies (src/imaging/shopperPhoto/) of the photos `ids` in `images`: the named set (COPY_SETS) with styles
+ * from one side of the split, each drawn with `seedOf(id)`; a 'photo' backdrop is cut from a photo of `texturePool`
+ * (ids in `images`). Written as `<id>.jpg` in `dir`; copies already there are kept.
+ */
+export async function makeShopperCopies(
+  images: string,
+  dir: string,
+  ids: readonly string[],
+  set: CopySetName,
+  split: Split,
+  seedOf: (id: string) => number,
+  texturePool: readonly string[],
+): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  if (readdirSync(dir).length >= ids.length) return;
+  const spec = COPY_SETS[set];
+  const photo = (id: string) => readFileSync(join(images, `${id}.jpg`));
+  for (let i = 0; i < ids.length; i += 8) {
+    await Promise.all(
+      ids.slice(i, i + 8).map(async (id) => {
+        const out = join(dir, `${id}.jpg`);
+        if (existsSync(out)) return;
+        const recipe = drawRecipe(mulberry32(seedOf(id)), { families: spec.families, split, strength: spec.strength });
+        const pick = recipe.backdrop?.style === 'photo' ? texturePool[recipe.backdrop.texture.pick % texturePool.length]! : null;
+        writeFileSync(out, await renderCopy(photo(id), recipe, pick ? photo(pick) : undefined));
+      }),
+    );
   }
 }
 

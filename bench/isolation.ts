@@ -6,6 +6,10 @@
  *   node --import tsx bench/isolation.ts --from DIR [--field spreadFactor] [--values 0.3,0.5,0.8,1]
  *                                        [--conditions background,all] [--items 400] [--work /tmp/fashion-isolation]
  *
+ * --conditions: the older generator's conditions (src/imaging/rephotograph.ts: background, all, ...) or shopper-photo
+ * sets as SET/SPLIT (src/imaging/shopperPhoto/: phone/tune, backdrop/held-out, ...). Choose on TUNE sets; the
+ * HELD-OUT ones show whether the choice holds on styles it was not made on.
+ *
  * DIR: a catalog of the shared photos, isolation on (`fashion index`). Catalog photos are studio shots, which take
  * the studio path of isolation, so their vectors do not depend on the backdrop settings swept here.
  * Per setting: itemHit@1 / @5 (the copy's own item first / in the top 5) and P@5 (same articleType among the
@@ -26,7 +30,8 @@ import type { PhotoConditionName } from '../src/imaging/rephotograph.js';
 import { precisionAtK } from '../src/eval/metrics.js';
 import { sample } from '../src/util/random.js';
 import { batchKnn, l2NormalizeRows } from '../src/linalg/batchKnn.js';
-import { arg, makeCopies, round, saveResult, seedFrom } from './common.js';
+import { COPY_SETS, type CopySetName, type Split } from '../src/imaging/shopperPhoto/recipe.js';
+import { arg, makeCopies, makeShopperCopies, round, saveResult, seedFrom } from './common.js';
 
 const demo = demoCatalog();
 if (!demo) throw new Error('needs the shared catalog');
@@ -35,7 +40,7 @@ if (!from || !existsSync(join(from, 'catalog.sqlite'))) throw new Error('--from 
 const field = arg('field', 'spreadFactor') as keyof typeof ISOLATE_TUNING;
 if (typeof ISOLATE_TUNING[field] !== 'number') throw new Error(`--field: one of ${Object.keys(ISOLATE_TUNING).join(', ')}`);
 const values = arg('values', '0.3,0.5,0.8,1').split(',').map(Number);
-const conditions = arg('conditions', 'background,all').split(',') as PhotoConditionName[];
+const conditions = arg('conditions', 'background,all').split(',');
 const itemN = Number(arg('items', '400'));
 const work = arg('work', '/tmp/fashion-isolation');
 
@@ -64,8 +69,12 @@ const gemm = await Gemm.create(2);
 const p = embedder.identity.preprocess;
 const rows: Array<Record<string, string | number>> = [];
 for (const cond of conditions) {
-  const dir = join(work, cond);
-  await makeCopies(demo.images, dir, tuneIds, cond, (id) => seedFrom(`tune:${cond}:${id}`));
+  const dir = join(work, cond.replace('/', '-'));
+  if (cond.includes('/')) {
+    const [set, split] = cond.split('/') as [CopySetName, Split];
+    if (!(set in COPY_SETS) || (split !== 'tune' && split !== 'held-out')) throw new Error(`--conditions: ${cond} is not SET/SPLIT (sets: ${Object.keys(COPY_SETS).join(', ')})`);
+    await makeShopperCopies(demo.images, dir, tuneIds, set, split, (id) => seedFrom(`tune:${cond}:${id}`), gallery.map((i) => items[i]!.id));
+  } else await makeCopies(demo.images, dir, tuneIds, cond as PhotoConditionName, (id) => seedFrom(`tune:${cond}:${id}`));
   // Decoded as fitPhoto decodes (src/imaging/decode.ts), then isolated with the setting under test instead of the default.
   const photos = await Promise.all(tuneIds.map((id) => decodeRgb(readFileSync(join(dir, `${id}.jpg`)), { background: p.background, maxSide: DECODE_MAX_SIDE })));
   for (const value of values) {
@@ -94,5 +103,5 @@ await embedder.close();
 await gemm.close();
 console.log(`| condition | ${field} | itemHit@1 | itemHit@5 | P@5 |\n|---|---|---|---|---|`);
 for (const r of rows) console.log(`| ${r.condition} | ${r[field]}${r[field] === ISOLATE_TUNING[field] ? ' (current)' : ''} | ${r.itemHitAt1} | ${r.itemHitAt5} | ${r.precisionAt5} |`);
-saveResult(`isolation-${field}`, { catalog: from, items: tuneIds.length, conditions, rows, command: `node --import tsx bench/isolation.ts --from <full catalog> --field ${field} --values ${values.join(',')} --items ${itemN}` });
+saveResult(`isolation-${field}${conditions.some((c) => c.includes('/')) ? '-shopper' : ''}`, { catalog: from, items: tuneIds.length, conditions, rows, command: `node --import tsx bench/isolation.ts --from <full catalog> --field ${field} --values ${values.join(',')} --items ${itemN}` });
 

@@ -12,7 +12,7 @@ import { findRefinement, isRefineModelFile, modelDigest, refineModelFile, SETTIN
 import { trainRefinement, type TrainReport } from '../refine/train.js';
 import type { TrainOptions } from '../refine/mlp.js';
 import type { CatalogStore } from '../store/catalogStore.js';
-import { embedCopies, loadCopies } from '../refine/augment.js';
+import { embedCopies, loadCopies, type CopyMaker } from '../refine/augment.js';
 import { modelMismatch, SETTING_IMAGES_ROOT, storedIdentity } from '../catalog/identity.js';
 import { Services } from './services.js';
 import { syncPath } from '../util/durableFile.js';
@@ -70,7 +70,7 @@ export async function trainCatalog(
   if (share > 0 && options.augment && root) {
     if (identityKey(options.augment.embedder.identity) !== identityKey(identity)) throw modelMismatch(identity, options.augment.embedder.identity);
     const onCopies = options.onCopies ?? ((d: number, t: number) => options.onProgress?.(`training copies ${d}/${t}`));
-    const made = await embedCopies(store, options.augment.embedder, items, { root, share, onProgress: onCopies });
+    const made = await embedCopies(store, options.augment.embedder, items, { root, share, onProgress: onCopies, ...(options.augment.makeCopy ? { makeCopy: options.augment.makeCopy } : {}) });
     if (made > 0) options.onProgress?.(`${made} training copies made`);
   }
   const copies = share > 0 ? await loadCopies(store, items, dims, share) : undefined;
@@ -153,7 +153,7 @@ export interface TrainCatalogOptions {
   readonly threads?: number;
   readonly onProgress?: (message: string) => void;
   /** Train with re-photographed copies of this share of the labelled items, embedded by `embedder` (the catalog's model). */
-  readonly augment?: { readonly share: number; readonly embedder: Embedder };
+  readonly augment?: { readonly share: number; readonly embedder: Embedder; readonly makeCopy?: CopyMaker };
   /** Progress of making the training copies (a bar), instead of a message per batch. */
   readonly onCopies?: (done: number, total: number) => void;
   /** Called just before the new generation is committed (the writer lock's check). */

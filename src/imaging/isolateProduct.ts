@@ -69,7 +69,18 @@ export const ISOLATE_TUNING = Object.freeze({
   balanceSpread: 20,
   balanceMin: 150,
   balanceChroma: 0.25,
+  /**
+   * A backdrop that shades across the frame (a gradient, a vignette, light falling off) has colours away from the border
+   * that no border cluster holds. With `surface` on, a smooth colour surface (per channel, quadratic in x and y) is also
+   * fitted to the border, and a pixel's distance to the backdrop is the smaller of its distance to a cluster and to the
+   * surface there. Unlike a flood that follows small steps, it cannot creep into a product through a soft edge.
+   * Chosen on shopper-photo copies in TUNE styles; docs/relevance.md (conditions no setting was tuned on).
+   */
+  surface: 1,
 });
+
+/** Isolation's settings, each a number (ISOLATE_TUNING holds the chosen ones; benches and tests try others). */
+export type IsolateTuning = { readonly [K in keyof typeof ISOLATE_TUNING]: number };
 
 /**
  * Finds the product in a photo and places it on white, cropped to its extent, so that a shopper's photo
@@ -78,7 +89,7 @@ export const ISOLATE_TUNING = Object.freeze({
  * borders: colour clusters of the smoothed border pixels; everything connected to the border that is
  * within the border's own spread of one of those colours is background.
  */
-export function isolateProduct(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = ISOLATE_TUNING): IsolatedProduct {
+export function isolateProduct(img: DecodedRgb, tuning: IsolateTuning = ISOLATE_TUNING): IsolatedProduct {
   const { width: w, height: h, data } = img;
   const n = w * h;
   const unchanged = (): IsolatedProduct => ({ image: img, box: { left: 0, top: 0, width: w, height: h }, method: 'unchanged', foregroundShare: 1 });
@@ -127,6 +138,31 @@ export function isolateProduct(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = 
   const centres = kmeans(samples, tuning.clusters, 0.05);
   const dist = new Float32Array(n);
   for (let i = 0; i < n; i++) dist[i] = nearest(centres, smooth[i * 3]!, smooth[i * 3 + 1]!, smooth[i * 3 + 2]!);
+  if (tuning.surface > 0) {
+    const fit = borderSurface(smooth, w, h, borderIdx);
+    if (fit) {
+      // Row by row: along a row each channel is a quadratic in x, a + x (b + c x).
+      const a = new Float64Array(3), b = new Float64Array(3), c = new Float64Array(3);
+      for (let yy = 0; yy < h; yy++) {
+        const y = yy / h - 0.5;
+        for (let ch = 0; ch < 3; ch++) {
+          const f = ch * 6;
+          a[ch] = fit[f]! + fit[f + 2]! * y + fit[f + 4]! * y * y;
+          b[ch] = fit[f + 1]! + fit[f + 5]! * y;
+          c[ch] = fit[f + 3]!;
+        }
+        for (let xx = 0; xx < w; xx++) {
+          const x = xx / w - 0.5;
+          const i = yy * w + xx;
+          const d0 = smooth[i * 3]! - (a[0]! + x * (b[0]! + c[0]! * x));
+          const d1 = smooth[i * 3 + 1]! - (a[1]! + x * (b[1]! + c[1]! * x));
+          const d2 = smooth[i * 3 + 2]! - (a[2]! + x * (b[2]! + c[2]! * x));
+          const d = d0 * d0 + d1 * d1 + d2 * d2;
+          if (d < dist[i]! * dist[i]!) dist[i] = Math.sqrt(d);
+        }
+      }
+    }
+  }
   // Typed-array sorts are numeric and several times faster than a comparator on a phone photo's ~11k border pixels.
   const borderDist = Float32Array.from(borderIdx, (i) => dist[i]!).sort();
   const spread = borderDist[Math.floor(borderDist.length * 0.9)] ?? 0;
@@ -156,7 +192,7 @@ export function isolateProduct(img: DecodedRgb, tuning: typeof ISOLATE_TUNING = 
  * and keeps the one the catalog explains better (src/recommend/recommender.ts). Null when the photo has no such
  * backdrop (a white studio border included). `isolated`: what `isolateProduct` made of the same photo.
  */
-export function balancedReading(img: DecodedRgb, isolated: IsolatedProduct, tuning: typeof ISOLATE_TUNING = ISOLATE_TUNING): IsolatedProduct | null {
+export function balancedReading(img: DecodedRgb, isolated: IsolatedProduct, tuning: IsolateTuning = ISOLATE_TUNING): IsolatedProduct | null {
   const gains = isolated.backdropGains;
   if (!gains || gains.every((g) => g < 1.02)) return null;
   const out = new Uint8Array(img.data.length);
@@ -165,8 +201,48 @@ export function balancedReading(img: DecodedRgb, isolated: IsolatedProduct, tuni
   return r.method === 'replaced' ? null : { ...r, method: 'balanced' };
 }
 
+/**
+ * Least-squares fit of each channel of the border to 1, x, y, x^2, y^2, xy (coordinates as shares of the frame, centred):
+ * a linear or radial gradient and a vignette are such surfaces. Returns 3 x 6 coefficients, or null when singular.
+ */
+function borderSurface(smooth: Float32Array, w: number, h: number, borderIdx: readonly number[]): Float64Array | null {
+  const ata = new Float64Array(36);
+  const atb = new Float64Array(18);
+  const terms = new Float64Array(6);
+  for (const i of borderIdx) {
+    const x = (i % w) / w - 0.5, y = Math.floor(i / w) / h - 0.5;
+    terms[0] = 1; terms[1] = x; terms[2] = y; terms[3] = x * x; terms[4] = y * y; terms[5] = x * y;
+    for (let a = 0; a < 6; a++) {
+      for (let b = 0; b < 6; b++) ata[a * 6 + b]! += terms[a]! * terms[b]!;
+      for (let c = 0; c < 3; c++) atb[c * 6 + a]! += terms[a]! * smooth[i * 3 + c]!;
+    }
+  }
+  // Gaussian elimination with partial pivoting, three right-hand sides at once.
+  const m = Float64Array.from(ata);
+  const rhs = Float64Array.from(atb);
+  for (let col = 0; col < 6; col++) {
+    let piv = col;
+    for (let r = col + 1; r < 6; r++) if (Math.abs(m[r * 6 + col]!) > Math.abs(m[piv * 6 + col]!)) piv = r;
+    if (Math.abs(m[piv * 6 + col]!) < 1e-9) return null;
+    if (piv !== col) {
+      for (let k = 0; k < 6; k++) [m[col * 6 + k], m[piv * 6 + k]] = [m[piv * 6 + k]!, m[col * 6 + k]!];
+      for (let c = 0; c < 3; c++) [rhs[c * 6 + col], rhs[c * 6 + piv]] = [rhs[c * 6 + piv]!, rhs[c * 6 + col]!];
+    }
+    for (let r = 0; r < 6; r++) {
+      if (r === col) continue;
+      const f = m[r * 6 + col]! / m[col * 6 + col]!;
+      if (f === 0) continue;
+      for (let k = col; k < 6; k++) m[r * 6 + k]! -= f * m[col * 6 + k]!;
+      for (let c = 0; c < 3; c++) rhs[c * 6 + r]! -= f * rhs[c * 6 + col]!;
+    }
+  }
+  const out = new Float64Array(18);
+  for (let c = 0; c < 3; c++) for (let a = 0; a < 6; a++) out[c * 6 + a] = rhs[c * 6 + a]! / m[a * 6 + a]!;
+  return out;
+}
+
 /** Per-channel gains that make a uniform, light, near-grey border white; null when the border is not one. */
-function backdropGains(smooth: Float32Array | Uint8Array, borderIdx: readonly number[], tuning: typeof ISOLATE_TUNING): [number, number, number] | null {
+function backdropGains(smooth: Float32Array | Uint8Array, borderIdx: readonly number[], tuning: IsolateTuning): [number, number, number] | null {
   if (tuning.balanceShare <= 0) return null;
   const median = [0, 1, 2].map((c) => {
     const v = Float32Array.from(borderIdx, (i) => smooth[i * 3 + c]!).sort();
@@ -182,7 +258,7 @@ function backdropGains(smooth: Float32Array | Uint8Array, borderIdx: readonly nu
   return median.map((m) => 255 / m) as [number, number, number];
 }
 
-function crop(img: DecodedRgb, kept: Components, tuning: typeof ISOLATE_TUNING, method: IsolatedProduct['method'], n: number): IsolatedProduct {
+function crop(img: DecodedRgb, kept: Components, tuning: IsolateTuning, method: IsolatedProduct['method'], n: number): IsolatedProduct {
   const marginShare = tuning.margin;
   const { width: w, height: h } = img;
   const { x0, y0, x1, y1 } = boundingBox(kept.mask, w, h);

@@ -123,7 +123,7 @@ function checkConditions(c: PhotoConditions): void {
  * Good enough to move the product onto a new backdrop; it is the generator's ground truth, not the
  * isolation the product uses.
  */
-function studioForeground(img: DecodedRgb): Uint8Array {
+export function studioForeground(img: DecodedRgb): Uint8Array {
   const { width: w, height: h, data } = img;
   const whiteish = (i: number) => {
     const r = data[i * 3]!, g = data[i * 3 + 1]!, b = data[i * 3 + 2]!;

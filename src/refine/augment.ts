@@ -1,16 +1,20 @@
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Embedder } from '../embedding/embedder.js';
 import { embedPreparedFeatures, prepareBatch } from '../embedding/vectorize.js';
 import { FashionError } from '../errors.js';
 import { readImageFile } from '../imaging/decode.js';
 import { PHOTO_CONDITIONS, rephotograph, type PhotoConditions } from '../imaging/rephotograph.js';
+import { trainingRecipe } from '../imaging/shopperPhoto/recipe.js';
+import { CopyPool, CopyWorkerStopped } from '../imaging/shopperPhoto/copyPool.js';
+import { renderCopy } from '../imaging/shopperPhoto/render.js';
 import { mulberry32 } from '../util/random.js';
 import type { CatalogStore, StoredItem } from '../store/catalogStore.js';
 import { COLOUR_DIMS } from './colourFeatures.js';
 
 /**
- * Training copies: seeded "re-photographed" versions of catalog photos (src/imaging/rephotograph.ts),
+ * Training copies: seeded shopper-photo versions of catalog photos (src/imaging/shopperPhoto/, TUNE styles),
  * embedded the way a shopper's photo is, so that the refinement learns to label a phone photo as it labels
  * the studio shot it shows. Stored per item (feature kind 'copy': backbone vector then colour evidence), so
  * retraining reuses them; re-embedding an item's photo drops its copy.
@@ -30,7 +34,10 @@ export function getsCopy(id: string, share: number): boolean {
   return h.readUInt32BE(0) / 0x100000000 < share;
 }
 
-/** A copy's conditions: each of the benchmark's conditions, at its full range, on with even odds (at least one). */
+/**
+ * The older generator's training conditions (src/imaging/rephotograph.ts): each of its benchmark conditions, at its full
+ * range, on with even odds (at least one). Kept to compare against (bench/generalise.ts --copies rephotograph).
+ */
 export function copyConditions(rng: () => number): PhotoConditions {
   const all = PHOTO_CONDITIONS.all;
   const parts: Array<keyof typeof all> = ['background', 'rotateDeg', 'frame', 'light', 'blur', 'jpeg'];
@@ -40,46 +47,83 @@ export function copyConditions(rng: () => number): PhotoConditions {
 }
 
 /**
+ * Makes one training copy of an item's photo. `seed` is the item's own; `photoOf(pick)` reads some other catalog
+ * photo (chosen by the number), for backdrops cut from other photos.
+ */
+export type CopyMaker = (photo: Uint8Array, seed: number, photoOf: (pick: number) => Promise<Uint8Array>) => Promise<Buffer>;
+
+/**
+ * The default: a shopper-photo copy (src/imaging/shopperPhoto/) whose families are each on with even odds and whose
+ * styles come from the TUNE side of the split only, so that the benchmark's held-out styles stay unseen by training.
+ */
+export const shopperCopy: CopyMaker = shopperCopyWith(renderCopy);
+
+/** The same copies, rendered by `render` (a CopyPool's, on worker threads). */
+export function shopperCopyWith(render: typeof renderCopy): CopyMaker {
+  return async (photo, seed, photoOf) => {
+    const recipe = trainingRecipe(mulberry32(seed));
+    const texture = recipe.backdrop?.style === 'photo' ? await photoOf(recipe.backdrop.texture.pick) : undefined;
+    return render(photo, recipe, texture);
+  };
+}
+
+/** The older generator's training copies, as training made them before the shopper-photo generator (for comparison). */
+export const rephotographCopy: CopyMaker = (photo, seed) => {
+  const rng = mulberry32(seed);
+  return rephotograph(photo, copyConditions(rng), rng);
+};
+
+/**
  * Makes and embeds the copies that the items chosen by `share` lack. A photo that cannot be read or copied
- * is skipped (it simply gets no copy). Returns how many copies were added.
+ * is skipped (it simply gets no copy). Returns how many copies were added. Copies stored before by another
+ * generator are kept (drop the catalog's 'copy' features to make them again).
  */
 export async function embedCopies(
   store: CatalogStore,
   embedder: Embedder,
   items: readonly StoredItem[],
-  options: { root: string; share: number; batchSize?: number; onProgress?: (done: number, total: number) => void },
+  options: { root: string; share: number; batchSize?: number; onProgress?: (done: number, total: number) => void; makeCopy?: CopyMaker },
 ): Promise<number> {
   const have = await store.featureIds('copy');
   const todo = items.filter((it) => it.metadata.articleType && getsCopy(it.id, options.share) && !have.has(it.id));
   const batchSize = options.batchSize ?? 32;
+  // By default the copies are rendered on worker threads, one per core (their pixel passes are JavaScript).
+  const pool = options.makeCopy || todo.length === 0 ? null : CopyPool.create(Math.min(2, availableParallelism()));
+  const makeCopy = options.makeCopy ?? shopperCopyWith((photo, recipe, texture) => pool!.render(photo, recipe, texture));
+  const photoOf = (pick: number) => readImageFile(join(options.root, items[pick % items.length]!.path));
   let added = 0;
-  for (let i = 0; i < todo.length; i += batchSize) {
-    const part = todo.slice(i, i + batchSize);
-    const photos = await Promise.all(
-      part.map(async (it) => {
-        try {
-          const seed = createHash('sha256').update(`copy:${it.id}`).digest().readUInt32BE(0);
-          const rng = mulberry32(seed);
-          return await rephotograph(await readImageFile(join(options.root, it.path)), copyConditions(rng), rng);
-        } catch {
-          return null;
-        }
-      }),
-    );
-    const kept = part.filter((_, j) => photos[j]);
-    const prepared = await prepareBatch(embedder, photos.filter((p): p is Buffer => !!p).map((bytes, j) => ({ bytes, label: `copy of ${kept[j]!.path}` })));
-    const features = await embedPreparedFeatures(embedder, prepared);
-    const rows = new Map<string, Float32Array>();
-    features.forEach((f, j) => {
-      if (f instanceof FashionError) return;
-      const v = new Float32Array(f.vector.length + COLOUR_DIMS);
-      v.set(f.vector);
-      v.set(f.colour, f.vector.length);
-      rows.set(kept[j]!.id, v);
-    });
-    await store.putFeatures('copy', rows);
-    added += rows.size;
-    options.onProgress?.(Math.min(i + batchSize, todo.length), todo.length);
+  try {
+    for (let i = 0; i < todo.length; i += batchSize) {
+      const part = todo.slice(i, i + batchSize);
+      const photos = await Promise.all(
+        part.map(async (it) => {
+          try {
+            const seed = createHash('sha256').update(`copy:${it.id}`).digest().readUInt32BE(0);
+            return await makeCopy(await readImageFile(join(options.root, it.path)), seed, photoOf);
+          } catch (err) {
+            // One photo that cannot be copied gets no copy; stopped workers would fail every copy, which is no photo's fault.
+            if (err instanceof CopyWorkerStopped) throw err;
+            return null;
+          }
+        }),
+      );
+      const kept = part.filter((_, j) => photos[j]);
+      const prepared = await prepareBatch(embedder, photos.filter((p): p is Buffer => !!p).map((bytes, j) => ({ bytes, label: `copy of ${kept[j]!.path}` })));
+      const features = await embedPreparedFeatures(embedder, prepared);
+      const rows = new Map<string, Float32Array>();
+      features.forEach((f, j) => {
+        if (f instanceof FashionError) return;
+        const v = new Float32Array(f.vector.length + COLOUR_DIMS);
+        v.set(f.vector);
+        v.set(f.colour, f.vector.length);
+        rows.set(kept[j]!.id, v);
+      });
+      await store.putFeatures('copy', rows);
+      added += rows.size;
+      options.onProgress?.(Math.min(i + batchSize, todo.length), todo.length);
+    }
+  } finally {
+    await pool?.close();
   }
   return added;
 }

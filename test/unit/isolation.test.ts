@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { fitPhoto } from '../../src/imaging/decode.js';
-import { balancedReading, isolateProduct } from '../../src/imaging/isolateProduct.js';
+import { balancedReading, ISOLATE_TUNING, isolateProduct } from '../../src/imaging/isolateProduct.js';
 import { IMAGENET_PREPROCESS } from '../../src/imaging/preprocess.js';
 import { gaussian, mulberry32, rgbImage } from './toys.js';
 
@@ -112,4 +112,24 @@ test('fitPhoto isolates when the preprocessing says so, and gives the other read
   assert.ok(iso.product.width < 60 && iso.product.height < 70, `${iso.product.width}x${iso.product.height}`);
   assert.deepEqual([iso.asIs?.width, iso.asIs?.height], [W, H], 'the photo as it is, for the other reading');
   assert.equal(iso.pixelHash, plain.pixelHash, 'the hash is of the photo, not of the isolated product');
+});
+
+test('a backdrop that shades across the frame (a vignette on a gradient) is taken away whole: the crop fits the object', () => {
+  const g = gaussian(mulberry32(7));
+  const clamp = (v: number) => Math.max(0, Math.min(255, Math.round(v)));
+  // Light from the top left, darker corners: the middle of the frame is lighter than any part of the border.
+  const img = rgbImage(W, H, (x, y) => {
+    if (inObject(x, y)) return [clamp(40 + g() * 2), clamp(60 + g() * 2), clamp(170 + g() * 2)];
+    const u = x / W - 0.5, v = y / H - 0.5;
+    const light = 1 - 0.25 * (u + v) - 1.2 * (u * u + v * v);
+    return [clamp(190 * light + g() * 2), clamp(150 * light + g() * 2), clamp(110 * light + g() * 2)];
+  });
+  const tight = (iso: ReturnType<typeof isolateProduct>) => iso.method === 'replaced' && iso.box.width <= 40 + 2 * 6 && iso.box.height <= 50 + 2 * 6;
+  const iso = isolateProduct(img);
+  assert.ok(tight(iso), `${iso.method} ${JSON.stringify(iso.box)}`);
+  const { left, top, width, height } = iso.box;
+  assert.ok(left <= OBJ.x0 && top <= OBJ.y0 && left + width >= OBJ.x1 && top + height >= OBJ.y1, JSON.stringify(iso.box));
+  // Border clusters alone keep the light middle of the backdrop as part of the product.
+  const clustersOnly = isolateProduct(img, { ...ISOLATE_TUNING, surface: 0 });
+  assert.ok(!tight(clustersOnly), `clusters alone: ${clustersOnly.method} ${JSON.stringify(clustersOnly.box)}`);
 });

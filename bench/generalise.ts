@@ -1,0 +1,299 @@
+/**
+ * Does what was tuned on some photo conditions hold on conditions no setting has seen? The shopper-photo generator
+ * (src/imaging/shopperPhoto/) makes every family of conditions in two or more styles; one style per family is held out
+ * (HELD_OUT_STYLES). Training copies, and so every setting training chooses (the same-product space, its weight and pin
+ * gap, the match gap), see only TUNE styles; the figures are reported on copies in TUNE styles and in HELD-OUT styles,
+ * and on the older generator's copies (src/imaging/rephotograph.ts, on which isolation's thresholds were chosen).
+ *
+ *   flock /tmp/fashion-heavy.lock node --import tsx bench/generalise.ts --from /work/cat/full [--catalog 6000]
+ *       [--queries 400] [--items 300] [--copies shopper|rephotograph|none] [--augment 0.25] [--seed 1]
+ *       [--work /tmp/fashion-generalise] [--docs]
+ *
+ * - Catalog: `--catalog N` training-split items (src/catalog/split.ts) cut from DIR (a full catalog of the shared photos,
+ *   isolation on; its vectors are reused), trained with `--augment` of its items as training copies made by `--copies`
+ *   ('shopper': TUNE styles, the default; 'rephotograph': the older generator; 'none': no copies). Each `--copies` gets
+ *   its own catalog folder, reused by later runs.
+ * - Queries: `--queries` held-back items (never in the catalog): clean photos and phone-like copies (every family on).
+ *   P@5 = same articleType in the top 5, strict = and baseColour.
+ * - Item copies: `--items` catalog items: mild copies (crop <= 10%, light +-15%, JPEG >= 60) -> own item first;
+ *   hard copies (every family) -> own item in the top 5.
+ * - Matching (`fashion match` at the catalog's threshold): item copies (mild and hard) should match their item,
+ *   query photos (clean and phone-like) have none. Reported: precision, recall, hard copies named as another product
+ *   (wrong) or left unmatched, and held-back photos matched to something (false matches).
+ * Prints JSON; saves under `generalise-<N>` in bench/results.json; --docs writes the block of docs/relevance.md.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openCatalogStore } from '../src/catalog/openCatalog.js';
+import { trainCatalog } from '../src/app/refineCatalog.js';
+import { Services } from '../src/app/services.js';
+import { isHeldBack } from '../src/catalog/split.js';
+import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
+import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
+import { Embedder } from '../src/embedding/embedder.js';
+import { precisionAtK } from '../src/eval/metrics.js';
+import { PHOTO_CONDITIONS, rephotograph } from '../src/imaging/rephotograph.js';
+import { COPY_SETS, drawRecipe, HELD_OUT_STYLES, type CopySetName, type Split } from '../src/imaging/shopperPhoto/recipe.js';
+import { renderCopy } from '../src/imaging/shopperPhoto/render.js';
+import { rephotographCopy, shopperCopy } from '../src/refine/augment.js';
+import type { Metadata } from '../src/store/catalogStore.js';
+import { mulberry32, sample } from '../src/util/random.js';
+import { arg, copyCatalogFile, loadResults, saveResult, seedFrom } from './common.js';
+
+const demo = demoCatalog();
+if (!demo) throw new Error('needs the shared catalog');
+const from = arg('from', '');
+if (!from || !existsSync(join(from, 'catalog.sqlite'))) throw new Error('--from DIR: a full catalog of the shared photos (isolation on)');
+const work = arg('work', '/tmp/fashion-generalise');
+const catalogN = Number(arg('catalog', '6000'));
+const queryN = Number(arg('queries', '400'));
+const itemN = Number(arg('items', '300'));
+const seed = Number(arg('seed', '1'));
+const copies = arg('copies', 'shopper') as 'shopper' | 'rephotograph' | 'none';
+const augment = Number(arg('augment', '0.25'));
+const writeDocs = process.argv.includes('--docs');
+const log = (m: string) => process.stderr.write(`${m}\n`);
+
+const styles = parseMetadataCsv(readFileSync(demo.metadata, 'utf8'));
+const available = new Set(readdirSync(demo.images).filter((f) => f.endsWith('.jpg')).map((f) => f.slice(0, -4)));
+const labelled = [...styles.rows].filter(([id, m]) => m.articleType && available.has(id)).map(([id]) => id).sort();
+const train = labelled.filter((id) => !isHeldBack(id));
+const held = labelled.filter((id) => isHeldBack(id));
+const catalogIds = catalogN > 0 ? sample(train, catalogN, seed) : train;
+const queryIds = sample(held, queryN, seed + 1);
+const itemIds = sample(catalogIds, itemN, seed + 2);
+const tag = catalogN > 0 ? String(catalogN) : 'all';
+mkdirSync(work, { recursive: true });
+const photo = (id: string) => readFileSync(join(demo.images, `${id}.jpg`));
+
+/** The catalog cut from `from` (once per --catalog), then one trained copy of it per --copies. */
+async function buildCatalog(): Promise<string> {
+  const base = join(work, `base-${tag}`);
+  if (!existsSync(join(base, 'catalog.sqlite'))) {
+    mkdirSync(base, { recursive: true });
+    await copyCatalogFile(join(from, 'catalog.sqlite'), join(base, 'catalog.sqlite'));
+    const store = await openCatalogStore(base);
+    try {
+      const keep = new Set(catalogIds);
+      await store.removeItems((await store.loadAll()).items.map((it) => it.id).filter((id) => !keep.has(id)));
+    } finally {
+      await store.close();
+    }
+    log(`cut ${catalogIds.length} training-split items into ${base}`);
+  }
+  const data = join(work, `data-${tag}-${copies}${copies !== 'none' ? `-${augment}` : ''}`);
+  if (existsSync(join(data, 'refine-model.bin'))) {
+    log(`reusing the trained catalog in ${data} (delete it after a change to training or to the copies)`);
+    return data;
+  }
+  mkdirSync(data, { recursive: true });
+  await copyCatalogFile(join(base, 'catalog.sqlite'), join(data, 'catalog.sqlite'));
+  const store = await openCatalogStore(data);
+  try {
+    const t0 = performance.now();
+    const config = resolveConfig({ dataDir: data, isolate: 'on', threads: 2 }, {}, REPO_ROOT);
+    const embedder = copies !== 'none' ? await Embedder.load(embedderOptions(config)) : null;
+    const makeCopy = copies === 'rephotograph' ? rephotographCopy : shopperCopy;
+    const report = await trainCatalog(store, data, { onProgress: (m) => log(m), ...(embedder ? { augment: { share: augment, embedder, makeCopy } } : {}) });
+    await embedder?.close();
+    log(`trained on ${report.fitItems} items and ${report.copies.fit} copies (${copies}) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  } finally {
+    await store.close();
+  }
+  return data;
+}
+
+/** A set of photos: which items, made how. 'older' sets come from rephotograph.ts (its 'all' and 'mild' conditions). */
+interface PhotoSet {
+  readonly name: string;
+  readonly ids: readonly string[];
+  readonly make: ((id: string) => Promise<Buffer>) | null;
+}
+
+const texturePool = catalogIds;
+function shopperSet(set: CopySetName, split: Split, ids: readonly string[], kind: string): PhotoSet {
+  const spec = COPY_SETS[set];
+  return {
+    name: `${kind}-${set}-${split}`,
+    ids,
+    make: async (id) => {
+      const recipe = drawRecipe(mulberry32(seedFrom(`${seed}:${set}:${split}:${id}`)), { families: spec.families, split, strength: spec.strength });
+      const pick = recipe.backdrop?.style === 'photo' ? texturePool[recipe.backdrop.texture.pick % texturePool.length]! : null;
+      return renderCopy(photo(id), recipe, pick ? photo(pick) : undefined);
+    },
+  };
+}
+function olderSet(cond: 'all' | 'mild', ids: readonly string[], kind: string): PhotoSet {
+  return { name: `${kind}-older-${cond}`, ids, make: (id) => rephotograph(photo(id), PHOTO_CONDITIONS[cond], mulberry32(seedFrom(`${seed}:${cond}:${id}`))) };
+}
+
+const SETS: PhotoSet[] = [
+  { name: 'queries-clean', ids: queryIds, make: null },
+  shopperSet('phone', 'tune', queryIds, 'queries'),
+  shopperSet('phone', 'held-out', queryIds, 'queries'),
+  olderSet('all', queryIds, 'queries'),
+  shopperSet('mild', 'tune', itemIds, 'items'),
+  shopperSet('mild', 'held-out', itemIds, 'items'),
+  olderSet('mild', itemIds, 'items'),
+  shopperSet('phone', 'tune', itemIds, 'items'),
+  shopperSet('phone', 'held-out', itemIds, 'items'),
+  olderSet('all', itemIds, 'items'),
+];
+
+/** The set's photos in <work>/sets/<name>-<seed>-<n>/, made once (reruns reuse them). */
+async function materialise(s: PhotoSet): Promise<string> {
+  const dir = join(work, 'sets', `${s.name}-${seed}-${s.ids.length}${s.name.startsWith('items') ? `-${tag}` : ''}`);
+  mkdirSync(dir, { recursive: true });
+  if (readdirSync(dir).length >= s.ids.length) return dir;
+  for (let i = 0; i < s.ids.length; i += 8) {
+    await Promise.all(
+      s.ids.slice(i, i + 8).map(async (id) => {
+        const out = join(dir, `${id}.jpg`);
+        if (existsSync(out)) return;
+        if (!s.make) copyFileSync(join(demo!.images, `${id}.jpg`), out);
+        else writeFileSync(out, await s.make(id));
+      }),
+    );
+  }
+  return dir;
+}
+
+interface Scored {
+  readonly id: string;
+  readonly p5: number;
+  readonly strict5: number;
+  readonly rank: number;
+  /** The match decision's best item and its lead over the next (the confidence). */
+  readonly top1: string;
+  readonly lead: number;
+}
+
+async function score(svc: Services, s: PhotoSet): Promise<Scored[]> {
+  const dir = await materialise(s);
+  const out: Scored[] = [];
+  for (let i = 0; i < s.ids.length; i += 16) {
+    await Promise.all(
+      s.ids.slice(i, i + 16).map(async (id) => {
+        const bytes = readFileSync(join(dir, `${id}.jpg`));
+        const res = await svc.pipeline.search({ kind: 'photo', photo: { kind: 'upload', bytes, label: id }, k: 10, metric: 'cosine' });
+        if (!('handle' in res) || !res.handle) throw new Error('a photo search without a handle');
+        const m = await svc.pipeline.match({ kind: 'handle', handle: res.handle }, { threshold: 0, candidates: 1 });
+        const meta = styles.rows.get(id) as Metadata;
+        const at5 = precisionAtK(meta, res.hits.map((h) => h.metadata), 5);
+        out.push({ id, p5: at5.type, strict5: at5.strict, rank: res.hits.map((h) => h.id).indexOf(id), top1: m.candidates[0]?.id ?? '', lead: m.confidence });
+      }),
+    );
+  }
+  return out;
+}
+
+const r4 = (x: number) => Math.round(x * 10000) / 10000;
+const mean = (xs: readonly number[]) => r4(xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length));
+
+/** Matching at `t`: positives are copies of catalog items, negatives photos of products the catalog lacks. */
+function matching(pos: readonly Scored[], neg: readonly Scored[], t: number, hard: readonly Scored[]) {
+  const answered = [...pos, ...neg].filter((s) => s.lead >= t);
+  const right = pos.filter((s) => s.lead >= t && s.top1 === s.id).length;
+  return {
+    threshold: t,
+    precision: r4(right / Math.max(1, answered.length)),
+    recall: r4(right / Math.max(1, pos.length)),
+    hardRight: r4(hard.filter((s) => s.lead >= t && s.top1 === s.id).length / Math.max(1, hard.length)),
+    hardWrong: r4(hard.filter((s) => s.lead >= t && s.top1 !== s.id).length / Math.max(1, hard.length)),
+    hardNone: r4(hard.filter((s) => s.lead < t).length / Math.max(1, hard.length)),
+    falseMatches: r4(neg.filter((s) => s.lead >= t).length / Math.max(1, neg.length)),
+  };
+}
+
+const started = performance.now();
+const data = await buildCatalog();
+const svc = await Services.open(resolveConfig({ dataDir: data, isolate: 'on', threads: 2 }, {}, REPO_ROOT));
+const scored: Record<string, Scored[]> = {};
+const settings = svc.match.settings();
+try {
+  for (const s of SETS) {
+    const t0 = performance.now();
+    scored[s.name] = await score(svc, s);
+    log(`${s.name}: P@5 ${mean(scored[s.name]!.map((x) => x.p5))}, own first ${mean(scored[s.name]!.map((x) => (x.rank === 0 ? 1 : 0)))} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  }
+} finally {
+  await svc.close();
+}
+
+/** One column of the table: the TUNE styles, the HELD-OUT styles, or the older generator. */
+function column(side: 'tune' | 'held-out' | 'older') {
+  const q = (s: Scored[] | undefined) => ({ p5: mean((s ?? []).map((x) => x.p5)), strictP5: mean((s ?? []).map((x) => x.strict5)) });
+  const phoneQ = scored[side === 'older' ? 'queries-older-all' : `queries-phone-${side}`]!;
+  const mild = scored[side === 'older' ? 'items-older-mild' : `items-mild-${side}`]!;
+  const hard = scored[side === 'older' ? 'items-older-all' : `items-phone-${side}`]!;
+  const clean = scored['queries-clean']!;
+  return {
+    phoneP5: q(phoneQ).p5,
+    phoneStrictP5: q(phoneQ).strictP5,
+    mildOwnFirst: mean(mild.map((x) => (x.rank === 0 ? 1 : 0))),
+    hardOwnTop5: mean(hard.map((x) => (x.rank >= 0 && x.rank < 5 ? 1 : 0))),
+    match: matching([...mild, ...hard], [...clean, ...phoneQ], settings.threshold, hard),
+    sweep: [0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2].map((t) => matching([...mild, ...hard], [...clean, ...phoneQ], t, hard)),
+  };
+}
+const clean = scored['queries-clean']!;
+const result = {
+  copies,
+  augment: copies === 'none' ? 0 : augment,
+  heldOutStyles: HELD_OUT_STYLES,
+  catalog: catalogIds.length,
+  queries: queryIds.length,
+  items: itemIds.length,
+  seed,
+  matchSpace: settings.space,
+  matchThreshold: settings.threshold,
+  clean: { p5: mean(clean.map((x) => x.p5)), strictP5: mean(clean.map((x) => x.strict5)) },
+  tune: column('tune'),
+  heldOut: column('held-out'),
+  older: column('older'),
+  seconds: Math.round((performance.now() - started) / 1000),
+};
+console.log(JSON.stringify(result));
+writeFileSync(join(work, `result-${tag}-${seed}-${queryN}-${itemN}-${copies}.json`), JSON.stringify(result));
+const key = `generalise-${tag}`;
+const saved = (loadResults()[key] as { runs?: (typeof result)[] } | undefined)?.runs ?? [];
+const runs = [...saved.filter((r) => r.copies !== copies || r.queries !== result.queries), result];
+saveResult(key, { runs });
+if (writeDocs) writeMarkdown(runs);
+
+function writeMarkdown(all: (typeof result)[]): void {
+  const f = (x: number) => x.toFixed(3);
+  const shown = all.filter((r) => r.queries === result.queries && r.items === result.items);
+  const lines = [
+    '<!-- generalise:start -->',
+    '### Figures on TUNE and HELD-OUT styles',
+    '',
+    `Generated by \`flock /tmp/fashion-heavy.lock node --import tsx bench/generalise.ts --from <full catalog, isolation on> --catalog ${catalogN} --queries ${queryN} --items ${itemN} --copies ${shown.map((r) => r.copies).join('|')} --docs\` (seed ${seed}; one run per \`--copies\`).`,
+    `Copies come from the shopper-photo generator (src/imaging/shopperPhoto/): five families of conditions (backdrop, geometry, light, optics,`,
+    'compression), each in two or more styles, one style per family held out: ' + Object.entries(HELD_OUT_STYLES).map(([k, v]) => `${k} \`${v}\``).join(', ') + '.',
+    'Training copies (and so the same-product space, its weight and pin gap, and the match gap that training chooses) see TUNE styles only;',
+    'the HELD-OUT column is made by code no setting has seen. "older" = src/imaging/rephotograph.ts, the generator isolation\'s thresholds and',
+    'the as-is reading rule were chosen on. Catalog: training-split items, isolation on, refinement trained on them; queries: held-back items.',
+    'phone-like = every family on; mild = crop <= 10%, light +-15%, JPEG >= 60 (own item first); hard = every family on, catalog items (own item in top 5).',
+    'Matching at the catalog\'s threshold: wrong = a hard copy named as another product; none = "no confident match"; false = held-back photos matched.',
+    '',
+    '| training copies | figure | TUNE styles | HELD-OUT styles | older generator |',
+    '|---|---|---|---|---|',
+  ];
+  for (const r of shown) {
+    const name = r.copies === 'shopper' ? `shopper-photo TUNE (${r.augment})` : r.copies === 'rephotograph' ? `older generator (${r.augment})` : 'none';
+    const row = (label: string, g: (c: typeof r.tune) => string) => lines.push(`| ${name} | ${label} | ${g(r.tune)} | ${g(r.heldOut)} | ${g(r.older)} |`);
+    lines.push(`| ${name} | clean P@5 / strict P@5 | ${f(r.clean.p5)} / ${f(r.clean.strictP5)} | (same photos) | |`);
+    row('phone-like P@5 / strict', (c) => `${f(c.phoneP5)} / ${f(c.phoneStrictP5)}`);
+    row('mild: own item first', (c) => f(c.mildOwnFirst));
+    row('hard: own item in top 5', (c) => f(c.hardOwnTop5));
+    row(`match at ${r.matchThreshold} (${r.matchSpace}): precision / recall`, (c) => `${f(c.match.precision)} / ${f(c.match.recall)}`);
+    row('hard copies: right / wrong / none', (c) => `${f(c.match.hardRight)} / ${f(c.match.hardWrong)} / ${f(c.match.hardNone)}`);
+    row('held-back photos matched (false)', (c) => f(c.match.falseMatches));
+  }
+  lines.push('<!-- generalise:end -->');
+  const file = join(REPO_ROOT, 'docs', 'relevance.md');
+  const current = readFileSync(file, 'utf8');
+  const re = /<!-- generalise:start -->[\s\S]*?<!-- generalise:end -->/;
+  writeFileSync(file, re.test(current) ? current.replace(re, lines.join('\n')) : `${current.trimEnd()}\n\n${lines.join('\n')}\n`);
+}
