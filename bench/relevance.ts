@@ -2,6 +2,8 @@
 // and the held-back items (20%) are queries against a catalog of training items, so the figures are for
 // photos that are not in the catalog at all. Prints JSON and writes the table into docs/relevance.md.
 // Usage: tsx bench/relevance.ts --data <catalog of the shared photos> [--epochs N (default: what `fashion train` uses)]
+//        [--database postgres://… [--database-schema S]]: the same figures from a catalog kept in PostgreSQL (issue 20's
+//        check that both backends give the same held-back relevance); nothing is saved or written into the docs then.
 // A catalog indexed with the default backbone writes the "refined" section of docs/relevance.md; every backbone measured
 // (e.g. --second-model none, --mirror on) adds its row to the "backbones" section, which compares them.
 import { backfillColours } from '../src/app/refineCatalog.js';
@@ -27,7 +29,8 @@ import { writeRelevanceSection } from './relevanceDoc.js';
 const BACKBONE_PREFIX = 'relevance-backbone: ';
 const dataDir = arg('data', '.fashion');
 const epochs = Number(arg('epochs', String(DEFAULT_TRAIN.epochs)));
-const store = await openCatalogStore(dataDir);
+const databaseUrl = arg('database', '') || null;
+const store = await openCatalogStore({ dataDir, databaseUrl, databaseSchema: arg('database-schema', 'fashion') });
 await backfillColours(store);
 const identity = (await storedIdentity(store))!;
 const { items, vectors, dims } = await store.loadAll();
@@ -114,6 +117,7 @@ const result = {
   rows,
 };
 console.log(JSON.stringify(result));
+if (databaseUrl) process.exit(0);
 if (cost.isDefault) saveResult('relevance', result);
 const backboneKey = `${BACKBONE_PREFIX}${identity.modelName}${composition(identity).mirror ? ' (photo + mirror)' : ''}`;
 saveResult(backboneKey, {
