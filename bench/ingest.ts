@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ingestFolder } from '../src/catalog/ingest.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
-import { demoCatalog, embedderOptions, resolveConfig } from '../src/config.js';
+import { ingestEmbedderOptions } from '../src/app/indexFolder.js';
+import { demoCatalog, resolveConfig } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { arg, round, saveResult } from './common.js';
 
@@ -23,7 +24,8 @@ mkdirSync(images);
 for (const f of readdirSync(demo.images).sort().slice(0, n)) copyFileSync(join(demo.images, f), join(images, f));
 
 const config = resolveConfig({ dataDir: join(root, 'data'), threads, batchSize: batch, size, isolate, ...(secondModel ? { secondModel } : {}) });
-const embedder = await Embedder.load(embedderOptions(config));
+// The embedder an ingest loads (src/app/indexFolder.ts).
+const embedder = await Embedder.load(ingestEmbedderOptions(config, null));
 const store = await openCatalogStore(config.dataDir, { create: true });
 const rss: number[] = [];
 const timer = setInterval(() => rss.push(process.memoryUsage().rss), 500);
