@@ -31,12 +31,14 @@ export interface TrainOptions {
   readonly dropout: number;
   readonly seed: number;
   /**
-   * With validation rows: stop once this many epochs in a row have not lowered the validation loss, and keep the
-   * weights of the best epoch. Without them (or 0), every epoch runs.
+   * With validation rows: stop once this many epochs in a row have not raised the validation accuracy (the heads'
+   * accuracies weighted as their losses are), and keep the weights of the best epoch. Without them (or 0), every epoch runs.
+   * Accuracy, not loss: on the demo catalog the validation loss is lowest by epoch 3, long before the search vectors
+   * stop improving (stopping there cost 0.014 held-back P@5).
    */
   readonly patience?: number;
-  /** After each epoch: its mean training loss, and the validation loss when there are validation rows. */
-  readonly onEpoch?: (epoch: number, loss: number, validationLoss?: number) => void;
+  /** After each epoch: its mean training loss, and the validation loss and accuracy when there are validation rows. */
+  readonly onEpoch?: (epoch: number, loss: number, validation?: { loss: number; accuracy: number }) => void;
 }
 
 /** Rows the network does not fit on, whose loss decides when training stops (TrainOptions.patience). */
@@ -47,7 +49,7 @@ export interface ValidationRows {
   readonly labels: Int32Array[];
 }
 
-export const DEFAULT_TRAIN: TrainOptions = Object.freeze({ hidden: 1024, epochs: 24, batchSize: 256, learningRate: 1e-3, weightDecay: 1e-4, dropout: 0.3, seed: 42, patience: 2 });
+export const DEFAULT_TRAIN: TrainOptions = Object.freeze({ hidden: 1024, epochs: 24, batchSize: 256, learningRate: 1e-3, weightDecay: 1e-4, dropout: 0.3, seed: 42, patience: 0 });
 
 /**
  * A one-hidden-layer perceptron with several softmax heads, trained by Adam with cross-entropy; labels
@@ -82,7 +84,7 @@ export async function trainMlp(
   const B = opts.batchSize;
   const xb = new Float32Array(B * d);
   const patience = validation && validation.n > 0 ? (opts.patience ?? 0) : 0;
-  let best = { loss: Infinity, epoch: -1, params: [] as Float32Array[] };
+  let best = { accuracy: -1, epoch: -1, params: [] as Float32Array[] };
   let epochsRun = 0;
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
     for (let i = n - 1; i > 0; i--) {
@@ -106,9 +108,9 @@ export async function trainMlp(
     }
     epochsRun = epoch + 1;
     if (patience > 0) {
-      const valLoss = await meanLoss(gemm, weights, validation!);
-      opts.onEpoch?.(epoch, lossSum / Math.max(1, lossCount), valLoss);
-      if (valLoss < best.loss) best = { loss: valLoss, epoch, params: params.map((p) => p.slice()) };
+      const figures = await validationFigures(gemm, weights, validation!);
+      opts.onEpoch?.(epoch, lossSum / Math.max(1, lossCount), figures);
+      if (figures.accuracy > best.accuracy) best = { accuracy: figures.accuracy, epoch, params: params.map((p) => p.slice()) };
       else if (epoch - best.epoch >= patience) break;
     } else opts.onEpoch?.(epoch, lossSum / Math.max(1, lossCount));
   }
@@ -116,10 +118,12 @@ export async function trainMlp(
   return { ...weights, epochsRun, bestEpoch: best.epoch >= 0 ? best.epoch + 1 : epochsRun };
 }
 
-/** Mean over labelled (row, head) pairs of head weight x -log p(label), without dropout. */
-async function meanLoss(gemm: Gemm, w: MlpWeights, rows: ValidationRows): Promise<number> {
+/** Without dropout: the mean over labelled (row, head) pairs of head weight x -log p(label), and the share right, so weighted. */
+async function validationFigures(gemm: Gemm, w: MlpWeights, rows: ValidationRows): Promise<{ loss: number; accuracy: number }> {
   let sum = 0;
   let count = 0;
+  let right = 0;
+  let weight = 0;
   // In blocks: the hidden layer of every validation row at once would be rows x hidden floats.
   for (let r0 = 0; r0 < rows.n; r0 += 2048) {
     const nb = Math.min(2048, rows.n - r0);
@@ -129,12 +133,17 @@ async function meanLoss(gemm: Gemm, w: MlpWeights, rows: ValidationRows): Promis
       for (let i = 0; i < nb; i++) {
         const y = rows.labels[k]![r0 + i]!;
         if (y < 0) continue;
-        sum -= hd.weight * Math.log(Math.max(1e-12, probs[k]![i * c + y]!));
+        const p = probs[k]!.subarray(i * c, (i + 1) * c);
+        sum -= hd.weight * Math.log(Math.max(1e-12, p[y]!));
         count++;
+        let arg = 0;
+        for (let j = 1; j < c; j++) if (p[j]! > p[arg]!) arg = j;
+        if (arg === y) right += hd.weight;
+        weight += hd.weight;
       }
     });
   }
-  return sum / Math.max(1, count);
+  return { loss: sum / Math.max(1, count), accuracy: right / Math.max(1e-12, weight) };
 }
 
 /** Gradients of one batch's loss with respect to each weight array, and the loss they come from. */

@@ -43,10 +43,11 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
   const set = trainingSet(data);
   const { fit, val, fitCopies, valCopies, heads } = set;
   onProgress?.(`training on ${fit.length} items and ${fitCopies.length} copies (${val.length} items kept for validation)`);
-  const onEpoch = (e: number, loss: number, valLoss?: number) => onProgress?.(`epoch ${e + 1}/${opts.epochs} loss ${loss.toFixed(3)}${valLoss === undefined ? '' : ` validation ${valLoss.toFixed(3)}`}`);
+  const onEpoch = (e: number, loss: number, val?: { loss: number; accuracy: number }) =>
+    onProgress?.(`epoch ${e + 1}/${opts.epochs} loss ${loss.toFixed(3)}${val ? ` validation loss ${val.loss.toFixed(3)} accuracy ${val.accuracy.toFixed(4)}` : ''}`);
   const fitted = await trainMlp(gemm, set.x, set.rows, set.inDims, set.labels, heads, { ...opts, onEpoch }, set.validation);
   const { epochsRun, bestEpoch, ...weights } = fitted;
-  if (epochsRun < opts.epochs) onProgress?.(`stopped after epoch ${epochsRun}: validation loss has not improved since epoch ${bestEpoch}`);
+  if (epochsRun < opts.epochs) onProgress?.(`stopped after epoch ${epochsRun}: validation accuracy has not improved since epoch ${bestEpoch}`);
 
   let header: RefineHeader = {
     version: 1 as const,
