@@ -37,7 +37,7 @@ export function writeBenchTable(): void {
   lines.push('| figure | value | goal |', '|---|---|---|');
   if (r.ingestVsReference) {
     const x = r.ingestVsReference;
-    const ref = x.reference.measured ? `reference ${x.reference.imagesPerSecond} images/s, same run` : `reference ${x.reference.imagesPerSecond} images/s recorded (not run here: ${x.reference.note})`;
+    const ref = x.reference.measured ? `reference's ${x.reference.imagesPerSecond} images/s in the same run` : `reference's recorded ${x.reference.imagesPerSecond} images/s (not run: this machine's python3 has no onnxruntime)`;
     lines.push(`| equal-work ingest: MobileNetV2 alone, isolation off, with the store (${x.photos} photos) | ${x.equalWork.imagesPerSecond} images/s = ${x.equalWorkVsReference}x the Python ${ref} | >= 1.2x the reference |`);
     lines.push(`| default ingest: MobileNetV2 + SqueezeNet, isolation on (${x.photos} photos) | ${x.defaultIngest.imagesPerSecond} images/s | |`);
   }
@@ -49,7 +49,7 @@ export function writeBenchTable(): void {
   if (r.fullIndex) lines.push(`| first full index of the demo catalog (${r.fullIndex.photos} photos, empty catalog to search ready) | ${r.fullIndex.minutes} min | <= 8 min |`);
   for (const key of Object.keys(r).filter((k) => k.startsWith('ingest_')).sort()) {
     const x = r[key];
-    lines.push(`| ingest ${x.size}px, isolation ${x.isolate ?? 'on'} (${x.images} photos, batch ${x.batch}, ${x.threads} threads) | ${x.imagesPerSecond} images/s, peak RSS ${x.peakRssMiB} MiB | >= 250 images/s |`);
+    lines.push(`| ingest ${x.size}px, isolation ${x.isolate ?? 'on'}${x.model ? `, ${x.model}` : ''} (${x.images} photos, batch ${x.batch}, ${x.threads} threads) | ${x.imagesPerSecond} images/s, peak RSS ${x.peakRssMiB} MiB | >= 250 images/s |`);
   }
   if (r.query) {
     const q = r.query;
