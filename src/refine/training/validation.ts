@@ -67,14 +67,9 @@ export class Validation {
     return out;
   }
 
-  /** Each query's first 5 gallery rows by the search vectors of `m`. */
-  fusedTop(m: RefineModel, q: Float32Array, nq: number, g: Float32Array, ng: number): Promise<Int32Array> {
-    return batchKnn(this.gemm, q, nq, g, ng, m.dims, 5);
-  }
-
   /**
    * Each query's first 5 gallery rows under each of several weightings of the vectors' parts (one matrix product
-   * per part for the whole grid; see weightedPartsKnn): the same rows as fusedTop of each weighting's search vectors.
+   * per part for the whole grid; see weightedPartsKnn): the same rows as batchKnn of each weighting's search vectors.
    */
   gridTop(q: readonly VectorPart[], nq: number, g: readonly VectorPart[], ng: number, weightings: ReadonlyArray<readonly number[]>): Promise<Int32Array[]> {
     return weightedPartsKnn(this.gemm, q, nq, g, ng, weightings, 5);
