@@ -1,11 +1,13 @@
 // Ingest throughput: embeds N shared catalog photos into a fresh temporary catalog, end to end
 // (read, decode, fit, infer, write), and prints images/s. Usage: tsx bench/ingest.ts [--n 4000] [--batch 32] [--threads 2]
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+// [--isolate on|off] [--second-model none] (MobileNetV2 alone: the reference's work, bench/ingestVsReference.ts)
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ingestFolder } from '../src/catalog/ingest.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
-import { demoCatalog, embedderOptions, resolveConfig } from '../src/config.js';
+import { ingestEmbedderOptions } from '../src/app/indexFolder.js';
+import { demoCatalog, resolveConfig } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { arg, round, saveResult } from './common.js';
 
@@ -14,14 +16,16 @@ const batch = Number(arg('batch', '32'));
 const threads = Number(arg('threads', '2'));
 const size = Number(arg('size', '224'));
 const isolate = arg('isolate', 'on');
+const secondModel = arg('second-model', '');
 const demo = demoCatalog()!;
 const root = mkdtempSync(join(tmpdir(), 'fashion-bench-ingest-'));
 const images = join(root, 'images');
 mkdirSync(images);
 for (const f of readdirSync(demo.images).sort().slice(0, n)) copyFileSync(join(demo.images, f), join(images, f));
 
-const config = resolveConfig({ dataDir: join(root, 'data'), threads, batchSize: batch, size, isolate });
-const embedder = await Embedder.load(embedderOptions(config));
+const config = resolveConfig({ dataDir: join(root, 'data'), threads, batchSize: batch, size, isolate, ...(secondModel ? { secondModel } : {}) });
+// The embedder an ingest loads (src/app/indexFolder.ts).
+const embedder = await Embedder.load(ingestEmbedderOptions(config, null));
 const store = await openCatalogStore(config.dataDir, { create: true });
 const rss: number[] = [];
 const timer = setInterval(() => rss.push(process.memoryUsage().rss), 500);
@@ -37,8 +41,10 @@ const result = {
   threads,
   size,
   isolate,
+  model: embedder.identity.modelName,
   peakRssMiB: round(Math.max(...rss, process.memoryUsage().rss) / 2 ** 20, 0),
   failed: report.failed.length,
 };
 console.log(JSON.stringify(result));
-saveResult(`ingest_${size}px_isolate-${isolate}`, result);
+saveResult(`ingest_${size}px_isolate-${isolate}${secondModel === 'none' ? '_first-model-alone' : ''}`, result);
+rmSync(root, { recursive: true, force: true });

@@ -1,39 +1,65 @@
 // `npm run bench`: every speed benchmark in turn (one at a time: they would share the same cores), then
 // bench/results.json and the table in docs/bench.md. Needs an indexed demo catalog: `npm start` makes one
-// in ./.fashion, or pass --data DIR. --synthetic N sets the synthetic ANN size (default 1,000,000). The PostgreSQL block
-// (bench/postgres.ts on the catalog migrated into PostgreSQL, bench/pgScale.ts on synthetic vectors) runs when a database
+// in ./.fashion, or pass --data DIR. From one run: equal-work ingest against the Python reference and default ingest
+// (bench/ingestVsReference.ts), training copies per second (bench/copies.ts), training time (bench/train.ts, on a copy
+// of the catalog), query latency of catalog photos and of phone-like photos (bench/query.ts), and the HNSW figures.
+// --synthetic N sets the synthetic ANN size (default 1,000,000; 0 skips it). --phone-photos DIR queries with those
+// photos (default: 300 phone-like copies of held-back catalog photos, made once under the system's temp folder).
+// --full-index on (opt-in: many minutes) also times the first full index of the demo catalog from an empty catalog.
+// --only ingest|copies|train|query|ann runs one part.
+// The PostgreSQL block (bench/postgres.ts on the catalog migrated into PostgreSQL, bench/pgScale.ts on synthetic vectors) runs when a database
 // is given (--database URL, or FASHION_DATABASE_URL / FASHION_TEST_DATABASE_URL) and is skipped with a message otherwise;
 // --pg-sizes sets pgScale's sizes.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { catalogFile } from '../src/catalog/openCatalog.js';
+import { isHeldBack } from '../src/catalog/split.js';
 import { demoCatalog, REPO_ROOT } from '../src/config.js';
-import { arg } from './common.js';
+import { arg, makeCopies, round, saveResult, seedFrom } from './common.js';
 import { writeBenchTable } from './benchTable.js';
 
 const data = arg('data', '.fashion');
 const synthetic = arg('synthetic', '1000000');
+const only = arg('only', '');
+const part = (name: string) => only === '' || only === name;
 const tsx = (script: string, ...args: string[]) => {
   console.error(`\n> ${script} ${args.join(' ')}`);
   execFileSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', script), ...args], { stdio: 'inherit', cwd: REPO_ROOT });
 };
+const demo = demoCatalog();
 
+if (arg('full-index', 'off') === 'on') {
+  // The first full index of the demo catalog from an empty one, as `npm start` runs it: embedding, copies, training, graph.
+  if (!demo) throw new Error('No shared demo catalog to index');
+  const dir = mkdtempSync(join(tmpdir(), 'fashion-bench-full-index-'));
+  try {
+    const t0 = performance.now();
+    execFileSync(process.execPath, [join(REPO_ROOT, 'bin', 'fashion.js'), 'index', demo.images, '--metadata', demo.metadata, '--data', dir, '--json'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const seconds = (performance.now() - t0) / 1000;
+    console.log(JSON.stringify({ fullIndexSeconds: round(seconds, 1) }));
+    saveResult('fullIndex', { photos: readdirSync(demo.images).length, seconds: round(seconds, 1), minutes: round(seconds / 60, 1) });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 if (!existsSync(catalogFile(data))) {
-  const demo = demoCatalog();
   if (!demo) throw new Error('No catalog at --data and no shared demo catalog to index');
   execFileSync(process.execPath, [join(REPO_ROOT, 'bin', 'fashion.js'), 'index', demo.images, '--metadata', demo.metadata, '--data', data], { stdio: 'inherit' });
 }
-if (arg('only', '') === '' || arg('only', '') === 'ingest') {
-  tsx('ingest.ts', '--n', '4000', '--size', '224');
-  tsx('ingest.ts', '--n', '4000', '--size', '160');
+if (part('ingest')) tsx('ingestVsReference.ts', '--n', '5000');
+if (part('copies')) tsx('copies.ts', '--photos', '300');
+if (part('train')) tsx('train.ts', '--data', data);
+if (part('query')) {
+  tsx('query.ts', '--data', data, '--n', '300');
+  tsx('query.ts', '--data', data, '--n', '300', '--photos', await phonePhotos());
 }
-if (arg('only', '') === '' || arg('only', '') === 'query') tsx('query.ts', '--data', data, '--n', '300');
-if (arg('only', '') === '' || arg('only', '') === 'ann') {
+if (part('ann')) {
   tsx('ann.ts', '--data', data, '--synthetic', '0', '--space', 'refined', '--storage', 'f16,i8');
   if (synthetic !== '0') tsx('ann.ts', '--data', data, '--catalog', '0', '--synthetic', synthetic, '--storage', 'f16');
 }
-if (arg('only', '') === '' || arg('only', '') === 'postgres') {
+if (part('postgres')) {
   const database = arg('database', '') || process.env.FASHION_DATABASE_URL || process.env.FASHION_TEST_DATABASE_URL || '';
   if (!database) console.error('\n> PostgreSQL block skipped: no database (--database postgres://…, or `scripts/services.sh up` and `eval "$(scripts/services.sh env)"`)');
   else {
@@ -45,3 +71,14 @@ if (arg('only', '') === '' || arg('only', '') === 'postgres') {
 if ((arg('only', '') === '' || arg('only', '') === 'queue') && process.env.FASHION_TEST_DATABASE_URL && process.env.FASHION_TEST_QUEUE_URL) tsx('queueIngest.ts', '--n', '2000');
 else if (arg('only', '') === 'queue') console.error('skipping bench/queueIngest.ts: FASHION_TEST_DATABASE_URL and FASHION_TEST_QUEUE_URL are not set (scripts/services.sh up; eval "$(scripts/services.sh env)")');
 writeBenchTable();
+
+/** Phone-like photos to query with: --phone-photos, or 300 copies ('all' conditions) of held-back photos, made once. */
+async function phonePhotos(): Promise<string> {
+  const given = arg('phone-photos', '');
+  if (given) return given;
+  if (!demo) throw new Error('No shared demo catalog to make phone-like photos from; pass --phone-photos DIR');
+  const dir = join(tmpdir(), 'fashion-bench-phone-photos');
+  const ids = readdirSync(demo.images).map((f) => f.replace(/\.jpg$/, '')).filter((id) => isHeldBack(id)).sort().slice(0, 300);
+  await makeCopies(demo.images, dir, ids, 'all', (id) => seedFrom(`phone:${id}`));
+  return dir;
+}

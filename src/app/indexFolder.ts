@@ -3,7 +3,7 @@ import { ingestFolder, type IngestProgress, type IngestReport } from '../catalog
 import { openCatalogStore } from '../catalog/openCatalog.js';
 import { withWriterLock, type WriterLock } from '../catalog/writerLock.js';
 import { backboneFor, embedderOptions, type Config } from '../config.js';
-import { Embedder, type ModelIdentity } from '../embedding/embedder.js';
+import { Embedder, type EmbedderOptions, type ModelIdentity } from '../embedding/embedder.js';
 import type { CatalogStore } from '../store/catalogStore.js';
 import type { TrainReport } from '../refine/train.js';
 import { SETTING_REFINE_MODEL } from '../refine/loadRefinement.js';
@@ -34,9 +34,16 @@ export interface IndexFolderOptions {
   readonly onEvent?: (e: IndexEvent) => void;
 }
 
-/** The embedder for new photos of a catalog: its second model and mirror follow the catalog where the flags leave them at their defaults. */
+/**
+ * The embedder for new photos of a catalog: its second model and mirror follow the catalog where the flags leave them at
+ * their defaults. Its threads do not spin while they wait: the same cores decode the next photos meanwhile.
+ */
 export function loadEmbedder(config: Config, stored: ModelIdentity | null): Promise<Embedder> {
-  return Embedder.load({ ...embedderOptions(config), ...backboneFor(config, stored) });
+  return Embedder.load(ingestEmbedderOptions(config, stored));
+}
+
+export function ingestEmbedderOptions(config: Config, stored: ModelIdentity | null): EmbedderOptions {
+  return { ...embedderOptions(config), ...backboneFor(config, stored), spinning: false };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { identityKey, describeIdentity, type Embedder, type ModelIdentity } from '../embedding/embedder.js';
-import { embedPreparedFeatures, prepareBatch, type PreparedBatch } from '../embedding/vectorize.js';
+import { embedPreparedFeatures, prepareBatch, type PhotoFeatures, type PreparedBatch } from '../embedding/vectorize.js';
 import { FashionError } from '../errors.js';
 import { DEFAULT_IMAGE_LIMITS, readImageFile, type ImageLimits } from '../imaging/decode.js';
 import type { CatalogStore, ItemWithVector, Metadata } from '../store/catalogStore.js';
@@ -199,8 +199,8 @@ export interface EmbedBatchesOptions {
 /**
  * Embeds photos batch by batch, the one way every ingest does (folder, feed): decode and fit (prepareBatch), inference
  * with colour evidence (embedPreparedFeatures), then each batch written in one transaction with its vectors, colour
- * and pixel hashes (putItems), so a killed run keeps every batch it finished. Decoding the next batch overlaps
- * inference on this one: sharp and onnxruntime run on their own threads. A photo that cannot be read or decoded is a
+ * and pixel hashes (putItems), so a killed run keeps every batch it finished, in order. Writing a batch, inference on
+ * the next and decoding the one after overlap (onnxruntime and sharp run on their own threads). A photo that cannot be read or decoded is a
  * failure in `out`, never a thrown batch. Batches may come from a generator (a feed's, as its downloads finish).
  */
 export async function embedBatches(
@@ -221,12 +221,9 @@ export async function embedBatches(
     const n = await it.next();
     return n.done ? null : { batch: n.value, prepared: prepare(n.value) };
   };
-  let next = await pull();
-  while (next) {
-    const { batch } = next;
-    const prepared = await next.prepared;
-    next = await pull();
-    const vectors = await embedPreparedFeatures(embedder, prepared);
+  // Three batches in flight: one being written, the next in the inference thread's queue (so the model never waits for
+  // a write or for the event loop), and the one after that being decoded (sharp's threads and this one).
+  const write = async (batch: readonly PhotoToEmbed[], prepared: PreparedBatch, vectors: Array<PhotoFeatures | FashionError>) => {
     const rows: ItemWithVector[] = [];
     vectors.forEach((v, i) => {
       const { read: _read, label = batch[i]!.path, ...f } = batch[i]!;
@@ -244,6 +241,27 @@ export async function embedBatches(
     await options.beforeWrite?.(rows);
     await store.putItems(rows);
     options.afterBatch?.(batch);
+  };
+  type Embedding = { batch: readonly PhotoToEmbed[]; prepared: PreparedBatch; vectors: Promise<Array<PhotoFeatures | FashionError>> };
+  let next = await pull();
+  let inFlight: Embedding | null = null;
+  try {
+    while (next || inFlight) {
+      let launched: Embedding | null = null;
+      if (next) {
+        const prepared = await next.prepared;
+        const vectors = embedPreparedFeatures(embedder, prepared);
+        // Awaited below, after the previous batch is written; a failure meanwhile is not an unhandled rejection.
+        vectors.catch(() => undefined);
+        launched = { batch: next.batch, prepared, vectors };
+        next = await pull();
+      }
+      if (inFlight) await write(inFlight.batch, inFlight.prepared, await inFlight.vectors);
+      inFlight = launched;
+    }
+  } finally {
+    // A run that stops on an error leaves no decoding behind it unobserved.
+    next?.prepared.catch(() => undefined);
   }
 }
 

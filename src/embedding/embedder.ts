@@ -21,6 +21,12 @@ export interface EmbedderOptions {
   readonly second?: { readonly model: string; readonly preprocess: Preprocess; readonly cutAt?: string | undefined } | undefined;
   /** Features of the photo and of its mirror image, summed, for every model. */
   readonly mirror?: boolean | undefined;
+  /**
+   * Whether onnxruntime's threads spin while they wait for work (its default: the lowest latency for one query). An
+   * ingest turns it off: on a machine whose cores also decode the next photos, spinning threads take the time the
+   * decoding needs, between the model's operators and between batches.
+   */
+  readonly spinning?: boolean | undefined;
 }
 
 /**
@@ -98,6 +104,7 @@ export class Embedder {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
+        ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
       });
     } catch (err) {
       throw new FashionError('model/unsupported', `Expected onnxruntime to load the head-cut ${made.modelName} but it failed: ${(err as Error).message}`, { cause: err });

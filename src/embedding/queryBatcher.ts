@@ -1,5 +1,5 @@
 import { Embedder } from './embedder.js';
-import { embedPreparedFeatures, embedProducts, prepareBatch } from './vectorize.js';
+import { embedReadings, prepareReadings } from './vectorize.js';
 import { FashionError } from '../errors.js';
 import type { FittedPhoto, ImageLimits } from '../imaging/decode.js';
 
@@ -14,6 +14,7 @@ export interface EmbeddedQuery {
   readonly decodeMs: number;
   /** Inference time of this photo's batch, ms. */
   readonly embedMs: number;
+  /** Photos in this photo's batch (their other readings ride in the same inference run). */
   readonly batchSize: number;
   /**
    * The photo's other readings, when it has any (src/imaging/decode.ts, `fitPhoto`): balanced (a light-grey backdrop taken as a white
@@ -70,23 +71,18 @@ export class QueryBatcher {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
           const t0 = performance.now();
-          const prepared = await prepareBatch(this.embedder, batch.map((b) => ({ bytes: b.bytes, label: b.label })), this.limits, this.secondReading() ? 'both' : 'one');
+          const photos = batch.map((b) => ({ bytes: b.bytes, label: b.label }));
+          // Every reading of every photo of the batch in one inference run (a phone photo has up to three).
+          const prepared = await prepareReadings(this.embedder, photos, this.limits, this.secondReading() ? 'both' : 'one');
           const t1 = performance.now();
-          const vectors = await embedPreparedFeatures(this.embedder, prepared);
-          // Every other reading of the batch's photos in one more inference run.
-          const others: Array<{ i: number; photo: FittedPhoto }> = [];
-          prepared.photos.forEach((ph, i) => {
-            if (!ph || vectors[i] instanceof FashionError) return;
-            if (ph.balanced) others.push({ i, photo: { product: ph.balanced, isolation: 'balanced', pixelHash: ph.pixelHash } });
-            if (ph.asIs) others.push({ i, photo: { product: ph.asIs, isolation: 'unchanged', pixelHash: ph.pixelHash } });
-          });
-          const otherVectors = await embedProducts(this.embedder, others.map((o) => o.photo.product));
+          const read = await embedReadings(this.embedder, prepared);
           const t2 = performance.now();
-          vectors.forEach((v, i) => {
+          const photoCount = prepared.photos.filter((p) => p !== null).length;
+          read.features.forEach((v, i) => {
             if (v instanceof FashionError) return batch[i]!.reject(v);
-            const alternatives = others.flatMap((o, k) => (o.i === i ? [{ ...otherVectors[k]!, photo: o.photo }] : []));
+            const alternatives = read.others.filter((o) => o.i === i).map((o) => ({ ...o.features, photo: o.photo }));
             const photo = prepared.photos[i]!;
-            batch[i]!.resolve({ vector: v.vector, colour: v.colour, photo, decodeMs: t1 - t0, embedMs: t2 - t1, batchSize: prepared.count, ...(alternatives.length ? { alternatives } : {}) });
+            batch[i]!.resolve({ vector: v.vector, colour: v.colour, photo, decodeMs: t1 - t0, embedMs: t2 - t1, batchSize: photoCount, ...(alternatives.length ? { alternatives } : {}) });
           });
         } catch (err) {
           for (const b of batch) b.reject(err);

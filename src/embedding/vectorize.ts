@@ -35,6 +35,59 @@ export async function prepareBatch(
   return { ...pack(embedder.identity.preprocess, fitted.map((f) => (ok(f) ? f.product : f))), photos: fitted.map((f) => (ok(f) ? f : null)) };
 }
 
+/** A query batch: each photo's own reading and its other readings (balanced, as it is), all in one tensor. */
+export interface PreparedReadings extends PreparedBatch {
+  /** The other readings, in `tensor` after the photos' own rows: which photo each belongs to, and how it reads it. */
+  readonly others: ReadonlyArray<{ readonly i: number; readonly photo: FittedPhoto }>;
+}
+
+/** Each photo's features, and those of its other readings, from one inference run. */
+export interface ReadingFeatures {
+  readonly features: Array<PhotoFeatures | FashionError>;
+  readonly others: ReadonlyArray<{ readonly i: number; readonly photo: FittedPhoto; readonly features: PhotoFeatures }>;
+}
+
+/**
+ * Decodes and fits query photos with every reading of each (fitPhoto, `readings: 'both'`) into one tensor, so that a
+ * phone photo's readings share one inference run instead of waiting for a second one; a bad photo is an error in its slot.
+ */
+export async function prepareReadings(
+  embedder: Embedder,
+  photos: ReadonlyArray<{ bytes: Uint8Array | (() => Promise<Uint8Array>); label: string }>,
+  limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+  readings: 'one' | 'both' = 'both',
+): Promise<PreparedReadings> {
+  const fitted = await fitPhotos(embedder, photos, limits, readings);
+  const others: Array<{ i: number; photo: FittedPhoto }> = [];
+  fitted.forEach((ph, i) => {
+    if (ph instanceof FashionError) return;
+    if (ph.balanced) others.push({ i, photo: { product: ph.balanced, isolation: 'balanced', pixelHash: ph.pixelHash } });
+    if (ph.asIs) others.push({ i, photo: { product: ph.asIs, isolation: 'unchanged', pixelHash: ph.pixelHash } });
+  });
+  const packed = pack(embedder.identity.preprocess, [...fitted.map((f) => (f instanceof FashionError ? f : f.product)), ...others.map((o) => o.photo.product)]);
+  return {
+    tensor: packed.tensor,
+    slots: packed.slots.slice(0, fitted.length),
+    colours: packed.colours,
+    count: packed.count,
+    photos: fitted.map((f) => (f instanceof FashionError ? null : f)),
+    others,
+  };
+}
+
+/** Runs a batch prepared by prepareReadings through the model in one run. */
+export async function embedReadings(embedder: Embedder, batch: PreparedReadings): Promise<ReadingFeatures> {
+  const dims = embedder.dims;
+  const out = batch.count > 0 ? await embedder.embedBatch(batch.tensor, batch.count) : new Float32Array(0);
+  const row = (r: number) => out.slice(r * dims, (r + 1) * dims);
+  const features = batch.slots.map((s, i) => (typeof s === 'number' ? { vector: row(s), colour: batch.colours[i]! } : s));
+  // The other readings' rows follow the photos' own, in order.
+  const first = batch.slots.filter((s) => typeof s === 'number').length;
+  const n = batch.slots.length;
+  const others = batch.others.map((o, k) => ({ ...o, features: { vector: row(first + k), colour: batch.colours[n + k]! } }));
+  return { features, others };
+}
+
 /** Decodes, isolates and fits each photo (with its other readings when asked); a bad photo becomes its error. */
 export function fitPhotos(
   embedder: Embedder,

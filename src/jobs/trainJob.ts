@@ -19,6 +19,7 @@ export const TRAIN_JOB: JobEventAdapter<IndexEvent, TrainReport> = {
       fitItems: r.fitItems,
       validationItems: r.validationItems,
       epochs: r.epochs,
+      ...(r.bestEpoch !== undefined ? { bestEpoch: r.bestEpoch } : {}),
       seed: r.seed,
       trainSeconds: r.trainSeconds,
       validation: { ...r.validation },

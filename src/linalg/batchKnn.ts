@@ -35,3 +35,65 @@ export function l2NormalizeRows(x: Float32Array, n: number, d: number): Float32A
   }
   return x;
 }
+
+/** One part of many rows' vectors: n x dims, row-major. */
+export interface VectorPart {
+  readonly data: Float32Array;
+  readonly dims: number;
+}
+
+/**
+ * Top-k gallery rows of every query under several weightings at once, where weighting w scores a pair by
+ * sum over parts p of weightings[w][p] x <query part p, gallery part p>. A search vector made of parts each
+ * scaled by sqrt(weight) is exactly such a sum, so a whole grid of fusion weights costs one matrix product per
+ * part (not one per grid point), then a weighted sum of the scores per grid point. Parts whose weight is the
+ * same at every grid point are folded together once. Ties go to the lower row, as in batchKnn.
+ */
+export async function weightedPartsKnn(
+  gemm: Gemm,
+  queries: readonly VectorPart[],
+  nq: number,
+  gallery: readonly VectorPart[],
+  ng: number,
+  weightings: ReadonlyArray<readonly number[]>,
+  k: number,
+): Promise<Int32Array[]> {
+  if (queries.length !== gallery.length || weightings.some((w) => w.length !== queries.length)) throw new Error('Expected one weight per part, and as many query parts as gallery parts');
+  const parts = queries.map((_, p) => p).filter((p) => queries[p]!.dims > 0 && weightings.some((w) => w[p] !== 0));
+  const constant = parts.filter((p) => weightings.every((w) => w[p] === weightings[0]![p]));
+  const varying = parts.filter((p) => !constant.includes(p));
+  const outs = weightings.map(() => new Int32Array(nq * k).fill(-1));
+  const block = Math.max(1, Math.floor(8_000_000 / Math.max(ng, 1)));
+  for (let q0 = 0; q0 < nq; q0 += block) {
+    const nb = Math.min(block, nq - q0);
+    const scoresOf = (p: number) => gemm.mul(queries[p]!.data.subarray(q0 * queries[p]!.dims, (q0 + nb) * queries[p]!.dims), nb, queries[p]!.dims, gallery[p]!.data, ng, gallery[p]!.dims, false, true);
+    const size = nb * ng;
+    // The parts every weighting counts alike, summed once.
+    const base = new Float32Array(size);
+    for (const p of constant) axpy(base, await scoresOf(p), weightings[0]![p]!);
+    const scores: Float32Array[] = [];
+    for (const p of varying) scores.push(await scoresOf(p));
+    const acc = new Float32Array(size);
+    weightings.forEach((w, wi) => {
+      acc.set(base);
+      varying.forEach((p, j) => axpy(acc, scores[j]!, w[p]!));
+      const out = outs[wi]!;
+      for (let i = 0; i < nb; i++) {
+        const top = new TopK(k);
+        const row = i * ng;
+        for (let g = 0; g < ng; g++) {
+          const dist = -acc[row + g]!;
+          if (dist < top.worst()) top.offer(g, dist);
+        }
+        top.sorted().forEach((nb2, j) => (out[(q0 + i) * k + j] = nb2.row));
+      }
+    });
+  }
+  return outs;
+}
+
+/** y += a * x. */
+function axpy(y: Float32Array, x: Float32Array, a: number): void {
+  if (a === 0) return;
+  for (let i = 0; i < y.length; i++) y[i]! += a * x[i]!;
+}

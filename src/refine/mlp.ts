@@ -30,17 +30,42 @@ export interface TrainOptions {
   readonly weightDecay: number;
   readonly dropout: number;
   readonly seed: number;
-  readonly onEpoch?: (epoch: number, loss: number) => void;
+  /**
+   * With validation rows: stop once this many epochs in a row have not raised the validation accuracy (the heads'
+   * accuracies weighted as their losses are), and keep the weights of the best epoch. Without them (or 0), every epoch runs.
+   * Accuracy, not loss: on the demo catalog the validation loss is lowest by epoch 3, long before the search vectors
+   * stop improving (stopping there cost 0.014 held-back P@5).
+   */
+  readonly patience?: number;
+  /** After each epoch: its mean training loss, and the validation loss and accuracy when there are validation rows. */
+  readonly onEpoch?: (epoch: number, loss: number, validation?: { loss: number; accuracy: number }) => void;
 }
 
-export const DEFAULT_TRAIN: TrainOptions = Object.freeze({ hidden: 1024, epochs: 24, batchSize: 256, learningRate: 1e-3, weightDecay: 1e-4, dropout: 0.3, seed: 42 });
+/** Rows the network does not fit on, whose loss decides when training stops (TrainOptions.patience). */
+export interface ValidationRows {
+  readonly x: Float32Array;
+  readonly n: number;
+  /** Each head's class per row (-1: unknown). */
+  readonly labels: Int32Array[];
+}
+
+export const DEFAULT_TRAIN: TrainOptions = Object.freeze({ hidden: 1024, epochs: 24, batchSize: 256, learningRate: 1e-3, weightDecay: 1e-4, dropout: 0.3, seed: 42, patience: 0 });
 
 /**
  * A one-hidden-layer perceptron with several softmax heads, trained by Adam with cross-entropy; labels
  * of -1 (unknown) add no loss. Matrix products run on onnxruntime (Gemm); the rest is plain loops.
  * Seeded: the same data and options give the same weights.
  */
-export async function trainMlp(gemm: Gemm, x: Float32Array, n: number, d: number, labels: Int32Array[], heads: readonly HeadSpec[], opts: TrainOptions): Promise<MlpWeights> {
+export async function trainMlp(
+  gemm: Gemm,
+  x: Float32Array,
+  n: number,
+  d: number,
+  labels: Int32Array[],
+  heads: readonly HeadSpec[],
+  opts: TrainOptions,
+  validation?: ValidationRows,
+): Promise<MlpWeights & { readonly epochsRun: number; readonly bestEpoch: number }> {
   const rand = mulberry32(opts.seed);
   const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
   const h = opts.hidden;
@@ -58,6 +83,9 @@ export async function trainMlp(gemm: Gemm, x: Float32Array, n: number, d: number
   const order = Array.from({ length: n }, (_, i) => i);
   const B = opts.batchSize;
   const xb = new Float32Array(B * d);
+  const patience = validation && validation.n > 0 ? (opts.patience ?? 0) : 0;
+  let best = { accuracy: -1, epoch: -1, params: [] as Float32Array[] };
+  let epochsRun = 0;
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
     for (let i = n - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
@@ -78,9 +106,44 @@ export async function trainMlp(gemm: Gemm, x: Float32Array, n: number, d: number
       const lr = opts.learningRate * 0.5 * (1 + Math.cos((Math.PI * epoch) / opts.epochs));
       adam([w1, b1, w2, b2], [g.gw1, g.gb1, g.gw2, g.gb2], m, v, step, lr, opts.weightDecay);
     }
-    opts.onEpoch?.(epoch, lossSum / Math.max(1, lossCount));
+    epochsRun = epoch + 1;
+    if (patience > 0) {
+      const figures = await validationFigures(gemm, weights, validation!);
+      opts.onEpoch?.(epoch, lossSum / Math.max(1, lossCount), figures);
+      if (figures.accuracy > best.accuracy) best = { accuracy: figures.accuracy, epoch, params: params.map((p) => p.slice()) };
+      else if (epoch - best.epoch >= patience) break;
+    } else opts.onEpoch?.(epoch, lossSum / Math.max(1, lossCount));
   }
-  return weights;
+  if (best.epoch >= 0 && best.epoch < epochsRun - 1) params.forEach((p, k) => p.set(best.params[k]!));
+  return { ...weights, epochsRun, bestEpoch: best.epoch >= 0 ? best.epoch + 1 : epochsRun };
+}
+
+/** Without dropout: the mean over labelled (row, head) pairs of head weight x -log p(label), and the share right, so weighted. */
+async function validationFigures(gemm: Gemm, w: MlpWeights, rows: ValidationRows): Promise<{ loss: number; accuracy: number }> {
+  let sum = 0;
+  let count = 0;
+  let right = 0;
+  let weight = 0;
+  // In blocks: the hidden layer of every validation row at once would be rows x hidden floats.
+  for (let r0 = 0; r0 < rows.n; r0 += 2048) {
+    const nb = Math.min(2048, rows.n - r0);
+    const { probs } = await mlpForward(gemm, w, rows.x.subarray(r0 * w.inDims, (r0 + nb) * w.inDims), nb);
+    w.heads.forEach((hd, k) => {
+      const c = hd.classes.length;
+      for (let i = 0; i < nb; i++) {
+        const y = rows.labels[k]![r0 + i]!;
+        if (y < 0) continue;
+        const p = probs[k]!.subarray(i * c, (i + 1) * c);
+        sum -= hd.weight * Math.log(Math.max(1e-12, p[y]!));
+        count++;
+        let arg = 0;
+        for (let j = 1; j < c; j++) if (p[j]! > p[arg]!) arg = j;
+        if (arg === y) right += hd.weight;
+        weight += hd.weight;
+      }
+    });
+  }
+  return { loss: sum / Math.max(1, count), accuracy: right / Math.max(1e-12, weight) };
 }
 
 /** Gradients of one batch's loss with respect to each weight array, and the loss they come from. */

@@ -65,6 +65,11 @@ export class RefineModel {
     this.dims = this.sizes.reduce((a, b) => a + b, 0);
   }
 
+  /** Sizes of the search vector's parts in order (type, colour, histogram, hidden, gender, then "same product" when search uses it). */
+  get partSizes(): readonly number[] {
+    return this.sizes;
+  }
+
   private classCount(field: string): number {
     return this.header.heads.find((h) => h.field === field)?.classes.length ?? 0;
   }

@@ -14,7 +14,10 @@ export interface TrainReport {
   readonly items: number;
   readonly fitItems: number;
   readonly validationItems: number;
+  /** Epochs run (early stopping may end the fit before the most asked), and the one whose weights were kept. */
   readonly epochs: number;
+  /** Absent in reports of models trained before early stopping. */
+  readonly bestEpoch?: number;
   readonly trainSeconds: number;
   readonly validationAccuracy: Record<string, number>;
   /** Copies that trained with the fit items, and the accuracy on copies of validation items (photos as shoppers take them). */
@@ -40,7 +43,11 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
   const set = trainingSet(data);
   const { fit, val, fitCopies, valCopies, heads } = set;
   onProgress?.(`training on ${fit.length} items and ${fitCopies.length} copies (${val.length} items kept for validation)`);
-  const weights = await trainMlp(gemm, set.x, set.rows, set.inDims, set.labels, heads, { ...opts, onEpoch: (e, loss) => onProgress?.(`epoch ${e + 1}/${opts.epochs} loss ${loss.toFixed(3)}`) });
+  const onEpoch = (e: number, loss: number, val?: { loss: number; accuracy: number }) =>
+    onProgress?.(`epoch ${e + 1}/${opts.epochs} loss ${loss.toFixed(3)}${val ? ` validation loss ${val.loss.toFixed(3)} accuracy ${val.accuracy.toFixed(4)}` : ''}`);
+  const fitted = await trainMlp(gemm, set.x, set.rows, set.inDims, set.labels, heads, { ...opts, onEpoch }, set.validation);
+  const { epochsRun, bestEpoch, ...weights } = fitted;
+  if (epochsRun < opts.epochs) onProgress?.(`stopped after epoch ${epochsRun}: validation accuracy has not improved since epoch ${bestEpoch}`);
 
   let header: RefineHeader = {
     version: 1 as const,
@@ -77,7 +84,8 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
     items: data.ids.length,
     fitItems: fit.length,
     validationItems: val.length,
-    epochs: opts.epochs,
+    epochs: epochsRun,
+    bestEpoch,
     trainSeconds: round((performance.now() - started) / 1000),
     validationAccuracy: fusion.accuracy,
     copies: { fit: fitCopies.length, validation: valCopies.length, validationAccuracy: copyAccuracy },

@@ -237,3 +237,29 @@ test('training is seeded: the same seed gives byte-identical weights, another se
   for (const i of [0, 2]) assert.ok(!a[i]!.equals(c[i]!), `weights ${i} are the same with another seed`);
   assert.equal(a[0]!.length, 4 * 24 * 4);
 });
+
+test('early stopping: stops once the validation accuracy has not improved for `patience` epochs and keeps the best epoch\'s weights', async () => {
+  const n = 300;
+  const { x, labels } = blobs(n, 13);
+  // Validation rows whose labels have nothing to do with their inputs: their accuracy soon stops improving.
+  const val = blobs(90, 14);
+  const rand = mulberry32(5);
+  const noise = val.labels.map((l, k) => Int32Array.from(l, () => Math.floor(rand() * HEADS[k]!.classes.length)));
+  const valAccuracy: number[] = [];
+  const opts = { ...SMALL, epochs: 40, patience: 3, onEpoch: (_e: number, _l: number, v?: { accuracy: number }) => valAccuracy.push(v!.accuracy) };
+  const w = await trainMlp(gemm, x, n, 4, labels, HEADS, opts, { x: val.x, n: 90, labels: noise });
+  const best = valAccuracy.indexOf(Math.max(...valAccuracy));
+  assert.ok(w.epochsRun < 40, `ran all ${w.epochsRun} epochs`);
+  assert.equal(w.epochsRun, best + 1 + 3, 'stopped `patience` epochs after the best');
+  assert.equal(w.bestEpoch, best + 1);
+  // The weights returned are the best epoch's: their validation accuracy (a float64 forward pass written here) is the best one.
+  const preds = predict(w, val.x, 90);
+  let right = 0, total = 0;
+  HEADS.forEach((hd, k) => noise[k]!.forEach((y, r) => {
+    total += hd.weight;
+    if (preds[k]![r] === y) right += hd.weight;
+  }));
+  assert.ok(Math.abs(right / total - valAccuracy[best]!) < 1e-9, `${right / total} vs best ${valAccuracy[best]} (last ${valAccuracy.at(-1)})`);
+  const again = await trainMlp(gemm, x, n, 4, labels, HEADS, { ...SMALL, epochs: 40, patience: 0 }, { x: val.x, n: 90, labels: noise });
+  assert.equal(again.epochsRun, 40, 'with patience 0 every epoch runs');
+});

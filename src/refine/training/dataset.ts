@@ -2,7 +2,7 @@ import { isHeldBack } from '../../catalog/split.js';
 import type { Metadata } from '../../store/catalogStore.js';
 import type { TrainingCopies } from '../augment.js';
 import { COLOUR_DIMS } from '../colourFeatures.js';
-import type { HeadSpec } from '../mlp.js';
+import type { HeadSpec, ValidationRows } from '../mlp.js';
 
 export interface TrainingData {
   readonly ids: readonly string[];
@@ -47,6 +47,8 @@ export interface TrainingSet {
   readonly inDims: number;
   /** Each head's class per row of x (-1: unknown). */
   readonly labels: Int32Array[];
+  /** The validation items, then their copies, standardised likewise: their loss decides when the fit stops. */
+  readonly validation: ValidationRows;
 }
 
 /** Splits the labelled items, standardises the inputs on the fit items and lays out the design matrix (pure). */
@@ -87,8 +89,18 @@ export function trainingSet(data: TrainingData): TrainingSet {
     for (let j = 0; j < D; j++) x[r * D + j] = (featureOf(copies!, bd, c, j) - mean[j]!) / std[j]!;
   });
   const sourceOf = [...fit, ...fitCopies.map((c) => copies!.sources[c]!)];
-  const labels = heads.map((h) => Int32Array.from(sourceOf.map((i) => h.classes.indexOf(data.metadata[i]![h.field] ?? ''))));
-  return { fit, val, fitCopies, valCopies, mean, std, heads, x, rows, inDims: D, labels };
+  const labelsOf = (sources: number[]) => heads.map((h) => Int32Array.from(sources.map((i) => h.classes.indexOf(data.metadata[i]![h.field] ?? ''))));
+  const labels = labelsOf(sourceOf);
+  const vx = new Float32Array((val.length + valCopies.length) * D);
+  val.forEach((i, r) => {
+    for (let j = 0; j < D; j++) vx[r * D + j] = (feature(i, j) - mean[j]!) / std[j]!;
+  });
+  valCopies.forEach((c, k) => {
+    const r = val.length + k;
+    for (let j = 0; j < D; j++) vx[r * D + j] = (featureOf(copies!, bd, c, j) - mean[j]!) / std[j]!;
+  });
+  const validation = { x: vx, n: val.length + valCopies.length, labels: labelsOf([...val, ...valCopies.map((c) => copies!.sources[c]!)]) };
+  return { fit, val, fitCopies, valCopies, mean, std, heads, x, rows, inDims: D, labels, validation };
 }
 
 /** Input j of row i: backbone dims, then colour. */

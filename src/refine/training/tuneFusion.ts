@@ -1,10 +1,18 @@
 import type { MlpWeights } from '../mlp.js';
 import { RefineModel, type FusionWeights, type RefineHeader } from '../refineModel.js';
-import type { Validation } from './validation.js';
+import { splitParts, type Validation } from './validation.js';
 
 /** Fusion weights tried on the validation items; the best sum of P@5 and strict P@5 wins. */
 export const FUSION_GRID: FusionWeights[] = [];
 for (const colour of [0.6, 0.9]) for (const histogram of [0.4, 0.7]) for (const hidden of [0.4, 0.7]) FUSION_GRID.push({ type: 1, colour, histogram, hidden, gender: 0.3 });
+
+/** Every part at weight 1: the search vector's parts each of unit length, from which any weighting's scores are sums. */
+const UNIT_FUSION: FusionWeights = { type: 1, colour: 1, histogram: 1, hidden: 1, gender: 1 };
+
+/** Squared weights of the parts in the search vector's order (src/refine/refineModel.ts, fuse): what each part's cosine counts. */
+export function partWeights(f: FusionWeights): number[] {
+  return [f.type, f.colour, f.histogram, f.hidden, f.gender, f.instance ?? 0].map((w) => w * w);
+}
 
 export interface FusionChoice {
   readonly score: number;
@@ -14,7 +22,11 @@ export interface FusionChoice {
   readonly fusion: FusionWeights;
 }
 
-/** Stage: the fusion of the search vector's parts, chosen on clean validation photos; also the heads' validation accuracy. */
+/**
+ * Stage: the fusion of the search vector's parts, chosen on clean validation photos; also the heads' validation accuracy.
+ * The network runs once: the whole grid is scored from the unit parts' cosines (Validation.gridTop), which rank the
+ * gallery exactly as each grid point's own search vectors would.
+ */
 export async function tuneFusion(
   v: Validation,
   header: RefineHeader,
@@ -22,16 +34,17 @@ export async function tuneFusion(
   onProgress?: (message: string) => void,
 ): Promise<{ best: FusionChoice; accuracy: Record<string, number> }> {
   const { fit, val } = v.set;
-  let accuracy: Record<string, number> | null = null;
+  const unit = new RefineModel({ ...header, fusion: UNIT_FUSION }, weights);
+  const gallery = (await unit.vectors(v.gemm, v.fitGallery.b, v.fitGallery.c, fit.length, v.fitTruths)).vectors;
+  const q = await unit.vectors(v.gemm, v.cleanQueries.b, v.cleanQueries.c, val.length, null);
+  const accuracy = v.headAccuracy(unit, q.probs, v.cleanQueries.truths);
+  const sizes = unit.partSizes;
+  const tops = await v.gridTop(splitParts(q.vectors, val.length, sizes), val.length, splitParts(gallery, fit.length, sizes), fit.length, FUSION_GRID.map(partWeights));
   let best: FusionChoice = { score: -1, p: 0, s: 0, fusion: FUSION_GRID[0]! };
-  for (const fusion of FUSION_GRID) {
-    const model = new RefineModel({ ...header, fusion }, weights);
-    const fitGallery = (await model.vectors(v.gemm, v.fitGallery.b, v.fitGallery.c, fit.length, v.fitTruths)).vectors;
-    const q = await model.vectors(v.gemm, v.cleanQueries.b, v.cleanQueries.c, val.length, null);
-    const clean = v.precision(await v.fusedTop(model, q.vectors, val.length, fitGallery, fit.length), v.cleanQueries.truths);
-    accuracy ??= v.headAccuracy(model, q.probs, v.cleanQueries.truths);
+  FUSION_GRID.forEach((fusion, i) => {
+    const clean = v.precision(tops[i]!, v.cleanQueries.truths);
     onProgress?.(`fusion ${JSON.stringify(fusion)}: P@5 ${clean.p.toFixed(4)} strict ${clean.s.toFixed(4)}`);
     if (clean.p + clean.s > best.score) best = { score: clean.p + clean.s, p: clean.p, s: clean.s, fusion };
-  }
-  return { best, accuracy: accuracy ?? {} };
+  });
+  return { best, accuracy };
 }

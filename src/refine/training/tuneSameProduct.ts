@@ -57,14 +57,23 @@ export async function tuneSameProduct(
   const copyAll = copyInstance ? await v.nearestTwo(copyInstance, valCopies.length, everyInstance, v.everyRow.length, id) : null;
   const shape = { colourWeight: instance.colourWeight, dims: instance.dims, pairs: fitCopies.length };
   let chosen = { hit: -1, p: best.p, s: best.s, weight: 0, gap: NO_PIN };
-  for (const weight of INSTANCE_WEIGHTS) {
-    const m = new RefineModel({ ...header, instance: shape, fusion: { ...best.fusion, instance: weight } }, weights, instance);
-    const gallery = (await m.vectors(gemm, v.everything.b, v.everything.c, v.everyRow.length, v.everyTruth)).vectors;
-    const fitGallery = gallery.subarray(0, fit.length * m.dims);
-    const cleanTop = await v.fusedTop(m, (await m.vectors(gemm, v.cleanQueries.b, v.cleanQueries.c, val.length, null)).vectors, val.length, fitGallery, fit.length);
-    const copyVectors = copyQueries ? (await m.vectors(gemm, copyQueries.b, copyQueries.c, valCopies.length, null)).vectors : null;
-    const copyTopFit = copyVectors ? await v.fusedTop(m, copyVectors, valCopies.length, fitGallery, fit.length) : null;
-    const copyTopAll = copyVectors ? await v.fusedTop(m, copyVectors, valCopies.length, gallery, v.everyRow.length) : null;
+  // The chosen fusion's search vectors without the same-product part, made once; each weight's ranking is their cosine
+  // plus weight^2 x the same-product cosine (Validation.gridTop), as the model with that weight would rank.
+  const base = new RefineModel({ ...header, fusion: best.fusion }, weights);
+  const bd2 = base.dims;
+  const gallery = (await base.vectors(gemm, v.everything.b, v.everything.c, v.everyRow.length, v.everyTruth)).vectors;
+  const fitGallery = gallery.subarray(0, fit.length * bd2);
+  const cleanVectors = (await base.vectors(gemm, v.cleanQueries.b, v.cleanQueries.c, val.length, null)).vectors;
+  const copyVectors = copyQueries ? (await base.vectors(gemm, copyQueries.b, copyQueries.c, valCopies.length, null)).vectors : null;
+  const grid = INSTANCE_WEIGHTS.map((w) => [1, w * w]);
+  const parts = (fused: Float32Array, same: Float32Array) => [{ data: fused, dims: bd2 }, { data: same, dims: id }];
+  const cleanTops = await v.gridTop(parts(cleanVectors, everyInstance.subarray(fit.length * id)), val.length, parts(fitGallery, fitInstance), fit.length, grid);
+  const copyTopsFit = copyVectors ? await v.gridTop(parts(copyVectors, copyInstance!), valCopies.length, parts(fitGallery, fitInstance), fit.length, grid) : null;
+  const copyTopsAll = copyVectors ? await v.gridTop(parts(copyVectors, copyInstance!), valCopies.length, parts(gallery, everyInstance), v.everyRow.length, grid) : null;
+  for (const [wi, weight] of INSTANCE_WEIGHTS.entries()) {
+    const cleanTop = cleanTops[wi]!;
+    const copyTopFit = copyTopsFit?.[wi] ?? null;
+    const copyTopAll = copyTopsAll?.[wi] ?? null;
     for (const gap of weight > 0 ? [NO_PIN, ...PIN_GAPS] : [NO_PIN]) {
       const cleanP = v.precision(v.withPin(cleanTop, clean, gap), v.cleanQueries.truths);
       const copy = copyTopFit ? v.precision(v.withPin(copyTopFit, copyFit, gap), copyQueries!.truths) : null;

@@ -1,5 +1,5 @@
 import { precisionAtK } from '../../eval/metrics.js';
-import { batchKnn } from '../../linalg/batchKnn.js';
+import { batchKnn, weightedPartsKnn, type VectorPart } from '../../linalg/batchKnn.js';
 import type { RowDistance } from '../../linalg/topK.js';
 import type { Gemm } from '../../linalg/gemm.js';
 import { sameProductPin } from '../../search/sameProduct.js';
@@ -67,9 +67,12 @@ export class Validation {
     return out;
   }
 
-  /** Each query's first 5 gallery rows by the search vectors of `m`. */
-  fusedTop(m: RefineModel, q: Float32Array, nq: number, g: Float32Array, ng: number): Promise<Int32Array> {
-    return batchKnn(this.gemm, q, nq, g, ng, m.dims, 5);
+  /**
+   * Each query's first 5 gallery rows under each of several weightings of the vectors' parts (one matrix product
+   * per part for the whole grid; see weightedPartsKnn): the same rows as batchKnn of each weighting's search vectors.
+   */
+  gridTop(q: readonly VectorPart[], nq: number, g: readonly VectorPart[], ng: number, weightings: ReadonlyArray<readonly number[]>): Promise<Int32Array[]> {
+    return weightedPartsKnn(this.gemm, q, nq, g, ng, weightings, 5);
   }
 
   /** The same rows as a photo search returns them: the very product first when it stands out (src/search/sameProduct.ts). */
@@ -105,6 +108,18 @@ export class Validation {
       }),
     );
   }
+}
+
+/** Rows of concatenated parts (n x sum of sizes) split into one matrix per part. */
+export function splitParts(vectors: Float32Array, n: number, sizes: readonly number[]): VectorPart[] {
+  const d = sizes.reduce((a, b) => a + b, 0);
+  let offset = 0;
+  return sizes.map((dims) => {
+    const data = new Float32Array(n * dims);
+    for (let r = 0; r < n; r++) data.set(vectors.subarray(r * d + offset, r * d + offset + dims), r * dims);
+    offset += dims;
+    return { data, dims };
+  });
 }
 
 export function round(x: number): number {

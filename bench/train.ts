@@ -1,0 +1,62 @@
+// Training time, as `fashion train` runs it on an indexed catalog (colour evidence and training copies already there):
+// the fit with early stopping, the tuning of fusion, same-product and match settings, the refined vectors and the
+// search graph. Trains a copy of the catalog (the catalog given is only read), times each stage from the progress
+// messages, and prints the validation figures it chose. Usage: tsx bench/train.ts --data <catalog> [--epochs N]
+import { mkdtempSync, readdirSync, rmSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { trainCatalogFolder } from '../src/app/refineCatalog.js';
+import { catalogFile } from '../src/catalog/openCatalog.js';
+import { resolveConfig } from '../src/config.js';
+import { DEFAULT_TRAIN } from '../src/refine/mlp.js';
+import { arg, copyCatalogFile, round, saveResult } from './common.js';
+
+const from = arg('data', '.fashion');
+const epochs = Number(arg('epochs', String(DEFAULT_TRAIN.epochs)));
+const dataDir = mkdtempSync(join(tmpdir(), 'fashion-bench-train-'));
+try {
+  await copyCatalogFile(catalogFile(from), catalogFile(dataDir));
+  // The model file of the catalog's refinement: training reads nothing from it, but keeps the copy a whole catalog.
+  for (const f of readdirSync(from)) if (f.startsWith('refine-model')) copyFileSync(join(from, f), join(dataDir, f));
+  const t0 = performance.now();
+  const at: Record<string, number> = {};
+  const mark = (stage: string) => (at[stage] ??= (performance.now() - t0) / 1000);
+  const report = await trainCatalogFolder(resolveConfig({ dataDir }), {
+    epochs,
+    seed: DEFAULT_TRAIN.seed,
+    onProgress: (m) => {
+      if (m.startsWith('training on')) mark('fit');
+      else if (m.startsWith('fusion ')) mark('fusionDone');
+      else if (m.startsWith('instance weight')) mark('sameProductDone');
+      else if (m.startsWith('match gap')) mark('matchDone');
+      if (m.startsWith('epoch ')) at.lastEpoch = (performance.now() - t0) / 1000;
+    },
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const s = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? null : round(b - a, 1));
+  const result = {
+    catalog: from,
+    seconds: round(seconds, 1),
+    stages: {
+      loadAndPrepare: s(0, at.fit),
+      fit: s(at.fit, at.lastEpoch),
+      fusionGrid: s(at.lastEpoch, at.fusionDone),
+      sameProductGrid: s(at.fusionDone, at.sameProductDone),
+      installAndSearchGraph: s(at.matchDone ?? at.sameProductDone ?? at.fusionDone, seconds),
+    },
+    trainSeconds: report.trainSeconds,
+    epochs: report.epochs,
+    maxEpochs: epochs,
+    bestEpoch: report.bestEpoch ?? null,
+    fitItems: report.fitItems,
+    copies: report.copies.fit,
+    validation: report.validation,
+    validationAccuracy: report.validationAccuracy,
+    fusion: report.fusion,
+    instance: report.instance,
+  };
+  console.log(JSON.stringify(result));
+  saveResult('train', result);
+} finally {
+  rmSync(dataDir, { recursive: true, force: true });
+}
