@@ -197,7 +197,8 @@ export class Services {
     const refinedInSql = model !== null && sqlSources(config, store, this.shape) !== null;
     const backbone = new EmbeddedSpace(ids, metadata, new ExactIndex(vectors, Math.max(dims, 1)));
     const search = !model ? backbone : refinedInSql ? new EmbeddedSpace([], [], new ExactIndex(new Float32Array(0), model.dims)) : new EmbeddedSpace(ids, metadata, new ExactIndex(refinement.vectors!, model.dims));
-    const sameProduct = part ? new EmbeddedSpace(ids, metadata, new ExactIndex(sliceColumns(search.exact, part.offset, part.dims), part.dims)) : null;
+    // Its rows are the searched space's: none in memory when the refined vectors stay in SQL.
+    const sameProduct = part ? new EmbeddedSpace(refinedInSql ? [] : ids, refinedInSql ? [] : metadata, new ExactIndex(sliceColumns(search.exact, part.offset, part.dims), part.dims)) : null;
     this.spaces = { search, sameProduct, backbone };
     const liveSearch = new LiveSpace(search);
     this.live = {
