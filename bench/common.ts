@@ -9,7 +9,9 @@ import { REPO_ROOT } from '../src/config.js';
 import { PHOTO_CONDITIONS, rephotograph, type PhotoConditionName } from '../src/imaging/rephotograph.js';
 import { COPY_SETS, drawRecipe, type CopySetName, type Split } from '../src/imaging/shopperPhoto/recipe.js';
 import { renderCopy } from '../src/imaging/shopperPhoto/render.js';
-import { mulberry32 } from '../src/util/random.js';
+import { isHeldBack } from '../src/catalog/split.js';
+import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
+import { mulberry32, sample } from '../src/util/random.js';
 
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
@@ -137,4 +139,25 @@ export async function startServerProcess(dataDir: string, env: Record<string, st
     await exited;
   };
   return { url, stop };
+}
+
+/**
+ * The photo benchmarks' samples of the shared photos (bench/conditions.ts, bench/generalise.ts): the labelled items
+ * with a photo, split by src/catalog/split.ts; `catalog` training items (0 = all of them), `queries` held-back items
+ * and `items` catalog items to copy, each sampled with its own offset of `seed`. `tag` names the catalog size.
+ */
+export function photoSamples(demo: { readonly images: string; readonly metadata: string }, n: { readonly catalog: number; readonly queries: number; readonly items: number }, seed: number) {
+  const styles = parseMetadataCsv(readFileSync(demo.metadata, 'utf8'));
+  const available = new Set(readdirSync(demo.images).filter((f) => f.endsWith('.jpg')).map((f) => f.slice(0, -4)));
+  const labelled = [...styles.rows].filter(([id, m]) => m.articleType && available.has(id)).map(([id]) => id).sort();
+  const train = labelled.filter((id) => !isHeldBack(id));
+  const held = labelled.filter((id) => isHeldBack(id));
+  const catalogIds = n.catalog > 0 ? sample(train, n.catalog, seed) : train;
+  return {
+    styles,
+    catalogIds,
+    queryIds: sample(held, n.queries, seed + 1),
+    itemIds: sample(catalogIds, n.items, seed + 2),
+    tag: n.catalog > 0 ? String(n.catalog) : 'all',
+  };
 }

@@ -27,17 +27,14 @@ import { indexFolder } from '../src/app/indexFolder.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { trainCatalog } from '../src/app/refineCatalog.js';
 import { describeIdentity, Embedder } from '../src/embedding/embedder.js';
-import { isHeldBack } from '../src/catalog/split.js';
-import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { readImageFile } from '../src/imaging/decode.js';
 import type { PhotoConditionName } from '../src/imaging/rephotograph.js';
 import { evaluate, type EvalReport } from '../src/app/evaluate.js';
-import { sample } from '../src/util/random.js';
 import { NEAR_DUPLICATE_THRESHOLD, nearDuplicatePairs } from '../src/search/duplicates.js';
 import { MATCH_MIN_SIMILARITY, MATCH_THRESHOLD } from '../src/search/match.js';
 import { Services } from '../src/app/services.js';
-import { arg, copyCatalogFile, loadResults, makeCopies, saveResult, seedFrom } from './common.js';
+import { arg, copyCatalogFile, loadResults, makeCopies, saveResult, seedFrom, photoSamples } from './common.js';
 
 const demo = demoCatalog();
 if (!demo) throw new Error('needs the shared catalog');
@@ -57,15 +54,7 @@ const QUERY_CONDITIONS: PhotoConditionName[] = ['clean', 'background', 'rotation
 const ITEM_CONDITIONS: PhotoConditionName[] = ['mild', 'background', 'rotation', 'framing', 'light', 'blur', 'jpeg', 'all'];
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
-const styles = parseMetadataCsv(readFileSync(demo.metadata, 'utf8'));
-const available = new Set(readdirSync(demo.images).filter((f) => f.endsWith('.jpg')).map((f) => f.slice(0, -4)));
-const labelled = [...styles.rows].filter(([id, m]) => m.articleType && available.has(id)).map(([id]) => id).sort();
-const train = labelled.filter((id) => !isHeldBack(id));
-const held = labelled.filter((id) => isHeldBack(id));
-const catalogIds = catalogN > 0 ? sample(train, catalogN, seed) : train;
-const queryIds = sample(held, queryN, seed + 1);
-const itemIds = sample(catalogIds, itemN, seed + 2);
-const tag = catalogN > 0 ? String(catalogN) : 'all';
+const { styles, catalogIds, queryIds, itemIds, tag } = photoSamples(demo, { catalog: catalogN, queries: queryN, items: itemN }, seed);
 mkdirSync(work, { recursive: true });
 
 async function buildCatalog(setting: Setting): Promise<string> {

@@ -27,8 +27,6 @@ import { join } from 'node:path';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { trainCatalog } from '../src/app/refineCatalog.js';
 import { Services } from '../src/app/services.js';
-import { isHeldBack } from '../src/catalog/split.js';
-import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { precisionAtK } from '../src/eval/metrics.js';
@@ -37,8 +35,8 @@ import { COPY_SETS, drawRecipe, HELD_OUT_STYLES, type CopySetName, type Split } 
 import { renderCopy } from '../src/imaging/shopperPhoto/render.js';
 import { rephotographCopy, shopperCopy } from '../src/refine/augment.js';
 import type { Metadata } from '../src/store/catalogStore.js';
-import { mulberry32, sample } from '../src/util/random.js';
-import { arg, copyCatalogFile, loadResults, saveResult, seedFrom } from './common.js';
+import { mulberry32 } from '../src/util/random.js';
+import { arg, copyCatalogFile, loadResults, saveResult, seedFrom, photoSamples } from './common.js';
 
 const demo = demoCatalog();
 if (!demo) throw new Error('needs the shared catalog');
@@ -54,15 +52,7 @@ const augment = Number(arg('augment', '0.25'));
 const writeDocs = process.argv.includes('--docs');
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
-const styles = parseMetadataCsv(readFileSync(demo.metadata, 'utf8'));
-const available = new Set(readdirSync(demo.images).filter((f) => f.endsWith('.jpg')).map((f) => f.slice(0, -4)));
-const labelled = [...styles.rows].filter(([id, m]) => m.articleType && available.has(id)).map(([id]) => id).sort();
-const train = labelled.filter((id) => !isHeldBack(id));
-const held = labelled.filter((id) => isHeldBack(id));
-const catalogIds = catalogN > 0 ? sample(train, catalogN, seed) : train;
-const queryIds = sample(held, queryN, seed + 1);
-const itemIds = sample(catalogIds, itemN, seed + 2);
-const tag = catalogN > 0 ? String(catalogN) : 'all';
+const { styles, catalogIds, queryIds, itemIds, tag } = photoSamples(demo, { catalog: catalogN, queries: queryN, items: itemN }, seed);
 mkdirSync(work, { recursive: true });
 const photo = (id: string) => readFileSync(join(demo.images, `${id}.jpg`));
 
