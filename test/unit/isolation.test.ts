@@ -125,8 +125,8 @@ test('with the surface on, a backdrop that shades across the frame (a vignette o
     return [clamp(190 * light + g() * 2), clamp(150 * light + g() * 2), clamp(110 * light + g() * 2)];
   });
   const tight = (iso: ReturnType<typeof isolateProduct>) => iso.method === 'replaced' && iso.box.width <= 40 + 2 * 6 && iso.box.height <= 50 + 2 * 6;
-  // The surface is off by default (src/imaging/isolateProduct.ts says why): this checks what it does when on.
-  const iso = isolateProduct(img, { ...ISOLATE_TUNING, surface: 1 });
+  // The surface is on by default behind its guard (src/imaging/isolateProduct.ts); this backdrop's border fits it closely.
+  const iso = isolateProduct(img);
   assert.ok(tight(iso), `${iso.method} ${JSON.stringify(iso.box)}`);
   const { left, top, width, height } = iso.box;
   assert.ok(left <= OBJ.x0 && top <= OBJ.y0 && left + width >= OBJ.x1 && top + height >= OBJ.y1, JSON.stringify(iso.box));
