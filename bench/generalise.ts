@@ -7,7 +7,7 @@
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/generalise.ts --from /work/cat/full [--catalog 6000]
  *       [--queries 400] [--items 300] [--copies shopper|rephotograph|none] [--augment 0.25] [--seed 1]
- *       [--work /tmp/fashion-generalise] [--docs]
+ *       [--work /tmp/fashion-generalise] [--label -NAME] [--docs]
  *
  * - Catalog: `--catalog N` training-split items (src/catalog/split.ts) cut from DIR (a full catalog of the shared photos,
  *   isolation on; its vectors are reused), trained with `--augment` of its items as training copies made by `--copies`
@@ -18,8 +18,10 @@
  * - Item copies: `--items` catalog items: mild copies (crop <= 10%, light +-15%, JPEG >= 60) -> own item first;
  *   hard copies (every family) -> own item in the top 5.
  * - Matching (`fashion match` at the catalog's threshold): item copies (mild and hard) should match their item,
- *   query photos (clean and phone-like) have none. Reported: precision, recall, hard copies named as another product
- *   (wrong) or left unmatched, and held-back photos matched to something (false matches).
+ *   query photos (clean and phone-like) have none. Reported: precision, recall, mild and hard copies named as their item
+ *   (right), as another product (wrong) or left unmatched (none), and held-back photos matched to something (false
+ *   matches, clean and phone-like apart); a sweep of gaps; and `calibrated`: the gap chosen on the TUNE column alone
+ *   (at most UNLISTED_TARGET of unlisted photos matched) with its figures on every column.
  * Prints JSON; saves under `generalise-<N>` in bench/results.json; --docs writes the block of docs/relevance.md.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
