@@ -271,4 +271,51 @@ describe('run records in Redis', { skip: !QUEUE_URL && 'FASHION_TEST_QUEUE_URL n
       await runs.close();
     }
   });
+  test('a run whose finishing step failed for good, every product finished, is reopened and its finish queued again (fashion index --queue --retry); other runs are refused, saying why', async () => {
+    const { RunRecords } = await import('../src/jobs/runRecords.js');
+    const { retryRun } = await import('../src/app/queueIngest.js');
+    const { queueName } = await import('../src/jobs/ingestQueue.js');
+    const { UnrecoverableError, Worker } = await import('bullmq');
+    const ns = `t_${randomBytes(4).toString('hex')}`;
+    const runs = new RunRecords(QUEUE_URL!, ns);
+    const queue = new IngestQueue(QUEUE_URL!, ns);
+    const handles = { runs, queue, close: async () => undefined };
+    try {
+      const id = await runs.create({ kind: 'ingest', params: { folder: 'x' }, plan: null });
+      await assert.rejects(retryRun(handles, id), /Expected a failed run .* but it is running; nothing was queued/);
+      await runs.setTotal(id, 2);
+      await runs.finishItem(id, 'a', 'added');
+      await runs.finishItem(id, 'b', 'failed', [{ item: 'b', message: 'bad photo' }]);
+      // Its finish job fails for good (as the demo's did on a fault since fixed), and the worker fails the run.
+      await queue.addFinish(id);
+      const worker = new Worker(queueName(ns), async () => {
+        throw new UnrecoverableError('Expected 0 ids for the rows of the space but received 2');
+      }, { connection: { url: QUEUE_URL!, maxRetriesPerRequest: null } });
+      await new Promise<void>((resolve) => worker.once('failed', () => resolve()));
+      await worker.close();
+      await runs.finish(id, 'failed', { failure: { code: 'server/error', message: 'Finishing the run failed' } });
+      await queue.addFinish(id);
+      assert.deepEqual([(await queue.counts()).waiting, (await queue.counts()).failed], [0, 1], 'a failed finish job keeps its id: adding it again adds nothing');
+
+      const reopened = await retryRun(handles, id);
+      assert.deepEqual([reopened.status, reopened.progress.stage, reopened.progress.done, reopened.progress.total], ['running', 'finish', 2, 2]);
+      assert.equal(reopened.failure, null);
+      assert.equal(reopened.finishedAt, null);
+      assert.deepEqual(reopened.errors, { count: 1, first: [{ item: 'b', message: 'bad photo' }] }, 'its counts and errors stay');
+      assert.deepEqual([(await queue.counts()).waiting, (await queue.counts()).failed], [1, 0], 'its finish is queued again');
+      await assert.rejects(retryRun(handles, id), /but it is running/, 'reopened once');
+
+      // A failed run with products still unfinished (its workers still have them) is not finished early.
+      const partial = await runs.create({ kind: 'feed', params: { feed: 'y' }, plan: null });
+      await runs.setTotal(partial, 3);
+      await runs.finishItem(partial, 'a', 'added');
+      await runs.finish(partial, 'failed');
+      await assert.rejects(retryRun(handles, partial), /some of its products have not finished/);
+      await assert.rejects(retryRun(handles, 'no-such-run'), (e: Error & { code?: string }) => e.code === 'input/not-found');
+    } finally {
+      await queue.obliterate().catch(() => undefined);
+      await queue.close();
+      await runs.close();
+    }
+  });
 });

@@ -204,6 +204,22 @@ export async function finishRun(config: Config, runs: RunRecords, runId: string)
 }
 
 /**
+ * `fashion index --queue --retry RUN`: a run whose products all finished but whose finishing step failed is finished
+ * again by the workers (its record reopened, its finish job queued once more), nothing ingested again. The finish is
+ * idempotent (finishRun), so what the failed attempt already did (deletions, a stored refinement) is not done twice.
+ */
+export async function retryRun(handles: QueueHandles, runId: string): Promise<Job> {
+  const outcome = await handles.runs.reopen(runId);
+  if (outcome === 'unknown') throw new FashionError('input/not-found', `Expected the ingest run ${runId} in the queue's records but it is not there (expired, or another catalog's?)`);
+  if (outcome !== 'reopened') {
+    const why = outcome === 'unfinished' ? 'some of its products have not finished (its workers still have them)' : `it is ${outcome}`;
+    throw new FashionError('input/invalid', `Expected a failed run whose products have all finished, to finish it again, but ${why}; nothing was queued`);
+  }
+  if (!(await handles.queue.retryFinish(runId))) throw new FashionError('input/invalid', `Expected the ingest run ${runId}'s finishing step not to be running, but a worker has it; nothing was queued`);
+  return (await handles.runs.get(runId))!;
+}
+
+/**
  * Follows a run until it has finished, as the bars of `fashion index` read it: its products (done/total, failures) as
  * embed progress, then its finishing stages as refinement messages. Returns the finished record.
  */

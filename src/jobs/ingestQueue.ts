@@ -65,6 +65,19 @@ export class IngestQueue {
     await this.queue.add('finish', { kind: 'finish', runId } satisfies QueueJobData, { ...JOB_OPTIONS, jobId: `finish.${runId}` });
   }
 
+  /**
+   * Queues the run's finishing step again after it failed for good (its failed job, kept a week, would make addFinish
+   * a no-op: a job id is added once). False when that job is running now (it was not failed).
+   */
+  async retryFinish(runId: string): Promise<boolean> {
+    const id = `finish.${runId}`;
+    const state = await this.queue.getJobState(id);
+    if (state === 'active') return false;
+    if (state !== 'unknown') await this.queue.remove(id);
+    await this.addFinish(runId);
+    return true;
+  }
+
   /** Jobs waiting, running, delayed (retries) and failed: for tests and benches. */
   async counts(): Promise<Record<string, number>> {
     return this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');

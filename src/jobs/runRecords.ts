@@ -42,7 +42,26 @@ if not total then total = '-1' end
 return {redis.call('SCARD', KEYS[2]), tonumber(total)}
 `;
 
-type RedisWithScripts = Redis & { finishItem(run: string, done: string, errors: string, ...args: string[]): Promise<[number, number]> };
+// A failed run whose every product finished (its finishing step failed) runs again; its record keeps everything else.
+const REOPEN = `
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'unknown' end
+if status ~= 'failed' then return status end
+local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '-1')
+if total < 0 or redis.call('SCARD', KEYS[2]) < total then return 'unfinished' end
+redis.call('HSET', KEYS[1], 'status', 'running', 'stage', 'finish', 'message', ARGV[1])
+redis.call('HDEL', KEYS[1], 'finishedAt', 'result', 'failure')
+for i = 1, #KEYS do redis.call('PERSIST', KEYS[i]) end
+return 'reopened'
+`;
+
+/** What reopening a run found: `reopened`, or why not (its status, `unfinished`: not all its products finished, `unknown`). */
+export type ReopenOutcome = 'reopened' | 'unfinished' | 'unknown' | JobStatus;
+
+type RedisWithScripts = Redis & {
+  finishItem(run: string, done: string, errors: string, ...args: string[]): Promise<[number, number]>;
+  reopen(run: string, done: string, errors: string, remove: string, message: string): Promise<ReopenOutcome>;
+};
 
 export class RunRecords {
   private readonly redis: RedisWithScripts;
@@ -55,6 +74,7 @@ export class RunRecords {
     const redis = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: true });
     redis.on('error', () => undefined); // reconnects by itself; each command reports its own failure
     redis.defineCommand('finishItem', { numberOfKeys: 3, lua: FINISH_ITEM });
+    redis.defineCommand('reopen', { numberOfKeys: 4, lua: REOPEN });
     this.redis = redis as RedisWithScripts;
     this.prefix = `fashion:${namespace}`;
   }
@@ -149,6 +169,15 @@ export class RunRecords {
     for (const k of keys) m.expire(k, RUN_KEEP_SECONDS);
     await m.exec();
     return true;
+  }
+
+  /**
+   * A run that failed after all its products finished (its finishing step threw: a fault since fixed, a database that
+   * was down) is running again, at its finishing stage, so that its finish can be queued once more; its counts and
+   * errors stay, and its records no longer expire. Atomic; any other run is left as it is and the reason returned.
+   */
+  async reopen(id: string): Promise<ReopenOutcome> {
+    return this.redis.reopen(this.key(id), this.key(id, ':done'), this.key(id, ':errors'), this.key(id, ':remove'), 'finishing again');
   }
 
   /** Counts of the run's product outcomes so far. */
