@@ -318,4 +318,36 @@ describe('run records in Redis', { skip: !QUEUE_URL && 'FASHION_TEST_QUEUE_URL n
       await runs.close();
     }
   });
+  test('a product whose job BullMQ fails for stalling too often (its workers kept dying with it) is a failure of its run, so the run can finish', async () => {
+    const { startQueueWorker, queueName } = await import('../src/jobs/ingestQueue.js');
+    const { Redis } = await import('ioredis');
+    const ns = `t_${randomBytes(4).toString('hex')}`;
+    const queue = new IngestQueue(QUEUE_URL!, ns);
+    const redis = new Redis(QUEUE_URL!);
+    let processed = 0;
+    let worker: { close(force?: boolean): Promise<void> } | null = null;
+    try {
+      const job = { runId: 'r1', id: '1163', source: { kind: 'feed' as const, line: 2, imageUrl: 'http://127.0.0.1:1/p.jpg', additionalImageUrls: [], metadata: {} } };
+      await queue.addProducts([job]);
+      // The state BullMQ's stalled check (moveStalledJobsToWait) leaves a job found stalled more than maxStalledCount
+      // times: back in wait with a deferred failure, which the next worker to take it raises as an UnrecoverableError
+      // after one attempt (attemptsMade 1 of 5).
+      assert.equal(await redis.hset(`bull:${queueName(ns)}:r1.1163`, 'defa', 'job stalled more than allowable limit'), 1);
+      const failed = new Promise<[string, string]>((resolve) => {
+        worker = startQueueWorker(QUEUE_URL!, ns, async () => void processed++, {
+          concurrency: 1,
+          lockMs: 1000,
+          onFailedForGood: async (data, err) => resolve([data.kind === 'product' ? data.job.id : data.runId, err.message]),
+        });
+      });
+      const got = await Promise.race([failed, sleep(15_000).then(() => null)]);
+      assert.deepEqual(got, ['1163', 'job stalled more than allowable limit'], 'reported as failed for good (the run counts it)');
+      assert.equal(processed, 0);
+    } finally {
+      await (worker as { close(force?: boolean): Promise<void> } | null)?.close(true);
+      await queue.obliterate().catch(() => undefined);
+      await queue.close();
+      redis.disconnect();
+    }
+  });
 });

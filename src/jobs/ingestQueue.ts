@@ -120,8 +120,18 @@ export function startQueueWorker(url: string, namespace: string, process: (data:
   });
   worker.on('error', (err) => options.onError?.(err));
   worker.on('failed', (job, err) => {
-    if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+    if (!job || !failedForGood(job, err)) return;
     void options.onFailedForGood?.(job.data as QueueJobData, err).catch((e: unknown) => options.onError?.(e as Error));
   });
   return { close: (force = false) => worker.close(force) };
+}
+
+/**
+ * Whether a failed job is failed for good (no retry follows): its last attempt threw, or BullMQ failed it without a
+ * retry: an UnrecoverableError, which is how a job found stalled more than MAX_STALLED times (its workers kept dying
+ * with it) fails, on the next worker that takes it, after one attempt. Counting only spent attempts left such a
+ * product out of its run's progress, and the run never finished.
+ */
+export function failedForGood(job: Pick<BullJob, 'attemptsMade' | 'opts'>, err: Error): boolean {
+  return err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
 }
