@@ -350,4 +350,24 @@ describe('run records in Redis', { skip: !QUEUE_URL && 'FASHION_TEST_QUEUE_URL n
       redis.disconnect();
     }
   });
+  test('a run whose enqueuer stopped before queueing all its products (killed) is ended as interrupted by the next run queued, once quiet long enough; a sealed or live run is left alone', async () => {
+    const { RunRecords } = await import('../src/jobs/runRecords.js');
+    const runs = new RunRecords(QUEUE_URL!, `t_${randomBytes(4).toString('hex')}`);
+    try {
+      const abandoned = await runs.create({ kind: 'ingest', params: { folder: 'x' }, plan: null });
+      await runs.enqueued(abandoned, 1000);
+      const sealed = await runs.create({ kind: 'feed', params: { feed: 'y' }, plan: null });
+      await runs.setTotal(sealed, 5);
+      assert.deepEqual(await runs.endAbandoned(60_000), [], 'heard from within the minute: still being queued');
+      assert.deepEqual(await runs.endAbandoned(0), [abandoned]);
+      const job = (await runs.get(abandoned))!;
+      assert.equal(job.status, 'interrupted');
+      assert.equal(job.failure?.code, 'job/interrupted');
+      assert.match(job.failure!.message, /stopped after queueing 1000 products.*queue the folder or feed again/);
+      assert.equal((await runs.get(sealed))!.status, 'running', 'all its products queued: its workers finish it');
+      assert.deepEqual(await runs.endAbandoned(0), [], 'ended once');
+    } finally {
+      await runs.close();
+    }
+  });
 });

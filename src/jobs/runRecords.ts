@@ -97,6 +97,7 @@ export class RunRecords {
         plan: JSON.stringify(run.plan),
         stage: 'enqueue',
         enqueued: 0,
+        enqueuedAt: now,
         createdAt: now,
         startedAt: now,
       })
@@ -112,9 +113,27 @@ export class RunRecords {
     await this.redis.rpush(this.key(id, ':errors'), ...errors.map(errorJson));
   }
 
-  /** Products enqueued so far (progress while the enqueuer still reads the feed). */
+  /** Products enqueued so far (progress while the enqueuer still reads the feed); also the enqueuer's sign of life. */
   async enqueued(id: string, count: number): Promise<void> {
-    await this.redis.hset(this.key(id), 'enqueued', count);
+    await this.redis.hset(this.key(id), { enqueued: count, enqueuedAt: Date.now() });
+  }
+
+  /**
+   * Ends as interrupted the runs whose enqueuer stopped before it had queued them all (killed, its machine gone): still
+   * at the enqueue stage, no total, no sign of life for `quietMs`. Without a total such a run could never finish, and
+   * it would show as running for ever. Their products not yet written are skipped by the workers; queueing the folder
+   * or feed again writes them (what was written is found unchanged). Returns the runs ended.
+   */
+  async endAbandoned(quietMs: number): Promise<string[]> {
+    const ended: string[] = [];
+    const now = Date.now();
+    for (const id of await this.redis.zrevrange(`${this.prefix}:runs`, 0, KEEP_RUNS - 1)) {
+      const [status, stage, total, enqueued, at] = await this.redis.hmget(this.key(id), 'status', 'stage', 'total', 'enqueued', 'enqueuedAt');
+      if (status !== 'running' || stage !== 'enqueue' || total !== null || now - Number(at ?? 0) < quietMs) continue;
+      const message = `Its enqueuer stopped after queueing ${enqueued ?? 0} products, before the rest (killed?); the products not written yet are skipped: queue the folder or feed again`;
+      if (await this.finish(id, 'interrupted', { failure: { code: 'job/interrupted', message } })) ended.push(id);
+    }
+    return ended;
   }
 
   /** The products that leave the catalog when the run finishes (those no longer in the feed or folder). */
