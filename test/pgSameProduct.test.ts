@@ -93,8 +93,13 @@ test('a PostgreSQL catalog whose refinement has a same-product part: the queue r
     assert.equal(await runs.setTotal(runId, 0), 0);
     const done = await finishRun(config, runs, runId);
     assert.equal(done?.status, 'succeeded', JSON.stringify(done));
-    const result = done!.result as { index: { kind: string; items: number }; refinement: { trained: boolean; updated: number } };
-    assert.deepEqual(result.index, { kind: 'hnsw', items: fx.ids.length });
+    type Built = { name: string; built: boolean; ms: number; bytes: number };
+    const result = done!.result as { index: { kind: string; items: number; sqlIndexes: Built[] }; refinement: { trained: boolean; updated: number } };
+    assert.deepEqual([result.index.kind, result.index.items], ['hnsw', fx.ids.length]);
+    // The HNSW indexes in SQL, built by this finish, with their build time and size in the run's result.
+    assert.ok(result.index.sqlIndexes.length >= 2, JSON.stringify(result.index));
+    assert.ok(result.index.sqlIndexes.every((x) => x.built && x.bytes > 0 && x.ms >= 0), JSON.stringify(result.index));
+    t.diagnostic(`indexes: ${result.index.sqlIndexes.map((x) => `${x.name} ${x.ms} ms ${x.bytes} B`).join('; ')}`);
     assert.equal(result.refinement.trained, false, 'the refinement with its same-product part is kept');
 
     svc = await Services.open(config);
