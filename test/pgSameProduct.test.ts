@@ -1,6 +1,7 @@
 /**
- * A PostgreSQL catalog searched in SQL whose refinement has a same-product part (trained with copies): the queue run's
- * finishing step builds its search indexes, and the catalog opens, serves photo, item and match requests.
+ * A PostgreSQL catalog searched in SQL whose refinement has a same-product part (trained with copies): a queue run whose
+ * finishing step failed is retried (`fashion index --queue --retry`), a worker's finish job builds its search indexes,
+ * and the catalog opens, serves photo, item and match requests.
  *
  * Regression test for 737775f: Services.open made the same-product space's rows from every id over an empty matrix
  * (the refined vectors stay in SQL), so opening such a catalog threw "Expected 0 ids for the rows of the space but
@@ -13,17 +14,19 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { refineModelFile, SETTING_REFINE_MODEL } from '../src/refine/loadRefinement.js';
 import { indexFolder } from '../src/app/indexFolder.js';
-import { finishRun } from '../src/app/queueIngest.js';
+import { startIngestWorker, type RunningWorker } from '../src/app/ingestWorker.js';
+import { openQueue } from '../src/app/queueHandles.js';
+import { retryRun } from '../src/app/queueIngest.js';
 import { installRefinement, trainCatalog } from '../src/app/refineCatalog.js';
 import { Services } from '../src/app/services.js';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { withWriterLock } from '../src/catalog/writerLock.js';
 import { embedderOptions } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
-import { RunRecords } from '../src/jobs/runRecords.js';
 import { Gemm } from '../src/linalg/gemm.js';
 import { RefineModel } from '../src/refine/refineModel.js';
 import { buildApp } from '../src/server/app.js';
@@ -81,17 +84,29 @@ before(async () => {
   });
 });
 
-test('a PostgreSQL catalog whose refinement has a same-product part: the queue run finishes (search indexes built), then it opens and serves photo, item and match', { skip: SKIP, timeout: 900_000 }, async (t) => {
+test('a PostgreSQL catalog whose refinement has a same-product part: its failed queue run, retried, is finished by a worker (search indexes built), then it opens and serves photo, item and match', { skip: SKIP, timeout: 900_000 }, async (t) => {
   assert.ok(config && fx);
   t.diagnostic(`same-product part ${partOrigin}`);
-  // The queue run's finishing step, as a worker runs it once every product has finished.
-  const runs = new RunRecords(QUEUE_URL!, schema);
+  // A queued run whose products have all finished and whose finishing step failed for good, as the demo's did on this
+  // bug: `fashion index --queue --retry` queues its finish again, and a `fashion worker` (in process) runs it.
+  const handles = openQueue(config);
+  const runs = handles.runs;
   let svc: Services | null = null;
   let app: Awaited<ReturnType<typeof buildApp>> | null = null;
+  let worker: RunningWorker | null = null;
   try {
     const runId = await runs.create({ kind: 'ingest', params: { folder: 'images', queued: true }, plan: { columns: null, refine: true } });
     assert.equal(await runs.setTotal(runId, 0), 0);
-    const done = await finishRun(config, runs, runId);
+    await runs.finish(runId, 'failed', { failure: { code: 'server/error', message: 'Finishing the run failed' } });
+    assert.equal((await retryRun(handles, runId)).status, 'running');
+    worker = await startIngestWorker({ ...config, threads: 1 }, { concurrency: 1, lockMs: 60_000 }, () => undefined);
+    let done = await runs.get(runId);
+    for (const deadline = Date.now() + 600_000; done?.status === 'running' && Date.now() < deadline; ) {
+      await sleep(250);
+      done = await runs.get(runId);
+    }
+    await worker.stop();
+    worker = null;
     assert.equal(done?.status, 'succeeded', JSON.stringify(done));
     type Built = { name: string; built: boolean; ms: number; bytes: number };
     const result = done!.result as { index: { kind: string; items: number; sqlIndexes: Built[] }; refinement: { trained: boolean; updated: number } };
@@ -123,8 +138,10 @@ test('a PostgreSQL catalog whose refinement has a same-product part: the queue r
     assert.equal(match.json().space, 'same-product', match.body);
     assert.equal(match.json().match?.id, id, match.body);
   } finally {
+    await worker?.stop(true);
     await app?.close();
     await svc?.close();
-    await runs.close();
+    await handles.queue.obliterate().catch(() => undefined);
+    await handles.close();
   }
 });
