@@ -28,7 +28,7 @@ const INGEST_PROFILE = [
   'The profile above is of MobileNetV2 alone. The default backbone (stop 13) also runs SqueezeNet 1.0 on every photo: measured apart at',
   '2 threads, 3.2 ms per photo for MobileNetV2 and 3.5 ms for SqueezeNet (float16 weights; converting them to float32 changed nothing),',
   'so ingest fell from 120-150 to ~100 photos/s at 224px (160px: ~160/s) and a query\'s embedding from ~4.5 to ~7 ms (p50). The HNSW rows',
-  'of the refined space and the 1,000,000-vector synthetic run are older: of a MobileNetV2 catalog and of 1280-d vectors.',
+  'of the refined space and the usearch 1,000,000-vector synthetic run are older: of a MobileNetV2 catalog and of 1280-d vectors.',
 ];
 
 /** The PostgreSQL block (bench/postgres.ts, bench/pgScale.ts), when it ran. */

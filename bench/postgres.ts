@@ -196,8 +196,10 @@ try {
   out.loadMeasuredAt = new Date().toISOString();
   // 6. Ingest through the queue (bench/queueIngest.ts, BullMQ workers): shown when measured.
   out.ingest = (loadResults().queue_ingest as unknown) ?? null;
-  const settings = await pool.query<{ name: string; setting: string; unit: string | null }>(`SELECT name, setting, unit FROM pg_settings WHERE name IN ('shared_buffers', 'maintenance_work_mem', 'max_parallel_maintenance_workers', 'work_mem', 'effective_cache_size')`);
-  out.server = Object.fromEntries(settings.rows.map((r) => [r.name, `${r.setting}${r.unit ?? ''}`]));
+  // current_setting gives the value with its unit (pg_settings' setting counts the unit, 8kB pages for shared_buffers:
+  // "16384" and "8kB" read as 163848kB, not 128MB).
+  const settings = await pool.query<{ name: string; setting: string }>(`SELECT name, current_setting(name) AS setting FROM pg_settings WHERE name IN ('shared_buffers', 'maintenance_work_mem', 'max_parallel_maintenance_workers', 'work_mem', 'effective_cache_size')`);
+  out.server = Object.fromEntries(settings.rows.map((r) => [r.name, r.setting]));
   console.log(JSON.stringify(out, null, 2));
   saveResult('postgres', out);
 } finally {
