@@ -28,7 +28,7 @@ const INGEST_PROFILE = [
   'The profile above is of MobileNetV2 alone. The default backbone (stop 13) also runs SqueezeNet 1.0 on every photo: measured apart at',
   '2 threads, 3.2 ms per photo for MobileNetV2 and 3.5 ms for SqueezeNet (float16 weights; converting them to float32 changed nothing),',
   'so ingest fell from 120-150 to ~100 photos/s at 224px (160px: ~160/s) and a query\'s embedding from ~4.5 to ~7 ms (p50). The HNSW rows',
-  'of the refined space and the 1,000,000-vector synthetic run are older: of a MobileNetV2 catalog and of 1280-d vectors.',
+  'of the refined space and the usearch 1,000,000-vector synthetic run are older: of a MobileNetV2 catalog and of 1280-d vectors.',
 ];
 
 /** The PostgreSQL block (bench/postgres.ts, bench/pgScale.ts), when it ran. */
@@ -45,7 +45,7 @@ function postgresRows(r: Record<string, any>): string[] {
   }
   const s = r.pgScale;
   if (s) {
-    for (const x of s.results) out.push(`| pgvector HNSW, synthetic ${x.vectors} x ${x.dims} halfvec | build ${x.buildSeconds} s, index ${x.indexMiB} MiB, table ${x.tableMiB} MiB; recall@10 ${x.ef100.recallAt10} (ef_search 100), p50 ${x.ef100.ms.p50} ms, p95 ${x.ef100.ms.p95} ms; ef_search 40: ${x.ef40.recallAt10}, p50 ${x.ef40.ms.p50} ms (exact scan p50 ${x.exactMs.p50} ms) | |`);
+    for (const x of s.results) out.push(`| pgvector HNSW, synthetic ${x.vectors} x ${x.dims} halfvec | build ${x.buildSeconds} s${x.maintenanceWorkMem ? ` (maintenance_work_mem ${x.maintenanceWorkMem})` : ''}, index ${x.indexMiB} MiB, table ${x.tableMiB} MiB; recall@10 ${x.ef100.recallAt10} (ef_search 100), p50 ${x.ef100.ms.p50} ms, p95 ${x.ef100.ms.p95} ms; ef_search 40: ${x.ef40.recallAt10}, p50 ${x.ef40.ms.p50} ms (exact scan p50 ${x.exactMs.p50} ms) | |`);
     for (const x of s.extrapolated) out.push(`| pgvector HNSW, ${x.vectors} x ${s.results[0].dims} halfvec, **extrapolated** from ${x.extrapolatedFrom.join(', ')} | build ~${x.buildSeconds} s (2 cores, n log n from the largest size, graph within maintenance_work_mem), index ~${x.indexMiB} MiB, table ~${x.tableMiB} MiB; p50 ~${x.ef100Ms.p50} ms, p95 ~${x.ef100Ms.p95} ms | |`);
   }
   return out;

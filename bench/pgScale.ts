@@ -57,6 +57,8 @@ function draw(): Float32Array {
 
 const client = new pg.Client({ connectionString: url, application_name: 'fashion-bench' });
 await client.connect();
+// pgvector says when the graph outgrows maintenance_work_mem and the build goes on disk (several times slower).
+client.on('notice', (n) => console.error(`pgScale: postgres: ${n.message}`));
 const schema = `bench_scale_${randomBytes(3).toString('hex')}`;
 const table = `"${schema}".vectors`;
 const results: Array<Record<string, unknown>> = [];
@@ -79,8 +81,10 @@ try {
       }
       await client.query({ text: `INSERT INTO ${table} (id, v) VALUES ${values.join(', ')}`, values: params, types: storeTypes });
       have += rows;
+      if (have % 100_000 === 0) console.error(`pgScale: ${have} rows`);
     }
     const insertS = (performance.now() - t0) / 1000;
+    console.error(`pgScale: ${n} rows inserted in ${insertS.toFixed(0)} s; building the HNSW index`);
     await client.query(`VACUUM ANALYZE ${table}`);
     await client.query(`SET maintenance_work_mem = '${maintenanceMemory}'`);
     await client.query(`SET max_parallel_maintenance_workers = ${workers}`);
@@ -116,6 +120,8 @@ try {
     const row = {
       vectors: n,
       dims,
+      // Per row: a run added later with --merge may build with more memory than the earlier sizes did.
+      maintenanceWorkMem: maintenanceMemory,
       insertSeconds: round(insertS, 1),
       buildSeconds: round(buildS, 1),
       indexMiB: round(Number(size.index) / 2 ** 20, 1),
@@ -150,7 +156,8 @@ try {
     tableMiB: round(last.tableMiB * (to / last.vectors), 0),
     ef100Ms: { p50: round(last.ef100.ms.p50 * logGrowth(to), 1), p95: round(last.ef100.ms.p95 * logGrowth(to), 1) },
   });
-  const extrapolated = [1_000_000, 10_000_000, 100_000_000].map(extrapolate);
+  // Only the sizes past the largest measured: a measured size is not extrapolated.
+  const extrapolated = [1_000_000, 10_000_000, 100_000_000].filter((n) => n > last.vectors).map(extrapolate);
   console.log(JSON.stringify({ extrapolated }, null, 2));
   if (process.argv.includes('--save')) {
     const server = (await client.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v;

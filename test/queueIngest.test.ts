@@ -271,4 +271,103 @@ describe('run records in Redis', { skip: !QUEUE_URL && 'FASHION_TEST_QUEUE_URL n
       await runs.close();
     }
   });
+  test('a run whose finishing step failed for good, every product finished, is reopened and its finish queued again (fashion index --queue --retry); other runs are refused, saying why', async () => {
+    const { RunRecords } = await import('../src/jobs/runRecords.js');
+    const { retryRun } = await import('../src/app/queueIngest.js');
+    const { queueName } = await import('../src/jobs/ingestQueue.js');
+    const { UnrecoverableError, Worker } = await import('bullmq');
+    const ns = `t_${randomBytes(4).toString('hex')}`;
+    const runs = new RunRecords(QUEUE_URL!, ns);
+    const queue = new IngestQueue(QUEUE_URL!, ns);
+    const handles = { runs, queue, close: async () => undefined };
+    try {
+      const id = await runs.create({ kind: 'ingest', params: { folder: 'x' }, plan: null });
+      await assert.rejects(retryRun(handles, id), /Expected a failed run .* but it is running; nothing was queued/);
+      await runs.setTotal(id, 2);
+      await runs.finishItem(id, 'a', 'added');
+      await runs.finishItem(id, 'b', 'failed', [{ item: 'b', message: 'bad photo' }]);
+      // Its finish job fails for good (as the demo's did on a fault since fixed), and the worker fails the run.
+      await queue.addFinish(id);
+      const worker = new Worker(queueName(ns), async () => {
+        throw new UnrecoverableError('Expected 0 ids for the rows of the space but received 2');
+      }, { connection: { url: QUEUE_URL!, maxRetriesPerRequest: null } });
+      await new Promise<void>((resolve) => worker.once('failed', () => resolve()));
+      await worker.close();
+      await runs.finish(id, 'failed', { failure: { code: 'server/error', message: 'Finishing the run failed' } });
+      await queue.addFinish(id);
+      assert.deepEqual([(await queue.counts()).waiting, (await queue.counts()).failed], [0, 1], 'a failed finish job keeps its id: adding it again adds nothing');
+
+      const reopened = await retryRun(handles, id);
+      assert.deepEqual([reopened.status, reopened.progress.stage, reopened.progress.done, reopened.progress.total], ['running', 'finish', 2, 2]);
+      assert.equal(reopened.failure, null);
+      assert.equal(reopened.finishedAt, null);
+      assert.deepEqual(reopened.errors, { count: 1, first: [{ item: 'b', message: 'bad photo' }] }, 'its counts and errors stay');
+      assert.deepEqual([(await queue.counts()).waiting, (await queue.counts()).failed], [1, 0], 'its finish is queued again');
+      await assert.rejects(retryRun(handles, id), /but it is running/, 'reopened once');
+
+      // A failed run with products still unfinished (its workers still have them) is not finished early.
+      const partial = await runs.create({ kind: 'feed', params: { feed: 'y' }, plan: null });
+      await runs.setTotal(partial, 3);
+      await runs.finishItem(partial, 'a', 'added');
+      await runs.finish(partial, 'failed');
+      await assert.rejects(retryRun(handles, partial), /some of its products have not finished/);
+      await assert.rejects(retryRun(handles, 'no-such-run'), (e: Error & { code?: string }) => e.code === 'input/not-found');
+    } finally {
+      await queue.obliterate().catch(() => undefined);
+      await queue.close();
+      await runs.close();
+    }
+  });
+  test('a product whose job BullMQ fails for stalling too often (its workers kept dying with it) is a failure of its run, so the run can finish', async () => {
+    const { startQueueWorker, queueName } = await import('../src/jobs/ingestQueue.js');
+    const { Redis } = await import('ioredis');
+    const ns = `t_${randomBytes(4).toString('hex')}`;
+    const queue = new IngestQueue(QUEUE_URL!, ns);
+    const redis = new Redis(QUEUE_URL!);
+    let processed = 0;
+    let worker: { close(force?: boolean): Promise<void> } | null = null;
+    try {
+      const job = { runId: 'r1', id: '1163', source: { kind: 'feed' as const, line: 2, imageUrl: 'http://127.0.0.1:1/p.jpg', additionalImageUrls: [], metadata: {} } };
+      await queue.addProducts([job]);
+      // The state BullMQ's stalled check (moveStalledJobsToWait) leaves a job found stalled more than maxStalledCount
+      // times: back in wait with a deferred failure, which the next worker to take it raises as an UnrecoverableError
+      // after one attempt (attemptsMade 1 of 5).
+      assert.equal(await redis.hset(`bull:${queueName(ns)}:r1.1163`, 'defa', 'job stalled more than allowable limit'), 1);
+      const failed = new Promise<[string, string]>((resolve) => {
+        worker = startQueueWorker(QUEUE_URL!, ns, async () => void processed++, {
+          concurrency: 1,
+          lockMs: 1000,
+          onFailedForGood: async (data, err) => resolve([data.kind === 'product' ? data.job.id : data.runId, err.message]),
+        });
+      });
+      const got = await Promise.race([failed, sleep(15_000).then(() => null)]);
+      assert.deepEqual(got, ['1163', 'job stalled more than allowable limit'], 'reported as failed for good (the run counts it)');
+      assert.equal(processed, 0);
+    } finally {
+      await (worker as { close(force?: boolean): Promise<void> } | null)?.close(true);
+      await queue.obliterate().catch(() => undefined);
+      await queue.close();
+      redis.disconnect();
+    }
+  });
+  test('a run whose enqueuer stopped before queueing all its products (killed) is ended as interrupted by the next run queued, once quiet long enough; a sealed or live run is left alone', async () => {
+    const { RunRecords } = await import('../src/jobs/runRecords.js');
+    const runs = new RunRecords(QUEUE_URL!, `t_${randomBytes(4).toString('hex')}`);
+    try {
+      const abandoned = await runs.create({ kind: 'ingest', params: { folder: 'x' }, plan: null });
+      await runs.enqueued(abandoned, 1000);
+      const sealed = await runs.create({ kind: 'feed', params: { feed: 'y' }, plan: null });
+      await runs.setTotal(sealed, 5);
+      assert.deepEqual(await runs.endAbandoned(60_000), [], 'heard from within the minute: still being queued');
+      assert.deepEqual(await runs.endAbandoned(0), [abandoned]);
+      const job = (await runs.get(abandoned))!;
+      assert.equal(job.status, 'interrupted');
+      assert.equal(job.failure?.code, 'job/interrupted');
+      assert.match(job.failure!.message, /stopped after queueing 1000 products.*queue the folder or feed again/);
+      assert.equal((await runs.get(sealed))!.status, 'running', 'all its products queued: its workers finish it');
+      assert.deepEqual(await runs.endAbandoned(0), [], 'ended once');
+    } finally {
+      await runs.close();
+    }
+  });
 });

@@ -15,8 +15,15 @@ export const MIN_LABELLED_FOR_REFINEMENT = 200;
 
 export type IndexResult = IngestReport & {
   refinement?: { trained: TrainReport | null; updated: number; skipped?: string };
-  index?: { kind: 'exact' | 'hnsw'; items: number };
+  index?: SearchPrepared;
 };
+
+/** Search left ready after a write: its kind, and on PostgreSQL the HNSW indexes built or found (build ms, bytes). */
+export interface SearchPrepared {
+  readonly kind: 'exact' | 'hnsw';
+  readonly items: number;
+  readonly sqlIndexes?: ReadonlyArray<{ readonly name: string; readonly built: boolean; readonly ms: number; readonly bytes: number }>;
+}
 
 /** Progress of a whole `fashion index` run, as events: the CLI draws bars, a server would log them. */
 export type IndexEvent =
@@ -109,13 +116,13 @@ export async function refineIngested(config: Config, store: CatalogStore, embedd
 }
 
 /** Leaves search ready after an ingest: the HNSW graph built and saved on large catalogs (exact search below). */
-export async function prepareSearch(config: Config, lock: WriterLock): Promise<NonNullable<IndexResult['index']>> {
+export async function prepareSearch(config: Config, lock: WriterLock): Promise<SearchPrepared> {
   lock.assertHeld();
   const services = await Services.open(config);
   try {
     const prepared = services.prepareIndex({ save: true });
-    await services.prepareSqlIndexes();
-    return prepared;
+    const sql = await services.prepareSqlIndexes();
+    return sql.length === 0 ? prepared : { ...prepared, sqlIndexes: sql.map((x) => ({ ...x, ms: Math.round(x.ms) })) };
   } finally {
     await services.close();
   }

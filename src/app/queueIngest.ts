@@ -27,6 +27,12 @@ import { loadEmbedder, prepareSearch, refineIngested, type IndexEvent } from './
  * not the enqueuer, so that a run finishes whether or not anyone waits for it (`--no-wait`, a server that restarted).
  */
 
+/**
+ * A run still being queued whose enqueuer has not been heard from for this long (it reports every 1000 products) was
+ * abandoned: the next run queued for the catalog ends it (RunRecords.endAbandoned).
+ */
+export const ABANDONED_AFTER_MS = 10 * 60_000;
+
 /** A queued run's settings, kept with its record for its finishing step. */
 interface RunPlan {
   /** The catalog's fields (metadataColumns), when the run says them (a feed's columns, a CSV's). */
@@ -74,6 +80,7 @@ export async function enqueueFeed(config: Config, handles: QueueHandles, feedFil
   }
   if (valid === 0) throw new FashionError('input/no-photos', `Expected products in the feed ${label} but it has no valid row${problems.length ? ` (${problems.slice(0, 3).map((p) => p.message).join('; ')})` : ''}. Nothing was queued.`);
   const removals = await plannedRemovals(config, present, options.prune ?? false, `the feed ${label}`);
+  await handles.runs.endAbandoned(ABANDONED_AFTER_MS);
   const run = await handles.runs.create({ kind: 'feed', params: options.params ?? { feed: label, queued: true }, plan: { columns: [...columns], refine: options.refine !== false } satisfies RunPlan });
   options.onRun?.(run);
   await handles.runs.addErrors(run, problems);
@@ -112,6 +119,7 @@ export async function enqueueFolder(config: Config, handles: QueueHandles, image
   if (scan.files.length === 0) throw new FashionError('input/no-photos', `Expected product photos in ${imagesDir} but it has none that can be read. Nothing was queued.`);
   const csv = options.metadata ? await readMetadataCsv(options.metadata) : null;
   const removals = await plannedRemovals(config, new Set(scan.files.map((f) => f.id)), options.prune ?? false, imagesDir);
+  await handles.runs.endAbandoned(ABANDONED_AFTER_MS);
   const columns = csv ? csv.columns.filter((c) => c !== 'id' && c !== 'image') : null;
   const run = await handles.runs.create({ kind: 'ingest', params: { folder: imagesDir.split('/').filter(Boolean).at(-1) ?? imagesDir, queued: true }, plan: { columns, refine: options.refine !== false } satisfies RunPlan });
   options.onRun?.(run);
@@ -192,7 +200,7 @@ export async function finishRun(config: Config, runs: RunRecords, runId: string)
       }
       await runs.setStage(runId, 'index', 'preparing search');
       const index = await prepareSearch(config, lock);
-      return { removed: removals.length, refinement, index: { kind: index.kind, items: index.items } };
+      return { removed: removals.length, refinement, index: { kind: index.kind, items: index.items, ...(index.sqlIndexes ? { sqlIndexes: index.sqlIndexes.map((x) => ({ ...x })) } : {}) } };
     } finally {
       await store.close();
     }
@@ -201,6 +209,22 @@ export async function finishRun(config: Config, runs: RunRecords, runId: string)
   await runs.setStage(runId, 'done', '');
   await runs.finish(runId, 'succeeded', { result: { products: counts, ...report } });
   return runs.get(runId);
+}
+
+/**
+ * `fashion index --queue --retry RUN`: a run whose products all finished but whose finishing step failed is finished
+ * again by the workers (its record reopened, its finish job queued once more), nothing ingested again. The finish is
+ * idempotent (finishRun), so what the failed attempt already did (deletions, a stored refinement) is not done twice.
+ */
+export async function retryRun(handles: QueueHandles, runId: string): Promise<Job> {
+  const outcome = await handles.runs.reopen(runId);
+  if (outcome === 'unknown') throw new FashionError('input/not-found', `Expected the ingest run ${runId} in the queue's records but it is not there (expired, or another catalog's?)`);
+  if (outcome !== 'reopened') {
+    const why = outcome === 'unfinished' ? 'some of its products have not finished (its workers still have them)' : `it is ${outcome}`;
+    throw new FashionError('input/invalid', `Expected a failed run whose products have all finished, to finish it again, but ${why}; nothing was queued`);
+  }
+  if (!(await handles.queue.retryFinish(runId))) throw new FashionError('input/invalid', `Expected the ingest run ${runId}'s finishing step not to be running, but a worker has it; nothing was queued`);
+  return (await handles.runs.get(runId))!;
 }
 
 /**

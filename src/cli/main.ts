@@ -30,9 +30,10 @@ import type { TextSearchResult } from '../text/textQuery.js';
 import { intFlag, numberFlag } from './flags.js';
 import { progressBar } from './progressBar.js';
 import { jobView } from '../api/views.js';
+import type { Job } from '../jobs/jobQueue.js';
 import { startIngestWorker, type WorkerEvent } from '../app/ingestWorker.js';
-import { openQueue } from '../app/queueHandles.js';
-import { enqueueFeed, enqueueFolder, followRun } from '../app/queueIngest.js';
+import { openQueue, type QueueHandles } from '../app/queueHandles.js';
+import { enqueueFeed, enqueueFolder, followRun, retryRun } from '../app/queueIngest.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -114,10 +115,17 @@ async function runIndex(config: Config, imagesDir: string, options: { metadata?:
 async function runQueued(config: Config, dir: string | undefined, opts: Record<string, unknown>): Promise<void> {
   if (opts.reembed) throw new FashionError('input/invalid', 'Expected --reembed without --queue: re-embedding a catalog with another model starts it over, which `fashion index --database …` does in one process');
   if (opts.feed !== undefined && dir !== undefined) throw new FashionError('input/invalid', `Expected a folder of photos or --feed, not both, but received ${dir} and --feed ${String(opts.feed)}`);
-  if (opts.feed === undefined && dir === undefined) throw new FashionError('input/invalid', 'Expected a folder of product photos or a product feed (--feed FILE) to queue but received neither');
+  if (opts.feed === undefined && dir === undefined && opts.retry === undefined) throw new FashionError('input/invalid', 'Expected a folder of product photos or a product feed (--feed FILE) to queue but received neither');
   const handles = openQueue(config);
   const json = !!opts.json;
   try {
+    if (opts.retry !== undefined) {
+      if (dir !== undefined || opts.feed !== undefined) throw new FashionError('input/invalid', 'Expected --retry RUN alone: it finishes a run that was queued already, with nothing new to queue');
+      const run = await retryRun(handles, String(opts.retry));
+      if (!json) console.error(`run ${run.id}: its finishing step queued again for the workers`);
+      await followQueued(handles, run, opts);
+      return;
+    }
     const announce = (id: string) => {
       if (!json) console.error(`run ${id}: queueing products for the workers (fashion worker --queue …); GET /api/jobs/${id} follows it`);
     };
@@ -125,23 +133,29 @@ async function runQueued(config: Config, dir: string | undefined, opts: Record<s
       opts.feed !== undefined
         ? await enqueueFeed(config, handles, String(opts.feed), { map: parseMappings(opts.map as string[]), prune: !!opts.prune, onRun: announce })
         : await enqueueFolder(config, handles, dir!, { metadata: opts.metadata as string | undefined, prune: !!opts.prune, onRun: announce });
-    if (opts.wait === false) {
-      console.log(json ? JSON.stringify(jobView(run)) : run.id);
-      return;
-    }
-    if (!json) console.error(`run ${run.id}: ${run.progress.total} products queued`);
-    const done = await withIndexBars(json, (onEvent) => followRun(handles.runs, run.id, onEvent));
-    if (json) console.log(JSON.stringify(jobView(done)));
-    else {
-      const products = ((done.result as { products?: Record<string, number> } | null)?.products ?? {}) as Record<string, number>;
-      console.log(`run ${done.id} ${done.status}: ${done.progress.total} products: ${products.added ?? 0} added, ${products.updated ?? 0} updated, ${products.unchanged ?? 0} unchanged, ${products.metadata ?? 0} metadata updates, ${products.failed ?? 0} failed`);
-      for (const e of done.errors.first) console.error(`skipped ${e.item ?? ''}: ${e.message}`);
-      if (done.errors.count > done.errors.first.length) console.error(`... and ${done.errors.count - done.errors.first.length} more (GET /api/jobs/${done.id})`);
-    }
-    if (done.status !== 'succeeded') throw new FashionError(done.failure?.code === 'job/cancelled' ? 'input/invalid' : 'server/error', `The ingest run ${done.id} ${done.status}: ${done.failure?.message ?? ''}`);
+    if (!json && opts.wait !== false) console.error(`run ${run.id}: ${run.progress.total} products queued`);
+    await followQueued(handles, run, opts);
   } finally {
     await handles.close();
   }
+}
+
+/** Prints a queued run's id (--no-wait), or follows it to its end with the bars and prints its report. */
+async function followQueued(handles: QueueHandles, run: Job, opts: Record<string, unknown>): Promise<void> {
+  const json = !!opts.json;
+  if (opts.wait === false) {
+    console.log(json ? JSON.stringify(jobView(run)) : run.id);
+    return;
+  }
+  const done = await withIndexBars(json, (onEvent) => followRun(handles.runs, run.id, onEvent));
+  if (json) console.log(JSON.stringify(jobView(done)));
+  else {
+    const products = ((done.result as { products?: Record<string, number> } | null)?.products ?? {}) as Record<string, number>;
+    console.log(`run ${done.id} ${done.status}: ${done.progress.total} products: ${products.added ?? 0} added, ${products.updated ?? 0} updated, ${products.unchanged ?? 0} unchanged, ${products.metadata ?? 0} metadata updates, ${products.failed ?? 0} failed`);
+    for (const e of done.errors.first) console.error(`skipped ${e.item ?? ''}: ${e.message}`);
+    if (done.errors.count > done.errors.first.length) console.error(`... and ${done.errors.count - done.errors.first.length} more (GET /api/jobs/${done.id})`);
+  }
+  if (done.status !== 'succeeded') throw new FashionError(done.failure?.code === 'job/cancelled' ? 'input/invalid' : 'server/error', `The ingest run ${done.id} ${done.status}: ${done.failure?.message ?? ''}`);
 }
 
 /** Runs an index use case with its bars (rows or photos, training copies) and refinement messages; the bars always stop. */
@@ -292,12 +306,14 @@ export function buildCli(): Command {
     .option('--augment <share>', 'when it trains the refinement: share of labelled items that also train as a re-photographed copy (env FASHION_AUGMENT)')
     .option('--json', 'print the report as JSON')
     .option('--no-wait', 'with --queue: print the run\'s id and return once its products are queued, instead of following it to the end')
+    .option('--retry <run>', 'with --queue: finish again a run whose products all finished but whose finishing step failed (refinement, search indexes), and follow it; nothing is queued or embedded again')
     .action(async (dir: string | undefined, opts) => {
       const config = configFrom(opts);
       if (config.queueUrl) {
         await runQueued(config, dir, opts);
         return;
       }
+      if (opts.retry !== undefined) throw new FashionError('input/invalid', 'Expected --queue redis://… with --retry: it finishes a run of the ingest workers');
       // Refusals (an empty or unmounted folder, a feed without a valid row or whose every photo failed, too many
       // deletions, another writer) are FashionErrors: main() maps them to exit codes.
       if (opts.feed !== undefined) {

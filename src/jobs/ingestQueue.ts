@@ -65,6 +65,19 @@ export class IngestQueue {
     await this.queue.add('finish', { kind: 'finish', runId } satisfies QueueJobData, { ...JOB_OPTIONS, jobId: `finish.${runId}` });
   }
 
+  /**
+   * Queues the run's finishing step again after it failed for good (its failed job, kept a week, would make addFinish
+   * a no-op: a job id is added once). False when that job is running now (it was not failed).
+   */
+  async retryFinish(runId: string): Promise<boolean> {
+    const id = `finish.${runId}`;
+    const state = await this.queue.getJobState(id);
+    if (state === 'active') return false;
+    if (state !== 'unknown') await this.queue.remove(id);
+    await this.addFinish(runId);
+    return true;
+  }
+
   /** Jobs waiting, running, delayed (retries) and failed: for tests and benches. */
   async counts(): Promise<Record<string, number>> {
     return this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
@@ -107,8 +120,18 @@ export function startQueueWorker(url: string, namespace: string, process: (data:
   });
   worker.on('error', (err) => options.onError?.(err));
   worker.on('failed', (job, err) => {
-    if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+    if (!job || !failedForGood(job, err)) return;
     void options.onFailedForGood?.(job.data as QueueJobData, err).catch((e: unknown) => options.onError?.(e as Error));
   });
   return { close: (force = false) => worker.close(force) };
+}
+
+/**
+ * Whether a failed job is failed for good (no retry follows): its last attempt threw, or BullMQ failed it without a
+ * retry: an UnrecoverableError, which is how a job found stalled more than MAX_STALLED times (its workers kept dying
+ * with it) fails, on the next worker that takes it, after one attempt. Counting only spent attempts left such a
+ * product out of its run's progress, and the run never finished.
+ */
+export function failedForGood(job: Pick<BullJob, 'attemptsMade' | 'opts'>, err: Error): boolean {
+  return err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
 }

@@ -42,7 +42,26 @@ if not total then total = '-1' end
 return {redis.call('SCARD', KEYS[2]), tonumber(total)}
 `;
 
-type RedisWithScripts = Redis & { finishItem(run: string, done: string, errors: string, ...args: string[]): Promise<[number, number]> };
+// A failed run whose every product finished (its finishing step failed) runs again; its record keeps everything else.
+const REOPEN = `
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'unknown' end
+if status ~= 'failed' then return status end
+local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '-1')
+if total < 0 or redis.call('SCARD', KEYS[2]) < total then return 'unfinished' end
+redis.call('HSET', KEYS[1], 'status', 'running', 'stage', 'finish', 'message', ARGV[1])
+redis.call('HDEL', KEYS[1], 'finishedAt', 'result', 'failure')
+for i = 1, #KEYS do redis.call('PERSIST', KEYS[i]) end
+return 'reopened'
+`;
+
+/** What reopening a run found: `reopened`, or why not (its status, `unfinished`: not all its products finished, `unknown`). */
+export type ReopenOutcome = 'reopened' | 'unfinished' | 'unknown' | JobStatus;
+
+type RedisWithScripts = Redis & {
+  finishItem(run: string, done: string, errors: string, ...args: string[]): Promise<[number, number]>;
+  reopen(run: string, done: string, errors: string, remove: string, message: string): Promise<ReopenOutcome>;
+};
 
 export class RunRecords {
   private readonly redis: RedisWithScripts;
@@ -55,6 +74,7 @@ export class RunRecords {
     const redis = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: true });
     redis.on('error', () => undefined); // reconnects by itself; each command reports its own failure
     redis.defineCommand('finishItem', { numberOfKeys: 3, lua: FINISH_ITEM });
+    redis.defineCommand('reopen', { numberOfKeys: 4, lua: REOPEN });
     this.redis = redis as RedisWithScripts;
     this.prefix = `fashion:${namespace}`;
   }
@@ -77,6 +97,7 @@ export class RunRecords {
         plan: JSON.stringify(run.plan),
         stage: 'enqueue',
         enqueued: 0,
+        enqueuedAt: now,
         createdAt: now,
         startedAt: now,
       })
@@ -92,9 +113,27 @@ export class RunRecords {
     await this.redis.rpush(this.key(id, ':errors'), ...errors.map(errorJson));
   }
 
-  /** Products enqueued so far (progress while the enqueuer still reads the feed). */
+  /** Products enqueued so far (progress while the enqueuer still reads the feed); also the enqueuer's sign of life. */
   async enqueued(id: string, count: number): Promise<void> {
-    await this.redis.hset(this.key(id), 'enqueued', count);
+    await this.redis.hset(this.key(id), { enqueued: count, enqueuedAt: Date.now() });
+  }
+
+  /**
+   * Ends as interrupted the runs whose enqueuer stopped before it had queued them all (killed, its machine gone): still
+   * at the enqueue stage, no total, no sign of life for `quietMs`. Without a total such a run could never finish, and
+   * it would show as running for ever. Their products not yet written are skipped by the workers; queueing the folder
+   * or feed again writes them (what was written is found unchanged). Returns the runs ended.
+   */
+  async endAbandoned(quietMs: number): Promise<string[]> {
+    const ended: string[] = [];
+    const now = Date.now();
+    for (const id of await this.redis.zrevrange(`${this.prefix}:runs`, 0, KEEP_RUNS - 1)) {
+      const [status, stage, total, enqueued, at] = await this.redis.hmget(this.key(id), 'status', 'stage', 'total', 'enqueued', 'enqueuedAt');
+      if (status !== 'running' || stage !== 'enqueue' || total !== null || now - Number(at ?? 0) < quietMs) continue;
+      const message = `Its enqueuer stopped after queueing ${enqueued ?? 0} products, before the rest (killed?); the products not written yet are skipped: queue the folder or feed again`;
+      if (await this.finish(id, 'interrupted', { failure: { code: 'job/interrupted', message } })) ended.push(id);
+    }
+    return ended;
   }
 
   /** The products that leave the catalog when the run finishes (those no longer in the feed or folder). */
@@ -149,6 +188,15 @@ export class RunRecords {
     for (const k of keys) m.expire(k, RUN_KEEP_SECONDS);
     await m.exec();
     return true;
+  }
+
+  /**
+   * A run that failed after all its products finished (its finishing step threw: a fault since fixed, a database that
+   * was down) is running again, at its finishing stage, so that its finish can be queued once more; its counts and
+   * errors stay, and its records no longer expire. Atomic; any other run is left as it is and the reason returned.
+   */
+  async reopen(id: string): Promise<ReopenOutcome> {
+    return this.redis.reopen(this.key(id), this.key(id, ':done'), this.key(id, ':errors'), this.key(id, ':remove'), 'finishing again');
   }
 
   /** Counts of the run's product outcomes so far. */
