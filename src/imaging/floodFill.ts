@@ -6,11 +6,13 @@
 export function floodFromBorder(width: number, height: number, isBackground: (i: number) => boolean): Uint8Array {
   const n = width * height;
   const mark = new Uint8Array(n);
-  const stack: number[] = [];
+  // A pixel is marked when pushed, so each is pushed at most once: a typed stack of n pixels is enough and never grows.
+  const stack = new Int32Array(n);
+  let top = 0;
   const push = (i: number) => {
     if (!mark[i] && isBackground(i)) {
       mark[i] = 1;
-      stack.push(i);
+      stack[top++] = i;
     }
   };
   for (let x = 0; x < width; x++) {
@@ -21,8 +23,8 @@ export function floodFromBorder(width: number, height: number, isBackground: (i:
     push(y * width);
     push(y * width + width - 1);
   }
-  while (stack.length > 0) {
-    const i = stack.pop()!;
+  while (top > 0) {
+    const i = stack[--top]!;
     const x = i % width;
     if (x > 0) push(i - 1);
     if (x < width - 1) push(i + 1);
