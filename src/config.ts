@@ -40,12 +40,6 @@ export interface Config {
   readonly cutAt: string | undefined;
   readonly preprocess: Preprocess;
   readonly threads: number;
-  /**
-   * onnxruntime intra-op threads of the model that embeds query photos (the server's, a search from the CLI). A query's
-   * batch is one photo's readings: a second thread gains little on it, and where the cores are busy (other queries
-   * decoding, other processes) the run waits for the slower thread at every operator (docs/bench.md, query rows).
-   */
-  readonly queryThreads: number;
   readonly batchSize: number;
   readonly metric: Metric;
   readonly k: number;
@@ -160,7 +154,6 @@ const ENV_KEYS: Record<string, string> = {
   fit: 'FASHION_FIT',
   isolate: 'FASHION_ISOLATE',
   threads: 'FASHION_THREADS',
-  queryThreads: 'FASHION_QUERY_THREADS',
   batchSize: 'FASHION_BATCH_SIZE',
   metric: 'FASHION_METRIC',
   k: 'FASHION_K',
@@ -240,7 +233,6 @@ export const CONFIG_FILE_SCHEMA = Type.Object(
     fit: Type.Optional(Type.Enum(['pad', 'stretch', 'crop'])),
     isolate: Type.Optional(Type.Enum(['on', 'off'])),
     threads: Type.Optional(Type.Integer()),
-    queryThreads: Type.Optional(Type.Integer()),
     batchSize: Type.Optional(Type.Integer()),
     metric: Type.Optional(Type.Enum(['cosine', 'euclidean'])),
     k: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_K })),
@@ -341,7 +333,6 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     cutAt: (pick('cutAt') as string | undefined) || undefined,
     preprocess,
     threads: int('threads', 2, 1, 64),
-    queryThreads: int('queryThreads', 1, 1, 64),
     batchSize: int('batchSize', 32, 1, 1024),
     metric: oneOf<Metric>('metric', 'cosine', ['cosine', 'euclidean']),
     k: int('k', DEFAULT_K, 1, MAX_K),

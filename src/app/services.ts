@@ -214,7 +214,7 @@ export class Services {
     this.embedding = new EmbeddingService(
       store,
       identity,
-      { embedder: { ...embedderOptions(config, identity), threads: config.queryThreads }, limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels }, readings: sameProduct !== null },
+      { embedder: embedderOptions(config, identity), limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels }, readings: sameProduct !== null },
       embedder,
     );
     this.search = new SearchService(this.catalog, { search: searched.search, sameProduct: searched.sameProduct }, { k: config.k, metric: config.metric, pinGap: part?.pinGap ?? null });

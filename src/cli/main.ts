@@ -52,7 +52,6 @@ function withCommonOptions(cmd: Command): Command {
     .addOption(new Option('--fit <how>', 'how a photo fits the square input').choices(['pad', 'stretch', 'crop']))
     .addOption(new Option('--isolate <on|off>', 'isolate the product (backdrop to white, crop) before embedding (env FASHION_ISOLATE)').choices(['on', 'off']))
     .option('--threads <n>', 'onnxruntime intra-op threads')
-    .option('--query-threads <n>', 'onnxruntime intra-op threads of the model that embeds query photos (env FASHION_QUERY_THREADS, default 1)')
     .option('--batch-size <n>', 'images per inference batch')
     .option('--cache <dir>', 'model cache folder (env FASHION_CACHE)')
     .option('--second-model <path|url|none>', 'a second ImageNet classifier whose features join the first model\'s (env FASHION_SECOND_MODEL; default with the default model: ../shared/models/squeezenet1.0-fp16.onnx; none: the first model alone)')
@@ -76,7 +75,6 @@ function configFrom(opts: Record<string, unknown>): Config {
     fit: opts.fit as string | undefined,
     isolate: opts.isolate as string | undefined,
     threads: opts.threads as string | undefined,
-    queryThreads: opts.queryThreads as string | undefined,
     batchSize: opts.batchSize as string | undefined,
     cacheDir: opts.cache as string | undefined,
     secondModel: opts.secondModel as string | undefined,

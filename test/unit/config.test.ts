@@ -42,7 +42,6 @@ test('defaults: the shared MobileNetV2 with SqueezeNet as second model, isolatio
   assert.equal(c.preprocess.fit, 'pad');
   assert.equal(c.preprocess.isolate, true);
   assert.deepEqual([c.threads, c.batchSize, c.k, c.port, c.host, c.metric, c.index], [2, 32, 5, 8080, '127.0.0.1', 'cosine', 'auto']);
-  assert.equal(c.queryThreads, 1);
   assert.equal(c.mirror, false);
   assert.equal(c.backboneDefaulted, true);
   assert.equal(c.augment, 0.25);
@@ -93,8 +92,6 @@ test('bad values are refused with input/invalid, naming the option and the value
   const { cwd, env } = setup();
   assert.throws(() => resolveConfig({ k: 0 }, env, cwd), invalidInput(/for k but received 0/));
   assert.throws(() => resolveConfig({}, { ...env, FASHION_THREADS: 'two' }, cwd), invalidInput(/threads/));
-  assert.throws(() => resolveConfig({}, { ...env, FASHION_QUERY_THREADS: '0' }, cwd), invalidInput(/queryThreads/));
-  assert.equal(resolveConfig({}, { ...env, FASHION_QUERY_THREADS: '2' }, cwd).queryThreads, 2);
   assert.throws(() => resolveConfig({ pooling: 'median' }, env, cwd), invalidInput(/pooling/));
   assert.throws(() => resolveConfig({ metric: 'dot' }, env, cwd), invalidInput(/metric/));
   assert.throws(() => resolveConfig({ size: 16 }, env, cwd), invalidInput(/size/));
