@@ -259,9 +259,13 @@ export function kmeans(samples: Float32Array, k: number, minShare: number): Floa
     centres.set(samples.subarray(far * 3, far * 3 + 3), c * 3);
   }
   let counts = new Int32Array(kk);
+  // Once a round assigns every sample as the round before did, its centres are the ones it started from (the same sums in
+  // the same order), so every later round would repeat it: stopping there gives the eight rounds' result exactly.
+  const assigned = new Int32Array(m).fill(-1);
   for (let iter = 0; iter < 8; iter++) {
     const sums = new Float64Array(kk * 3);
     counts = new Int32Array(kk);
+    let changed = false;
     for (let i = 0; i < m; i++) {
       const r = samples[i * 3]!, g = samples[i * 3 + 1]!, b = samples[i * 3 + 2]!;
       let bc = 0;
@@ -276,11 +280,16 @@ export function kmeans(samples: Float32Array, k: number, minShare: number): Floa
           bc = c;
         }
       }
+      if (assigned[i] !== bc) {
+        assigned[i] = bc;
+        changed = true;
+      }
       counts[bc]!++;
       sums[bc * 3]! += r;
       sums[bc * 3 + 1]! += g;
       sums[bc * 3 + 2]! += b;
     }
+    if (!changed) break;
     for (let c = 0; c < kk; c++) {
       if (counts[c]! === 0) continue;
       for (let j = 0; j < 3; j++) centres[c * 3 + j] = sums[c * 3 + j]! / counts[c]!;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { floodFromBorder } from '../../src/imaging/floodFill.js';
+import { floodFromBorder, floodFromBorderAtMost } from '../../src/imaging/floodFill.js';
 import { boxBlur, boxBlurMask, erode, keepMainComponents, kmeans } from '../../src/imaging/ops.js';
 import { mulberry32 } from './toys.js';
 
@@ -209,7 +209,7 @@ function randomRgb(w: number, h: number, seed: number): Uint8Array {
   return d;
 }
 
-test('keepMainComponents, the mask blur, erosion and the border flood give exactly the plain versions\' masks', () => {
+test('keepMainComponents, the mask blur, erosion and the border floods give exactly the plain versions\' masks', () => {
   let seed = 1;
   for (const [w, h] of SIZES) {
     for (const noise of [0, 0.05, 0.5]) {
@@ -219,6 +219,9 @@ test('keepMainComponents, the mask blur, erosion and the border flood give exact
       const complement = fg.map((v) => (v ? 0 : 1));
       assert.deepEqual(erode(fg, w, h, 0), complement, `no erosion ${w}x${h}`);
       assert.deepEqual(floodFromBorder(w, h, (i) => fg[i] === 1), refFlood(w, h, (i) => fg[i] === 1), `flood ${w}x${h} noise ${noise}`);
+      // Distances with ties at the threshold: at most, not below.
+      const dist = Float32Array.from(fg, (v, i) => (v ? 10 : (i * 7919) % 23));
+      assert.deepEqual(floodFromBorderAtMost(w, h, dist, 10), refFlood(w, h, (i) => dist[i]! <= 10), `flood at most ${w}x${h} noise ${noise}`);
     }
   }
 });
