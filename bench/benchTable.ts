@@ -57,7 +57,8 @@ const QUERY_PROFILE = [
   'isolated images and the prepared tensors are',
   'identical before and after on 100 phone-like and 100 catalog photos. A CPU profile of 500 isolations after these changes: the',
   'function\'s own loops 28%, its closures 19% (most calls are the flood\'s per-pixel test), k-means 17%, box blur 13%, flood 6%, components 4%;',
-  'k-means now stops once a round changes no assignment and the flood reads the distances directly (same output). What remains for a phone photo is isolation at the decoded',
+  'k-means now stops once a round changes no assignment and the flood reads the distances directly (same output): isolation alone',
+  'of 100 phone-like photos x 5, 640770c against 4cbb241 in one lock hold, p50 30.0 -> 20.9 ms, p95 36.1 -> 28.2 ms. What remains for a phone photo is isolation at the decoded',
   'size (~77k pixels: blur, border clusters, distance to them, flood fill, components); isolating at a reduced size would change the',
   'masks and so every figure chosen on them, which needs the relevance benchmarks again.',
 ];
