@@ -24,6 +24,12 @@ const photoDir = arg('photos', '') || demoCatalog()!.images;
 const files = readdirSync(photoDir).sort();
 const step = Math.max(1, Math.floor(files.length / n));
 const photos = Array.from({ length: Math.min(n, files.length) }, (_, i) => readFileSync(join(photoDir, files[i * step]!)));
+// Warm-up photos that are not among the measured ones, or else the last measured ones: the server keeps recent photos'
+// embeddings under a handle (the last 32), so warming up with the first measured photos served those from memory (20 of
+// 100 queries never decoded nor embedded). By the time the last ones are measured, the others have pushed them out.
+const measured = new Set(Array.from({ length: photos.length }, (_, i) => files[i * step]!));
+const unmeasured = files.filter((f) => !measured.has(f)).slice(0, 20).map((f) => readFileSync(join(photoDir, f)));
+const warmUp = unmeasured.length >= 20 ? unmeasured : photos.slice(-20);
 
 function upload(bytes: Buffer) {
   const b = 'benchboundary';
@@ -31,10 +37,15 @@ function upload(bytes: Buffer) {
   return app.inject({ method: 'POST', url: '/api/search', payload, headers: { 'content-type': `multipart/form-data; boundary=${b}` } });
 }
 
-for (const p of photos.slice(0, 20)) await upload(p); // warm-up
+for (const p of warmUp) await upload(p);
 const total: number[] = [], decode: number[] = [], embed: number[] = [], search: number[] = [];
 const twoReadings: number[] = [];
+// What the three reported stages leave: HTTP (routing, multipart, response schema and JSON), the refinement's pass,
+// choosing between readings and encoding the isolated product shown beside the query.
+const other: number[] = [];
 const preprocess = rec.info().model?.preprocess ?? config.preprocess;
+// A photo's other readings are embedded only when the catalog can choose between them (a same-product space).
+const readsTwice = rec.refinement.instancePart !== null;
 const hasSecondReading = await Promise.all(photos.map(async (p) => {
   const fitted = await fitPhoto(p, preprocess, { readings: 'both' });
   return !!(fitted.balanced || fitted.asIs);
@@ -44,11 +55,12 @@ for (const [i, p] of photos.entries()) {
   const res = await upload(p);
   total.push(performance.now() - s);
   const body = res.json();
-  if (hasSecondReading[i]) twoReadings.push(total[total.length - 1]!);
+  if (readsTwice && hasSecondReading[i]) twoReadings.push(total[total.length - 1]!);
   const t = body.timings;
   decode.push(t.decodeMs);
   embed.push(t.embedMs);
   search.push(t.searchMs);
+  other.push(total[total.length - 1]! - t.decodeMs - t.embedMs - t.searchMs);
 }
 const stats = (xs: number[]) => ({ p50: round(percentile(xs, 50)), p95: round(percentile(xs, 95)) });
 // Search alone, over more queries: catalog vectors as queries.
@@ -67,12 +79,14 @@ const result = {
   refined: rec.info().refinement !== null,
   photos: arg('photos', '') ? photoDir : 'catalog photos',
   queries: photos.length,
+  readings: readsTwice ? 'every reading in one inference run' : 'one reading per photo: the catalog has no same-product space to choose with',
   openCatalogMs: round(openMs, 0),
   rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
   totalMs: stats(total),
   decodeMs: stats(decode),
   embedMs: stats(embed),
   searchMs: stats(search),
+  otherMs: stats(other),
   searchOnlyMs: stats(searchOnly),
   // Photos embedded more than once (as isolated, and as they are or balanced).
   twoReadingsTotalMs: twoReadings.length > 0 ? { count: twoReadings.length, ...stats(twoReadings) } : null,

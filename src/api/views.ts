@@ -1,4 +1,4 @@
-import { encodeJpeg } from '../imaging/decode.js';
+import { encodeJpeg, VIEW_JPEG_QUALITY } from '../imaging/decode.js';
 import type { PhotoSource, Query } from '../query/query.js';
 import type { Job } from '../jobs/jobQueue.js';
 import type { DuplicateGroup } from '../search/duplicates.js';
@@ -85,7 +85,7 @@ export function hitView(h: SearchHit | TextHit): HitBody {
 /** The product as isolation cut it out (a data URL), shown on the page beside the photo; nothing when the catalog does not isolate. */
 export async function isolatedView(iso: IsolatedView | undefined): Promise<{ isolated?: IsolatedBody }> {
   if (!iso) return {};
-  const jpeg = await encodeJpeg(iso.image, 88);
+  const jpeg = await (iso.jpeg ?? encodeJpeg(iso.image, VIEW_JPEG_QUALITY));
   return { isolated: { imageUrl: `data:image/jpeg;base64,${jpeg.toString('base64')}`, method: iso.method } };
 }
 

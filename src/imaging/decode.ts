@@ -168,6 +168,9 @@ function hashPixels(img: DecodedRgb): string {
   return createHash('sha256').update(`${img.width}x${img.height}:`).update(img.data).digest('hex');
 }
 
+/** JPEG quality of the isolated product shown beside a photo query. */
+export const VIEW_JPEG_QUALITY = 88;
+
 /** Encodes RGB bytes as JPEG (for showing an isolated query on the page). */
 export async function encodeJpeg(img: DecodedRgb, quality = 90): Promise<Buffer> {
   return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).jpeg({ quality }).toBuffer();

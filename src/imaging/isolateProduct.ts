@@ -1,6 +1,6 @@
 import { isStudioWhite, STUDIO_WHITE, type DecodedRgb } from './rgb.js';
 import { applyBackdropSurface } from './backdropSurface.js';
-import { floodFromBorder } from './floodFill.js';
+import { floodFromBorderAtMost } from './floodFill.js';
 import { boundingBox, boxBlur, boxBlurMask, erode, extent, keepMainComponents, kmeans, nearest, reduce, type Components } from './ops.js';
 
 export interface IsolatedProduct {
@@ -158,7 +158,7 @@ export function isolateProduct(img: DecodedRgb, tuning: IsolateTuning = ISOLATE_
   const spread = borderDist[Math.floor(borderDist.length * 0.9)] ?? 0;
   const threshold = Math.max(tuning.minThreshold, spread * tuning.spreadFactor + 8);
 
-  const bg = floodFromBorder(w, h, (i) => dist[i]! <= threshold);
+  const bg = floodFromBorderAtMost(w, h, dist, threshold);
   // Eroded a little: a blurred photo mixes the backdrop into the product's outermost pixels.
   const fg = erode(bg, w, h, Math.round((tuning.erode * Math.min(w, h)) / 160));
   const kept = keepMainComponents(fg, w, h);

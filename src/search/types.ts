@@ -56,6 +56,8 @@ export interface SearchResult {
 export interface IsolatedView {
   readonly image: DecodedRgb;
   readonly method: string;
+  /** The image as JPEG (VIEW_JPEG_QUALITY), when its encoding was started early; otherwise the view encodes it. */
+  readonly jpeg?: Promise<Buffer>;
 }
 
 /** The narrow search that outfits and words need: nearest items to a vector of the searched space. */
