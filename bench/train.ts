@@ -1,7 +1,8 @@
 // Training time, as `fashion train` runs it on an indexed catalog (colour evidence and training copies already there):
 // the fit with early stopping, the tuning of fusion, same-product and match settings, the refined vectors and the
 // search graph. Trains a copy of the catalog (the catalog given is only read), times each stage from the progress
-// messages, and prints the validation figures it chose. Usage: tsx bench/train.ts --data <catalog> [--epochs N]
+// messages, and prints the validation figures it chose. Usage: tsx bench/train.ts --data <catalog> [--epochs N] [--save]
+// (--save records it in bench/results.json, which docs/bench.md's training row shows; without it, nothing is written).
 import { mkdtempSync, readdirSync, rmSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +57,7 @@ try {
     instance: report.instance,
   };
   console.log(JSON.stringify(result));
-  saveResult('train', result);
+  if (process.argv.includes('--save')) saveResult('train', result);
 } finally {
   rmSync(dataDir, { recursive: true, force: true });
 }

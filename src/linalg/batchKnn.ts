@@ -1,5 +1,4 @@
 import type { Gemm } from './gemm.js';
-import { TopK } from './topK.js';
 
 /**
  * Top-k neighbours of many queries at once by inner product (cosine on L2-normalised rows), scored in
@@ -12,16 +11,8 @@ export async function batchKnn(gemm: Gemm, queries: Float32Array, nq: number, ga
   for (let q0 = 0; q0 < nq; q0 += block) {
     const nb = Math.min(block, nq - q0);
     const scores = await gemm.mul(queries.subarray(q0 * d, (q0 + nb) * d), nb, d, gallery, ng, d, false, true);
-    for (let i = 0; i < nb; i++) {
-      const top = new TopK(k);
-      const ex = exclude ? exclude[q0 + i]! : -1;
-      const base = i * ng;
-      for (let g = 0; g < ng; g++) {
-        const dist = -scores[base + g]!;
-        if (dist < top.worst() && g !== ex) top.offer(g, dist);
-      }
-      top.sorted().forEach((nb2, j) => (out[(q0 + i) * k + j] = nb2.row));
-    }
+    const best = new RowTop(k);
+    for (let i = 0; i < nb; i++) best.scan(scores, i * ng, ng, exclude ? exclude[q0 + i]! : -1, out, (q0 + i) * k);
   }
   return out;
 }
@@ -73,27 +64,63 @@ export async function weightedPartsKnn(
     for (const p of constant) axpy(base, await scoresOf(p), weightings[0]![p]!);
     const scores: Float32Array[] = [];
     for (const p of varying) scores.push(await scoresOf(p));
-    const acc = new Float32Array(size);
+    // One query's scores at a time, summed into a row that stays in cache and scanned there (the same float32
+    // sums as whole-block passes, so the same rows), rather than a pass over the whole block per part and weighting.
+    const acc = new Float32Array(ng);
+    const best = new RowTop(k);
     weightings.forEach((w, wi) => {
-      acc.set(base);
-      varying.forEach((p, j) => axpy(acc, scores[j]!, w[p]!));
       const out = outs[wi]!;
       for (let i = 0; i < nb; i++) {
-        const top = new TopK(k);
         const row = i * ng;
-        for (let g = 0; g < ng; g++) {
-          const dist = -acc[row + g]!;
-          if (dist < top.worst()) top.offer(g, dist);
-        }
-        top.sorted().forEach((nb2, j) => (out[(q0 + i) * k + j] = nb2.row));
+        acc.set(base.subarray(row, row + ng));
+        varying.forEach((p, j) => axpy(acc, scores[j]!, w[p]!, row));
+        best.scan(acc, 0, ng, -1, out, (q0 + i) * k);
       }
     });
   }
   return outs;
 }
 
-/** y += a * x. */
-function axpy(y: Float32Array, x: Float32Array, a: number): void {
+/** y += a * x[from ...]. */
+function axpy(y: Float32Array, x: Float32Array, a: number, from = 0): void {
   if (a === 0) return;
-  for (let i = 0; i < y.length; i++) y[i]! += a * x[i]!;
+  for (let i = 0; i < y.length; i++) y[i]! += a * x[from + i]!;
+}
+
+/**
+ * The k highest-scoring rows of one row of scores, highest first, ties to the lower row: what TopK keeps of the
+ * distances -score offered in row order, kept in a small sorted array (an insertion costs a few moves; most rows
+ * fail the first comparison) instead of a heap object per query.
+ */
+class RowTop {
+  private readonly dists: Float64Array;
+  private readonly rows: Int32Array;
+
+  constructor(private readonly k: number) {
+    this.dists = new Float64Array(k);
+    this.rows = new Int32Array(k);
+  }
+
+  /** Scans scores[offset .. offset + n) (gallery row g at offset + g), skipping row `exclude`; writes the rows found at out[at ..] (-1 left where fewer). */
+  scan(scores: Float32Array, offset: number, n: number, exclude: number, out: Int32Array, at: number): void {
+    const { k, dists, rows } = this;
+    if (k <= 0) return;
+    let count = 0;
+    let worst = Infinity;
+    for (let g = 0; g < n; g++) {
+      const dist = -scores[offset + g]!;
+      if (!(dist < worst) || g === exclude) continue;
+      // Rows arrive in increasing order: a tie keeps the earlier row in front.
+      let pos = count < k ? count++ : k - 1;
+      while (pos > 0 && dists[pos - 1]! > dist) {
+        dists[pos] = dists[pos - 1]!;
+        rows[pos] = rows[pos - 1]!;
+        pos--;
+      }
+      dists[pos] = dist;
+      rows[pos] = g;
+      if (count === k) worst = dists[k - 1]!;
+    }
+    for (let j = 0; j < count; j++) out[at + j] = rows[j]!;
+  }
 }
