@@ -71,8 +71,10 @@ export async function tuneSameProduct(
   const grid = INSTANCE_WEIGHTS.map((w) => [1, w * w]);
   const parts = (fused: Float32Array, same: Float32Array) => [{ data: fused, dims: bd2 }, { data: same, dims: id }];
   const cleanTops = await v.gridTop(parts(cleanVectors, everyInstance.subarray(fit.length * id)), val.length, parts(fitGallery, fitInstance), fit.length, grid);
-  const copyTopsFit = copyVectors ? await v.gridTop(parts(copyVectors, copyInstance!), valCopies.length, parts(fitGallery, fitInstance), fit.length, grid) : null;
-  const copyTopsAll = copyVectors ? await v.gridTop(parts(copyVectors, copyInstance!), valCopies.length, parts(gallery, everyInstance), v.everyRow.length, grid) : null;
+  // Copies against the fit items and against every item: the fit items are the first rows of every item, so one pass gives both.
+  const copyTops = copyVectors ? await v.gridTopPrefixes(parts(copyVectors, copyInstance!), valCopies.length, parts(gallery, everyInstance), [fit.length, v.everyRow.length], grid) : null;
+  const copyTopsFit = copyTops?.[0] ?? null;
+  const copyTopsAll = copyTops?.[1] ?? null;
   for (const [wi, weight] of INSTANCE_WEIGHTS.entries()) {
     const cleanTop = cleanTops[wi]!;
     const copyTopFit = copyTopsFit?.[wi] ?? null;

@@ -1,5 +1,5 @@
 import { precisionAtK } from '../../eval/metrics.js';
-import { batchKnn, weightedPartsKnn, type VectorPart } from '../../linalg/batchKnn.js';
+import { batchKnn, weightedPartsKnn, weightedPartsKnnPrefixes, type VectorPart } from '../../linalg/batchKnn.js';
 import type { RowDistance } from '../../linalg/topK.js';
 import type { Gemm } from '../../linalg/gemm.js';
 import { sameProductPin } from '../../search/sameProduct.js';
@@ -97,6 +97,11 @@ export class Validation {
    */
   gridTop(q: readonly VectorPart[], nq: number, g: readonly VectorPart[], ng: number, weightings: ReadonlyArray<readonly number[]>): Promise<Int32Array[]> {
     return weightedPartsKnn(this.gemm, q, nq, g, ng, weightings, 5);
+  }
+
+  /** gridTop against galleries that are the first ends[0], ends[1], ... rows of `g`, in one pass: [prefix][weighting]. */
+  gridTopPrefixes(q: readonly VectorPart[], nq: number, g: readonly VectorPart[], ends: readonly number[], weightings: ReadonlyArray<readonly number[]>): Promise<Int32Array[][]> {
+    return weightedPartsKnnPrefixes(this.gemm, q, nq, g, ends, weightings, 5);
   }
 
   /** The same rows as a photo search returns them: the very product first when it stands out (src/search/sameProduct.ts). */
