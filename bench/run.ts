@@ -50,7 +50,7 @@ if (!existsSync(catalogFile(data))) {
 }
 if (part('ingest')) tsx('ingestVsReference.ts', '--n', '5000');
 if (part('copies')) tsx('copies.ts', '--photos', '300');
-if (part('train')) tsx('train.ts', '--data', data);
+if (part('train')) tsx('train.ts', '--data', data, '--save');
 if (part('query')) {
   tsx('query.ts', '--data', data, '--n', '300');
   tsx('query.ts', '--data', data, '--n', '300', '--photos', await phonePhotos());

@@ -154,14 +154,23 @@ function cholesky(a: Float64Array, d: number): Float64Array {
   return l;
 }
 
+/**
+ * L^-1 of a lower-triangular L, a row at a time: row i is (e_i - sum over k < i of L[i][k] x row k) / L[i][i]. The
+ * same subtractions in the same order as the column-by-column recurrence, but every pass runs along a row (the
+ * column form strode through memory: ~1,900^3 / 6 cache misses for the 1,892-d input).
+ */
 function inverseLower(l: Float64Array, d: number): Float64Array {
   const x = new Float64Array(d * d);
-  for (let c = 0; c < d; c++) {
-    for (let i = c; i < d; i++) {
-      let s = i === c ? 1 : 0;
-      for (let k = c; k < i; k++) s -= l[i * d + k]! * x[k * d + c]!;
-      x[i * d + c] = s / l[i * d + i]!;
+  for (let i = 0; i < d; i++) {
+    const xi = i * d;
+    x[xi + i] = 1;
+    for (let k = 0; k < i; k++) {
+      const lik = l[xi + k]!;
+      const xk = k * d;
+      for (let c = 0; c <= k; c++) x[xi + c]! -= lik * x[xk + c]!;
     }
+    const inv = l[xi + i]!;
+    for (let c = 0; c <= i; c++) x[xi + c]! /= inv;
   }
   return x;
 }
@@ -181,18 +190,23 @@ async function topEigenvectors(gemm: Gemm, m: Float32Array, d: number, k: number
   return v;
 }
 
+/** Gram-Schmidt on the columns of a d x k row-major matrix, done on its transpose so that each column is one contiguous run. */
 function orthonormaliseColumns(v: Float32Array, d: number, k: number): void {
+  const t = new Float32Array(k * d);
+  for (let r = 0; r < d; r++) for (let c = 0; c < k; c++) t[c * d + r] = v[r * k + c]!;
   const col = new Float64Array(d);
   for (let c = 0; c < k; c++) {
-    for (let r = 0; r < d; r++) col[r] = v[r * k + c]!;
+    for (let r = 0; r < d; r++) col[r] = t[c * d + r]!;
     for (let p = 0; p < c; p++) {
+      const tp = p * d;
       let dot = 0;
-      for (let r = 0; r < d; r++) dot += col[r]! * v[r * k + p]!;
-      for (let r = 0; r < d; r++) col[r]! -= dot * v[r * k + p]!;
+      for (let r = 0; r < d; r++) dot += col[r]! * t[tp + r]!;
+      for (let r = 0; r < d; r++) col[r]! -= dot * t[tp + r]!;
     }
     let s = 0;
     for (let r = 0; r < d; r++) s += col[r]! * col[r]!;
     const inv = 1 / (Math.sqrt(s) || 1);
-    for (let r = 0; r < d; r++) v[r * k + c] = col[r]! * inv;
+    for (let r = 0; r < d; r++) t[c * d + r] = col[r]! * inv;
   }
+  for (let r = 0; r < d; r++) for (let c = 0; c < k; c++) v[r * k + c] = t[c * d + r]!;
 }

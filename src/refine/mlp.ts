@@ -1,6 +1,8 @@
 import type { Gemm } from '../linalg/gemm.js';
 import { mulberry32 } from '../util/random.js';
 import { matVecRows } from '../linalg/matVec.js';
+import { Adam } from './adam.js';
+import { SPLIT_FIRST_LAYER_FROM, SplitFirstLayer } from './splitFirstLayer.js';
 
 /** One softmax output of the network: a label field (articleType, baseColour, gender) and its classes. */
 export interface HeadSpec {
@@ -37,6 +39,13 @@ export interface TrainOptions {
    * stop improving (stopping there cost 0.014 held-back P@5).
    */
   readonly patience?: number;
+  /**
+   * A first layer with at least this many weights is trained in two shares, one on a worker thread
+   * (src/refine/splitFirstLayer.ts; default SPLIT_FIRST_LAYER_FROM, Infinity: never); `firstLayerThreads` 1 runs both
+   * shares on the calling thread (the same weights, byte for byte).
+   */
+  readonly splitFirstLayerFrom?: number;
+  readonly firstLayerThreads?: number;
   /** After each epoch: its mean training loss, and the validation loss and accuracy when there are validation rows. */
   readonly onEpoch?: (epoch: number, loss: number, validation?: { loss: number; accuracy: number }) => void;
 }
@@ -77,42 +86,56 @@ export async function trainMlp(
   const params = [w1, b1, w2, b2];
   // Updated in place by Adam: one object for the whole run.
   const weights: MlpWeights = { inDims: d, hidden: h, heads, w1, b1, w2, b2 };
-  const m = params.map((p) => new Float32Array(p.length));
-  const v = params.map((p) => new Float32Array(p.length));
-  let step = 0;
+  const split = d >= 2 && d * h >= (opts.splitFirstLayerFrom ?? SPLIT_FIRST_LAYER_FROM) ? await SplitFirstLayer.start(x, n, d, w1, h, opts.batchSize, opts.firstLayerThreads ?? 2) : null;
+  // With a split first layer, its shares update W1 themselves.
+  const adam = new Adam(split ? [b1, w2, b2] : params);
   const order = Array.from({ length: n }, (_, i) => i);
   const B = opts.batchSize;
-  const xb = new Float32Array(B * d);
+  const xb = new Float32Array(split ? 0 : B * d);
   const patience = validation && validation.n > 0 ? (opts.patience ?? 0) : 0;
   let best = { accuracy: -1, epoch: -1, params: [] as Float32Array[] };
   let epochsRun = 0;
-  for (let epoch = 0; epoch < opts.epochs; epoch++) {
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [order[i], order[j]] = [order[j]!, order[i]!];
+  try {
+    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      for (let i = n - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+      // Cosine decay of the learning rate over the run.
+      let lossSum = 0;
+      let lossCount = 0;
+      for (let start = 0; start < n; start += B) {
+        const rows = order.slice(start, start + B);
+        const bs = rows.length;
+        const lr = opts.learningRate * 0.5 * (1 + Math.cos((Math.PI * epoch) / opts.epochs));
+        if (split) {
+          const z1 = await split.forward(rows, bs);
+          const g = await afterFirstLayer(split.gemm, weights, z1, rows, labels, opts.dropout, rand);
+          lossSum += g.lossSum;
+          lossCount += g.lossCount;
+          const s = adam.next(lr, opts.weightDecay);
+          await split.backward(g.dh, s);
+          adam.apply([g.gb1, g.gw2, g.gb2], s);
+        } else {
+          rows.forEach((r, i) => xb.set(x.subarray(r * d, (r + 1) * d), i * d));
+          const g = await batchGradients(gemm, weights, xb.subarray(0, bs * d), rows, labels, opts.dropout, rand);
+          lossSum += g.lossSum;
+          lossCount += g.lossCount;
+          adam.apply([g.gw1, g.gb1, g.gw2, g.gb2], adam.next(lr, opts.weightDecay));
+        }
+      }
+      epochsRun = epoch + 1;
+      if (patience > 0) {
+        await split?.gather();
+        const figures = await validationFigures(gemm, weights, validation!);
+        opts.onEpoch?.(epoch, lossSum / Math.max(1, lossCount), figures);
+        if (figures.accuracy > best.accuracy) best = { accuracy: figures.accuracy, epoch, params: params.map((p) => p.slice()) };
+        else if (epoch - best.epoch >= patience) break;
+      } else opts.onEpoch?.(epoch, lossSum / Math.max(1, lossCount));
     }
-    // Cosine decay of the learning rate over the run.
-    let lossSum = 0;
-    let lossCount = 0;
-    for (let start = 0; start < n; start += B) {
-      const rows = order.slice(start, start + B);
-      const bs = rows.length;
-      rows.forEach((r, i) => xb.set(x.subarray(r * d, (r + 1) * d), i * d));
-      const xin = xb.subarray(0, bs * d);
-      const g = await batchGradients(gemm, weights, xin, rows, labels, opts.dropout, rand);
-      lossSum += g.lossSum;
-      lossCount += g.lossCount;
-      step++;
-      const lr = opts.learningRate * 0.5 * (1 + Math.cos((Math.PI * epoch) / opts.epochs));
-      adam([w1, b1, w2, b2], [g.gw1, g.gb1, g.gw2, g.gb2], m, v, step, lr, opts.weightDecay);
-    }
-    epochsRun = epoch + 1;
-    if (patience > 0) {
-      const figures = await validationFigures(gemm, weights, validation!);
-      opts.onEpoch?.(epoch, lossSum / Math.max(1, lossCount), figures);
-      if (figures.accuracy > best.accuracy) best = { accuracy: figures.accuracy, epoch, params: params.map((p) => p.slice()) };
-      else if (epoch - best.epoch >= patience) break;
-    } else opts.onEpoch?.(epoch, lossSum / Math.max(1, lossCount));
+    await split?.gather();
+  } finally {
+    await split?.close();
   }
   if (best.epoch >= 0 && best.epoch < epochsRun - 1) params.forEach((p, k) => p.set(best.params[k]!));
   return { ...weights, epochsRun, bestEpoch: best.epoch >= 0 ? best.epoch + 1 : epochsRun };
@@ -164,21 +187,35 @@ export interface BatchGradients {
  * scaled by 1 / (1 - dropout).
  */
 export async function batchGradients(gemm: Gemm, w: MlpWeights, xin: Float32Array, rows: readonly number[], labels: readonly Int32Array[], dropout: number, rand: () => number): Promise<BatchGradients> {
-  const { inDims: d, hidden: h, heads, w1, b1, w2, b2 } = w;
+  const { inDims: d, hidden: h, w1 } = w;
+  const bs = rows.length;
+  const z1 = await gemm.mul(xin, bs, d, w1, d, h);
+  const { dh, ...rest } = await afterFirstLayer(gemm, w, z1, rows, labels, dropout, rand);
+  const gw1 = await gemm.mul(xin, bs, d, dh, bs, h, true, false);
+  return { gw1, ...rest };
+}
+
+/**
+ * The step from the first layer's products z1 = x W1 (bs x hidden, before the bias) on: the loss, the gradients of
+ * b1, w2 and b2, and dh, the gradient with respect to z1 (from which W1's gradient is x^T dh).
+ */
+export async function afterFirstLayer(gemm: Gemm, w: MlpWeights, z1: Float32Array, rows: readonly number[], labels: readonly Int32Array[], dropout: number, rand: () => number): Promise<Omit<BatchGradients, 'gw1'> & { readonly dh: Float32Array }> {
+  const { hidden: h, heads, b1, w2, b2 } = w;
   const bs = rows.length;
   const outDims = b2.length;
   const offsets = heads.map((_, i) => heads.slice(0, i).reduce((s, hd) => s + hd.classes.length, 0));
   let lossSum = 0;
   let lossCount = 0;
-  const z1 = await gemm.mul(xin, bs, d, w1, d, h);
   const hid = new Float32Array(bs * h);
   const mask = new Float32Array(bs * h);
   const keep = 1 - dropout;
-  for (let i = 0; i < bs * h; i++) {
-    const a = z1[i]! + b1[i % h]!;
-    if (a > 0 && rand() < keep) {
-      hid[i] = a / keep;
-      mask[i] = 1 / keep;
+  for (let r = 0, i = 0; r < bs; r++) {
+    for (let j = 0; j < h; j++, i++) {
+      const a = z1[i]! + b1[j]!;
+      if (a > 0 && rand() < keep) {
+        hid[i] = a / keep;
+        mask[i] = 1 / keep;
+      }
     }
   }
   const z2 = await gemm.mul(hid, bs, h, w2, h, outDims);
@@ -208,24 +245,9 @@ export async function batchGradients(gemm: Gemm, w: MlpWeights, xin: Float32Arra
   for (let i = 0; i < bs; i++) for (let j = 0; j < outDims; j++) gb2[j]! += dz[i * outDims + j]!;
   const dh = await gemm.mul(dz, bs, outDims, w2, h, outDims, false, true);
   for (let i = 0; i < bs * h; i++) dh[i]! *= mask[i]!;
-  const gw1 = await gemm.mul(xin, bs, d, dh, bs, h, true, false);
   const gb1 = new Float32Array(h);
   for (let i = 0; i < bs; i++) for (let j = 0; j < h; j++) gb1[j]! += dh[i * h + j]!;
-  return { gw1, gb1, gw2, gb2, lossSum, lossCount };
-}
-
-function adam(params: Float32Array[], grads: Float32Array[], m: Float32Array[], v: Float32Array[], t: number, lr: number, wd: number): void {
-  const b1 = 0.9, b2 = 0.999, eps = 1e-8;
-  const c1 = 1 - b1 ** t, c2 = 1 - b2 ** t;
-  params.forEach((p, k) => {
-    const g = grads[k]!, mk = m[k]!, vk = v[k]!;
-    for (let i = 0; i < p.length; i++) {
-      const gi = g[i]!;
-      mk[i] = b1 * mk[i]! + (1 - b1) * gi;
-      vk[i] = b2 * vk[i]! + (1 - b2) * gi * gi;
-      p[i]! -= lr * ((mk[i]! / c1) / (Math.sqrt(vk[i]! / c2) + eps) + wd * p[i]!);
-    }
-  });
+  return { dh, gb1, gw2, gb2, lossSum, lossCount };
 }
 
 /** Hidden activations and per-head softmax probabilities for many rows at once (Gemm). */

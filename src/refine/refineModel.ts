@@ -46,6 +46,13 @@ export interface RefineHeader {
 
 const HEAD_ORDER = ['articleType', 'baseColour', 'gender'] as const;
 
+/** The network's outputs for n rows: hidden layer (n x hidden) and each head's probabilities (n x classes). */
+export interface NetworkRows {
+  readonly hidden: Float32Array;
+  readonly probs: Float32Array[];
+  readonly n: number;
+}
+
 /**
  * The learned refinement of a catalog: standardise [backbone | colour histogram], run the multi-head
  * perceptron, and build the search vector from its outputs. A catalog item with labels uses its labels
@@ -141,19 +148,39 @@ export class RefineModel {
 
   /** Many rows at once (Gemm): query vectors when `metadata` is null, item vectors otherwise. */
   async vectors(gemm: Gemm, backbones: Float32Array, colours: Float32Array, n: number, metadata: readonly Metadata[] | null): Promise<{ vectors: Float32Array; probs: Float32Array[] }> {
+    const net = await this.network(gemm, backbones, colours, n);
+    const inst = this.searchInstance ? await instanceVectors(gemm, this.searchInstance, { backbones, colours }, n) : null;
+    return { vectors: this.fuseRows(net, 0, n, colours, inst, metadata), probs: net.probs };
+  }
+
+  /**
+   * The network's hidden layer and head probabilities of many rows (Gemm). They do not depend on the fusion weights:
+   * training's tuning stages run the network once per set of rows and fuse its outputs under each setting (fuseRows).
+   */
+  async network(gemm: Gemm, backbones: Float32Array, colours: Float32Array, n: number): Promise<NetworkRows> {
     const x = new Float32Array(n * this.inDims);
     const bd = this.header.backboneDims;
     for (let i = 0; i < n; i++) this.input(backbones.subarray(i * bd, (i + 1) * bd), colours.subarray(i * COLOUR_DIMS, (i + 1) * COLOUR_DIMS), x, i * this.inDims);
     const { hidden, probs } = await mlpForward(gemm, this.weights, x, n);
-    const inst = this.searchInstance ? await instanceVectors(gemm, this.searchInstance, { backbones, colours }, n) : null;
-    const out = new Float32Array(n * this.dims);
+    return { hidden, probs, n };
+  }
+
+  /**
+   * Search vectors of rows [from, from + count) of `net` (from this model's weights). `colours`, `instance` (the rows'
+   * "same product" vectors, when search uses that part) and `metadata` (item vectors; null: query vectors) are indexed
+   * by the rows of `net`.
+   */
+  fuseRows(net: NetworkRows, from: number, count: number, colours: Float32Array, instance: Float32Array | null, metadata: readonly Metadata[] | null): Float32Array {
+    const out = new Float32Array(count * this.dims);
     const h = this.header.hidden;
     const id = this.searchInstance?.dims ?? 0;
-    for (let i = 0; i < n; i++) {
+    if (id > 0 && !instance) throw new Error('Expected the rows\' same-product vectors for a model whose search uses them');
+    for (let r = 0; r < count; r++) {
+      const i = from + r;
       const colour = colours.subarray(i * COLOUR_DIMS, (i + 1) * COLOUR_DIMS);
-      out.set(this.fuse(hidden.subarray(i * h, (i + 1) * h), probs, i, colour, inst ? inst.subarray(i * id, (i + 1) * id) : null, metadata ? metadata[i]! : null), i * this.dims);
+      out.set(this.fuse(net.hidden.subarray(i * h, (i + 1) * h), net.probs, i, colour, id > 0 ? instance!.subarray(i * id, (i + 1) * id) : null, metadata ? metadata[i]! : null), r * this.dims);
     }
-    return { vectors: out, probs };
+    return out;
   }
 
   private fuse(hidden: Float32Array, probs: Float32Array[], row: number, colour: Float32Array, instance: Float32Array | null, metadata: Metadata | null): Float32Array {

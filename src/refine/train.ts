@@ -76,10 +76,8 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
   const instance = same?.instance ?? null;
   let model = new RefineModel({ ...header, fusion: best.fusion }, weights, instance);
   let copyAccuracy: Record<string, number> = {};
-  if (v.copyQueries) {
-    const q = await model.vectors(gemm, v.copyQueries.b, v.copyQueries.c, valCopies.length, null);
-    copyAccuracy = v.headAccuracy(model, q.probs, v.copyQueries.truths);
-  }
+  const copyNet = await v.copyNetwork(model);
+  if (v.copyQueries && copyNet) copyAccuracy = v.headAccuracy(model, copyNet.probs, v.copyQueries.truths);
   const report: TrainReport = {
     items: data.ids.length,
     fitItems: fit.length,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Gemm } from '../../src/linalg/gemm.js';
-import { batchKnn, weightedPartsKnn } from '../../src/linalg/batchKnn.js';
+import { batchKnn, weightedPartsKnn, weightedPartsKnnPrefixes } from '../../src/linalg/batchKnn.js';
 import { gaussian, mulberry32 } from './toys.js';
 
 let gemm: Gemm;
@@ -38,4 +38,24 @@ test('a grid of part weightings ranks the gallery as each weighting\'s concatena
     const expected = await batchKnn(gemm, concat(q, nq, w), nq, concat(gal, ng, w), ng, d, 5);
     assert.deepEqual(Array.from(tops[i]!), Array.from(expected), `weighting ${i}`);
   }
+});
+
+test('top rows against prefixes of one gallery, in one pass, are each prefix\'s own top rows (ties to the lower row)', async () => {
+  const rand = mulberry32(22);
+  // Scores on a coarse grid: many ties, which must go to the lower row in every prefix.
+  const coarse = () => Math.round(rand() * 4) / 4;
+  const dims = [2, 3, 4, 5, 6];
+  const nq = 30, ng = 250;
+  const rows = (n: number) => dims.map((d) => ({ data: Float32Array.from({ length: n * d }, coarse), dims: d }));
+  const q = rows(nq), gal = rows(ng);
+  // Up to three weighted terms take the one-pass sum; four varying parts take the other path.
+  for (const grid of [[[1, 0.5, 2, 0.3, 1], [1, 0.25, 1, 0.7, 1], [1, 0, 1, 0.7, 1]], [[1, 2, 3, 4, 5], [2, 1, 1, 1, 1]], [[1, 1, 1, 1, 1]]]) {
+    const ends = [0, 100, 101, ng];
+    const tops = await weightedPartsKnnPrefixes(gemm, q, nq, gal, ends, grid, 5);
+    for (const [e, end] of ends.entries()) {
+      const own = await weightedPartsKnn(gemm, q, nq, gal.map((p) => ({ data: p.data.slice(0, end * p.dims), dims: p.dims })), end, grid, 5);
+      own.forEach((t, w) => assert.deepEqual(Array.from(tops[e]![w]!), Array.from(t), `gallery of ${end} rows, weighting ${w}`));
+    }
+  }
+  await assert.rejects(() => weightedPartsKnnPrefixes(gemm, q, nq, gal, [100, 50], [[1, 1, 1, 1, 1]], 5), /ascending/);
 });

@@ -238,6 +238,32 @@ test('training is seeded: the same seed gives byte-identical weights, another se
   assert.equal(a[0]!.length, 4 * 24 * 4);
 });
 
+test('a first layer split in two shares, the second on a worker thread: the same weights as both shares on one thread, and it learns', async () => {
+  const n = 300;
+  const { x, labels } = blobs(n, 15);
+  const opts = { ...SMALL, epochs: 12, dropout: 0.3, splitFirstLayerFrom: 0 };
+  const bytes = (w: MlpWeights) => [w.w1, w.b1, w.w2, w.b2].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+  const losses: number[] = [];
+  const two = await trainMlp(gemm, x, n, 4, labels, HEADS, { ...opts, onEpoch: (_e, l) => losses.push(l) });
+  const one = await trainMlp(gemm, x, n, 4, labels, HEADS, { ...opts, firstLayerThreads: 1 });
+  const [a, b] = [bytes(two), bytes(one)];
+  a.forEach((buf, i) => assert.ok(buf.equals(b[i]!), `array ${i} differs between the worker and the calling thread`));
+  // Both shares' rows of W1 moved from where they started (the worker's came back), and the split network learns.
+  const start = await trainMlp(gemm, x, n, 4, labels, HEADS, { ...opts, epochs: 0 });
+  for (const rows of [[0, 2], [2, 4]]) {
+    const part = (w: MlpWeights) => Buffer.from(w.w1.slice(rows[0]! * SMALL.hidden, rows[1]! * SMALL.hidden).buffer);
+    assert.ok(!part(start).equals(part(two)), `W1 rows ${rows} did not change`);
+  }
+  assert.ok(losses.at(-1)! < losses[0]! * 0.5, `loss ${losses[0]} -> ${losses.at(-1)}`);
+  const preds = predict(two, x, n);
+  let right = 0, count = 0;
+  labels[0]!.forEach((y, r) => {
+    count++;
+    if (preds[0]![r] === y) right++;
+  });
+  assert.ok(right / count > 0.95, `articleType accuracy ${right / count}`);
+});
+
 test('early stopping: stops once the validation accuracy has not improved for `patience` epochs and keeps the best epoch\'s weights', async () => {
   const n = 300;
   const { x, labels } = blobs(n, 13);

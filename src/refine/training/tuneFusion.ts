@@ -35,11 +35,13 @@ export async function tuneFusion(
 ): Promise<{ best: FusionChoice; accuracy: Record<string, number> }> {
   const { fit, val } = v.set;
   const unit = new RefineModel({ ...header, fusion: UNIT_FUSION }, weights);
-  const gallery = (await unit.vectors(v.gemm, v.fitGallery.b, v.fitGallery.c, fit.length, v.fitTruths)).vectors;
-  const q = await unit.vectors(v.gemm, v.cleanQueries.b, v.cleanQueries.c, val.length, null);
-  const accuracy = v.headAccuracy(unit, q.probs, v.cleanQueries.truths);
+  // The fit items (the gallery) and the validation items (the clean queries) are the two ends of `everything`.
+  const net = await v.everyNetwork(unit);
+  const gallery = unit.fuseRows(net, 0, fit.length, v.everything.c, null, v.everyTruth);
+  const queries = unit.fuseRows(net, fit.length, val.length, v.everything.c, null, null);
+  const accuracy = v.headAccuracy(unit, net.probs, v.cleanQueries.truths, fit.length);
   const sizes = unit.partSizes;
-  const tops = await v.gridTop(splitParts(q.vectors, val.length, sizes), val.length, splitParts(gallery, fit.length, sizes), fit.length, FUSION_GRID.map(partWeights));
+  const tops = await v.gridTop(splitParts(queries, val.length, sizes), val.length, splitParts(gallery, fit.length, sizes), fit.length, FUSION_GRID.map(partWeights));
   let best: FusionChoice = { score: -1, p: 0, s: 0, fusion: FUSION_GRID[0]! };
   FUSION_GRID.forEach((fusion, i) => {
     const clean = v.precision(tops[i]!, v.cleanQueries.truths);

@@ -61,15 +61,20 @@ export async function tuneSameProduct(
   // plus weight^2 x the same-product cosine (Validation.gridTop), as the model with that weight would rank.
   const base = new RefineModel({ ...header, fusion: best.fusion }, weights);
   const bd2 = base.dims;
-  const gallery = (await base.vectors(gemm, v.everything.b, v.everything.c, v.everyRow.length, v.everyTruth)).vectors;
+  // The network's outputs are the fusion stage's (Validation runs it once per set of rows).
+  const net = await v.everyNetwork(base);
+  const gallery = base.fuseRows(net, 0, v.everyRow.length, v.everything.c, null, v.everyTruth);
   const fitGallery = gallery.subarray(0, fit.length * bd2);
-  const cleanVectors = (await base.vectors(gemm, v.cleanQueries.b, v.cleanQueries.c, val.length, null)).vectors;
-  const copyVectors = copyQueries ? (await base.vectors(gemm, copyQueries.b, copyQueries.c, valCopies.length, null)).vectors : null;
+  const cleanVectors = base.fuseRows(net, fit.length, val.length, v.everything.c, null, null);
+  const copyNet = await v.copyNetwork(base);
+  const copyVectors = copyQueries && copyNet ? base.fuseRows(copyNet, 0, valCopies.length, copyQueries.c, null, null) : null;
   const grid = INSTANCE_WEIGHTS.map((w) => [1, w * w]);
   const parts = (fused: Float32Array, same: Float32Array) => [{ data: fused, dims: bd2 }, { data: same, dims: id }];
   const cleanTops = await v.gridTop(parts(cleanVectors, everyInstance.subarray(fit.length * id)), val.length, parts(fitGallery, fitInstance), fit.length, grid);
-  const copyTopsFit = copyVectors ? await v.gridTop(parts(copyVectors, copyInstance!), valCopies.length, parts(fitGallery, fitInstance), fit.length, grid) : null;
-  const copyTopsAll = copyVectors ? await v.gridTop(parts(copyVectors, copyInstance!), valCopies.length, parts(gallery, everyInstance), v.everyRow.length, grid) : null;
+  // Copies against the fit items and against every item: the fit items are the first rows of every item, so one pass gives both.
+  const copyTops = copyVectors ? await v.gridTopPrefixes(parts(copyVectors, copyInstance!), valCopies.length, parts(gallery, everyInstance), [fit.length, v.everyRow.length], grid) : null;
+  const copyTopsFit = copyTops?.[0] ?? null;
+  const copyTopsAll = copyTops?.[1] ?? null;
   for (const [wi, weight] of INSTANCE_WEIGHTS.entries()) {
     const cleanTop = cleanTops[wi]!;
     const copyTopFit = copyTopsFit?.[wi] ?? null;

@@ -1,11 +1,12 @@
 import { precisionAtK } from '../../eval/metrics.js';
-import { batchKnn, weightedPartsKnn, type VectorPart } from '../../linalg/batchKnn.js';
+import { batchKnn, weightedPartsKnn, weightedPartsKnnPrefixes, type VectorPart } from '../../linalg/batchKnn.js';
 import type { RowDistance } from '../../linalg/topK.js';
 import type { Gemm } from '../../linalg/gemm.js';
 import { sameProductPin } from '../../search/sameProduct.js';
 import type { Metadata } from '../../store/catalogStore.js';
 import { COLOUR_DIMS } from '../colourFeatures.js';
-import type { RefineModel } from '../refineModel.js';
+import type { NetworkRows, RefineModel } from '../refineModel.js';
+import type { MlpWeights } from '../mlp.js';
 import { pickRows, type TrainingData, type TrainingSet } from './dataset.js';
 
 /** A pin gap that never moves an item (cosines differ by at most 2). */
@@ -50,8 +51,31 @@ export class Validation {
     this.copyQueries = valCopies.length > 0 ? { ...pickRows(copies!, valCopies, bd), truths: valCopies.map((k) => data.metadata[copies!.sources[k]!]!) } : null;
   }
 
-  /** Share of rows whose predicted label is the truth, per head; rows without that label do not count. */
-  headAccuracy(model: RefineModel, probs: Float32Array[], truths: readonly Metadata[]): Record<string, number> {
+  /** The network's outputs for every labelled item and for the copy queries, by weights: each is run once for every stage. */
+  private readonly networks = new WeakMap<MlpWeights, { every?: Promise<NetworkRows>; copies?: Promise<NetworkRows> }>();
+
+  /** The network's outputs for every labelled item (the rows of `everything`: fit items, then validation items). */
+  everyNetwork(model: RefineModel): Promise<NetworkRows> {
+    const memo = this.memo(model);
+    return (memo.every ??= model.network(this.gemm, this.everything.b, this.everything.c, this.everyRow.length));
+  }
+
+  /** The network's outputs for the copies of validation items (the rows of copyQueries). */
+  copyNetwork(model: RefineModel): Promise<NetworkRows> | null {
+    const q = this.copyQueries;
+    if (!q) return null;
+    const memo = this.memo(model);
+    return (memo.copies ??= model.network(this.gemm, q.b, q.c, this.set.valCopies.length));
+  }
+
+  private memo(model: RefineModel): { every?: Promise<NetworkRows>; copies?: Promise<NetworkRows> } {
+    let memo = this.networks.get(model.weights);
+    if (!memo) this.networks.set(model.weights, (memo = {}));
+    return memo;
+  }
+
+  /** Share of rows whose predicted label is the truth, per head (truth r against row from + r of probs); rows without that label do not count. */
+  headAccuracy(model: RefineModel, probs: Float32Array[], truths: readonly Metadata[], from = 0): Record<string, number> {
     const out: Record<string, number> = {};
     for (const h of this.set.heads) {
       let ok = 0;
@@ -60,7 +84,7 @@ export class Validation {
         const truth = m[h.field];
         if (!truth) return;
         count++;
-        if (model.predictions(probs, r)[h.field]!.value === truth) ok++;
+        if (model.predictions(probs, from + r)[h.field]!.value === truth) ok++;
       });
       out[h.field] = round(ok / Math.max(1, count));
     }
@@ -73,6 +97,11 @@ export class Validation {
    */
   gridTop(q: readonly VectorPart[], nq: number, g: readonly VectorPart[], ng: number, weightings: ReadonlyArray<readonly number[]>): Promise<Int32Array[]> {
     return weightedPartsKnn(this.gemm, q, nq, g, ng, weightings, 5);
+  }
+
+  /** gridTop against galleries that are the first ends[0], ends[1], ... rows of `g`, in one pass: [prefix][weighting]. */
+  gridTopPrefixes(q: readonly VectorPart[], nq: number, g: readonly VectorPart[], ends: readonly number[], weightings: ReadonlyArray<readonly number[]>): Promise<Int32Array[][]> {
+    return weightedPartsKnnPrefixes(this.gemm, q, nq, g, ends, weightings, 5);
   }
 
   /** The same rows as a photo search returns them: the very product first when it stands out (src/search/sameProduct.ts). */
