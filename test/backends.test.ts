@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, InjectOptions } from 'fastify';
@@ -197,6 +197,16 @@ for (const backend of backends) {
       assert.equal(ids((await app.inject(searchPhoto(visitor))).json())[0], visitor, 'by its photo');
       const words = await app.inject({ method: 'POST', url: '/api/search', payload: { text: 'platypus', k: 3 } });
       assert.equal(ids(words.json())[0], visitor, `by its name: ${words.body.slice(0, 300)}`);
+    });
+
+    test('the folder indexed again with new mtimes and the same photos embeds nothing and records the mtimes', async () => {
+      const later = new Date(Math.ceil(Date.now() / 1000) * 1000 + 60_000 * (1 + backends.indexOf(backend)));
+      for (const id of fx.ids) utimesSync(join(fx.images, `${id}.jpg`), later, later);
+      const again = await indexFolder(backend.config, fx.images, { metadata: fx.csv });
+      assert.equal(again.added + again.updated, 0);
+      assert.equal(again.unchanged, fx.ids.length);
+      const next = await indexFolder(backend.config, fx.images, { metadata: fx.csv });
+      assert.equal(next.unchanged, fx.ids.length);
     });
 
     test('the jobs list: a duplicates scan started here is listed with its status', async () => {

@@ -47,6 +47,22 @@ test('indexes a folder with its CSV, then a second run embeds nothing', async ()
   await rec.close();
 });
 
+test('a folder copied or extracted again (same photos, new mtimes) is not embedded again: the pixels decide', async () => {
+  const later = new Date(Math.ceil(Date.now() / 1000) * 1000 + 60_000);
+  for (const id of fx.ids) utimesSync(join(fx.images, `${id}.jpg`), later, later);
+  const r = await ingest();
+  assert.equal(r.added + r.updated, 0);
+  assert.equal(r.unchanged, fx.ids.length);
+  // The new mtimes are recorded, so the next run compares nothing.
+  const store = await openCatalogStore(fx.data);
+  try {
+    const states = await store.fileStates();
+    for (const id of fx.ids) assert.equal(states.get(id)!.mtimeMs, Math.floor(later.getTime()));
+  } finally {
+    await store.close();
+  }
+});
+
 test('picks up new, changed and deleted photos, and metadata edits without re-embedding', async () => {
   const [changed, removed] = [fx.ids[1]!, fx.ids[2]!];
   const added = pickIds(['Jeans'], 1, 10)[0]!;

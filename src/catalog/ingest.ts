@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { identityKey, describeIdentity, type Embedder, type ModelIdentity } from '../embedding/embedder.js';
 import { embedPreparedFeatures, prepareBatch, type PhotoFeatures, type PreparedBatch } from '../embedding/vectorize.js';
 import { FashionError } from '../errors.js';
-import { DEFAULT_IMAGE_LIMITS, readImageFile, type ImageLimits } from '../imaging/decode.js';
+import { DEFAULT_IMAGE_LIMITS, pixelHash, readImageFile, type ImageLimits } from '../imaging/decode.js';
 import type { CatalogStore, ItemWithVector, Metadata } from '../store/catalogStore.js';
 import { readMetadataCsv } from './metadataCsv.js';
 import { checkIdentity, SETTING_IDENTITY, SETTING_IMAGES_ROOT, storedIdentity } from './identity.js';
@@ -98,13 +98,25 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
   const known = await store.fileStates();
   const removedIds = [...known.keys()].filter((id) => !present.has(id));
 
+  const storedHashes = await store.pixelHashes();
+  // Same path and size, another mtime (a folder copied, restored or extracted again): the pixels decide, for a
+  // decode costs a fraction of an embedding, and a re-extracted catalog of 40k photos would otherwise be embedded anew.
+  const touched = await unchangedPixels(
+    scan.files.filter((f) => {
+      const k = known.get(f.id);
+      return k && k.path === f.path && k.size === f.size && k.mtimeMs !== f.mtimeMs && previousRoot === scan.root && storedHashes.has(f.id);
+    }),
+    (f) => readImageFile(join(scan.root, f.path), limits),
+    (f) => storedHashes.get(f.id)!,
+    limits,
+  );
   const todo: ScannedFile[] = [];
   const metaChanges = new Map<string, Metadata>();
   let unchanged = 0;
   let updated = 0;
   for (const f of scan.files) {
     const k = known.get(f.id);
-    if (k && k.path === f.path && k.size === f.size && k.mtimeMs === f.mtimeMs && previousRoot === scan.root) {
+    if (k && k.path === f.path && k.size === f.size && (k.mtimeMs === f.mtimeMs || touched.has(f.id)) && previousRoot === scan.root) {
       unchanged++;
       if (metadata) {
         const current = (await store.getItem(f.id))?.metadata ?? {};
@@ -118,6 +130,7 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
   }
   if (metaChanges.size > 0) await recordRoot();
   await store.updateMetadata(metaChanges);
+  await store.touchFiles(touched);
 
   // A photo embedded again without a CSV row keeps the metadata its item had.
   const previous = new Map<string, Metadata>();
@@ -130,7 +143,7 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
   // Exact duplicates: the hash of the decoded pixels, compared with every other item's.
   const idByHash = new Map<string, string>();
   const redone = new Set(todo.map((f) => f.id));
-  for (const [id, h] of await store.pixelHashes()) if (present.has(id) && !redone.has(id)) idByHash.set(h, id);
+  for (const [id, h] of storedHashes) if (present.has(id) && !redone.has(id)) idByHash.set(h, id);
   const duplicates: IngestReport['duplicates'] = [];
   const photos = batches.map((batch) => batch.map((f) => ({ ...f, metadata: metaFor(f.id), read: () => readImageFile(join(scan.root, f.path), limits) })));
   await embedBatches(store, embedder, photos, {
@@ -170,6 +183,35 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
     seconds,
     imagesPerSecond: todo.length / Math.max(seconds, 1e-9),
   };
+}
+
+/** How many photos are decoded at once to compare their pixels (sharp decodes on libuv's threads). */
+const HASH_CONCURRENCY = 4;
+
+/**
+ * The files (id -> new mtime) whose decoded pixels equal the hash the catalog holds for them. A file that cannot be read
+ * or decoded is left out: the embedding pass reports it as it would any other.
+ */
+async function unchangedPixels(
+  files: readonly ScannedFile[],
+  read: (f: ScannedFile) => Promise<Uint8Array>,
+  stored: (f: ScannedFile) => string,
+  limits: ImageLimits,
+): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  let next = 0;
+  const work = async () => {
+    while (next < files.length) {
+      const f = files[next++]!;
+      try {
+        if ((await pixelHash(await read(f), { limits, label: f.path })) === stored(f)) out.set(f.id, f.mtimeMs);
+      } catch {
+        // Embedded (and its failure reported) with the changed photos.
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, files.length) }, work));
+  return out;
 }
 
 /** A photo to embed and write as a catalog item: the item's state and metadata, and how to read its bytes. */

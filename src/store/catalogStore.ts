@@ -115,6 +115,11 @@ export interface CatalogStore {
   idsWithPhotos(): Promise<Set<string>>;
   removeItems(ids: readonly string[]): Promise<void>;
   updateMetadata(changes: ReadonlyMap<string, Metadata>): Promise<void>;
+  /**
+   * Records new mtimes (id -> mtimeMs) for photos whose pixels are unchanged (a copied or re-extracted folder), so the
+   * next ingest sees them as unchanged; vectors, metadata and search are untouched, so nothing is logged for followers.
+   */
+  touchFiles(mtimes: ReadonlyMap<string, number>): Promise<void>;
   getItem(id: string): Promise<StoredItem | null>;
   count(): Promise<number>;
   /** All items (with their other photos' files) and their vectors, in one stable order (by id). */

@@ -318,6 +318,18 @@ export class PostgresCatalogStore implements CatalogStore {
     });
   }
 
+  async touchFiles(mtimes: ReadonlyMap<string, number>): Promise<void> {
+    if (mtimes.size === 0) return;
+    await this.write(async (c) => {
+      await this.q(
+        c,
+        `UPDATE ${this.shared.t.items} AS i SET mtime_ms = v.mtime_ms
+         FROM unnest($1::text[], $2::float8[]) AS v(id, mtime_ms) WHERE i.id = v.id`,
+        [[...mtimes.keys()], [...mtimes.values()]],
+      );
+    });
+  }
+
   async getItem(id: string): Promise<StoredItem | null> {
     const { items, photos } = this.shared.t;
     // One statement, so the item and its photos come from one snapshot: a row per photo (or one with no photo).

@@ -104,6 +104,7 @@ export class SqliteCatalogStore implements CatalogStore {
       putFeature: this.db.prepare('INSERT INTO features (id, kind, vector) VALUES (?, ?, ?) ON CONFLICT(id, kind) DO UPDATE SET vector = excluded.vector'),
       getFeatures: this.db.prepare<[string], { id: string; vector: Buffer }>('SELECT id, vector FROM features WHERE kind = ?'),
       setMetadata: this.db.prepare('UPDATE items SET metadata = ? WHERE id = ?'),
+      setMtime: this.db.prepare('UPDATE items SET mtime_ms = ? WHERE id = ?'),
       get: this.db.prepare<[string], ItemRow>(`SELECT id, path, size, mtime_ms, metadata, ${hash} FROM items WHERE id = ?`),
       count: this.db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM items'),
       all: this.db.prepare<[], ItemRow & { vector: Buffer }>(`SELECT id, path, size, mtime_ms, metadata, vector, ${hash} FROM items ORDER BY id`),
@@ -213,6 +214,13 @@ export class SqliteCatalogStore implements CatalogStore {
       }
       this.logChanges(changes.keys());
       this.bump();
+    })();
+  }
+
+  async touchFiles(mtimes: ReadonlyMap<string, number>): Promise<void> {
+    if (mtimes.size === 0) return;
+    this.db.transaction(() => {
+      for (const [id, mtimeMs] of mtimes) this.stmts.setMtime.run(mtimeMs, id);
     })();
   }
 
