@@ -42,6 +42,8 @@ class WorkerShare {
   private seq = 0;
   private failure: Error | null = null;
   private onFailure: ((err: Error) => void) | null = null;
+  private closing = false;
+  private readonly exited: Promise<void>;
 
   private constructor(private readonly worker: Worker, data: Omit<FirstLayerWorkerData, 'entry' | 'w'>) {
     this.control = new Int32Array(data.control);
@@ -55,7 +57,12 @@ class WorkerShare {
       this.onFailure?.(this.failure);
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the first layer's thread stopped (exit code ${code})`)));
+    this.exited = new Promise((resolve) => {
+      worker.on('exit', (code) => {
+        if (!this.closing) fail(new Error(`the first layer's thread stopped (exit code ${code})`));
+        resolve();
+      });
+    });
   }
 
   static start(x: Float32Array, n: number, stride: number, offset: number, dims: number, w: Float32Array, hidden: number, maxBatch: number): WorkerShare {
@@ -118,11 +125,19 @@ class WorkerShare {
   }
 
   async close(): Promise<void> {
-    this.worker.removeAllListeners('exit');
+    this.closing = true;
     Atomics.store(this.control, 2, -1);
     Atomics.store(this.control, 0, ++this.seq);
     Atomics.notify(this.control, 0);
-    await this.worker.terminate();
+    // The thread releases its onnxruntime session and ends by itself. Terminating it while it is inside onnxruntime
+    // aborts the whole process ("terminate called after throwing an instance of 'Napi::Error'", seen once in CI), so
+    // terminate() is only the fallback for a thread that does not end.
+    const timer = setTimeout(() => void this.worker.terminate(), 10_000);
+    try {
+      await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 
