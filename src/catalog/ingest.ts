@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import PQueue from 'p-queue';
 import { identityKey, describeIdentity, type Embedder, type ModelIdentity } from '../embedding/embedder.js';
 import { embedPreparedFeatures, prepareBatch, type PhotoFeatures, type PreparedBatch } from '../embedding/vectorize.js';
 import { FashionError } from '../errors.js';
@@ -99,15 +100,20 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
   const removedIds = [...known.keys()].filter((id) => !present.has(id));
 
   const storedHashes = await store.pixelHashes();
+  /** The item's stored file state when this scanned file is at the same place with the same size (mtime aside). */
+  const sameFile = (f: ScannedFile) => {
+    const k = known.get(f.id);
+    return k && k.path === f.path && k.size === f.size && previousRoot === scan.root ? k : undefined;
+  };
   // Same path and size, another mtime (a folder copied, restored or extracted again): the pixels decide, for a
   // decode costs a fraction of an embedding, and a re-extracted catalog of 40k photos would otherwise be embedded anew.
   const touched = await unchangedPixels(
+    scan.root,
     scan.files.filter((f) => {
-      const k = known.get(f.id);
-      return k && k.path === f.path && k.size === f.size && k.mtimeMs !== f.mtimeMs && previousRoot === scan.root && storedHashes.has(f.id);
+      const k = sameFile(f);
+      return k !== undefined && k.mtimeMs !== f.mtimeMs;
     }),
-    (f) => readImageFile(join(scan.root, f.path), limits),
-    (f) => storedHashes.get(f.id)!,
+    storedHashes,
     limits,
   );
   const todo: ScannedFile[] = [];
@@ -116,7 +122,8 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
   let updated = 0;
   for (const f of scan.files) {
     const k = known.get(f.id);
-    if (k && k.path === f.path && k.size === f.size && (k.mtimeMs === f.mtimeMs || touched.has(f.id)) && previousRoot === scan.root) {
+    const same = sameFile(f);
+    if (same && (same.mtimeMs === f.mtimeMs || touched.has(f.id))) {
       unchanged++;
       if (metadata) {
         const current = (await store.getItem(f.id))?.metadata ?? {};
@@ -189,28 +196,23 @@ export async function ingestFolder(store: CatalogStore, embedder: Embedder, opti
 const HASH_CONCURRENCY = 4;
 
 /**
- * The files (id -> new mtime) whose decoded pixels equal the hash the catalog holds for them. A file that cannot be read
- * or decoded is left out: the embedding pass reports it as it would any other.
+ * The files (id -> new mtime) whose decoded pixels equal the hash the catalog holds for them. A file without a stored
+ * hash, or that cannot be read or decoded, is left out: the embedding pass embeds it, or reports it as any other.
  */
-async function unchangedPixels(
-  files: readonly ScannedFile[],
-  read: (f: ScannedFile) => Promise<Uint8Array>,
-  stored: (f: ScannedFile) => string,
-  limits: ImageLimits,
-): Promise<Map<string, number>> {
+async function unchangedPixels(root: string, files: readonly ScannedFile[], stored: ReadonlyMap<string, string>, limits: ImageLimits): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  let next = 0;
-  const work = async () => {
-    while (next < files.length) {
-      const f = files[next++]!;
-      try {
-        if ((await pixelHash(await read(f), { limits, label: f.path })) === stored(f)) out.set(f.id, f.mtimeMs);
-      } catch {
-        // Embedded (and its failure reported) with the changed photos.
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, files.length) }, work));
+  const queue = new PQueue({ concurrency: HASH_CONCURRENCY });
+  await queue.addAll(
+    files
+      .filter((f) => stored.has(f.id))
+      .map((f) => async () => {
+        try {
+          if ((await pixelHash(await readImageFile(join(root, f.path), limits), { limits, label: f.path })) === stored.get(f.id)) out.set(f.id, f.mtimeMs);
+        } catch {
+          // Embedded (and its failure reported) with the changed photos.
+        }
+      }),
+  );
   return out;
 }
 
