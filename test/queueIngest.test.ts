@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -228,6 +228,32 @@ describe('ingest workers on a BullMQ queue', { skip: SKIP, timeout: 900_000 }, (
     } finally {
       workers[2]!.kill('SIGTERM');
       rmSync(join(fx.images, '99999999.jpg'), { force: true });
+    }
+  });
+
+  test('a folder queued again after every photo was touched (extracted again: same bytes, new mtimes) embeds nothing: the pixels are compared, each product is unchanged and its new mtime recorded', async () => {
+    const later = new Date(Date.now() + 3_600_000);
+    for (const id of ids) utimesSync(join(fx.images, `${id}.jpg`), later, later);
+    const before = await writesPerProduct();
+    startWorker(3);
+    try {
+      const out = spawnSync(process.execPath, [CLI, 'index', fx.images, '--metadata', fx.csv, ...common(), '--json'], { encoding: 'utf8', timeout: 600_000 });
+      assert.equal(out.status, 0, out.stderr);
+      const done = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as Job;
+      assert.equal(done.status, 'succeeded');
+      const products = (done.result as { products: Record<string, number> }).products;
+      assert.equal(products.unchanged, ids.length, JSON.stringify(products));
+      assert.equal(products.updated ?? 0, 0, JSON.stringify(products));
+      assert.deepEqual(await writesPerProduct(), before, 'no product written to search again');
+      const store = await openCatalogStore(config);
+      try {
+        const states = await store.fileStates();
+        assert.deepEqual(ids.filter((id) => states.get(id)?.mtimeMs !== Math.floor(statSync(join(fx.images, `${id}.jpg`)).mtimeMs)), [], 'every new mtime recorded');
+      } finally {
+        await store.close();
+      }
+    } finally {
+      workers[3]!.kill('SIGTERM');
     }
   });
 });

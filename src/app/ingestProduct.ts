@@ -9,7 +9,7 @@ import { IngestBatcher } from '../embedding/ingestBatcher.js';
 import { FashionError } from '../errors.js';
 import { DEFAULT_DOWNLOAD, PhotoDownloader, type PhotoResult } from '../feeds/downloader.js';
 import { PhotoCache } from '../feeds/photoCache.js';
-import { readImageFile, type ImageLimits } from '../imaging/decode.js';
+import { pixelHash, readImageFile, type ImageLimits } from '../imaging/decode.js';
 import type { JobItemError } from '../jobs/jobQueue.js';
 import { canonicalJson, productJobKey, type ProductJob } from '../jobs/productJob.js';
 import type { ProductOutcome } from '../jobs/runRecords.js';
@@ -126,14 +126,41 @@ export class ProductIngester {
     const stored = await this.store.getItem(job.id);
     const root = await this.store.getSetting(SETTING_IMAGES_ROOT);
     const errors: JobItemError[] = [];
-    if (stored && stored.path === src.path && stored.size === src.size && stored.mtimeMs === src.mtimeMs && root === src.root) {
-      // With a CSV, an unchanged photo takes its row (none: no fields); without one, the item keeps its fields.
-      return this.unchanged(job, stored, src.metadata ?? (src.csv ? {} : stored.metadata), errors);
+    const sameFile = stored && stored.path === src.path && stored.size === src.size && root === src.root;
+    // With a CSV, an unchanged photo takes its row (none: no fields); without one, the item keeps its fields.
+    const keptFields = () => src.metadata ?? (src.csv ? {} : stored!.metadata);
+    if (sameFile && stored.mtimeMs === src.mtimeMs) return this.unchanged(job, stored, keptFields(), errors);
+    // Same place and size, another mtime (a folder copied, restored or extracted again): the pixels decide, as in
+    // `fashion index` (src/catalog/ingest.ts), for a decode costs a fraction of an embedding.
+    if (sameFile && stored.pixelHash && (await this.pixelsOf(join(src.root, src.path), src.path)) === stored.pixelHash) {
+      return this.touched(job, stored, src.mtimeMs, keptFields(), errors);
     }
     // A photo embedded again without a CSV row keeps the fields its item had.
     const metadata = src.metadata ?? stored?.metadata ?? {};
     const photo: PhotoIn = { path: src.path, size: src.size, mtimeMs: src.mtimeMs, label: src.path, read: () => readImageFile(join(src.root, src.path), this.limits) };
     return this.write(job, stored, [photo], metadata, errors, src.path);
+  }
+
+  /** The hash of a photo's decoded pixels; null when it cannot be read or decoded (embedding it reports why). */
+  private async pixelsOf(file: string, label: string): Promise<string | null> {
+    try {
+      return await pixelHash(await readImageFile(file, this.limits), { limits: this.limits, label });
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * The photo's pixels are the catalog's, its file is newer: its mtime is recorded (and changed fields), so the next run
+   * skips the decode. Search is untouched, so nothing goes into the change log unless fields changed.
+   */
+  private async touched(job: ProductJob, stored: StoredItem, mtimeMs: number, metadata: Metadata, errors: JobItemError[]): Promise<ProductResult> {
+    const fields = differs(stored.metadata, metadata);
+    const written = await this.commit(job, async (tx) => {
+      await tx.touchFiles(new Map([[job.id, mtimeMs]]));
+      if (fields) await tx.updateMetadata(new Map([[job.id, metadata]]));
+    });
+    return { outcome: !written ? 'repeated' : fields ? 'metadata' : 'unchanged', errors };
   }
 
   /** The photos are the catalog's already: only changed fields are written. */
