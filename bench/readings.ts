@@ -8,14 +8,14 @@
  * same-product pin, as a photo search is. Variant `shipped` is the query path as it is.
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/readings.ts --catalog 6000
- *       [--queries 300] [--items 200] [--work /tmp/fashion-generalise] [--families] [--variants shipped,crop,...]
+ *       [--queries 300] [--items 200] [--work /tmp/fashion-generalise] [--families [--family-items 150]] [--one-held-out] [--variants shipped,crop,...]
  *       [--sets phone,mild,queries] [--label NAME]
  *
  * Sets (same seeds and folders as bench/generalise.ts, so their photos are shared): clean held-back photos and their
  * phone-like copies (P@5), mild and hard (phone-like) copies of catalog items (own item first / in the top 5), each in
- * TUNE and HELD-OUT styles. --families adds, per family, hard copies of the same items with that family alone on, in
- * TUNE and in HELD-OUT styles, and phone-like copies in TUNE styles with that one family in its HELD-OUT style (what
- * each held-out style costs alone and within a phone photo). Choose on TUNE; HELD-OUT says whether it holds.
+ * TUNE and HELD-OUT styles. --families adds, per family, hard copies of the same items (the first --family-items of the
+ * sample) with that family alone on, in TUNE and in HELD-OUT styles; --one-held-out: phone-like copies in TUNE styles
+ * with that one family in its HELD-OUT style (what each held-out style costs alone and within a phone photo). Choose on TUNE; HELD-OUT says whether it holds.
  * Prints a table; saves it under `readings-<catalog>` in bench/results.json.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -44,6 +44,8 @@ const seed = Number(arg('seed', '1'));
 const copies = arg('copies', 'shopper');
 const augment = Number(arg('augment', '0.25'));
 const families = process.argv.includes('--families');
+/** How many of the item sample the per-family sets copy (the first of the same sample). */
+const familyItems = Number(arg('family-items', arg('items', '200')));
 const setKinds = arg('sets', 'queries,mild,phone').split(',');
 const label = arg('label', '');
 const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -102,7 +104,7 @@ const oneHeldOut = (family: Family): PhotoSet => ({
   name: `items-phone-tune-but-${family}`,
   kind: 'items',
   figure: 'top5',
-  ids: itemIds,
+  ids: itemIds.slice(0, familyItems),
   recipe: (id) => ({ ...recipeOf('phone', 'tune')(id), [family]: recipeOf('phone', 'held-out')(id)[family] }),
 });
 
@@ -110,7 +112,8 @@ const SETS: PhotoSet[] = [
   ...(setKinds.includes('queries') ? [{ name: 'queries-clean', kind: 'queries', figure: 'p5', ids: queryIds, recipe: null } as PhotoSet, shopperSet('phone', 'tune', 'queries', 'p5'), shopperSet('phone', 'held-out', 'queries', 'p5')] : []),
   ...(setKinds.includes('mild') ? [shopperSet('mild', 'tune', 'items', 'first'), shopperSet('mild', 'held-out', 'items', 'first')] : []),
   ...(setKinds.includes('phone') ? [shopperSet('phone', 'tune', 'items', 'top5'), shopperSet('phone', 'held-out', 'items', 'top5')] : []),
-  ...(families ? FAMILIES.flatMap((f) => [shopperSet(f, 'tune', 'items', 'top5'), shopperSet(f, 'held-out', 'items', 'top5'), oneHeldOut(f)]) : []),
+  ...(families ? FAMILIES.flatMap((f) => [shopperSet(f, 'tune', 'items', 'top5'), shopperSet(f, 'held-out', 'items', 'top5')].map((s) => ({ ...s, ids: s.ids.slice(0, familyItems) }))) : []),
+  ...(process.argv.includes('--one-held-out') ? FAMILIES.map(oneHeldOut) : []),
 ];
 
 /** The set's photos in <work>/sets/ (the folder bench/generalise.ts uses for the same set), made once. */
@@ -189,22 +192,49 @@ for (const s of SETS) {
     for (let p = 0; p < ids.length; p++) {
       const id = ids[p]!;
       const meta = styles.rows.get(id) as Metadata;
+      const have = byPhoto[p]!;
+      // Per reading (or average of readings): its nearest item's similarity in the same-product space (what chooseReading
+      // compares) and its search figure; computed once per photo, whichever variants share it.
+      const sims = new Map<string, number>();
+      const figures = new Map<string, number>();
+      const space = svc.search.spaces.sameProduct;
+      const similarity = async (name: string, f: PhotoFeatures) => {
+        if (!sims.has(name)) {
+          const v = svc.refinement.sameProductVectors([f])[0];
+          const nearest = v && space ? (await space.search(v, { k: 1, metric: 'cosine' }))[0] : undefined;
+          sims.set(name, nearest ? 1 - nearest.distance : -Infinity);
+        }
+        return sims.get(name)!;
+      };
+      const figure = async (name: string, f: PhotoFeatures) => {
+        if (!figures.has(name)) {
+          const a = svc.refinement.analyse(f);
+          const res = await svc.search.nearest(a.searchVector, { k: 10, metric: 'cosine', sameProduct: a.sameProductVector });
+          const rank = res.hits.findIndex((h) => h.id === id);
+          figures.set(name, s.figure === 'p5' ? precisionAtK(meta, res.hits.map((h) => h.metadata), 5).type : s.figure === 'first' ? Number(rank === 0) : Number(rank >= 0 && rank < 5));
+        }
+        return figures.get(name)!;
+      };
       for (const v of variantNames) {
         const spec = VARIANTS[v]!;
-        const have = byPhoto[p]!;
         const cands: Array<{ name: string; f: PhotoFeatures }> = [];
         if (spec.combine === 'mean') {
-          const parts = spec.mean!.filter((n) => have.has(n)).map((n) => have.get(n)!);
-          cands.push({ name: `mean(${spec.mean!.filter((n) => have.has(n)).join('+')})`, f: parts.length > 1 ? mean(parts) : parts[0]! });
+          const names = spec.mean!.filter((n) => have.has(n));
+          const parts = names.map((n) => have.get(n)!);
+          cands.push({ name: names.length > 1 ? `mean(${names.join('+')})` : names[0]!, f: parts.length > 1 ? mean(parts) : parts[0]! });
         }
         for (const n of spec.readings) if (have.has(n) && !(spec.combine === 'mean' && spec.mean!.includes(n))) cands.push({ name: n, f: have.get(n)! });
-        const pickIdx = cands.length > 1 ? await svc.search.chooseReading(svc.refinement.sameProductVectors(cands.map((c) => c.f))) : 0;
-        const pick = cands[pickIdx]!;
+        // As chooseReading: the first reading with the highest similarity (the first alone without a same-product space).
+        let pick = cands[0]!;
+        if (cands.length > 1 && space) {
+          let best = await similarity(pick.name, pick.f);
+          for (const c of cands.slice(1)) {
+            const sim = await similarity(c.name, c.f);
+            if (sim > best) [pick, best] = [c, sim];
+          }
+        }
         chosen[v]![pick.name] = (chosen[v]![pick.name] ?? 0) + 1;
-        const a = svc.refinement.analyse(pick.f);
-        const res = await svc.search.nearest(a.searchVector, { k: 10, metric: 'cosine', sameProduct: a.sameProductVector });
-        const rank = res.hits.findIndex((h) => h.id === id);
-        totals[v]! += s.figure === 'p5' ? precisionAtK(meta, res.hits.map((h) => h.metadata), 5).type : s.figure === 'first' ? Number(rank === 0) : Number(rank >= 0 && rank < 5);
+        totals[v]! += await figure(pick.name, pick.f);
       }
     }
   }
