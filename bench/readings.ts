@@ -26,7 +26,7 @@ import { embedProducts, type PhotoFeatures } from '../src/embedding/vectorize.js
 import { precisionAtK } from '../src/eval/metrics.js';
 import { decodeRgb, DECODE_MAX_SIDE } from '../src/imaging/decode.js';
 import { balancedReading, isolateProduct } from '../src/imaging/isolateProduct.js';
-import { cropAsIs, flipped, sharpened, shadesOfGrey } from '../src/imaging/queryReadings.js';
+import { cropAsIs, flipped, sharpened, shadesOfGrey } from '../src/imaging/readingTransforms.js';
 import type { DecodedRgb } from '../src/imaging/rgb.js';
 import { COPY_SETS, drawRecipe, FAMILIES, type CopyRecipe, type CopySetName, type Family, type Split } from '../src/imaging/shopperPhoto/recipe.js';
 import { renderCopy } from '../src/imaging/shopperPhoto/render.js';

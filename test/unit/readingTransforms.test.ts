@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cropAsIs, flipped, shadesOfGrey, sharpened } from '../../src/imaging/queryReadings.js';
+import { cropAsIs, flipped, shadesOfGrey, sharpened } from '../../src/imaging/readingTransforms.js';
 import { ISOLATE_TUNING } from '../../src/imaging/isolateProduct.js';
 import { rgbImage } from './toys.js';
 
