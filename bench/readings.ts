@@ -61,7 +61,7 @@ interface Variant {
   readonly readings: readonly ReadingName[];
   /** 'best': the reading whose nearest item in the same-product space is nearest (the query path's rule); 'mean': vectors averaged. */
   readonly combine: 'best' | 'mean';
-  /** With 'mean': the readings averaged (the rest compete with the average under 'best'). */
+  /** With 'mean': the readings averaged; the average and `readings` then compete as under 'best'. */
   readonly mean?: readonly ReadingName[];
 }
 const VARIANTS: Record<string, Variant> = {
@@ -71,10 +71,15 @@ const VARIANTS: Record<string, Variant> = {
   cropForAsIs: { readings: ['iso', 'balanced', 'crop'], combine: 'best' },
   sharp: { readings: ['iso', 'balanced', 'asIs', 'sharp'], combine: 'best' },
   grey: { readings: ['iso', 'balanced', 'asIs', 'grey'], combine: 'best' },
-  flipMean: { readings: ['iso', 'balanced', 'asIs'], combine: 'mean', mean: ['iso', 'flip'] },
-  isoAsIsMean: { readings: ['iso', 'balanced'], combine: 'mean', mean: ['iso', 'asIs'] },
-  isoCropMean: { readings: ['iso', 'balanced', 'asIs'], combine: 'mean', mean: ['iso', 'crop'] },
-  isoSharpMean: { readings: ['iso', 'balanced', 'asIs'], combine: 'mean', mean: ['iso', 'sharp'] },
+  flipMean: { readings: ['balanced', 'asIs'], combine: 'mean', mean: ['iso', 'flip'] },
+  isoAsIsMean: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'asIs'] },
+  isoCropMean: { readings: ['balanced', 'asIs'], combine: 'mean', mean: ['iso', 'crop'] },
+  isoSharpMean: { readings: ['balanced', 'asIs'], combine: 'mean', mean: ['iso', 'sharp'] },
+  isoCropMeanOrCrop: { readings: ['balanced', 'crop'], combine: 'mean', mean: ['iso', 'crop'] },
+  isoCropMeanOrIsoCrop: { readings: ['iso', 'balanced', 'crop'], combine: 'mean', mean: ['iso', 'crop'] },
+  isoCropMeanOnly: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'] },
+  isoCropAsIsMean: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'asIs'] },
+  isoCropGreyMean: { readings: ['balanced', 'asIs'], combine: 'mean', mean: ['iso', 'crop', 'grey'] },
 };
 const variantNames = arg('variants', Object.keys(VARIANTS).join(',')).split(',');
 for (const v of variantNames) if (!VARIANTS[v]) throw new Error(`--variants: one of ${Object.keys(VARIANTS).join(', ')}`);
@@ -223,7 +228,7 @@ for (const s of SETS) {
           const parts = names.map((n) => have.get(n)!);
           cands.push({ name: names.length > 1 ? `mean(${names.join('+')})` : names[0]!, f: parts.length > 1 ? mean(parts) : parts[0]! });
         }
-        for (const n of spec.readings) if (have.has(n) && !(spec.combine === 'mean' && spec.mean!.includes(n))) cands.push({ name: n, f: have.get(n)! });
+        for (const n of spec.readings) if (have.has(n)) cands.push({ name: n, f: have.get(n)! });
         // As chooseReading: the first reading with the highest similarity (the first alone without a same-product space).
         let pick = cands[0]!;
         if (cands.length > 1 && space) {
