@@ -261,5 +261,5 @@ saveResult(key, {
   variants: Object.fromEntries(variantNames.map((v) => [v, VARIANTS[v]])),
   rows,
   seconds: Math.round((performance.now() - started) / 1000),
-  command: `node --import tsx bench/readings.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN}${families ? ' --families' : ''} --sets ${setKinds.join(',')} --variants ${variantNames.join(',')}`,
+  command: `node --import tsx bench/readings.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN}${families ? ` --families --family-items ${familyItems}` : ''}${process.argv.includes('--one-held-out') ? ' --one-held-out' : ''} --sets ${setKinds.join(',')} --variants ${variantNames.join(',')}`,
 });
