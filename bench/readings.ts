@@ -63,6 +63,11 @@ interface Variant {
   readonly combine: 'best' | 'mean';
   /** With 'mean': the readings averaged; the average and `readings` then compete as under 'best'. */
   readonly mean?: readonly ReadingName[];
+  /**
+   * How the backbone vectors are averaged: 'unit' (the default) scales each to length 1 first, so the average is shorter than
+   * a backbone vector (whose two parts have length 1 each, √2 in all); 'raw' averages them as they are (each √2 long).
+   */
+  readonly scale?: 'unit' | 'raw';
 }
 const VARIANTS: Record<string, Variant> = {
   shipped: { readings: ['iso', 'balanced', 'asIs'], combine: 'best' },
@@ -80,6 +85,11 @@ const VARIANTS: Record<string, Variant> = {
   isoCropMeanOnly: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'] },
   isoCropAsIsMean: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'asIs'] },
   isoCropGreyMean: { readings: ['balanced', 'asIs'], combine: 'mean', mean: ['iso', 'crop', 'grey'] },
+  isoCropMeanOnlyRaw: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw' },
+  isoCropGreyMeanRaw: { readings: ['balanced', 'asIs'], combine: 'mean', mean: ['iso', 'crop', 'grey'], scale: 'raw' },
+  isoCropGreyMeanOnlyRaw: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'grey'], scale: 'raw' },
+  /** The isolated product's vector alone at the length a 'unit' average has: does the shorter vector do it? */
+  isoUnit: { readings: ['balanced', 'asIs'], combine: 'mean', mean: ['iso'] },
 };
 const variantNames = arg('variants', Object.keys(VARIANTS).join(',')).split(',');
 for (const v of variantNames) if (!VARIANTS[v]) throw new Error(`--variants: one of ${Object.keys(VARIANTS).join(', ')}`);
@@ -159,13 +169,13 @@ function readingsOf(img: DecodedRgb): Partial<Record<ReadingName, DecodedRgb | n
   return out;
 }
 
-const mean = (fs: readonly PhotoFeatures[]): PhotoFeatures => {
+const mean = (fs: readonly PhotoFeatures[], scale: 'unit' | 'raw'): PhotoFeatures => {
   const avg = (key: 'vector' | 'colour') => {
     const out = new Float32Array(fs[0]![key].length);
     for (const f of fs) {
       let norm = 0;
       for (const x of f[key]) norm += x * x;
-      const s = key === 'vector' ? 1 / Math.sqrt(norm || 1) : 1;
+      const s = key === 'vector' && scale === 'unit' ? 1 / Math.sqrt(norm || 1) : 1;
       for (let j = 0; j < out.length; j++) out[j]! += (f[key][j]! * s) / fs.length;
     }
     return out;
@@ -226,7 +236,10 @@ for (const s of SETS) {
         if (spec.combine === 'mean') {
           const names = spec.mean!.filter((n) => have.has(n));
           const parts = names.map((n) => have.get(n)!);
-          cands.push({ name: names.length > 1 ? `mean(${names.join('+')})` : names[0]!, f: parts.length > 1 ? mean(parts) : parts[0]! });
+          const scale = spec.scale ?? 'unit';
+          // One part alone is averaged too (a 'unit' average of one is that vector made shorter), except where it is the reading as it is.
+          const single = names.length === 1 && (spec.mean!.length > 1 || scale === 'raw');
+          cands.push({ name: single ? names[0]! : `${scale}-mean(${names.join('+')})`, f: single ? parts[0]! : mean(parts, scale) });
         }
         for (const n of spec.readings) if (have.has(n)) cands.push({ name: n, f: have.get(n)! });
         // As chooseReading: the first reading with the highest similarity (the first alone without a same-product space).
