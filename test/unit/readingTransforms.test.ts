@@ -42,3 +42,14 @@ test('flipped mirrors left and right', () => {
   assert.deepEqual(pixel(flipped(img), 0, 1), [40, 0, 0]);
   assert.deepEqual(pixel(flipped(flipped(img)), 3, 0), pixel(img, 3, 0));
 });
+
+test('averageReadings reads two readings as one: vectors and colour evidence averaged as they are, the first reading\'s photo shown', async () => {
+  const { averageReadings } = await import('../../src/app/averageReadings.js');
+  const photo = (isolation: 'replaced' | 'unchanged') => ({ product: rgbImage(2, 2, () => [0, 0, 0]), isolation, pixelHash: 'h' });
+  const a = { vector: Float32Array.from([1, 0, 2]), colour: Float32Array.from([0.5, 0.5]), photo: photo('replaced') };
+  const b = { vector: Float32Array.from([0, 1, 4]), colour: Float32Array.from([1, 0]), photo: photo('unchanged') };
+  const m = averageReadings(a, b);
+  assert.deepEqual([...m.vector], [0.5, 0.5, 3]);
+  assert.deepEqual([...m.colour], [0.75, 0.25]);
+  assert.equal(m.photo, a.photo);
+});
