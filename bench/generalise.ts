@@ -85,7 +85,8 @@ async function buildCatalog(): Promise<string> {
     return data;
   }
   mkdirSync(data, { recursive: true });
-  await copyCatalogFile(join(base, 'catalog.sqlite'), join(data, 'catalog.sqlite'));
+  // A run cut short before its model was written leaves the catalog with the training copies it embedded: they are kept.
+  if (!existsSync(join(data, 'catalog.sqlite'))) await copyCatalogFile(join(base, 'catalog.sqlite'), join(data, 'catalog.sqlite'));
   const store = await openCatalogStore(data);
   try {
     const t0 = performance.now();
