@@ -5,10 +5,14 @@
  * product, the balanced reading, the photo as it is, and the candidate readings below), embedded by the catalog's backbone,
  * and each VARIANT (which readings, and how they are combined: the one the same-product space explains best, as
  * src/services/search.ts chooseReading does, or their vectors averaged) is searched with the catalog's refinement and
- * same-product pin, as a photo search is. Variant `shipped` is the query path as it is.
+ * same-product pin, as a photo search is. Variant `shipped` is the query path as it is now (the isolated product and the
+ * as-is crop averaged, the balanced reading competing: src/app/queryPipeline.ts); `before` the one it replaced (the best of
+ * the isolated product, the balanced reading and the whole photo as it is), which results saved before the change name
+ * `shipped` (readings-6000-families, -variants1, -variants2, -variants3 in bench/results.json). Reading `asIs` is the whole
+ * photo, `crop` the as-is reading fitPhoto now gives.
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/readings.ts --catalog 6000
- *       [--queries 300] [--items 200] [--work /tmp/fashion-generalise] [--families [--family-items 150]] [--one-held-out] [--variants shipped,crop,...]
+ *       [--queries 300] [--items 200] [--work /tmp/fashion-generalise] [--families [--family-items 150]] [--one-held-out] [--variants shipped,before,...]
  *       [--sets phone,mild,queries] [--label NAME]
  *
  * Sets (same seeds and folders as bench/generalise.ts, so their photos are shared): clean held-back photos and their
@@ -70,7 +74,8 @@ interface Variant {
   readonly scale?: 'unit' | 'raw';
 }
 const VARIANTS: Record<string, Variant> = {
-  shipped: { readings: ['iso', 'balanced', 'asIs'], combine: 'best' },
+  shipped: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw' },
+  before: { readings: ['iso', 'balanced', 'asIs'], combine: 'best' },
   isoOnly: { readings: ['iso'], combine: 'best' },
   crop: { readings: ['iso', 'balanced', 'asIs', 'crop'], combine: 'best' },
   cropForAsIs: { readings: ['iso', 'balanced', 'crop'], combine: 'best' },
