@@ -6,12 +6,13 @@
  * and on the older generator's copies (src/imaging/rephotograph.ts, on which isolation's thresholds were chosen).
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/generalise.ts --from /work/cat/full [--catalog 6000]
- *       [--queries 400] [--items 300] [--copies shopper|rephotograph|none] [--augment 0.25] [--seed 1]
+ *       [--queries 400] [--items 300] [--copies shopper|shopper-soft|rephotograph|none] [--augment 0.25] [--seed 1]
  *       [--work /tmp/fashion-generalise] [--label -NAME] [--docs]
  *
  * - Catalog: `--catalog N` training-split items (src/catalog/split.ts) cut from DIR (a full catalog of the shared photos,
  *   isolation on; its vectors are reused), trained with `--augment` of its items as training copies made by `--copies`
- *   ('shopper': TUNE styles, the default; 'rephotograph': the older generator; 'none': no copies). Each `--copies` gets
+ *   ('shopper': TUNE styles, the default; 'shopper-soft': the same with half of them softened, src/refine/augment.ts
+ *   softShopperCopy; 'rephotograph': the older generator; 'none': no copies). Each `--copies` gets
  *   its own catalog folder, reused by later runs.
  * - Queries: `--queries` held-back items (never in the catalog): clean photos and phone-like copies (every family on).
  *   P@5 = same articleType in the top 5, strict = and baseColour.
@@ -36,7 +37,7 @@ import { ISOLATE_TUNING } from '../src/imaging/isolateProduct.js';
 import { PHOTO_CONDITIONS, rephotograph } from '../src/imaging/rephotograph.js';
 import { COPY_SETS, drawRecipe, HELD_OUT_STYLES, type CopySetName, type Split } from '../src/imaging/shopperPhoto/recipe.js';
 import { renderCopy } from '../src/imaging/shopperPhoto/render.js';
-import { rephotographCopy, shopperCopy } from '../src/refine/augment.js';
+import { rephotographCopy, shopperCopy, softShopperCopy } from '../src/refine/augment.js';
 import { isRefineModelFile } from '../src/refine/loadRefinement.js';
 import type { Metadata } from '../src/store/catalogStore.js';
 import { mulberry32 } from '../src/util/random.js';
@@ -51,7 +52,7 @@ const catalogN = Number(arg('catalog', '6000'));
 const queryN = Number(arg('queries', '400'));
 const itemN = Number(arg('items', '300'));
 const seed = Number(arg('seed', '1'));
-const copies = arg('copies', 'shopper') as 'shopper' | 'rephotograph' | 'none';
+const copies = arg('copies', 'shopper') as 'shopper' | 'shopper-soft' | 'rephotograph' | 'none';
 const augment = Number(arg('augment', '0.25'));
 const writeDocs = process.argv.includes('--docs');
 /** Names this run's result files in --work (e.g. '-surface-off'), so that runs of other settings sit beside it. */
@@ -84,13 +85,14 @@ async function buildCatalog(): Promise<string> {
     return data;
   }
   mkdirSync(data, { recursive: true });
-  await copyCatalogFile(join(base, 'catalog.sqlite'), join(data, 'catalog.sqlite'));
+  // A run cut short before its model was written leaves the catalog with the training copies it embedded: they are kept.
+  if (!existsSync(join(data, 'catalog.sqlite'))) await copyCatalogFile(join(base, 'catalog.sqlite'), join(data, 'catalog.sqlite'));
   const store = await openCatalogStore(data);
   try {
     const t0 = performance.now();
     const config = resolveConfig({ dataDir: data, isolate: 'on', threads: 2 }, {}, REPO_ROOT);
     const embedder = copies !== 'none' ? await Embedder.load(embedderOptions(config)) : null;
-    const makeCopy = copies === 'rephotograph' ? rephotographCopy : shopperCopy;
+    const makeCopy = copies === 'rephotograph' ? rephotographCopy : copies === 'shopper-soft' ? softShopperCopy : shopperCopy;
     const report = await trainCatalog(store, data, { onProgress: (m) => log(m), ...(embedder ? { augment: { share: augment, embedder, makeCopy } } : {}) });
     await embedder?.close();
     log(`trained on ${report.fitItems} items and ${report.copies.fit} copies (${copies}) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
@@ -316,7 +318,7 @@ function writeMarkdown(all: (typeof result)[]): void {
     '|---|---|---|---|---|',
   ];
   for (const r of shown) {
-    const name = r.copies === 'shopper' ? `shopper-photo TUNE (${r.augment})` : r.copies === 'rephotograph' ? `older generator (${r.augment})` : 'none';
+    const name = r.copies === 'shopper' ? `shopper-photo TUNE (${r.augment})` : r.copies === 'shopper-soft' ? `shopper-photo TUNE, half softened (${r.augment})` : r.copies === 'rephotograph' ? `older generator (${r.augment})` : 'none';
     const row = (label: string, g: (c: typeof r.tune) => string) => lines.push(`| ${name} | ${label} | ${g(r.tune)} | ${g(r.heldOut)} | ${g(r.older)} |`);
     lines.push(`| ${name} | clean P@5 / strict P@5 | ${f(r.clean.p5)} / ${f(r.clean.strictP5)} | (same photos) | |`);
     row('phone-like P@5 / strict', (c) => `${f(c.phoneP5)} / ${f(c.phoneStrictP5)}`);

@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import type { EmbeddedQuery } from '../embedding/queryBatcher.js';
+import { averageReadings } from './averageReadings.js';
 import { isUrl } from '../embedding/modelSource.js';
 import { encodeJpeg, readImageFile, VIEW_JPEG_QUALITY } from '../imaging/decode.js';
 import { fetchImage } from '../imaging/fetchImage.js';
@@ -36,7 +37,7 @@ export interface PipelineServices {
 export interface PhotoRead {
   readonly query: EmbeddedQuery;
   readonly handle: string;
-  /** The reading the catalog explains best (the isolated product, a balanced one, or the photo as it is). */
+  /** The reading the catalog explains best (the isolated product averaged with the photo as it is around it, or a balanced one). */
   readonly reading: Pick<EmbeddedQuery, 'vector' | 'colour' | 'photo'>;
   readonly analysis: Analysis;
 }
@@ -137,8 +138,13 @@ export class QueryPipeline {
   async readPhoto(source: PhotoSource): Promise<PhotoRead> {
     this.s.catalog.requireItems();
     const q = source.kind === 'handle' ? this.s.embedding.byHandle(source.handle) : await this.s.embedding.embed(...(await this.bytes(source)));
-    const readings = [q, ...(q.alternatives ?? [])];
-    const chosen = readings.length > 1 ? readings[await this.s.search.chooseReading(this.s.refinement.sameProductVectors(readings))]! : q;
+    // The isolated product and the photo as it is around it are read as one, their vectors averaged: on shopper-photo copies
+    // in styles no setting was chosen on, that found more of the right products than keeping whichever of the two the catalog
+    // explains better (bench/readings.ts, docs/relevance.md); the balanced reading still competes with the average.
+    const asIs = q.alternatives?.find((r) => r.photo.isolation === 'unchanged');
+    const first = asIs ? averageReadings(q, asIs) : q;
+    const readings = [first, ...(q.alternatives ?? []).filter((r) => r !== asIs)];
+    const chosen = readings.length > 1 ? readings[await this.s.search.chooseReading(this.s.refinement.sameProductVectors(readings))]! : first;
     return { query: q, handle: q.handle, reading: chosen, analysis: this.s.refinement.analyse(chosen) };
   }
 

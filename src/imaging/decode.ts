@@ -5,6 +5,7 @@ import { FashionError } from '../errors.js';
 import { requireImageType, type ImageType } from './imageType.js';
 import { balancedReading, isolateProduct, type IsolatedProduct } from './isolateProduct.js';
 import type { Preprocess } from './preprocess.js';
+import { cropAsIs } from './readingTransforms.js';
 import { fitToSquare, squareToRgb } from './resample.js';
 import type { DecodedRgb } from './rgb.js';
 
@@ -131,14 +132,17 @@ export interface FittedPhoto {
   readonly balanced?: DecodedRgb;
   /**
    * With `readings: 'both'`, the photo as it is, backdrop kept, when isolation replaced a backdrop: a cut that took part of the
-   * product or left a fringe of the backdrop costs more than the backdrop itself, so a photo search tries both.
+   * product or left a fringe of the backdrop costs more than the backdrop itself, so a photo search reads both. Cut to
+   * isolation's box and brought to the isolated product's detail (`cropAsIs`): a product small in the frame otherwise reads
+   * as mostly backdrop (issue 21: hard copies in HELD-OUT styles, own item in the top 5 0.440 -> 0.475; docs/relevance.md).
    */
   readonly asIs?: DecodedRgb;
 }
 
 /**
  * Decodes a photo once, hashes its pixels and isolates the product (when `p.isolate`). `readings: 'both'`
- * (query photos) also gives the other readings: balanced (a uniform light-grey backdrop taken as white) and as it is.
+ * (query photos) also gives the other readings: balanced (a uniform light-grey backdrop taken as white) and as it is
+ * (around the product, backdrop kept).
  */
 export async function fitPhoto(bytes: Uint8Array, p: Preprocess, options: { limits?: ImageLimits; label?: string; readings?: 'one' | 'both' } = {}): Promise<FittedPhoto> {
   const img = await decodeRgb(bytes, { ...options, background: p.background, maxSide: DECODE_MAX_SIDE });
@@ -146,7 +150,7 @@ export async function fitPhoto(bytes: Uint8Array, p: Preprocess, options: { limi
   const iso = isolateProduct(img);
   const both = options.readings === 'both';
   const balanced = both ? balancedReading(img, iso) : null;
-  const asIs = both && iso.method === 'replaced' ? img : null;
+  const asIs = both && iso.method === 'replaced' ? cropAsIs(img, iso.box) : null;
   return { product: iso.image, isolation: iso.method, pixelHash: hashPixels(img), ...(balanced ? { balanced: balanced.image } : {}), ...(asIs ? { asIs } : {}) };
 }
 

@@ -9,6 +9,7 @@ import { PHOTO_CONDITIONS, rephotograph, type PhotoConditions } from '../imaging
 import { trainingRecipe } from '../imaging/shopperPhoto/recipe.js';
 import { CopyPool, CopyWorkerStopped } from '../imaging/shopperPhoto/copyPool.js';
 import { renderCopy } from '../imaging/shopperPhoto/render.js';
+import { softenCopy } from '../imaging/shopperPhoto/softenCopy.js';
 import { mulberry32 } from '../util/random.js';
 import type { CatalogStore, StoredItem } from '../store/catalogStore.js';
 import { COLOUR_DIMS } from './colourFeatures.js';
@@ -66,6 +67,17 @@ export function shopperCopyWith(render: typeof renderCopy): CopyMaker {
     return render(photo, recipe, texture);
   };
 }
+
+/**
+ * Shopper-photo copies of which half also lose detail (softenCopy: reduced and enlarged back, a TUNE-side style), drawn
+ * from the item's seed apart from the recipe's draws, so the other half are the very copies `shopperCopy` makes.
+ * Compared with bench/generalise.ts --copies shopper-soft.
+ */
+export const softShopperCopy: CopyMaker = async (photo, seed, photoOf) => {
+  const copy = await shopperCopy(photo, seed, photoOf);
+  const rng = mulberry32((seed ^ 0x9e3779b9) >>> 0);
+  return rng() < 0.5 ? softenCopy(copy, rng) : copy;
+};
 
 /** The older generator's training copies, as training made them before the shopper-photo generator (for comparison). */
 export const rephotographCopy: CopyMaker = (photo, seed) => {

@@ -131,3 +131,26 @@ test('a pool whose workers were stopped says so instead of failing like one bad 
   await pool.close();
   await assert.rejects(pool.render(await studioShot(), {}), (err) => err instanceof CopyWorkerStopped);
 });
+
+test('a softened training copy keeps its size and loses fine detail; the same draws give the same bytes', async () => {
+  const { softenCopy } = await import('../../src/imaging/shopperPhoto/softenCopy.js');
+  // Fine stripes, 2 px wide: a copy reduced to at most 60% and enlarged back keeps them only faintly.
+  const data = Buffer.alloc(240 * 320 * 3);
+  for (let i = 0; i < 240 * 320; i++) data.fill((i % 240) % 4 < 2 ? 20 : 235, i * 3, i * 3 + 3);
+  const jpeg = await sharp(data, { raw: { width: 240, height: 320, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+  const soft = await softenCopy(jpeg, mulberry32(5));
+  assert.deepEqual(soft, await softenCopy(jpeg, mulberry32(5)));
+  const spread = async (b: Buffer) => {
+    const img = await decodeRgb(b);
+    let lo = 255, hi = 0;
+    for (let x = 100; x < 140; x++) {
+      const v = img.data[(160 * img.width + x) * 3]!;
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    return { size: [img.width, img.height], range: hi - lo };
+  };
+  const before = await spread(jpeg), after = await spread(soft);
+  assert.deepEqual(after.size, before.size);
+  assert.ok(before.range > 150 && after.range < before.range * 0.75, `${before.range} -> ${after.range}`);
+});
