@@ -1,7 +1,7 @@
 // `npm run bench`: every speed benchmark in turn (one at a time: they would share the same cores), then
 // bench/results.json and the table in docs/bench.md. Needs an indexed demo catalog: `npm start` makes one
 // in ./.fashion, or pass --data DIR. From one run: equal-work ingest against the Python reference and default ingest
-// (bench/ingestVsReference.ts), training copies per second (bench/copies.ts), training time (bench/train.ts, on a copy
+// (bench/ingestVsReference.ts), training copies per second (bench/copies.ts: made; bench/trainingCopies.ts: made and embedded), training time (bench/train.ts, on a copy
 // of the catalog), query latency of catalog photos and of phone-like photos (bench/query.ts), and the HNSW figures.
 // --synthetic N sets the synthetic ANN size (default 1,000,000; 0 skips it). --phone-photos DIR queries with those
 // photos (default: 300 phone-like copies of held-back catalog photos, made once under the system's temp folder).
@@ -42,7 +42,11 @@ if (!existsSync(catalogFile(data))) {
   execFileSync(process.execPath, [join(REPO_ROOT, 'bin', 'fashion.js'), 'index', demo.images, '--metadata', demo.metadata, '--data', data], { stdio: 'inherit' });
 }
 if (part('ingest')) tsx('ingestVsReference.ts', '--n', '5000');
-if (part('copies')) tsx('copies.ts', '--photos', '300');
+if (part('copies')) {
+  tsx('copies.ts', '--photos', '300');
+  // Copies made AND embedded as training makes them, on a copy of the catalog (its stored copies made again and compared).
+  tsx('trainingCopies.ts', '--data', data, '--limit', '1000', '--save');
+}
 if (part('train')) tsx('train.ts', '--data', data, '--save');
 if (part('query')) {
   tsx('query.ts', '--data', data, '--n', '300');

@@ -37,9 +37,10 @@ try {
   if (haveIds.length === 0) throw new Error(`Expected ${from} to hold training copies to compare with (index it with its labels first)`);
   const before = (await store.loadFeatures('copy', haveIds))!;
   const width = before.length / haveIds.length;
+  const rowOf = new Map(haveIds.map((id, k) => [id, k]));
   // The copies set aside: embedCopies makes those the catalog lacks. With --limit, the rest stay (and are not made).
   const redo = new Set(limit > 0 ? haveIds.slice(0, limit) : haveIds);
-  const kept = new Map(haveIds.filter((id) => !redo.has(id)).map((id) => [id, before.subarray(haveIds.indexOf(id) * width, (haveIds.indexOf(id) + 1) * width)]));
+  const kept = new Map(haveIds.filter((id) => !redo.has(id)).map((id) => [id, before.subarray(rowOf.get(id)! * width, (rowOf.get(id)! + 1) * width)]));
   await store.putFeatures('copy', kept, { replace: true });
   const share = config.augment;
   const embedder = await Embedder.load(ingestEmbedderOptions(config, identity));
@@ -55,7 +56,7 @@ try {
     let maxDiff = 0;
     if (after) {
       ids.forEach((id, r) => {
-        const k = haveIds.indexOf(id);
+        const k = rowOf.get(id)!;
         let d = 0;
         for (let j = 0; j < width; j++) d = Math.max(d, Math.abs(after[r * width + j]! - before[k * width + j]!));
         if (d === 0) same++;
