@@ -1,23 +1,24 @@
 // `npm run bench`: every speed benchmark in turn (one at a time: they would share the same cores), then
 // bench/results.json and the table in docs/bench.md. Needs an indexed demo catalog: `npm start` makes one
 // in ./.fashion, or pass --data DIR. From one run: equal-work ingest against the Python reference and default ingest
-// (bench/ingestVsReference.ts), training copies per second (bench/copies.ts), training time (bench/train.ts, on a copy
+// (bench/ingestVsReference.ts), training copies per second (bench/copies.ts: made; bench/trainingCopies.ts: made and embedded), training time (bench/train.ts, on a copy
 // of the catalog), query latency of catalog photos and of phone-like photos (bench/query.ts), and the HNSW figures.
 // --synthetic N sets the synthetic ANN size (default 1,000,000; 0 skips it). --phone-photos DIR queries with those
 // photos (default: 300 phone-like copies of held-back catalog photos, made once under the system's temp folder).
-// --full-index on (opt-in: many minutes) also times the first full index of the demo catalog from an empty catalog.
+// --full-index on (opt-in: many minutes) also times the first full index of the demo catalog from an empty catalog
+// (bench/firstIndex.ts; --full-index-limit N: of a sample of N photos).
 // --only ingest|copies|train|query|ann runs one part.
 // The PostgreSQL block (bench/postgres.ts on the catalog migrated into PostgreSQL, bench/pgScale.ts on synthetic vectors) runs when a database
 // is given (--database URL, or FASHION_DATABASE_URL / FASHION_TEST_DATABASE_URL) and is skipped with a message otherwise;
 // --pg-sizes sets pgScale's sizes.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { catalogFile } from '../src/catalog/openCatalog.js';
 import { isHeldBack } from '../src/catalog/split.js';
 import { demoCatalog, REPO_ROOT } from '../src/config.js';
-import { arg, makeCopies, round, saveResult, seedFrom } from './common.js';
+import { arg, makeCopies, seedFrom } from './common.js';
 import { writeBenchTable } from './benchTable.js';
 
 const data = arg('data', '.fashion');
@@ -30,26 +31,22 @@ const tsx = (script: string, ...args: string[]) => {
 };
 const demo = demoCatalog();
 
+// The first full index of the demo catalog from an empty one, as `npm start` runs it: embedding, copies, training, graph
+// (bench/firstIndex.ts, each stage timed; --full-index-limit N indexes a sample of N photos instead, saved as a subset).
 if (arg('full-index', 'off') === 'on') {
-  // The first full index of the demo catalog from an empty one, as `npm start` runs it: embedding, copies, training, graph.
-  if (!demo) throw new Error('No shared demo catalog to index');
-  const dir = mkdtempSync(join(tmpdir(), 'fashion-bench-full-index-'));
-  try {
-    const t0 = performance.now();
-    execFileSync(process.execPath, [join(REPO_ROOT, 'bin', 'fashion.js'), 'index', demo.images, '--metadata', demo.metadata, '--data', dir, '--json'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const seconds = (performance.now() - t0) / 1000;
-    console.log(JSON.stringify({ fullIndexSeconds: round(seconds, 1) }));
-    saveResult('fullIndex', { photos: readdirSync(demo.images).length, seconds: round(seconds, 1), minutes: round(seconds / 60, 1) });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const limit = arg('full-index-limit', '0');
+  tsx('firstIndex.ts', '--save', ...(limit !== '0' ? ['--limit', limit] : []));
 }
 if (!existsSync(catalogFile(data))) {
   if (!demo) throw new Error('No catalog at --data and no shared demo catalog to index');
   execFileSync(process.execPath, [join(REPO_ROOT, 'bin', 'fashion.js'), 'index', demo.images, '--metadata', demo.metadata, '--data', data], { stdio: 'inherit' });
 }
 if (part('ingest')) tsx('ingestVsReference.ts', '--n', '5000');
-if (part('copies')) tsx('copies.ts', '--photos', '300');
+if (part('copies')) {
+  tsx('copies.ts', '--photos', '300');
+  // Copies made AND embedded as training makes them, on a copy of the catalog (its stored copies made again and compared).
+  tsx('trainingCopies.ts', '--data', data, '--limit', '1000', '--save');
+}
 if (part('train')) tsx('train.ts', '--data', data, '--save');
 if (part('query')) {
   tsx('query.ts', '--data', data, '--n', '300');

@@ -2,11 +2,10 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Embedder } from '../embedding/embedder.js';
-import { embedPreparedFeatures, prepareBatch } from '../embedding/vectorize.js';
-import { FashionError } from '../errors.js';
 import { readImageFile } from '../imaging/decode.js';
 import { PHOTO_CONDITIONS, rephotograph, type PhotoConditions } from '../imaging/rephotograph.js';
-import { trainingRecipe } from '../imaging/shopperPhoto/recipe.js';
+import { trainingRecipe, type CopyRecipe } from '../imaging/shopperPhoto/recipe.js';
+import { fitCopy, type FittedCopy } from '../imaging/shopperPhoto/fitCopy.js';
 import { CopyPool, CopyWorkerStopped } from '../imaging/shopperPhoto/copyPool.js';
 import { renderCopy } from '../imaging/shopperPhoto/render.js';
 import { softenCopy } from '../imaging/shopperPhoto/softenCopy.js';
@@ -62,8 +61,7 @@ export const shopperCopy: CopyMaker = shopperCopyWith(renderCopy);
 /** The same copies, rendered by `render` (a CopyPool's, on worker threads). */
 export function shopperCopyWith(render: typeof renderCopy): CopyMaker {
   return async (photo, seed, photoOf) => {
-    const recipe = trainingRecipe(mulberry32(seed));
-    const texture = recipe.backdrop?.style === 'photo' ? await photoOf(recipe.backdrop.texture.pick) : undefined;
+    const { recipe, texture } = await shopperRecipe(seed, photoOf);
     return render(photo, recipe, texture);
   };
 }
@@ -79,6 +77,12 @@ export const softShopperCopy: CopyMaker = async (photo, seed, photoOf) => {
   return rng() < 0.5 ? softenCopy(copy, rng) : copy;
 };
 
+/** A training copy's recipe from its seed, with the other catalog photo its backdrop is cut from when it has one. */
+async function shopperRecipe(seed: number, photoOf: (pick: number) => Promise<Uint8Array>): Promise<{ recipe: CopyRecipe; texture: Uint8Array | undefined }> {
+  const recipe = trainingRecipe(mulberry32(seed));
+  return { recipe, texture: recipe.backdrop?.style === 'photo' ? await photoOf(recipe.backdrop.texture.pick) : undefined };
+}
+
 /** The older generator's training copies, as training made them before the shopper-photo generator (for comparison). */
 export const rephotographCopy: CopyMaker = (photo, seed) => {
   const rng = mulberry32(seed);
@@ -89,50 +93,78 @@ export const rephotographCopy: CopyMaker = (photo, seed) => {
  * Makes and embeds the copies that the items chosen by `share` lack. A photo that cannot be read or copied
  * is skipped (it simply gets no copy). Returns how many copies were added. Copies stored before by another
  * generator are kept (drop the catalog's 'copy' features to make them again).
+ *
+ * The work is a pipeline, so that no stage waits for another: by default the copy workers (one per core) render each
+ * copy and also decode, isolate and fit it for the model (CopyPool.renderFitted; isolating a phone-sized copy costs
+ * about as much as rendering it), `ahead` batches ahead of the batch in the model, while the calling thread only
+ * reads photos, hands rows to the inference thread and stores vectors. Batches are the same `batchSize` slices of the
+ * same list in the same order as before, and each copy's input row is what prepareBatch would have made of its JPEG,
+ * so the stored vectors are the same (bench/trainingCopies.ts checks it against a catalog's stored copies).
  */
 export async function embedCopies(
   store: CatalogStore,
   embedder: Embedder,
   items: readonly StoredItem[],
-  options: { root: string; share: number; batchSize?: number; onProgress?: (done: number, total: number) => void; makeCopy?: CopyMaker },
+  options: { root: string; share: number; batchSize?: number; ahead?: number; onProgress?: (done: number, total: number) => void; makeCopy?: CopyMaker },
 ): Promise<number> {
   const have = await store.featureIds('copy');
   const todo = items.filter((it) => it.metadata.articleType && getsCopy(it.id, options.share) && !have.has(it.id));
   const batchSize = options.batchSize ?? 32;
-  // By default the copies are rendered on worker threads, one per core (their pixel passes are JavaScript).
+  const ahead = Math.max(1, options.ahead ?? 2);
+  const p = embedder.identity.preprocess;
+  // By default the copies are rendered and fitted on worker threads, one per core (their pixel passes are JavaScript).
   const pool = options.makeCopy || todo.length === 0 ? null : CopyPool.create(Math.min(2, availableParallelism()));
-  const makeCopy = options.makeCopy ?? shopperCopyWith((photo, recipe, texture) => pool!.render(photo, recipe, texture));
+  const makeCopy = options.makeCopy;
   const photoOf = (pick: number) => readImageFile(join(options.root, items[pick % items.length]!.path));
+  const fitted = async (it: StoredItem): Promise<FittedCopy | null> => {
+    try {
+      const seed = createHash('sha256').update(`copy:${it.id}`).digest().readUInt32BE(0);
+      const photo = await readImageFile(join(options.root, it.path));
+      if (makeCopy) return await fitCopy(await makeCopy(photo, seed, photoOf), p, `copy of ${it.path}`);
+      const { recipe, texture } = await shopperRecipe(seed, photoOf);
+      return await pool!.renderFitted(photo, recipe, texture, p);
+    } catch (err) {
+      // One photo that cannot be copied gets no copy; stopped workers would fail every copy, which is no photo's fault.
+      if (err instanceof CopyWorkerStopped) throw err;
+      return null;
+    }
+  };
+  const batches: StoredItem[][] = [];
+  for (let i = 0; i < todo.length; i += batchSize) batches.push(todo.slice(i, i + batchSize));
+  const started: Array<Promise<Array<FittedCopy | null>>> = [];
+  const start = (k: number) => {
+    if (k >= batches.length) return;
+    const batch = Promise.all(batches[k]!.map(fitted));
+    // Awaited in turn below; a failure meanwhile (stopped workers) is never left unhandled.
+    batch.catch(() => undefined);
+    started[k] = batch;
+  };
+  const dims = embedder.dims;
   let added = 0;
+  let done = 0;
   try {
-    for (let i = 0; i < todo.length; i += batchSize) {
-      const part = todo.slice(i, i + batchSize);
-      const photos = await Promise.all(
-        part.map(async (it) => {
-          try {
-            const seed = createHash('sha256').update(`copy:${it.id}`).digest().readUInt32BE(0);
-            return await makeCopy(await readImageFile(join(options.root, it.path)), seed, photoOf);
-          } catch (err) {
-            // One photo that cannot be copied gets no copy; stopped workers would fail every copy, which is no photo's fault.
-            if (err instanceof CopyWorkerStopped) throw err;
-            return null;
-          }
-        }),
-      );
-      const kept = part.filter((_, j) => photos[j]);
-      const prepared = await prepareBatch(embedder, photos.filter((p): p is Buffer => !!p).map((bytes, j) => ({ bytes, label: `copy of ${kept[j]!.path}` })));
-      const features = await embedPreparedFeatures(embedder, prepared);
-      const rows = new Map<string, Float32Array>();
-      features.forEach((f, j) => {
-        if (f instanceof FashionError) return;
-        const v = new Float32Array(f.vector.length + COLOUR_DIMS);
-        v.set(f.vector);
-        v.set(f.colour, f.vector.length);
-        rows.set(kept[j]!.id, v);
+    for (let k = 0; k < ahead; k++) start(k);
+    for (let k = 0; k < batches.length; k++) {
+      const part = batches[k]!;
+      const rows = await started[k]!;
+      // The next batch's copies start now, while this one is in the model.
+      start(k + ahead);
+      const kept = part.flatMap((it, j) => (rows[j] ? [{ it, row: rows[j] }] : []));
+      const per = 3 * p.size * p.size;
+      const tensor = new Float32Array(kept.length * per);
+      kept.forEach(({ row }, j) => tensor.set(row.tensor, j * per));
+      const out = kept.length > 0 ? await embedder.embedBatch(tensor, kept.length) : new Float32Array(0);
+      const vectors = new Map<string, Float32Array>();
+      kept.forEach(({ it, row }, j) => {
+        const v = new Float32Array(dims + COLOUR_DIMS);
+        v.set(out.subarray(j * dims, (j + 1) * dims));
+        v.set(row.colour, dims);
+        vectors.set(it.id, v);
       });
-      await store.putFeatures('copy', rows);
-      added += rows.size;
-      options.onProgress?.(Math.min(i + batchSize, todo.length), todo.length);
+      await store.putFeatures('copy', vectors);
+      added += vectors.size;
+      done += part.length;
+      options.onProgress?.(done, todo.length);
     }
   } finally {
     await pool?.close();

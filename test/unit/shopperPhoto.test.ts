@@ -125,6 +125,37 @@ test('copies rendered on worker threads are the same bytes as on the calling thr
   }
 });
 
+test('copies fitted on worker threads give the model the same input as an ingest would make of their JPEG', async () => {
+  const { CopyPool, CopyWorkerStopped } = await import('../../src/imaging/shopperPhoto/copyPool.js');
+  const { fitCopy } = await import('../../src/imaging/shopperPhoto/fitCopy.js');
+  const { prepareBatch } = await import('../../src/embedding/vectorize.js');
+  const { IMAGENET_PREPROCESS } = await import('../../src/imaging/preprocess.js');
+  const p = { ...IMAGENET_PREPROCESS, isolate: true as const };
+  // prepareBatch reads only the model's preprocessing from its embedder.
+  const embedder = { identity: { preprocess: p } } as unknown as Parameters<typeof prepareBatch>[0];
+  const photo = await studioShot();
+  const texture = await textureShot();
+  const pool = CopyPool.create(2);
+  try {
+    const recipes = [1, 2, 3, 4, 5, 6].map((seed) => trainingRecipe(mulberry32(seed)));
+    const pooled = await Promise.all(recipes.map((r) => pool.renderFitted(photo, r, texture, p)));
+    const jpegs = await Promise.all(recipes.map((r) => renderCopy(photo, r, texture)));
+    const batch = await prepareBatch(embedder, jpegs.map((bytes, k) => ({ bytes, label: `copy ${k}` })));
+    const per = 3 * p.size * p.size;
+    for (const [k, f] of pooled.entries()) {
+      assert.equal(batch.slots[k], k);
+      assert.deepEqual(f.tensor, batch.tensor.slice(k * per, (k + 1) * per));
+      assert.deepEqual(f.colour, batch.colours[k]);
+      assert.deepEqual(f, await fitCopy(jpegs[k]!, p, `copy ${k}`));
+    }
+    // A photo that cannot be copied fails alone; the pool goes on.
+    await assert.rejects(pool.renderFitted(new Uint8Array([1, 2, 3]), recipes[0]!, undefined, p), (err) => !(err instanceof CopyWorkerStopped));
+    assert.equal((await pool.renderFitted(photo, recipes[1]!, texture, p)).tensor.length, per);
+  } finally {
+    await pool.close();
+  }
+});
+
 test('a pool whose workers were stopped says so instead of failing like one bad photo', async () => {
   const { CopyPool, CopyWorkerStopped } = await import('../../src/imaging/shopperPhoto/copyPool.js');
   const pool = CopyPool.create(1);

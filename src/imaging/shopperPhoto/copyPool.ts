@@ -1,6 +1,8 @@
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../../workers/start.js';
+import type { Preprocess } from '../preprocess.js';
 import type { CopyReply, CopyRequest } from './copyWorker.js';
+import type { FittedCopy } from './fitCopy.js';
 import type { CopyRecipe } from './recipe.js';
 
 /** A copy worker stopped: every copy after it would fail too, unlike one photo that cannot be copied. */
@@ -8,10 +10,11 @@ export class CopyWorkerStopped extends Error {}
 
 /**
  * Renders copies on worker threads (src/imaging/shopperPhoto/copyWorker.ts), each request to the thread with the
- * fewest in flight. The same recipe gives the same bytes as `renderCopy` on the calling thread.
+ * fewest in flight. The same recipe gives the same bytes as `renderCopy` on the calling thread, and `renderFitted`
+ * the same model input as `fitCopy` of those bytes there.
  */
 export class CopyPool {
-  private readonly pending = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void; worker: number }>();
+  private readonly pending = new Map<number, { resolve: (r: Buffer | FittedCopy) => void; reject: (e: Error) => void; worker: number }>();
   private readonly load: number[];
   private next = 0;
 
@@ -24,6 +27,7 @@ export class CopyPool {
         this.pending.delete(reply.id);
         this.load[k]!--;
         if ('error' in reply) p.reject(new Error(reply.error));
+        else if ('fitted' in reply) p.resolve(reply.fitted);
         else p.resolve(Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength));
       });
       w.on('error', (err) => this.failAll(k, new CopyWorkerStopped(`a copy worker failed: ${err.message}`, { cause: err })));
@@ -36,13 +40,22 @@ export class CopyPool {
   }
 
   render(photo: Uint8Array, recipe: CopyRecipe, texture?: Uint8Array): Promise<Buffer> {
+    return this.send({ id: 0, photo, recipe, ...(texture ? { texture } : {}) }) as Promise<Buffer>;
+  }
+
+  /** The copy decoded, isolated and fitted for a model with preprocessing `p` (fitCopy) on the worker: its input row and colour evidence. */
+  renderFitted(photo: Uint8Array, recipe: CopyRecipe, texture: Uint8Array | undefined, p: Preprocess): Promise<FittedCopy> {
+    return this.send({ id: 0, photo, recipe, ...(texture ? { texture } : {}), fit: p }) as Promise<FittedCopy>;
+  }
+
+  private send(req: CopyRequest): Promise<Buffer | FittedCopy> {
     if (this.stopped) return Promise.reject(new CopyWorkerStopped('the copy workers were stopped'));
     const k = this.load.indexOf(Math.min(...this.load));
     const id = this.next++;
     this.load[k]!++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker: k });
-      this.workers[k]!.postMessage({ id, photo, recipe, ...(texture ? { texture } : {}) } satisfies CopyRequest);
+      this.workers[k]!.postMessage({ ...req, id } satisfies CopyRequest);
     });
   }
 
