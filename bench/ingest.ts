@@ -1,6 +1,6 @@
 // Ingest throughput: embeds N shared catalog photos into a fresh temporary catalog, end to end
 // (read, decode, fit, infer, write), and prints images/s. Usage: tsx bench/ingest.ts [--n 4000] [--batch 32] [--threads 2]
-// [--isolate on|off] [--second-model none] (MobileNetV2 alone: the reference's work, bench/ingestVsReference.ts)
+// [--isolate on|off] [--second-model none] (MobileNetV2 alone: the reference's work, bench/ingestVsReference.ts) [--no-save]
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,5 +46,5 @@ const result = {
   failed: report.failed.length,
 };
 console.log(JSON.stringify(result));
-saveResult(`ingest_${size}px_isolate-${isolate}${secondModel === 'none' ? '_first-model-alone' : ''}`, result);
+if (!process.argv.includes('--no-save')) saveResult(`ingest_${size}px_isolate-${isolate}${secondModel === 'none' ? '_first-model-alone' : ''}`, result);
 rmSync(root, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 """The Python reference pipeline of bench/ingestVsReference.ts (REFERENCE-MEASUREMENTS.md): PIL decode, white pad to
 a square, bilinear resize to 224, ImageNet mean/std, onnxruntime MobileNetV2-int8 cut at its last feature map (the
 product's own head-cut model, passed in), global max pooling in the graph, batches of 32 on 2 threads, vectors to a
-file. Prints one JSON line. Usage: python3 reference_ingest.py MODEL.onnx PHOTO_DIR N OUT.f32
+file. Prints one JSON line. Usage: python3 reference_ingest.py MODEL.onnx PHOTO_DIR N OUT.f32 [THREADS=2]
 """
 import json
 import os
@@ -13,9 +13,10 @@ import onnxruntime as ort
 from PIL import Image
 
 model, photo_dir, n, out_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+threads = int(sys.argv[5]) if len(sys.argv) > 5 else 2
 files = sorted(os.listdir(photo_dir))[:n]
 opts = ort.SessionOptions()
-opts.intra_op_num_threads = 2
+opts.intra_op_num_threads = threads
 opts.inter_op_num_threads = 1
 session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 input_name = session.get_inputs()[0].name
@@ -39,4 +40,4 @@ with open(out_path, "wb") as out:
         vectors = session.run(None, {input_name: batch})[0].reshape(len(batch), -1).astype(np.float32)
         out.write(vectors.tobytes())
 seconds = time.perf_counter() - started
-print(json.dumps({"images": len(files), "seconds": round(seconds, 2), "imagesPerSecond": round(len(files) / seconds, 1)}))
+print(json.dumps({"images": len(files), "seconds": round(seconds, 2), "imagesPerSecond": round(len(files) / seconds, 1), "onnxruntime": ort.__version__}))
