@@ -89,9 +89,13 @@ export function writeBenchTable(): void {
   lines.push('| figure | value | goal |', '|---|---|---|');
   if (r.ingestVsReference) {
     const x = r.ingestVsReference;
-    const ref = x.reference.measured ? `reference's ${x.reference.imagesPerSecond} images/s in the same run` : `reference's recorded ${x.reference.imagesPerSecond} images/s (not run: this machine's python3 has no onnxruntime)`;
-    lines.push(`| equal-work ingest: MobileNetV2 alone, isolation off, with the store (${x.photos} photos) | ${x.equalWork.imagesPerSecond} images/s = ${x.equalWorkVsReference}x the Python ${ref} | >= 1.2x the reference |`);
-    lines.push(`| default ingest: MobileNetV2 + SqueezeNet, isolation on (${x.photos} photos) | ${x.defaultIngest.imagesPerSecond} images/s | |`);
+    const runs = (r: { runs?: number[] }) => (r.runs && r.runs.length > 1 ? ` (median of ${r.runs.join(', ')})` : '');
+    const ref = x.reference.measured
+      ? `reference's ${x.reference.imagesPerSecond} images/s${runs(x.reference)} in the same run, rounds alternating`
+      : `reference's recorded ${x.reference.imagesPerSecond} images/s (not run: this machine's python3 has no onnxruntime)`;
+    const agree = x.vectorsAgree ? `; the two pipelines' vectors of the same photo: cosine mean ${x.vectorsAgree.meanCosine}, min ${x.vectorsAgree.minCosine} (${x.vectorsAgree.photos} photos; the fits differ: PIL pads then resizes to whole bytes, the product resizes into the square in floats)` : '';
+    lines.push(`| equal-work ingest: MobileNetV2 alone, isolation off, with the store (${x.photos} photos, ${x.threads ?? 2} threads) | ${x.equalWork.imagesPerSecond} images/s${runs(x.equalWork)} = ${x.equalWorkVsReference}x the Python ${ref}${agree} | >= 1.2x the reference |`);
+    if (x.defaultIngest) lines.push(`| default ingest: MobileNetV2 + SqueezeNet, isolation on (${x.photos} photos) | ${x.defaultIngest.imagesPerSecond} images/s | |`);
   }
   if (r.train) {
     const t = r.train;
