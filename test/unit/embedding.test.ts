@@ -125,6 +125,26 @@ test('a batch of two gives the two single vectors', async () => {
   await assert.rejects(e.embedBatch(new Float32Array(PLANE), 2), (err: unknown) => err instanceof FashionError && err.code === 'input/invalid');
 });
 
+test('two sessions, as an ingest has: two batches in flight run one on each, and the vectors are those of one session', async () => {
+  const one = await load({ threads: 2 });
+  const two = await load({ threads: 2, sessions: 2 });
+  const batches = [1, 2, 3, 4].map((s) => {
+    const b = new Float32Array(2 * PLANE);
+    b.set(randomImage(s * 10), 0);
+    b.set(randomImage(s * 10 + 1), PLANE);
+    return b;
+  });
+  const expected = await Promise.all(batches.map((b) => one.embedBatch(b.slice(), 2)));
+  let onFirst = 0;
+  const count = () => onFirst++;
+  two.thread.on('run', count);
+  const got = await Promise.all(batches.map((b) => two.embedBatch(b.slice(), 2)));
+  two.thread.off('run', count);
+  // Four batches asked at once: the first session takes every other one, not all four.
+  assert.equal(onFirst, 2);
+  got.forEach((v, i) => assert.deepEqual(v, expected[i], `batch ${i}`));
+});
+
 test('a graph that declares a batch of one is cut with an open batch: a batch of two still embeds', async () => {
   const fixed = toyClassifier({ channels: 6, classes: 4, seed: 3, fixedBatch: true });
   const file = join(root, 'toy-fixed.onnx');
