@@ -155,9 +155,28 @@ export class Embedder {
     if (batch.length < count * per) throw new FashionError('input/invalid', `Expected ${count * per} floats for ${count} images but received ${batch.length}`);
     const images = batch.subarray(0, count * per);
     if (count > 1 && this.oneAtATime) return this.oneByOne(images, count, per);
-    // The session with the fewest runs in flight (the first on a tie): two batches in flight run side by side.
+    if (count > 1 && this.threads.length > 1 && !this.cut.sourceBatchFixed && this.inFlight.every((n) => n === 0)) {
+      // A batch alone (a caller that embeds one batch at a time: training copies, a queue worker) is split between the
+      // idle sessions, so that it still has every thread. The first part travels in the batch's own buffer (the worker
+      // reads the rows its shape asks for); the others are copied out of it.
+      const rows = Math.ceil(count / this.threads.length);
+      // Every copy is made before the first part's run moves the buffer away.
+      const parts: Array<{ input: Float32Array; n: number }> = [];
+      for (let at = 0; at < count; at += rows) parts.push({ input: at === 0 ? images : images.slice(at * per, Math.min(count, at + rows) * per), n: Math.min(rows, count - at) });
+      const outs = await Promise.all(parts.map((p, k) => this.runOn(k, p.input, p.n, per)));
+      const out = new Float32Array(outs.reduce((s, o) => s + o.length, 0));
+      outs.reduce((at, o) => (out.set(o, at), at + o.length), 0);
+      return out;
+    }
+    // Otherwise the session with the fewest runs in flight (the first on a tie): two batches in flight run side by side.
     let k = 0;
     for (let i = 1; i < this.threads.length; i++) if (this.inFlight[i]! < this.inFlight[k]!) k = i;
+    return this.runOn(k, images, count, per);
+  }
+
+  /** Runs the first `count` images of `images` on session `k`; `images` is handed over (moved to the thread when whole). */
+  private async runOn(k: number, images: Float32Array, count: number, per: number): Promise<Float32Array> {
+    const side = this.identity.preprocess.size;
     this.inFlight[k]!++;
     try {
       const out = await this.threads[k]!.run(images, [count, 3, side, side], this.cut.inputName, this.cut.outputName, { transfer: true });
