@@ -1,6 +1,7 @@
 // Ingest throughput: embeds N shared catalog photos into a fresh temporary catalog, end to end
 // (read, decode, fit, infer, write), and prints images/s. Usage: tsx bench/ingest.ts [--n 4000] [--batch 32] [--threads 2]
-// [--isolate on|off] [--second-model none] (MobileNetV2 alone: the reference's work, bench/ingestVsReference.ts)
+// [--isolate on|off] [--second-model none] (MobileNetV2 alone: the reference's work, bench/ingestVsReference.ts) [--no-save]
+// [--spinning on|off] (onnxruntime's threads spinning while they wait; an ingest turns it off, src/app/indexFolder.ts)
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ const threads = Number(arg('threads', '2'));
 const size = Number(arg('size', '224'));
 const isolate = arg('isolate', 'on');
 const secondModel = arg('second-model', '');
+const spinning = arg('spinning', '');
 const demo = demoCatalog()!;
 const root = mkdtempSync(join(tmpdir(), 'fashion-bench-ingest-'));
 const images = join(root, 'images');
@@ -25,7 +27,7 @@ for (const f of readdirSync(demo.images).sort().slice(0, n)) copyFileSync(join(d
 
 const config = resolveConfig({ dataDir: join(root, 'data'), threads, batchSize: batch, size, isolate, ...(secondModel ? { secondModel } : {}) });
 // The embedder an ingest loads (src/app/indexFolder.ts).
-const embedder = await Embedder.load(ingestEmbedderOptions(config, null));
+const embedder = await Embedder.load({ ...ingestEmbedderOptions(config, null), ...(spinning ? { spinning: spinning === 'on' } : {}) });
 const store = await openCatalogStore(config.dataDir, { create: true });
 const rss: number[] = [];
 const timer = setInterval(() => rss.push(process.memoryUsage().rss), 500);
@@ -46,5 +48,5 @@ const result = {
   failed: report.failed.length,
 };
 console.log(JSON.stringify(result));
-saveResult(`ingest_${size}px_isolate-${isolate}${secondModel === 'none' ? '_first-model-alone' : ''}`, result);
+if (!process.argv.includes('--no-save')) saveResult(`ingest_${size}px_isolate-${isolate}${secondModel === 'none' ? '_first-model-alone' : ''}`, result);
 rmSync(root, { recursive: true, force: true });

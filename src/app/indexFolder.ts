@@ -50,7 +50,8 @@ export function loadEmbedder(config: Config, stored: ModelIdentity | null): Prom
 }
 
 export function ingestEmbedderOptions(config: Config, stored: ModelIdentity | null): EmbedderOptions {
-  return { ...embedderOptions(config), ...backboneFor(config, stored), spinning: false };
+  // Two sessions sharing the threads: an ingest keeps two batches in inference, and they run side by side (EmbedderOptions.sessions).
+  return { ...embedderOptions(config), ...backboneFor(config, stored), spinning: false, sessions: Math.min(2, config.threads) };
 }
 
 /**

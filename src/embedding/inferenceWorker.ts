@@ -27,7 +27,10 @@ port.on('message', async (req: InferenceRequest) => {
     return;
   }
   try {
-    const input = new ort.Tensor('float32', req.input, req.shape);
+    // The input may hold more than the shape asks for (an embedder splitting a batch sends its first rows in the whole
+    // buffer, moved rather than copied): the rows the shape names are the first ones.
+    const size = req.shape.reduce((a, b) => a * b, 1);
+    const input = new ort.Tensor('float32', req.input.length === size ? req.input : req.input.subarray(0, size), req.shape);
     const out = await session.run({ [req.inputName]: input });
     const t = out[req.outputName]!;
     const result = new Float32Array(t.data as Float32Array);

@@ -20,6 +20,10 @@ export const DEFAULT_IMAGE_LIMITS: ImageLimits = Object.freeze({ maxBytes: 25 * 
 
 // libvips runs its own threads; one per pipeline keeps two cores free for onnxruntime during ingest.
 sharp.concurrency(1);
+// libvips' operation cache keeps the last 100 operations for a repeat with the same input; every photo here is a new
+// buffer, so nothing is ever found in it, and keeping it costs a third of a small photo's decode (60x80 JPEG: ~0.85
+// core-ms with it, ~0.55 without; scratch measurement, bench/ingest.ts shows it end to end). The pixels are the same.
+sharp.cache(false);
 
 /** Reads an image file, refusing a missing file or one over the byte limit before reading it. */
 export async function readImageFile(path: string, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<Buffer> {

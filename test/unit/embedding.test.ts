@@ -125,6 +125,30 @@ test('a batch of two gives the two single vectors', async () => {
   await assert.rejects(e.embedBatch(new Float32Array(PLANE), 2), (err: unknown) => err instanceof FashionError && err.code === 'input/invalid');
 });
 
+test('two sessions, as an ingest has: a batch alone is split between them, batches in flight spread, the vectors are those of one session', async () => {
+  const one = await load({ threads: 2 });
+  const two = await load({ threads: 2, sessions: 2 });
+  const batch = (s: number, n: number) => {
+    const b = new Float32Array(n * PLANE);
+    for (let i = 0; i < n; i++) b.set(randomImage(s * 10 + i), i * PLANE);
+    return b;
+  };
+  const batches = [1, 2, 3, 4].map((s) => batch(s, 3));
+  const expected = await Promise.all(batches.map((b) => one.embedBatch(b.slice(), 3)));
+  const onFirst: number[] = [];
+  const count = (e: { batch: number }) => onFirst.push(e.batch);
+  two.thread.on('run', count);
+  // Alone: the first session runs 2 of the 3 images (one session would run all 3).
+  assert.deepEqual(await two.embedBatch(batches[0]!.slice(), 3), expected[0]);
+  assert.deepEqual(onFirst, [2]);
+  onFirst.length = 0;
+  // Four at once: the first is split, the others go to the session with fewer runs in flight (one session: 4 runs of 3).
+  const got = await Promise.all(batches.map((b) => two.embedBatch(b.slice(), 3)));
+  two.thread.off('run', count);
+  assert.deepEqual(onFirst, [2, 3, 3]);
+  got.forEach((v, i) => assert.deepEqual(v, expected[i], `batch ${i}`));
+});
+
 test('a graph that declares a batch of one is cut with an open batch: a batch of two still embeds', async () => {
   const fixed = toyClassifier({ channels: 6, classes: 4, seed: 3, fixedBatch: true });
   const file = join(root, 'toy-fixed.onnx');

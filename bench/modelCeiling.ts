@@ -1,0 +1,111 @@
+// The model alone, the ceiling of equal-work ingest (bench/ingestVsReference.ts): MobileNetV2-int8's head-cut graph run
+// on batches filled beforehand (the first N shared photos, fitted as the product fits them; nothing decoded while
+// timed), in onnxruntime-node under several session settings and thread layouts, and in Python's onnxruntime (the
+// reference's script, `model-only`) on the same file with the same threads. Prints one JSON line.
+// Usage: tsx bench/modelCeiling.ts [--n 2000] [--batch 32] [--threads 2] [--python PATH] [--variants a,b,...]
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
+import { Embedder } from '../src/embedding/embedder.js';
+import { InferenceThread } from '../src/embedding/inferenceThread.js';
+import { prepareBatch } from '../src/embedding/vectorize.js';
+import { arg, round } from './common.js';
+
+const n = Number(arg('n', '2000'));
+const batch = Number(arg('batch', '32'));
+const threads = Number(arg('threads', '2'));
+const python = arg('python', process.env.FASHION_BENCH_PYTHON ?? 'python3');
+const variants = arg('variants', 'python,main-spin,main-nospin,worker-nospin,worker-spin,two-workers-1thread').split(',');
+
+const config = resolveConfig({ isolate: 'off', secondModel: 'none', threads });
+const headCut = join(config.cacheDir, 'headcut', `${createHash('sha256').update(readFileSync(config.model)).digest('hex').slice(0, 16)}-max-auto-v2.onnx`);
+await (await Embedder.load(embedderOptions(config))).close(); // makes the head-cut file when it is not cached yet
+const modelBytes = readFileSync(headCut);
+
+const images = demoCatalog()!.images;
+const files = readdirSync(images).sort().slice(0, n);
+const embedder = await Embedder.load(embedderOptions(config));
+const side = embedder.identity.preprocess.size;
+const per = 3 * side * side;
+const batches: Float32Array[] = [];
+for (let i = 0; i < files.length; i += batch) {
+  const part = files.slice(i, i + batch);
+  const prepared = await prepareBatch(embedder, part.map((f) => ({ bytes: readFileSync(join(images, f)), label: f })));
+  batches.push(prepared.tensor);
+}
+await embedder.close();
+
+const noSpin = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
+const options = (intra: number, spinning: boolean): ort.InferenceSession.SessionOptions => ({
+  intraOpNumThreads: intra,
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+  ...(spinning ? {} : { extra: noSpin }),
+});
+
+async function mainThread(spinning: boolean): Promise<number> {
+  const session = await ort.InferenceSession.create(modelBytes, options(threads, spinning));
+  const feed = (t: Float32Array) => ({ [session.inputNames[0]!]: new ort.Tensor('float32', t, [t.length / per, 3, side, side]) });
+  await session.run(feed(batches[0]!));
+  const u0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (const b of batches) await session.run(feed(b));
+  const s = (performance.now() - t0) / 1000;
+  const u = process.cpuUsage(u0);
+  // The process's CPU time: onnxruntime's threads, nothing else runs meanwhile.
+  coreMs[spinning ? 'main-spin' : 'main-nospin'] = round((u.user + u.system) / 1000 / files.length, 2);
+  await session.release();
+  return s;
+}
+
+/** Through the product's inference thread(s): `workers` of them, `intra` threads each, batches handed out in turn. */
+async function worker(workers: number, intra: number, spinning: boolean): Promise<number> {
+  const pool = await Promise.all(Array.from({ length: workers }, () => InferenceThread.start(modelBytes, options(intra, spinning))));
+  const { inputName: input, outputName } = JSON.parse(readFileSync(`${headCut}.json`, 'utf8')) as { inputName: string; outputName: string };
+  const run = (w: InferenceThread, t: Float32Array) => w.run(t.slice(), [t.length / per, 3, side, side], input, outputName, { transfer: true });
+  await Promise.all(pool.map((w) => run(w, batches[0]!)));
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(pool.map(async (w) => {
+    while (next < batches.length) await run(w, batches[next++]!);
+  }));
+  const s = (performance.now() - t0) / 1000;
+  await Promise.all(pool.map((w) => w.close()));
+  return s;
+}
+
+function pythonModelOnly(): number {
+  const dir = mkdtempSync(join(tmpdir(), 'fashion-bench-ceiling-'));
+  try {
+    const photos = join(dir, 'photos');
+    mkdirSync(photos);
+    for (const f of files) symlinkSync(join(images, f), join(photos, f));
+    const out = execFileSync(python, [join(REPO_ROOT, 'bench', 'reference_ingest.py'), headCut, photos, String(n), join(dir, 'v.f32'), String(threads), 'model-only'], { encoding: 'utf8' });
+    return (JSON.parse(out.trim().split('\n').at(-1)!) as { seconds: number }).seconds;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const result: Record<string, number> = {};
+/** Core-milliseconds per photo of the main-thread variants. */
+const coreMs: Record<string, number> = {};
+for (const v of variants) {
+  let s: number;
+  if (v === 'python') s = pythonModelOnly();
+  else if (v === 'main-spin') s = await mainThread(true);
+  else if (v === 'main-nospin') s = await mainThread(false);
+  else if (v === 'worker-nospin') s = await worker(1, threads, false);
+  else if (v === 'worker-spin') s = await worker(1, threads, true);
+  else if (v === 'two-workers-1thread') s = await worker(2, 1, false);
+  else if (v === 'two-workers-1thread-spin') s = await worker(2, 1, true);
+  else throw new Error(`unknown variant ${v}`);
+  result[v] = round(files.length / s, 1);
+  console.error(`${v}: ${result[v]} images/s`);
+}
+console.log(JSON.stringify({ photos: files.length, batch, threads, imagesPerSecond: result, coreMsPerPhoto: coreMs }));
