@@ -132,7 +132,7 @@ export function writeBenchTable(): void {
   }
   if (r.train) {
     const t = r.train;
-    lines.push(`| training (\`fashion train\` on ${t.fitItems} items + ${t.copies} copies: fit, tuning, refined vectors, search graph) | ${t.seconds} s (${t.epochs} of at most ${t.maxEpochs} epochs, best ${t.bestEpoch}; fit ${t.stages.fit} s, fusion grid ${t.stages.fusionGrid} s, same-product grid ${t.stages.sameProductGrid} s, vectors and graph ${t.stages.installAndSearchGraph} s); validation P@5 ${t.validation.precisionAt5}, strict ${t.validation.strictPrecisionAt5} | <= 180 s |`);
+    lines.push(`| training (\`fashion train\` on ${t.fitItems} items + ${t.copies} copies: fit, tuning, refined vectors, search graph) | ${t.seconds} s (${t.epochs} of at most ${t.maxEpochs} epochs, best ${t.bestEpoch}; fit ${t.stages.fit} s, fusion grid ${t.stages.fusionGrid} s, same-product grid ${t.stages.sameProductGrid} s, vectors and graph ${t.stages.installAndSearchGraph} s); validation P@5 ${t.validation.precisionAt5}, strict ${t.validation.strictPrecisionAt5}${t.instance?.ownItemFirst !== undefined ? `, copies' own item first ${t.instance.ownItemFirst} (pin gap ${t.instance.pinGap})` : ''} | <= 180 s |`);
   }
   if (r.fullIndex) {
     const f = r.fullIndex;

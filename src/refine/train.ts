@@ -25,7 +25,16 @@ export interface TrainReport {
   readonly validation: { precisionAt5: number; strictPrecisionAt5: number };
   readonly fusion: FusionWeights;
   /** The "same product" part (src/refine/instanceProjection.ts): photo/copy pairs it learned from, its size, its chosen weight and pin gap. */
-  readonly instance: { readonly pairs: number; readonly dims: number; readonly weight: number; readonly pinGap: number; readonly matchGap: number; readonly seconds: number } | null;
+  readonly instance: {
+    readonly pairs: number;
+    readonly dims: number;
+    readonly weight: number;
+    readonly pinGap: number;
+    readonly matchGap: number;
+    /** Share of copies of validation items whose own item comes first (absent in reports of older models). */
+    readonly ownItemFirst?: number;
+    readonly seconds: number;
+  } | null;
   readonly modelBytes: number;
   readonly seed: number;
 }
@@ -70,7 +79,7 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
   if (same) {
     best = { ...best, p: same.p, s: same.s, fusion: { ...best.fusion, instance: same.weight } };
     const matchGap = tuneMatchGap(v, same, onProgress);
-    instanceReport = { pairs: fitCopies.length, dims: same.instance.dims, weight: same.weight, pinGap: same.gap, matchGap, seconds: same.seconds };
+    instanceReport = { pairs: fitCopies.length, dims: same.instance.dims, weight: same.weight, pinGap: same.gap, matchGap, ownItemFirst: same.ownItemFirst, seconds: same.seconds };
     header = { ...header, instance: { ...same.shape, pinGap: same.gap, matchGap } };
   }
   const instance = same?.instance ?? null;

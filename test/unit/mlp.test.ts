@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Gemm } from '../../src/linalg/gemm.js';
-import { batchGradients, trainMlp, type HeadSpec, type MlpWeights, type TrainOptions } from '../../src/refine/mlp.js';
+import { batchGradients, learningRateSchedule, trainMlp, type HeadSpec, type MlpWeights, type TrainOptions } from '../../src/refine/mlp.js';
 import { gaussian, mulberry32 } from './toys.js';
 
 let gemm: Gemm;
@@ -288,4 +288,28 @@ test('early stopping: stops once the validation accuracy has not improved for `p
   assert.ok(Math.abs(right / total - valAccuracy[best]!) < 1e-9, `${right / total} vs best ${valAccuracy[best]} (last ${valAccuracy.at(-1)})`);
   const again = await trainMlp(gemm, x, n, 4, labels, HEADS, { ...SMALL, epochs: 40, patience: 0 }, { x: val.x, n: 90, labels: noise });
   assert.equal(again.epochsRun, 40, 'with patience 0 every epoch runs');
+});
+
+test('learning-rate schedule: a linear rise over the warm-up steps, then a cosine decay that reaches 0 after the last step', () => {
+  const lr = learningRateSchedule(0.01, 100, 10);
+  assert.ok(Math.abs(lr(0) - 0.001) < 1e-12, `first step ${lr(0)}`);
+  assert.ok(Math.abs(lr(9) - 0.01) < 1e-12, `last warm-up step ${lr(9)}`);
+  assert.ok(Math.abs(lr(10) - 0.01) < 1e-12, `first decay step ${lr(10)}`);
+  assert.ok(Math.abs(lr(55) - 0.005) < 1e-12, `half way through the decay ${lr(55)}`);
+  for (let s = 11; s < 100; s++) assert.ok(lr(s) < lr(s - 1), `not decreasing at step ${s}`);
+  assert.ok(lr(99) > 0 && lr(99) < 0.01 * 0.001, `last step ${lr(99)}`);
+  // Without warm-up the first step runs at the full rate.
+  assert.equal(learningRateSchedule(0.01, 100, 0)(0), 0.01);
+});
+
+test('warm-up changes the weights (the schedule is applied) and training stays seeded with it', async () => {
+  const n = 90;
+  const { x, labels } = blobs(n, 13);
+  const opts = { ...SMALL, epochs: 3 };
+  const bytes = (w: MlpWeights) => Buffer.from(w.w1.buffer, w.w1.byteOffset, w.w1.byteLength);
+  const plain = bytes(await trainMlp(gemm, x, n, 4, labels, HEADS, opts));
+  const a = bytes(await trainMlp(gemm, x, n, 4, labels, HEADS, { ...opts, warmupEpochs: 1 }));
+  const b = bytes(await trainMlp(gemm, x, n, 4, labels, HEADS, { ...opts, warmupEpochs: 1 }));
+  assert.ok(a.equals(b), 'the same options gave other weights');
+  assert.ok(!a.equals(plain), 'warm-up made no difference');
 });
