@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -68,15 +68,28 @@ export function seedFrom(text: string): number {
  * drawn with `seedOf(id)`; 'clean' copies the photo as it is. Copies already there are kept, so reruns reuse them.
  */
 export async function makeCopies(images: string, dir: string, ids: readonly string[], cond: PhotoConditionName, seedOf: (id: string) => number): Promise<void> {
+  await writePhotos(dir, ids, async (id) => {
+    const src = readFileSync(join(images, `${id}.jpg`));
+    return cond === 'clean' ? src : rephotograph(src, PHOTO_CONDITIONS[cond], mulberry32(seedOf(id)));
+  });
+}
+
+/**
+ * `make(id)` written as `<id>.jpg` in `dir` for each of `ids`, 8 at a time; photos already there are kept, and a folder
+ * that holds as many photos as `ids` is taken as made, so reruns (and other benches naming the same folder) reuse them.
+ */
+export async function writePhotos(dir: string, ids: readonly string[], make: (id: string) => Promise<Uint8Array> | Uint8Array): Promise<string> {
   mkdirSync(dir, { recursive: true });
-  if (readdirSync(dir).length >= ids.length) return;
-  for (const id of ids) {
-    const src = join(images, `${id}.jpg`);
-    const out = join(dir, `${id}.jpg`);
-    if (existsSync(out)) continue;
-    if (cond === 'clean') copyFileSync(src, out);
-    else writeFileSync(out, await rephotograph(readFileSync(src), PHOTO_CONDITIONS[cond], mulberry32(seedOf(id))));
+  if (readdirSync(dir).length >= ids.length) return dir;
+  for (let i = 0; i < ids.length; i += 8) {
+    await Promise.all(
+      ids.slice(i, i + 8).map(async (id) => {
+        const out = join(dir, `${id}.jpg`);
+        if (!existsSync(out)) writeFileSync(out, await make(id));
+      }),
+    );
   }
+  return dir;
 }
 
 /**
@@ -93,21 +106,13 @@ export async function makeShopperCopies(
   seedOf: (id: string) => number,
   texturePool: readonly string[],
 ): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  if (readdirSync(dir).length >= ids.length) return;
   const spec = COPY_SETS[set];
   const photo = (id: string) => readFileSync(join(images, `${id}.jpg`));
-  for (let i = 0; i < ids.length; i += 8) {
-    await Promise.all(
-      ids.slice(i, i + 8).map(async (id) => {
-        const out = join(dir, `${id}.jpg`);
-        if (existsSync(out)) return;
-        const recipe = drawRecipe(mulberry32(seedOf(id)), { families: spec.families, split, strength: spec.strength });
-        const pick = recipe.backdrop?.style === 'photo' ? texturePool[recipe.backdrop.texture.pick % texturePool.length]! : null;
-        writeFileSync(out, await renderCopy(photo(id), recipe, pick ? photo(pick) : undefined));
-      }),
-    );
-  }
+  await writePhotos(dir, ids, (id) => {
+    const recipe = drawRecipe(mulberry32(seedOf(id)), { families: spec.families, split, strength: spec.strength });
+    const pick = recipe.backdrop?.style === 'photo' ? texturePool[recipe.backdrop.texture.pick % texturePool.length]! : null;
+    return renderCopy(photo(id), recipe, pick ? photo(pick) : undefined);
+  });
 }
 
 /**

@@ -25,7 +25,7 @@
  *   (at most UNLISTED_TARGET of unlisted photos matched) with its figures on every column.
  * Prints JSON; saves under `generalise-<N>` in bench/results.json; --docs writes the block of docs/relevance.md.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { trainCatalog } from '../src/app/refineCatalog.js';
@@ -41,7 +41,7 @@ import { rephotographCopy, shopperCopy, softShopperCopy } from '../src/refine/au
 import { isRefineModelFile } from '../src/refine/loadRefinement.js';
 import type { Metadata } from '../src/store/catalogStore.js';
 import { mulberry32 } from '../src/util/random.js';
-import { arg, copyCatalogFile, loadResults, saveResult, seedFrom, photoSamples } from './common.js';
+import { arg, copyCatalogFile, loadResults, saveResult, seedFrom, photoSamples, writePhotos } from './common.js';
 
 const demo = demoCatalog();
 if (!demo) throw new Error('needs the shared catalog');
@@ -140,21 +140,9 @@ const SETS: PhotoSet[] = [
 ];
 
 /** The set's photos in <work>/sets/<name>-<seed>-<n>/, made once (reruns reuse them). */
-async function materialise(s: PhotoSet): Promise<string> {
+function materialise(s: PhotoSet): Promise<string> {
   const dir = join(work, 'sets', `${s.name}-${seed}-${s.ids.length}${s.name.startsWith('items') ? `-${tag}` : ''}`);
-  mkdirSync(dir, { recursive: true });
-  if (readdirSync(dir).length >= s.ids.length) return dir;
-  for (let i = 0; i < s.ids.length; i += 8) {
-    await Promise.all(
-      s.ids.slice(i, i + 8).map(async (id) => {
-        const out = join(dir, `${id}.jpg`);
-        if (existsSync(out)) return;
-        if (!s.make) copyFileSync(join(demo!.images, `${id}.jpg`), out);
-        else writeFileSync(out, await s.make(id));
-      }),
-    );
-  }
-  return dir;
+  return writePhotos(dir, s.ids, (id) => (s.make ? s.make(id) : readFileSync(join(demo!.images, `${id}.jpg`))));
 }
 
 interface Scored {

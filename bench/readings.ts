@@ -22,7 +22,7 @@
  * with that one family in its HELD-OUT style (what each held-out style costs alone and within a phone photo). Choose on TUNE; HELD-OUT says whether it holds.
  * Prints a table; saves it under `readings-<catalog>` in bench/results.json.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Services } from '../src/app/services.js';
 import { demoCatalog, REPO_ROOT, resolveConfig } from '../src/config.js';
@@ -36,7 +36,7 @@ import { COPY_SETS, drawRecipe, FAMILIES, type CopyRecipe, type CopySetName, typ
 import { renderCopy } from '../src/imaging/shopperPhoto/render.js';
 import type { Metadata } from '../src/store/catalogStore.js';
 import { mulberry32 } from '../src/util/random.js';
-import { arg, photoSamples, saveResult, seedFrom } from './common.js';
+import { arg, photoSamples, saveResult, seedFrom, writePhotos } from './common.js';
 
 const demo = demoCatalog();
 if (!demo) throw new Error('needs the shared catalog');
@@ -137,23 +137,14 @@ const SETS: PhotoSet[] = [
 ];
 
 /** The set's photos in <work>/sets/ (the folder bench/generalise.ts uses for the same set), made once. */
-async function materialise(s: PhotoSet): Promise<string> {
+function materialise(s: PhotoSet): Promise<string> {
   const dir = join(work, 'sets', `${s.name}-${seed}-${s.ids.length}${s.kind === 'items' ? `-${tag}` : ''}`);
-  mkdirSync(dir, { recursive: true });
-  if (readdirSync(dir).length >= s.ids.length) return dir;
-  for (let i = 0; i < s.ids.length; i += 8) {
-    await Promise.all(
-      s.ids.slice(i, i + 8).map(async (id) => {
-        const out = join(dir, `${id}.jpg`);
-        if (existsSync(out)) return;
-        if (!s.recipe) return writeFileSync(out, photo(id));
-        const recipe = s.recipe(id);
-        const pick = recipe.backdrop?.style === 'photo' ? catalogIds[recipe.backdrop.texture.pick % catalogIds.length]! : null;
-        writeFileSync(out, await renderCopy(photo(id), recipe, pick ? photo(pick) : undefined));
-      }),
-    );
-  }
-  return dir;
+  return writePhotos(dir, s.ids, (id) => {
+    if (!s.recipe) return photo(id);
+    const recipe = s.recipe(id);
+    const pick = recipe.backdrop?.style === 'photo' ? catalogIds[recipe.backdrop.texture.pick % catalogIds.length]! : null;
+    return renderCopy(photo(id), recipe, pick ? photo(pick) : undefined);
+  });
 }
 
 const svc = await Services.open(resolveConfig({ dataDir: data, isolate: 'on', threads: 2 }, {}, REPO_ROOT));
