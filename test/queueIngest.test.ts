@@ -63,6 +63,12 @@ describe('ingest workers on a BullMQ queue', { skip: SKIP, timeout: 900_000 }, (
     return child;
   };
   const common = () => ['--queue', QUEUE_URL!, '--database', DATABASE_URL!, '--database-schema', schema, '--data', fx.data, '--cache', config.cacheDir, '--threads', '1', '--batch-size', '8'];
+  /** `fashion index` of the fixture folder through the queue, followed to the end: its last JSON line, the finished run. */
+  const indexQueued = (): Job => {
+    const out = spawnSync(process.execPath, [CLI, 'index', fx.images, '--metadata', fx.csv, ...common(), '--json'], { encoding: 'utf8', timeout: 600_000 });
+    assert.equal(out.status, 0, out.stderr);
+    return JSON.parse(out.stdout.trim().split('\n').at(-1)!) as Job;
+  };
   const getJob = async (id: string): Promise<Job> => {
     const res = await app.inject({ method: 'GET', url: `/api/jobs/${id}` });
     assert.equal(res.statusCode, 200, res.body);
@@ -211,9 +217,7 @@ describe('ingest workers on a BullMQ queue', { skip: SKIP, timeout: 900_000 }, (
     writeFileSync(join(fx.images, '99999999.jpg'), 'not an image');
     startWorker(2);
     try {
-      const out = spawnSync(process.execPath, [CLI, 'index', fx.images, '--metadata', fx.csv, ...common(), '--json'], { encoding: 'utf8', timeout: 600_000 });
-      assert.equal(out.status, 0, out.stderr);
-      const done = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as Job;
+      const done = indexQueued();
       assert.equal(done.status, 'succeeded');
       assert.equal(done.kind, 'ingest');
       assert.equal(done.progress.total, ids.length + 1);
@@ -237,9 +241,7 @@ describe('ingest workers on a BullMQ queue', { skip: SKIP, timeout: 900_000 }, (
     const before = await writesPerProduct();
     startWorker(3);
     try {
-      const out = spawnSync(process.execPath, [CLI, 'index', fx.images, '--metadata', fx.csv, ...common(), '--json'], { encoding: 'utf8', timeout: 600_000 });
-      assert.equal(out.status, 0, out.stderr);
-      const done = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as Job;
+      const done = indexQueued();
       assert.equal(done.status, 'succeeded');
       const products = (done.result as { products: Record<string, number> }).products;
       assert.equal(products.unchanged, ids.length, JSON.stringify(products));
