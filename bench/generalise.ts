@@ -7,13 +7,14 @@
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/generalise.ts --from /work/cat/full [--catalog 6000]
  *       [--queries 400] [--items 300] [--copies shopper|shopper-soft|rephotograph|none] [--augment 0.25] [--seed 1]
- *       [--work /tmp/fashion-generalise] [--label -NAME] [--docs]
+ *       [--work /tmp/fashion-generalise] [--label -NAME] [--docs] [--pooling max|avg|gem]
  *
  * - Catalog: `--catalog N` training-split items (src/catalog/split.ts) cut from DIR (a full catalog of the shared photos,
  *   isolation on; its vectors are reused), trained with `--augment` of its items as training copies made by `--copies`
  *   ('shopper': TUNE styles, the default; 'shopper-soft': the same with half of them softened, src/refine/augment.ts
  *   softShopperCopy; 'rephotograph': the older generator; 'none': no copies). Each `--copies` gets
- *   its own catalog folder, reused by later runs.
+ *   its own catalog folder, reused by later runs. `--pooling` other than the --from catalog's (max): the cut catalog's items
+ *   are embedded again with that pooling (src/embedding/headCut.ts) before training, in folders of their own.
  * - Queries: `--queries` held-back items (never in the catalog): clean photos and phone-like copies (every family on).
  *   P@5 = same articleType in the top 5, strict = and baseColour.
  * - Item copies: `--items` catalog items: mild copies (crop <= 10%, light +-15%, JPEG >= 60) -> own item first;
@@ -26,12 +27,17 @@
  * Prints JSON; saves under `generalise-<N>` in bench/results.json; --docs writes the block of docs/relevance.md.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { trainCatalog } from '../src/app/refineCatalog.js';
 import { Services } from '../src/app/services.js';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
+import { POOLINGS, type Pooling } from '../src/embedding/headCut.js';
+import { embedPreparedFeatures, prepareBatch } from '../src/embedding/vectorize.js';
+import { SETTING_IDENTITY, SETTING_IMAGES_ROOT, storedIdentity } from '../src/catalog/identity.js';
+import type { CatalogStore } from '../src/store/catalogStore.js';
 import { precisionAtK } from '../src/eval/metrics.js';
 import { ISOLATE_TUNING } from '../src/imaging/isolateProduct.js';
 import { PHOTO_CONDITIONS, rephotograph } from '../src/imaging/rephotograph.js';
@@ -57,6 +63,10 @@ const augment = Number(arg('augment', '0.25'));
 const writeDocs = process.argv.includes('--docs');
 /** Names this run's result files in --work (e.g. '-surface-off'), so that runs of other settings sit beside it. */
 const label = arg('label', '');
+const pooling = arg('pooling', 'max') as Pooling;
+if (!POOLINGS.includes(pooling)) throw new Error(`--pooling: one of ${POOLINGS.join(', ')}`);
+/** Names the folders of a catalog embedded with another pooling than the --from catalog's. */
+const poolingTag = pooling === 'max' ? '' : `-${pooling}`;
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 const { styles, catalogIds, queryIds, itemIds, tag } = photoSamples(demo, { catalog: catalogN, queries: queryN, items: itemN }, seed);
@@ -65,7 +75,7 @@ const photo = (id: string) => readFileSync(join(demo.images, `${id}.jpg`));
 
 /** The catalog cut from `from` (once per --catalog), then one trained copy of it per --copies. */
 async function buildCatalog(): Promise<string> {
-  const base = join(work, `base-${tag}`);
+  const base = join(work, `base-${tag}${poolingTag}`);
   if (!existsSync(join(base, 'catalog.sqlite'))) {
     mkdirSync(base, { recursive: true });
     await copyCatalogFile(join(from, 'catalog.sqlite'), join(base, 'catalog.sqlite'));
@@ -73,12 +83,13 @@ async function buildCatalog(): Promise<string> {
     try {
       const keep = new Set(catalogIds);
       await store.removeItems((await store.loadAll()).items.map((it) => it.id).filter((id) => !keep.has(id)));
+      if ((await storedIdentity(store))?.pooling !== pooling) await reembed(store, base);
     } finally {
       await store.close();
     }
     log(`cut ${catalogIds.length} training-split items into ${base}`);
   }
-  const data = join(work, `data-${tag}-${copies}${copies !== 'none' ? `-${augment}` : ''}`);
+  const data = join(work, `data-${tag}${poolingTag}-${copies}${copies !== 'none' ? `-${augment}` : ''}`);
   // The trained model is stored content-addressed (refine-model-<sha256>.bin, src/refine/loadRefinement.ts).
   if (existsSync(data) && readdirSync(data).some(isRefineModelFile)) {
     log(`reusing the trained catalog in ${data} (delete it after a change to training or to the copies)`);
@@ -90,7 +101,7 @@ async function buildCatalog(): Promise<string> {
   const store = await openCatalogStore(data);
   try {
     const t0 = performance.now();
-    const config = resolveConfig({ dataDir: data, isolate: 'on', threads: 2 }, {}, REPO_ROOT);
+    const config = resolveConfig({ dataDir: data, isolate: 'on', threads: 2, pooling }, {}, REPO_ROOT);
     const embedder = copies !== 'none' ? await Embedder.load(embedderOptions(config)) : null;
     const makeCopy = copies === 'rephotograph' ? rephotographCopy : copies === 'shopper-soft' ? softShopperCopy : shopperCopy;
     const report = await trainCatalog(store, data, { onProgress: (m) => log(m), ...(embedder ? { augment: { share: augment, embedder, makeCopy } } : {}) });
@@ -100,6 +111,35 @@ async function buildCatalog(): Promise<string> {
     await store.close();
   }
   return data;
+}
+
+/**
+ * The cut catalog's items embedded again with `pooling`, read as `fashion index` reads them (decoded, isolated, fitted),
+ * and the catalog's model identity set to it. Derived vectors are made again by training.
+ */
+async function reembed(store: CatalogStore, dir: string): Promise<void> {
+  const t0 = performance.now();
+  const embedder = await Embedder.load(embedderOptions(resolveConfig({ dataDir: dir, isolate: 'on', threads: 2, pooling }, {}, REPO_ROOT)));
+  try {
+    const { items } = await store.loadAll();
+    const root = (await store.getSetting(SETTING_IMAGES_ROOT)) ?? demo!.images;
+    for (let i = 0; i < items.length; i += 32) {
+      const part = items.slice(i, i + 32);
+      if (part.some((it) => it.photos?.length)) throw new Error('re-embedding a catalog whose products have other photos is not supported here');
+      const batch = await prepareBatch(embedder, part.map((it) => ({ bytes: () => readFile(join(root, it.path)), label: it.id })));
+      const features = await embedPreparedFeatures(embedder, batch);
+      const ok = part.flatMap((it, j) => {
+        const f = features[j]!;
+        return f instanceof Error ? [] : [{ ...it, vector: f.vector, colour: f.colour }];
+      });
+      if (ok.length !== part.length) throw new Error(`${part.length - ok.length} catalog photos could not be read again`);
+      await store.putItems(ok);
+    }
+    await store.setSetting(SETTING_IDENTITY, JSON.stringify(embedder.identity));
+    log(`embedded ${items.length} catalog items again with ${pooling} pooling in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  } finally {
+    await embedder.close();
+  }
 }
 
 /** A set of photos: which items, made how. 'older' sets come from rephotograph.ts (its 'all' and 'mild' conditions). */
@@ -216,7 +256,7 @@ const UNLISTED_TARGET = 0.05;
 
 const started = performance.now();
 const data = await buildCatalog();
-const svc = await Services.open(resolveConfig({ dataDir: data, isolate: 'on', threads: 2 }, {}, REPO_ROOT));
+const svc = await Services.open(resolveConfig({ dataDir: data, isolate: 'on', threads: 2, pooling }, {}, REPO_ROOT));
 const scored: Record<string, Scored[]> = {};
 const settings = svc.match.settings();
 try {
@@ -260,6 +300,7 @@ function calibrated() {
 const clean = scored['queries-clean']!;
 const result = {
   copies,
+  pooling,
   augment: copies === 'none' ? 0 : augment,
   heldOutStyles: HELD_OUT_STYLES,
   catalog: catalogIds.length,
@@ -277,10 +318,11 @@ const result = {
   seconds: Math.round((performance.now() - started) / 1000),
 };
 console.log(JSON.stringify(result));
-writeFileSync(join(work, `result-${tag}-${seed}-${queryN}-${itemN}-${copies}${label}.json`), JSON.stringify(result));
+writeFileSync(join(work, `result-${tag}${poolingTag}-${seed}-${queryN}-${itemN}-${copies}${label}.json`), JSON.stringify(result));
 // Every photo's figures, for deciding other match rules offline without searching again.
-writeFileSync(join(work, `scored-${tag}-${seed}-${queryN}-${itemN}-${copies}${label}.json`), JSON.stringify(scored));
-const key = `generalise-${tag}`;
+writeFileSync(join(work, `scored-${tag}${poolingTag}-${seed}-${queryN}-${itemN}-${copies}${label}.json`), JSON.stringify(scored));
+// Another pooling's runs are kept apart from the default's (whose runs the docs block shows).
+const key = `generalise-${tag}${poolingTag}`;
 const saved = (loadResults()[key] as { runs?: (typeof result)[] } | undefined)?.runs ?? [];
 const runs = [...saved.filter((r) => r.copies !== copies || r.queries !== result.queries), result];
 saveResult(key, { runs });

@@ -13,7 +13,7 @@
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/readings.ts --catalog 6000
  *       [--queries 300] [--items 200] [--work /tmp/fashion-generalise] [--families [--family-items 150]] [--one-held-out] [--variants shipped,before,...]
- *       [--sets phone,mild,queries] [--label NAME]
+ *       [--sets phone,mild,queries] [--label NAME] [--pooling max]
  *
  * Sets (same seeds and folders as bench/generalise.ts, so their photos are shared): clean held-back photos and their
  * phone-like copies (P@5), mild and hard (phone-like) copies of catalog items (own item first / in the top 5), each in
@@ -29,7 +29,7 @@ import { demoCatalog, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { embedProducts, type PhotoFeatures } from '../src/embedding/vectorize.js';
 import { precisionAtK } from '../src/eval/metrics.js';
 import { decodeRgb, DECODE_MAX_SIDE } from '../src/imaging/decode.js';
-import { balancedReading, isolateProduct } from '../src/imaging/isolateProduct.js';
+import { balancedReading, ISOLATE_TUNING, isolateProduct, type IsolateTuning } from '../src/imaging/isolateProduct.js';
 import { cropAsIs, flipped, sharpened, shadesOfGrey } from '../src/imaging/readingTransforms.js';
 import type { DecodedRgb } from '../src/imaging/rgb.js';
 import { COPY_SETS, drawRecipe, FAMILIES, type CopyRecipe, type CopySetName, type Family, type Split } from '../src/imaging/shopperPhoto/recipe.js';
@@ -55,12 +55,14 @@ const label = arg('label', '');
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 const { styles, catalogIds, queryIds, itemIds, tag } = photoSamples(demo, { catalog: catalogN, queries: queryN, items: itemN }, seed);
-const data = join(work, `data-${tag}-${copies}${copies !== 'none' ? `-${augment}` : ''}`);
+/** The catalog bench/generalise.ts trained with this --pooling (its folders carry the pooling unless it is max). */
+const pooling = arg('pooling', 'max');
+const data = join(work, `data-${tag}${pooling === 'max' ? '' : `-${pooling}`}-${copies}${copies !== 'none' ? `-${augment}` : ''}`);
 if (!existsSync(join(data, 'catalog.sqlite'))) throw new Error(`no trained catalog in ${data}: run bench/generalise.ts with the same --work, --catalog and --copies first`);
 const photo = (id: string) => readFileSync(join(demo.images, `${id}.jpg`));
 
 /** The readings a variant may use, by name; each made from the decoded photo and its isolation. */
-type ReadingName = 'iso' | 'balanced' | 'asIs' | 'crop' | 'sharp' | 'grey' | 'flip';
+type ReadingName = 'iso' | 'balanced' | 'asIs' | 'crop' | 'sharp' | 'grey' | 'flip' | 'isoFine' | 'isoCoarse' | 'isoWide' | 'cropWide';
 interface Variant {
   readonly readings: readonly ReadingName[];
   /** 'best': the reading whose nearest item in the same-product space is nearest (the query path's rule); 'mean': vectors averaged. */
@@ -95,7 +97,20 @@ const VARIANTS: Record<string, Variant> = {
   isoCropGreyMeanOnlyRaw: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'grey'], scale: 'raw' },
   /** The isolated product's vector alone at the length a 'unit' average has: does the shorter vector do it? */
   isoUnit: { readings: ['balanced', 'asIs'], combine: 'mean', mean: ['iso'] },
+  // Multi-scale (issue 21): the shipped average with one more reading of the product at another detail or framing.
+  msFine: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'isoFine'], scale: 'raw' },
+  msCoarse: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'isoCoarse'], scale: 'raw' },
+  msIsoWide: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'isoWide'], scale: 'raw' },
+  msCropWide: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'cropWide'], scale: 'raw' },
+  msCoarseFine: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'isoCoarse', 'isoFine'], scale: 'raw' },
 };
+/**
+ * The multi-scale readings, made where isolation replaced a backdrop (a studio shot has one reading): isolation again with
+ * the product brought to another detail (`canonicalSide` 120 or 56 against 80: what the model sees of a soft, small product
+ * then differs) or with a wider white margin (0.2 against 0.08: the product smaller in the model's frame), and the as-is crop
+ * with 15% of the box's longer side more context on every side.
+ */
+const MULTI_SCALE = { fine: 120, coarse: 56, wideMargin: 0.2, cropContext: 0.15 };
 const variantNames = arg('variants', Object.keys(VARIANTS).join(',')).split(',');
 for (const v of variantNames) if (!VARIANTS[v]) throw new Error(`--variants: one of ${Object.keys(VARIANTS).join(', ')}`);
 const needed = new Set<ReadingName>(variantNames.flatMap((v) => [...VARIANTS[v]!.readings, ...(VARIANTS[v]!.mean ?? [])]));
@@ -162,6 +177,14 @@ function readingsOf(img: DecodedRgb): Partial<Record<ReadingName, DecodedRgb | n
   if (needed.has('sharp')) out.sharp = iso.method === 'studio' ? null : sharpened(iso.image);
   if (needed.has('grey')) out.grey = iso.method === 'studio' ? null : shadesOfGrey(iso.image);
   if (needed.has('flip')) out.flip = flipped(iso.image);
+  const again = (tuning: Partial<IsolateTuning>) => (replaced ? isolateProduct(img, { ...ISOLATE_TUNING, ...tuning }).image : null);
+  if (needed.has('isoFine')) out.isoFine = again({ canonicalSide: MULTI_SCALE.fine });
+  if (needed.has('isoCoarse')) out.isoCoarse = again({ canonicalSide: MULTI_SCALE.coarse });
+  if (needed.has('isoWide')) out.isoWide = again({ margin: MULTI_SCALE.wideMargin });
+  if (needed.has('cropWide')) {
+    const b = iso.box, grow = Math.round(Math.max(b.width, b.height) * MULTI_SCALE.cropContext);
+    out.cropWide = replaced ? cropAsIs(img, { left: b.left - grow, top: b.top - grow, width: b.width + 2 * grow, height: b.height + 2 * grow }) : null;
+  }
   return out;
 }
 

@@ -94,6 +94,21 @@ test('the float16 SqueezeNet works through the same code, batched despite its fi
   await e.close();
 });
 
+test('GeM pooling of the real models lies between their average and max pooling, finite in the float16 SqueezeNet too', async () => {
+  for (const [file, preprocess] of [['mobilenetv2-12-int8.onnx', IMAGENET_PREPROCESS], ['squeezenet1.0-fp16.onnx', CAFFE_PREPROCESS]] as const) {
+    const batch = new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i / 7) * 2);
+    const by: Record<string, Float32Array> = {};
+    for (const pooling of ['avg', 'gem', 'max'] as const) {
+      const e = await Embedder.load({ model: join(models, file), pooling, preprocess, threads: 1, cacheDir: cache });
+      by[pooling] = await e.embedBatch(batch.slice(), 1);
+      await e.close();
+    }
+    assert.ok(by.gem!.every((x) => Number.isFinite(x)), `${file}: finite`);
+    assert.ok(by.gem!.some((x, c) => x > by.avg![c]! + 1e-3), `${file}: above the average somewhere`);
+    by.gem!.forEach((x, c) => assert.ok(x >= by.avg![c]! - 1e-2 && x <= by.max![c]! + 1e-2, `${file}[${c}]: ${by.avg![c]} <= ${x} <= ${by.max![c]}`));
+  }
+});
+
 test('a graph without global pooling is refused with a clear message', () => {
   const bytes = tinyClassifier();
   const m = onnx.ModelProto.decode(bytes);

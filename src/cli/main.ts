@@ -46,7 +46,7 @@ function withCommonOptions(cmd: Command): Command {
     .option('--queue <url>', 'the ingest workers\' job queue (redis://…, env FASHION_QUEUE_URL; needs --database): index and POST /api/imports enqueue there, `fashion worker` takes from it')
     .option('--config <file>', 'JSON config file (default ./fashion.config.json)')
     .option('--model <path|url>', 'ONNX ImageNet classifier (env FASHION_MODEL; default ../shared/models/mobilenetv2-12-int8.onnx)')
-    .addOption(new Option('--pooling <kind>', 'global pooling of the feature map').choices(['max', 'avg']))
+    .addOption(new Option('--pooling <kind>', 'global pooling of the feature map (gem: generalised mean, p = 3)').choices(['max', 'avg', 'gem']))
     .option('--cut-at <tensor>', 'feature map to pool instead of the one found automatically')
     .addOption(new Option('--preprocess <preset>', 'input normalisation').choices(['imagenet', 'caffe']))
     .option('--size <px>', 'model input side')

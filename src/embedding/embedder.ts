@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { FashionError } from '../errors.js';
 import type { Preprocess } from '../imaging/preprocess.js';
 import { InferenceRunError, InferenceThread } from './inferenceThread.js';
-import { headCutModel, type HeadCutModel, type Pooling } from './headCut.js';
+import { headCutModel, poolingKey, type HeadCutModel, type Pooling } from './headCut.js';
 import { resolveModelFile } from './modelSource.js';
 import { composeBackbones, COMPOSED_INPUT, COMPOSED_OUTPUT, type Trunk } from './composeBackbones.js';
 
@@ -222,7 +222,7 @@ async function cutTrunk(model: string, pooling: Pooling, cutAt: string | undefin
   const file = await resolveModelFile(model, { cacheDir });
   const source = await readFile(file);
   const sha = createHash('sha256').update(source).digest('hex');
-  const cutFile = join(cacheDir, 'headcut', `${sha.slice(0, 16)}-${pooling}-${safe(cutAt ?? 'auto')}-v2.onnx`);
+  const cutFile = join(cacheDir, 'headcut', `${sha.slice(0, 16)}-${poolingKey(pooling)}-${safe(cutAt ?? 'auto')}-v2.onnx`);
   const cutMetaFile = `${cutFile}.json`;
   try {
     const meta = JSON.parse(await readFile(cutMetaFile, 'utf8')) as Omit<HeadCutModel, 'bytes'>;

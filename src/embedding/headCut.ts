@@ -6,10 +6,28 @@ type Node = onnxProto.onnx.INodeProto;
 const DataType = onnx.TensorProto.DataType;
 const AttrType = onnx.AttributeProto.AttributeType;
 
-export type Pooling = 'max' | 'avg';
+/**
+ * Global pooling of the feature map: 'max' (Keras `pooling='max'`, the classic design), 'avg', or 'gem', the generalised
+ * mean (mean of x^p)^(1/p) over the map (Radenović et al., "Fine-tuning CNN image retrieval with no human annotation"):
+ * p = 1 is the average, p -> infinity the maximum; in between it weighs the strongest responses without resting on one
+ * pixel, which a blur, a smaller product or a coarser resampling moves (issue 21).
+ */
+export type Pooling = 'max' | 'avg' | 'gem';
+export const POOLINGS: readonly Pooling[] = ['max', 'avg', 'gem'];
+
+/**
+ * GeM's power. 3 is the usual choice in image retrieval; bench/pooling.ts sweeps it (as ISOLATE_TUNING is swept), and
+ * `poolingKey` names the cut graph by it, so a graph cut at one power is never read back as another.
+ */
+export const GEM_TUNING = { power: 3 };
+
+/** What names a pooling in cached graphs: the kind, and for GeM its power. */
+export function poolingKey(pooling: Pooling): string {
+  return pooling === 'gem' ? `gem${GEM_TUNING.power}` : pooling;
+}
 
 export interface HeadCutOptions {
-  /** Global pooling applied to the feature map (Keras `pooling='max'` is the classic design). */
+  /** Global pooling applied to the feature map. */
   readonly pooling: Pooling;
   /** Name of a tensor to pool instead of the one found automatically (e.g. `fire9/concat_1`). */
   readonly cutAt?: string | undefined;
@@ -78,11 +96,19 @@ export function headCutModel(source: Uint8Array, options: HeadCutOptions): HeadC
 
   const nodes: Node[] = [];
   let mapTensor = dequantized(featureTensor, producer, graph.node, poolNode, nodes);
+  let half = inputType === DataType.FLOAT16;
+  if (options.pooling === 'gem' && half) {
+    // x^p overflows float16 (65504) for activations above ~40 at p = 3: GeM is computed in float32.
+    nodes.push(node('Cast', [mapTensor], ['fashion_map_float'], [intAttr('to', DataType.FLOAT)]));
+    mapTensor = 'fashion_map_float';
+    half = false;
+  }
 
   // The ONNX CPU kernels cover float16 through inserted casts; the product works in float32 end to end.
-  nodes.push(node(options.pooling === 'max' ? 'GlobalMaxPool' : 'GlobalAveragePool', [mapTensor], ['fashion_pooled']));
-  nodes.push(node('Flatten', ['fashion_pooled'], inputType === DataType.FLOAT16 ? ['fashion_flat'] : [OUTPUT_NAME], [intAttr('axis', 1)]));
-  if (inputType === DataType.FLOAT16) nodes.push(node('Cast', ['fashion_flat'], [OUTPUT_NAME], [intAttr('to', DataType.FLOAT)]));
+  const pooled = options.pooling === 'gem' ? generalisedMean(mapTensor, GEM_TUNING.power, nodes, graph.initializer) : 'fashion_pooled';
+  if (options.pooling !== 'gem') nodes.push(node(options.pooling === 'max' ? 'GlobalMaxPool' : 'GlobalAveragePool', [mapTensor], [pooled]));
+  nodes.push(node('Flatten', [pooled], half ? ['fashion_flat'] : [OUTPUT_NAME], [intAttr('axis', 1)]));
+  if (half) nodes.push(node('Cast', ['fashion_flat'], [OUTPUT_NAME], [intAttr('to', DataType.FLOAT)]));
   mapTensor = OUTPUT_NAME;
 
   const head: Node[] = [];
@@ -94,15 +120,38 @@ export function headCutModel(source: Uint8Array, options: HeadCutOptions): HeadC
 
   const used = new Set(graph.node.flatMap((n) => n.input ?? []));
   graph.initializer = graph.initializer.filter((t) => used.has(t.name!));
+  // Before IR version 4 every initializer had to be a graph input too: the ones the pooling added become inputs there.
+  const added = Number(model.irVersion ?? 0) < 4 ? graph.initializer.filter((t) => !initializers.has(t.name)).map((t) => valueInfo(t.name!, DataType.FLOAT, [])) : [];
   graph.input = [
     // Batch and spatial size are left open: the convolutional trunk accepts any resolution (--size).
     valueInfo(inputName, DataType.FLOAT, ['batch', dims[1]?.dimValue != null ? Number(dims[1].dimValue) : 3, 'height', 'width']),
     ...graph.input.filter((i) => initializers.has(i.name!) && used.has(i.name!)),
+    ...added,
   ];
   graph.output = [valueInfo(OUTPUT_NAME, DataType.FLOAT, ['batch', 'channels'])];
   // Shapes recorded for the old graph may pin the batch at one; the runtime infers them again.
   graph.valueInfo = [];
   return { bytes: onnx.ModelProto.encode(model).finish(), featureTensor, inputName, outputName: OUTPUT_NAME, sourceBatchFixed };
+}
+
+/**
+ * GeM over H,W of a float32 map: Relu (the power needs x >= 0; the maps cut here follow a ReLU, so it changes nothing
+ * there), Pow p, GlobalAveragePool, Pow 1/p. Every op is in ONNX since opset 7, the oldest the shipped models use.
+ */
+function generalisedMean(map: string, power: number, nodes: Node[], initializers: onnxProto.onnx.ITensorProto[]): string {
+  if (!(power > 0)) throw new FashionError('model/unsupported', `Expected a positive GeM power but got ${power}`);
+  initializers.push(scalar('fashion_gem_p', power), scalar('fashion_gem_inverse_p', 1 / power));
+  nodes.push(
+    node('Relu', [map], ['fashion_gem_positive']),
+    node('Pow', ['fashion_gem_positive', 'fashion_gem_p'], ['fashion_gem_powered']),
+    node('GlobalAveragePool', ['fashion_gem_powered'], ['fashion_gem_mean']),
+    node('Pow', ['fashion_gem_mean', 'fashion_gem_inverse_p'], ['fashion_pooled']),
+  );
+  return 'fashion_pooled';
+}
+
+function scalar(name: string, value: number): onnxProto.onnx.ITensorProto {
+  return onnx.TensorProto.create({ name, dims: [], dataType: DataType.FLOAT, floatData: [value] });
 }
 
 function findClassifierPooling(nodes: Node[]): Node {
