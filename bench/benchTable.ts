@@ -137,7 +137,8 @@ export function writeBenchTable(): void {
   if (r.fullIndex) {
     const f = r.fullIndex;
     const what = f.subset ? `a SUBSET of the demo catalog: ${f.photos} of its photos` : `the demo catalog, ${f.photos} photos`;
-    const parts = f.embedSeconds === undefined ? '' : ` (embedding ${f.embedSeconds} s at ${f.embedPerSecond}/s, ${f.copies} training copies ${f.copiesSeconds} s at ${f.copiesPerSecond}/s, training ${f.trainSeconds} s, search graph ${f.searchGraphSeconds} s; bench/firstIndex.ts)`;
+    const busy = f.cpuBusy ? `; share of cores busy: embedding ${f.cpuBusy.embed}, copies ${f.cpuBusy.copies}, training ${f.cpuBusy.train}, graph ${f.cpuBusy.searchGraph}` : '';
+    const parts = f.embedSeconds === undefined ? '' : ` (embedding ${f.embedSeconds} s at ${f.embedPerSecond}/s, ${f.copies} training copies ${f.copiesSeconds} s at ${f.copiesPerSecond}/s, training ${f.trainSeconds} s, search graph ${f.searchGraphSeconds} s${busy}; bench/firstIndex.ts)`;
     lines.push(`| first full index of ${what} (empty catalog to search ready${f.commit ? `, at ${f.commit}` : ''}) | ${f.minutes} min${parts}${f.note ? `; ${f.note}` : ''} | <= 8 min for the whole catalog |`);
   }
   for (const key of Object.keys(r).filter((k) => k.startsWith('ingest_')).sort()) {
