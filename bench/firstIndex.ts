@@ -16,7 +16,7 @@
  * copies reported by their progress events, training the rest), prepareSearch.
  */
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ingestFolder } from '../src/catalog/ingest.js';
 import { withWriterLock } from '../src/catalog/writerLock.js';
@@ -61,6 +61,15 @@ try {
   const t0 = performance.now();
   const at = () => (performance.now() - t0) / 1000;
   const marks: Record<string, number> = {};
+  // CPU time of the whole process (every thread: workers, onnxruntime's, usearch's) at each mark: a stage whose CPU
+  // time is well under its wall time x cores leaves a core idle, which another stage could use.
+  const cpu: Record<string, number> = {};
+  const cpuNow = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  const cpuAt = (mark: string) => (cpu[mark] ??= cpuNow());
+  cpuAt('start');
   let copies = 0;
   let lastShown = 0;
   const result = await withWriterLock(dataDir, `bench/firstIndex.ts ${folder}`, async (lock) => {
@@ -80,12 +89,16 @@ try {
         },
       });
       marks.embedded = at();
+      cpuAt('embedded');
       log(`embedded ${ingested.added} photos in ${round(marks.embedded, 1)} s`);
       const refinement = await refineIngested(config, store, embedder, lock, (e) => {
         if (e.kind === 'copies') {
           marks.copiesStart ??= at();
           copies = e.total;
-          if (e.done >= e.total) marks.copiesEnd = at();
+          if (e.done >= e.total) {
+            marks.copiesEnd = at();
+            cpuAt('copiesEnd');
+          }
           if (at() - lastShown > 30) {
             lastShown = at();
             log(`copies ${e.done}/${e.total} at ${round(at(), 1)} s`);
@@ -96,12 +109,14 @@ try {
         }
       });
       marks.trained = at();
+      cpuAt('trained');
       log(`refinement done at ${round(marks.trained, 1)} s`);
       return { ...ingested, refinement };
     });
     return { ...report, index: await prepareSearch(config, lock) };
   });
   const seconds = at();
+  const cpuEnd = cpuNow();
   // The copies stage runs from the end of embedding (colour evidence of items without it first: none on a fresh
   // catalog) to its last progress event; training is everything after it up to the refined vectors' commit.
   const copiesEnd = marks.copiesEnd ?? marks.embedded!;
@@ -110,6 +125,17 @@ try {
     copiesSeconds: round(copiesEnd - marks.embedded!, 1),
     trainSeconds: round(marks.trained! - copiesEnd, 1),
     searchGraphSeconds: round(seconds - marks.trained!, 1),
+  };
+  // Share of the machine's cores busy in each stage (1: every core all the time).
+  const cores = availableParallelism();
+  const busy = (cpu0: number, cpu1: number, wall: number) => (wall > 0 ? round((cpu1 - cpu0) / (wall * cores), 2) : null);
+  const copiesCpuEnd = cpu.copiesEnd ?? cpu.embedded!;
+  const cpuBusy = {
+    embed: busy(cpu.start!, cpu.embedded!, stages.embedSeconds),
+    copies: busy(cpu.embedded!, copiesCpuEnd, stages.copiesSeconds),
+    train: busy(copiesCpuEnd, cpu.trained!, stages.trainSeconds),
+    searchGraph: busy(cpu.trained!, cpuEnd, stages.searchGraphSeconds),
+    cores,
   };
   const row = {
     photos,
@@ -126,6 +152,7 @@ try {
     epochs: result.refinement?.trained?.epochs ?? null,
     validation: result.refinement?.trained?.validation ?? null,
     index: result.index?.kind ?? null,
+    cpuBusy,
   };
   console.log(JSON.stringify(row));
   if (process.argv.includes('--save')) saveResult('fullIndex', row);

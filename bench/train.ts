@@ -3,6 +3,7 @@
 // search graph. Trains a copy of the catalog (the catalog given is only read), times each stage from the progress
 // messages, and prints the validation figures it chose. Usage: tsx bench/train.ts --data <catalog> [--epochs N] [--save]
 // (--save records it in bench/results.json, which docs/bench.md's training row shows; without it, nothing is written).
+// The share of items with training copies is the catalog's setting (FASHION_AUGMENT, default 0.25); each stage's messages go to stderr.
 import { mkdtempSync, readdirSync, rmSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +27,8 @@ try {
     epochs,
     seed: DEFAULT_TRAIN.seed,
     onProgress: (m) => {
+      // Every stage's message on stderr with its time (stdout keeps the one JSON line): which weight and pin gap won, and why.
+      if (!m.startsWith('training copies ')) process.stderr.write(`${round((performance.now() - t0) / 1000, 1)} s ${m}\n`);
       // Copies the catalog lacks are made first (their own figure: bench/copies.ts); the training time leaves them out.
       if (m.startsWith('training copies')) mark('copiesStart');
       else if (m.endsWith('training copies made')) mark('copiesEnd');

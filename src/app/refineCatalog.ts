@@ -11,7 +11,7 @@ import type { RefineModel } from '../refine/refineModel.js';
 import { findRefinement, isRefineModelFile, modelDigest, refineModelFile, SETTING_REFINE_MODEL } from '../refine/loadRefinement.js';
 import { trainRefinement, type TrainReport } from '../refine/train.js';
 import type { TrainOptions } from '../refine/mlp.js';
-import type { CatalogStore } from '../store/catalogStore.js';
+import type { CatalogStore, StoredItem } from '../store/catalogStore.js';
 import { embedCopies, loadCopies, type CopyMaker } from '../refine/augment.js';
 import { modelMismatch, SETTING_IMAGES_ROOT, storedIdentity } from '../catalog/identity.js';
 import { Services } from './services.js';
@@ -81,7 +81,8 @@ export async function trainCatalog(
       { ids, metadata: items.map((it) => it.metadata), backbones: vectors, colours, backboneDims: dims, backboneKey: identityKey(identity), ...(copies ? { copies } : {}) },
       options,
     );
-    await installRefinement(store, dataDir, model, gemm, options.beforeCommit ? { beforeCommit: options.beforeCommit } : {});
+    // The rows training read are the catalog's still (the caller holds the writer lock): the refined vectors come from them.
+    await installRefinement(store, dataDir, model, gemm, { rows: { items, vectors, dims, colours }, ...(options.beforeCommit ? { beforeCommit: options.beforeCommit } : {}) });
     return report;
   } finally {
     await gemm.close();
@@ -95,8 +96,8 @@ export async function trainCatalog(
  * that commit, the catalog keeps its previous generation whole (the new file is an orphan, removed next time);
  * killed after, it has the new one whole (the old file is an orphan). Returns the model's digest.
  */
-export async function installRefinement(store: CatalogStore, dataDir: string, model: RefineModel, gemm: Gemm, options: { beforeCommit?: () => void } = {}): Promise<string> {
-  const vectors = await refinedVectors(store, model, gemm, false);
+export async function installRefinement(store: CatalogStore, dataDir: string, model: RefineModel, gemm: Gemm, options: { beforeCommit?: () => void; rows?: CatalogRows } = {}): Promise<string> {
+  const vectors = await refinedVectors(store, model, gemm, false, options.rows);
   const staging = join(dataDir, `refine-model.staging-${process.pid}.bin`);
   await model.save(staging);
   const digest = modelDigest(readFileSync(staging));
@@ -117,9 +118,22 @@ export async function writeRefinedVectors(store: CatalogStore, model: RefineMode
   return out.size;
 }
 
-/** Computes the refined vector of every item (after training), or only of those without one. */
-async function refinedVectors(store: CatalogStore, model: RefineModel, gemm: Gemm, onlyMissing: boolean): Promise<Map<string, Float32Array>> {
-  const { items, vectors, dims } = await store.loadAll();
+/** Every item of the catalog with its backbone vector and colour evidence, as training read them. */
+export interface CatalogRows {
+  readonly items: readonly StoredItem[];
+  /** items.length x dims. */
+  readonly vectors: Float32Array;
+  readonly dims: number;
+  /** items.length x COLOUR_DIMS. */
+  readonly colours: Float32Array;
+}
+
+/**
+ * Computes the refined vector of every item (after training), or only of those without one. `given`: the catalog's
+ * rows already in memory (training's), instead of reading all of them again.
+ */
+async function refinedVectors(store: CatalogStore, model: RefineModel, gemm: Gemm, onlyMissing: boolean, given?: CatalogRows): Promise<Map<string, Float32Array>> {
+  const { items, vectors, dims } = given && !onlyMissing ? given : await store.loadAll();
   let rows = items.map((_, i) => i);
   if (onlyMissing) {
     const have = await store.featureIds('refined');
@@ -127,7 +141,7 @@ async function refinedVectors(store: CatalogStore, model: RefineModel, gemm: Gem
   }
   const out = new Map<string, Float32Array>();
   if (rows.length === 0) return out;
-  const colours = await store.loadFeatures('colour', rows.map((i) => items[i]!.id));
+  const colours = given && !onlyMissing ? given.colours : await store.loadFeatures('colour', rows.map((i) => items[i]!.id));
   if (!colours) return out;
   const b = new Float32Array(rows.length * dims);
   rows.forEach((i, r) => b.set(vectors.subarray(i * dims, (i + 1) * dims), r * dims));
