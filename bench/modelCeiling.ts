@@ -3,6 +3,13 @@
 // timed), in onnxruntime-node under several session settings and thread layouts, and in Python's onnxruntime (the
 // reference's script, `model-only`) on the same file with the same threads. Prints one JSON line.
 // Usage: tsx bench/modelCeiling.ts [--n 2000] [--batch 32] [--threads 2] [--python PATH] [--variants a,b,...]
+// The variant `per-model` measures what each model of the default backbone costs, on the calling thread (the process's CPU
+// time is onnxruntime's alone): MobileNetV2-int8, SqueezeNet 1.0 as its float16 file runs (between casts) and widened to
+// float32 (src/embedding/float32Graph.ts), and the two composed as the product composes them; ingest-style (batches of
+// --batch, one session of one thread, no spinning: core-ms per photo) and query-style (batches of 1-3, one session of
+// --threads threads, spinning as the server runs it: ms per run p50/p95 and core-ms per run). `--models a,b` picks the
+// graphs (mobilenet, squeezenet-fp16, squeezenet-fp32, composed-fp16, composed-fp32); `--session k=v,...` adds session
+// options to every per-model session (graphOptimizationLevel, executionMode, enableCpuMemArena, and `spin=0|1` for the query runs).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -10,10 +17,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
-import { Embedder } from '../src/embedding/embedder.js';
+import { Embedder, headCutCacheFile } from '../src/embedding/embedder.js';
 import { InferenceThread } from '../src/embedding/inferenceThread.js';
 import { prepareBatch } from '../src/embedding/vectorize.js';
-import { arg, round } from './common.js';
+import { BACKBONE_GRAPHS, backboneGraph } from './backboneGraphs.js';
+import { arg, percentile, round } from './common.js';
 
 const n = Number(arg('n', '2000'));
 const batch = Number(arg('batch', '32'));
@@ -22,7 +30,7 @@ const python = arg('python', process.env.FASHION_BENCH_PYTHON ?? 'python3');
 const variants = arg('variants', 'python,main-spin,main-nospin,worker-nospin,worker-spin,two-workers-1thread').split(',');
 
 const config = resolveConfig({ isolate: 'off', secondModel: 'none', threads });
-const headCut = join(config.cacheDir, 'headcut', `${createHash('sha256').update(readFileSync(config.model)).digest('hex').slice(0, 16)}-max-auto-v2.onnx`);
+const headCut = headCutCacheFile(config.cacheDir, createHash('sha256').update(readFileSync(config.model)).digest('hex'), 'max', undefined);
 await (await Embedder.load(embedderOptions(config))).close(); // makes the head-cut file when it is not cached yet
 const modelBytes = readFileSync(headCut);
 
@@ -92,11 +100,70 @@ function pythonModelOnly(): number {
   }
 }
 
+/** Session options of `--session k=v,...` on top of the product's. */
+function sessionOverrides(): { options: Partial<ort.InferenceSession.SessionOptions>; querySpin: boolean } {
+  const options: Record<string, unknown> = {};
+  let querySpin = true;
+  for (const kv of arg('session', '').split(',').filter(Boolean)) {
+    const [k, v] = kv.split('=') as [string, string];
+    if (k === 'spin') querySpin = v === '1';
+    else if (k === 'enableCpuMemArena' || k === 'enableMemPattern') options[k] = v === 'true';
+    else options[k] = v;
+  }
+  return { options: options as Partial<ort.InferenceSession.SessionOptions>, querySpin };
+}
+
+async function perModel(): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  const { options: extra, querySpin } = sessionOverrides();
+  const queryRuns = Number(arg('query-runs', '60'));
+  for (const name of arg('models', BACKBONE_GRAPHS.join(',')).split(',')) {
+    const bytes = backboneGraph(name, config);
+    // Ingest-style: one thread, no spinning (an ingest's sessions), every batch once after a warm-up.
+    const ingest = await ort.InferenceSession.create(bytes, { ...options(1, false), ...extra });
+    const feed = (s: ort.InferenceSession, t: Float32Array, rows = t.length / per) => ({ [s.inputNames[0]!]: new ort.Tensor('float32', t.subarray(0, rows * per), [rows, 3, side, side]) });
+    await ingest.run(feed(ingest, batches[0]!));
+    let u0 = process.cpuUsage();
+    let t0 = performance.now();
+    for (const b of batches) await ingest.run(feed(ingest, b));
+    const ingestS = (performance.now() - t0) / 1000;
+    let u = process.cpuUsage(u0);
+    await ingest.release();
+    const row: Record<string, unknown> = {
+      ingestCoreMsPerPhoto: round((u.user + u.system) / 1000 / files.length, 2),
+      ingestImagesPerSecondOneThread: round(files.length / ingestS, 1),
+    };
+    // Query-style: `threads` threads, spinning as the server's session does, 1-3 photos a run.
+    const query = await ort.InferenceSession.create(bytes, { ...options(threads, querySpin), ...extra });
+    for (const rows of [1, 2, 3]) {
+      await query.run(feed(query, batches[0]!, rows));
+      const ms: number[] = [];
+      u0 = process.cpuUsage();
+      for (let i = 0; i < queryRuns; i++) {
+        t0 = performance.now();
+        await query.run(feed(query, batches[i % batches.length]!, rows));
+        ms.push(performance.now() - t0);
+      }
+      u = process.cpuUsage(u0);
+      row[`query${rows}`] = { p50Ms: round(percentile(ms, 50)), p95Ms: round(percentile(ms, 95)), coreMsPerRun: round((u.user + u.system) / 1000 / queryRuns, 2) };
+    }
+    await query.release();
+    out[name] = row;
+    console.error(`${name}: ${JSON.stringify(row)}`);
+  }
+  return out;
+}
+
 const result: Record<string, number> = {};
 /** Core-milliseconds per photo of the main-thread variants. */
 const coreMs: Record<string, number> = {};
+let models: Record<string, unknown> | undefined;
 for (const v of variants) {
   let s: number;
+  if (v === 'per-model') {
+    models = await perModel();
+    continue;
+  }
   if (v === 'python') s = pythonModelOnly();
   else if (v === 'main-spin') s = await mainThread(true);
   else if (v === 'main-nospin') s = await mainThread(false);
@@ -108,4 +175,4 @@ for (const v of variants) {
   result[v] = round(files.length / s, 1);
   console.error(`${v}: ${result[v]} images/s`);
 }
-console.log(JSON.stringify({ photos: files.length, batch, threads, imagesPerSecond: result, coreMsPerPhoto: coreMs }));
+console.log(JSON.stringify({ photos: files.length, batch, threads, imagesPerSecond: result, coreMsPerPhoto: coreMs, ...(models ? { perModel: models, session: arg('session', '') } : {}) }));

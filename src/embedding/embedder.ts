@@ -222,7 +222,7 @@ async function cutTrunk(model: string, pooling: Pooling, cutAt: string | undefin
   const file = await resolveModelFile(model, { cacheDir });
   const source = await readFile(file);
   const sha = createHash('sha256').update(source).digest('hex');
-  const cutFile = join(cacheDir, 'headcut', `${sha.slice(0, 16)}-${pooling}-${safe(cutAt ?? 'auto')}-v2.onnx`);
+  const cutFile = headCutCacheFile(cacheDir, sha, pooling, cutAt);
   const cutMetaFile = `${cutFile}.json`;
   try {
     const meta = JSON.parse(await readFile(cutMetaFile, 'utf8')) as Omit<HeadCutModel, 'bytes'>;
@@ -234,6 +234,14 @@ async function cutTrunk(model: string, pooling: Pooling, cutAt: string | undefin
     await writeAtomic(cutMetaFile, JSON.stringify(meta)).catch(() => undefined);
     return { ...made, sha, fileName: basename(file) };
   }
+}
+
+/**
+ * Where the head-cut graph of a model file (by its sha256) is cached. v3: a float16 graph is widened to float32
+ * (src/embedding/float32Graph.ts), so a v2 file cut before that is not reused.
+ */
+export function headCutCacheFile(cacheDir: string, sha: string, pooling: Pooling, cutAt: string | undefined): string {
+  return join(cacheDir, 'headcut', `${sha.slice(0, 16)}-${pooling}-${safe(cutAt ?? 'auto')}-v3.onnx`);
 }
 
 /** The composed graph of these trunks (cached under the cache folder: composing decodes and encodes ~9 MB of protobuf). */
