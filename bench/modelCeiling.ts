@@ -9,7 +9,7 @@
 // --batch, one session of one thread, no spinning: core-ms per photo) and query-style (batches of 1-3, one session of
 // --threads threads, spinning as the server runs it: ms per run p50/p95 and core-ms per run). `--models a,b` picks the
 // graphs (mobilenet, squeezenet-fp16, squeezenet-fp32, composed-fp16, composed-fp32); `--session k=v,...` adds session
-// options to every per-model session (graphOptimizationLevel, executionMode, enableCpuMemArena, and `spin=0|1` for the query runs).
+// options to every per-model session (see sessionOverrides).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -100,27 +100,49 @@ function pythonModelOnly(): number {
   }
 }
 
-/** Session options of `--session k=v,...` on top of the product's. */
-function sessionOverrides(): { options: Partial<ort.InferenceSession.SessionOptions>; querySpin: boolean } {
-  const options: Record<string, unknown> = {};
+/**
+ * Session options of `--session k=v,...` on top of the product's: top-level options (graphOptimizationLevel, executionMode,
+ * enableCpuMemArena, enableMemPattern, interOpNumThreads), `spin=0|1` for the query runs, and onnxruntime's config
+ * entries by their dotted names (session.dynamic_block_base=4, session.intra_op.allow_spinning=0, ...), which go to `extra`.
+ */
+function sessionOverrides(): { top: Record<string, unknown>; entries: Record<string, string>; querySpin: boolean } {
+  const top: Record<string, unknown> = {};
+  const entries: Record<string, string> = {};
   let querySpin = true;
   for (const kv of arg('session', '').split(',').filter(Boolean)) {
     const [k, v] = kv.split('=') as [string, string];
     if (k === 'spin') querySpin = v === '1';
-    else if (k === 'enableCpuMemArena' || k === 'enableMemPattern') options[k] = v === 'true';
-    else options[k] = v;
+    else if (k.includes('.')) entries[k] = v;
+    else if (v === 'true' || v === 'false') top[k] = v === 'true';
+    else if (/^\d+$/.test(v)) top[k] = Number(v);
+    else top[k] = v;
   }
-  return { options: options as Partial<ort.InferenceSession.SessionOptions>, querySpin };
+  return { top, entries, querySpin };
+}
+
+/** The product's options for `intra` threads and spinning, with the overrides; config entries nested as `extra` wants them. */
+function withOverrides(intra: number, spinning: boolean, o: ReturnType<typeof sessionOverrides>): ort.InferenceSession.SessionOptions {
+  const flat: Record<string, string> = spinning ? {} : { 'session.intra_op.allow_spinning': '0', 'session.inter_op.allow_spinning': '0' };
+  Object.assign(flat, o.entries);
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(flat)) {
+    const path = k.split('.');
+    let at = extra;
+    for (const p of path.slice(0, -1)) at = (at[p] ??= {}) as Record<string, unknown>;
+    at[path.at(-1)!] = v;
+  }
+  const { extra: _ignored, ...base } = options(intra, spinning);
+  return { ...base, ...o.top, ...(Object.keys(extra).length ? { extra } : {}) } as ort.InferenceSession.SessionOptions;
 }
 
 async function perModel(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
-  const { options: extra, querySpin } = sessionOverrides();
+  const overrides = sessionOverrides();
   const queryRuns = Number(arg('query-runs', '60'));
   for (const name of arg('models', BACKBONE_GRAPHS.join(',')).split(',')) {
     const bytes = backboneGraph(name, config);
     // Ingest-style: one thread, no spinning (an ingest's sessions), every batch once after a warm-up.
-    const ingest = await ort.InferenceSession.create(bytes, { ...options(1, false), ...extra });
+    const ingest = await ort.InferenceSession.create(bytes, withOverrides(1, false, overrides));
     const feed = (s: ort.InferenceSession, t: Float32Array, rows = t.length / per) => ({ [s.inputNames[0]!]: new ort.Tensor('float32', t.subarray(0, rows * per), [rows, 3, side, side]) });
     await ingest.run(feed(ingest, batches[0]!));
     let u0 = process.cpuUsage();
@@ -134,7 +156,7 @@ async function perModel(): Promise<Record<string, unknown>> {
       ingestImagesPerSecondOneThread: round(files.length / ingestS, 1),
     };
     // Query-style: `threads` threads, spinning as the server's session does, 1-3 photos a run.
-    const query = await ort.InferenceSession.create(bytes, { ...options(threads, querySpin), ...extra });
+    const query = await ort.InferenceSession.create(bytes, withOverrides(threads, overrides.querySpin, overrides));
     for (const rows of [1, 2, 3]) {
       await query.run(feed(query, batches[0]!, rows));
       const ms: number[] = [];
