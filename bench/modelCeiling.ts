@@ -7,13 +7,12 @@
 // time is onnxruntime's alone): MobileNetV2-int8, SqueezeNet 1.0 as its float16 file runs (between casts) and widened to
 // float32 (src/embedding/float32Graph.ts), and the two composed as the product composes them; ingest-style (batches of
 // --batch, one session of one thread, no spinning: core-ms per photo) and query-style (batches of 1-3, one session of
-// --threads threads, spinning as the server runs it: ms per run p50/p95 and core-ms per run). `--models a,b` picks the
-// graphs (mobilenet, squeezenet-fp16, squeezenet-fp32, composed-fp16, composed-fp32); `--session k=v,...` adds session
-// options to every per-model session (see sessionOverrides).
+// --threads threads, spinning as the server runs it: ms per run p50/p95 and core-ms per run), contenders interleaved
+// over rounds (see perModel: --contenders, --rounds, --chunk, --query-runs).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
@@ -101,15 +100,21 @@ function pythonModelOnly(): number {
 }
 
 /**
- * Session options of `--session k=v,...` on top of the product's: top-level options (graphOptimizationLevel, executionMode,
- * enableCpuMemArena, enableMemPattern, interOpNumThreads), `spin=0|1` for the query runs, and onnxruntime's config
- * entries by their dotted names (session.dynamic_block_base=4, session.intra_op.allow_spinning=0, ...), which go to `extra`.
+ * Session options on top of the product's, `k=v,...`: top-level options (graphOptimizationLevel, executionMode,
+ * enableCpuMemArena, enableMemPattern, interOpNumThreads, intraOpNumThreads for the query runs), `spin=0|1` for the
+ * query runs, and onnxruntime's config entries by their dotted names (session.dynamic_block_base=4, ...), which go to `extra`.
  */
-function sessionOverrides(): { top: Record<string, unknown>; entries: Record<string, string>; querySpin: boolean } {
+interface Overrides {
+  readonly top: Record<string, unknown>;
+  readonly entries: Record<string, string>;
+  readonly querySpin: boolean;
+}
+
+function parseOverrides(spec: string): Overrides {
   const top: Record<string, unknown> = {};
   const entries: Record<string, string> = {};
   let querySpin = true;
-  for (const kv of arg('session', '').split(',').filter(Boolean)) {
+  for (const kv of spec.split(',').filter(Boolean)) {
     const [k, v] = kv.split('=') as [string, string];
     if (k === 'spin') querySpin = v === '1';
     else if (k.includes('.')) entries[k] = v;
@@ -121,7 +126,7 @@ function sessionOverrides(): { top: Record<string, unknown>; entries: Record<str
 }
 
 /** The product's options for `intra` threads and spinning, with the overrides; config entries nested as `extra` wants them. */
-function withOverrides(intra: number, spinning: boolean, o: ReturnType<typeof sessionOverrides>): ort.InferenceSession.SessionOptions {
+function withOverrides(intra: number, spinning: boolean, o: Overrides, forQuery: boolean): ort.InferenceSession.SessionOptions {
   const flat: Record<string, string> = spinning ? {} : { 'session.intra_op.allow_spinning': '0', 'session.inter_op.allow_spinning': '0' };
   Object.assign(flat, o.entries);
   const extra: Record<string, unknown> = {};
@@ -132,46 +137,71 @@ function withOverrides(intra: number, spinning: boolean, o: ReturnType<typeof se
     at[path.at(-1)!] = v;
   }
   const { extra: _ignored, ...base } = options(intra, spinning);
-  return { ...base, ...o.top, ...(Object.keys(extra).length ? { extra } : {}) } as ort.InferenceSession.SessionOptions;
+  const top = forQuery ? o.top : Object.fromEntries(Object.entries(o.top).filter(([k]) => k !== 'intraOpNumThreads'));
+  return { ...base, ...top, ...(Object.keys(extra).length ? { extra } : {}) } as ort.InferenceSession.SessionOptions;
 }
 
+/**
+ * Each contender (a graph of bench/backboneGraphs.ts, `@` and session overrides: `composed-fp32@session.dynamic_block_base=4`)
+ * gets an ingest session (one thread, no spinning) and a query session (--threads, spinning unless spin=0); over --rounds
+ * rounds, every contender in turn runs --chunk photos in batches and --query-runs runs of 1, 2 and 3 photos, so that what
+ * else runs on the machine falls on every contender alike. Each figure is the median over the rounds.
+ */
 async function perModel(): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
-  const overrides = sessionOverrides();
-  const queryRuns = Number(arg('query-runs', '60'));
-  for (const name of arg('models', BACKBONE_GRAPHS.join(',')).split(',')) {
-    const bytes = backboneGraph(name, config);
-    // Ingest-style: one thread, no spinning (an ingest's sessions), every batch once after a warm-up.
-    const ingest = await ort.InferenceSession.create(bytes, withOverrides(1, false, overrides));
-    const feed = (s: ort.InferenceSession, t: Float32Array, rows = t.length / per) => ({ [s.inputNames[0]!]: new ort.Tensor('float32', t.subarray(0, rows * per), [rows, 3, side, side]) });
+  const queryRuns = Number(arg('query-runs', '30'));
+  const rounds = Number(arg('rounds', '5'));
+  const chunk = Math.max(1, Math.floor(Number(arg('chunk', '320')) / batch));
+  const specs = arg('contenders', [...BACKBONE_GRAPHS].join(';')).split(';').filter(Boolean);
+  const feed = (s: ort.InferenceSession, t: Float32Array, rows = t.length / per) => ({ [s.inputNames[0]!]: new ort.Tensor('float32', t.subarray(0, rows * per), [rows, 3, side, side]) });
+  const contenders = [];
+  for (const spec of specs) {
+    const [graph, over = ''] = spec.split('@') as [string, string?];
+    const o = parseOverrides(over);
+    const bytes = backboneGraph(graph, config);
+    const t0 = performance.now();
+    const ingest = await ort.InferenceSession.create(bytes, withOverrides(1, false, o, false));
+    const loadMs = performance.now() - t0;
+    const query = await ort.InferenceSession.create(bytes, withOverrides(threads, o.querySpin, o, true));
     await ingest.run(feed(ingest, batches[0]!));
-    let u0 = process.cpuUsage();
-    let t0 = performance.now();
-    for (const b of batches) await ingest.run(feed(ingest, b));
-    const ingestS = (performance.now() - t0) / 1000;
-    let u = process.cpuUsage(u0);
-    await ingest.release();
-    const row: Record<string, unknown> = {
-      ingestCoreMsPerPhoto: round((u.user + u.system) / 1000 / files.length, 2),
-      ingestImagesPerSecondOneThread: round(files.length / ingestS, 1),
-    };
-    // Query-style: `threads` threads, spinning as the server's session does, 1-3 photos a run.
-    const query = await ort.InferenceSession.create(bytes, withOverrides(threads, overrides.querySpin, overrides));
-    for (const rows of [1, 2, 3]) {
-      await query.run(feed(query, batches[0]!, rows));
-      const ms: number[] = [];
-      u0 = process.cpuUsage();
-      for (let i = 0; i < queryRuns; i++) {
-        t0 = performance.now();
-        await query.run(feed(query, batches[i % batches.length]!, rows));
-        ms.push(performance.now() - t0);
+    for (const rows of [1, 2, 3]) await query.run(feed(query, batches[0]!, rows));
+    contenders.push({ spec, ingest, query, loadMs, coreMs: [] as number[], perSecond: [] as number[], q: { 1: [] as number[], 2: [] as number[], 3: [] as number[] }, qCore: { 1: [] as number[], 2: [] as number[], 3: [] as number[] } });
+  }
+  let at = 0;
+  for (let r = 0; r < rounds; r++) {
+    for (const c of contenders) {
+      const part = Array.from({ length: chunk }, (_, i) => batches[(at + i) % batches.length]!);
+      const u0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (const b of part) await c.ingest.run(feed(c.ingest, b));
+      const s = (performance.now() - t0) / 1000;
+      const u = process.cpuUsage(u0);
+      const photos = part.reduce((n, b) => n + b.length / per, 0);
+      c.coreMs.push((u.user + u.system) / 1000 / photos);
+      c.perSecond.push(photos / s);
+      for (const rows of [1, 2, 3] as const) {
+        const ms: number[] = [];
+        const q0 = process.cpuUsage();
+        for (let i = 0; i < queryRuns; i++) {
+          const t = performance.now();
+          await c.query.run(feed(c.query, batches[(at + i) % batches.length]!, rows));
+          ms.push(performance.now() - t);
+        }
+        const qu = process.cpuUsage(q0);
+        c.q[rows].push(...ms);
+        c.qCore[rows].push((qu.user + qu.system) / 1000 / queryRuns);
       }
-      u = process.cpuUsage(u0);
-      row[`query${rows}`] = { p50Ms: round(percentile(ms, 50)), p95Ms: round(percentile(ms, 95)), coreMsPerRun: round((u.user + u.system) / 1000 / queryRuns, 2) };
     }
-    await query.release();
-    out[name] = row;
-    console.error(`${name}: ${JSON.stringify(row)}`);
+    at += chunk;
+  }
+  const median = (xs: number[]) => percentile(xs, 50);
+  const out: Record<string, unknown> = {};
+  for (const c of contenders) {
+    const row: Record<string, unknown> = { ingestCoreMsPerPhoto: round(median(c.coreMs), 2), ingestImagesPerSecondOneThread: round(median(c.perSecond), 1), sessionLoadMs: round(c.loadMs, 0) };
+    for (const rows of [1, 2, 3] as const) row[`query${rows}`] = { p50Ms: round(percentile(c.q[rows], 50)), p95Ms: round(percentile(c.q[rows], 95)), coreMsPerRun: round(median(c.qCore[rows]), 2) };
+    out[c.spec] = row;
+    console.error(`${c.spec}: ${JSON.stringify(row)}`);
+    await c.ingest.release();
+    await c.query.release();
   }
   return out;
 }
@@ -197,4 +227,4 @@ for (const v of variants) {
   result[v] = round(files.length / s, 1);
   console.error(`${v}: ${result[v]} images/s`);
 }
-console.log(JSON.stringify({ photos: files.length, batch, threads, imagesPerSecond: result, coreMsPerPhoto: coreMs, ...(models ? { perModel: models, session: arg('session', '') } : {}) }));
+console.log(JSON.stringify({ photos: files.length, batch, threads, imagesPerSecond: result, coreMsPerPhoto: coreMs, ...(models ? { perModel: models, rounds: Number(arg('rounds', '5')), load: loadavg().map((l) => round(l, 2)) } : {}) }));

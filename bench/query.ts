@@ -99,6 +99,9 @@ for (const [i, p] of photos.entries()) {
   split.formAndView = split.handler! - (stage.pipeline ?? 0);
   // The pipeline less its services: the handle, averaging readings, the isolated view's start, the timings.
   split.pipelineOwn = (stage.pipeline ?? 0) - (stage.embedding ?? 0) - (stage.refinement ?? 0) - (stage.chooseReading ?? 0) - (stage.nearest ?? 0);
+  const timings = (res.json() as { timings: { decodeMs: number; embedMs: number } }).timings;
+  // The embedding service less the batch's decode and inference: the handle's hash, the queue, resolving back.
+  split.embeddingOwn = (stage.embedding ?? 0) - timings.decodeMs - timings.embedMs;
   for (const [k, v] of Object.entries(split)) (stages[k] ??= []).push(v);
   const body = res.json();
   if (readsTwice && hasSecondReading[i]) twoReadings.push(total[total.length - 1]!);
