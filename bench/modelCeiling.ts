@@ -7,7 +7,7 @@
 // time is onnxruntime's alone): MobileNetV2-int8, SqueezeNet 1.0 as its float16 file runs (between casts) and widened to
 // float32 (src/embedding/float32Graph.ts), and the two composed as the product composes them; ingest-style (batches of
 // --batch, one session of one thread, no spinning: core-ms per photo) and query-style (batches of 1-3, one session of
-// --threads threads, spinning as the server runs it: ms per run p50/p95 and core-ms per run), contenders interleaved
+// --threads threads, not spinning, as the server runs it: ms per run p50/p95 and core-ms per run), contenders interleaved
 // over rounds (see perModel: --contenders, --rounds, --chunk, --query-runs).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -102,7 +102,7 @@ function pythonModelOnly(): number {
 /**
  * Session options on top of the product's, `k=v,...`: top-level options (graphOptimizationLevel, executionMode,
  * enableCpuMemArena, enableMemPattern, interOpNumThreads, intraOpNumThreads for the query runs), `spin=0|1` for the
- * query runs, and onnxruntime's config entries by their dotted names (session.dynamic_block_base=4, ...), which go to `extra`.
+ * query runs (default 0, as the server), and onnxruntime's config entries by their dotted names (session.dynamic_block_base=4, ...), which go to `extra`.
  */
 interface Overrides {
   readonly top: Record<string, unknown>;
@@ -113,7 +113,7 @@ interface Overrides {
 function parseOverrides(spec: string): Overrides {
   const top: Record<string, unknown> = {};
   const entries: Record<string, string> = {};
-  let querySpin = true;
+  let querySpin = false; // as the server's session (src/embedding/embedder.ts, `spinning`)
   for (const kv of spec.split(',').filter(Boolean)) {
     const [k, v] = kv.split('=') as [string, string];
     if (k === 'spin') querySpin = v === '1';
@@ -143,7 +143,7 @@ function withOverrides(intra: number, spinning: boolean, o: Overrides, forQuery:
 
 /**
  * Each contender (a graph of bench/backboneGraphs.ts, `@` and session overrides: `composed-fp32@session.dynamic_block_base=4`)
- * gets an ingest session (one thread, no spinning) and a query session (--threads, spinning unless spin=0); over --rounds
+ * gets an ingest session (one thread, no spinning) and a query session (--threads, not spinning unless spin=1); over --rounds
  * rounds, every contender in turn runs --chunk photos in batches and --query-runs runs of 1, 2 and 3 photos, so that what
  * else runs on the machine falls on every contender alike. Each figure is the median over the rounds.
  */

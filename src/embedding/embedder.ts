@@ -22,9 +22,12 @@ export interface EmbedderOptions {
   /** Features of the photo and of its mirror image, summed, for every model. */
   readonly mirror?: boolean | undefined;
   /**
-   * Whether onnxruntime's threads spin while they wait for work (its default: the lowest latency for one query). An
-   * ingest turns it off: on a machine whose cores also decode the next photos, spinning threads take the time the
-   * decoding needs, between the model's operators and between batches.
+   * Whether onnxruntime's threads spin while they wait for work (default: off; onnxruntime's own default is on). Off for
+   * an ingest: on a machine whose cores also decode the next photos, spinning threads take the time the decoding needs,
+   * between the model's operators and between batches. Off for a query too: after a run the threads spin on while the
+   * main thread refines, searches and answers, and libvips encodes the view; on 2 cores that put the answer behind them
+   * (catalog photos over HTTP, 2 x 300 queries in one lock hold: p95 21.3 / 23.4 ms spinning, 20.3 / 20.0 not; the
+   * inference itself ~0.8 ms slower at p50, the answer no slower; bench/query.ts, docs/bench.md).
    */
   readonly spinning?: boolean | undefined;
   /**
@@ -123,7 +126,7 @@ export class Embedder {
           interOpNumThreads: 1,
           executionMode: 'sequential',
           graphOptimizationLevel: 'all',
-          ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
+          ...(options.spinning === true ? {} : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
         }),
       ),
     );
