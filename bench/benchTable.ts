@@ -67,7 +67,9 @@ const INGEST_PROFILE = [
   'therefore saves no inference time. Vectors of the default backbone,',
   '500 catalog photos, isolation on (`tsx bench/float32Vectors.ts --n 500`): cosine float16 vs float32 >= 0.999999985 (SqueezeNet\'s',
   'part >= 0.99999997), max abs difference 1.1e-4; over HTTP on 100 catalog photos (`bench/queryResults.ts --compare`) the top',
-  '10 ids and the labels are identical, scores within 1.6e-4. A cheaper second model is what would cut ingest here: SqueezeNet',
+  '10 ids and the labels are identical, scores within 1.6e-4. Default ingest, 5,000 photos (`tsx bench/ingest.ts --n 5000 --no-save`),',
+  'afa66e7 (float16) against 6261ece (float32) alternating in one lock hold (02:24-02:27 UTC, load 3.1-3.7 from others\' unlocked',
+  'work): 134.1 and 136.4 against 99.6 and 139.9 images/s, unchanged within that noise, as the model\'s cost says. A cheaper second model is what would cut ingest here: SqueezeNet',
   '1.1 (same fire modules, ~2.4x fewer operations) or SqueezeNet quantized to int8, either one a change of vectors that needs the',
   'relevance benchmarks again.',
 ];
