@@ -36,9 +36,42 @@ const INGEST_PROFILE = [
   'or a cheaper model (160px input halves it). On a busy machine the product is ahead: the reference\'s spinning threads and serial',
   'decode lose more to other jobs (first same-run measurement, load 5-8: 187 vs 161 images/s, 1.16x).',
   '',
-  'The default backbone (stop 13) also runs SqueezeNet 1.0 on every photo (3.5 ms per photo at 2 threads, measured apart), and',
-  'isolation adds ~0.5 ms per photo: the default ingest row. The HNSW rows of the refined space and the usearch 1,000,000-vector',
-  'synthetic run are older: of a MobileNetV2 catalog and of 1280-d vectors.',
+  'The default backbone (stop 13) also runs SqueezeNet 1.0 on every photo, and isolation adds ~0.5 ms per photo: the default ingest',
+  'row. The HNSW rows of the refined space and the usearch 1,000,000-vector synthetic run are older: of a MobileNetV2 catalog and of',
+  '1280-d vectors.',
+  '',
+  '### What each model of the default backbone costs (2026-12-02, issue 23)',
+  '',
+  '`tsx bench/modelCeiling.ts --n 1000 --variants per-model --rounds 5 --chunk 320 --query-runs 30` at 09e8d2c, one lock hold',
+  '(02:01-02:05 UTC, load 1.8-4.9 from others\' unlocked work): each graph on the calling thread, batches fitted beforehand, the',
+  'contenders interleaved over 5 rounds (medians). Ingest-style: batches of 32, one session of one thread, no spinning; the',
+  'process\'s CPU time per photo. The query-style latencies of that run (1-3 photos, 2 threads) moved 2-5x between rounds with the',
+  'load and are left out; the HTTP rows of the next section compare query settings instead.',
+  '',
+  '| graph | core-ms per photo (batch 32, 1 thread) | photos/s on one thread | session load |',
+  '|---|---|---|---|',
+  '| MobileNetV2-int8, head cut | 3.74 | 277 | 64 ms |',
+  '| SqueezeNet 1.0 as its float16 file runs (casts at both ends) | 6.11 | 167 | 28 ms |',
+  '| SqueezeNet 1.0 widened to float32 (src/embedding/float32Graph.ts) | 6.25 | 163 | 22 ms |',
+  '| composed default backbone, SqueezeNet float16 | 9.77 | 104 | 120 ms |',
+  '| composed default backbone, SqueezeNet float32 | 9.82 | 104 | 42 ms |',
+  '| the same, graphOptimizationLevel extended instead of all | 13.39 | 76 | 91 ms |',
+  '| the same, enableCpuMemArena false | 12.26 | 82 | 53 ms |',
+  '| the same, parallel execution (the trunks side by side, 2 inter-op threads of 1) | 19.06 CPU (spinning inter-op threads) | 104 | 53 ms |',
+  '',
+  'SqueezeNet is 62% of the default backbone\'s model cost: 6.1 of 9.8 core-ms per photo, against MobileNetV2-int8\'s 3.7. Its',
+  'float16 file costs the same as float32: onnxruntime 1.30\'s CPU provider has no float16 convolution, and its graph optimiser',
+  'already runs the float16 graph in float32: saved after optimisation (level all, `optimizedModelFilePath`), the head-cut float16',
+  'graph holds float32 weights, 25 NCHWc convolutions and 2 Casts, one at each end (52 Casts with optimisation disabled). Widening',
+  'the weights on load (now done: the graph needs no casts, and its session loads in a third of the time, 120 -> 42 ms composed)',
+  'therefore saves no inference time. Vectors of the default backbone,',
+  '500 catalog photos, isolation on (`tsx bench/float32Vectors.ts --n 500`): cosine float16 vs float32 >= 0.999999985 (SqueezeNet\'s',
+  'part >= 0.99999997), max abs difference 1.1e-4; over HTTP on 100 catalog photos (`bench/queryResults.ts --compare`) the top',
+  '10 ids and the labels are identical, scores within 1.6e-4. Default ingest, 5,000 photos (`tsx bench/ingest.ts --n 5000 --no-save`),',
+  'afa66e7 (float16) against 6261ece (float32) alternating in one lock hold (02:24-02:27 UTC, load 3.1-3.7 from others\' unlocked',
+  'work): 134.1 and 136.4 against 99.6 and 139.9 images/s, unchanged within that noise, as the model\'s cost says. A cheaper second model is what would cut ingest here: SqueezeNet',
+  '1.1 (same fire modules, ~2.4x fewer operations) or SqueezeNet quantized to int8, either one a change of vectors that needs the',
+  'relevance benchmarks again.',
 ];
 
 /** Where a photo query's time goes (issue 23), measured stage by stage (re-measure when the query path changes). */
@@ -71,6 +104,33 @@ const QUERY_PROFILE = [
   'of 100 phone-like photos x 5, 640770c against 4cbb241 in one lock hold, p50 30.0 -> 20.9 ms, p95 36.1 -> 28.2 ms. What remains for a phone photo is isolation at the decoded',
   'size (~77k pixels: blur, border clusters, distance to them, flood fill, components); isolating at a reduced size would change the',
   'masks and so every figure chosen on them, which needs the relevance benchmarks again.',
+  '',
+  '### Catalog photos, stage by stage, and onnxruntime\'s spinning threads (2026-12-02, issue 23)',
+  '',
+  '`tsx bench/query.ts --data <copy of /work/cat/full> --n 300` now splits "the rest" itself (fastify hooks around the handler,',
+  'the pipeline\'s services wrapped); the catalog-photo row above is the saved run at 6261ece. Per stage, p50 / p95 ms (each',
+  'apart): refinement pass (the MLP in JS, src/refine) 2.2 / 2.5-3.6, the multipart form and the view (awaiting the isolated JPEG,',
+  'base64) 0.5 / 1.1-1.4, the pipeline\'s own work 0.4 / 0.5-1.2, the embedding queue\'s own 0.05 / 0.08, inject 0.3 / 0.5,',
+  'routing 0.06, JSON 0.06 / 0.1, send 0.2 / 0.3. The refinement pass is now the largest part of "the rest"; the queue adds nothing',
+  '(a lone photo never waits for a batch), and the hop to the inference thread is ~0.05 ms (a 600 KB tensor moved, not copied).',
+  '',
+  'onnxruntime\'s threads spun between runs (its default) for queries: after a run the two intra-op threads spun on both cores while',
+  'the main thread refined, searched and answered and libvips encoded the view. Now no session spins (src/embedding/embedder.ts).',
+  'One lock hold (02:34-02:36 UTC, load 1-2.3), 300 catalog photos a run, rounds alternating, total p50 / p95 ms:',
+  '',
+  '| run | round 1 | round 2 | round 3 |',
+  '|---|---|---|---|',
+  '| afa66e7 (spinning; SqueezeNet float16) | 14.35 / 22.73 | 14.71 / 23.90 | 13.06 / 21.80 |',
+  '| 6261ece (no spinning; float32) | 17.81 / 22.69 | 13.88 / 19.01 | 14.10 / 20.24 |',
+  '| 6261ece + session.dynamic_block_base 4 | 16.97 / 22.30 | 13.58 / 16.71 | 15.08 / 19.96 |',
+  '',
+  'and in an earlier hold (02:05 UTC), spinning (float32) 14.95 / 21.26 and 13.80 / 23.38 against not spinning 14.35 / 20.34 and',
+  '15.66 / 20.03. Without spinning the p95 drops ~2 ms (decode p95 5.1-6.7 -> 3.4-4.4 ms, the rest 7.6-8.9 -> 5.1-6.4 ms) and the',
+  'inference\'s p50 rises ~0.5-1 ms (threads woken for each run), so the total p50 is ~1 ms worse or unchanged within noise. Top 10',
+  'ids and scores, labels and isolated views are identical with and without spinning on 100 catalog photos',
+  '(`tsx bench/queryResults.ts --compare`). dynamic_block_base showed no consistent gain and is not set. The goal, p95 <= 20 ms,',
+  'is met in 3 of 5 runs without spinning, in none of 5 with it; what is left above ~13 ms at p50 is the model (~6 ms), decode',
+  'and isolation (~2.3), the refinement pass (~2.2) and the search (~1.2).',
 ];
 
 /** Where a training copy's time goes (issue 23), before and after the copies became a pipeline (re-measure when it changes). */
@@ -213,6 +273,12 @@ export function writeBenchTable(): void {
     lines.push(`| of which embedding | p50 ${q.embedMs.p50} ms, p95 ${q.embedMs.p95} ms | |`);
     lines.push(`| of which search | p50 ${q.searchMs.p50} ms, p95 ${q.searchMs.p95} ms | |`);
     if (q.otherMs) lines.push(`| of which the rest (HTTP, multipart, refinement pass, isolated view, JSON) | p50 ${q.otherMs.p50} ms, p95 ${q.otherMs.p95} ms | |`);
+    const st = q.stagesMs as Record<string, { p50: number; p95: number }> | undefined;
+    if (st?.refinement) {
+      const part = (k: string, label: string) => (st[k] ? `${label} ${st[k].p50} / ${st[k].p95}` : null);
+      const parts = [part('refinement', 'refinement pass'), part('formAndView', 'multipart form and view (the isolated JPEG awaited, base64)'), part('pipelineOwn', 'the pipeline\'s own'), part('embeddingOwn', 'the embedding queue\'s own'), part('inject', 'inject'), part('routing', 'routing'), part('serialise', 'JSON'), part('send', 'send')].filter(Boolean);
+      lines.push(`| the rest, stage by stage (p50 / p95 ms, each apart) | ${parts.join('; ')} | |`);
+    }
     lines.push(`| search only (500 queries) | p50 ${q.searchOnlyMs.p50} ms, p95 ${q.searchOnlyMs.p95} ms | |`);
     lines.push(`| open catalog | ${q.openCatalogMs} ms | instant |`);
     if (q.rssMB) lines.push(`| resident memory, catalog open and warm | ${q.rssMB} MiB | |`);

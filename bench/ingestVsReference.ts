@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
-import { Embedder } from '../src/embedding/embedder.js';
+import { Embedder, headCutCacheFile } from '../src/embedding/embedder.js';
 import { arg, round, saveResult } from './common.js';
 
 /** The reference measured on this machine before (REFERENCE-MEASUREMENTS.md: 344-351 images/s, 5,000 photos). */
@@ -48,7 +48,7 @@ function pythonProblem(): string | null {
 const config = resolveConfig({ isolate: 'off', secondModel: 'none', threads });
 // The product's own head-cut MobileNetV2 (src/embedding/embedder.ts cutTrunk names it by the source's sha256): both sides
 // run this file.
-const headCut = join(config.cacheDir, 'headcut', `${createHash('sha256').update(readFileSync(config.model)).digest('hex').slice(0, 16)}-max-auto-v2.onnx`);
+const headCut = headCutCacheFile(config.cacheDir, createHash('sha256').update(readFileSync(config.model)).digest('hex'), 'max', undefined);
 
 /** One reference run on the first n photos (through links in a folder of their own); its vectors, in file-name order. */
 function runReference(): Throughput & { vectors: Float32Array; onnxruntime: string } {

@@ -3,17 +3,24 @@
 // timed), in onnxruntime-node under several session settings and thread layouts, and in Python's onnxruntime (the
 // reference's script, `model-only`) on the same file with the same threads. Prints one JSON line.
 // Usage: tsx bench/modelCeiling.ts [--n 2000] [--batch 32] [--threads 2] [--python PATH] [--variants a,b,...]
+// The variant `per-model` measures what each model of the default backbone costs, on the calling thread (the process's CPU
+// time is onnxruntime's alone): MobileNetV2-int8, SqueezeNet 1.0 as its float16 file runs (between casts) and widened to
+// float32 (src/embedding/float32Graph.ts), and the two composed as the product composes them; ingest-style (batches of
+// --batch, one session of one thread, no spinning: core-ms per photo) and query-style (batches of 1-3, one session of
+// --threads threads, not spinning, as the server runs it: ms per run p50/p95 and core-ms per run), contenders interleaved
+// over rounds (see perModel: --contenders, --rounds, --chunk, --query-runs).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
-import { Embedder } from '../src/embedding/embedder.js';
+import { Embedder, headCutCacheFile } from '../src/embedding/embedder.js';
 import { InferenceThread } from '../src/embedding/inferenceThread.js';
 import { prepareBatch } from '../src/embedding/vectorize.js';
-import { arg, round } from './common.js';
+import { BACKBONE_GRAPHS, backboneGraph } from './backboneGraphs.js';
+import { arg, percentile, round } from './common.js';
 
 const n = Number(arg('n', '2000'));
 const batch = Number(arg('batch', '32'));
@@ -22,7 +29,7 @@ const python = arg('python', process.env.FASHION_BENCH_PYTHON ?? 'python3');
 const variants = arg('variants', 'python,main-spin,main-nospin,worker-nospin,worker-spin,two-workers-1thread').split(',');
 
 const config = resolveConfig({ isolate: 'off', secondModel: 'none', threads });
-const headCut = join(config.cacheDir, 'headcut', `${createHash('sha256').update(readFileSync(config.model)).digest('hex').slice(0, 16)}-max-auto-v2.onnx`);
+const headCut = headCutCacheFile(config.cacheDir, createHash('sha256').update(readFileSync(config.model)).digest('hex'), 'max', undefined);
 await (await Embedder.load(embedderOptions(config))).close(); // makes the head-cut file when it is not cached yet
 const modelBytes = readFileSync(headCut);
 
@@ -92,11 +99,123 @@ function pythonModelOnly(): number {
   }
 }
 
+/**
+ * Session options on top of the product's, `k=v,...`: top-level options (graphOptimizationLevel, executionMode,
+ * enableCpuMemArena, enableMemPattern, interOpNumThreads, intraOpNumThreads for the query runs), `spin=0|1` for the
+ * query runs (default 0, as the server), and onnxruntime's config entries by their dotted names (session.dynamic_block_base=4, ...), which go to `extra`.
+ */
+interface Overrides {
+  readonly top: Record<string, unknown>;
+  readonly entries: Record<string, string>;
+  readonly querySpin: boolean;
+}
+
+function parseOverrides(spec: string): Overrides {
+  const top: Record<string, unknown> = {};
+  const entries: Record<string, string> = {};
+  let querySpin = false; // as the server's session (src/embedding/embedder.ts, `spinning`)
+  for (const kv of spec.split(',').filter(Boolean)) {
+    const [k, v] = kv.split('=') as [string, string];
+    if (k === 'spin') querySpin = v === '1';
+    else if (k.includes('.')) entries[k] = v;
+    else if (v === 'true' || v === 'false') top[k] = v === 'true';
+    else if (/^\d+$/.test(v)) top[k] = Number(v);
+    else top[k] = v;
+  }
+  return { top, entries, querySpin };
+}
+
+/** The product's options for `intra` threads and spinning, with the overrides; config entries nested as `extra` wants them. */
+function withOverrides(intra: number, spinning: boolean, o: Overrides, forQuery: boolean): ort.InferenceSession.SessionOptions {
+  const flat: Record<string, string> = spinning ? {} : { 'session.intra_op.allow_spinning': '0', 'session.inter_op.allow_spinning': '0' };
+  Object.assign(flat, o.entries);
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(flat)) {
+    const path = k.split('.');
+    let at = extra;
+    for (const p of path.slice(0, -1)) at = (at[p] ??= {}) as Record<string, unknown>;
+    at[path.at(-1)!] = v;
+  }
+  const { extra: _ignored, ...base } = options(intra, spinning);
+  const top = forQuery ? o.top : Object.fromEntries(Object.entries(o.top).filter(([k]) => k !== 'intraOpNumThreads'));
+  return { ...base, ...top, ...(Object.keys(extra).length ? { extra } : {}) } as ort.InferenceSession.SessionOptions;
+}
+
+/**
+ * Each contender (a graph of bench/backboneGraphs.ts, `@` and session overrides: `composed-fp32@session.dynamic_block_base=4`)
+ * gets an ingest session (one thread, no spinning) and a query session (--threads, not spinning unless spin=1); over --rounds
+ * rounds, every contender in turn runs --chunk photos in batches and --query-runs runs of 1, 2 and 3 photos, so that what
+ * else runs on the machine falls on every contender alike. Each figure is the median over the rounds.
+ */
+async function perModel(): Promise<Record<string, unknown>> {
+  const queryRuns = Number(arg('query-runs', '30'));
+  const rounds = Number(arg('rounds', '5'));
+  const chunk = Math.max(1, Math.floor(Number(arg('chunk', '320')) / batch));
+  const specs = arg('contenders', [...BACKBONE_GRAPHS].join(';')).split(';').filter(Boolean);
+  const feed = (s: ort.InferenceSession, t: Float32Array, rows = t.length / per) => ({ [s.inputNames[0]!]: new ort.Tensor('float32', t.subarray(0, rows * per), [rows, 3, side, side]) });
+  const contenders = [];
+  for (const spec of specs) {
+    const [graph, over = ''] = spec.split('@') as [string, string?];
+    const o = parseOverrides(over);
+    const bytes = backboneGraph(graph, config);
+    const t0 = performance.now();
+    const ingest = await ort.InferenceSession.create(bytes, withOverrides(1, false, o, false));
+    const loadMs = performance.now() - t0;
+    const query = await ort.InferenceSession.create(bytes, withOverrides(threads, o.querySpin, o, true));
+    await ingest.run(feed(ingest, batches[0]!));
+    for (const rows of [1, 2, 3]) await query.run(feed(query, batches[0]!, rows));
+    contenders.push({ spec, ingest, query, loadMs, coreMs: [] as number[], perSecond: [] as number[], q: { 1: [] as number[], 2: [] as number[], 3: [] as number[] }, qCore: { 1: [] as number[], 2: [] as number[], 3: [] as number[] } });
+  }
+  let at = 0;
+  for (let r = 0; r < rounds; r++) {
+    for (const c of contenders) {
+      const part = Array.from({ length: chunk }, (_, i) => batches[(at + i) % batches.length]!);
+      const u0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (const b of part) await c.ingest.run(feed(c.ingest, b));
+      const s = (performance.now() - t0) / 1000;
+      const u = process.cpuUsage(u0);
+      const photos = part.reduce((n, b) => n + b.length / per, 0);
+      c.coreMs.push((u.user + u.system) / 1000 / photos);
+      c.perSecond.push(photos / s);
+      for (const rows of [1, 2, 3] as const) {
+        const ms: number[] = [];
+        const q0 = process.cpuUsage();
+        for (let i = 0; i < queryRuns; i++) {
+          const t = performance.now();
+          await c.query.run(feed(c.query, batches[(at + i) % batches.length]!, rows));
+          ms.push(performance.now() - t);
+        }
+        const qu = process.cpuUsage(q0);
+        c.q[rows].push(...ms);
+        c.qCore[rows].push((qu.user + qu.system) / 1000 / queryRuns);
+      }
+    }
+    at += chunk;
+  }
+  const median = (xs: number[]) => percentile(xs, 50);
+  const out: Record<string, unknown> = {};
+  for (const c of contenders) {
+    const row: Record<string, unknown> = { ingestCoreMsPerPhoto: round(median(c.coreMs), 2), ingestImagesPerSecondOneThread: round(median(c.perSecond), 1), sessionLoadMs: round(c.loadMs, 0) };
+    for (const rows of [1, 2, 3] as const) row[`query${rows}`] = { p50Ms: round(percentile(c.q[rows], 50)), p95Ms: round(percentile(c.q[rows], 95)), coreMsPerRun: round(median(c.qCore[rows]), 2) };
+    out[c.spec] = row;
+    console.error(`${c.spec}: ${JSON.stringify(row)}`);
+    await c.ingest.release();
+    await c.query.release();
+  }
+  return out;
+}
+
 const result: Record<string, number> = {};
 /** Core-milliseconds per photo of the main-thread variants. */
 const coreMs: Record<string, number> = {};
+let models: Record<string, unknown> | undefined;
 for (const v of variants) {
   let s: number;
+  if (v === 'per-model') {
+    models = await perModel();
+    continue;
+  }
   if (v === 'python') s = pythonModelOnly();
   else if (v === 'main-spin') s = await mainThread(true);
   else if (v === 'main-nospin') s = await mainThread(false);
@@ -108,4 +227,4 @@ for (const v of variants) {
   result[v] = round(files.length / s, 1);
   console.error(`${v}: ${result[v]} images/s`);
 }
-console.log(JSON.stringify({ photos: files.length, batch, threads, imagesPerSecond: result, coreMsPerPhoto: coreMs }));
+console.log(JSON.stringify({ photos: files.length, batch, threads, imagesPerSecond: result, coreMsPerPhoto: coreMs, ...(models ? { perModel: models, rounds: Number(arg('rounds', '5')), load: loadavg().map((l) => round(l, 2)) } : {}) }));

@@ -118,6 +118,15 @@ test('a graph without global pooling is refused with a clear message', () => {
   assert.throws(() => headCutModel(new Uint8Array([1, 2, 3, 4, 5]), { pooling: 'max' }), FashionError);
 });
 
+test('the float16 SqueezeNet file is widened to float32 when cut (the file itself is left as it is)', () => {
+  const squeeze = readFileSync(join(models, 'squeezenet1.0-fp16.onnx'));
+  const graph = onnx.ModelProto.decode(headCutModel(squeeze, { pooling: 'max' }).bytes).graph as onnxProto.onnx.GraphProto;
+  assert.ok(graph.initializer.length > 0 && graph.initializer.every((t) => t.dataType === onnx.TensorProto.DataType.FLOAT));
+  assert.ok(graph.node.every((n) => n.opType !== 'Cast'), 'no casts at the ends');
+  const kept = onnx.ModelProto.decode(headCutModel(squeeze, { pooling: 'max', float16: 'keep' }).bytes).graph as onnxProto.onnx.GraphProto;
+  assert.ok(kept.initializer.every((t) => t.dataType === onnx.TensorProto.DataType.FLOAT16));
+});
+
 test('--cut-at names the feature map explicitly', () => {
   const squeeze = readFileSync(join(models, 'squeezenet1.0-fp16.onnx'));
   const cut = headCutModel(squeeze, { pooling: 'avg', cutAt: 'fire8/concat_1' });

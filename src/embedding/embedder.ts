@@ -22,9 +22,12 @@ export interface EmbedderOptions {
   /** Features of the photo and of its mirror image, summed, for every model. */
   readonly mirror?: boolean | undefined;
   /**
-   * Whether onnxruntime's threads spin while they wait for work (its default: the lowest latency for one query). An
-   * ingest turns it off: on a machine whose cores also decode the next photos, spinning threads take the time the
-   * decoding needs, between the model's operators and between batches.
+   * Whether onnxruntime's threads spin while they wait for work (default: off; onnxruntime's own default is on). Off for
+   * an ingest: on a machine whose cores also decode the next photos, spinning threads take the time the decoding needs,
+   * between the model's operators and between batches. Off for a query too: after a run the threads spin on while the
+   * main thread refines, searches and answers, and libvips encodes the view; on 2 cores that put the answer behind them
+   * (catalog photos over HTTP, 2 x 300 queries in one lock hold: p95 21.3 / 23.4 ms spinning, 20.3 / 20.0 not; the
+   * inference itself ~0.8 ms slower at p50, the answer no slower; bench/query.ts, docs/bench.md).
    */
   readonly spinning?: boolean | undefined;
   /**
@@ -123,7 +126,7 @@ export class Embedder {
           interOpNumThreads: 1,
           executionMode: 'sequential',
           graphOptimizationLevel: 'all',
-          ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
+          ...(options.spinning === true ? {} : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
         }),
       ),
     );
@@ -222,7 +225,7 @@ async function cutTrunk(model: string, pooling: Pooling, cutAt: string | undefin
   const file = await resolveModelFile(model, { cacheDir });
   const source = await readFile(file);
   const sha = createHash('sha256').update(source).digest('hex');
-  const cutFile = join(cacheDir, 'headcut', `${sha.slice(0, 16)}-${poolingKey(pooling)}-${safe(cutAt ?? 'auto')}-v2.onnx`);
+  const cutFile = headCutCacheFile(cacheDir, sha, pooling, cutAt);
   const cutMetaFile = `${cutFile}.json`;
   try {
     const meta = JSON.parse(await readFile(cutMetaFile, 'utf8')) as Omit<HeadCutModel, 'bytes'>;
@@ -234,6 +237,14 @@ async function cutTrunk(model: string, pooling: Pooling, cutAt: string | undefin
     await writeAtomic(cutMetaFile, JSON.stringify(meta)).catch(() => undefined);
     return { ...made, sha, fileName: basename(file) };
   }
+}
+
+/**
+ * Where the head-cut graph of a model file (by its sha256) is cached. v3: a float16 graph is widened to float32
+ * (src/embedding/float32Graph.ts), so a v2 file cut before that is not reused.
+ */
+export function headCutCacheFile(cacheDir: string, sha: string, pooling: Pooling, cutAt: string | undefined): string {
+  return join(cacheDir, 'headcut', `${sha.slice(0, 16)}-${poolingKey(pooling)}-${safe(cutAt ?? 'auto')}-v3.onnx`);
 }
 
 /** The composed graph of these trunks (cached under the cache folder: composing decodes and encodes ~9 MB of protobuf). */

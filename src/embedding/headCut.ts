@@ -1,5 +1,6 @@
 import onnxProto from 'onnx-proto';
 import { FashionError } from '../errors.js';
+import { hasFloat16, widenFloat16 } from './float32Graph.js';
 
 const { onnx } = onnxProto;
 type Node = onnxProto.onnx.INodeProto;
@@ -31,6 +32,11 @@ export interface HeadCutOptions {
   readonly pooling: Pooling;
   /** Name of a tensor to pool instead of the one found automatically (e.g. `fire9/concat_1`). */
   readonly cutAt?: string | undefined;
+  /**
+   * A float16 graph is widened to float32 (src/embedding/float32Graph.ts: the CPU kernels then run natively) unless
+   * `keep`, which runs it in float16 between casts at both ends, as before; kept for benchmarks and the check of vectors.
+   */
+  readonly float16?: 'widen' | 'keep' | undefined;
 }
 
 export interface HeadCutModel {
@@ -54,7 +60,8 @@ const OUTPUT_NAME = 'features';
  * Turns an ImageNet classifier into a feature extractor, as Keras' `include_top=False, pooling=...` does:
  * finds the global pooling that feeds the classifier, takes the feature map before it, dequantizes it
  * when the graph is quantized, pools it (max or average), flattens to [N,C] float32, and drops
- * everything after. A float16 graph gets float32 casts at both ends, and a fixed batch becomes dynamic.
+ * everything after. A float16 graph is widened to float32 (or, with `float16: 'keep'`, gets float32 casts at both
+ * ends), and a fixed batch becomes dynamic.
  */
 export function headCutModel(source: Uint8Array, options: HeadCutOptions): HeadCutModel {
   let model: onnxProto.onnx.ModelProto;
@@ -65,6 +72,7 @@ export function headCutModel(source: Uint8Array, options: HeadCutOptions): HeadC
   }
   const graph = model.graph as onnxProto.onnx.GraphProto | null;
   if (!graph || graph.node.length === 0) throw new FashionError('model/unsupported', 'Expected an ONNX model with a graph but it has no nodes');
+  if (options.float16 !== 'keep' && hasFloat16(graph)) widenFloat16(graph);
 
   const initializers = new Set(graph.initializer.map((t) => t.name));
   const dataInputs = graph.input.filter((i) => !initializers.has(i.name));
@@ -104,7 +112,8 @@ export function headCutModel(source: Uint8Array, options: HeadCutOptions): HeadC
     half = false;
   }
 
-  // The ONNX CPU kernels cover float16 through inserted casts; the product works in float32 end to end.
+  // A float16 graph kept as it is (`float16: 'keep'`): the ONNX CPU kernels cover float16 through inserted casts; the
+  // product works in float32 end to end.
   const pooled = options.pooling === 'gem' ? generalisedMean(mapTensor, GEM_TUNING.power, nodes, graph.initializer) : 'fashion_pooled';
   if (options.pooling !== 'gem') nodes.push(node(options.pooling === 'max' ? 'GlobalMaxPool' : 'GlobalAveragePool', [mapTensor], [pooled]));
   nodes.push(node('Flatten', [pooled], half ? ['fashion_flat'] : [OUTPUT_NAME], [intAttr('axis', 1)]));

@@ -1,0 +1,31 @@
+// The default backbone's graphs made in memory as src/embedding/embedder.ts makes them, with SqueezeNet either widened to
+// float32 (what the product runs) or kept in float16 between casts (what it ran before): for bench/modelCeiling.ts and
+// bench/float32Vectors.ts.
+import { readFileSync } from 'node:fs';
+import { resolveConfig, type Config } from '../src/config.js';
+import { composeBackbones } from '../src/embedding/composeBackbones.js';
+import { headCutModel } from '../src/embedding/headCut.js';
+
+export const BACKBONE_GRAPHS = ['mobilenet', 'squeezenet-fp16', 'squeezenet-fp32', 'composed-fp16', 'composed-fp32'] as const;
+
+/** The graph of `name` (one of BACKBONE_GRAPHS); every one takes the first model's pixels (config.preprocess). */
+export function backboneGraph(name: string, config: Config = resolveConfig({})): Uint8Array {
+  const second = (config.secondModel ?? resolveConfig({ isolate: 'off' }).secondModel)!;
+  const first = { cut: headCutModel(readFileSync(config.model), { pooling: config.pooling }), preprocess: config.preprocess };
+  const squeeze = (float16: 'keep' | 'widen') => ({ cut: headCutModel(readFileSync(second.model), { pooling: config.pooling, float16 }), preprocess: second.preprocess });
+  switch (name) {
+    case 'mobilenet':
+      return first.cut.bytes;
+    // Alone, behind the same conversion of the pixels that the composed graph gives it (a Gather, a Mul and an Add).
+    case 'squeezenet-fp16':
+      return composeBackbones([squeeze('keep')], config.preprocess, { mirror: false });
+    case 'squeezenet-fp32':
+      return composeBackbones([squeeze('widen')], config.preprocess, { mirror: false });
+    case 'composed-fp16':
+      return composeBackbones([first, squeeze('keep')], config.preprocess, { mirror: config.mirror });
+    case 'composed-fp32':
+      return composeBackbones([first, squeeze('widen')], config.preprocess, { mirror: config.mirror });
+    default:
+      throw new Error(`unknown graph ${name}: one of ${BACKBONE_GRAPHS.join(', ')}`);
+  }
+}
