@@ -34,8 +34,8 @@ function identityClassifier(options: { half?: boolean; old?: boolean } = {}): Ui
   return onnx.ModelProto.encode(model).finish();
 }
 
-async function pool(bytes: Uint8Array, pixels: number[], batch = 1): Promise<number[]> {
-  const cut = headCutModel(bytes, { pooling: 'gem' });
+async function pool(bytes: Uint8Array, pixels: number[], batch = 1, float16: 'widen' | 'keep' = 'widen'): Promise<number[]> {
+  const cut = headCutModel(bytes, { pooling: 'gem', float16 });
   assert.equal(cut.featureTensor, 'map');
   const s = await ort.InferenceSession.create(cut.bytes);
   try {
@@ -68,12 +68,15 @@ test('GeM pools each channel to (mean of x^p)^(1/p): known numbers at p = 3 and 
   assert.equal(poolingKey('max'), 'max');
 });
 
-test('GeM of a float16 graph is computed in float32 (x^3 of 50 overflows float16), batched, also at IR version 3 / opset 7', async () => {
+test('GeM of a float16 graph is computed in float32 (x^3 of 50 overflows float16), widened or kept in float16, batched, also at IR version 3 / opset 7', async () => {
   // Two photos: the first's channel 0 is 50 everywhere (50^3 = 125,000 > 65,504, the float16 maximum).
   const pixels = [50, 50, 50, 50, 1, 1, 1, 1, 0, 0, 0, 8, 3, 3, 3, 3];
   const want = [50, 1, Math.cbrt(512 / 4), 3];
   close(await pool(identityClassifier({ half: true }), pixels, 2), want, 'float16');
   close(await pool(identityClassifier({ half: true, old: true }), pixels, 2), want, 'float16, IR 3');
+  // Kept in float16 (the graph is not widened), GeM needs its own cast to float32.
+  close(await pool(identityClassifier({ half: true }), pixels, 2, 'keep'), want, 'float16 kept');
+  close(await pool(identityClassifier({ half: true, old: true }), pixels, 2, 'keep'), want, 'float16 kept, IR 3');
   close(await pool(identityClassifier({ old: true }), pixels, 2), want, 'float32, IR 3');
 });
 
