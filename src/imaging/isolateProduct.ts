@@ -269,6 +269,14 @@ function crop(img: DecodedRgb, work: DecodedRgb, mask: Uint8Array, alpha: Float3
       const top0 = alpha[rowA + xa]! + (alpha[rowA + xb]! - alpha[rowA + xa]!) * fx;
       const bot0 = alpha[rowB + xa]! + (alpha[rowB + xb]! - alpha[rowB + xa]!) * fx;
       const a = top0 + (bot0 - top0) * fy;
+      // The product's inside is the photo's own pixels and the far backdrop the white already there (what the blend gives).
+      if (a === 1) {
+        out[j] = data[i]!;
+        out[j + 1] = data[i + 1]!;
+        out[j + 2] = data[i + 2]!;
+        continue;
+      }
+      if (a === 0) continue;
       out[j] = Math.round(data[i]! * a + 255 * (1 - a));
       out[j + 1] = Math.round(data[i + 1]! * a + 255 * (1 - a));
       out[j + 2] = Math.round(data[i + 2]! * a + 255 * (1 - a));
