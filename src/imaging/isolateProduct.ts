@@ -95,9 +95,16 @@ export const ISOLATE_TUNING = Object.freeze({
   /**
    * Longest side the product is found at (0 = the decoded size): a larger photo is reduced to it (area averages) for the
    * mask, whose box and soft edge are then mapped back onto the photo itself, so that the crop keeps the photo's detail.
-   * Catalog photos (60x80) are below it and isolated exactly as before. WORKING-SIDE: see the measurement below.
+   * Catalog photos (60x80) are below it and isolated exactly as before (a catalog's stored vectors do not change); a phone
+   * photo (240x320) is found at 90x120, ~7x fewer pixels: isolation alone 19.9 -> 4.5 ms p50 (bench/isolationSpeed.ts).
+   * Chosen with bench/isolation.ts (--field workingSide --values 0,160,120,80, 300 training items outside every reported
+   * sample, backbone alone; `isolation-workingSide-shopper`) on TUNE styles: own item in the top 5, phone-like 0.503 (0) /
+   * 0.513 (160) / 0.513 (120) / 0.473 (80), backdrop 0.843 / 0.833 / 0.837 / 0.860; own item first, phone-like 0.370 /
+   * 0.360 / 0.363 / 0.330, backdrop 0.767 / 0.740 / 0.773 / 0.737: 120 within noise of the decoded size, 80 loses on
+   * phone-like photos. HELD-OUT at 120: phone-like own item in top 5 0.423 -> 0.410, backdrop 0.813 -> 0.810; clean
+   * photos identical (they are below the working side).
    */
-  workingSide: 0,
+  workingSide: 120,
 });
 
 /** Isolation's settings, each a number (ISOLATE_TUNING holds the chosen ones; benches and tests try others). */
