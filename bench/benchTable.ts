@@ -116,6 +116,12 @@ const COPIES_PROFILE = [
   '34.7 (mean 27.2 -> 33.3, +22%; 3 of 4 pairs faster); the first full index made its 9,996 copies at 30.5/s under load 2-6. 100/s',
   'needs a copy to cost 20 CPU ms: isolation at a reduced size, or copies that skip isolation, both change the vectors and so every',
   'figure chosen on them. The stored vectors are bit-identical before and after (bench/trainingCopies.ts compares every copy).',
+  '',
+  'Isolation at a working side of 120 (2026-12-02; the query profile above): isolating a training copy alone 17.1 -> 3.7 ms p50.',
+  'Made and embedded (`bench/trainingCopies.ts --data <copy of /work/cat/aug> --limit 600`, afa66e7 then 8057d46 in one lock hold,',
+  'load ~2-4): 41.4 -> 53.1 copies/s, 46.5 -> 34.6 CPU ms a copy. The copies\' vectors change (their masks are found at 90x120), so',
+  'none equals the stored ones; neither did they before, this catalog\'s copies being older code\'s. What a copy costs now is mostly',
+  'rendering it and the two backbones: 100/s is still out of reach on 2 cores.',
 ];
 
 /** Isolation alone at each working side (bench/isolationSpeed.ts), for a query photo's readings or a training copy. */
