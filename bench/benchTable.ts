@@ -131,6 +131,28 @@ const QUERY_PROFILE = [
   '(`tsx bench/queryResults.ts --compare`). dynamic_block_base showed no consistent gain and is not set. The goal, p95 <= 20 ms,',
   'is met in 3 of 5 runs without spinning, in none of 5 with it; what is left above ~13 ms at p50 is the model (~6 ms), decode',
   'and isolation (~2.3), the refinement pass (~2.2) and the search (~1.2).',
+  '',
+  'Isolation at a working side (2026-12-02, issue 23). Per stage, mean ms per 240x320 phone photo (a replica of isolateProduct with',
+  'timers, 300 photos x 3, at 0dbdba0, one lock hold): at the decoded size blur 2.3, border clusters (k-means) 2.8, distance to them',
+  '1.9, backdrop surface 3.3, threshold sort 1.3, flood 0.7, components 0.9, soft edge 0.6, then the crop, blend and reduction to',
+  'the canonical side ~4 (18.7 in all); every stage but the last scales with the pixels searched. Now the product is found on the photo',
+  'reduced to a working side of 120 (`ISOLATE_TUNING.workingSide`; 90x120, 7x fewer pixels; chosen on relevance, docs/relevance.md) and',
+  'cut from the photo itself, blending only the crop\'s pixels: reduction 0.55, every search stage 0.1-0.5, crop and blend ~1.3 (3.9 in',
+  'all). Catalog photos (60x80) are below the working side and isolate to the same bytes. In one lock hold (bench/isolationSpeed.ts,',
+  'then bench/query.ts on a copy of /work/cat/aug, 300 phone-like photos, afa66e7 before and 8057d46 after, load ~3 from others\'',
+  'unlocked work), p50 / p95 ms:',
+  '',
+  '| stage | before (decoded size) | after (working side 120) |',
+  '|---|---|---|',
+  '| isolation alone, a query photo\'s readings (isolation, balanced reading, as-is crop; 300 x 5) | 20.0 / 27.5 | 4.5 / 8.7 |',
+  '| isolation alone, a training copy (200 copies x 5) | 17.1 / 26.6 | 3.7 / 5.4 |',
+  '| decode + isolation + fit (`decodeMs`) | 28.6 / 59.8 | 8.1 / 24.0 |',
+  '| embedding (every reading in one run) | 17.3 / 68.8 | 10.5 / 34.6 |',
+  '| search | 2.4 / 6.6 | 2.3 / 3.5 |',
+  '| the rest (HTTP, refinement, isolated view, JSON) | 7.2 / 19.7 | 5.5 / 12.5 |',
+  '| total over HTTP | 59.0 / 162.0 | 27.4 / 72.2 |',
+  '',
+  'The p95 goal (30 ms) is not met: the tail is other jobs\' load on the 2 cores (embedding p95 3x its p50 in both runs).',
 ];
 
 /** Where a training copy's time goes (issue 23), before and after the copies became a pipeline (re-measure when it changes). */
@@ -154,7 +176,22 @@ const COPIES_PROFILE = [
   '34.7 (mean 27.2 -> 33.3, +22%; 3 of 4 pairs faster); the first full index made its 9,996 copies at 30.5/s under load 2-6. 100/s',
   'needs a copy to cost 20 CPU ms: isolation at a reduced size, or copies that skip isolation, both change the vectors and so every',
   'figure chosen on them. The stored vectors are bit-identical before and after (bench/trainingCopies.ts compares every copy).',
+  '',
+  'Isolation at a working side of 120 (2026-12-02; the query profile above): isolating a training copy alone 17.1 -> 3.7 ms p50.',
+  'Made and embedded (`bench/trainingCopies.ts --data <copy of /work/cat/aug> --limit 600`, afa66e7 then 8057d46 in one lock hold,',
+  'load ~2-4): 41.4 -> 53.1 copies/s, 46.5 -> 34.6 CPU ms a copy. The copies\' vectors change (their masks are found at 90x120), so',
+  'none equals the stored ones; neither did they before, this catalog\'s copies being older code\'s. What a copy costs now is mostly',
+  'rendering it and the two backbones: 100/s is still out of reach on 2 cores.',
 ];
+
+/** Isolation alone at each working side (bench/isolationSpeed.ts), for a query photo's readings or a training copy. */
+function isolationSpeedRow(r: Record<string, any>, kind: 'query' | 'training'): string[] {
+  const x = r[`isolationSpeed-${kind}`];
+  if (!x) return [];
+  const what = kind === 'query' ? 'a phone-like query photo (isolation, balanced reading, as-is crop)' : 'a training copy';
+  const at = (row: { workingSide: number; p50: number; p95: number }) => `${row.workingSide > 0 ? `working side ${row.workingSide}` : 'at the decoded size'}: p50 ${row.p50} ms, p95 ${row.p95} ms`;
+  return [`| isolation alone, ${what} (${x.count} photos, 240x320, ${x.rounds} rounds; bench/isolationSpeed.ts) | ${x.rows.map(at).join('; ')} | |`];
+}
 
 /** The PostgreSQL block (bench/postgres.ts, bench/pgScale.ts), when it ran. */
 const TRAINING_PROFILE = [
@@ -290,6 +327,7 @@ export function writeBenchTable(): void {
     if (q.otherMs) lines.push(`| of which embedding / search / the rest | p50 ${q.embedMs.p50} / ${q.searchMs.p50} / ${q.otherMs.p50} ms, p95 ${q.embedMs.p95} / ${q.searchMs.p95} / ${q.otherMs.p95} ms | |`);
     if (q.twoReadingsTotalMs) lines.push(`| photos read more than one way (${q.twoReadingsTotalMs.count}) | p50 ${q.twoReadingsTotalMs.p50} ms, p95 ${q.twoReadingsTotalMs.p95} ms | |`);
   }
+  lines.push(...isolationSpeedRow(r, 'query'));
   for (const x of (r.copies?.rows ?? []) as Array<{ generator: string; copies: number; copiesPerSecond: number }>) {
     lines.push(`| seeded copies: ${x.generator} (${x.copies}, bench/copies.ts) | ${x.copiesPerSecond} copies/s | ${x.generator.includes('as training makes them') ? '>= 100 copies/s' : ''} |`);
   }
@@ -297,6 +335,7 @@ export function writeBenchTable(): void {
     const c = r.trainingCopies;
     lines.push(`| training copies made and embedded as training makes them (${c.copies}: render, decode, isolation, fit on the copy workers; inference; store; bench/trainingCopies.ts) | ${c.copiesPerSecond} copies/s, ${c.cpuMsPerCopy} CPU ms a copy (all threads); ${c.identicalToStored} of ${c.compared} vectors identical to the catalog's stored copies | >= 100 copies/s |`);
   }
+  lines.push(...isolationSpeedRow(r, 'training'));
   for (const key of Object.keys(r).filter((k) => k.startsWith('ann_'))) {
     for (const x of (r[key].results ?? [])) {
       lines.push(`| HNSW ${x.name}, ${x.vectors} x ${x.dims}, ${x.storage} | recall@5 ${x.recallAt5}; search p50 ${x.searchMs.p50} ms, p95 ${x.searchMs.p95} ms (exact p50 ${x.exactSearchMs.p50} ms); build ${x.buildSeconds} s; index ~${x.indexMiBEstimated} MiB vs raw ${x.rawVectorMiB} MiB (RSS +${x.rssGrowthMiB} MiB) | ${x.vectors >= 1_000_000 ? 'p95 <= 20 ms, recall >= 0.98, <= 1.2x raw + graph' : ''} |`);

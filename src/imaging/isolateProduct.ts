@@ -1,7 +1,8 @@
 import { isStudioWhite, STUDIO_WHITE, type DecodedRgb } from './rgb.js';
 import { applyBackdropSurface } from './backdropSurface.js';
 import { floodFromBorderAtMost } from './floodFill.js';
-import { boundingBox, boxBlur, boxBlurMask, erode, extent, keepMainComponents, kmeans, nearest, reduce, type Components } from './ops.js';
+import { boundingBox, boxBlur, boxBlurMask, erode, extent, keepMainComponents, kmeans, nearest, reduce } from './ops.js';
+import { alphaTap, alphaTaps, productBox } from './workingSize.js';
 
 export interface IsolatedProduct {
   /** The product cropped to its extent (plus a margin), on white. */
@@ -91,6 +92,19 @@ export const ISOLATE_TUNING = Object.freeze({
    * backdrop 0.783 -> 0.813 (0.827); `isolation-surfaceFit-shopper` in bench/results.json.
    */
   surfaceFit: 16,
+  /**
+   * Longest side the product is found at (0 = the decoded size): a larger photo is reduced to it (area averages) for the
+   * mask, whose box and soft edge are then mapped back onto the photo itself, so that the crop keeps the photo's detail.
+   * Catalog photos (60x80) are below it and isolated exactly as before (a catalog's stored vectors do not change); a phone
+   * photo (240x320) is found at 90x120, ~7x fewer pixels: isolation alone 19.9 -> 4.5 ms p50 (bench/isolationSpeed.ts).
+   * Chosen with bench/isolation.ts (--field workingSide --values 0,160,120,80, 300 training items outside every reported
+   * sample, backbone alone; `isolation-workingSide-shopper`) on TUNE styles: own item in the top 5, phone-like 0.503 (0) /
+   * 0.513 (160) / 0.513 (120) / 0.473 (80), backdrop 0.843 / 0.833 / 0.837 / 0.860; own item first, phone-like 0.370 /
+   * 0.360 / 0.363 / 0.330, backdrop 0.767 / 0.740 / 0.773 / 0.737: 120 within noise of the decoded size, 80 loses on
+   * phone-like photos. HELD-OUT at 120: phone-like own item in top 5 0.423 -> 0.410, backdrop 0.813 -> 0.810; clean
+   * photos identical (they are below the working side).
+   */
+  workingSide: 120,
 });
 
 /** Isolation's settings, each a number (ISOLATE_TUNING holds the chosen ones; benches and tests try others). */
@@ -104,10 +118,39 @@ export type IsolateTuning = { readonly [K in keyof typeof ISOLATE_TUNING]: numbe
  * within the border's own spread of one of those colours is background.
  */
 export function isolateProduct(img: DecodedRgb, tuning: IsolateTuning = ISOLATE_TUNING): IsolatedProduct {
-  const { width: w, height: h, data } = img;
-  const n = w * h;
+  const { width: w, height: h } = img;
   const unchanged = (): IsolatedProduct => ({ image: img, box: { left: 0, top: 0, width: w, height: h }, method: 'unchanged', foregroundShare: 1 });
   if (w < 8 || h < 8) return unchanged();
+  // The product is found on a reduced copy (a photo at or below the working size is its own), then cut from the photo
+  // itself, so that the crop keeps the photo's detail.
+  const work = tuning.workingSide > 0 ? reduce(img, tuning.workingSide) : img;
+  const found = findProduct(work, tuning);
+  const withGains = (r: IsolatedProduct): IsolatedProduct => (found.gains ? { ...r, backdropGains: found.gains } : r);
+  switch (found.kind) {
+    case 'unchanged':
+      return withGains(unchanged());
+    case 'studio-framed':
+      return { ...unchanged(), method: 'studio', foregroundShare: found.share };
+    case 'studio':
+      return crop(img, work, found.mask, null, tuning, 'studio', found.share);
+    case 'replaced':
+      // Soft edges: the mask blurred by one working pixel, the product blended onto white.
+      return withGains(crop(img, work, found.mask, boxBlurMask(found.mask, work.width, work.height), tuning, 'replaced', found.share));
+  }
+}
+
+/** What isolation found in the photo at its working size: the product's mask there, and how it was told apart. */
+type Found =
+  | { readonly kind: 'unchanged'; readonly gains: [number, number, number] | null }
+  /** A studio shot already framed like the catalog's: left as it is. */
+  | { readonly kind: 'studio-framed'; readonly share: number; readonly gains?: undefined }
+  | { readonly kind: 'studio'; readonly mask: Uint8Array; readonly share: number; readonly gains?: undefined }
+  | { readonly kind: 'replaced'; readonly mask: Uint8Array; readonly share: number; readonly gains: [number, number, number] | null };
+
+function findProduct(img: DecodedRgb, tuning: IsolateTuning): Found {
+  const { width: w, height: h, data } = img;
+  const n = w * h;
+  if (w < 8 || h < 8) return { kind: 'unchanged', gains: null };
 
   const smooth = boxBlur(data, w, h, Math.max(1, Math.round(Math.min(w, h) / 80)));
   const band = Math.max(2, Math.round(Math.min(w, h) * tuning.border));
@@ -132,14 +175,13 @@ export function isolateProduct(img: DecodedRgb, tuning: IsolateTuning = ISOLATE_
       if (!isStudioWhite(r, g, b, STUDIO_WHITE.garment)) fg[i] = 1;
     }
     const kept = keepMainComponents(fg, w, h);
-    if (kept.count < n * 0.005) return unchanged();
+    if (kept.count < n * 0.005) return { kind: 'unchanged', gains: null };
     const span = extent(kept.mask, w, h);
-    if (Math.max(span.width / w, span.height / h) >= tuning.studioCropBelow) return { ...unchanged(), method: 'studio', foregroundShare: kept.count / n };
-    return crop(img, kept, tuning, 'studio', n);
+    if (Math.max(span.width / w, span.height / h) >= tuning.studioCropBelow) return { kind: 'studio-framed', share: kept.count / n };
+    return { kind: 'studio', mask: kept.mask, share: kept.count / n };
   }
 
   const gains = backdropGains(smooth, borderIdx, tuning);
-  const withGains = (r: IsolatedProduct): IsolatedProduct => (gains ? { ...r, backdropGains: gains } : r);
 
   // A backdrop: colour clusters of the border, a threshold from their spread, a flood fill from the edges.
   const samples = new Float32Array(borderIdx.length * 3);
@@ -162,16 +204,8 @@ export function isolateProduct(img: DecodedRgb, tuning: IsolateTuning = ISOLATE_
   // Eroded a little: a blurred photo mixes the backdrop into the product's outermost pixels.
   const fg = erode(bg, w, h, Math.round((tuning.erode * Math.min(w, h)) / 160));
   const kept = keepMainComponents(fg, w, h);
-  if (kept.count < n * 0.01 || kept.count > n * 0.97) return withGains(unchanged());
-
-  // Soft edges: the mask blurred by one pixel, the product blended onto white.
-  const alpha = boxBlurMask(kept.mask, w, h);
-  const out = new Uint8Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    const a = alpha[i]!;
-    for (let c = 0; c < 3; c++) out[i * 3 + c] = Math.round(data[i * 3 + c]! * a + 255 * (1 - a));
-  }
-  return withGains(crop({ data: out, width: w, height: h }, kept, tuning, 'replaced', n));
+  if (kept.count < n * 0.01 || kept.count > n * 0.97) return { kind: 'unchanged', gains };
+  return { kind: 'replaced', mask: kept.mask, share: kept.count / n, gains };
 }
 
 /**
@@ -208,27 +242,56 @@ function backdropGains(smooth: Float32Array | Uint8Array, borderIdx: readonly nu
   return median.map((m) => 255 / m) as [number, number, number];
 }
 
-function crop(img: DecodedRgb, kept: Components, tuning: IsolateTuning, method: IsolatedProduct['method'], n: number): IsolatedProduct {
+/**
+ * The product cut from `img` around its mask (found on `work`, `img` itself or its reduction), with a margin, on white;
+ * with `alpha` (per working pixel, 1 on the product), each pixel of the crop blended onto white by the alpha at its place.
+ */
+function crop(img: DecodedRgb, work: DecodedRgb, mask: Uint8Array, alpha: Float32Array | null, tuning: IsolateTuning, method: IsolatedProduct['method'], share: number): IsolatedProduct {
   const marginShare = tuning.margin;
-  const { width: w, height: h } = img;
-  const { x0, y0, x1, y1 } = boundingBox(kept.mask, w, h);
+  const { width: w, height: h, data } = img;
+  const { x0, y0, x1, y1 } = productBox(boundingBox(mask, work.width, work.height), work, img);
   const margin = Math.round(Math.max(x1 - x0 + 1, y1 - y0 + 1) * marginShare);
   const left = x0 - margin;
   const top = y0 - margin;
   const cw = x1 - x0 + 1 + 2 * margin;
   const ch = y1 - y0 + 1 + 2 * margin;
   const out = new Uint8Array(cw * ch * 3).fill(255);
+  const sx0 = Math.max(0, left);
+  const sx1 = Math.min(w, left + cw);
+  // Only the crop's own pixels are blended: the rest of the photo is never read.
+  const cols = alpha && sx1 > sx0 ? alphaTaps(sx0, sx1, w, work.width) : null;
   for (let y = 0; y < ch; y++) {
     const sy = top + y;
-    if (sy < 0 || sy >= h) continue;
-    const sx0 = Math.max(0, left);
-    const sx1 = Math.min(w, left + cw);
-    if (sx1 <= sx0) continue;
-    out.set(img.data.subarray((sy * w + sx0) * 3, (sy * w + sx1) * 3), (y * cw + (sx0 - left)) * 3);
+    if (sy < 0 || sy >= h || sx1 <= sx0) continue;
+    const o = (y * cw + (sx0 - left)) * 3;
+    if (!alpha || !cols) {
+      out.set(data.subarray((sy * w + sx0) * 3, (sy * w + sx1) * 3), o);
+      continue;
+    }
+    const [ya, yb, fy] = alphaTap(sy, h, work.height);
+    const rowA = ya * work.width, rowB = yb * work.width;
+    for (let x = sx0, k = 0, j = o, i = (sy * w + sx0) * 3; x < sx1; x++, k++, j += 3, i += 3) {
+      const xa = cols.a[k]!, xb = cols.b[k]!, fx = cols.f[k]!;
+      // Bilinear in the working alpha; where the photo is its own working copy the weights are 0 and 1, the alpha itself.
+      const top0 = alpha[rowA + xa]! + (alpha[rowA + xb]! - alpha[rowA + xa]!) * fx;
+      const bot0 = alpha[rowB + xa]! + (alpha[rowB + xb]! - alpha[rowB + xa]!) * fx;
+      const a = top0 + (bot0 - top0) * fy;
+      // The product's inside is the photo's own pixels and the far backdrop the white already there (what the blend gives).
+      if (a === 1) {
+        out[j] = data[i]!;
+        out[j + 1] = data[i + 1]!;
+        out[j + 2] = data[i + 2]!;
+        continue;
+      }
+      if (a === 0) continue;
+      out[j] = Math.round(data[i]! * a + 255 * (1 - a));
+      out[j + 1] = Math.round(data[i + 1]! * a + 255 * (1 - a));
+      out[j + 2] = Math.round(data[i + 2]! * a + 255 * (1 - a));
+    }
   }
   // Only a product larger than the catalog's photos is reduced (by its own extent, not the margin's).
   const longest = Math.max(x1 - x0 + 1, y1 - y0 + 1);
   const target = tuning.canonicalSide > 0 && longest > tuning.canonicalSide ? Math.round((Math.max(cw, ch) * tuning.canonicalSide) / longest) : 0;
   const image = reduce({ data: out, width: cw, height: ch }, target);
-  return { image, box: { left, top, width: cw, height: ch }, method, foregroundShare: kept.count / n };
+  return { image, box: { left, top, width: cw, height: ch }, method, foregroundShare: share };
 }

@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { fitPhoto } from '../../src/imaging/decode.js';
 import { balancedReading, ISOLATE_TUNING, isolateProduct } from '../../src/imaging/isolateProduct.js';
+import { reduce } from '../../src/imaging/ops.js';
 import { IMAGENET_PREPROCESS } from '../../src/imaging/preprocess.js';
+import { alphaTap, productBox } from '../../src/imaging/workingSize.js';
 import { gaussian, mulberry32, rgbImage } from './toys.js';
 
 type Rgb = readonly [number, number, number];
@@ -137,4 +139,78 @@ test('with the surface on, a backdrop that shades across the frame (a vignette o
   // Border clusters alone keep the light middle of the backdrop as part of the product.
   const clustersOnly = isolateProduct(img, { ...ISOLATE_TUNING, surface: 0 });
   assert.ok(!tight(clustersOnly), `clusters alone: ${clustersOnly.method} ${JSON.stringify(clustersOnly.box)}`);
+});
+
+test('a photo at or below the working size is isolated at its own size: the same result whatever workingSide says', () => {
+  // Catalog photos (60x80) and these 160x120 scenes sit at or below the working side: not reduced, so a catalog's stored
+  // vectors stay as they are.
+  const side = ISOLATE_TUNING.workingSide || 160;
+  const photos = [photo([128, 128, 128], [200, 40, 40], 8), rgbImage(W, H, (x, y) => (inObject(x, y) ? [30, 60, 150] : [255, 255, 255]))];
+  for (const img of photos) {
+    const atOwnSize = isolateProduct(img, { ...ISOLATE_TUNING, workingSide: 0 });
+    const working = isolateProduct(img, { ...ISOLATE_TUNING, workingSide: Math.max(W, H, side) });
+    assert.deepEqual({ ...working, image: null }, { ...atOwnSize, image: null });
+    assert.ok(Buffer.from(working.image.data).equals(Buffer.from(atOwnSize.image.data)), `${working.method}: same pixels`);
+  }
+});
+
+test('a larger photo: the product is found on a reduced copy, its box mapped back within a working pixel, cut at the photo\'s detail', () => {
+  // The 160x120 scene at 2x (320x240, a phone photo's size), found on its reduction to 160 (one working pixel = 2 photo pixels).
+  const small = photo([90, 110, 140], [240, 200, 30], 9);
+  const big = rgbImage(W * 2, H * 2, (x, y) => pixel(small, x >> 1, y >> 1) as unknown as Rgb);
+  const full = isolateProduct(big, { ...ISOLATE_TUNING, workingSide: 0 });
+  const reduced = isolateProduct(big, { ...ISOLATE_TUNING, workingSide: 160 });
+  assert.equal(reduced.method, 'replaced');
+  assert.equal(full.method, 'replaced');
+  // Found on the working copy: its share of the product is the reduced photo's own.
+  const work = isolateProduct(reduce(big, 160), { ...ISOLATE_TUNING, workingSide: 0 });
+  assert.equal(reduced.foregroundShare, work.foregroundShare);
+  assert.notEqual(full.foregroundShare, work.foregroundShare, 'the two sizes give masks of other shares (else this test could not tell them apart)');
+  const edges = (b: typeof full.box) => [b.left, b.top, b.left + b.width, b.top + b.height];
+  // One working pixel (2) plus a pixel of the margin's rounding, each side.
+  edges(reduced.box).forEach((e, k) => assert.ok(Math.abs(e - edges(full.box)[k]!) <= 3, `box ${JSON.stringify(reduced.box)} against ${JSON.stringify(full.box)}`));
+  const { left, top, width, height } = reduced.box;
+  assert.ok(left <= OBJ.x0 * 2 && top <= OBJ.y0 * 2 && left + width >= OBJ.x1 * 2 && top + height >= OBJ.y1 * 2, JSON.stringify(reduced.box));
+  // The object is 80 x 100 in the photo but 40 x 50 on the working copy: the crop is of the photo, reduced only to the
+  // canonical side (80 for the object's longer side), not to the working copy's 50.
+  assert.ok(Math.abs(Math.max(reduced.image.width, reduced.image.height) - Math.max(full.image.width, full.image.height)) <= 2, `${reduced.image.width}x${reduced.image.height}`);
+  // The inside of the object is the photo's own pixels (alpha 1 there); the corners, where the backdrop was, white.
+  const mid = isolateProduct(big, { ...ISOLATE_TUNING, workingSide: 160, canonicalSide: 0 });
+  for (const [x, y] of [[OBJ.x0 * 2 + 4, OBJ.y0 * 2 + 4], [OBJ.x1 * 2 - 5, OBJ.y1 * 2 - 5], [(OBJ.x0 + OBJ.x1), (OBJ.y0 + OBJ.y1)]] as const) {
+    assert.deepEqual(pixel(mid.image, x - mid.box.left, y - mid.box.top), pixel(big, x, y), `object pixel ${x},${y}`);
+  }
+  assert.ok(Math.min(...pixel(mid.image, 0, 0)) >= 250 && Math.min(...pixel(mid.image, mid.image.width - 1, mid.image.height - 1)) >= 250, 'white corners');
+});
+
+test('a larger studio shot found on the working copy is only cropped from the photo: every pixel of the crop is the photo\'s', () => {
+  const img = rgbImage(W * 2, H * 2, (x, y) => (inObject(x >> 1, y >> 1) ? [30 + (x % 7), 60, 150 + (y % 5)] : [255, 255, 255]));
+  const s = isolateProduct(img, { ...ISOLATE_TUNING, workingSide: 160, canonicalSide: 0 });
+  assert.equal(s.method, 'studio');
+  const { left, top, width, height } = s.box;
+  assert.ok(left <= OBJ.x0 * 2 && top <= OBJ.y0 * 2 && left + width >= OBJ.x1 * 2 && top + height >= OBJ.y1 * 2, JSON.stringify(s.box));
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const sx = left + x, sy = top + y;
+      const want = sx < 0 || sy < 0 || sx >= W * 2 || sy >= H * 2 ? [255, 255, 255] : pixel(img, sx, sy);
+      assert.deepEqual(pixel(s.image, x, y), want, `crop pixel ${x},${y}`);
+    }
+  }
+});
+
+test('working-size maps: a working box covers the photo pixels it was averaged from; the alpha taps are the identity at the same size', () => {
+  // 240 -> 120 columns, 320 -> 160 rows: working pixel x covers photo columns 2x and 2x + 1.
+  assert.deepEqual(productBox({ x0: 10, y0: 0, x1: 20, y1: 159 }, { width: 120, height: 160 }, { width: 240, height: 320 }), { x0: 20, y0: 0, x1: 41, y1: 319 });
+  // 240 -> 90 (a factor of 8/3): the blocks are 2 or 3 wide, as `reduce` averages them.
+  const img = rgbImage(240, 320, (x) => [x, 0, 0]);
+  const work = reduce(img, 120);
+  assert.equal(work.width, 90);
+  for (let x = 0; x < 90; x++) {
+    const { x0, x1 } = productBox({ x0: x, y0: 0, x1: x, y1: 0 }, work, img);
+    // The working pixel's red is the mean of the photo columns it covers.
+    assert.equal(work.data[x * 3], Math.round((x0 + x1) / 2), `column ${x}: ${x0}..${x1}`);
+  }
+  assert.deepEqual(productBox({ x0: 3, y0: 4, x1: 50, y1: 60 }, { width: 60, height: 80 }, { width: 60, height: 80 }), { x0: 3, y0: 4, x1: 50, y1: 60 });
+  for (const i of [0, 7, 59]) assert.deepEqual(alphaTap(i, 60, 60).filter((_, k) => k !== 1), [i, 0]);
+  // At half the size, a photo pixel's centre lies a quarter of a working pixel from the nearest working centre.
+  assert.deepEqual(alphaTap(5, 240, 120), [2, 3, 0.25]);
 });
