@@ -11,11 +11,13 @@
 export const RERANK_DEPTH = 100;
 
 /**
- * The weight of backbone cosine against refined similarity. A constant chosen on TUNE-style shopper copies and clean photos
- * (bench/readings.ts, docs/relevance.md); not learned per catalog yet, since choosing it needs copies at query time that
- * training does not keep. 0 turns the re-rank off.
+ * The weight of backbone cosine against refined similarity, chosen on TUNE-style shopper copies with clean photos held
+ * within 0.005 of P@5 (bench/readings.ts `rr2d100`, docs/relevance.md "Re-ranking by backbone similarity"): among 0.1-4,
+ * 2 gave the most own items of hard copies and phone-like P@5 on TUNE styles; 4 cost clean photos 0.007. A constant, not a
+ * setting training chooses: choosing it needs the query path's readings of copies (isolation, the averaged reading), which
+ * training does not make; training could choose it per catalog on its validation copies once it does. 0 turns it off.
  */
-export const RERANK_BETA = 0.5;
+export const RERANK_BETA = 2;
 
 /**
  * `hits` (refined nearest first, `score` = refined similarity) ordered by score + beta x backbone similarity, the
