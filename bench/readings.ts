@@ -9,7 +9,10 @@
  * as-is crop averaged, the balanced reading competing: src/app/queryPipeline.ts); `before` the one it replaced (the best of
  * the isolated product, the balanced reading and the whole photo as it is), which results saved before the change name
  * `shipped` (readings-6000-families, -variants1, -variants2, -variants3 in bench/results.json). Reading `asIs` is the whole
- * photo, `crop` the as-is reading fitPhoto now gives.
+ * photo, `crop` the as-is reading fitPhoto now gives. Variants `rr<beta>d<depth>` add the re-rank by backbone similarity
+ * (src/search/backboneRerank.ts) to `shipped`'s readings; since it shipped (beta 2, depth 100) the query path is `rr2d100`,
+ * and `shipped` is the query path without the re-rank (this bench searches without passing the backbone vector, as
+ * readings-6000-rerank and the results before it did).
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/readings.ts --catalog 6000
  *       [--queries 300] [--items 200] [--work /tmp/fashion-generalise] [--families [--family-items 150]] [--one-held-out] [--variants shipped,before,...]
