@@ -16,7 +16,7 @@
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/readings.ts --catalog 6000
  *       [--queries 300] [--items 200] [--work /tmp/fashion-generalise] [--families [--family-items 150]] [--one-held-out] [--variants shipped,before,...]
- *       [--sets phone,mild,queries] [--label NAME] [--pooling max]
+ *       [--sets phone,mild,queries] [--label NAME] [--pooling max] [--strict]
  *
  * Sets (same seeds and folders as bench/generalise.ts, so their photos are shared): clean held-back photos and their
  * phone-like copies (P@5), mild and hard (phone-like) copies of catalog items (own item first / in the top 5), each in
@@ -56,6 +56,8 @@ const families = process.argv.includes('--families');
 const familyItems = Number(arg('family-items', arg('items', '200')));
 const setKinds = arg('sets', 'queries,mild,phone').split(',');
 const label = arg('label', '');
+/** --strict: P@5 counts only results of the query's kind and colour (strict P@5), not of its kind alone. */
+const strict = process.argv.includes('--strict');
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 const { styles, catalogIds, queryIds, itemIds, tag } = photoSamples(demo, { catalog: catalogN, queries: queryN, items: itemN }, seed);
@@ -268,7 +270,7 @@ for (const s of SETS) {
           }
           hits = hits.slice(0, 10);
           const rank = hits.findIndex((h) => h.id === id);
-          figures.set(key, s.figure === 'p5' ? precisionAtK(meta, hits.map((h) => h.metadata), 5).type : s.figure === 'first' ? Number(rank === 0) : Number(rank >= 0 && rank < 5));
+          figures.set(key, s.figure === 'p5' ? precisionAtK(meta, hits.map((h) => h.metadata), 5)[strict ? 'strict' : 'type'] : s.figure === 'first' ? Number(rank === 0) : Number(rank >= 0 && rank < 5));
         }
         return figures.get(key)!;
       };
@@ -316,5 +318,5 @@ saveResult(key, {
   variants: Object.fromEntries(variantNames.map((v) => [v, VARIANTS[v]])),
   rows,
   seconds: Math.round((performance.now() - started) / 1000),
-  command: `node --import tsx bench/readings.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN}${families ? ` --families --family-items ${familyItems}` : ''}${process.argv.includes('--one-held-out') ? ' --one-held-out' : ''} --sets ${setKinds.join(',')} --variants ${variantNames.join(',')}`,
+  command: `node --import tsx bench/readings.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN}${families ? ` --families --family-items ${familyItems}` : ''}${process.argv.includes('--one-held-out') ? ' --one-held-out' : ''} --sets ${setKinds.join(',')}${strict ? ' --strict' : ''} --variants ${variantNames.join(',')}`,
 });
