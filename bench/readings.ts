@@ -9,11 +9,14 @@
  * as-is crop averaged, the balanced reading competing: src/app/queryPipeline.ts); `before` the one it replaced (the best of
  * the isolated product, the balanced reading and the whole photo as it is), which results saved before the change name
  * `shipped` (readings-6000-families, -variants1, -variants2, -variants3 in bench/results.json). Reading `asIs` is the whole
- * photo, `crop` the as-is reading fitPhoto now gives.
+ * photo, `crop` the as-is reading fitPhoto now gives. Variants `rr<beta>d<depth>` add the re-rank by backbone similarity
+ * (src/search/backboneRerank.ts) to `shipped`'s readings; since it shipped (beta 2, depth 100) the query path is `rr2d100`,
+ * and `shipped` is the query path without the re-rank (this bench searches without passing the backbone vector, as
+ * readings-6000-rerank and the results before it did).
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/readings.ts --catalog 6000
  *       [--queries 300] [--items 200] [--work /tmp/fashion-generalise] [--families [--family-items 150]] [--one-held-out] [--variants shipped,before,...]
- *       [--sets phone,mild,queries] [--label NAME] [--pooling max]
+ *       [--sets phone,mild,queries] [--label NAME] [--pooling max] [--strict]
  *
  * Sets (same seeds and folders as bench/generalise.ts, so their photos are shared): clean held-back photos and their
  * phone-like copies (P@5), mild and hard (phone-like) copies of catalog items (own item first / in the top 5), each in
@@ -35,6 +38,7 @@ import type { DecodedRgb } from '../src/imaging/rgb.js';
 import { COPY_SETS, drawRecipe, FAMILIES, type CopyRecipe, type CopySetName, type Family, type Split } from '../src/imaging/shopperPhoto/recipe.js';
 import { renderCopy } from '../src/imaging/shopperPhoto/render.js';
 import type { Metadata } from '../src/store/catalogStore.js';
+import { rerankByBackbone } from '../src/search/backboneRerank.js';
 import { mulberry32 } from '../src/util/random.js';
 import { arg, photoSamples, saveResult, seedFrom, writePhotos } from './common.js';
 
@@ -52,6 +56,8 @@ const families = process.argv.includes('--families');
 const familyItems = Number(arg('family-items', arg('items', '200')));
 const setKinds = arg('sets', 'queries,mild,phone').split(',');
 const label = arg('label', '');
+/** --strict: P@5 counts only results of the query's kind and colour (strict P@5), not of its kind alone. */
+const strict = process.argv.includes('--strict');
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 const { styles, catalogIds, queryIds, itemIds, tag } = photoSamples(demo, { catalog: catalogN, queries: queryN, items: itemN }, seed);
@@ -74,6 +80,11 @@ interface Variant {
    * a backbone vector (whose two parts have length 1 each, √2 in all); 'raw' averages them as they are (each √2 long).
    */
   readonly scale?: 'unit' | 'raw';
+  /**
+   * The refined nearest `depth` items ordered again by refined similarity + beta x the chosen reading's backbone cosine to
+   * each item's stored backbone vector (src/search/backboneRerank.ts), the same-product pin kept first.
+   */
+  readonly rerank?: { readonly beta: number; readonly depth: number };
 }
 const VARIANTS: Record<string, Variant> = {
   shipped: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw' },
@@ -103,6 +114,12 @@ const VARIANTS: Record<string, Variant> = {
   msIsoWide: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'isoWide'], scale: 'raw' },
   msCropWide: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'cropWide'], scale: 'raw' },
   msCoarseFine: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'isoCoarse', 'isoFine'], scale: 'raw' },
+  // Re-ranking by backbone similarity (issue 21): the shipped readings, the refined top `depth` ordered again.
+  ...Object.fromEntries(
+    [0.1, 0.25, 0.5, 1, 2, 4].flatMap((beta) =>
+      [50, 100].map((depth) => [`rr${beta}d${depth}`, { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw', rerank: { beta, depth } } as Variant]),
+    ),
+  ),
 };
 /**
  * The multi-scale readings, made where isolation replaced a backdrop (a studio shot has one reading): isolation again with
@@ -240,14 +257,22 @@ for (const s of SETS) {
         }
         return sims.get(name)!;
       };
-      const figure = async (name: string, f: PhotoFeatures) => {
-        if (!figures.has(name)) {
+      const figure = async (name: string, f: PhotoFeatures, rerank?: Variant['rerank']) => {
+        const key = rerank ? `${name}|rr${rerank.beta}d${rerank.depth}` : name;
+        if (!figures.has(key)) {
           const a = svc.refinement.analyse(f);
-          const res = await svc.search.nearest(a.searchVector, { k: 10, metric: 'cosine', sameProduct: a.sameProductVector });
-          const rank = res.hits.findIndex((h) => h.id === id);
-          figures.set(name, s.figure === 'p5' ? precisionAtK(meta, res.hits.map((h) => h.metadata), 5).type : s.figure === 'first' ? Number(rank === 0) : Number(rank >= 0 && rank < 5));
+          const res = await svc.search.nearest(a.searchVector, { k: rerank?.depth ?? 10, metric: 'cosine', sameProduct: a.sameProductVector });
+          let hits = res.hits;
+          if (rerank) {
+            const bb = await svc.spaces.backbone.distances(f.vector, hits.map((h) => h.id), 'cosine');
+            const sim = new Map(bb.map((d) => [d.id, 1 - d.distance]));
+            hits = rerankByBackbone(hits, hits.map((h) => sim.get(h.id) ?? null), rerank.beta);
+          }
+          hits = hits.slice(0, 10);
+          const rank = hits.findIndex((h) => h.id === id);
+          figures.set(key, s.figure === 'p5' ? precisionAtK(meta, hits.map((h) => h.metadata), 5)[strict ? 'strict' : 'type'] : s.figure === 'first' ? Number(rank === 0) : Number(rank >= 0 && rank < 5));
         }
-        return figures.get(name)!;
+        return figures.get(key)!;
       };
       for (const v of variantNames) {
         const spec = VARIANTS[v]!;
@@ -271,7 +296,7 @@ for (const s of SETS) {
           }
         }
         chosen[v]![pick.name] = (chosen[v]![pick.name] ?? 0) + 1;
-        totals[v]! += await figure(pick.name, pick.f);
+        totals[v]! += await figure(pick.name, pick.f, spec.rerank);
       }
     }
   }
@@ -293,5 +318,5 @@ saveResult(key, {
   variants: Object.fromEntries(variantNames.map((v) => [v, VARIANTS[v]])),
   rows,
   seconds: Math.round((performance.now() - started) / 1000),
-  command: `node --import tsx bench/readings.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN}${families ? ` --families --family-items ${familyItems}` : ''}${process.argv.includes('--one-held-out') ? ' --one-held-out' : ''} --sets ${setKinds.join(',')} --variants ${variantNames.join(',')}`,
+  command: `node --import tsx bench/readings.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN}${families ? ` --families --family-items ${familyItems}` : ''}${process.argv.includes('--one-held-out') ? ' --one-held-out' : ''} --sets ${setKinds.join(',')}${strict ? ' --strict' : ''} --variants ${variantNames.join(',')}`,
 });

@@ -74,6 +74,8 @@ export class QueryPipeline {
           metric,
           filter: { ...(query.filters ? { metadata: query.filters } : {}) },
           sameProduct: read.analysis.sameProductVector,
+          // The refined candidates ordered again by how alike the photo's backbone reading is (src/search/backboneRerank.ts).
+          backbone: read.reading.vector,
           ...(query.includeOutOfStock ? { includeOutOfStock: true } : {}),
         });
         const predicted = read.analysis.predicted ?? (await this.vote(read.reading.vector));

@@ -217,7 +217,7 @@ export class Services {
       { embedder: embedderOptions(config, identity), limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels }, readings: sameProduct !== null },
       embedder,
     );
-    this.search = new SearchService(this.catalog, { search: searched.search, sameProduct: searched.sameProduct }, { k: config.k, metric: config.metric, pinGap: part?.pinGap ?? null });
+    this.search = new SearchService(this.catalog, { search: searched.search, sameProduct: searched.sameProduct, backbone: model ? searched.backbone : null }, { k: config.k, metric: config.metric, pinGap: part?.pinGap ?? null });
     this.match = new MatchService(this.search, { sameProduct: searched.sameProduct, backbone: searched.backbone }, part?.matchGap ?? null);
     // The scan is kept per catalog version: the generation of the store this snapshot was read from.
     this.duplicates = new DuplicatesService(this.catalog, { vectors: backbone.exact.vectors, dims: backbone.dims }, { generation, jobs: this.jobs });

@@ -2,6 +2,7 @@ import { invalid } from '../errors.js';
 import type { Metric } from '../index/metric.js';
 import { scoreOf, type IdDistance, type VectorFilter, type VectorSpace } from '../index/vectorIndex.js';
 import { MAX_K } from '../query/query.js';
+import { RERANK_BETA, RERANK_DEPTH, rerankByBackbone } from '../search/backboneRerank.js';
 import { putFirst, sameProductPin } from '../search/sameProduct.js';
 import type { SearchHit, SearchOptions, SearchResult, VectorSearch } from '../search/types.js';
 import type { CatalogService } from './catalog.js';
@@ -14,6 +15,8 @@ export interface SearchSpaces {
   readonly search: VectorSpace;
   /** Their same-product parts, when the refinement has one. */
   readonly sameProduct: VectorSpace | null;
+  /** The backbone vectors, when the searched space is a refinement of them: a photo's candidates are re-ranked there. */
+  readonly backbone?: VectorSpace | null;
 }
 
 export interface SearchDefaults {
@@ -46,31 +49,37 @@ export class SearchService implements VectorSearch {
 
   /**
    * Nearest items to `vector`. With `sameProduct` (a photo's same-product vector), the item nearest in that space
-   * goes first when it leads the next one by the pin gap (src/search/sameProduct.ts).
+   * goes first when it leads the next one by the pin gap (src/search/sameProduct.ts). With `backbone` (the photo's backbone
+   * vector) on a refined catalog searched by cosine, the refined nearest RERANK_DEPTH items are ordered again by refined +
+   * RERANK_BETA x backbone similarity (src/search/backboneRerank.ts) before the first k are kept.
    */
   async nearest(
     vector: Float32Array,
-    options: { readonly k: number; readonly metric?: Metric; readonly filter?: VectorFilter; readonly sameProduct?: Float32Array | null; readonly includeOutOfStock?: boolean },
+    options: { readonly k: number; readonly metric?: Metric; readonly filter?: VectorFilter; readonly sameProduct?: Float32Array | null; readonly backbone?: Float32Array | null; readonly includeOutOfStock?: boolean },
   ): Promise<SearchResult> {
     const { k, metric } = this.options(options, MAX_CANDIDATES);
     // Out-of-stock products are left out unless asked for; a catalog without any searches with no such filter.
     const filter: VectorFilter | undefined = this.catalog.hasOutOfStock && !options.includeOutOfStock ? { ...options.filter, inStockOnly: true } : options.filter;
     options = { ...options, ...(filter ? { filter } : {}) };
     const t0 = performance.now();
-    let neighbors = await this.spaces.search.search(vector, { k, metric, ...(options.filter ? { filter: options.filter } : {}) });
+    // The re-rank uses cosine similarities: its weight was chosen on them (a euclidean search keeps the refined order).
+    const rerank = options.backbone && this.spaces.backbone && metric === 'cosine' && RERANK_BETA > 0 ? { vector: options.backbone, space: this.spaces.backbone } : null;
+    const depth = rerank ? Math.min(Math.max(k, RERANK_DEPTH), MAX_CANDIDATES) : k;
+    let neighbors = await this.spaces.search.search(vector, { k: depth, metric, ...(options.filter ? { filter: options.filter } : {}) });
     let pinned: string | null = null;
     if (options.sameProduct && this.spaces.sameProduct && this.defaults.pinGap !== null) {
       const nearest = await this.spaces.sameProduct.search(options.sameProduct, { k: 2, metric: 'cosine', ...(options.filter ? { filter: options.filter } : {}) });
       pinned = sameProductPin(nearest, this.defaults.pinGap)?.id ?? null;
       if (pinned !== null) neighbors = putFirst(neighbors, (await this.spaces.search.distances(vector, [pinned], metric))[0]!, (n) => n.id);
     }
-    const searchMs = performance.now() - t0;
     // An item deleted by a write that landed while this search awaited is left out, not answered as missing.
-    const hits = neighbors
-      .filter((n) => this.catalog.has(n.id))
-      .slice(0, k)
-      .map((n) => (n.id === pinned ? { ...this.hit(n, metric), lookAlike: true } : this.hit(n, metric)));
-    return { hits, metric, k, timings: { searchMs } };
+    let hits = neighbors.filter((n) => this.catalog.has(n.id)).map((n) => (n.id === pinned ? { ...this.hit(n, metric), lookAlike: true } : this.hit(n, metric)));
+    if (rerank) {
+      const near = new Map((await rerank.space.distances(rerank.vector, hits.map((h) => h.id), 'cosine')).map((d) => [d.id, 1 - d.distance]));
+      hits = rerankByBackbone(hits, hits.map((h) => near.get(h.id) ?? null), RERANK_BETA);
+    }
+    const searchMs = performance.now() - t0;
+    return { hits: hits.slice(0, k), metric, k, timings: { searchMs } };
   }
 
   /** More like this: the item's nearest neighbours, without the item itself. */
