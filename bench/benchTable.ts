@@ -153,6 +153,9 @@ const QUERY_PROFILE = [
   '| total over HTTP | 59.0 / 162.0 | 27.4 / 72.2 |',
   '',
   'The p95 goal (30 ms) is not met: the tail is other jobs\' load on the 2 cores (embedding p95 3x its p50 in both runs).',
+  '**Not shipped (workingSide 0):** on the whole product the 6,000-item catalog trained on copies isolated at the working side lost',
+  'on TUNE styles (docs/relevance.md), so the phone-like row above is again the decoded-size measurement (ab98e87); the after column',
+  'is what the setting would give.',
 ];
 
 /** Where a training copy's time goes (issue 23), before and after the copies became a pipeline (re-measure when it changes). */
@@ -181,7 +184,7 @@ const COPIES_PROFILE = [
   'Made and embedded (`bench/trainingCopies.ts --data <copy of /work/cat/aug> --limit 600`, afa66e7 then 8057d46 in one lock hold,',
   'load ~2-4): 41.4 -> 53.1 copies/s, 46.5 -> 34.6 CPU ms a copy. The copies\' vectors change (their masks are found at 90x120), so',
   'none equals the stored ones; neither did they before, this catalog\'s copies being older code\'s. What a copy costs now is mostly',
-  'rendering it and the two backbones: 100/s is still out of reach on 2 cores.',
+  'rendering it and the two backbones: 100/s is still out of reach on 2 cores. Not shipped (workingSide 0): see the query profile.',
 ];
 
 /** Isolation alone at each working side (bench/isolationSpeed.ts), for a query photo's readings or a training copy. */

@@ -8,6 +8,7 @@ import type { VectorStore } from '../index/vectorIndex.js';
 import type { ItemOrPhoto, PhotoSource, Query } from '../query/query.js';
 import type { MatchResult } from '../search/match.js';
 import { isOutOfStock } from '../search/availability.js';
+import { offBackdrop } from '../search/backboneRerank.js';
 import { outfitForItem, outfitForVector, type OutfitResult } from '../search/outfit.js';
 import type { IsolatedView, MatchOptions, SearchResult } from '../search/types.js';
 import type { Prediction } from '../refine/refineModel.js';
@@ -74,8 +75,9 @@ export class QueryPipeline {
           metric,
           filter: { ...(query.filters ? { metadata: query.filters } : {}) },
           sameProduct: read.analysis.sameProductVector,
-          // The refined candidates ordered again by how alike the photo's backbone reading is (src/search/backboneRerank.ts).
-          backbone: read.reading.vector,
+          // The refined candidates ordered again by how alike the photo's backbone reading is (src/search/backboneRerank.ts),
+          // for a photo taken off a backdrop only (offBackdrop).
+          ...(offBackdrop(read.reading.photo.isolation) ? { backbone: read.reading.vector } : {}),
           ...(query.includeOutOfStock ? { includeOutOfStock: true } : {}),
         });
         const predicted = read.analysis.predicted ?? (await this.vote(read.reading.vector));

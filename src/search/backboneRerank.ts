@@ -1,3 +1,5 @@
+import type { IsolatedProduct } from '../imaging/isolateProduct.js';
+
 /**
  * The refined space ranks by predicted kind and colour and gives up some of the identity the backbone keeps: on hard
  * shopper-photo copies the backbone alone finds the photographed item in the top 5 more often than the refined search
@@ -40,4 +42,15 @@ export function rerankByBackbone<T extends { readonly score: number; readonly lo
   });
   rest.sort((a, b) => b.key - a.key || a.i - b.i);
   return [...hits.slice(0, pinned), ...rest.map((r) => r.h)];
+}
+
+/**
+ * Whether isolation took the photo's product off a backdrop (replaced it, or read it as a studio shot under other light):
+ * a shopper's photo. Only those are re-ranked by backbone similarity. On studio shots (catalog-style photos, white or
+ * near-white backdrops) the re-rank at beta 2 kept P@5 (0.823 -> 0.821) but cost strict P@5 (kind and colour) 0.467 ->
+ * 0.433 on the 6,000-item catalog, while on shoppers' photos it is what finds the very product (docs/relevance.md,
+ * "Re-ranking by backbone similarity").
+ */
+export function offBackdrop(isolation: IsolatedProduct['method'] | undefined): boolean {
+  return isolation === 'replaced' || isolation === 'balanced';
 }

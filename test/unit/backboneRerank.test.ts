@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EmbeddedSpace } from '../../src/index/embeddedSpace.js';
 import { ExactIndex } from '../../src/index/exactIndex.js';
-import { rerankByBackbone } from '../../src/search/backboneRerank.js';
+import { offBackdrop, rerankByBackbone } from '../../src/search/backboneRerank.js';
 import type { CatalogService } from '../../src/services/catalog.js';
 import { SearchService } from '../../src/services/search.js';
 
@@ -71,4 +71,12 @@ test("a photo search on a refined catalog puts first the candidate its backbone 
   // Euclidean searches keep the refined order: the weight was chosen on cosine similarities.
   const euclidean = await search.nearest(photo.refined, { k: 3, metric: 'euclidean', backbone: photo.backbone });
   assert.equal(euclidean.hits[0]!.id, 'look-alike-a');
+});
+
+test('only photos taken off a backdrop are re-ranked: studio shots and photos isolation left alone keep the refined order', () => {
+  assert.equal(offBackdrop('replaced'), true);
+  assert.equal(offBackdrop('balanced'), true);
+  assert.equal(offBackdrop('studio'), false);
+  assert.equal(offBackdrop('unchanged'), false);
+  assert.equal(offBackdrop(undefined), false, 'a catalog that does not isolate');
 });
