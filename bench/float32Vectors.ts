@@ -9,6 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { demoCatalog, embedderOptions, resolveConfig } from '../src/config.js';
 import { Embedder } from '../src/embedding/embedder.js';
 import { prepareBatch } from '../src/embedding/vectorize.js';
+import { cosine } from '../src/linalg/cosine.js';
 import { backboneGraph } from './backboneGraphs.js';
 import { arg, percentile, round } from './common.js';
 
@@ -46,15 +47,6 @@ async function vectors(name: string): Promise<Float32Array[]> {
   return out;
 }
 
-const cosine = (a: Float32Array, b: Float32Array) => {
-  let d = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return d / Math.sqrt(na * nb);
-};
 const before = await vectors('composed-fp16');
 const after = await vectors('composed-fp32');
 const dims = before[0]!.length;

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { demoCatalog, embedderOptions, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { Embedder, headCutCacheFile } from '../src/embedding/embedder.js';
+import { cosine } from '../src/linalg/cosine.js';
 import { arg, round, saveResult } from './common.js';
 
 /** The reference measured on this machine before (REFERENCE-MEASUREMENTS.md: 344-351 images/s, 5,000 photos). */
@@ -86,13 +87,7 @@ async function agreement(reference: Float32Array): Promise<{ photos: number; min
       vectors.forEach((v, k) => {
         if (!(v instanceof Float32Array)) throw new Error(`Expected ${part[k]!.f} to embed but: ${v.message}`);
         const r = reference.subarray(part[k]!.i * dims, (part[k]!.i + 1) * dims);
-        let dot = 0, a = 0, b = 0;
-        for (let d = 0; d < dims; d++) {
-          dot += v[d]! * r[d]!;
-          a += v[d]! * v[d]!;
-          b += r[d]! * r[d]!;
-        }
-        const c = dot / Math.sqrt(a * b);
+        const c = cosine(v, r);
         min = Math.min(min, c);
         sum += c;
       });

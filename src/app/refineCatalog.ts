@@ -133,7 +133,9 @@ export interface CatalogRows {
  * rows already in memory (training's), instead of reading all of them again.
  */
 async function refinedVectors(store: CatalogStore, model: RefineModel, gemm: Gemm, onlyMissing: boolean, given?: CatalogRows): Promise<Map<string, Float32Array>> {
-  const { items, vectors, dims } = given && !onlyMissing ? given : await store.loadAll();
+  // Training's rows stand for the whole catalog; an update of the missing ones reads what is stored now.
+  const rowsGiven = onlyMissing ? undefined : given;
+  const { items, vectors, dims } = rowsGiven ?? (await store.loadAll());
   let rows = items.map((_, i) => i);
   if (onlyMissing) {
     const have = await store.featureIds('refined');
@@ -141,7 +143,7 @@ async function refinedVectors(store: CatalogStore, model: RefineModel, gemm: Gem
   }
   const out = new Map<string, Float32Array>();
   if (rows.length === 0) return out;
-  const colours = given && !onlyMissing ? given.colours : await store.loadFeatures('colour', rows.map((i) => items[i]!.id));
+  const colours = rowsGiven ? rowsGiven.colours : await store.loadFeatures('colour', rows.map((i) => items[i]!.id));
   if (!colours) return out;
   const b = new Float32Array(rows.length * dims);
   rows.forEach((i, r) => b.set(vectors.subarray(i * dims, (i + 1) * dims), r * dims));

@@ -1,5 +1,6 @@
 import { invalid } from '../errors.js';
 import { scoreOf, type VectorSpace } from '../index/vectorIndex.js';
+import { cosine } from '../linalg/cosine.js';
 import { decideMatch, MATCH_THRESHOLD, SAME_PRODUCT_SIMILARITY, type MatchResult, type MatchSpace } from '../search/match.js';
 import type { MatchOptions } from '../search/types.js';
 import type { SearchService } from './search.js';
@@ -44,7 +45,7 @@ export class MatchService {
     if (best) {
       const bestVector = (await this.spaces.backbone.get(best.id))!;
       for (const n of neighbors.slice(1)) {
-        if (cosineOf(bestVector, (await this.spaces.backbone.get(n.id))!) < SAME_PRODUCT_SIMILARITY) {
+        if (cosine(bestVector, (await this.spaces.backbone.get(n.id))!) < SAME_PRODUCT_SIMILARITY) {
           rival = n;
           break;
         }
@@ -61,16 +62,4 @@ function matchOptions(options: MatchOptions, defaultThreshold: number): { k: num
   const threshold = options.threshold ?? defaultThreshold;
   if (!(threshold >= 0 && threshold <= 1)) throw invalid('threshold', 'a margin from 0 to 1', threshold);
   return { k, threshold };
-}
-
-function cosineOf(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let na = 0;
-  let nb = 0;
-  for (let j = 0; j < a.length; j++) {
-    d += a[j]! * b[j]!;
-    na += a[j]! * a[j]!;
-    nb += b[j]! * b[j]!;
-  }
-  return d / (Math.sqrt(na * nb) || 1);
 }

@@ -75,7 +75,7 @@ export class SearchService implements VectorSearch {
     // An item deleted by a write that landed while this search awaited is left out, not answered as missing.
     let hits = neighbors.filter((n) => this.catalog.has(n.id)).map((n) => (n.id === pinned ? { ...this.hit(n, metric), lookAlike: true } : this.hit(n, metric)));
     if (rerank) {
-      const near = new Map((await rerank.space.distances(rerank.vector, hits.map((h) => h.id), 'cosine')).map((d) => [d.id, 1 - d.distance]));
+      const near = new Map((await rerank.space.distances(rerank.vector, hits.map((h) => h.id), 'cosine')).map((d) => [d.id, scoreOf(d.distance, 'cosine')]));
       hits = rerankByBackbone(hits, hits.map((h) => near.get(h.id) ?? null), RERANK_BETA);
     }
     const searchMs = performance.now() - t0;
