@@ -6,11 +6,15 @@
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/trainingCopies.ts --data <catalog with copies> [--images DIR] [--limit N] [--save]
  *
+ * `--vectors-out FILE` writes the copies made (ids, then float32 rows, FILE and FILE.f32); `--vectors-ref FILE` compares the
+ * copies made with such a file instead of the catalog's stored copies (whose generator may be older code): copies that
+ * should not have changed are checked against the code before a change, copy by copy, bit for bit and by cosine.
+ *
  * `--images`: where the catalog's photos are now (default: the folder it was indexed from; bench/firstIndex.ts --keep
  * indexes a temporary sample folder, whose photos are also in the shared demo folder, the default here when the
  * recorded folder is gone). `--limit N`: only the first N copies. `--save` records the row under `trainingCopies`.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ingestEmbedderOptions } from '../src/app/indexFolder.js';
@@ -52,15 +56,37 @@ try {
     const cpu = process.cpuUsage(c0);
     const ids = [...redo];
     const after = await store.loadFeatures('copy', ids);
+    const out = arg('vectors-out', '');
+    if (out && after) {
+      writeFileSync(out, JSON.stringify({ ids, width }));
+      writeFileSync(`${out}.f32`, new Uint8Array(after.buffer, after.byteOffset, after.byteLength));
+    }
+    // What the copies are compared with: a file of an earlier run's copies, or else the catalog's stored copies.
+    const refFile = arg('vectors-ref', '');
+    const ref = refFile ? (JSON.parse(readFileSync(refFile, 'utf8')) as { ids: string[]; width: number }) : null;
+    const refRows = ref ? new Float32Array(new Uint8Array(readFileSync(`${refFile}.f32`)).buffer) : before;
+    const refRow = ref ? new Map(ref.ids.map((id, k) => [id, k])) : rowOf;
+    if (ref && ref.width !== width) throw new Error(`Expected ${refFile} to hold rows of ${width} floats but it holds ${ref.width}`);
     let same = 0;
     let maxDiff = 0;
+    let minCosine = 1;
+    let compared = 0;
     if (after) {
       ids.forEach((id, r) => {
-        const k = rowOf.get(id)!;
-        let d = 0;
-        for (let j = 0; j < width; j++) d = Math.max(d, Math.abs(after[r * width + j]! - before[k * width + j]!));
+        const k = refRow.get(id);
+        if (k === undefined) return;
+        compared++;
+        let d = 0, dot = 0, na = 0, nb = 0;
+        for (let j = 0; j < width; j++) {
+          const a = after[r * width + j]!, b = refRows[k * width + j]!;
+          d = Math.max(d, Math.abs(a - b));
+          dot += a * b;
+          na += a * a;
+          nb += b * b;
+        }
         if (d === 0) same++;
         maxDiff = Math.max(maxDiff, d);
+        minCosine = Math.min(minCosine, dot / Math.sqrt(na * nb || 1));
       });
     }
     const row = {
@@ -69,9 +95,11 @@ try {
       seconds: round(seconds, 1),
       copiesPerSecond: round(made / seconds, 1),
       cpuMsPerCopy: round((cpu.user + cpu.system) / 1000 / made, 1),
-      identicalToStored: after ? same : 0,
-      compared: ids.length,
+      comparedWith: refFile ? `copies in ${refFile}` : 'the catalog\'s stored copies',
+      identical: after ? same : 0,
+      compared,
       maxAbsDiff: maxDiff,
+      minCosine: round(minCosine, 6),
     };
     console.log(JSON.stringify(row));
     if (process.argv.includes('--save')) saveResult('trainingCopies', row);
