@@ -11,6 +11,8 @@
  * the frame in a few places does not count) must be at most `maxResidual`.
  */
 
+import { orderStatistic } from './ops.js';
+
 export interface BackdropSurface {
   /** 3 x 6 coefficients (see `fitBorderSurface`). */
   readonly coefficients: Float64Array;
@@ -22,11 +24,12 @@ export interface BackdropSurface {
  * Fits the surface to the border and returns it with its residual, or null when the fit is singular. `smooth`: the
  * blurred photo (RGB floats); `borderIdx`: the pixel indices of the border band.
  */
-export function fitBackdropSurface(smooth: Float32Array, w: number, h: number, borderIdx: readonly number[]): BackdropSurface | null {
+export function fitBackdropSurface(smooth: Float32Array, w: number, h: number, borderIdx: ArrayLike<number>): BackdropSurface | null {
   const coefficients = fitBorderSurface(smooth, w, h, borderIdx);
   if (!coefficients) return null;
   const d = new Float32Array(borderIdx.length);
-  borderIdx.forEach((i, k) => {
+  for (let k = 0; k < borderIdx.length; k++) {
+    const i = borderIdx[k]!;
     const x = (i % w) / w - 0.5, y = Math.floor(i / w) / h - 0.5;
     let s = 0;
     for (let ch = 0; ch < 3; ch++) {
@@ -36,16 +39,15 @@ export function fitBackdropSurface(smooth: Float32Array, w: number, h: number, b
       s += e * e;
     }
     d[k] = Math.sqrt(s);
-  });
-  d.sort();
-  return { coefficients, residual: d[Math.floor(d.length * 0.9)] ?? 0 };
+  }
+  return { coefficients, residual: d.length > 0 ? orderStatistic(d, Math.floor(d.length * 0.9)) : 0 };
 }
 
 /**
  * Lowers `dist` (each pixel's distance to the nearest border colour cluster) to the pixel's distance to the surface where
  * that is smaller, when the surface fits the border within `maxResidual` (the guard above). Returns whether it did.
  */
-export function applyBackdropSurface(smooth: Float32Array, w: number, h: number, borderIdx: readonly number[], dist: Float32Array, maxResidual: number): boolean {
+export function applyBackdropSurface(smooth: Float32Array, w: number, h: number, borderIdx: ArrayLike<number>, dist: Float32Array, maxResidual: number): boolean {
   const surface = fitBackdropSurface(smooth, w, h, borderIdx);
   if (!surface || !(surface.residual <= maxResidual)) return false;
   const fit = surface.coefficients;
@@ -76,18 +78,25 @@ export function applyBackdropSurface(smooth: Float32Array, w: number, h: number,
  * Least-squares fit of each channel of the border to 1, x, y, x^2, y^2, xy (coordinates as shares of the frame, centred):
  * a linear or radial gradient and a vignette are such surfaces. Returns 3 x 6 coefficients, or null when singular.
  */
-function fitBorderSurface(smooth: Float32Array, w: number, h: number, borderIdx: readonly number[]): Float64Array | null {
+function fitBorderSurface(smooth: Float32Array, w: number, h: number, borderIdx: ArrayLike<number>): Float64Array | null {
   const ata = new Float64Array(36);
   const atb = new Float64Array(18);
   const terms = new Float64Array(6);
-  for (const i of borderIdx) {
+  for (let k = 0; k < borderIdx.length; k++) {
+    const i = borderIdx[k]!;
     const x = (i % w) / w - 0.5, y = Math.floor(i / w) / h - 0.5;
     terms[0] = 1; terms[1] = x; terms[2] = y; terms[3] = x * x; terms[4] = y * y; terms[5] = x * y;
+    const r = smooth[i * 3]!, g = smooth[i * 3 + 1]!, bl = smooth[i * 3 + 2]!;
     for (let a = 0; a < 6; a++) {
-      for (let b = 0; b < 6; b++) ata[a * 6 + b]! += terms[a]! * terms[b]!;
-      for (let c = 0; c < 3; c++) atb[c * 6 + a]! += terms[a]! * smooth[i * 3 + c]!;
+      const ta = terms[a]!;
+      // The upper triangle only: (a, b) and (b, a) add the same products in the same order, so the lower one is a copy.
+      for (let b = a; b < 6; b++) ata[a * 6 + b]! += ta * terms[b]!;
+      atb[a]! += ta * r;
+      atb[6 + a]! += ta * g;
+      atb[12 + a]! += ta * bl;
     }
   }
+  for (let a = 0; a < 6; a++) for (let b = 0; b < a; b++) ata[a * 6 + b] = ata[b * 6 + a]!;
   // Gaussian elimination with partial pivoting, three right-hand sides at once.
   const m = Float64Array.from(ata);
   const rhs = Float64Array.from(atb);

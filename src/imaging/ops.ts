@@ -149,33 +149,56 @@ export function boxBlur(data: Uint8Array, w: number, h: number, r: number): Floa
   // read memory in order; each sum sees the same additions in the same order as a column-by-column walk would.
   const tmp = new Float32Array(w * h * 3);
   const out = new Float32Array(w * h * 3);
+  // The window of column x is [max(0, x - r), min(w - 1, x + r)]: columns below `lo` drop nothing from the left, columns
+  // from `hi` on add nothing on the right, and the ones between slide a full window of 2r + 1 (sums of bytes are integers,
+  // so the order of the additions does not matter).
+  const lo = Math.min(w, r + 1);
+  const hi = Math.max(lo, w - r);
   for (let y = 0; y < h; y++) {
     const row = y * w * 3;
     let s0 = 0, s1 = 0, s2 = 0;
-    for (let k = 0; k <= Math.min(w - 1, r); k++) {
-      s0 += data[row + k * 3]!;
-      s1 += data[row + k * 3 + 1]!;
-      s2 += data[row + k * 3 + 2]!;
+    for (let k = 0, j = row; k <= Math.min(w - 1, r); k++, j += 3) {
+      s0 += data[j]!;
+      s1 += data[j + 1]!;
+      s2 += data[j + 2]!;
     }
-    for (let x = 0; x < w; x++) {
-      const a = Math.max(0, x - r);
-      const b = Math.min(w - 1, x + r);
-      if (x > 0) {
-        if (x + r <= w - 1) {
-          const j = row + (x + r) * 3;
-          s0 += data[j]!;
-          s1 += data[j + 1]!;
-          s2 += data[j + 2]!;
-        }
-        if (x - r - 1 >= 0) {
-          const j = row + (x - r - 1) * 3;
-          s0 -= data[j]!;
-          s1 -= data[j + 1]!;
-          s2 -= data[j + 2]!;
-        }
+    let o = row;
+    tmp[o] = s0 / (Math.min(w - 1, r) + 1);
+    tmp[o + 1] = s1 / (Math.min(w - 1, r) + 1);
+    tmp[o + 2] = s2 / (Math.min(w - 1, r) + 1);
+    let x = 1;
+    for (; x < lo; x++) {
+      o += 3;
+      if (x + r <= w - 1) {
+        const j = row + (x + r) * 3;
+        s0 += data[j]!;
+        s1 += data[j + 1]!;
+        s2 += data[j + 2]!;
       }
-      const o = row + x * 3;
-      const c = b - a + 1;
+      const c = Math.min(w - 1, x + r) + 1;
+      tmp[o] = s0 / c;
+      tmp[o + 1] = s1 / c;
+      tmp[o + 2] = s2 / c;
+    }
+    const full = 2 * r + 1;
+    for (let add = row + (x + r) * 3, drop = row + (x - r - 1) * 3; x < hi; x++, add += 3, drop += 3) {
+      o += 3;
+      s0 += data[add]! - data[drop]!;
+      s1 += data[add + 1]! - data[drop + 1]!;
+      s2 += data[add + 2]! - data[drop + 2]!;
+      tmp[o] = s0 / full;
+      tmp[o + 1] = s1 / full;
+      tmp[o + 2] = s2 / full;
+    }
+    for (; x < w; x++) {
+      o += 3;
+      if (x - r - 1 >= 0) {
+        const j = row + (x - r - 1) * 3;
+        s0 -= data[j]!;
+        s1 -= data[j + 1]!;
+        s2 -= data[j + 2]!;
+      }
+      const c = w - 1 - Math.max(0, x - r) + 1;
       tmp[o] = s0 / c;
       tmp[o + 1] = s1 / c;
       tmp[o + 2] = s2 / c;
@@ -187,12 +210,21 @@ export function boxBlur(data: Uint8Array, w: number, h: number, r: number): Floa
   for (let y = 0; y < h; y++) {
     const a = Math.max(0, y - r);
     const b = Math.min(h - 1, y + r);
-    if (y > 0) {
-      if (y + r <= h - 1) for (let j = 0, o = (y + r) * stride; j < stride; j++) sum[j]! += tmp[o + j]!;
-      if (y - r - 1 >= 0) for (let j = 0, o = (y - r - 1) * stride; j < stride; j++) sum[j]! -= tmp[o + j]!;
-    }
     const c = b - a + 1;
-    for (let j = 0, o = y * stride; j < stride; j++) out[o + j] = sum[j]! / c;
+    const o = y * stride;
+    const add = y > 0 && y + r <= h - 1 ? (y + r) * stride : -1;
+    const drop = y > 0 && y - r - 1 >= 0 ? (y - r - 1) * stride : -1;
+    // One pass per row: the new row in, the old one out, the mean written. The difference of two float32 values below
+    // 256 is exact in a double, so the sums are the same exact window sums as adding and dropping in two passes.
+    if (add >= 0 && drop >= 0) {
+      for (let j = 0; j < stride; j++) out[o + j] = (sum[j]! += tmp[add + j]! - tmp[drop + j]!) / c;
+    } else if (add >= 0) {
+      for (let j = 0; j < stride; j++) out[o + j] = (sum[j]! += tmp[add + j]!) / c;
+    } else if (drop >= 0) {
+      for (let j = 0; j < stride; j++) out[o + j] = (sum[j]! -= tmp[drop + j]!) / c;
+    } else {
+      for (let j = 0; j < stride; j++) out[o + j] = sum[j]! / c;
+    }
   }
   return out;
 }
@@ -317,4 +349,38 @@ export function nearest(centres: Float32Array, r: number, g: number, b: number):
     if (d < best) best = d;
   }
   return Math.sqrt(best);
+}
+
+/**
+ * The `k`-th smallest value of `values` (0-based): what `values.sort()[k]` is, found by selection (quickselect, O(n))
+ * instead of a full sort. Reorders `values`. For arrays without NaN, and where -0 and 0 need not be told apart.
+ */
+export function orderStatistic(values: Float32Array, k: number): number {
+  if (!(k >= 0 && k < values.length)) throw new RangeError(`Expected a rank from 0 to ${values.length - 1} but received ${k}`);
+  let lo = 0;
+  let hi = values.length - 1;
+  while (hi > lo) {
+    // Median of three as the pivot, then Hoare's partition.
+    const mid = (lo + hi) >> 1;
+    const a = values[lo]!, b = values[mid]!, c = values[hi]!;
+    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i]! < pivot) i++;
+      while (values[j]! > pivot) j--;
+      if (i <= j) {
+        const t = values[i]!;
+        values[i] = values[j]!;
+        values[j] = t;
+        i++;
+        j--;
+      }
+    }
+    // Now values[lo..j] <= pivot <= values[i..hi], and anything between j and i equals the pivot.
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return values[k]!;
+  }
+  return values[k]!;
 }

@@ -132,18 +132,39 @@ function warp(layer: Uint8Array, w: number, h: number, fit: number, g: GeometryR
       if (sx <= -1 || sy <= -1 || sx >= w || sy >= h) continue;
       const ix = Math.floor(sx), iy = Math.floor(sy);
       const fx = sx - ix, fy = sy - iy;
+      // The four taps in the order top-left, top-right, bottom-left, bottom-right; a tap outside the layer or fully
+      // transparent adds nothing.
+      const left = ix >= 0, right = ix + 1 < w, top = iy >= 0, bottom = iy + 1 < h;
+      const row0 = (iy * w + ix) * 4, row1 = row0 + w * 4;
       let a = 0, r = 0, gg = 0, b = 0;
-      for (let k = 0; k < 4; k++) {
-        const xx = ix + (k & 1), yy = iy + (k >> 1);
-        if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
-        const li = (yy * w + xx) * 4;
-        const al = layer[li + 3]!;
-        if (al === 0) continue;
-        const wa = ((k & 1 ? fx : 1 - fx) * (k >> 1 ? fy : 1 - fy) * al) / 255;
+      let al = 0;
+      if (top && left && (al = layer[row0 + 3]!) !== 0) {
+        const wa = ((1 - fx) * (1 - fy) * al) / 255;
         a += wa;
-        r += wa * layer[li]!;
-        gg += wa * layer[li + 1]!;
-        b += wa * layer[li + 2]!;
+        r += wa * layer[row0]!;
+        gg += wa * layer[row0 + 1]!;
+        b += wa * layer[row0 + 2]!;
+      }
+      if (top && right && (al = layer[row0 + 7]!) !== 0) {
+        const wa = (fx * (1 - fy) * al) / 255;
+        a += wa;
+        r += wa * layer[row0 + 4]!;
+        gg += wa * layer[row0 + 5]!;
+        b += wa * layer[row0 + 6]!;
+      }
+      if (bottom && left && (al = layer[row1 + 3]!) !== 0) {
+        const wa = ((1 - fx) * fy * al) / 255;
+        a += wa;
+        r += wa * layer[row1]!;
+        gg += wa * layer[row1 + 1]!;
+        b += wa * layer[row1 + 2]!;
+      }
+      if (bottom && right && (al = layer[row1 + 7]!) !== 0) {
+        const wa = (fx * fy * al) / 255;
+        a += wa;
+        r += wa * layer[row1 + 4]!;
+        gg += wa * layer[row1 + 5]!;
+        b += wa * layer[row1 + 6]!;
       }
       if (a <= 0) continue;
       const o = Y * W + X;
