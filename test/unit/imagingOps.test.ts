@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { floodFromBorder, floodFromBorderAtMost } from '../../src/imaging/floodFill.js';
-import { boxBlur, boxBlurMask, erode, keepMainComponents, kmeans } from '../../src/imaging/ops.js';
+import { boxBlur, boxBlurMask, erode, keepMainComponents, kmeans, orderStatistic } from '../../src/imaging/ops.js';
 import { mulberry32 } from './toys.js';
 
 /*
@@ -246,4 +246,16 @@ test('k-means gives the plain version\'s centres bit for bit', () => {
     }
     for (const k of [1, 8]) assert.deepEqual(kmeans(samples, k, 0.05), refKmeans(samples, k, 0.05), `${m} samples, k ${k}`);
   }
+});
+
+test('orderStatistic picks what a sort would put at that rank, ties and all', () => {
+  for (let seed = 1; seed <= 30; seed++) {
+    const rand = mulberry32(seed);
+    const n = [1, 2, 3, 10, 101, 10800][seed % 6]!;
+    // Few distinct values on some seeds (many ties, as blurred backdrops give), continuous ones on others.
+    const values = Float32Array.from({ length: n }, () => (seed % 2 ? Math.floor(rand() * 5) : rand() * 255));
+    const sorted = values.slice().sort();
+    for (const k of [0, Math.floor(n / 2), Math.floor(n * 0.9), n - 1]) assert.equal(orderStatistic(values.slice(), k), sorted[k], `n ${n} k ${k}`);
+  }
+  assert.throws(() => orderStatistic(new Float32Array(3), 3), RangeError);
 });
