@@ -32,9 +32,26 @@ export function keepMainComponents(fg: Uint8Array, w: number, h: number): Compon
       const x = i % w;
       const x0 = x > 0 ? -1 : 0;
       const x1 = x < w - 1 ? 1 : 0;
-      // 8-connected: the rows above and below (where there are), and the pixels left and right.
-      for (let row = i >= w ? i - w : i; row <= (i < n - w ? i + w : i); row += w) {
-        for (let j = row + x0; j <= row + x1; j++) {
+      // 8-connected: the rows above and below (where there are), and the pixels left and right (the pixel itself is
+      // labelled already). Which pixels join, not the order they are visited in, decides the components.
+      if (i >= w) {
+        for (let j = i - w + x0, end = i - w + x1; j <= end; j++) {
+          if (fg[j] && label[j]! < 0) {
+            label[j] = id;
+            stack[top++] = j;
+          }
+        }
+      }
+      if (x0 && fg[i - 1] && label[i - 1]! < 0) {
+        label[i - 1] = id;
+        stack[top++] = i - 1;
+      }
+      if (x1 && fg[i + 1] && label[i + 1]! < 0) {
+        label[i + 1] = id;
+        stack[top++] = i + 1;
+      }
+      if (i < n - w) {
+        for (let j = i + w + x0, end = i + w + x1; j <= end; j++) {
           if (fg[j] && label[j]! < 0) {
             label[j] = id;
             stack[top++] = j;
