@@ -311,19 +311,28 @@ export function kmeans(samples: Float32Array, k: number, minShare: number): Floa
   // Once a round assigns every sample as the round before did, its centres are the ones it started from (the same sums in
   // the same order), so every later round would repeat it: stopping there gives the eight rounds' result exactly.
   const assigned = new Int32Array(m).fill(-1);
+  // The centres as doubles (the same values), read once per sample and centre.
+  const cen = new Float64Array(kk * 3);
   for (let iter = 0; iter < 8; iter++) {
     const sums = new Float64Array(kk * 3);
     counts = new Int32Array(kk);
+    cen.set(centres);
     let changed = false;
     for (let i = 0; i < m; i++) {
       const r = samples[i * 3]!, g = samples[i * 3 + 1]!, b = samples[i * 3 + 2]!;
       let bc = 0;
       let bd = Infinity;
       for (let c = 0; c < kk; c++) {
-        const dr = r - centres[c * 3]!;
-        const dg = g - centres[c * 3 + 1]!;
-        const db = b - centres[c * 3 + 2]!;
-        const d = dr * dr + dg * dg + db * db;
+        // A partial sum already at least the best cannot end below it (adding squares never lowers a rounded sum), so
+        // such a centre is passed over where the full distance would have lost the comparison anyway.
+        const dr = r - cen[c * 3]!;
+        const d1 = dr * dr;
+        if (d1 >= bd) continue;
+        const dg = g - cen[c * 3 + 1]!;
+        const d2 = d1 + dg * dg;
+        if (d2 >= bd) continue;
+        const db = b - cen[c * 3 + 2]!;
+        const d = d2 + db * db;
         if (d < bd) {
           bd = d;
           bc = c;
