@@ -391,7 +391,7 @@ export function writeBenchTable(): void {
   }
   if (r.trainingCopies) {
     const c = r.trainingCopies;
-    lines.push(`| training copies made and embedded as training makes them (${c.copies}: render, decode, isolation, fit on the copy workers; inference; store; bench/trainingCopies.ts) | ${c.copiesPerSecond} copies/s, ${c.cpuMsPerCopy} CPU ms a copy (all threads); ${c.identical ?? c.identicalToStored} of ${c.compared} vectors identical to ${c.comparedWith ?? 'the catalog\'s stored copies'}${c.minCosine !== undefined ? ` (min cosine ${c.minCosine})` : ''} | >= 100 copies/s |`);
+    lines.push(`| training copies made and embedded as training makes them (${c.copies}: render, decode, isolation, fit on the copy workers; inference; store; bench/trainingCopies.ts) | ${c.copiesPerSecond} copies/s, ${c.cpuMsPerCopy} CPU ms a copy (all threads); ${c.identical ?? c.identicalToStored} of ${c.compared} vectors identical to ${c.comparedWith?.startsWith('copies in') ? 'an earlier run\'s copies (--vectors-ref; the section on a copy stage by stage says which)' : (c.comparedWith ?? 'the catalog\'s stored copies')}${c.minCosine !== undefined ? ` (min cosine ${c.minCosine})` : ''} | >= 100 copies/s |`);
   }
   lines.push(...isolationSpeedRow(r, 'training'));
   for (const key of Object.keys(r).filter((k) => k.startsWith('ann_'))) {
