@@ -291,7 +291,7 @@ for (const s of SETS) {
       const figure = async (name: string, f: PhotoFeatures, rerank?: Variant['rerank']) => {
         const key = rerank ? `${name}|rr${rerank.beta}d${rerank.depth}` : name;
         if (!figures.has(key)) {
-          const a = svc.refinement.analyse(f);
+          const a = await svc.refinement.analyse(f);
           const res = await svc.search.nearest(a.searchVector, { k: rerank?.depth ?? 10, metric: 'cosine', sameProduct: a.sameProductVector });
           let hits = res.hits;
           if (rerank) {

@@ -118,10 +118,13 @@ export type IsolateTuning = { readonly [K in keyof typeof ISOLATE_TUNING]: numbe
 
 /**
  * Isolation of a shopper's query photo (src/embedding/vectorize.ts prepareReadings): ISOLATE_TUNING with the product found at
- * a working side. Query time only: training copies and catalog photos keep ISOLATE_TUNING (a training copy's vector, and so
- * what training learns, does not change), and catalog photos (60x80) are below every working side anyway. Chosen with
- * bench/readings.ts on the trained 6,000-item catalog (query side only, every TUNE figure within noise); see
- * docs/relevance.md and docs/bench.md.
+ * a working side of 120 (a 240x320 phone photo at 90x120; isolation of its readings ~20 -> ~4.5 ms p50). Query time only:
+ * training copies and catalog photos keep ISOLATE_TUNING (their vectors, and so what training learns, do not change; what
+ * lost before was training on copies isolated small), and catalog photos (60x80) are below every working side anyway. Chosen
+ * with bench/readings.ts on the trained 6,000-item catalog, query side only (`live@0,live@200,live@160,live@120`): on TUNE
+ * styles 120 is within 0.005 of the decoded size on every figure (phone-like P@5 0.638 -> 0.643, mild own item first 0.985 ->
+ * 0.980, hard own item in the top 5 0.750 -> 0.750, clean 0.822 unchanged), HELD-OUT 0.655 -> 0.648 / 0.965 -> 0.960 /
+ * 0.685 -> 0.700; docs/relevance.md, docs/bench.md.
  */
 export const QUERY_ISOLATION: IsolateTuning = Object.freeze({ ...ISOLATE_TUNING, workingSide: 120 });
 
