@@ -12,7 +12,10 @@
  * photo, `crop` the as-is reading fitPhoto now gives. Variants `rr<beta>d<depth>` add the re-rank by backbone similarity
  * (src/search/backboneRerank.ts) to `shipped`'s readings; since it shipped (beta 2, depth 100) the query path is `rr2d100`,
  * and `shipped` is the query path without the re-rank (this bench searches without passing the backbone vector, as
- * readings-6000-rerank and the results before it did).
+ * readings-6000-rerank and the results before it did). Variant `live` is the query path as it is now: `shipped`'s readings
+ * re-ranked off a backdrop only (src/search/backboneRerank.ts offBackdrop). A variant named `<variant>@<side>` makes its
+ * readings with isolation's product found at that working side (0 = the decoded size; without it, QUERY_ISOLATION's, the
+ * query path's): `--variants live@0,live@120` compares query-time working sides on the same catalog.
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/readings.ts --catalog 6000
  *       [--queries 300] [--items 200] [--work /tmp/fashion-generalise] [--families [--family-items 150]] [--one-held-out] [--variants shipped,before,...]
@@ -32,7 +35,7 @@ import { demoCatalog, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { embedProducts, type PhotoFeatures } from '../src/embedding/vectorize.js';
 import { precisionAtK } from '../src/eval/metrics.js';
 import { decodeRgb, DECODE_MAX_SIDE } from '../src/imaging/decode.js';
-import { balancedReading, ISOLATE_TUNING, isolateProduct, type IsolateTuning } from '../src/imaging/isolateProduct.js';
+import { balancedReading, isolateProduct, QUERY_ISOLATION, type IsolateTuning } from '../src/imaging/isolateProduct.js';
 import { cropAsIs, flipped, sharpened, shadesOfGrey } from '../src/imaging/readingTransforms.js';
 import type { DecodedRgb } from '../src/imaging/rgb.js';
 import { COPY_SETS, drawRecipe, FAMILIES, type CopyRecipe, type CopySetName, type Family, type Split } from '../src/imaging/shopperPhoto/recipe.js';
@@ -85,6 +88,8 @@ interface Variant {
    * each item's stored backbone vector (src/search/backboneRerank.ts), the same-product pin kept first.
    */
   readonly rerank?: { readonly beta: number; readonly depth: number };
+  /** With `rerank`: only for a photo taken off a backdrop (isolation replaced one, or the balanced reading won), as the query path does. */
+  readonly offBackdrop?: boolean;
 }
 const VARIANTS: Record<string, Variant> = {
   shipped: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw' },
@@ -114,6 +119,8 @@ const VARIANTS: Record<string, Variant> = {
   msIsoWide: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'isoWide'], scale: 'raw' },
   msCropWide: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'cropWide'], scale: 'raw' },
   msCoarseFine: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'isoCoarse', 'isoFine'], scale: 'raw' },
+  /** The query path as it is now (src/app/queryPipeline.ts): `shipped`'s readings, re-ranked (beta 2, depth 100) off a backdrop only. */
+  live: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw', rerank: { beta: 2, depth: 100 }, offBackdrop: true },
   // Re-ranking by backbone similarity (issue 21): the shipped readings, the refined top `depth` ordered again.
   ...Object.fromEntries(
     [0.1, 0.25, 0.5, 1, 2, 4].flatMap((beta) =>
@@ -129,8 +136,24 @@ const VARIANTS: Record<string, Variant> = {
  */
 const MULTI_SCALE = { fine: 120, coarse: 56, wideMargin: 0.2, cropContext: 0.15 };
 const variantNames = arg('variants', Object.keys(VARIANTS).join(',')).split(',');
-for (const v of variantNames) if (!VARIANTS[v]) throw new Error(`--variants: one of ${Object.keys(VARIANTS).join(', ')}`);
-const needed = new Set<ReadingName>(variantNames.flatMap((v) => [...VARIANTS[v]!.readings, ...(VARIANTS[v]!.mean ?? [])]));
+/**
+ * A variant's name may end in `@<side>`: its readings are made with isolation's product found at that working side
+ * (ISOLATE_TUNING.workingSide; 0 = the decoded size); without it, at the query path's (QUERY_ISOLATION).
+ */
+const specOf = (v: string): { spec: Variant; side: number } => {
+  const [name, side] = v.split('@');
+  const spec = VARIANTS[name!];
+  if (!spec || (side !== undefined && !/^\d+$/.test(side))) throw new Error(`--variants: one of ${Object.keys(VARIANTS).join(', ')}, each optionally with @<working side>`);
+  return { spec, side: side === undefined ? QUERY_ISOLATION.workingSide : Number(side) };
+};
+/** The readings needed at each working side. */
+const neededAt = new Map<number, Set<ReadingName>>();
+for (const v of variantNames) {
+  const { spec, side } = specOf(v);
+  const set = neededAt.get(side) ?? new Set<ReadingName>();
+  for (const r of [...spec.readings, ...(spec.mean ?? [])]) set.add(r);
+  neededAt.set(side, set);
+}
 
 interface PhotoSet {
   readonly name: string;
@@ -183,18 +206,19 @@ const svc = await Services.open(resolveConfig({ dataDir: data, isolate: 'on', th
 const embedder = await svc.embedding.load();
 const background = embedder.identity.preprocess.background;
 
-/** Every needed reading of one photo (null where the photo has none, as fitPhoto gives none). */
-function readingsOf(img: DecodedRgb): Partial<Record<ReadingName, DecodedRgb | null>> {
-  const iso = isolateProduct(img);
+/** Every needed reading of one photo at a working side (null where the photo has none, as fitPhoto gives none). */
+function readingsOf(img: DecodedRgb, side: number, needed: ReadonlySet<ReadingName>): { readings: Partial<Record<ReadingName, DecodedRgb | null>>; replaced: boolean } {
+  const tuning: IsolateTuning = { ...QUERY_ISOLATION, workingSide: side };
+  const iso = isolateProduct(img, tuning);
   const out: Partial<Record<ReadingName, DecodedRgb | null>> = { iso: iso.image };
-  if (needed.has('balanced')) out.balanced = balancedReading(img, iso)?.image ?? null;
+  if (needed.has('balanced')) out.balanced = balancedReading(img, iso, tuning)?.image ?? null;
   const replaced = iso.method === 'replaced';
   if (needed.has('asIs')) out.asIs = replaced ? img : null;
   if (needed.has('crop')) out.crop = replaced ? cropAsIs(img, iso.box) : null;
   if (needed.has('sharp')) out.sharp = iso.method === 'studio' ? null : sharpened(iso.image);
   if (needed.has('grey')) out.grey = iso.method === 'studio' ? null : shadesOfGrey(iso.image);
   if (needed.has('flip')) out.flip = flipped(iso.image);
-  const again = (tuning: Partial<IsolateTuning>) => (replaced ? isolateProduct(img, { ...ISOLATE_TUNING, ...tuning }).image : null);
+  const again = (other: Partial<IsolateTuning>) => (replaced ? isolateProduct(img, { ...tuning, ...other }).image : null);
   if (needed.has('isoFine')) out.isoFine = again({ canonicalSide: MULTI_SCALE.fine });
   if (needed.has('isoCoarse')) out.isoCoarse = again({ canonicalSide: MULTI_SCALE.coarse });
   if (needed.has('isoWide')) out.isoWide = again({ margin: MULTI_SCALE.wideMargin });
@@ -202,7 +226,7 @@ function readingsOf(img: DecodedRgb): Partial<Record<ReadingName, DecodedRgb | n
     const b = iso.box, grow = Math.round(Math.max(b.width, b.height) * MULTI_SCALE.cropContext);
     out.cropWide = replaced ? cropAsIs(img, { left: b.left - grow, top: b.top - grow, width: b.width + 2 * grow, height: b.height + 2 * grow }) : null;
   }
-  return out;
+  return { readings: out, replaced };
 }
 
 const mean = (fs: readonly PhotoFeatures[], scale: 'unit' | 'raw'): PhotoFeatures => {
@@ -234,11 +258,18 @@ for (const s of SETS) {
   for (let i = 0; i < s.ids.length; i += 16) {
     const ids = s.ids.slice(i, i + 16);
     const imgs = await Promise.all(ids.map((id) => decodeRgb(readFileSync(join(dir, `${id}.jpg`)), { background, maxSide: DECODE_MAX_SIDE })));
-    const per = imgs.map(readingsOf);
-    const flat: Array<{ p: number; name: ReadingName; img: DecodedRgb }> = [];
-    per.forEach((r, p) => (Object.entries(r) as Array<[ReadingName, DecodedRgb | null]>).forEach(([name, img]) => img && flat.push({ p, name, img })));
+    // Each reading is keyed `<reading>@<working side>`.
+    const flat: Array<{ p: number; name: string; img: DecodedRgb }> = [];
+    const replacedAt = imgs.map(() => new Set<number>());
+    imgs.forEach((img, p) => {
+      for (const [side, needed] of neededAt) {
+        const r = readingsOf(img, side, needed);
+        if (r.replaced) replacedAt[p]!.add(side);
+        (Object.entries(r.readings) as Array<[ReadingName, DecodedRgb | null]>).forEach(([name, r]) => r && flat.push({ p, name: `${name}@${side}`, img: r }));
+      }
+    });
     const features = await embedProducts(embedder, flat.map((f) => f.img));
-    const byPhoto = per.map(() => new Map<ReadingName, PhotoFeatures>());
+    const byPhoto = imgs.map(() => new Map<string, PhotoFeatures>());
     flat.forEach((f, k) => byPhoto[f.p]!.set(f.name, features[k]!));
     for (let p = 0; p < ids.length; p++) {
       const id = ids[p]!;
@@ -260,7 +291,7 @@ for (const s of SETS) {
       const figure = async (name: string, f: PhotoFeatures, rerank?: Variant['rerank']) => {
         const key = rerank ? `${name}|rr${rerank.beta}d${rerank.depth}` : name;
         if (!figures.has(key)) {
-          const a = svc.refinement.analyse(f);
+          const a = await svc.refinement.analyse(f);
           const res = await svc.search.nearest(a.searchVector, { k: rerank?.depth ?? 10, metric: 'cosine', sameProduct: a.sameProductVector });
           let hits = res.hits;
           if (rerank) {
@@ -275,17 +306,18 @@ for (const s of SETS) {
         return figures.get(key)!;
       };
       for (const v of variantNames) {
-        const spec = VARIANTS[v]!;
+        const { spec, side } = specOf(v);
+        const at = (n: ReadingName) => `${n}@${side}`;
         const cands: Array<{ name: string; f: PhotoFeatures }> = [];
         if (spec.combine === 'mean') {
-          const names = spec.mean!.filter((n) => have.has(n));
+          const names = spec.mean!.filter((n) => have.has(at(n))).map(at);
           const parts = names.map((n) => have.get(n)!);
           const scale = spec.scale ?? 'unit';
           // One part alone is averaged too (a 'unit' average of one is that vector made shorter), except where it is the reading as it is.
           const single = names.length === 1 && (spec.mean!.length > 1 || scale === 'raw');
           cands.push({ name: single ? names[0]! : `${scale}-mean(${names.join('+')})`, f: single ? parts[0]! : mean(parts, scale) });
         }
-        for (const n of spec.readings) if (have.has(n)) cands.push({ name: n, f: have.get(n)! });
+        for (const n of spec.readings) if (have.has(at(n))) cands.push({ name: at(n), f: have.get(at(n))! });
         // As chooseReading: the first reading with the highest similarity (the first alone without a same-product space).
         let pick = cands[0]!;
         if (cands.length > 1 && space) {
@@ -296,7 +328,8 @@ for (const s of SETS) {
           }
         }
         chosen[v]![pick.name] = (chosen[v]![pick.name] ?? 0) + 1;
-        totals[v]! += await figure(pick.name, pick.f, spec.rerank);
+        const rerank = spec.offBackdrop && !(replacedAt[p]!.has(side) || pick.name.startsWith('balanced@')) ? undefined : spec.rerank;
+        totals[v]! += await figure(pick.name, pick.f, rerank);
       }
     }
   }
@@ -315,7 +348,7 @@ saveResult(key, {
   queries: queryIds.length,
   items: itemIds.length,
   seed,
-  variants: Object.fromEntries(variantNames.map((v) => [v, VARIANTS[v]])),
+  variants: Object.fromEntries(variantNames.map((v) => [v, specOf(v)])),
   rows,
   seconds: Math.round((performance.now() - started) / 1000),
   command: `node --import tsx bench/readings.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN}${families ? ` --families --family-items ${familyItems}` : ''}${process.argv.includes('--one-held-out') ? ' --one-held-out' : ''} --sets ${setKinds.join(',')}${strict ? ' --strict' : ''} --variants ${variantNames.join(',')}`,

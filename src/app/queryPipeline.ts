@@ -149,7 +149,7 @@ export class QueryPipeline {
     const first = asIs ? averageReadings(q, asIs) : q;
     const readings = [first, ...(q.alternatives ?? []).filter((r) => r !== asIs)];
     const chosen = readings.length > 1 ? readings[await this.s.search.chooseReading(this.s.refinement.sameProductVectors(readings))]! : first;
-    return { query: q, handle: q.handle, reading: chosen, analysis: this.s.refinement.analyse(chosen) };
+    return { query: q, handle: q.handle, reading: chosen, analysis: await this.s.refinement.analyse(chosen) };
   }
 
   /** The bytes of a photo, read once at the edge of the pipeline, with the label that errors name. */

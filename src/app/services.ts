@@ -18,6 +18,7 @@ import { DuplicatesService } from '../services/duplicates.js';
 import { EmbeddingService } from '../services/embedding.js';
 import { LabelService } from '../services/labels.js';
 import { MatchService } from '../services/match.js';
+import { SharedGemm } from '../linalg/sharedGemm.js';
 import { RefinementService, type Features } from '../services/refinement.js';
 import { SearchService } from '../services/search.js';
 import type { CatalogStore, Change, Metadata, PhotoVectors, StoredItem } from '../store/catalogStore.js';
@@ -146,6 +147,9 @@ export class Services {
     this.follower = new FollowLoop(this, config.followMs > 0 ? config.followMs : FOLLOW_EVERY_MS);
   }
 
+  /** The query path's matrix products (the refinement's pass), one onnxruntime session for every catalog version read. */
+  private readonly queryGemm = new SharedGemm(1);
+
   /**
    * Reads everything the services are made of as one snapshot: items, vectors, derived vectors, settings and the
    * version, so that a writer committing meanwhile (another process) cannot leave this catalog with rows of two versions.
@@ -187,7 +191,7 @@ export class Services {
     const metadata = items.map((it) => it.metadata);
     this.colours = colours;
     const model = refinement.model && refinement.vectors ? refinement.model : null;
-    this.refinement = new RefinementService(model, refinement.note);
+    this.refinement = new RefinementService(model, refinement.note, this.queryGemm);
     const part = this.refinement.instancePart;
     this.shape = { backboneDims: dims, refinedDims: model?.dims ?? null, part: part ? { offset: part.offset, dims: part.dims } : null, otherPhotos: photos.length > 0 };
     // Searched in SQL, a refined catalog's refined vectors (and their same-product part) stay in the database: the
@@ -478,6 +482,7 @@ export class Services {
     this.textIndex?.close?.();
     await this.store.close();
     await this.embedding.close();
+    await this.queryGemm.close();
   }
 
   /**

@@ -1,5 +1,6 @@
 import { FashionError } from '../errors.js';
 import { DEFAULT_IMAGE_LIMITS, fitPhoto, type FittedPhoto, type ImageLimits } from '../imaging/decode.js';
+import { QUERY_ISOLATION, type IsolateTuning } from '../imaging/isolateProduct.js';
 import { type DecodedRgb } from '../imaging/rgb.js';
 import type { Preprocess } from '../imaging/preprocess.js';
 import { fitToTensor } from '../imaging/resample.js';
@@ -50,6 +51,7 @@ export interface ReadingFeatures {
 /**
  * Decodes and fits query photos with every reading of each (fitPhoto, `readings: 'both'`) into one tensor, so that a
  * phone photo's readings share one inference run instead of waiting for a second one; a bad photo is an error in its slot.
+ * Query photos are isolated with QUERY_ISOLATION (the product found at a working side), whether or not they get other readings.
  */
 export async function prepareReadings(
   embedder: Embedder,
@@ -57,7 +59,7 @@ export async function prepareReadings(
   limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
   readings: 'one' | 'both' = 'both',
 ): Promise<PreparedReadings> {
-  const fitted = await fitPhotos(embedder, photos, limits, readings);
+  const fitted = await fitPhotos(embedder, photos, limits, readings, QUERY_ISOLATION);
   const others: Array<{ i: number; photo: FittedPhoto }> = [];
   fitted.forEach((ph, i) => {
     if (ph instanceof FashionError) return;
@@ -94,13 +96,14 @@ export function fitPhotos(
   photos: ReadonlyArray<{ bytes: Uint8Array | (() => Promise<Uint8Array>); label: string }>,
   limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
   readings: 'one' | 'both' = 'one',
+  isolation?: IsolateTuning,
 ): Promise<Array<FittedPhoto | FashionError>> {
   const p = embedder.identity.preprocess;
   return Promise.all(
     photos.map(async (ph) => {
       try {
         const bytes = typeof ph.bytes === 'function' ? await ph.bytes() : ph.bytes;
-        return await fitPhoto(bytes, p, { limits, label: ph.label, readings });
+        return await fitPhoto(bytes, p, { limits, label: ph.label, readings, ...(isolation ? { isolation } : {}) });
       } catch (err) {
         return asFashionError(err, ph.label);
       }

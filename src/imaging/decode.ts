@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Sharp } from 'sharp';
 import { FashionError } from '../errors.js';
 import { requireImageType, type ImageType } from './imageType.js';
-import { balancedReading, isolateProduct, type IsolatedProduct } from './isolateProduct.js';
+import { balancedReading, ISOLATE_TUNING, isolateProduct, type IsolatedProduct, type IsolateTuning } from './isolateProduct.js';
 import type { Preprocess } from './preprocess.js';
 import { cropAsIs } from './readingTransforms.js';
 import { fitToSquare, squareToRgb } from './resample.js';
@@ -146,14 +146,20 @@ export interface FittedPhoto {
 /**
  * Decodes a photo once, hashes its pixels and isolates the product (when `p.isolate`). `readings: 'both'`
  * (query photos) also gives the other readings: balanced (a uniform light-grey backdrop taken as white) and as it is
- * (around the product, backdrop kept).
+ * (around the product, backdrop kept). `isolation`: isolation's settings, ISOLATE_TUNING unless given (the query path
+ * gives QUERY_ISOLATION; catalog photos and training copies take the default).
  */
-export async function fitPhoto(bytes: Uint8Array, p: Preprocess, options: { limits?: ImageLimits; label?: string; readings?: 'one' | 'both' } = {}): Promise<FittedPhoto> {
+export async function fitPhoto(
+  bytes: Uint8Array,
+  p: Preprocess,
+  options: { limits?: ImageLimits; label?: string; readings?: 'one' | 'both'; isolation?: IsolateTuning } = {},
+): Promise<FittedPhoto> {
   const img = await decodeRgb(bytes, { ...options, background: p.background, maxSide: DECODE_MAX_SIDE });
   if (!p.isolate) return { product: img, pixelHash: hashPixels(img) };
-  const iso = isolateProduct(img);
+  const tuning = options.isolation ?? ISOLATE_TUNING;
+  const iso = isolateProduct(img, tuning);
   const both = options.readings === 'both';
-  const balanced = both ? balancedReading(img, iso) : null;
+  const balanced = both ? balancedReading(img, iso, tuning) : null;
   const asIs = both && iso.method === 'replaced' ? cropAsIs(img, iso.box) : null;
   return { product: iso.image, isolation: iso.method, pixelHash: hashPixels(img), ...(balanced ? { balanced: balanced.image } : {}), ...(asIs ? { asIs } : {}) };
 }

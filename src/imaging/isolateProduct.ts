@@ -107,13 +107,26 @@ export const ISOLATE_TUNING = Object.freeze({
    * working side (bench/generalise.ts), TUNE styles lost at 120 (hard copies' own item in the top 5 0.665 -> 0.565, mild
    * own item first 0.985 -> 0.945) and at 160 training kept no same-product space at all (every weight cost clean photos
    * more than its allowance), phone-like P@5 0.633 -> 0.611 (TUNE), 0.650 -> 0.577 (HELD-OUT). The backbone-alone figures
-   * above do not see that the training copies change too. Kept as a setting for when training's choices are steadier.
+   * above do not see that the training copies change too. So catalog photos and training copies are isolated at the decoded
+   * size (0 here), and only query photos at a working side (QUERY_ISOLATION below).
    */
   workingSide: 0,
 });
 
 /** Isolation's settings, each a number (ISOLATE_TUNING holds the chosen ones; benches and tests try others). */
 export type IsolateTuning = { readonly [K in keyof typeof ISOLATE_TUNING]: number };
+
+/**
+ * Isolation of a shopper's query photo (src/embedding/vectorize.ts prepareReadings): ISOLATE_TUNING with the product found at
+ * a working side of 120 (a 240x320 phone photo at 90x120; isolation of its readings ~20 -> ~4.5 ms p50). Query time only:
+ * training copies and catalog photos keep ISOLATE_TUNING (their vectors, and so what training learns, do not change; what
+ * lost before was training on copies isolated small), and catalog photos (60x80) are below every working side anyway. Chosen
+ * with bench/readings.ts on the trained 6,000-item catalog, query side only (`live@0,live@200,live@160,live@120`): on TUNE
+ * styles 120 is within 0.005 of the decoded size on every figure (phone-like P@5 0.638 -> 0.643, mild own item first 0.985 ->
+ * 0.980, hard own item in the top 5 0.750 -> 0.750, clean 0.822 unchanged), HELD-OUT 0.655 -> 0.648 / 0.965 -> 0.960 /
+ * 0.685 -> 0.700; docs/relevance.md, docs/bench.md.
+ */
+export const QUERY_ISOLATION: IsolateTuning = Object.freeze({ ...ISOLATE_TUNING, workingSide: 120 });
 
 /**
  * Finds the product in a photo and places it on white, cropped to its extent, so that a shopper's photo

@@ -128,6 +128,16 @@ export class RefineModel {
     return { vector: this.fuse(hidden, probs, 0, colour, this.instanceOf(backbone, colour), null), predicted: this.predictions(probs, 0) };
   }
 
+  /**
+   * The same, with the network's products on onnxruntime (Gemm, as the catalog's own vectors are made): a query's first layer
+   * (1024 x 1906 on the demo catalog) takes ~0.6 ms there against ~2.4 in JavaScript. The sums are float32, as the catalog's
+   * are (relative differences ~3e-7 from `analyse`).
+   */
+  async analyseWith(gemm: Gemm, backbone: Float32Array, colour: Float32Array): Promise<{ vector: Float32Array; predicted: Record<string, Prediction> }> {
+    const { hidden, probs } = await this.network(gemm, backbone, colour, 1);
+    return { vector: this.fuse(hidden, probs, 0, colour, this.instanceOf(backbone, colour), null), predicted: this.predictions(probs, 0) };
+  }
+
   /** Predicted articleType, baseColour and gender with their probabilities (auto-categorisation). */
   categorize(backbone: Float32Array, colour: Float32Array): Record<string, Prediction> {
     const { probs } = mlpForwardOne(this.weights, this.input(backbone, colour));

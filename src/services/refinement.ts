@@ -1,5 +1,6 @@
 import type { InstancePart } from '../refine/instanceProjection.js';
 import type { Prediction, RefineModel } from '../refine/refineModel.js';
+import type { SharedGemm } from '../linalg/sharedGemm.js';
 
 /** A photo's features as the backbone gives them: what the refinement reads. */
 export interface Features {
@@ -26,6 +27,8 @@ export class RefinementService {
     readonly model: RefineModel | null,
     /** Why a catalog with labels searches on backbone vectors. */
     readonly note?: string,
+    /** Matrix products for the query's pass (the catalog's services share one; without it, the pass runs in JavaScript). */
+    private readonly gemm?: SharedGemm,
   ) {}
 
   /** Where the same-product part sits in search vectors, its pin gap and match gap; null without one. */
@@ -33,10 +36,13 @@ export class RefinementService {
     return this.model?.instancePart() ?? null;
   }
 
-  /** A photo's search vector, same-product vector and predictions, from one pass of the network. */
-  analyse(f: Features): Analysis {
+  /**
+   * A photo's search vector, same-product vector and predictions, from one pass of the network, its products on the
+   * query path's Gemm (onnxruntime, one thread; RefineModel.analyseWith) when there is one.
+   */
+  async analyse(f: Features): Promise<Analysis> {
     if (!this.model) return { searchVector: f.vector, sameProductVector: null, predicted: null };
-    const { vector, predicted } = this.model.analyse(f.vector, f.colour);
+    const { vector, predicted } = this.gemm ? await this.model.analyseWith(await this.gemm.get(), f.vector, f.colour) : this.model.analyse(f.vector, f.colour);
     const part = this.instancePart;
     return { searchVector: vector, sameProductVector: part ? vector.subarray(part.offset, part.offset + part.dims) : null, predicted };
   }

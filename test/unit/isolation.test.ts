@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { fitPhoto } from '../../src/imaging/decode.js';
-import { balancedReading, ISOLATE_TUNING, isolateProduct } from '../../src/imaging/isolateProduct.js';
+import type { Embedder } from '../../src/embedding/embedder.js';
+import { prepareBatch, prepareReadings } from '../../src/embedding/vectorize.js';
+import { decodeRgb, DECODE_MAX_SIDE, fitPhoto } from '../../src/imaging/decode.js';
+import { balancedReading, ISOLATE_TUNING, isolateProduct, QUERY_ISOLATION } from '../../src/imaging/isolateProduct.js';
+import { fitCopy } from '../../src/imaging/shopperPhoto/fitCopy.js';
+import { fitToTensor } from '../../src/imaging/resample.js';
 import { reduce } from '../../src/imaging/ops.js';
-import { IMAGENET_PREPROCESS } from '../../src/imaging/preprocess.js';
+import { IMAGENET_PREPROCESS, type Preprocess } from '../../src/imaging/preprocess.js';
 import { alphaTap, productBox } from '../../src/imaging/workingSize.js';
 import { gaussian, mulberry32, rgbImage } from './toys.js';
 
@@ -213,4 +217,32 @@ test('working-size maps: a working box covers the photo pixels it was averaged f
   for (const i of [0, 7, 59]) assert.deepEqual(alphaTap(i, 60, 60).filter((_, k) => k !== 1), [i, 0]);
   // At half the size, a photo pixel's centre lies a quarter of a working pixel from the nearest working centre.
   assert.deepEqual(alphaTap(5, 240, 120), [2, 3, 0.25]);
+});
+
+test('query photos are isolated at the query working side, training copies and catalog photos at the decoded size', async () => {
+  // A phone-sized photo (320x240, above every working side): the two isolations differ on it.
+  const small = photo([90, 110, 140], [240, 200, 30], 9);
+  const big = rgbImage(W * 2, H * 2, (x, y) => pixel(small, x >> 1, y >> 1) as unknown as Rgb);
+  const png = await sharp(big.data, { raw: { width: big.width, height: big.height, channels: 3 } }).png().toBuffer();
+  const p: Preprocess = { ...IMAGENET_PREPROCESS, isolate: true };
+  const decoded = await decodeRgb(png, { maxSide: DECODE_MAX_SIDE });
+  const atDecoded = isolateProduct(decoded, { ...ISOLATE_TUNING, workingSide: 0 });
+  const atWorking = isolateProduct(decoded, QUERY_ISOLATION);
+  assert.ok(QUERY_ISOLATION.workingSide > 0 && QUERY_ISOLATION.workingSide < Math.max(big.width, big.height));
+  assert.notDeepEqual(atWorking.image, atDecoded.image, 'the working side changes this photo (else this test could not tell them apart)');
+  // The query path (src/embedding/vectorize.ts prepareReadings, what QueryBatcher runs), with and without other readings.
+  const embedder = { identity: { preprocess: p } } as unknown as Embedder;
+  for (const readings of ['both', 'one'] as const) {
+    const q = await prepareReadings(embedder, [{ bytes: png, label: 'query' }], undefined, readings);
+    assert.deepEqual(q.photos[0]!.product, atWorking.image, `query photo, readings '${readings}'`);
+  }
+  // A training copy (src/imaging/shopperPhoto/fitCopy.ts, as training embeds it) keeps the decoded-size isolation: the
+  // copies' vectors, and so what training learns, do not change with the query's working side.
+  const copy = await fitCopy(png, p, 'copy');
+  const want = new Float32Array(3 * p.size * p.size);
+  fitToTensor(atDecoded.image, p, want, 0);
+  assert.deepEqual(copy.tensor, want);
+  // And a catalog photo's ingest (prepareBatch).
+  const ingest = await prepareBatch(embedder, [{ bytes: png, label: 'catalog photo' }]);
+  assert.deepEqual(ingest.photos[0]!.product, atDecoded.image);
 });
