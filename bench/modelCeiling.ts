@@ -3,6 +3,8 @@
 // timed), in onnxruntime-node under several session settings and thread layouts, and in Python's onnxruntime (the
 // reference's script, `model-only`) on the same file with the same threads. Prints one JSON line.
 // Usage: tsx bench/modelCeiling.ts [--n 2000] [--batch 32] [--threads 2] [--python PATH] [--variants a,b,...]
+//        [--size PX] [--second-size PX]: the photos fitted at --size (default 224) for every variant; SqueezeNet at its own
+//        side in the per-model contenders (the graph resizes the square, as the product does with --second-size)
 // The variant `per-model` measures what each model of the default backbone costs, on the calling thread (the process's CPU
 // time is onnxruntime's alone): MobileNetV2-int8, SqueezeNet 1.0 as its float16 file runs (between casts) and widened to
 // float32 (src/embedding/float32Graph.ts), and the two composed as the product composes them; ingest-style (batches of
@@ -28,7 +30,12 @@ const threads = Number(arg('threads', '2'));
 const python = arg('python', process.env.FASHION_BENCH_PYTHON ?? 'python3');
 const variants = arg('variants', 'python,main-spin,main-nospin,worker-nospin,worker-spin,two-workers-1thread').split(',');
 
-const config = resolveConfig({ isolate: 'off', secondModel: 'none', threads });
+// --size: the side every photo is fitted to (and the first model's); --second-size: SqueezeNet's, resized in the graph
+// (src/embedding/composeBackbones.ts) for the per-model contenders.
+const size = arg('size', '');
+const secondSize = arg('second-size', '');
+const config = resolveConfig({ isolate: 'off', secondModel: 'none', threads, ...(size ? { size } : {}) });
+const graphConfig = resolveConfig({ isolate: 'off', threads, ...(size ? { size } : {}), ...(secondSize ? { secondSize } : {}) });
 const headCut = headCutCacheFile(config.cacheDir, createHash('sha256').update(readFileSync(config.model)).digest('hex'), 'max', undefined);
 await (await Embedder.load(embedderOptions(config))).close(); // makes the head-cut file when it is not cached yet
 const modelBytes = readFileSync(headCut);
@@ -157,7 +164,7 @@ async function perModel(): Promise<Record<string, unknown>> {
   for (const spec of specs) {
     const [graph, over = ''] = spec.split('@') as [string, string?];
     const o = parseOverrides(over);
-    const bytes = backboneGraph(graph, config);
+    const bytes = backboneGraph(graph, graphConfig);
     const t0 = performance.now();
     const ingest = await ort.InferenceSession.create(bytes, withOverrides(1, false, o, false));
     const loadMs = performance.now() - t0;
@@ -227,4 +234,4 @@ for (const v of variants) {
   result[v] = round(files.length / s, 1);
   console.error(`${v}: ${result[v]} images/s`);
 }
-console.log(JSON.stringify({ photos: files.length, batch, threads, imagesPerSecond: result, coreMsPerPhoto: coreMs, ...(models ? { perModel: models, rounds: Number(arg('rounds', '5')), load: loadavg().map((l) => round(l, 2)) } : {}) }));
+console.log(JSON.stringify({ photos: files.length, batch, threads, side, secondSide: graphConfig.secondModel!.preprocess.size, imagesPerSecond: result, coreMsPerPhoto: coreMs, ...(models ? { perModel: models, rounds: Number(arg('rounds', '5')), load: loadavg().map((l) => round(l, 2)) } : {}) }));
