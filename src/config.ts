@@ -211,8 +211,10 @@ export function backboneFor(config: Config, stored?: ModelIdentity | null): Pick
   if (!stored || !config.backboneDefaulted) return { second: config.secondModel, mirror: config.mirror };
   const made = composition(stored);
   // A second model is only known by path from the configuration (the default joins the default --model); a catalog
-  // composed otherwise is refused by its identity, and the error names the flags to set.
-  return { second: made.second ? config.secondModel : undefined, mirror: made.mirror };
+  // composed otherwise is refused by its identity, and the error names the flags to set. Its side is the catalog's: a
+  // catalog that records none took the second model at its own --size (as every catalog did before --second-size).
+  const second = made.second && config.secondModel ? { ...config.secondModel, preprocess: { ...config.secondModel.preprocess, size: stored.secondSize ?? stored.preprocess.size } } : undefined;
+  return { second, mirror: made.mirror };
 }
 
 /**

@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { resolveConfig, sharedDir } from '../src/config.js';
+import { embedderOptions, resolveConfig, sharedDir } from '../src/config.js';
+import { modelMismatch } from '../src/catalog/identity.js';
 import { composeBackbones } from '../src/embedding/composeBackbones.js';
 import { Embedder, identityKey, isComposed } from '../src/embedding/embedder.js';
 import { headCutModel } from '../src/embedding/headCut.js';
@@ -167,3 +168,32 @@ test('a second model at a side of its own sees the fitted photo resized in the g
   v.forEach((value, j) => assert.ok(Math.abs(value - w[j]!) < 1e-5, `dim ${j}: ${value} vs ${w[j]}`));
   await Promise.all([atDefault.close(), small.close(), mirrored.close(), alone.close()]);
 });
+
+test('a catalog embedded with the second model at its own side is searched at that side, and named by it when refused', async () => {
+  const env = { ...process.env, FASHION_SHARED: sharedDir()! };
+  const withCache = (input: Parameters<typeof resolveConfig>[0]) => resolveConfig({ cacheDir: cache, threads: 1, ...input }, env);
+  const indexed = await Embedder.load(embedderOptions(withCache({ secondSize: 160 })));
+  const stored = indexed.identity;
+  assert.equal(stored.secondSize, 160);
+  // Left at its defaults, the configuration follows the catalog: the same vectors, the same identity.
+  const following = await Embedder.load(embedderOptions(withCache({}), stored));
+  assert.equal(identityKey(following.identity), identityKey(stored));
+  const x = await tensors(pickIds(['Jeans'], 1), IMAGENET_PREPROCESS);
+  assert.deepEqual(await following.embedBatch(x.slice(), 1), await indexed.embedBatch(x.slice(), 1));
+  // A default catalog records no side of its own (its identity is what it was before the setting) and is followed at 224.
+  const plain = await Embedder.load(embedderOptions(withCache({})));
+  assert.equal('secondSize' in plain.identity, false);
+  assert.equal(identityKey((await reload(withCache({}), plain.identity)).identity), identityKey(plain.identity));
+  // Set by flag, the side is used as given, and a catalog of another side refuses it, naming both.
+  const asked = await Embedder.load(embedderOptions(withCache({ secondSize: 128 }), stored));
+  assert.notEqual(identityKey(asked.identity), identityKey(stored));
+  assert.match(modelMismatch(stored, asked.identity).message, /second model at 160px.*second model at 128px/);
+  assert.match(modelMismatch(plain.identity, indexed.identity).message, /224px pad, but .*224px pad, the second model at 160px/);
+  await Promise.all([indexed.close(), following.close(), plain.close(), asked.close()]);
+});
+
+async function reload(config: ReturnType<typeof resolveConfig>, stored: Parameters<typeof embedderOptions>[1]): Promise<Embedder> {
+  const e = await Embedder.load(embedderOptions(config, stored));
+  await e.close();
+  return e;
+}
