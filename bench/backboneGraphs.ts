@@ -8,9 +8,13 @@ import { headCutModel } from '../src/embedding/headCut.js';
 
 export const BACKBONE_GRAPHS = ['mobilenet', 'squeezenet-fp16', 'squeezenet-fp32', 'composed-fp16', 'composed-fp32'] as const;
 
-/** The graph of `name` (one of BACKBONE_GRAPHS); every one takes the first model's pixels (config.preprocess). */
+/**
+ * The graph of `name` (one of BACKBONE_GRAPHS); every one takes the first model's pixels (config.preprocess). SqueezeNet
+ * at another side than the first model's (config.secondModel.preprocess.size, `--second-size`) resizes them in the graph.
+ */
 export function backboneGraph(name: string, config: Config = resolveConfig({})): Uint8Array {
-  const second = (config.secondModel ?? resolveConfig({ isolate: 'off' }).secondModel)!;
+  // A config without a second model (bench/modelCeiling.ts's) still names the default one, at the first model's side.
+  const second = (config.secondModel ?? resolveConfig({ isolate: 'off', size: config.preprocess.size }).secondModel)!;
   const first = { cut: headCutModel(readFileSync(config.model), { pooling: config.pooling }), preprocess: config.preprocess };
   const squeeze = (float16: 'keep' | 'widen') => ({ cut: headCutModel(readFileSync(second.model), { pooling: config.pooling, float16 }), preprocess: second.preprocess });
   switch (name) {

@@ -7,14 +7,15 @@
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/generalise.ts --from /work/cat/full [--catalog 6000]
  *       [--queries 400] [--items 300] [--copies shopper|shopper-soft|rephotograph|none] [--augment 0.25] [--seed 1]
- *       [--work /tmp/fashion-generalise] [--label -NAME] [--docs] [--pooling max|avg|gem]
+ *       [--work /tmp/fashion-generalise] [--label -NAME] [--docs] [--pooling max|avg|gem] [--size PX] [--second-size PX]
  *
  * - Catalog: `--catalog N` training-split items (src/catalog/split.ts) cut from DIR (a full catalog of the shared photos,
  *   isolation on; its vectors are reused), trained with `--augment` of its items as training copies made by `--copies`
  *   ('shopper': TUNE styles, the default; 'shopper-soft': the same with half of them softened, src/refine/augment.ts
  *   softShopperCopy; 'rephotograph': the older generator; 'none': no copies). Each `--copies` gets
  *   its own catalog folder, reused by later runs. `--pooling` other than the --from catalog's (max): the cut catalog's items
- *   are embedded again with that pooling (src/embedding/headCut.ts) before training, in folders of their own.
+ *   are embedded again with that pooling (src/embedding/headCut.ts) before training, in folders of their own; so are they
+ *   with `--size` / `--second-size` (the model input sides, src/embedding/composeBackbones.ts), which the queries use too.
  * - Queries: `--queries` held-back items (never in the catalog): clean photos and phone-like copies (every family on).
  *   P@5 = same articleType in the top 5, strict = and baseColour.
  * - Item copies: `--items` catalog items: mild copies (crop <= 10%, light +-15%, JPEG >= 60) -> own item first;
@@ -65,8 +66,16 @@ const writeDocs = process.argv.includes('--docs');
 const label = arg('label', '');
 const pooling = arg('pooling', 'max') as Pooling;
 if (!POOLINGS.includes(pooling)) throw new Error(`--pooling: one of ${POOLINGS.join(', ')}`);
-/** Names the folders of a catalog embedded with another pooling than the --from catalog's. */
-const poolingTag = pooling === 'max' ? '' : `-${pooling}`;
+/**
+ * The model input sides (--size: the photo's square and MobileNetV2's; --second-size: SqueezeNet's, resized in the graph):
+ * other than the --from catalog's 224, the cut catalog is embedded again at them, as with another pooling.
+ */
+const size = arg('size', '');
+const secondSize = arg('second-size', '');
+const sides = { ...(size ? { size } : {}), ...(secondSize ? { secondSize } : {}) };
+const sidesSet = size !== '' || secondSize !== '';
+/** Names the folders (and the results key) of a catalog embedded with another pooling or other sides than the --from catalog's. */
+const poolingTag = `${pooling === 'max' ? '' : `-${pooling}`}${sidesSet ? `-side${size || 224}-${secondSize || size || 224}` : ''}`;
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 const { styles, catalogIds, queryIds, itemIds, tag } = photoSamples(demo, { catalog: catalogN, queries: queryN, items: itemN }, seed);
@@ -83,7 +92,7 @@ async function buildCatalog(): Promise<string> {
     try {
       const keep = new Set(catalogIds);
       await store.removeItems((await store.loadAll()).items.map((it) => it.id).filter((id) => !keep.has(id)));
-      if ((await storedIdentity(store))?.pooling !== pooling) await reembed(store, base);
+      if ((await storedIdentity(store))?.pooling !== pooling || sidesSet) await reembed(store, base);
     } finally {
       await store.close();
     }
@@ -101,7 +110,7 @@ async function buildCatalog(): Promise<string> {
   const store = await openCatalogStore(data);
   try {
     const t0 = performance.now();
-    const config = resolveConfig({ dataDir: data, isolate: 'on', threads: 2, pooling }, {}, REPO_ROOT);
+    const config = resolveConfig({ dataDir: data, isolate: 'on', threads: 2, pooling, ...sides }, {}, REPO_ROOT);
     const embedder = copies !== 'none' ? await Embedder.load(embedderOptions(config)) : null;
     const makeCopy = copies === 'rephotograph' ? rephotographCopy : copies === 'shopper-soft' ? softShopperCopy : shopperCopy;
     const report = await trainCatalog(store, data, { onProgress: (m) => log(m), ...(embedder ? { augment: { share: augment, embedder, makeCopy } } : {}) });
@@ -119,7 +128,7 @@ async function buildCatalog(): Promise<string> {
  */
 async function reembed(store: CatalogStore, dir: string): Promise<void> {
   const t0 = performance.now();
-  const embedder = await Embedder.load(embedderOptions(resolveConfig({ dataDir: dir, isolate: 'on', threads: 2, pooling }, {}, REPO_ROOT)));
+  const embedder = await Embedder.load(embedderOptions(resolveConfig({ dataDir: dir, isolate: 'on', threads: 2, pooling, ...sides }, {}, REPO_ROOT)));
   try {
     const { items } = await store.loadAll();
     const root = (await store.getSetting(SETTING_IMAGES_ROOT)) ?? demo!.images;
@@ -136,7 +145,7 @@ async function reembed(store: CatalogStore, dir: string): Promise<void> {
       await store.putItems(ok);
     }
     await store.setSetting(SETTING_IDENTITY, JSON.stringify(embedder.identity));
-    log(`embedded ${items.length} catalog items again with ${pooling} pooling in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    log(`embedded ${items.length} catalog items again with ${pooling} pooling, sides ${embedder.identity.preprocess.size}/${secondSize || size || 224}, in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   } finally {
     await embedder.close();
   }
@@ -256,7 +265,7 @@ const UNLISTED_TARGET = 0.05;
 
 const started = performance.now();
 const data = await buildCatalog();
-const svc = await Services.open(resolveConfig({ dataDir: data, isolate: 'on', threads: 2, pooling }, {}, REPO_ROOT));
+const svc = await Services.open(resolveConfig({ dataDir: data, isolate: 'on', threads: 2, pooling, ...sides }, {}, REPO_ROOT));
 const scored: Record<string, Scored[]> = {};
 const settings = svc.match.settings();
 try {

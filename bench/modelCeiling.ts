@@ -3,6 +3,10 @@
 // timed), in onnxruntime-node under several session settings and thread layouts, and in Python's onnxruntime (the
 // reference's script, `model-only`) on the same file with the same threads. Prints one JSON line.
 // Usage: tsx bench/modelCeiling.ts [--n 2000] [--batch 32] [--threads 2] [--python PATH] [--variants a,b,...]
+//        [--size PX] [--second-size PX]: the photos fitted at --size (default 224) for every variant; SqueezeNet at its own
+//        side in the per-model contenders (the graph resizes the square, as the product does with --second-size); a
+//        contender `composed-fp32#160` is fed the photos fitted at 160 px (as --size 160), `composed-fp32~160` sets SqueezeNet's
+//        side for itself (the square at --size), so that sides are compared in one interleaved run
 // The variant `per-model` measures what each model of the default backbone costs, on the calling thread (the process's CPU
 // time is onnxruntime's alone): MobileNetV2-int8, SqueezeNet 1.0 as its float16 file runs (between casts) and widened to
 // float32 (src/embedding/float32Graph.ts), and the two composed as the product composes them; ingest-style (batches of
@@ -28,7 +32,12 @@ const threads = Number(arg('threads', '2'));
 const python = arg('python', process.env.FASHION_BENCH_PYTHON ?? 'python3');
 const variants = arg('variants', 'python,main-spin,main-nospin,worker-nospin,worker-spin,two-workers-1thread').split(',');
 
-const config = resolveConfig({ isolate: 'off', secondModel: 'none', threads });
+// --size: the side every photo is fitted to (and the first model's); --second-size: SqueezeNet's, resized in the graph
+// (src/embedding/composeBackbones.ts) for the per-model contenders.
+const size = arg('size', '');
+const secondSize = arg('second-size', '');
+const config = resolveConfig({ isolate: 'off', secondModel: 'none', threads, ...(size ? { size } : {}) });
+const graphConfig = resolveConfig({ isolate: 'off', threads, ...(size ? { size } : {}), ...(secondSize ? { secondSize } : {}) });
 const headCut = headCutCacheFile(config.cacheDir, createHash('sha256').update(readFileSync(config.model)).digest('hex'), 'max', undefined);
 await (await Embedder.load(embedderOptions(config))).close(); // makes the head-cut file when it is not cached yet
 const modelBytes = readFileSync(headCut);
@@ -147,35 +156,57 @@ function withOverrides(intra: number, spinning: boolean, o: Overrides, forQuery:
  * rounds, every contender in turn runs --chunk photos in batches and --query-runs runs of 1, 2 and 3 photos, so that what
  * else runs on the machine falls on every contender alike. Each figure is the median over the rounds.
  */
+/** The same photos fitted at another side (the first --n, in batches of --batch), made once per side. */
+const bySide = new Map<number, Float32Array[]>([[side, batches]]);
+async function batchesAt(at: number): Promise<Float32Array[]> {
+  if (bySide.has(at)) return bySide.get(at)!;
+  const fitter = await Embedder.load(embedderOptions(resolveConfig({ isolate: 'off', secondModel: 'none', threads, size: at })));
+  const out: Float32Array[] = [];
+  for (let i = 0; i < files.length; i += batch) {
+    out.push((await prepareBatch(fitter, files.slice(i, i + batch).map((f) => ({ bytes: readFileSync(join(images, f)), label: f })))).tensor);
+  }
+  await fitter.close();
+  bySide.set(at, out);
+  return out;
+}
+
 async function perModel(): Promise<Record<string, unknown>> {
   const queryRuns = Number(arg('query-runs', '30'));
   const rounds = Number(arg('rounds', '5'));
   const chunk = Math.max(1, Math.floor(Number(arg('chunk', '320')) / batch));
   const specs = arg('contenders', [...BACKBONE_GRAPHS].join(';')).split(';').filter(Boolean);
-  const feed = (s: ort.InferenceSession, t: Float32Array, rows = t.length / per) => ({ [s.inputNames[0]!]: new ort.Tensor('float32', t.subarray(0, rows * per), [rows, 3, side, side]) });
+  const feed = (s: ort.InferenceSession, t: Float32Array, at: number, rows?: number) => {
+    const n = rows ?? t.length / (3 * at * at);
+    return { [s.inputNames[0]!]: new ort.Tensor('float32', t.subarray(0, n * 3 * at * at), [n, 3, at, at]) };
+  };
   const contenders = [];
   for (const spec of specs) {
-    const [graph, over = ''] = spec.split('@') as [string, string?];
+    const [named, over = ''] = spec.split('@') as [string, string?];
+    // `graph#SIDE`: the photos fitted at SIDE px (as --size) for this contender; `graph~SIDE`: SqueezeNet at SIDE px,
+    // resized in the graph from the photos' square (as --second-size).
+    const [graph, photoSide, ownSide] = /^([^#~]+)(?:#(\d+))?(?:~(\d+))?$/.exec(named)?.slice(1) ?? [named];
+    const sd = photoSide ? Number(photoSide) : side;
+    const b = await batchesAt(sd);
     const o = parseOverrides(over);
-    const bytes = backboneGraph(graph, config);
+    const bytes = backboneGraph(graph!, photoSide || ownSide ? resolveConfig({ isolate: 'off', threads, size: sd, ...(ownSide ? { secondSize: ownSide } : secondSize ? { secondSize } : {}) }) : graphConfig);
     const t0 = performance.now();
     const ingest = await ort.InferenceSession.create(bytes, withOverrides(1, false, o, false));
     const loadMs = performance.now() - t0;
     const query = await ort.InferenceSession.create(bytes, withOverrides(threads, o.querySpin, o, true));
-    await ingest.run(feed(ingest, batches[0]!));
-    for (const rows of [1, 2, 3]) await query.run(feed(query, batches[0]!, rows));
-    contenders.push({ spec, ingest, query, loadMs, coreMs: [] as number[], perSecond: [] as number[], q: { 1: [] as number[], 2: [] as number[], 3: [] as number[] }, qCore: { 1: [] as number[], 2: [] as number[], 3: [] as number[] } });
+    await ingest.run(feed(ingest, b[0]!, sd));
+    for (const rows of [1, 2, 3]) await query.run(feed(query, b[0]!, sd, rows));
+    contenders.push({ spec, b, sd, ingest, query, loadMs, coreMs: [] as number[], perSecond: [] as number[], q: { 1: [] as number[], 2: [] as number[], 3: [] as number[] }, qCore: { 1: [] as number[], 2: [] as number[], 3: [] as number[] } });
   }
   let at = 0;
   for (let r = 0; r < rounds; r++) {
     for (const c of contenders) {
-      const part = Array.from({ length: chunk }, (_, i) => batches[(at + i) % batches.length]!);
+      const part = Array.from({ length: chunk }, (_, i) => c.b[(at + i) % c.b.length]!);
       const u0 = process.cpuUsage();
       const t0 = performance.now();
-      for (const b of part) await c.ingest.run(feed(c.ingest, b));
+      for (const b of part) await c.ingest.run(feed(c.ingest, b, c.sd));
       const s = (performance.now() - t0) / 1000;
       const u = process.cpuUsage(u0);
-      const photos = part.reduce((n, b) => n + b.length / per, 0);
+      const photos = part.reduce((n, b) => n + b.length / (3 * c.sd * c.sd), 0);
       c.coreMs.push((u.user + u.system) / 1000 / photos);
       c.perSecond.push(photos / s);
       for (const rows of [1, 2, 3] as const) {
@@ -183,7 +214,7 @@ async function perModel(): Promise<Record<string, unknown>> {
         const q0 = process.cpuUsage();
         for (let i = 0; i < queryRuns; i++) {
           const t = performance.now();
-          await c.query.run(feed(c.query, batches[(at + i) % batches.length]!, rows));
+          await c.query.run(feed(c.query, c.b[(at + i) % c.b.length]!, c.sd, rows));
           ms.push(performance.now() - t);
         }
         const qu = process.cpuUsage(q0);
@@ -227,4 +258,4 @@ for (const v of variants) {
   result[v] = round(files.length / s, 1);
   console.error(`${v}: ${result[v]} images/s`);
 }
-console.log(JSON.stringify({ photos: files.length, batch, threads, imagesPerSecond: result, coreMsPerPhoto: coreMs, ...(models ? { perModel: models, rounds: Number(arg('rounds', '5')), load: loadavg().map((l) => round(l, 2)) } : {}) }));
+console.log(JSON.stringify({ photos: files.length, batch, threads, side, secondSide: graphConfig.secondModel!.preprocess.size, imagesPerSecond: result, coreMsPerPhoto: coreMs, ...(models ? { perModel: models, rounds: Number(arg('rounds', '5')), load: loadavg().map((l) => round(l, 2)) } : {}) }));

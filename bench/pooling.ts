@@ -5,7 +5,7 @@
  * powers 2, 3, 4), and each photo is searched by cosine among the catalog's vectors.
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/pooling.ts [--catalog 6000] [--queries 300] [--items 200]
- *       [--poolings max,avg,gem2,gem3,gem4] [--work /tmp/fashion-generalise] [--seed 1] [--label NAME]
+ *       [--poolings max,avg,gem2,gem3,gem4] [--work /tmp/fashion-generalise] [--seed 1] [--label NAME] [--size PX] [--second-size PX]
  *
  * Samples and photos are bench/generalise.ts's (same seeds, same --work folders, so the sets are shared): the catalog is
  * --catalog training-split items, read as `fashion index` reads them (isolation on); queries are held-back items (clean
@@ -53,7 +53,12 @@ function parsePooling(name: string): { pooling: Pooling; power: number } {
 
 const { styles, catalogIds, queryIds, itemIds, tag } = photoSamples(demo, { catalog: catalogN, queries: queryN, items: itemN }, seed);
 const photo = (id: string) => readFileSync(join(demo.images, `${id}.jpg`));
-const config = resolveConfig({ isolate: 'on', threads: 2 }, {}, REPO_ROOT);
+// --size / --second-size: the model input sides (src/embedding/composeBackbones.ts); other than 224 they name the cache
+// files and the results key, so that runs of several sides share --work and its photos.
+const size = arg('size', '');
+const secondSize = arg('second-size', '');
+const sideTag = size || secondSize ? `-side${size || 224}-${secondSize || size || 224}` : '';
+const config = resolveConfig({ isolate: 'on', threads: 2, ...(size ? { size } : {}), ...(secondSize ? { secondSize } : {}) }, {}, REPO_ROOT);
 const embedders: Embedder[] = [];
 for (const name of poolingNames) {
   const { pooling, power } = parsePooling(name);
@@ -123,7 +128,7 @@ async function embedAll(paths: readonly string[], query: boolean, what: string):
 const started = performance.now();
 const cacheDir = join(work, 'pooling');
 mkdirSync(cacheDir, { recursive: true });
-const cacheFile = (name: string) => join(cacheDir, `catalog-${tag}-${seed}-${name}.f32`);
+const cacheFile = (name: string) => join(cacheDir, `catalog-${tag}-${seed}-${name}${sideTag}.f32`);
 const missing = poolingNames.filter((n) => !existsSync(cacheFile(n)));
 const gallery = new Map<string, Float32Array>();
 if (missing.length > 0) {
@@ -164,7 +169,7 @@ for (const e of embedders) await e.close();
 
 const header = `| set | figure | ${poolingNames.join(' | ')} |`;
 console.log([header, `|${'---|'.repeat(poolingNames.length + 2)}`, ...rows.map((r) => `| ${r.set} | ${r.figure} | ${poolingNames.map((n) => r[n]).join(' | ')} |`)].join('\n'));
-saveResult(`pooling-${tag}${label ? `-${label}` : ''}`, {
+saveResult(`pooling-${tag}${sideTag}${label ? `-${label}` : ''}`, {
   catalog: catalogIds.length,
   queries: queryIds.length,
   items: itemIds.length,
@@ -173,5 +178,5 @@ saveResult(`pooling-${tag}${label ? `-${label}` : ''}`, {
   rows,
   catalogSeconds: Math.round(catalogSeconds),
   seconds: Math.round((performance.now() - started) / 1000),
-  command: `node --import tsx bench/pooling.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN} --poolings ${poolingNames.join(',')}`,
+  command: `node --import tsx bench/pooling.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN} --poolings ${poolingNames.join(',')}${size ? ` --size ${size}` : ''}${secondSize ? ` --second-size ${secondSize}` : ''}`,
 });

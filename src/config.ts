@@ -64,6 +64,8 @@ export interface Config {
    * A second ImageNet classifier whose features join the first's (src/embedding/composeBackbones.ts), with its own input
    * normalisation. By default the shared SqueezeNet 1.0 joins the default MobileNetV2 (docs/relevance.md, "backbones");
    * `--second-model none` leaves the first model alone, and a model given with --model has no second unless one is named.
+   * Its input side is its own (`--second-size`, default the first model's `--size`): the composed graph resizes the
+   * first model's square for it (src/embedding/composeBackbones.ts).
    */
   readonly secondModel: { readonly model: string; readonly preprocess: Preprocess } | undefined;
   /** Features of the photo and of its mirror image, summed. */
@@ -98,7 +100,7 @@ export interface Config {
 }
 
 /** Option names as flags use them (camelCase); env variables are FASHION_ + upper snake case. */
-export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess' | 'secondModel' | 'mirror' | 'backboneDefaulted' | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy' | 'apiKeys' | 'readKey'> | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy' | 'apiKeys' | 'readKey' | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config' | 'secondModel' | 'secondPreprocess' | 'mirror', string | number | undefined>>;
+export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess' | 'secondModel' | 'mirror' | 'backboneDefaulted' | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy' | 'apiKeys' | 'readKey'> | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy' | 'apiKeys' | 'readKey' | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config' | 'secondModel' | 'secondPreprocess' | 'secondSize' | 'mirror', string | number | undefined>>;
 
 /** Whether photos are isolated (backdrop to white, cropped to the product) unless told otherwise; see docs/relevance.md. */
 export const DEFAULT_ISOLATE = 'on';
@@ -169,6 +171,7 @@ const ENV_KEYS: Record<string, string> = {
   augment: 'FASHION_AUGMENT',
   secondModel: 'FASHION_SECOND_MODEL',
   secondPreprocess: 'FASHION_SECOND_PREPROCESS',
+  secondSize: 'FASHION_SECOND_SIZE',
   mirror: 'FASHION_MIRROR',
   fetchAllow: 'FASHION_FETCH_ALLOW',
   allowedHosts: 'FASHION_ALLOWED_HOSTS',
@@ -208,8 +211,10 @@ export function backboneFor(config: Config, stored?: ModelIdentity | null): Pick
   if (!stored || !config.backboneDefaulted) return { second: config.secondModel, mirror: config.mirror };
   const made = composition(stored);
   // A second model is only known by path from the configuration (the default joins the default --model); a catalog
-  // composed otherwise is refused by its identity, and the error names the flags to set.
-  return { second: made.second ? config.secondModel : undefined, mirror: made.mirror };
+  // composed otherwise is refused by its identity, and the error names the flags to set. Its side is the catalog's: a
+  // catalog that records none took the second model at its own --size (as every catalog did before --second-size).
+  const second = made.second && config.secondModel ? { ...config.secondModel, preprocess: { ...config.secondModel.preprocess, size: stored.secondSize ?? stored.preprocess.size } } : undefined;
+  return { second, mirror: made.mirror };
 }
 
 /**
@@ -248,6 +253,7 @@ export const CONFIG_FILE_SCHEMA = Type.Object(
     augment: Type.Optional(Type.Number()),
     secondModel: Type.Optional(Type.String()),
     secondPreprocess: Type.Optional(Type.String()),
+    secondSize: Type.Optional(Type.Integer({ description: 'Input side of the second model, px (default: --size)' })),
     mirror: Type.Optional(Type.Enum(['on', 'off'])),
     fetchAllow: Type.Optional(Type.String({ description: 'Hosts and CIDR ranges photo URLs may reach besides public addresses, comma-separated' })),
     allowedHosts: Type.Optional(Type.String({ description: 'Host names the server answers (Host header), comma-separated; * for any' })),
@@ -312,6 +318,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
   const second = secondSet === undefined ? (model === defaultModelPath(env) ? defaultSecondModel(env).model : 'none') : String(secondSet);
   const secondPreset = str('secondPreprocess', secondSet === undefined ? defaultSecondModel(env).preprocess : 'imagenet');
   const sizeRaw = pick('size');
+  const secondSizeRaw = pick('secondSize');
   const fitRaw = pick('fit');
   const preprocess = resolvePreprocess(str('preprocessPreset', 'imagenet'), {
     ...(sizeRaw !== undefined ? { size: Number(sizeRaw) } : {}),
@@ -348,10 +355,11 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     // auto: in SQL whenever the catalog is in PostgreSQL (where SQL cannot serve it, in memory: src/app/sqlSpaces.ts).
     sqlSearch: ((v) => v === 'on' || (v === 'auto' && databaseUrl !== null))(oneOf<'auto' | 'on' | 'off'>('sqlSearch', 'auto', ['auto', 'on', 'off'])),
     augment: share('augment', DEFAULT_AUGMENT),
-    // The second model sees the same fit of the photo as the first (src/embedding/composeBackbones.ts): only its normalisation is its own.
-    secondModel: second !== 'none' ? { model: second, preprocess: resolvePreprocess(secondPreset, { size: preprocess.size, fit: preprocess.fit }) } : undefined,
+    // The second model sees the same fit of the photo as the first (src/embedding/composeBackbones.ts): only its normalisation is its own,
+    // Its side may be its own (--second-size): the composed graph resizes the first model's square to it.
+    secondModel: second !== 'none' ? { model: second, preprocess: resolvePreprocess(secondPreset, { size: int('secondSize', preprocess.size, 32, 1024), fit: preprocess.fit }) } : undefined,
     mirror: oneOf<'on' | 'off'>('mirror', 'off', ['on', 'off']) === 'on',
-    backboneDefaulted: secondSet === undefined && pick('secondPreprocess') === undefined && pick('mirror') === undefined,
+    backboneDefaulted: secondSet === undefined && pick('secondPreprocess') === undefined && secondSizeRaw === undefined && pick('mirror') === undefined,
     fetchAllow: fetchAllowList(str('fetchAllow', '')),
     allowedHosts: allowedHostList(pick('allowedHosts'), str('host', '127.0.0.1')),
     corsOrigins: corsOriginList(str('corsOrigins', '')),

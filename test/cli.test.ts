@@ -72,6 +72,28 @@ test('a catalog embedded with one model keeps it where the flags are left at the
   assert.match(other.stderr, /catalog\/model-mismatch/);
 });
 
+test('a catalog embedded with the second model at its own side keeps that side where the flags are left at their defaults', async () => {
+  const small = makeFixture(pickIds(['Jeans', 'Sunglasses'], 2), 'cli-second-size');
+  const made = await fashionOn(small.data, 'index', small.images, '--metadata', small.csv, '--second-size', '160', '--json');
+  assert.equal(made.code, 0, made.stderr);
+  assert.match((await fashionOn(small.data, 'info')).stdout, /224px pad, the second model at 160px/);
+  // Incremental indexing and queries with the defaults embed at the catalog's sides.
+  const extra = pickIds(['Jeans'], 1, 2)[0]!;
+  copyFileSync(join(DEMO!.images, `${extra}.jpg`), join(small.images, `${extra}.jpg`));
+  const more = await fashionOn(small.data, 'index', small.images, '--json');
+  assert.equal(more.code, 0, more.stderr);
+  assert.equal(JSON.parse(more.stdout).added, 1);
+  const hits = JSON.parse((await fashionOn(small.data, 'search', join(small.images, `${extra}.jpg`), '--json', '--k', '1')).stdout).results;
+  assert.equal(hits[0].id, extra);
+  // Another side, named explicitly, is refused by the catalog's identity, the message naming both sides.
+  const other = await fashionOn(small.data, 'search', join(small.images, `${extra}.jpg`), '--second-size', '128');
+  assert.notEqual(other.code, 0);
+  assert.match(other.stderr, /catalog\/model-mismatch.*second model at 160px.*second model at 128px/s);
+  const bad = await fashionOn(small.data, 'search', join(small.images, `${extra}.jpg`), '--second-size', '8');
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /secondSize/);
+});
+
 test('search prints a table, or JSON with k results', async () => {
   const photo = join(fx.images, `${fx.ids[0]}.jpg`);
   const table = await fashion('search', photo);

@@ -29,11 +29,12 @@ export function composeBackbones(trunks: readonly Trunk[], input: Preprocess, op
   const initializers: onnxProto.onnx.ITensorProto[] = [];
   const opsets = new Map<string, number>();
   let irVersion = 7;
+  let resizing = false;
   const outputs: string[] = [];
   trunks.forEach((trunk, k) => {
     const p = trunk.preprocess;
-    if (p.size !== input.size || p.fit !== input.fit || p.kernel !== input.kernel || p.background.some((v, c) => v !== input.background[c])) {
-      throw new FashionError('model/unsupported', `Expected every model of a composed backbone to take the same ${input.size}px ${input.fit} fit of the photo but one wants ${p.size}px ${p.fit}`);
+    if (p.fit !== input.fit || p.kernel !== input.kernel || p.background.some((v, c) => v !== input.background[c])) {
+      throw new FashionError('model/unsupported', `Expected every model of a composed backbone to take the same ${input.fit} fit of the photo but one wants ${p.fit}`);
     }
     const model = onnx.ModelProto.decode(trunk.cut.bytes);
     irVersion = Math.max(irVersion, Number(model.irVersion ?? 7));
@@ -42,11 +43,15 @@ export function composeBackbones(trunks: readonly Trunk[], input: Preprocess, op
     const prefix = `trunk${k}/`;
     const weights = new Set((graph.initializer ?? []).map((t) => t.name!));
     for (const t of graph.initializer ?? []) initializers.push({ ...t, name: prefix + t.name });
-    const adapted = convertPixels(input, p, `${prefix}pixels`, nodes, initializers);
+    let adapted = convertPixels(input, p, `${prefix}pixels`, nodes, initializers);
+    if (p.size !== input.size) {
+      adapted = resized(adapted, p.size, `${prefix}resized`, nodes, initializers);
+      resizing = true;
+    }
     const copies: Array<[string, string]> = [['', adapted]];
     if (options.mirror) {
       const flip = `${prefix}mirror/indices`;
-      initializers.push(int64Tensor(flip, [input.size], Array.from({ length: input.size }, (_, x) => input.size - 1 - x)));
+      initializers.push(int64Tensor(flip, [p.size], Array.from({ length: p.size }, (_, x) => p.size - 1 - x)));
       nodes.push(node('Gather', [adapted, flip], [`${prefix}mirror/pixels`], [intAttr('axis', 3)]));
       copies.push(['mirror/', `${prefix}mirror/pixels`]);
     }
@@ -74,8 +79,39 @@ export function composeBackbones(trunks: readonly Trunk[], input: Preprocess, op
     input: [valueInfo(COMPOSED_INPUT, DataType.FLOAT, ['batch', 3, input.size, input.size])],
     output: [valueInfo(COMPOSED_OUTPUT, DataType.FLOAT, ['batch', 'channels'])],
   });
+  // Resize with `sizes` is opset 11's; the default backbone's MobileNetV2 already brings opset 12.
+  if (resizing) opsets.set('', Math.max(opsets.get('') ?? 0, 11));
   const opsetImport = [...opsets].map(([domain, version]) => ({ domain, version }));
   return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion, opsetImport, graph, producerName: 'fashion-recs' })).finish();
+}
+
+/**
+ * The square `x` [N,3,S,S] resized to `side` x `side` for a trunk that takes another side than the photo was fitted to
+ * (`--second-size`): bilinear, pixel centres aligned (half_pixel, as the product's own resampling). Not antialiased
+ * (Resize's antialias needs opset 18, and raising a graph's opset changes the meaning of its older operators): the square
+ * was already fitted with the widened triangle filter (src/imaging/resample.ts), and a shrink of up to 2x between pixel
+ * centres then reads every source pixel (bench/sideRelevance.ts measures what the side costs in relevance).
+ */
+function resized(x: string, side: number, out: string, nodes: Node[], initializers: onnxProto.onnx.ITensorProto[]): string {
+  // The batch stays open: sizes = [N, C] of the input, then the side twice.
+  initializers.push(
+    int64Tensor(`${out}/starts`, [1], [0]),
+    int64Tensor(`${out}/ends`, [1], [2]),
+    int64Tensor(`${out}/side`, [2], [side, side]),
+    floatTensor(`${out}/roi`, [0], []),
+    floatTensor(`${out}/scales`, [0], []),
+  );
+  nodes.push(
+    node('Shape', [x], [`${out}/shape`]),
+    node('Slice', [`${out}/shape`, `${out}/starts`, `${out}/ends`], [`${out}/batch_channels`]),
+    node('Concat', [`${out}/batch_channels`, `${out}/side`], [`${out}/sizes`], [intAttr('axis', 0)]),
+    node('Resize', [x, `${out}/roi`, `${out}/scales`, `${out}/sizes`], [out], [stringAttr('mode', 'linear'), stringAttr('coordinate_transformation_mode', 'half_pixel')]),
+  );
+  return out;
+}
+
+function stringAttr(name: string, value: string): onnxProto.onnx.IAttributeProto {
+  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(value) });
 }
 
 /**

@@ -51,6 +51,12 @@ export interface ModelIdentity {
   readonly pooling: Pooling;
   readonly preprocess: Preprocess;
   readonly dims: number;
+  /**
+   * The second model's input side where it is not `preprocess.size` (`--second-size`); absent otherwise, so the identity of
+   * a catalog embedded before the setting existed is unchanged. Already part of `modelSha256` (the composition's hash):
+   * recorded so that queries and later indexing can follow the catalog's side (config.ts `backboneFor`) and an error can name it.
+   */
+  readonly secondSize?: number;
 }
 
 export function identityKey(id: ModelIdentity): string {
@@ -72,7 +78,8 @@ export function composition(id: ModelIdentity): { second: boolean; mirror: boole
 }
 
 export function describeIdentity(id: ModelIdentity): string {
-  return `${id.modelName} (sha256 ${id.modelSha256.slice(0, 12)}), ${id.pooling} pooling of ${id.featureTensor}, ${id.dims}-d, ${id.preprocess.size}px ${id.preprocess.fit}`;
+  const second = id.secondSize !== undefined ? `, the second model at ${id.secondSize}px` : '';
+  return `${id.modelName} (sha256 ${id.modelSha256.slice(0, 12)}), ${id.pooling} pooling of ${id.featureTensor}, ${id.dims}-d, ${id.preprocess.size}px ${id.preprocess.fit}${second}`;
 }
 
 /** An onnxruntime session over a head-cut classifier, on its own thread: tensors in, one feature vector per image out. */
@@ -103,7 +110,7 @@ export class Embedder {
     const first = await cutTrunk(options.model, options.pooling, options.cutAt, options.cacheDir);
     let bytes = first.bytes;
     let cut: Pick<HeadCutModel, 'inputName' | 'outputName' | 'sourceBatchFixed'> = first;
-    let made: Pick<ModelIdentity, 'modelName' | 'modelSha256' | 'featureTensor'> = { modelName: first.fileName, modelSha256: first.sha, featureTensor: first.featureTensor };
+    let made: Pick<ModelIdentity, 'modelName' | 'modelSha256' | 'featureTensor' | 'secondSize'> = { modelName: first.fileName, modelSha256: first.sha, featureTensor: first.featureTensor };
     if (options.second || options.mirror) {
       const trunks = [{ cut: first, preprocess: options.preprocess }];
       const second = options.second ? await cutTrunk(options.second.model, options.pooling, options.second.cutAt, options.cacheDir) : null;
@@ -116,6 +123,7 @@ export class Embedder {
         // The composition is part of what made the vectors: the second model's pixels and the mirror change them.
         modelSha256: createHash('sha256').update(JSON.stringify([first.sha, second?.sha ?? null, options.second?.preprocess ?? null, !!options.mirror])).digest('hex'),
         featureTensor: `${second ? `${first.featureTensor}${JOIN_MARK}${second.featureTensor}` : first.featureTensor}${mirror}`,
+        ...(options.second && options.second.preprocess.size !== options.preprocess.size ? { secondSize: options.second.preprocess.size } : {}),
       };
     }
     const sessions = Math.max(1, Math.min(Math.floor(options.sessions ?? 1), options.threads));

@@ -81,6 +81,17 @@ test('preprocessing, second model and mirror options', () => {
   assert.equal(c.preprocess.isolate, undefined);
   assert.equal(c.secondModel?.preprocess.size, 256, 'the second model sees the same fit');
   assert.equal(c.secondModel?.preprocess.fit, 'crop');
+  assert.equal(c.backboneDefaulted, true);
+  // The second model's side is its own when set (by flag, env or file), the first model's otherwise.
+  const own = resolveConfig({ secondSize: 160 }, env, cwd);
+  assert.equal(own.preprocess.size, 224);
+  assert.equal(own.secondModel?.preprocess.size, 160);
+  assert.equal(own.secondModel?.preprocess.channelOrder, 'BGR', 'only the side changes');
+  assert.equal(own.backboneDefaulted, false, 'a side that was set is used as given, not taken from an existing catalog');
+  assert.equal(resolveConfig({}, { ...env, FASHION_SECOND_SIZE: '128' }, cwd).secondModel?.preprocess.size, 128);
+  writeFileSync(join(cwd, 'side.json'), JSON.stringify({ secondSize: 192 }));
+  assert.equal(resolveConfig({ config: 'side.json' }, env, cwd).secondModel?.preprocess.size, 192);
+  assert.equal(resolveConfig({}, env, cwd).secondModel?.preprocess.size, 224, 'default: 224, as before the setting');
   assert.equal(resolveConfig({ secondModel: 'none' }, env, cwd).secondModel, undefined);
   const m = resolveConfig({}, { ...env, FASHION_MIRROR: 'on' }, cwd);
   assert.equal(m.mirror, true);
@@ -95,6 +106,8 @@ test('bad values are refused with input/invalid, naming the option and the value
   assert.throws(() => resolveConfig({ pooling: 'median' }, env, cwd), invalidInput(/pooling/));
   assert.throws(() => resolveConfig({ metric: 'dot' }, env, cwd), invalidInput(/metric/));
   assert.throws(() => resolveConfig({ size: 16 }, env, cwd), invalidInput(/size/));
+  assert.throws(() => resolveConfig({ secondSize: 16 }, env, cwd), invalidInput(/for secondSize but received 16/));
+  assert.throws(() => resolveConfig({}, { ...env, FASHION_SECOND_SIZE: 'small' }, cwd), invalidInput(/secondSize/));
   assert.throws(() => resolveConfig({ fit: 'cover' }, env, cwd), invalidInput(/fit/));
   assert.throws(() => resolveConfig({ augment: 1.5 }, env, cwd), invalidInput(/augment/));
   assert.throws(() => resolveConfig({ preprocessPreset: 'tf' }, env, cwd), invalidInput(/preprocess/));
