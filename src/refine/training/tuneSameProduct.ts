@@ -8,12 +8,56 @@ import { NO_PIN, round, type Validation } from './validation.js';
 /**
  * Weights of the "same product" part tried with the chosen fusion (its cosine counts weight^2, the rest about 2). Weight 2
  * was tried too and never kept: it cost clean validation photos 0.03-0.05 strict P@5 with and without a pin.
+ * The grid is dense so that a small change in what a weight costs moves the choice to a neighbouring weight instead of
+ * off the part altogether: with [0, 1, 1.4] alone, a catalog whose weight 1 cost clean photos a little more than the
+ * allowance fell back to 0, which drops the same-product space itself (no pin, no choice of reading, matching on the
+ * backbone) and halved the own-item figures on held-out styles (docs/relevance.md, "A steadier same-product choice").
+ * 0.3 (the part counts ~0.09 of ~2) is the floor: it costs clean photos next to nothing, so the space is kept.
  */
-const INSTANCE_WEIGHTS = [0, 1, 1.4];
-/** Pin gaps tried with each weight (src/search/sameProduct.ts); NO_PIN never moves an item. */
-const PIN_GAPS = [0.02, 0.025, 0.03, 0.035, 0.04, 0.05];
+export const INSTANCE_WEIGHTS = [0, 0.3, 0.5, 0.7, 0.85, 1, 1.2, 1.4];
+/**
+ * Pin gaps tried with each weight (src/search/sameProduct.ts); NO_PIN never moves an item. The wider gaps pin fewer
+ * photos of unlisted products, so some pin stays within the allowance where the narrow ones cost too much.
+ */
+export const PIN_GAPS = [0.02, 0.025, 0.03, 0.035, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12];
 /** How much P@5 or strict P@5 of clean photos the "same product" part may cost. */
-const CLEAN_TOLERANCE = 0.01;
+export const CLEAN_TOLERANCE = 0.01;
+
+/** One weight and pin gap as measured on validation. */
+export interface SameProductPoint {
+  readonly weight: number;
+  readonly gap: number;
+  /** P@5 and strict P@5 of clean validation photos. */
+  readonly p: number;
+  readonly s: number;
+  /** Share of copies of validation items whose own item comes first, and comes in the first five. */
+  readonly first: number;
+  readonly top5: number;
+}
+
+/** What a point costs clean photos against search without the part: the larger of its P@5 and strict P@5 losses (rounded as reported, so a loss of exactly the allowance passes). */
+export function cleanCost(x: { readonly p: number; readonly s: number }, base: { readonly p: number; readonly s: number }): number {
+  return round(Math.max(base.p - x.p, base.s - x.s));
+}
+
+/**
+ * The rule: of the points that cost clean photos at most CLEAN_TOLERANCE of P@5 and of strict P@5 against `base` (search
+ * without the part), the one whose copies of validation items find their own item first and in the first five most often
+ * (the sum: a shopper photographing a listed product expects it first, and at least on the first screen; the top five
+ * also keeps the weight up, since at a wide enough gap the pin alone gives the first place at any weight). Ties go to
+ * the point that costs clean photos less, so the choice does not sit on the allowance's edge for nothing. Returns the
+ * weight-0, no-pin point when nothing passes (or `base` itself when the grid has no such point).
+ */
+export function chooseSameProduct(points: readonly SameProductPoint[], base: { readonly p: number; readonly s: number }): SameProductPoint {
+  const cost = (x: SameProductPoint) => cleanCost(x, base);
+  const score = (x: SameProductPoint) => round(x.first + x.top5);
+  let chosen: SameProductPoint | null = null;
+  for (const x of points) {
+    if (cost(x) > CLEAN_TOLERANCE) continue;
+    if (!chosen || score(x) > score(chosen) || (score(x) === score(chosen) && cost(x) < cost(chosen))) chosen = x;
+  }
+  return chosen ?? points.find((x) => x.weight === 0) ?? { weight: 0, gap: NO_PIN, p: base.p, s: base.s, first: 0, top5: 0 };
+}
 
 export interface SameProductChoice {
   readonly instance: InstanceProjection;
@@ -31,10 +75,11 @@ export interface SameProductChoice {
 }
 
 /**
- * Stage: with enough copies, learns "the same product" similarity from them. Its weight and pin gap are the pair that
- * puts the own item of most copies of validation items first (a shopper photographing a listed product expects that
- * product first) while P@5 and strict P@5 of clean validation photos, whose product is not in the fit gallery, stay
- * within 0.01 of search without it. Null without enough copies.
+ * Stage: with enough copies, learns "the same product" similarity from them. Its weight and pin gap are chosen on
+ * validation items by chooseSameProduct: the pair that puts the own item of copies of validation items first and in the
+ * first five most often (a shopper photographing a listed product expects that product first) while P@5 and strict P@5
+ * of clean validation photos, whose product is not in the fit gallery, stay within CLEAN_TOLERANCE of search without it.
+ * Null without enough copies.
  */
 export async function tuneSameProduct(
   v: Validation,
@@ -61,7 +106,6 @@ export async function tuneSameProduct(
   const copyFit = copyInstance ? await v.nearestTwo(copyInstance, valCopies.length, fitInstance, fit.length, id) : null;
   const copyAll = copyInstance ? await v.nearestTwo(copyInstance, valCopies.length, everyInstance, v.everyRow.length, id) : null;
   const shape = { colourWeight: instance.colourWeight, dims: instance.dims, pairs: fitCopies.length };
-  let chosen = { hit: -1, p: best.p, s: best.s, weight: 0, gap: NO_PIN };
   // The chosen fusion's search vectors without the same-product part, made once; each weight's ranking is their cosine
   // plus weight^2 x the same-product cosine (Validation.gridTop), as the model with that weight would rank.
   const base = new RefineModel({ ...header, fusion: best.fusion }, weights);
@@ -80,6 +124,7 @@ export async function tuneSameProduct(
   const copyTops = copyVectors ? await v.gridTopPrefixes(parts(copyVectors, copyInstance!), valCopies.length, parts(gallery, everyInstance), [fit.length, v.everyRow.length], grid) : null;
   const copyTopsFit = copyTops?.[0] ?? null;
   const copyTopsAll = copyTops?.[1] ?? null;
+  const points: SameProductPoint[] = [];
   for (const [wi, weight] of INSTANCE_WEIGHTS.entries()) {
     const cleanTop = cleanTops[wi]!;
     const copyTopFit = copyTopsFit?.[wi] ?? null;
@@ -88,13 +133,17 @@ export async function tuneSameProduct(
       const cleanP = v.precision(v.withPin(cleanTop, clean, gap), v.cleanQueries.truths);
       const copy = copyTopFit ? v.precision(v.withPin(copyTopFit, copyFit, gap), copyQueries!.truths) : null;
       const firstRows = copyTopAll ? v.withPin(copyTopAll, copyAll, gap) : null;
-      const hit = firstRows ? valCopies.filter((c, r) => v.everyRow[firstRows[r * 5]!] === copies.sources[c]).length / valCopies.length : 0;
-      const kept = cleanP.p >= best.p - CLEAN_TOLERANCE && cleanP.s >= best.s - CLEAN_TOLERANCE;
+      const own = (r: number, c: number, n: number) => firstRows!.subarray(r * 5, r * 5 + n).some((row) => v.everyRow[row] === copies.sources[c]);
+      const first = firstRows ? valCopies.filter((c, r) => own(r, c, 1)).length / valCopies.length : 0;
+      const top5 = firstRows ? valCopies.filter((c, r) => own(r, c, 5)).length / valCopies.length : 0;
+      const kept = cleanCost(cleanP, best) <= CLEAN_TOLERANCE;
       onProgress?.(
-        `instance weight ${weight}, pin gap ${gap >= NO_PIN ? 'none' : gap}: P@5 ${cleanP.p.toFixed(4)}${copy ? ` / ${copy.p.toFixed(4)}` : ''} strict ${cleanP.s.toFixed(4)}${copy ? ` / ${copy.s.toFixed(4)}` : ''} (clean / copies), copies' own item first ${hit.toFixed(4)}${kept ? '' : ' (costs clean photos too much)'}`,
+        `instance weight ${weight}, pin gap ${gap >= NO_PIN ? 'none' : gap}: P@5 ${cleanP.p.toFixed(4)}${copy ? ` / ${copy.p.toFixed(4)}` : ''} strict ${cleanP.s.toFixed(4)}${copy ? ` / ${copy.s.toFixed(4)}` : ''} (clean / copies), copies' own item first ${first.toFixed(4)}, in the first five ${top5.toFixed(4)}${kept ? '' : ' (costs clean photos too much)'}`,
       );
-      if (kept && hit > chosen.hit) chosen = { hit, p: cleanP.p, s: cleanP.s, weight, gap };
+      points.push({ weight, gap, p: cleanP.p, s: cleanP.s, first, top5 });
     }
   }
-  return { instance, shape, weight: chosen.weight, gap: chosen.gap, p: chosen.p, s: chosen.s, ownItemFirst: round(Math.max(0, chosen.hit)), seconds, near: { clean, copyFit, copyAll } };
+  const chosen = chooseSameProduct(points, best);
+  onProgress?.(`same-product weight ${chosen.weight}, pin gap ${chosen.gap >= NO_PIN ? 'none' : chosen.gap} chosen: own item first ${chosen.first.toFixed(4)}, in the first five ${chosen.top5.toFixed(4)}`);
+  return { instance, shape, weight: chosen.weight, gap: chosen.gap, p: chosen.p, s: chosen.s, ownItemFirst: round(chosen.first), seconds, near: { clean, copyFit, copyAll } };
 }
