@@ -9,6 +9,16 @@
  * + weight x the neighbours' shares, and the search runs with them (the other parts of the vector are untouched).
  */
 
+/*
+ * The three constants were chosen together on TUNE-style copies and clean photos alone (bench/readings.ts `kp-*` variants,
+ * docs/relevance.md "Kind from the photo's backbone neighbours"): of 54 settings (k 10 / 20 / 50, temperature 0.01 / 0.02 /
+ * 0.05, weight 0.35 / 0.5 / 0.65, photos off a backdrop only or every photo) all raised phone-like P@5 (0.638 -> 0.641-0.660)
+ * and kept mild and hard copies; of those within 0.003 of the best, this one raised clean P@5 most (0.822 -> 0.835, strict
+ * 0.466 -> 0.477), so studio shots take it too. On HELD-OUT styles, read once afterwards: phone-like 0.655 -> 0.671, hard
+ * copies' own item in the top 5 0.685 -> 0.760, mild 0.965 -> 0.975. Constants, not settings training chooses: choosing
+ * them needs the query path's readings of copies, which training does not make (as RERANK_BETA).
+ */
+
 /** How many of the nearest catalog items by backbone cosine give their kind. */
 export const KIND_NEIGHBOURS = 20;
 /** Softmax temperature over their backbone cosines (nearer neighbours count more). */
