@@ -140,7 +140,10 @@ const VARIANTS: Record<string, Variant> = {
       [50, 100].map((depth) => [`rr${beta}d${depth}`, { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw', rerank: { beta, depth } } as Variant]),
     ),
   ),
-  /** The query path since 9322d59: `rr2d100` for photos taken off a backdrop only (offBackdrop), studio shots in the refined order. */
+  /**
+   * The query path from 9322d59 to 1795eb0: `rr2d100` for photos taken off a backdrop only (offBackdrop), studio shots in the
+   * refined order. Since 704c07b the query path is `kp-k20-t0.02-w0.5-all` (the kind from the photo's backbone neighbours).
+   */
   main: MAIN,
   // Kind from the photo's backbone neighbours (issue 21): `main` searched with the kind probabilities mixed with the kinds of
   // the k nearest catalog items by backbone cosine (temperature t, weight w); `-all`: studio shots too.
