@@ -103,7 +103,7 @@ interface Variant {
    * Before the search, the query's kind probabilities mixed with the kinds of its `k` nearest catalog items by backbone
    * cosine (src/search/kindPrior.ts): softmax(cosine / temperature) shares, `weight` of the mix; `scope` as the vote's.
    */
-  readonly kindPrior?: { readonly k: number; readonly temperature: number; readonly weight: number; readonly scope: 'offBackdrop' | 'all' };
+  readonly kindPrior?: { readonly k: number; readonly temperature: number; readonly weight: number; readonly scope: 'offBackdrop' | 'all'; readonly from?: 'backbone' | 'sameProduct' };
 }
 const MAIN: Variant = { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw', rerank: { beta: 2, depth: 100, offBackdrop: true } };
 const VARIANTS: Record<string, Variant> = {
@@ -145,6 +145,10 @@ const VARIANTS: Record<string, Variant> = {
    * refined order. Since 704c07b the query path is `kp-k20-t0.02-w0.5-all` (the kind from the photo's backbone neighbours).
    */
   main: MAIN,
+  // The same, the neighbours taken in the same-product space (which has a graph on a large catalog; the backbone space does not).
+  ...Object.fromEntries(
+    [0.02, 0.05, 0.1].map((temperature) => [`sp-k20-t${temperature}-w0.5-all`, { ...MAIN, kindPrior: { k: 20, temperature, weight: 0.5, scope: 'all', from: 'sameProduct' } } as Variant]),
+  ),
   // Kind from the photo's backbone neighbours (issue 21): `main` searched with the kind probabilities mixed with the kinds of
   // the k nearest catalog items by backbone cosine (temperature t, weight w); `-all`: studio shots too.
   ...Object.fromEntries(
@@ -352,10 +356,12 @@ for (const s of SETS) {
       // The hits of one reading, searched as deep as the re-rank and the vote need, re-ranked where the variant does.
       const searched = new Map<string, SearchHit[]>();
       const hitsOf = async (name: string, f: PhotoFeatures, depth: number, rerank: Variant['rerank'] | null, prior: Variant['kindPrior'] | null) => {
-        const key = `${name}|${depth}|${rerank ? `rr${rerank.beta}d${rerank.depth}` : ''}|${prior ? `k${prior.k}t${prior.temperature}w${prior.weight}` : ''}`;
+        const key = `${name}|${depth}|${rerank ? `rr${rerank.beta}d${rerank.depth}` : ''}|${prior ? `${prior.from ?? 'backbone'}k${prior.k}t${prior.temperature}w${prior.weight}` : ''}`;
         if (!searched.has(key)) {
           const a = svc.refinement.analyse(f);
-          const vector = prior ? svc.refinement.withKindShares(a.searchVector, await svc.search.neighbourKinds(f.vector, prior.k, prior.temperature), prior.weight) : a.searchVector;
+          const from = prior?.from ?? 'backbone';
+          const near = from === 'backbone' ? f.vector : a.sameProductVector;
+          const vector = prior && near ? svc.refinement.withKindShares(a.searchVector, await svc.search.neighbourKinds(near, prior.k, prior.temperature, from), prior.weight) : a.searchVector;
           const res = await svc.search.nearest(vector, { k: depth, metric: 'cosine', sameProduct: a.sameProductVector });
           let hits = res.hits;
           if (rerank) {

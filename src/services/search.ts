@@ -86,10 +86,12 @@ export class SearchService implements VectorSearch {
   /**
    * The kinds (articleType) of the `k` catalog items nearest `backbone` (a photo's backbone reading) by backbone cosine, as
    * shares weighted by softmax(cosine / temperature) (src/search/kindPrior.ts); empty without a backbone space beside a
-   * refined one. The whole catalog votes: filters and stock say what to show, not what kind the photo shows.
+   * refined one. The whole catalog votes: filters and stock say what to show, not what kind the photo shows. With `from`
+   * 'sameProduct', `backbone` is the photo's same-product vector and its neighbours there vote (measured by bench/readings.ts,
+   * `sp-*` variants: that space has a graph on a large catalog, the backbone space does not).
    */
-  async neighbourKinds(backbone: Float32Array, k: number, temperature: number): Promise<Map<string, number>> {
-    const space = this.spaces.backbone;
+  async neighbourKinds(backbone: Float32Array, k: number, temperature: number, from: 'backbone' | 'sameProduct' = 'backbone'): Promise<Map<string, number>> {
+    const space = from === 'backbone' ? this.spaces.backbone : this.spaces.sameProduct;
     if (!space) return new Map();
     const near = (await space.search(backbone, { k, metric: 'cosine' })).filter((n) => this.catalog.has(n.id));
     return neighbourKindShares(near.map((n) => ({ kind: this.catalog.item(n.id).metadata.articleType, similarity: scoreOf(n.distance, 'cosine') })), temperature);
