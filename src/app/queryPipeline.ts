@@ -72,10 +72,11 @@ export class QueryPipeline {
         const isolated = isolatedOf(read.reading);
         const { k, metric } = this.s.search.options(options);
         const off = offBackdrop(read.reading.photo.isolation);
-        // The kind the photo is searched for: the network's guess mixed with the kinds of its nearest catalog items by
-        // backbone cosine (src/search/kindPrior.ts), for studio shots too; its time counts as search time.
+        // The kind the photo is searched for: the network's guess mixed with the kinds of its nearest catalog items in the
+        // same-product space (src/search/kindPrior.ts), for studio shots too; its time counts as search time.
         const t0 = performance.now();
-        const kinds = await this.s.search.neighbourKinds(read.reading.vector, KIND_NEIGHBOURS, KIND_TEMPERATURE);
+        const sp = read.analysis.sameProductVector;
+        const kinds = sp ? await this.s.search.neighbourKinds(sp, KIND_NEIGHBOURS, KIND_TEMPERATURE, 'sameProduct') : new Map<string, number>();
         const searchVector = this.s.refinement.withKindShares(read.analysis.searchVector, kinds, KIND_WEIGHT);
         const kindMs = performance.now() - t0;
         const res = await this.s.search.nearest(searchVector, {

@@ -79,11 +79,11 @@ test("a query vector's type part reads back as the network's probabilities and i
   assert.deepEqual([...b.subarray(2)], [...q.subarray(2)], 'the other parts are untouched');
 });
 
-test("a photo the network takes for the wrong kind is searched for its backbone neighbours' kind", async () => {
+test("a photo the network takes for the wrong kind is searched for its neighbours' kind (same-product space as shipped, or backbone)", async () => {
   const model = tinyModel();
   const refinement = new RefinementService(model);
   // Four items alike in everything the refined space holds but their labelled kind, so that the kind part alone orders them;
-  // their backbone vectors (searched apart) put the two of kind B nearest the photo.
+  // their same-product vectors (searched apart; the backbone space here holds the same rows) put the two of kind B nearest the photo.
   const ids = ['a1', 'a2', 'b1', 'b2'];
   const kinds = ['A', 'A', 'B', 'B'];
   const rng = mulberry32(7);
@@ -94,15 +94,16 @@ test("a photo the network takes for the wrong kind is searched for its backbone 
   const metadata = ids.map((id, i) => ({ id, articleType: kinds[i]! }));
   const space = (rows: number[][], dims: number) => new EmbeddedSpace(ids, metadata, new ExactIndex(Float32Array.from(rows.flat()), dims));
   const catalog = { hasOutOfStock: false, has: (id: string) => ids.includes(id), item: (id: string) => ({ metadata: metadata[ids.indexOf(id)]! }) } as unknown as CatalogService;
-  const search = new SearchService(catalog, { search: space(refined, model.dims), sameProduct: null, backbone: space(backbones, 6) }, { k: 2, metric: 'cosine', pinGap: null });
+  const search = new SearchService(catalog, { search: space(refined, model.dims), sameProduct: space(backbones, 6), backbone: space(backbones, 6) }, { k: 2, metric: 'cosine', pinGap: null });
   // The network: 70% A.
   const query = model.withTypeProbabilities(model.queryVector(backbone, colour), Float32Array.from([0.7, 0.3]));
   const photoBackbone = Float32Array.from([1, 0, 0, 0, 0, 0]);
 
   const plain = await search.nearest(query, { k: 2 });
   assert.deepEqual(plain.hits.map((h) => h.metadata.articleType), ['A', 'A']);
-  const shares = await search.neighbourKinds(photoBackbone, KIND_NEIGHBOURS, KIND_TEMPERATURE);
-  assert.ok(shares.get('B')! > 0.99, `the nearest by backbone are B: ${JSON.stringify([...shares])}`);
+  const shares = await search.neighbourKinds(photoBackbone, KIND_NEIGHBOURS, KIND_TEMPERATURE, 'sameProduct');
+  assert.ok(shares.get('B')! > 0.99, `the nearest are B: ${JSON.stringify([...shares])}`);
+  assert.deepEqual([...(await search.neighbourKinds(photoBackbone, KIND_NEIGHBOURS, KIND_TEMPERATURE))], [...shares], 'the backbone space alike');
   const mixed = await search.nearest(refinement.withKindShares(query, shares, KIND_WEIGHT), { k: 2 });
   assert.deepEqual(mixed.hits.map((h) => h.metadata.articleType), ['B', 'B']);
   // Without a refinement the vector is searched as it is.
