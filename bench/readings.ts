@@ -142,7 +142,7 @@ const VARIANTS: Record<string, Variant> = {
   ),
   /**
    * The query path from 9322d59 to 1795eb0: `rr2d100` for photos taken off a backdrop only (offBackdrop), studio shots in the
-   * refined order. Since 704c07b the query path is `kp-k20-t0.02-w0.5-all` (the kind from the photo's backbone neighbours).
+   * refined order. From 704c07b the query path was `kp-k20-t0.02-w0.5-all` (the kind from the photo's backbone neighbours), since 5aaf779 `sp-k20-t0.05-w0.5-all` (its neighbours in the same-product space).
    */
   main: MAIN,
   // The same, the neighbours taken in the same-product space (which has a graph on a large catalog; the backbone space does not).

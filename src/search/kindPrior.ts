@@ -1,7 +1,7 @@
 /**
  * The refined space ranks a photo's results by the network's predicted kind (articleType): the search vector's type part
  * holds its probabilities, and on a shopper's photo of a product the catalog does not list the top 5 are almost always
- * of the kind the network put first (docs/relevance.md, "Kind from the photo's backbone neighbours"). So P@5 on such
+ * of the kind the network put first (docs/relevance.md, "Kind from the photo's neighbours"). So P@5 on such
  * photos is about how often that guess is right, and the network, trained on catalog photos and copies of them, guesses
  * worse on a phone photo (0.62 of TUNE-style phone-like photos) than on a catalog photo (0.82). The catalog's own labels
  * are a second opinion the network does not hold: the kinds of the photo's nearest catalog items in the same-product
