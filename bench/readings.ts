@@ -12,14 +12,11 @@
  * photo, `crop` the as-is reading fitPhoto now gives. Variants `rr<beta>d<depth>` add the re-rank by backbone similarity
  * (src/search/backboneRerank.ts) to `shipped`'s readings; since it shipped (beta 2, depth 100) the query path is `rr2d100`,
  * and `shipped` is the query path without the re-rank (this bench searches without passing the backbone vector, as
- * readings-6000-rerank and the results before it did). Variant `live` is the query path as it is now: `shipped`'s readings
- * re-ranked off a backdrop only (src/search/backboneRerank.ts offBackdrop). A variant named `<variant>@<side>` makes its
- * readings with isolation's product found at that working side (0 = the decoded size; without it, QUERY_ISOLATION's, the
- * query path's): `--variants live@0,live@120` compares query-time working sides on the same catalog.
+ * readings-6000-rerank and the results before it did).
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/readings.ts --catalog 6000
  *       [--queries 300] [--items 200] [--work /tmp/fashion-generalise] [--families [--family-items 150]] [--one-held-out] [--variants shipped,before,...]
- *       [--sets phone,mild,queries] [--label NAME] [--pooling max] [--strict]
+ *       [--sets phone,mild,queries] [--splits tune,held-out] [--label NAME] [--pooling max] [--strict]
  *
  * Sets (same seeds and folders as bench/generalise.ts, so their photos are shared): clean held-back photos and their
  * phone-like copies (P@5), mild and hard (phone-like) copies of catalog items (own item first / in the top 5), each in
@@ -28,7 +25,7 @@
  * with that one family in its HELD-OUT style (what each held-out style costs alone and within a phone photo). Choose on TUNE; HELD-OUT says whether it holds.
  * Prints a table; saves it under `readings-<catalog>` in bench/results.json.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Services } from '../src/app/services.js';
 import { demoCatalog, REPO_ROOT, resolveConfig } from '../src/config.js';
@@ -41,7 +38,9 @@ import type { DecodedRgb } from '../src/imaging/rgb.js';
 import { COPY_SETS, drawRecipe, FAMILIES, type CopyRecipe, type CopySetName, type Family, type Split } from '../src/imaging/shopperPhoto/recipe.js';
 import { renderCopy } from '../src/imaging/shopperPhoto/render.js';
 import type { Metadata } from '../src/store/catalogStore.js';
-import { rerankByBackbone } from '../src/search/backboneRerank.js';
+import type { SearchHit } from '../src/search/types.js';
+import { offBackdrop, rerankByBackbone } from '../src/search/backboneRerank.js';
+import { voteByKind, type KindVoteOptions } from './kindVote.js';
 import { mulberry32 } from '../src/util/random.js';
 import { arg, photoSamples, saveResult, seedFrom, writePhotos } from './common.js';
 
@@ -59,9 +58,22 @@ const families = process.argv.includes('--families');
 const familyItems = Number(arg('family-items', arg('items', '200')));
 const setKinds = arg('sets', 'queries,mild,phone').split(',');
 const label = arg('label', '');
+/**
+ * Isolation as the query path does it (QUERY_ISOLATION: the product found at a working side); --working-side N tries another
+ * side (0 = the decoded size, as catalog photos and training copies are isolated). bench/readings.ts on branch querylat
+ * (afd3b8d) compared sides in one run (`<variant>@<side>`); this flag compares them one run each.
+ */
+const QUERY_TUNING: IsolateTuning = { ...QUERY_ISOLATION, workingSide: Number(arg('working-side', String(QUERY_ISOLATION.workingSide))) };
 /** --strict: P@5 counts only results of the query's kind and colour (strict P@5), not of its kind alone. */
 const strict = process.argv.includes('--strict');
 const log = (m: string) => process.stderr.write(`${m}\n`);
+/**
+ * --dump FILE: per photo of every set, for the first variant's chosen reading, its refined nearest 100 (no re-rank, the
+ * same-product pin first) with each one's refined similarity, backbone cosine and labels, and the network's articleType
+ * probabilities of every reading made (their 8 most likely classes): JSON lines, to study orderings of the candidates
+ * without embedding the photos again.
+ */
+const dumpFile = arg('dump', '');
 
 const { styles, catalogIds, queryIds, itemIds, tag } = photoSamples(demo, { catalog: catalogN, queries: queryN, items: itemN }, seed);
 /** The catalog bench/generalise.ts trained with this --pooling (its folders carry the pooling unless it is max). */
@@ -87,10 +99,19 @@ interface Variant {
    * The refined nearest `depth` items ordered again by refined similarity + beta x the chosen reading's backbone cosine to
    * each item's stored backbone vector (src/search/backboneRerank.ts), the same-product pin kept first.
    */
-  readonly rerank?: { readonly beta: number; readonly depth: number };
-  /** With `rerank`: only for a photo taken off a backdrop (isolation replaced one, or the balanced reading won), as the query path does. */
-  readonly offBackdrop?: boolean;
+  readonly rerank?: { readonly beta: number; readonly depth: number; readonly offBackdrop?: boolean };
+  /**
+   * After the re-rank, the neighbourhood vote on the kind (src/search/kindVote.ts) over the first `depth` hits; `scope`
+   * 'offBackdrop': for photos taken off a backdrop only (as the re-rank with `offBackdrop`), 'all': every photo.
+   */
+  readonly vote?: KindVoteOptions & { readonly scope: 'offBackdrop' | 'all' };
+  /**
+   * Before the search, the query's kind probabilities mixed with the kinds of its `k` nearest catalog items by backbone
+   * cosine (src/search/kindPrior.ts): softmax(cosine / temperature) shares, `weight` of the mix; `scope` as the vote's.
+   */
+  readonly kindPrior?: { readonly k: number; readonly temperature: number; readonly weight: number; readonly scope: 'offBackdrop' | 'all'; readonly from?: 'backbone' | 'sameProduct' };
 }
+const MAIN: Variant = { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw', rerank: { beta: 2, depth: 100, offBackdrop: true } };
 const VARIANTS: Record<string, Variant> = {
   shipped: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw' },
   before: { readings: ['iso', 'balanced', 'asIs'], combine: 'best' },
@@ -119,12 +140,53 @@ const VARIANTS: Record<string, Variant> = {
   msIsoWide: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'isoWide'], scale: 'raw' },
   msCropWide: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'cropWide'], scale: 'raw' },
   msCoarseFine: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop', 'isoCoarse', 'isoFine'], scale: 'raw' },
-  /** The query path as it is now (src/app/queryPipeline.ts): `shipped`'s readings, re-ranked (beta 2, depth 100) off a backdrop only. */
-  live: { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw', rerank: { beta: 2, depth: 100 }, offBackdrop: true },
   // Re-ranking by backbone similarity (issue 21): the shipped readings, the refined top `depth` ordered again.
   ...Object.fromEntries(
     [0.1, 0.25, 0.5, 1, 2, 4].flatMap((beta) =>
       [50, 100].map((depth) => [`rr${beta}d${depth}`, { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw', rerank: { beta, depth } } as Variant]),
+    ),
+  ),
+  /**
+   * The query path from 9322d59 to 1795eb0: `rr2d100` for photos taken off a backdrop only (offBackdrop), studio shots in the
+   * refined order. From 704c07b the query path was `kp-k20-t0.02-w0.5-all` (the kind from the photo's backbone neighbours), since 5aaf779 `sp-k20-t0.05-w0.5-all` (its neighbours in the same-product space).
+   */
+  main: MAIN,
+  // The same, the neighbours taken in the same-product space (which has a graph on a large catalog; the backbone space does not).
+  ...Object.fromEntries(
+    [0.02, 0.05, 0.1].map((temperature) => [`sp-k20-t${temperature}-w0.5-all`, { ...MAIN, kindPrior: { k: 20, temperature, weight: 0.5, scope: 'all', from: 'sameProduct' } } as Variant]),
+  ),
+  // Kind from the photo's backbone neighbours (issue 21): `main` searched with the kind probabilities mixed with the kinds of
+  // the k nearest catalog items by backbone cosine (temperature t, weight w); `-all`: studio shots too.
+  ...Object.fromEntries(
+    [10, 20, 50].flatMap((k) =>
+      [0.01, 0.02, 0.05].flatMap((temperature) =>
+        [0.35, 0.5, 0.65].flatMap((weight) =>
+          (['offBackdrop', 'all'] as const).map((scope) => [
+            `kp-k${k}-t${temperature}-w${weight}${scope === 'all' ? '-all' : ''}`,
+            { ...MAIN, kindPrior: { k, temperature, weight, scope } } as Variant,
+          ]),
+        ),
+      ),
+    ),
+  ),
+  // The neighbourhood vote on the kind (issue 21): `main`, then the first n hits vote for their kind, weighted by softmax of
+  // their refined similarity at temperature t (0: equal votes); `vt` by articleType, `vc` by articleType and baseColour;
+  // `g`: every voted kind by its weight, `w`: the winning kind first; `-all`: studio shots too, else off a backdrop only;
+  // `-s<share>`: only when the winning kind holds that share of the vote.
+  ...Object.fromEntries(
+    (['type', 'typeColour'] as const).flatMap((by) =>
+      (['groups', 'winner'] as const).flatMap((mode) =>
+        [10, 20, 50].flatMap((depth) =>
+          [0, 0.02, 0.05, 0.1].flatMap((temperature) =>
+            (['offBackdrop', 'all'] as const).flatMap((scope) =>
+              [0, 0.5].map((minShare) => [
+                `${by === 'type' ? 'vt' : 'vc'}-${mode[0]}-n${depth}-t${temperature}${scope === 'all' ? '-all' : ''}${minShare ? `-s${minShare}` : ''}`,
+                { ...MAIN, vote: { depth, temperature, by, mode, scope, minShare } } as Variant,
+              ]),
+            ),
+          ),
+        ),
+      ),
     ),
   ),
 };
@@ -136,24 +198,8 @@ const VARIANTS: Record<string, Variant> = {
  */
 const MULTI_SCALE = { fine: 120, coarse: 56, wideMargin: 0.2, cropContext: 0.15 };
 const variantNames = arg('variants', Object.keys(VARIANTS).join(',')).split(',');
-/**
- * A variant's name may end in `@<side>`: its readings are made with isolation's product found at that working side
- * (ISOLATE_TUNING.workingSide; 0 = the decoded size); without it, at the query path's (QUERY_ISOLATION).
- */
-const specOf = (v: string): { spec: Variant; side: number } => {
-  const [name, side] = v.split('@');
-  const spec = VARIANTS[name!];
-  if (!spec || (side !== undefined && !/^\d+$/.test(side))) throw new Error(`--variants: one of ${Object.keys(VARIANTS).join(', ')}, each optionally with @<working side>`);
-  return { spec, side: side === undefined ? QUERY_ISOLATION.workingSide : Number(side) };
-};
-/** The readings needed at each working side. */
-const neededAt = new Map<number, Set<ReadingName>>();
-for (const v of variantNames) {
-  const { spec, side } = specOf(v);
-  const set = neededAt.get(side) ?? new Set<ReadingName>();
-  for (const r of [...spec.readings, ...(spec.mean ?? [])]) set.add(r);
-  neededAt.set(side, set);
-}
+for (const v of variantNames) if (!VARIANTS[v]) throw new Error(`--variants: one of ${Object.keys(VARIANTS).join(', ')}`);
+const needed = new Set<ReadingName>(variantNames.flatMap((v) => [...VARIANTS[v]!.readings, ...(VARIANTS[v]!.mean ?? [])]));
 
 interface PhotoSet {
   readonly name: string;
@@ -183,13 +229,16 @@ const oneHeldOut = (family: Family): PhotoSet => ({
   recipe: (id) => ({ ...recipeOf('phone', 'tune')(id), [family]: recipeOf('phone', 'held-out')(id)[family] }),
 });
 
-const SETS: PhotoSet[] = [
+/** --splits tune: leave out the HELD-OUT sets (clean photos have no style and always run), to choose without seeing them. */
+const splits = arg('splits', 'tune,held-out').split(',');
+const ALL_SETS: PhotoSet[] = [
   ...(setKinds.includes('queries') ? [{ name: 'queries-clean', kind: 'queries', figure: 'p5', ids: queryIds, recipe: null } as PhotoSet, shopperSet('phone', 'tune', 'queries', 'p5'), shopperSet('phone', 'held-out', 'queries', 'p5')] : []),
   ...(setKinds.includes('mild') ? [shopperSet('mild', 'tune', 'items', 'first'), shopperSet('mild', 'held-out', 'items', 'first')] : []),
   ...(setKinds.includes('phone') ? [shopperSet('phone', 'tune', 'items', 'top5'), shopperSet('phone', 'held-out', 'items', 'top5')] : []),
   ...(families ? FAMILIES.flatMap((f) => [shopperSet(f, 'tune', 'items', 'top5'), shopperSet(f, 'held-out', 'items', 'top5')].map((s) => ({ ...s, ids: s.ids.slice(0, familyItems) }))) : []),
   ...(process.argv.includes('--one-held-out') ? FAMILIES.map(oneHeldOut) : []),
 ];
+const SETS = ALL_SETS.filter((s) => splits.includes(s.name.includes('held-out') || s.name.includes('-but-') ? 'held-out' : 'tune'));
 
 /** The set's photos in <work>/sets/ (the folder bench/generalise.ts uses for the same set), made once. */
 function materialise(s: PhotoSet): Promise<string> {
@@ -206,19 +255,18 @@ const svc = await Services.open(resolveConfig({ dataDir: data, isolate: 'on', th
 const embedder = await svc.embedding.load();
 const background = embedder.identity.preprocess.background;
 
-/** Every needed reading of one photo at a working side (null where the photo has none, as fitPhoto gives none). */
-function readingsOf(img: DecodedRgb, side: number, needed: ReadonlySet<ReadingName>): { readings: Partial<Record<ReadingName, DecodedRgb | null>>; replaced: boolean } {
-  const tuning: IsolateTuning = { ...QUERY_ISOLATION, workingSide: side };
-  const iso = isolateProduct(img, tuning);
+/** Every needed reading of one photo (null where the photo has none, as fitPhoto gives none). */
+function readingsOf(img: DecodedRgb): { images: Partial<Record<ReadingName, DecodedRgb | null>>; method: ReturnType<typeof isolateProduct>['method'] } {
+  const iso = isolateProduct(img, QUERY_TUNING);
   const out: Partial<Record<ReadingName, DecodedRgb | null>> = { iso: iso.image };
-  if (needed.has('balanced')) out.balanced = balancedReading(img, iso, tuning)?.image ?? null;
+  if (needed.has('balanced')) out.balanced = balancedReading(img, iso, QUERY_TUNING)?.image ?? null;
   const replaced = iso.method === 'replaced';
   if (needed.has('asIs')) out.asIs = replaced ? img : null;
   if (needed.has('crop')) out.crop = replaced ? cropAsIs(img, iso.box) : null;
   if (needed.has('sharp')) out.sharp = iso.method === 'studio' ? null : sharpened(iso.image);
   if (needed.has('grey')) out.grey = iso.method === 'studio' ? null : shadesOfGrey(iso.image);
   if (needed.has('flip')) out.flip = flipped(iso.image);
-  const again = (other: Partial<IsolateTuning>) => (replaced ? isolateProduct(img, { ...tuning, ...other }).image : null);
+  const again = (tuning: Partial<IsolateTuning>) => (replaced ? isolateProduct(img, { ...QUERY_TUNING, ...tuning }).image : null);
   if (needed.has('isoFine')) out.isoFine = again({ canonicalSide: MULTI_SCALE.fine });
   if (needed.has('isoCoarse')) out.isoCoarse = again({ canonicalSide: MULTI_SCALE.coarse });
   if (needed.has('isoWide')) out.isoWide = again({ margin: MULTI_SCALE.wideMargin });
@@ -226,7 +274,7 @@ function readingsOf(img: DecodedRgb, side: number, needed: ReadonlySet<ReadingNa
     const b = iso.box, grow = Math.round(Math.max(b.width, b.height) * MULTI_SCALE.cropContext);
     out.cropWide = replaced ? cropAsIs(img, { left: b.left - grow, top: b.top - grow, width: b.width + 2 * grow, height: b.height + 2 * grow }) : null;
   }
-  return { readings: out, replaced };
+  return { images: out, method: iso.method };
 }
 
 const mean = (fs: readonly PhotoFeatures[], scale: 'unit' | 'raw'): PhotoFeatures => {
@@ -249,27 +297,50 @@ interface Row {
   [variant: string]: number | string;
 }
 const rows: Row[] = [];
+if (dumpFile) writeFileSync(dumpFile, '');
+/** The network's articleType probabilities of a reading (its 8 most likely classes), read off the search vector's type part. */
+async function typeProbabilities(f: PhotoFeatures): Promise<Array<[string, number]>> {
+  const model = svc.refinement.model!;
+  const classes = model.header.heads.find((h) => h.field === 'articleType')!.classes;
+  // The type part is the probabilities scaled to length `fusion.type`: their sum brings them back.
+  const part = (await svc.refinement.analyse(f)).searchVector.subarray(0, classes.length);
+  let sum = 0;
+  for (const x of part) sum += x;
+  return classes.map((c, j) => [c, part[j]! / (sum || 1)] as [string, number]).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([c, x]) => [c, Math.round(x * 1e4) / 1e4]);
+}
+async function dump(s: PhotoSet, id: string, meta: Metadata, pick: { name: string; f: PhotoFeatures }, have: Map<ReadingName, PhotoFeatures>, method: string): Promise<void> {
+  const a = await svc.refinement.analyse(pick.f);
+  const hits = (await svc.search.nearest(a.searchVector, { k: 100, metric: 'cosine', sameProduct: a.sameProductVector })).hits;
+  const bb = new Map((await svc.spaces.backbone.distances(pick.f.vector, hits.map((h) => h.id), 'cosine')).map((d) => [d.id, 1 - d.distance]));
+  const readings = Object.fromEntries(await Promise.all([[pick.name, pick.f] as const, ...have].map(async ([n, f]) => [n, await typeProbabilities(f)])));
+  // Two other opinions on the kind: the nearest 50 of the whole catalog by backbone cosine, and by the refined vector
+  // without its predicted-kind part (the network's hidden layer, colour, gender and same-product parts decide).
+  const labelled = (ns: ReadonlyArray<{ id: string; distance: number }>) => ns.map((n) => [svc.catalog.item(n.id).metadata.articleType, Math.round((1 - n.distance) * 1e6) / 1e6]);
+  const backboneNearest = labelled(await svc.spaces.backbone.search(pick.f.vector, { k: 50, metric: 'cosine' }));
+  const noKind = new Float32Array(a.searchVector);
+  noKind.fill(0, 0, svc.refinement.model!.partSizes[0]);
+  const noKindNearest = labelled(await svc.spaces.search.search(noKind, { k: 50, metric: 'cosine' }));
+  const row = {
+    set: s.name, id, type: meta.articleType, colour: meta.baseColour, pick: pick.name, method, readings, backboneNearest, noKindNearest,
+    hits: hits.map((h) => [h.id, h.metadata.articleType, h.metadata.baseColour, h.score, Math.round((bb.get(h.id) ?? NaN) * 1e6) / 1e6, h.lookAlike ? 1 : 0]),
+  };
+  appendFileSync(dumpFile, `${JSON.stringify(row)}\n`);
+}
 const started = performance.now();
 for (const s of SETS) {
   const t0 = performance.now();
   const dir = await materialise(s);
   const totals = Object.fromEntries(variantNames.map((v) => [v, 0]));
+  const strictTotals = Object.fromEntries(variantNames.map((v) => [v, 0]));
   const chosen = Object.fromEntries(variantNames.map((v) => [v, {} as Record<string, number>]));
   for (let i = 0; i < s.ids.length; i += 16) {
     const ids = s.ids.slice(i, i + 16);
     const imgs = await Promise.all(ids.map((id) => decodeRgb(readFileSync(join(dir, `${id}.jpg`)), { background, maxSide: DECODE_MAX_SIDE })));
-    // Each reading is keyed `<reading>@<working side>`.
-    const flat: Array<{ p: number; name: string; img: DecodedRgb }> = [];
-    const replacedAt = imgs.map(() => new Set<number>());
-    imgs.forEach((img, p) => {
-      for (const [side, needed] of neededAt) {
-        const r = readingsOf(img, side, needed);
-        if (r.replaced) replacedAt[p]!.add(side);
-        (Object.entries(r.readings) as Array<[ReadingName, DecodedRgb | null]>).forEach(([name, r]) => r && flat.push({ p, name: `${name}@${side}`, img: r }));
-      }
-    });
+    const per = imgs.map(readingsOf);
+    const flat: Array<{ p: number; name: ReadingName; img: DecodedRgb }> = [];
+    per.forEach((r, p) => (Object.entries(r.images) as Array<[ReadingName, DecodedRgb | null]>).forEach(([name, img]) => img && flat.push({ p, name, img })));
     const features = await embedProducts(embedder, flat.map((f) => f.img));
-    const byPhoto = imgs.map(() => new Map<string, PhotoFeatures>());
+    const byPhoto = per.map(() => new Map<ReadingName, PhotoFeatures>());
     flat.forEach((f, k) => byPhoto[f.p]!.set(f.name, features[k]!));
     for (let p = 0; p < ids.length; p++) {
       const id = ids[p]!;
@@ -288,36 +359,55 @@ for (const s of SETS) {
         }
         return sims.get(name)!;
       };
-      const figure = async (name: string, f: PhotoFeatures, rerank?: Variant['rerank']) => {
-        const key = rerank ? `${name}|rr${rerank.beta}d${rerank.depth}` : name;
-        if (!figures.has(key)) {
+      // The hits of one reading, searched as deep as the re-rank and the vote need, re-ranked where the variant does.
+      const searched = new Map<string, SearchHit[]>();
+      const hitsOf = async (name: string, f: PhotoFeatures, depth: number, rerank: Variant['rerank'] | null, prior: Variant['kindPrior'] | null) => {
+        const key = `${name}|${depth}|${rerank ? `rr${rerank.beta}d${rerank.depth}` : ''}|${prior ? `${prior.from ?? 'backbone'}k${prior.k}t${prior.temperature}w${prior.weight}` : ''}`;
+        if (!searched.has(key)) {
           const a = await svc.refinement.analyse(f);
-          const res = await svc.search.nearest(a.searchVector, { k: rerank?.depth ?? 10, metric: 'cosine', sameProduct: a.sameProductVector });
+          const from = prior?.from ?? 'backbone';
+          const near = from === 'backbone' ? f.vector : a.sameProductVector;
+          const vector = prior && near ? svc.refinement.withKindShares(a.searchVector, await svc.search.neighbourKinds(near, prior.k, prior.temperature, from), prior.weight) : a.searchVector;
+          const res = await svc.search.nearest(vector, { k: depth, metric: 'cosine', sameProduct: a.sameProductVector });
           let hits = res.hits;
           if (rerank) {
             const bb = await svc.spaces.backbone.distances(f.vector, hits.map((h) => h.id), 'cosine');
             const sim = new Map(bb.map((d) => [d.id, 1 - d.distance]));
             hits = rerankByBackbone(hits, hits.map((h) => sim.get(h.id) ?? null), rerank.beta);
           }
-          hits = hits.slice(0, 10);
-          const rank = hits.findIndex((h) => h.id === id);
-          figures.set(key, s.figure === 'p5' ? precisionAtK(meta, hits.map((h) => h.metadata), 5)[strict ? 'strict' : 'type'] : s.figure === 'first' ? Number(rank === 0) : Number(rank >= 0 && rank < 5));
+          searched.set(key, hits);
         }
-        return figures.get(key)!;
+        return searched.get(key)!;
+      };
+      /** The variant's figure for the chosen reading: [the set's figure, strict P@5 (p5 sets; else the same)]. */
+      const figure = async (name: string, f: PhotoFeatures, spec: Variant, off: boolean): Promise<[number, number]> => {
+        const rerank = spec.rerank && (!spec.rerank.offBackdrop || off) ? spec.rerank : null;
+        const vote = spec.vote && (spec.vote.scope === 'all' || off) ? spec.vote : null;
+        const depth = Math.max(10, rerank?.depth ?? 0, vote?.depth ?? 0);
+        const prior = spec.kindPrior && (spec.kindPrior.scope === 'all' || off) ? spec.kindPrior : null;
+        let hits = await hitsOf(name, f, depth, rerank, prior);
+        if (vote) hits = voteByKind(hits, vote);
+        hits = hits.slice(0, 10);
+        const rank = hits.findIndex((h) => h.id === id);
+        if (s.figure === 'p5') {
+          const p = precisionAtK(meta, hits.map((h) => h.metadata), 5);
+          return [p[strict ? 'strict' : 'type'], p.strict];
+        }
+        const x = s.figure === 'first' ? Number(rank === 0) : Number(rank >= 0 && rank < 5);
+        return [x, x];
       };
       for (const v of variantNames) {
-        const { spec, side } = specOf(v);
-        const at = (n: ReadingName) => `${n}@${side}`;
+        const spec = VARIANTS[v]!;
         const cands: Array<{ name: string; f: PhotoFeatures }> = [];
         if (spec.combine === 'mean') {
-          const names = spec.mean!.filter((n) => have.has(at(n))).map(at);
+          const names = spec.mean!.filter((n) => have.has(n));
           const parts = names.map((n) => have.get(n)!);
           const scale = spec.scale ?? 'unit';
           // One part alone is averaged too (a 'unit' average of one is that vector made shorter), except where it is the reading as it is.
           const single = names.length === 1 && (spec.mean!.length > 1 || scale === 'raw');
           cands.push({ name: single ? names[0]! : `${scale}-mean(${names.join('+')})`, f: single ? parts[0]! : mean(parts, scale) });
         }
-        for (const n of spec.readings) if (have.has(at(n))) cands.push({ name: at(n), f: have.get(at(n))! });
+        for (const n of spec.readings) if (have.has(n)) cands.push({ name: n, f: have.get(n)! });
         // As chooseReading: the first reading with the highest similarity (the first alone without a same-product space).
         let pick = cands[0]!;
         if (cands.length > 1 && space) {
@@ -328,14 +418,24 @@ for (const s of SETS) {
           }
         }
         chosen[v]![pick.name] = (chosen[v]![pick.name] ?? 0) + 1;
-        const rerank = spec.offBackdrop && !(replacedAt[p]!.has(side) || pick.name.startsWith('balanced@')) ? undefined : spec.rerank;
-        totals[v]! += await figure(pick.name, pick.f, rerank);
+        if (dumpFile && v === variantNames[0]) await dump(s, id, meta, pick, have, per[p]!.method);
+        // As the query path's offBackdrop: isolation replaced the backdrop (the averaged reading's), or the balanced reading won.
+        const off = offBackdrop(pick.name === 'balanced' ? 'balanced' : per[p]!.method);
+        const [x, xs] = await figure(pick.name, pick.f, spec, off);
+        totals[v]! += x;
+        strictTotals[v]! += xs;
       }
     }
   }
   const row: Row = { set: s.name, figure: s.figure };
   for (const v of variantNames) row[v] = Math.round((totals[v]! / s.ids.length) * 1000) / 1000;
   rows.push(row);
+  // Strict P@5 beside P@5 on every query set (kind and colour), from the same searches.
+  if (s.figure === 'p5' && !strict) {
+    const strictRow: Row = { set: `${s.name} (strict)`, figure: s.figure };
+    for (const v of variantNames) strictRow[v] = Math.round((strictTotals[v]! / s.ids.length) * 1000) / 1000;
+    rows.push(strictRow);
+  }
   log(`${JSON.stringify(row)} (${((performance.now() - t0) / 1000).toFixed(0)} s) chosen: ${JSON.stringify(chosen)}`);
 }
 await svc.close();
@@ -348,8 +448,8 @@ saveResult(key, {
   queries: queryIds.length,
   items: itemIds.length,
   seed,
-  variants: Object.fromEntries(variantNames.map((v) => [v, specOf(v)])),
+  variants: Object.fromEntries(variantNames.map((v) => [v, VARIANTS[v]])),
   rows,
   seconds: Math.round((performance.now() - started) / 1000),
-  command: `node --import tsx bench/readings.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN}${families ? ` --families --family-items ${familyItems}` : ''}${process.argv.includes('--one-held-out') ? ' --one-held-out' : ''} --sets ${setKinds.join(',')}${strict ? ' --strict' : ''} --variants ${variantNames.join(',')}`,
+  command: `node --import tsx bench/readings.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN}${families ? ` --families --family-items ${familyItems}` : ''}${process.argv.includes('--one-held-out') ? ' --one-held-out' : ''} --sets ${setKinds.join(',')}${splits.length < 2 ? ` --splits ${splits.join(',')}` : ''}${strict ? ' --strict' : ''} --variants ${variantNames.join(',')}`,
 });

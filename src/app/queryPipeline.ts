@@ -9,6 +9,7 @@ import type { ItemOrPhoto, PhotoSource, Query } from '../query/query.js';
 import type { MatchResult } from '../search/match.js';
 import { isOutOfStock } from '../search/availability.js';
 import { offBackdrop } from '../search/backboneRerank.js';
+import { KIND_NEIGHBOURS, KIND_TEMPERATURE, KIND_WEIGHT } from '../search/kindPrior.js';
 import { outfitForItem, outfitForVector, type OutfitResult } from '../search/outfit.js';
 import type { IsolatedView, MatchOptions, SearchResult } from '../search/types.js';
 import type { Prediction } from '../refine/refineModel.js';
@@ -70,18 +71,26 @@ export class QueryPipeline {
         // The product shown beside the results is encoded (libvips, off this thread) while the search runs.
         const isolated = isolatedOf(read.reading);
         const { k, metric } = this.s.search.options(options);
-        const res = await this.s.search.nearest(read.analysis.searchVector, {
+        const off = offBackdrop(read.reading.photo.isolation);
+        // The kind the photo is searched for: the network's guess mixed with the kinds of its nearest catalog items in the
+        // same-product space (src/search/kindPrior.ts), for studio shots too; its time counts as search time.
+        const t0 = performance.now();
+        const sp = read.analysis.sameProductVector;
+        const kinds = sp ? await this.s.search.neighbourKinds(sp, KIND_NEIGHBOURS, KIND_TEMPERATURE, 'sameProduct') : new Map<string, number>();
+        const searchVector = this.s.refinement.withKindShares(read.analysis.searchVector, kinds, KIND_WEIGHT);
+        const kindMs = performance.now() - t0;
+        const res = await this.s.search.nearest(searchVector, {
           k,
           metric,
           filter: { ...(query.filters ? { metadata: query.filters } : {}) },
           sameProduct: read.analysis.sameProductVector,
           // The refined candidates ordered again by how alike the photo's backbone reading is (src/search/backboneRerank.ts),
           // for a photo taken off a backdrop only (offBackdrop).
-          ...(offBackdrop(read.reading.photo.isolation) ? { backbone: read.reading.vector } : {}),
+          ...(off ? { backbone: read.reading.vector } : {}),
           ...(query.includeOutOfStock ? { includeOutOfStock: true } : {}),
         });
         const predicted = read.analysis.predicted ?? (await this.vote(read.reading.vector));
-        return { ...res, timings: { ...timingsOf(read.query), searchMs: res.timings.searchMs }, predicted, handle: read.handle, ...isolated };
+        return { ...res, timings: { ...timingsOf(read.query), searchMs: res.timings.searchMs + kindMs }, predicted, handle: read.handle, ...isolated };
       }
       case 'item':
         return this.s.search.similar(query.id, options);

@@ -138,6 +138,31 @@ export class RefineModel {
     return { vector: this.fuse(hidden, probs, 0, colour, this.instanceOf(backbone, colour), null), predicted: this.predictions(probs, 0) };
   }
 
+  /** The articleType classes, in the order of the search vector's type part (empty without that head). */
+  get typeClasses(): readonly string[] {
+    return this.header.heads.find((h) => h.field === 'articleType')?.classes ?? [];
+  }
+
+  /** The articleType probabilities a query's search vector holds (its type part, scaled back to sum 1). */
+  typeProbabilities(vector: Float32Array): Float32Array {
+    const part = new Float32Array(vector.subarray(0, this.sizes[0]));
+    let sum = 0;
+    for (const x of part) sum += x;
+    for (let j = 0; j < part.length; j++) part[j] = part[j]! / (sum || 1);
+    return part;
+  }
+
+  /** A query's search vector with its type part made from `probs` (over typeClasses), as fuse() makes it; a new array. */
+  withTypeProbabilities(vector: Float32Array, probs: Float32Array): Float32Array {
+    const out = new Float32Array(vector);
+    const c = this.sizes[0]!;
+    let s = 0;
+    for (let j = 0; j < c; j++) s += probs[j]! * probs[j]!;
+    const scale = this.header.fusion.type / (Math.sqrt(s) || 1);
+    for (let j = 0; j < c; j++) out[j] = probs[j]! * scale;
+    return out;
+  }
+
   /** Predicted articleType, baseColour and gender with their probabilities (auto-categorisation). */
   categorize(backbone: Float32Array, colour: Float32Array): Record<string, Prediction> {
     const { probs } = mlpForwardOne(this.weights, this.input(backbone, colour));

@@ -1,6 +1,7 @@
 import type { InstancePart } from '../refine/instanceProjection.js';
 import type { Prediction, RefineModel } from '../refine/refineModel.js';
 import type { SharedGemm } from '../linalg/sharedGemm.js';
+import { mixKinds } from '../search/kindPrior.js';
 
 /** A photo's features as the backbone gives them: what the refinement reads. */
 export interface Features {
@@ -50,6 +51,16 @@ export class RefinementService {
   /** The same-product vectors of a photo's readings alone (the projection, without the network): how readings are compared. */
   sameProductVectors(readings: readonly Features[]): Array<Float32Array | null> {
     return readings.map((r) => this.model?.sameProductVector(r.vector, r.colour) ?? null);
+  }
+
+  /**
+   * A query's search vector with its kind probabilities mixed with kind shares from elsewhere (src/search/kindPrior.ts
+   * mixKinds); the vector as it is without a refinement that predicts articleType.
+   */
+  withKindShares(searchVector: Float32Array, shares: ReadonlyMap<string, number>, weight: number): Float32Array {
+    const m = this.model;
+    if (!m || m.typeClasses.length === 0 || shares.size === 0) return searchVector;
+    return m.withTypeProbabilities(searchVector, mixKinds(m.typeProbabilities(searchVector), m.typeClasses, shares, weight));
   }
 
   /** A catalog photo's vector as if it were a query (predictions, not its labels): what leave-one-out evaluation searches with. */

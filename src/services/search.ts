@@ -3,6 +3,7 @@ import type { Metric } from '../index/metric.js';
 import { scoreOf, type IdDistance, type VectorFilter, type VectorSpace } from '../index/vectorIndex.js';
 import { MAX_K } from '../query/query.js';
 import { RERANK_BETA, RERANK_DEPTH, rerankByBackbone } from '../search/backboneRerank.js';
+import { neighbourKindShares } from '../search/kindPrior.js';
 import { putFirst, sameProductPin } from '../search/sameProduct.js';
 import type { SearchHit, SearchOptions, SearchResult, VectorSearch } from '../search/types.js';
 import type { CatalogService } from './catalog.js';
@@ -80,6 +81,20 @@ export class SearchService implements VectorSearch {
     }
     const searchMs = performance.now() - t0;
     return { hits: hits.slice(0, k), metric, k, timings: { searchMs } };
+  }
+
+  /**
+   * The kinds (articleType) of the `k` catalog items nearest `backbone` (a photo's backbone reading) by backbone cosine, as
+   * shares weighted by softmax(cosine / temperature) (src/search/kindPrior.ts); empty without a backbone space beside a
+   * refined one. The whole catalog votes: filters and stock say what to show, not what kind the photo shows. With `from`
+   * 'sameProduct', `backbone` is the photo's same-product vector and its neighbours there vote (measured by bench/readings.ts,
+   * `sp-*` variants: that space has a graph on a large catalog, the backbone space does not).
+   */
+  async neighbourKinds(backbone: Float32Array, k: number, temperature: number, from: 'backbone' | 'sameProduct' = 'backbone'): Promise<Map<string, number>> {
+    const space = from === 'backbone' ? this.spaces.backbone : this.spaces.sameProduct;
+    if (!space) return new Map();
+    const near = (await space.search(backbone, { k, metric: 'cosine' })).filter((n) => this.catalog.has(n.id));
+    return neighbourKindShares(near.map((n) => ({ kind: this.catalog.item(n.id).metadata.articleType, similarity: scoreOf(n.distance, 'cosine') })), temperature);
   }
 
   /** More like this: the item's nearest neighbours, without the item itself. */
