@@ -219,7 +219,7 @@ test('working-size maps: a working box covers the photo pixels it was averaged f
   assert.deepEqual(alphaTap(5, 240, 120), [2, 3, 0.25]);
 });
 
-test('query photos are isolated at the query working side, training copies and catalog photos at the decoded size', async () => {
+test('query photos are isolated with QUERY_ISOLATION, training copies and catalog photos at the decoded size', async () => {
   // A phone-sized photo (320x240, above every working side): the two isolations differ on it.
   const small = photo([90, 110, 140], [240, 200, 30], 9);
   const big = rgbImage(W * 2, H * 2, (x, y) => pixel(small, x >> 1, y >> 1) as unknown as Rgb);
@@ -228,8 +228,12 @@ test('query photos are isolated at the query working side, training copies and c
   const decoded = await decodeRgb(png, { maxSide: DECODE_MAX_SIDE });
   const atDecoded = isolateProduct(decoded, { ...ISOLATE_TUNING, workingSide: 0 });
   const atWorking = isolateProduct(decoded, QUERY_ISOLATION);
-  assert.ok(QUERY_ISOLATION.workingSide > 0 && QUERY_ISOLATION.workingSide < Math.max(big.width, big.height));
-  assert.notDeepEqual(atWorking.image, atDecoded.image, 'the working side changes this photo (else this test could not tell them apart)');
+  // The query's working side ships at 0 (the decoded size: see QUERY_ISOLATION's comment); where a side is set, it must
+  // be below this photo's so that the two isolations differ on it and the test can tell them apart.
+  if (QUERY_ISOLATION.workingSide > 0) {
+    assert.ok(QUERY_ISOLATION.workingSide < Math.max(big.width, big.height));
+    assert.notDeepEqual(atWorking.image, atDecoded.image, 'the working side changes this photo (else this test could not tell them apart)');
+  } else assert.deepEqual(QUERY_ISOLATION, ISOLATE_TUNING);
   // The query path (src/embedding/vectorize.ts prepareReadings, what QueryBatcher runs), with and without other readings.
   const embedder = { identity: { preprocess: p } } as unknown as Embedder;
   for (const readings of ['both', 'one'] as const) {
