@@ -161,6 +161,8 @@ const QUERY_PROFILE = [
   '**Update at the merge (6ab55e8+):** the working side ships at 0 again. With the kind prior (docs/relevance.md) in the query path, 120 was within',
   'noise on TUNE styles but lost on HELD-OUT (phone-like P@5 0.684 -> 0.662, hard 0.735 -> 0.700), so the table above is the decoded-size',
   'query path with the kind prior: phone-like p50 51.7 / p95 106.5 ms, search 5.6 / 9.2 (the prior\'s same-product neighbours, ~+2 ms).',
+  'Catalog photos on a quiet machine at 06ab814 (`bench/query.ts --data <copy of /work/cat/full> --n 300`, three runs back to back, the',
+  'table shows the last): p50 / p95 16.21 / 20.73, 16.64 / 21.05, 14.89 / 19.45 ms (median p95 20.73; last stop 16.18 / 20.84).',
   'The figures below are the working side\'s, measured by the helper (still available: `QUERY_ISOLATION.workingSide`).',
   '',
   'Query photos alone were isolated at a working side of 120 (`QUERY_ISOLATION`, src/embedding/vectorize.ts prepareReadings);',
