@@ -9,6 +9,7 @@ import { instanceVector, instanceVectors, learnInstanceProjection, MIN_INSTANCE_
 import { RefineModel } from '../../src/refine/refineModel.js';
 import { putFirst, sameProductPin } from '../../src/search/sameProduct.js';
 import { mulberry32 } from '../../src/util/random.js';
+import { tinyRefinement } from './toys.js';
 
 const BD = 48;
 
@@ -81,24 +82,9 @@ test('the instance projection learned from photo/copy pairs finds the very item 
   await expect(() => learnInstanceProjection(gemm, items, [0, 1], copies, [{ copy: 0, item: 0 }], BD));
 
   // Stored with the refinement: the same search vector after a save and a load.
-  const heads = [{ field: 'articleType', weight: 1, classes: ['A', 'B'] }];
-  const inDims = BD + COLOUR_DIMS;
-  const rng = mulberry32(9);
-  const weights = { inDims, hidden: 4, heads, w1: Float32Array.from({ length: inDims * 4 }, () => rng() - 0.5), b1: new Float32Array(4), w2: Float32Array.from({ length: 8 }, () => rng() - 0.5), b2: new Float32Array(2) };
-  const header = {
-    version: 1 as const,
-    backboneKey: 'test',
-    colourVersion: RefineModel.colourVersion(),
-    backboneDims: BD,
-    mean: new Array<number>(inDims).fill(0),
-    std: new Array<number>(inDims).fill(1),
-    hidden: 4,
-    heads,
-    fusion: { type: 1, colour: 0.6, histogram: 0.4, hidden: 0.7, gender: 0.3, instance: 2 },
-    trainedAt: 'now',
-    report: {},
-    instance: { colourWeight: p.colourWeight, dims: p.dims, pairs: trainRows.length },
-  };
+  const tiny = tinyRefinement(BD, 9, { instance: 2 });
+  const header = { ...tiny.header, instance: { colourWeight: p.colourWeight, dims: p.dims, pairs: trainRows.length } };
+  const weights = tiny.weights;
   const model = new RefineModel(header, weights, p);
   const file = join(mkdtempSync(join(tmpdir(), 'fashion-instance-')), 'refine-model.bin');
   await model.save(file);

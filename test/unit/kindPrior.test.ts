@@ -9,6 +9,7 @@ import type { CatalogService } from '../../src/services/catalog.js';
 import { RefinementService } from '../../src/services/refinement.js';
 import { SearchService } from '../../src/services/search.js';
 import { mulberry32 } from '../../src/util/random.js';
+import { tinyRefinement } from './toys.js';
 
 const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-6, `${what}: ${a} against ${b}`);
 
@@ -44,24 +45,7 @@ test("the query's kind probabilities are mixed with the neighbours' shares; kind
 
 /** A small refinement with two kinds, A and B (random weights: only the type part's layout matters here). */
 function tinyModel(): RefineModel {
-  const BD = 6;
-  const heads = [{ field: 'articleType', weight: 1, classes: ['A', 'B'] }];
-  const inDims = BD + COLOUR_DIMS;
-  const rng = mulberry32(3);
-  const weights = { inDims, hidden: 4, heads, w1: Float32Array.from({ length: inDims * 4 }, () => rng() - 0.5), b1: new Float32Array(4), w2: Float32Array.from({ length: 8 }, () => rng() - 0.5), b2: new Float32Array(2) };
-  const header = {
-    version: 1 as const,
-    backboneKey: 'test',
-    colourVersion: RefineModel.colourVersion(),
-    backboneDims: BD,
-    mean: new Array<number>(inDims).fill(0),
-    std: new Array<number>(inDims).fill(1),
-    hidden: 4,
-    heads,
-    fusion: { type: 1, colour: 0.6, histogram: 0.4, hidden: 0.7, gender: 0.3 },
-    trainedAt: 'now',
-    report: {},
-  };
+  const { header, weights } = tinyRefinement(6, 3);
   return new RefineModel(header, weights);
 }
 

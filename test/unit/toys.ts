@@ -4,6 +4,9 @@
  */
 import { deflateSync } from 'node:zlib';
 import onnxProto from 'onnx-proto';
+import { COLOUR_DIMS } from '../../src/refine/colourFeatures.js';
+import type { MlpWeights } from '../../src/refine/mlp.js';
+import { RefineModel, type RefineHeader } from '../../src/refine/refineModel.js';
 import { mulberry32 } from '../../src/util/random.js';
 
 const { onnx } = onnxProto;
@@ -180,4 +183,29 @@ export function rgbImage(w: number, h: number, colour: (x: number, y: number) =>
   const data = new Uint8Array(w * h * 3);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data.set(colour(x, y), (y * w + x) * 3);
   return { data, width: w, height: h };
+}
+
+/**
+ * A tiny refinement's header and weights: one articleType head with kinds A and B over `backboneDims` backbone values and
+ * the colour features, random weights from `seed` (tests that need only the search vector's layout), hidden width 4.
+ */
+export function tinyRefinement(backboneDims: number, seed: number, fusion: Partial<RefineHeader['fusion']> = {}): { header: RefineHeader; weights: MlpWeights } {
+  const heads = [{ field: 'articleType', weight: 1, classes: ['A', 'B'] }];
+  const inDims = backboneDims + COLOUR_DIMS;
+  const rng = mulberry32(seed);
+  const weights = { inDims, hidden: 4, heads, w1: Float32Array.from({ length: inDims * 4 }, () => rng() - 0.5), b1: new Float32Array(4), w2: Float32Array.from({ length: 8 }, () => rng() - 0.5), b2: new Float32Array(2) };
+  const header: RefineHeader = {
+    version: 1,
+    backboneKey: 'test',
+    colourVersion: RefineModel.colourVersion(),
+    backboneDims,
+    mean: new Array<number>(inDims).fill(0),
+    std: new Array<number>(inDims).fill(1),
+    hidden: 4,
+    heads,
+    fusion: { type: 1, colour: 0.6, histogram: 0.4, hidden: 0.7, gender: 0.3, ...fusion },
+    trainedAt: 'now',
+    report: {},
+  };
+  return { header, weights };
 }
