@@ -1,7 +1,7 @@
 import { isStudioWhite, STUDIO_WHITE, type DecodedRgb } from './rgb.js';
 import { applyBackdropSurface } from './backdropSurface.js';
 import { floodFromBorderAtMost } from './floodFill.js';
-import { boundingBox, boxBlur, boxBlurMask, erode, extent, keepMainComponents, kmeans, orderStatistic, reduce } from './ops.js';
+import { boundingBox, boxBlur, boxBlurMask, erode, extent, keepMainComponents, kmeans, nearestDistances, orderStatistic, reduce } from './ops.js';
 import { alphaTap, alphaTaps, productBox } from './workingSize.js';
 
 export interface IsolatedProduct {
@@ -281,31 +281,6 @@ function borderIndices(w: number, h: number, band: number): Int32Array {
     for (let x = Math.max(band, w - band); x < w; x++) out[k++] = row + x;
   }
   return out;
-}
-
-/** Each pixel's distance to the nearest centre (ops.ts `nearest`, the same arithmetic), in one pass without a call per pixel. */
-function nearestDistances(smooth: Float32Array, n: number, centres: Float32Array): Float32Array {
-  const dist = new Float32Array(n);
-  const m = centres.length;
-  const cen = Float64Array.from(centres);
-  for (let i = 0, j = 0; i < n; i++, j += 3) {
-    const r = smooth[j]!, g = smooth[j + 1]!, b = smooth[j + 2]!;
-    let best = Infinity;
-    for (let c = 0; c < m; c += 3) {
-      // Partial sums at least the best cannot end below it (ops.ts kmeans): the same minimum with fewer operations.
-      const dr = r - cen[c]!;
-      const d1 = dr * dr;
-      if (d1 >= best) continue;
-      const dg = g - cen[c + 1]!;
-      const d2 = d1 + dg * dg;
-      if (d2 >= best) continue;
-      const db = b - cen[c + 2]!;
-      const d = d2 + db * db;
-      if (d < best) best = d;
-    }
-    dist[i] = Math.sqrt(best);
-  }
-  return dist;
 }
 
 /**

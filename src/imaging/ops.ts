@@ -365,16 +365,32 @@ export function sq(a: Float32Array, i: number, c: Float32Array, j: number): numb
   return dr * dr + dg * dg + db * db;
 }
 
-export function nearest(centres: Float32Array, r: number, g: number, b: number): number {
-  let best = Infinity;
-  for (let c = 0; c < centres.length; c += 3) {
-    const dr = r - centres[c]!;
-    const dg = g - centres[c + 1]!;
-    const db = b - centres[c + 2]!;
-    const d = dr * dr + dg * dg + db * db;
-    if (d < best) best = d;
+/**
+ * Each of the `n` pixels' (RGB triples of `smooth`) distance to the nearest of `centres` (RGB triples), in one pass without a
+ * call per pixel: what the background colours' k-means centres are measured by.
+ */
+export function nearestDistances(smooth: Float32Array, n: number, centres: Float32Array): Float32Array {
+  const dist = new Float32Array(n);
+  const m = centres.length;
+  const cen = Float64Array.from(centres);
+  for (let i = 0, j = 0; i < n; i++, j += 3) {
+    const r = smooth[j]!, g = smooth[j + 1]!, b = smooth[j + 2]!;
+    let best = Infinity;
+    for (let c = 0; c < m; c += 3) {
+      // Partial sums at least the best cannot end below it (kmeans above): the same minimum with fewer operations.
+      const dr = r - cen[c]!;
+      const d1 = dr * dr;
+      if (d1 >= best) continue;
+      const dg = g - cen[c + 1]!;
+      const d2 = d1 + dg * dg;
+      if (d2 >= best) continue;
+      const db = b - cen[c + 2]!;
+      const d = d2 + db * db;
+      if (d < best) best = d;
+    }
+    dist[i] = Math.sqrt(best);
   }
-  return Math.sqrt(best);
+  return dist;
 }
 
 /**
