@@ -84,16 +84,17 @@ export class SearchService implements VectorSearch {
   }
 
   /**
-   * The kinds (articleType) of the `k` catalog items nearest `backbone` (a photo's backbone reading) by backbone cosine, as
-   * shares weighted by softmax(cosine / temperature) (src/search/kindPrior.ts); empty without a backbone space beside a
-   * refined one. The whole catalog votes: filters and stock say what to show, not what kind the photo shows. With `from`
-   * 'sameProduct', `backbone` is the photo's same-product vector and its neighbours there vote (measured by bench/readings.ts,
-   * `sp-*` variants: that space has a graph on a large catalog, the backbone space does not).
+   * The kinds (articleType) of the `k` catalog items nearest `vector` by cosine, as shares weighted by
+   * softmax(cosine / temperature) (src/search/kindPrior.ts); empty without that space. `from` names the space and so what
+   * `vector` is: 'sameProduct' (the query path: the photo's same-product vector; that space has a graph on a large catalog)
+   * or 'backbone' (the photo's backbone reading, beside a refined space only; an exact scan, which bench/readings.ts `kp-*`
+   * variants and bench/kindPriorCost.ts measure). The whole catalog votes: filters and stock say what to show, not what kind
+   * the photo shows.
    */
-  async neighbourKinds(backbone: Float32Array, k: number, temperature: number, from: 'backbone' | 'sameProduct' = 'backbone'): Promise<Map<string, number>> {
+  async neighbourKinds(vector: Float32Array, k: number, temperature: number, from: 'backbone' | 'sameProduct' = 'backbone'): Promise<Map<string, number>> {
     const space = from === 'backbone' ? this.spaces.backbone : this.spaces.sameProduct;
     if (!space) return new Map();
-    const near = (await space.search(backbone, { k, metric: 'cosine' })).filter((n) => this.catalog.has(n.id));
+    const near = (await space.search(vector, { k, metric: 'cosine' })).filter((n) => this.catalog.has(n.id));
     return neighbourKindShares(near.map((n) => ({ kind: this.catalog.item(n.id).metadata.articleType, similarity: scoreOf(n.distance, 'cosine') })), temperature);
   }
 
