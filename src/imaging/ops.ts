@@ -320,31 +320,20 @@ export function kmeans(samples: Float32Array, k: number, minShare: number): Floa
     let changed = false;
     for (let i = 0; i < m; i++) {
       const r = samples[i * 3]!, g = samples[i * 3 + 1]!, b = samples[i * 3 + 2]!;
-      // The centre the sample had last round is measured first (after the first round it is nearly always the nearest
-      // again), so that the bound below passes over most other centres after one or two squares. The answer is still the
-      // first nearest centre in index order: a centre before it wins a tie (it would have been met first), one after it
-      // does not, and a centre is passed over only where its distance cannot reach the bound under that rule.
-      const p = assigned[i]!;
       let bc = 0;
       let bd = Infinity;
-      if (p >= 0) {
-        const dr = r - cen[p * 3]!, dg = g - cen[p * 3 + 1]!, db = b - cen[p * 3 + 2]!;
-        bd = dr * dr + dg * dg + db * db;
-        bc = p;
-      }
       for (let c = 0; c < kk; c++) {
-        if (c === p) continue;
-        // A partial sum already past the best cannot end below it (adding squares never lowers a rounded sum); at the best,
-        // it ends equal at the least, which wins only for a centre before the one holding the best.
+        // A partial sum already at least the best cannot end below it (adding squares never lowers a rounded sum), so
+        // such a centre is passed over where the full distance would have lost the comparison anyway.
         const dr = r - cen[c * 3]!;
         const d1 = dr * dr;
-        if (c < bc ? d1 > bd : d1 >= bd) continue;
+        if (d1 >= bd) continue;
         const dg = g - cen[c * 3 + 1]!;
         const d2 = d1 + dg * dg;
-        if (c < bc ? d2 > bd : d2 >= bd) continue;
+        if (d2 >= bd) continue;
         const db = b - cen[c * 3 + 2]!;
         const d = d2 + db * db;
-        if (c < bc ? d <= bd : d < bd) {
+        if (d < bd) {
           bd = d;
           bc = c;
         }
