@@ -247,7 +247,19 @@ function findProduct(img: DecodedRgb, tuning: IsolateTuning): Found {
 export function balancedReading(img: DecodedRgb, isolated: IsolatedProduct, tuning: IsolateTuning = ISOLATE_TUNING): IsolatedProduct | null {
   const gains = isolated.backdropGains;
   if (!gains || gains.every((g) => g < 1.02)) return null;
-  const data = img.data;
+  const balanced = { data: scaled(img.data, gains), width: img.width, height: img.height };
+  // A backdrop replaced under the balanced colours is no other reading (null): known from the mask alone, so such a photo's
+  // product is never cut out, blended and reduced for nothing.
+  const work = workingCopy(balanced, tuning);
+  const found = findProduct(work, tuning);
+  return found.kind === 'replaced' ? null : { ...cut(balanced, work, found, tuning), method: 'balanced' };
+}
+
+/**
+ * Each channel of interleaved RGB bytes times its gain, rounded and capped at 255. A function of its own: its loop is then
+ * compiled once, where inside `balancedReading` the code after the loop deoptimised it on every call (V8's --trace-deopt).
+ */
+function scaled(data: Uint8Array, gains: readonly [number, number, number]): Uint8Array {
   const out = new Uint8Array(data.length);
   const [g0, g1, g2] = gains;
   // Pixel by pixel, each channel by its own gain (the same products as channel i % 3 of each byte).
@@ -256,12 +268,7 @@ export function balancedReading(img: DecodedRgb, isolated: IsolatedProduct, tuni
     out[i + 1] = Math.min(255, Math.round(data[i + 1]! * g1));
     out[i + 2] = Math.min(255, Math.round(data[i + 2]! * g2));
   }
-  const balanced = { data: out, width: img.width, height: img.height };
-  // A backdrop replaced under the balanced colours is no other reading (null): known from the mask alone, so such a photo's
-  // product is never cut out, blended and reduced for nothing.
-  const work = workingCopy(balanced, tuning);
-  const found = findProduct(work, tuning);
-  return found.kind === 'replaced' ? null : { ...cut(balanced, work, found, tuning), method: 'balanced' };
+  return out;
 }
 
 /** Per-channel gains that make a uniform, light, near-grey border white; null when the border is not one. */
