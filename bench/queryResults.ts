@@ -2,7 +2,9 @@
 // the HTTP API (fastify inject) and records each photo's top 10 ids and scores, the predicted labels and the isolated view;
 // with --compare FILE, compares them with a file recorded before the change (ids, labels and isolated views must be equal,
 // scores and confidences within --tolerance, default 0: identical) and exits 1 on any difference. Writes nothing into the catalog.
-// Usage: tsx bench/queryResults.ts --data DIR [--n 100] [--out FILE] [--compare FILE] [--tolerance 0]
+// --photos DIR: the photos of DIR instead (e.g. /work/cat/phone: phone-like photos, which take isolation, the other
+// readings, the kind prior and the backbone re-rank).
+// Usage: tsx bench/queryResults.ts --data DIR [--n 100] [--photos DIR] [--out FILE] [--compare FILE] [--tolerance 0]
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { demoCatalog, resolveConfig } from '../src/config.js';
@@ -24,8 +26,8 @@ const rec = await Services.open(config);
 await rec.embedding.load();
 rec.prepareIndex();
 const app = await buildApp(rec, config, { logger: false });
-const images = demoCatalog()!.images;
-const all = readdirSync(images).sort();
+const images = arg('photos', '') || demoCatalog()!.images;
+const all = readdirSync(images).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
 const step = Math.max(1, Math.floor(all.length / n));
 const answers: Answer[] = [];
 for (let i = 0; i < Math.min(n, all.length); i++) {

@@ -157,8 +157,11 @@ export class QueryPipeline {
     const asIs = q.alternatives?.find((r) => r.photo.isolation === 'unchanged');
     const first = asIs ? averageReadings(q, asIs) : q;
     const readings = [first, ...(q.alternatives ?? []).filter((r) => r !== asIs)];
-    const chosen = readings.length > 1 ? readings[await this.s.search.chooseReading(this.s.refinement.sameProductVectors(readings))]! : first;
-    return { query: q, handle: q.handle, reading: chosen, analysis: await this.s.refinement.analyse(chosen) };
+    if (readings.length === 1) return { query: q, handle: q.handle, reading: first, analysis: await this.s.refinement.analyse(first) };
+    // The chosen reading's same-product vector goes on to the refinement pass, which would otherwise project it again.
+    const sameProduct = this.s.refinement.sameProductVectors(readings);
+    const i = await this.s.search.chooseReading(sameProduct);
+    return { query: q, handle: q.handle, reading: readings[i]!, analysis: await this.s.refinement.analyse(readings[i]!, sameProduct[i]) };
   }
 
   /** The bytes of a photo, read once at the edge of the pipeline, with the label that errors name. */

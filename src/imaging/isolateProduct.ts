@@ -145,8 +145,18 @@ export function isolateProduct(img: DecodedRgb, tuning: IsolateTuning = ISOLATE_
   if (w < 8 || h < 8) return unchanged();
   // The product is found on a reduced copy (a photo at or below the working size is its own), then cut from the photo
   // itself, so that the crop keeps the photo's detail.
-  const work = tuning.workingSide > 0 ? reduce(img, tuning.workingSide) : img;
-  const found = findProduct(work, tuning);
+  const work = workingCopy(img, tuning);
+  return cut(img, work, findProduct(work, tuning), tuning);
+}
+
+function workingCopy(img: DecodedRgb, tuning: IsolateTuning): DecodedRgb {
+  return tuning.workingSide > 0 ? reduce(img, tuning.workingSide) : img;
+}
+
+/** What `isolateProduct` returns for the product `found` on `work` (`img` itself or its reduction). */
+function cut(img: DecodedRgb, work: DecodedRgb, found: Found, tuning: IsolateTuning): IsolatedProduct {
+  const { width: w, height: h } = img;
+  const unchanged = (): IsolatedProduct => ({ image: img, box: { left: 0, top: 0, width: w, height: h }, method: 'unchanged', foregroundShare: 1 });
   const withGains = (r: IsolatedProduct): IsolatedProduct => (found.gains ? { ...r, backdropGains: found.gains } : r);
   switch (found.kind) {
     case 'unchanged':
@@ -237,10 +247,28 @@ function findProduct(img: DecodedRgb, tuning: IsolateTuning): Found {
 export function balancedReading(img: DecodedRgb, isolated: IsolatedProduct, tuning: IsolateTuning = ISOLATE_TUNING): IsolatedProduct | null {
   const gains = isolated.backdropGains;
   if (!gains || gains.every((g) => g < 1.02)) return null;
-  const out = new Uint8Array(img.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = Math.min(255, Math.round(img.data[i]! * gains[i % 3]!));
-  const r = isolateProduct({ data: out, width: img.width, height: img.height }, tuning);
-  return r.method === 'replaced' ? null : { ...r, method: 'balanced' };
+  const balanced = { data: scaled(img.data, gains), width: img.width, height: img.height };
+  // A backdrop replaced under the balanced colours is no other reading (null): known from the mask alone, so such a photo's
+  // product is never cut out, blended and reduced for nothing.
+  const work = workingCopy(balanced, tuning);
+  const found = findProduct(work, tuning);
+  return found.kind === 'replaced' ? null : { ...cut(balanced, work, found, tuning), method: 'balanced' };
+}
+
+/**
+ * Each channel of interleaved RGB bytes times its gain, rounded and capped at 255. A function of its own: its loop is then
+ * compiled once, where inside `balancedReading` the code after the loop deoptimised it on every call (V8's --trace-deopt).
+ */
+function scaled(data: Uint8Array, gains: readonly [number, number, number]): Uint8Array {
+  const out = new Uint8Array(data.length);
+  const [g0, g1, g2] = gains;
+  // Pixel by pixel, each channel by its own gain (the same products as channel i % 3 of each byte).
+  for (let i = 0; i + 2 < out.length; i += 3) {
+    out[i] = Math.min(255, Math.round(data[i]! * g0));
+    out[i + 1] = Math.min(255, Math.round(data[i + 1]! * g1));
+    out[i + 2] = Math.min(255, Math.round(data[i + 2]! * g2));
+  }
+  return out;
 }
 
 /** Per-channel gains that make a uniform, light, near-grey border white; null when the border is not one. */

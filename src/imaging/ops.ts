@@ -373,10 +373,18 @@ export function nearestDistances(smooth: Float32Array, n: number, centres: Float
   const dist = new Float32Array(n);
   const m = centres.length;
   const cen = Float64Array.from(centres);
+  // The centre nearest the pixel before is measured first: neighbours mostly share their nearest colour, so the partial
+  // sums below then pass over most other centres at once. Only the minimum is kept, not which centre gave it, and every
+  // distance measured is the same sum in the same order, so the order the centres are met in does not change the result.
+  if (m === 0) return dist.fill(Infinity);
+  let last = 0;
   for (let i = 0, j = 0; i < n; i++, j += 3) {
     const r = smooth[j]!, g = smooth[j + 1]!, b = smooth[j + 2]!;
-    let best = Infinity;
+    const first = last;
+    const lr = r - cen[first]!, lg = g - cen[first + 1]!, lb = b - cen[first + 2]!;
+    let best = lr * lr + lg * lg + lb * lb;
     for (let c = 0; c < m; c += 3) {
+      if (c === first) continue;
       // Partial sums at least the best cannot end below it (kmeans above): the same minimum with fewer operations.
       const dr = r - cen[c]!;
       const d1 = dr * dr;
@@ -386,7 +394,10 @@ export function nearestDistances(smooth: Float32Array, n: number, centres: Float
       if (d2 >= best) continue;
       const db = b - cen[c + 2]!;
       const d = d2 + db * db;
-      if (d < best) best = d;
+      if (d < best) {
+        best = d;
+        last = c;
+      }
     }
     dist[i] = Math.sqrt(best);
   }

@@ -122,10 +122,13 @@ export class RefineModel {
     return this.fuse(hidden, probs, 0, colour, this.instanceOf(backbone, colour), metadata);
   }
 
-  /** A query photo's search vector and its predictions, from one pass of the network. */
-  analyse(backbone: Float32Array, colour: Float32Array): { vector: Float32Array; predicted: Record<string, Prediction> } {
+  /**
+   * A query photo's search vector and its predictions, from one pass of the network. `sameProduct`: the photo's
+   * `sameProductVector`, when the caller has it already (it is then not projected again).
+   */
+  analyse(backbone: Float32Array, colour: Float32Array, sameProduct?: Float32Array | null): { vector: Float32Array; predicted: Record<string, Prediction> } {
     const { hidden, probs } = mlpForwardOne(this.weights, this.input(backbone, colour));
-    return { vector: this.fuse(hidden, probs, 0, colour, this.instanceOf(backbone, colour), null), predicted: this.predictions(probs, 0) };
+    return { vector: this.fuse(hidden, probs, 0, colour, this.instanceOrGiven(backbone, colour, sameProduct), null), predicted: this.predictions(probs, 0) };
   }
 
   /**
@@ -133,9 +136,14 @@ export class RefineModel {
    * (1024 x 1906 on the demo catalog) takes ~0.6 ms there against ~2.4 in JavaScript. The sums are float32, as the catalog's
    * are (relative differences ~3e-7 from `analyse`).
    */
-  async analyseWith(gemm: Gemm, backbone: Float32Array, colour: Float32Array): Promise<{ vector: Float32Array; predicted: Record<string, Prediction> }> {
+  async analyseWith(gemm: Gemm, backbone: Float32Array, colour: Float32Array, sameProduct?: Float32Array | null): Promise<{ vector: Float32Array; predicted: Record<string, Prediction> }> {
     const { hidden, probs } = await this.network(gemm, backbone, colour, 1);
-    return { vector: this.fuse(hidden, probs, 0, colour, this.instanceOf(backbone, colour), null), predicted: this.predictions(probs, 0) };
+    return { vector: this.fuse(hidden, probs, 0, colour, this.instanceOrGiven(backbone, colour, sameProduct), null), predicted: this.predictions(probs, 0) };
+  }
+
+  /** `sameProduct` when given (the same projection of the same photo, made before), else the projection made now. */
+  private instanceOrGiven(backbone: Float32Array, colour: Float32Array, sameProduct: Float32Array | null | undefined): Float32Array | null {
+    return sameProduct === undefined || !this.searchInstance ? this.instanceOf(backbone, colour) : sameProduct;
   }
 
   /** The articleType classes, in the order of the search vector's type part (empty without that head). */

@@ -39,11 +39,13 @@ export class RefinementService {
 
   /**
    * A photo's search vector, same-product vector and predictions, from one pass of the network, its products on the
-   * query path's Gemm (onnxruntime, one thread; RefineModel.analyseWith) when there is one.
+   * query path's Gemm (onnxruntime, one thread; RefineModel.analyseWith) when there is one. `sameProduct`: what
+   * `sameProductVectors` gave for these very features, when the caller has it (a photo's readings were compared by it): the
+   * projection is then not made a second time.
    */
-  async analyse(f: Features): Promise<Analysis> {
+  async analyse(f: Features, sameProduct?: Float32Array | null): Promise<Analysis> {
     if (!this.model) return { searchVector: f.vector, sameProductVector: null, predicted: null };
-    const { vector, predicted } = this.gemm ? await this.model.analyseWith(await this.gemm.get(), f.vector, f.colour) : this.model.analyse(f.vector, f.colour);
+    const { vector, predicted } = this.gemm ? await this.model.analyseWith(await this.gemm.get(), f.vector, f.colour, sameProduct) : this.model.analyse(f.vector, f.colour, sameProduct);
     const part = this.instancePart;
     return { searchVector: vector, sameProductVector: part ? vector.subarray(part.offset, part.offset + part.dims) : null, predicted };
   }

@@ -5,6 +5,7 @@ import { COLOUR_DIMS } from '../../src/refine/colourFeatures.js';
 import { RefineModel } from '../../src/refine/refineModel.js';
 import { RefinementService } from '../../src/services/refinement.js';
 import { mulberry32 } from '../../src/util/random.js';
+import { tinyRefinement } from './toys.js';
 
 const BD = 40;
 
@@ -80,4 +81,28 @@ test('the shared Gemm is made once, on first use, and made again after it is clo
   const c = await shared.get();
   assert.notEqual(c, a);
   await shared.close();
+});
+
+test("a photo's same-product vector made while its readings were compared is the one its refinement pass uses, not made again", async () => {
+  const { header, weights } = tinyRefinement(BD, 9, { instance: 2 });
+  const rng = mulberry32(17);
+  const dims = 6, d = BD + COLOUR_DIMS;
+  const projection = { colourWeight: 0.5, backboneDims: BD, dims, mean: Float32Array.from({ length: d }, () => rng() * 0.1), matrix: Float32Array.from({ length: dims * d }, () => rng() - 0.5) };
+  const model = new RefineModel({ ...header, instance: { colourWeight: 0.5, dims, pairs: 0 } }, weights, projection);
+  const shared = new SharedGemm(1);
+  try {
+    for (const service of [new RefinementService(model), new RefinementService(model, undefined, shared)]) {
+      const f = { vector: Float32Array.from({ length: BD }, () => rng() * 2), colour: Float32Array.from({ length: COLOUR_DIMS }, () => rng()) };
+      const [given] = service.sameProductVectors([f]);
+      const fresh = await service.analyse(f);
+      const reused = await service.analyse(f, given);
+      // The same projection of the same features: the pass is the same, bit for bit.
+      assert.deepEqual(reused, fresh);
+      // And it is the given vector that is used (another one changes the same-product part).
+      const other = Float32Array.from(given!, (x) => -x);
+      assert.notDeepEqual((await service.analyse(f, other)).sameProductVector, fresh.sameProductVector);
+    }
+  } finally {
+    await shared.close();
+  }
 });
