@@ -40,7 +40,7 @@ import { renderCopy } from '../src/imaging/shopperPhoto/render.js';
 import type { Metadata } from '../src/store/catalogStore.js';
 import type { SearchHit } from '../src/search/types.js';
 import { offBackdrop, rerankByBackbone } from '../src/search/backboneRerank.js';
-import { mixKinds } from '../src/search/kindPrior.js';
+import { KIND_FLOOR, mixKinds, mixKindsGeometric, neighbourKindShares } from '../src/search/kindPrior.js';
 import { voteByKind, type KindVoteOptions } from './kindVote.js';
 import { mulberry32 } from '../src/util/random.js';
 import { arg, photoSamples, saveResult, seedFrom, writePhotos } from './common.js';
@@ -134,7 +134,11 @@ interface KindEvidence {
   readonly neighbours?: 'chosen' | 'all';
   readonly power?: number;
   readonly backbone?: number;
+  /** That share of the kinds of the nearest items in the refined space with the query's kind part left out (same k, temperature). */
+  readonly noKind?: number;
   readonly geometric?: boolean;
+  /** With `geometric`: the floor each opinion is kept above (default 1e-3). */
+  readonly floor?: number;
 }
 const MAIN: Variant = { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw', rerank: { beta: 2, depth: 100, offBackdrop: true } };
 const VARIANTS: Record<string, Variant> = {
@@ -223,6 +227,8 @@ function kindEvidenceVariants(): Record<string, Variant> {
   const v = (name: string, k: Partial<KindEvidence>): [string, Variant] => [`ke-${name}`, { ...MAIN, kind: { ...base, ...k } }];
   return Object.fromEntries([
     v('base', {}),
+    // The query path since this task: the geometric mix at weight 0.6 (KIND_MIX, KIND_WEIGHT).
+    v('shipped', { geometric: true, weight: 0.6 }),
     ...(['mean', 'maxconf', 'entropy'] as const).flatMap((net) => [v(`net-${net}`, { net }), v(`net-${net}-all`, { net, over: 'all' })]),
     v('nb-all', { neighbours: 'all' }),
     v('nb-all-all', { neighbours: 'all', over: 'all' }),
@@ -233,6 +239,14 @@ function kindEvidenceVariants(): Record<string, Variant> {
     ...[0.5, 0.7, 1.5, 2].map((power) => v(`pow${power}`, { power })),
     ...[0.25, 0.5].map((b) => v(`bb${b}`, { backbone: b })),
     v('geo', { geometric: true }),
+    ...[0.4, 0.6, 0.7].map((w) => v(`geo-w${w}`, { geometric: true, weight: w, weightStudio: w })),
+    v('geo-off0.6', { geometric: true, weight: 0.6, weightStudio: 0.5 }),
+    ...[0.25, 0.5].map((x) => v(`nokind${x}`, { noKind: x })),
+    v('geo-nokind0.25', { geometric: true, noKind: 0.25 }),
+    ...[1e-4, 1e-2, 3e-2].map((floor) => v(`geo-floor${floor}`, { geometric: true, floor })),
+    ...[1e-4, 1e-2, 3e-2].map((floor) => v(`geo-w0.6-floor${floor}`, { geometric: true, weight: 0.6, weightStudio: 0.6, floor })),
+    v('off0.7-studio0.5', { weight: 0.7, weightStudio: 0.5 }),
+    v('off0.6-studio0.5', { weight: 0.6, weightStudio: 0.5 }),
     ...[10, 30, 50].map((k) => v(`k${k}`, { k })),
     ...[0.03, 0.08].map((temperature) => v(`t${temperature}`, { temperature })),
   ]);
@@ -415,7 +429,8 @@ for (const s of SETS) {
           const a = await svc.refinement.analyse(f);
           const from = prior?.from ?? 'backbone';
           const near = from === 'backbone' ? f.vector : a.sameProductVector;
-          const vector = given ? given.vector : prior && near ? svc.refinement.withKindShares(a.searchVector, await svc.search.neighbourKinds(near, prior.k, prior.temperature, from), prior.weight) : a.searchVector;
+          // `kindPrior` variants are the linear mix they were measured with (the query path mixes geometrically since ke-geo).
+          const vector = given ? given.vector : prior && near ? svc.refinement.withKindShares(a.searchVector, await svc.search.neighbourKinds(near, prior.k, prior.temperature, from), prior.weight, 'linear') : a.searchVector;
           const res = await svc.search.nearest(vector, { k: depth, metric: 'cosine', sameProduct: a.sameProductVector });
           let hits = res.hits;
           if (rerank) {
@@ -478,15 +493,23 @@ for (const s of SETS) {
           for (const [c, x] of bb) out.set(c, (out.get(c) ?? 0) + ke.backbone * x);
           shares = out;
         }
+        if (ke.noKind) {
+          const a = await svc.refinement.analyse(pick.f);
+          const v = new Float32Array(a.searchVector);
+          v.fill(0, 0, model.partSizes[0]);
+          const near = await svc.spaces.search.search(v, { k: ke.k, metric: 'cosine' });
+          const nk = neighbourKindShares(near.map((n) => ({ kind: svc.catalog.item(n.id).metadata.articleType, similarity: 1 - n.distance })), ke.temperature);
+          const out = new Map<string, number>();
+          for (const [c, x] of shares) out.set(c, (1 - ke.noKind) * x);
+          for (const [c, x] of nk) out.set(c, (out.get(c) ?? 0) + ke.noKind * x);
+          shares = out;
+        }
         const w = off ? ke.weight : (ke.weightStudio ?? ke.weight);
         const classes = model.typeClasses;
         let mixed: Float32Array;
-        if (ke.geometric) {
-          // Each opinion kept above a floor, so that a kind one of them never names is not ruled out by it alone.
-          mixed = new Float32Array(classes.map((c, j) => Math.max(probs[j]!, 1e-3) ** (1 - w) * Math.max(shares.get(c) ?? 0, 1e-3) ** w));
-          const sum = mixed.reduce((a, b) => a + b, 0);
-          mixed = mixed.map((x) => x / sum);
-        } else mixed = shares.size > 0 ? mixKinds(probs, classes, shares, w) : probs;
+        // The geometric mix as the query path makes it (src/search/kindPrior.ts), at the variant's floor.
+        if (ke.geometric) mixed = shares.size > 0 ? mixKindsGeometric(probs, classes, shares, w, ke.floor ?? KIND_FLOOR) : probs;
+        else mixed = shares.size > 0 ? mixKinds(probs, classes, shares, w) : probs;
         const a = await svc.refinement.analyse(pick.f);
         return { key: vname, vector: model.withTypeProbabilities(a.searchVector, mixed) };
       };

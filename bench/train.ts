@@ -73,6 +73,7 @@ try {
     bestEpoch: report.bestEpoch ?? null,
     fitItems: report.fitItems,
     copies: report.copies.fit,
+    copiesValidationAccuracy: report.copies.validationAccuracy,
     validation: report.validation,
     validationAccuracy: report.validationAccuracy,
     fusion: report.fusion,
