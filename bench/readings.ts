@@ -40,7 +40,7 @@ import { renderCopy } from '../src/imaging/shopperPhoto/render.js';
 import type { Metadata } from '../src/store/catalogStore.js';
 import type { SearchHit } from '../src/search/types.js';
 import { offBackdrop, rerankByBackbone } from '../src/search/backboneRerank.js';
-import { KIND_FLOOR, mixKinds, mixKindsGeometric, neighbourKindShares } from '../src/search/kindPrior.js';
+import { mixKinds, neighbourKindShares } from '../src/search/kindPrior.js';
 import { voteByKind, type KindVoteOptions } from './kindVote.js';
 import { mulberry32 } from '../src/util/random.js';
 import { arg, photoSamples, saveResult, seedFrom, writePhotos } from './common.js';
@@ -227,8 +227,6 @@ function kindEvidenceVariants(): Record<string, Variant> {
   const v = (name: string, k: Partial<KindEvidence>): [string, Variant] => [`ke-${name}`, { ...MAIN, kind: { ...base, ...k } }];
   return Object.fromEntries([
     v('base', {}),
-    // The query path since this task: the geometric mix at weight 0.6 (KIND_MIX, KIND_WEIGHT).
-    v('shipped', { geometric: true, weight: 0.6 }),
     ...(['mean', 'maxconf', 'entropy'] as const).flatMap((net) => [v(`net-${net}`, { net }), v(`net-${net}-all`, { net, over: 'all' })]),
     v('nb-all', { neighbours: 'all' }),
     v('nb-all-all', { neighbours: 'all', over: 'all' }),
@@ -429,8 +427,7 @@ for (const s of SETS) {
           const a = await svc.refinement.analyse(f);
           const from = prior?.from ?? 'backbone';
           const near = from === 'backbone' ? f.vector : a.sameProductVector;
-          // `kindPrior` variants are the linear mix they were measured with (the query path mixes geometrically since ke-geo).
-          const vector = given ? given.vector : prior && near ? svc.refinement.withKindShares(a.searchVector, await svc.search.neighbourKinds(near, prior.k, prior.temperature, from), prior.weight, 'linear') : a.searchVector;
+          const vector = given ? given.vector : prior && near ? svc.refinement.withKindShares(a.searchVector, await svc.search.neighbourKinds(near, prior.k, prior.temperature, from), prior.weight) : a.searchVector;
           const res = await svc.search.nearest(vector, { k: depth, metric: 'cosine', sameProduct: a.sameProductVector });
           let hits = res.hits;
           if (rerank) {
@@ -507,9 +504,13 @@ for (const s of SETS) {
         const w = off ? ke.weight : (ke.weightStudio ?? ke.weight);
         const classes = model.typeClasses;
         let mixed: Float32Array;
-        // The geometric mix as the query path makes it (src/search/kindPrior.ts), at the variant's floor.
-        if (ke.geometric) mixed = shares.size > 0 ? mixKindsGeometric(probs, classes, shares, w, ke.floor ?? KIND_FLOOR) : probs;
-        else mixed = shares.size > 0 ? mixKinds(probs, classes, shares, w) : probs;
+        if (ke.geometric && shares.size > 0) {
+          // Each opinion kept above a floor, so that a kind one of them never names is not ruled out by it alone.
+          const floor = ke.floor ?? 1e-3;
+          mixed = new Float32Array(classes.map((c, j) => Math.max(probs[j]!, floor) ** (1 - w) * Math.max(shares.get(c) ?? 0, floor) ** w));
+          const sum = mixed.reduce((a, b) => a + b, 0);
+          mixed = mixed.map((x) => x / sum);
+        } else mixed = shares.size > 0 ? mixKinds(probs, classes, shares, w) : probs;
         const a = await svc.refinement.analyse(pick.f);
         return { key: vname, vector: model.withTypeProbabilities(a.searchVector, mixed) };
       };

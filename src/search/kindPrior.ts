@@ -28,25 +28,7 @@ export const KIND_NEIGHBOURS = 20;
 /** Softmax temperature over their cosines (nearer neighbours count more). */
 export const KIND_TEMPERATURE = 0.05;
 /** The neighbours' share in the query's kind probabilities (0: the network's alone, 1: the neighbours' alone). */
-export const KIND_WEIGHT = 0.6;
-
-/*
- * How the two opinions are mixed: 'geometric' (mixKindsGeometric) since issue 21's task on the kind of product in phone
- * photos. Chosen on TUNE-style copies and clean photos alone (bench/readings.ts `ke-*` variants, docs/relevance.md "The kind
- * of product in phone photos"): of the ways tried to get better kind evidence without retraining (the readings' kind
- * probabilities fused by mean, surest reading or entropy; the neighbours of every reading; other weights off a backdrop and
- * for studio shots; sharpened or flattened network probabilities; backbone or kind-blind refined neighbours mixed in), only
- * the geometric mix raised phone-like P@5 (linear at 0.5: 0.665; geometric at 0.5 / 0.6 / 0.7: 0.671 / 0.673 / 0.674) with
- * clean photos kept (0.837 -> 0.839); by the rule set before (the highest clean P@5 within 0.003 of the best phone-like,
- * then one weight for every photo), weight 0.6. Why it helps: a sum lets a sure but wrong network guess keep half its
- * weight however the catalog's neighbours vote; a product needs both opinions to allow a kind, so a kind that none of the
- * photo's 20 nearest same-product neighbours has falls back unless the network is very sure of it.
- */
-/** How the network's kind probabilities and the neighbours' shares are mixed (mixKinds or mixKindsGeometric). */
-export const KIND_MIX: KindMix = 'geometric';
-/** With the geometric mix: the floor each opinion is kept above, so that one opinion alone never rules a kind out. */
-export const KIND_FLOOR = 1e-3;
-export type KindMix = 'linear' | 'geometric';
+export const KIND_WEIGHT = 0.5;
 
 /** Each kind's share of the neighbours' votes (shares sum to 1; empty when none has a kind). */
 export function neighbourKindShares(neighbours: ReadonlyArray<{ readonly kind: string | undefined; readonly similarity: number }>, temperature: number): Map<string, number> {
@@ -85,31 +67,4 @@ export function mixKinds(probs: Float32Array, classes: readonly string[], shares
   for (const p of probs) sum += p;
   for (let j = 0; j < out.length; j++) out[j] = (1 - weight) * (probs[j]! / (sum || 1)) + (weight * neighbours[j]!) / known;
   return out;
-}
-
-/**
- * `probs` mixed with the neighbours' `shares` as a weighted geometric mean: max(p, floor)^(1 - weight) x max(share,
- * floor)^weight, scaled back to sum 1. Kinds the network has no class for are left out as in mixKinds; without any known
- * share (or at weight 0) the network's probabilities are returned as they are. Returns a new array.
- */
-export function mixKindsGeometric(probs: Float32Array, classes: readonly string[], shares: ReadonlyMap<string, number>, weight: number, floor = KIND_FLOOR): Float32Array {
-  const out = new Float32Array(probs);
-  if (weight <= 0) return out;
-  let known = 0;
-  for (const c of classes) known += shares.get(c) ?? 0;
-  if (known <= 0) return out;
-  let sum = 0;
-  for (const p of probs) sum += p;
-  let total = 0;
-  classes.forEach((c, j) => {
-    out[j] = Math.max(probs[j]! / (sum || 1), floor) ** (1 - weight) * Math.max((shares.get(c) ?? 0) / known, floor) ** weight;
-    total += out[j]!;
-  });
-  for (let j = 0; j < out.length; j++) out[j] = out[j]! / total;
-  return out;
-}
-
-/** The query's kind probabilities mixed with the neighbours' shares by `mix` (KIND_MIX as shipped). */
-export function mixKindsBy(mix: KindMix, probs: Float32Array, classes: readonly string[], shares: ReadonlyMap<string, number>, weight: number): Float32Array {
-  return mix === 'geometric' ? mixKindsGeometric(probs, classes, shares, weight) : mixKinds(probs, classes, shares, weight);
 }

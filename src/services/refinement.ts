@@ -1,7 +1,7 @@
 import type { InstancePart } from '../refine/instanceProjection.js';
 import type { Prediction, RefineModel } from '../refine/refineModel.js';
 import type { SharedGemm } from '../linalg/sharedGemm.js';
-import { KIND_MIX, mixKindsBy, type KindMix } from '../search/kindPrior.js';
+import { mixKinds } from '../search/kindPrior.js';
 
 /** A photo's features as the backbone gives them: what the refinement reads. */
 export interface Features {
@@ -54,13 +54,13 @@ export class RefinementService {
   }
 
   /**
-   * A query's search vector with its kind probabilities mixed with kind shares from elsewhere (src/search/kindPrior.ts:
-   * geometrically as shipped, KIND_MIX); the vector as it is without a refinement that predicts articleType.
+   * A query's search vector with its kind probabilities mixed with kind shares from elsewhere (src/search/kindPrior.ts
+   * mixKinds); the vector as it is without a refinement that predicts articleType.
    */
-  withKindShares(searchVector: Float32Array, shares: ReadonlyMap<string, number>, weight: number, mix: KindMix = KIND_MIX): Float32Array {
+  withKindShares(searchVector: Float32Array, shares: ReadonlyMap<string, number>, weight: number): Float32Array {
     const m = this.model;
     if (!m || m.typeClasses.length === 0 || shares.size === 0) return searchVector;
-    return m.withTypeProbabilities(searchVector, mixKindsBy(mix, m.typeProbabilities(searchVector), m.typeClasses, shares, weight));
+    return m.withTypeProbabilities(searchVector, mixKinds(m.typeProbabilities(searchVector), m.typeClasses, shares, weight));
   }
 
   /** A catalog photo's vector as if it were a query (predictions, not its labels): what leave-one-out evaluation searches with. */

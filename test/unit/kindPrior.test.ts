@@ -4,7 +4,7 @@ import { EmbeddedSpace } from '../../src/index/embeddedSpace.js';
 import { ExactIndex } from '../../src/index/exactIndex.js';
 import { COLOUR_DIMS } from '../../src/refine/colourFeatures.js';
 import { RefineModel } from '../../src/refine/refineModel.js';
-import { KIND_FLOOR, KIND_MIX, KIND_NEIGHBOURS, KIND_TEMPERATURE, KIND_WEIGHT, mixKinds, mixKindsGeometric, neighbourKindShares } from '../../src/search/kindPrior.js';
+import { KIND_NEIGHBOURS, KIND_TEMPERATURE, KIND_WEIGHT, mixKinds, neighbourKindShares } from '../../src/search/kindPrior.js';
 import type { CatalogService } from '../../src/services/catalog.js';
 import { RefinementService } from '../../src/services/refinement.js';
 import { SearchService } from '../../src/services/search.js';
@@ -41,38 +41,6 @@ test("the query's kind probabilities are mixed with the neighbours' shares; kind
   assert.deepEqual([...mixKinds(probs, classes, new Map([['B', 1]]), 0)], [...probs], 'weight 0: the network alone');
   assert.deepEqual([...mixKinds(probs, classes, new Map([['Z', 1]]), 0.5)], [...probs], 'no known share: unchanged');
   assert.deepEqual([...probs], [0.7, 0.2, 0.1].map(Math.fround), 'the input is untouched');
-});
-
-test('the geometric mix: max(p, floor)^(1 - w) x max(share, floor)^w scaled to sum 1; unknown kinds left out as in the sum', () => {
-  const classes = ['A', 'B', 'C'];
-  const probs = Float32Array.from([0.6, 0.4, 0]);
-  const shares = new Map([['A', 0.2], ['B', 0.3], ['C', 0.5]]);
-  const mixed = mixKindsGeometric(probs, classes, shares, 0.6);
-  const raw = [0.6 ** 0.4 * 0.2 ** 0.6, 0.4 ** 0.4 * 0.3 ** 0.6, KIND_FLOOR ** 0.4 * 0.5 ** 0.6];
-  const total = raw.reduce((a, b) => a + b, 0);
-  raw.forEach((x, j) => close(mixed[j]!, x / total, classes[j]!));
-  // The kind both opinions allow wins; the sum picks the network's favourite, which the neighbours barely name, and the
-  // kind only the neighbours name comes close. This is what the shipped mix changes (docs/relevance.md).
-  const argmax = (p: Float32Array) => p.indexOf(Math.max(...p));
-  assert.equal(classes[argmax(mixed)], 'B');
-  assert.equal(classes[argmax(mixKinds(probs, classes, shares, 0.6))], 'A');
-  assert.deepEqual([...mixKindsGeometric(probs, classes, shares, 0)], [...probs], 'weight 0: the network alone');
-  assert.deepEqual([...mixKindsGeometric(probs, classes, new Map([['Z', 1]]), 0.6)], [...probs], 'no known share: unchanged');
-  close([...mixKindsGeometric(probs, classes, new Map([['B', 0.5], ['Z', 0.5]]), 0.6)].reduce((a, b) => a + b, 0), 1, 'sums to 1');
-});
-
-test('the query path mixes geometrically at weight 0.6 (chosen on TUNE styles, docs/relevance.md)', () => {
-  assert.equal(KIND_MIX, 'geometric');
-  assert.equal(KIND_WEIGHT, 0.6);
-  const model = tinyModel();
-  const rng = mulberry32(9);
-  const q = model.withTypeProbabilities(model.queryVector(Float32Array.from({ length: 6 }, () => rng()), Float32Array.from({ length: COLOUR_DIMS }, () => rng())), Float32Array.from([0.8, 0.2]));
-  const shares = new Map([['A', 0.3], ['B', 0.7]]);
-  const got = model.typeProbabilities(new RefinementService(model).withKindShares(q, shares, KIND_WEIGHT));
-  const want = mixKindsGeometric(model.typeProbabilities(q), model.typeClasses, shares, KIND_WEIGHT);
-  got.forEach((x, j) => close(x, want[j]!, `kind ${j}`));
-  const linear = model.typeProbabilities(new RefinementService(model).withKindShares(q, shares, KIND_WEIGHT, 'linear'));
-  assert.ok(Math.abs(linear[0]! - got[0]!) > 0.01, 'the sum is another mix');
 });
 
 /** A small refinement with two kinds, A and B (random weights: only the type part's layout matters here). */
