@@ -40,6 +40,7 @@ import { renderCopy } from '../src/imaging/shopperPhoto/render.js';
 import type { Metadata } from '../src/store/catalogStore.js';
 import type { SearchHit } from '../src/search/types.js';
 import { offBackdrop, rerankByBackbone } from '../src/search/backboneRerank.js';
+import { mixKinds, neighbourKindShares } from '../src/search/kindPrior.js';
 import { voteByKind, type KindVoteOptions } from './kindVote.js';
 import { mulberry32 } from '../src/util/random.js';
 import { arg, photoSamples, saveResult, seedFrom, writePhotos } from './common.js';
@@ -110,6 +111,34 @@ interface Variant {
    * cosine (src/search/kindPrior.ts): softmax(cosine / temperature) shares, `weight` of the mix; `scope` as the vote's.
    */
   readonly kindPrior?: { readonly k: number; readonly temperature: number; readonly weight: number; readonly scope: 'offBackdrop' | 'all'; readonly from?: 'backbone' | 'sameProduct' };
+  /**
+   * The kind evidence of the query path's prior (issue 21, "the kind of product in phone photos"), spelled out: `kind`
+   * replaces `kindPrior` when given. The network's kind probabilities come from the chosen reading (`net` 'chosen') or are
+   * fused over the photo's readings (`over` 'cands': the readings that competed; 'all': those and every embedded reading
+   * apart): 'mean', 'maxconf' (the reading whose top kind is surest), 'entropy' (weighted by exp(-entropy)). `power`
+   * raises them to a power and scales them back to sum 1 (below 1 flattens an over-sure guess). The neighbours (k, softmax
+   * temperature, same-product space) are the chosen reading's (`neighbours` 'chosen') or their shares averaged over the
+   * same readings ('all'); `backbone` mixes in that share of the backbone neighbours' shares (same k and 0.02). `weight`:
+   * the neighbours' share for photos taken off a backdrop, `weightStudio` for studio shots (default the same);
+   * `geometric`: the two opinions multiplied (weights as exponents) instead of added.
+   */
+  readonly kind?: KindEvidence;
+}
+interface KindEvidence {
+  readonly k: number;
+  readonly temperature: number;
+  readonly weight: number;
+  readonly weightStudio?: number;
+  readonly net?: 'chosen' | 'mean' | 'maxconf' | 'entropy';
+  readonly over?: 'cands' | 'all';
+  readonly neighbours?: 'chosen' | 'all';
+  readonly power?: number;
+  readonly backbone?: number;
+  /** That share of the kinds of the nearest items in the refined space with the query's kind part left out (same k, temperature). */
+  readonly noKind?: number;
+  readonly geometric?: boolean;
+  /** With `geometric`: the floor each opinion is kept above (default 1e-3). */
+  readonly floor?: number;
 }
 const MAIN: Variant = { readings: ['balanced'], combine: 'mean', mean: ['iso', 'crop'], scale: 'raw', rerank: { beta: 2, depth: 100, offBackdrop: true } };
 const VARIANTS: Record<string, Variant> = {
@@ -155,6 +184,9 @@ const VARIANTS: Record<string, Variant> = {
   ...Object.fromEntries(
     [0.02, 0.05, 0.1].map((temperature) => [`sp-k20-t${temperature}-w0.5-all`, { ...MAIN, kindPrior: { k: 20, temperature, weight: 0.5, scope: 'all', from: 'sameProduct' } } as Variant]),
   ),
+  // The kind evidence (issue 21, task kindacc): `ke-base` is `main` with the shipped prior (sp-k20-t0.05-w0.5-all) written
+  // as `kind`; the others change one thing of it (see Variant.kind).
+  ...kindEvidenceVariants(),
   // Kind from the photo's backbone neighbours (issue 21): `main` searched with the kind probabilities mixed with the kinds of
   // the k nearest catalog items by backbone cosine (temperature t, weight w); `-all`: studio shots too.
   ...Object.fromEntries(
@@ -190,6 +222,34 @@ const VARIANTS: Record<string, Variant> = {
     ),
   ),
 };
+function kindEvidenceVariants(): Record<string, Variant> {
+  const base: KindEvidence = { k: 20, temperature: 0.05, weight: 0.5 };
+  const v = (name: string, k: Partial<KindEvidence>): [string, Variant] => [`ke-${name}`, { ...MAIN, kind: { ...base, ...k } }];
+  return Object.fromEntries([
+    v('base', {}),
+    ...(['mean', 'maxconf', 'entropy'] as const).flatMap((net) => [v(`net-${net}`, { net }), v(`net-${net}-all`, { net, over: 'all' })]),
+    v('nb-all', { neighbours: 'all' }),
+    v('nb-all-all', { neighbours: 'all', over: 'all' }),
+    v('mean-nb-all', { net: 'mean', neighbours: 'all' }),
+    v('mean-nb-all-all', { net: 'mean', over: 'all', neighbours: 'all' }),
+    ...[0.3, 0.4, 0.6, 0.7, 0.8].map((w) => v(`off${w}`, { weight: w })),
+    ...[0.3, 0.4, 0.6, 0.7].map((w) => v(`studio${w}`, { weightStudio: w })),
+    ...[0.5, 0.7, 1.5, 2].map((power) => v(`pow${power}`, { power })),
+    ...[0.25, 0.5].map((b) => v(`bb${b}`, { backbone: b })),
+    v('geo', { geometric: true }),
+    ...[0.4, 0.6, 0.7].map((w) => v(`geo-w${w}`, { geometric: true, weight: w, weightStudio: w })),
+    v('geo-off0.6', { geometric: true, weight: 0.6, weightStudio: 0.5 }),
+    ...[0.25, 0.5].map((x) => v(`nokind${x}`, { noKind: x })),
+    v('geo-nokind0.25', { geometric: true, noKind: 0.25 }),
+    ...[1e-4, 1e-2, 3e-2].map((floor) => v(`geo-floor${floor}`, { geometric: true, floor })),
+    ...[1e-4, 1e-2, 3e-2].map((floor) => v(`geo-w0.6-floor${floor}`, { geometric: true, weight: 0.6, weightStudio: 0.6, floor })),
+    v('off0.7-studio0.5', { weight: 0.7, weightStudio: 0.5 }),
+    v('off0.6-studio0.5', { weight: 0.6, weightStudio: 0.5 }),
+    ...[10, 30, 50].map((k) => v(`k${k}`, { k })),
+    ...[0.03, 0.08].map((temperature) => v(`t${temperature}`, { temperature })),
+  ]);
+}
+
 /**
  * The multi-scale readings, made where isolation replaced a backdrop (a studio shot has one reading): isolation again with
  * the product brought to another detail (`canonicalSide` 120 or 56 against 80: what the model sees of a soft, small product
@@ -361,13 +421,13 @@ for (const s of SETS) {
       };
       // The hits of one reading, searched as deep as the re-rank and the vote need, re-ranked where the variant does.
       const searched = new Map<string, SearchHit[]>();
-      const hitsOf = async (name: string, f: PhotoFeatures, depth: number, rerank: Variant['rerank'] | null, prior: Variant['kindPrior'] | null) => {
-        const key = `${name}|${depth}|${rerank ? `rr${rerank.beta}d${rerank.depth}` : ''}|${prior ? `${prior.from ?? 'backbone'}k${prior.k}t${prior.temperature}w${prior.weight}` : ''}`;
+      const hitsOf = async (name: string, f: PhotoFeatures, depth: number, rerank: Variant['rerank'] | null, prior: Variant['kindPrior'] | null, given?: { key: string; vector: Float32Array }) => {
+        const key = `${name}|${depth}|${rerank ? `rr${rerank.beta}d${rerank.depth}` : ''}|${prior ? `${prior.from ?? 'backbone'}k${prior.k}t${prior.temperature}w${prior.weight}` : ''}|${given?.key ?? ''}`;
         if (!searched.has(key)) {
           const a = await svc.refinement.analyse(f);
           const from = prior?.from ?? 'backbone';
           const near = from === 'backbone' ? f.vector : a.sameProductVector;
-          const vector = prior && near ? svc.refinement.withKindShares(a.searchVector, await svc.search.neighbourKinds(near, prior.k, prior.temperature, from), prior.weight) : a.searchVector;
+          const vector = given ? given.vector : prior && near ? svc.refinement.withKindShares(a.searchVector, await svc.search.neighbourKinds(near, prior.k, prior.temperature, from), prior.weight) : a.searchVector;
           const res = await svc.search.nearest(vector, { k: depth, metric: 'cosine', sameProduct: a.sameProductVector });
           let hits = res.hits;
           if (rerank) {
@@ -379,13 +439,88 @@ for (const s of SETS) {
         }
         return searched.get(key)!;
       };
+      // Per reading: the network's kind probabilities, and its same-product neighbours' kind shares (by k and temperature).
+      const model = svc.refinement.model!;
+      const netProbs = new Map<string, Float32Array>();
+      const probsOf = async (r: { name: string; f: PhotoFeatures }) => {
+        if (!netProbs.has(r.name)) netProbs.set(r.name, model.typeProbabilities((await svc.refinement.analyse(r.f)).searchVector));
+        return netProbs.get(r.name)!;
+      };
+      const shareCache = new Map<string, Map<string, number>>();
+      const sharesOf = async (r: { name: string; f: PhotoFeatures }, k: number, t: number, from: 'backbone' | 'sameProduct') => {
+        const key = `${r.name}|${k}|${t}|${from}`;
+        if (!shareCache.has(key)) {
+          const near = from === 'backbone' ? r.f.vector : svc.refinement.sameProductVectors([r.f])[0];
+          shareCache.set(key, near ? await svc.search.neighbourKinds(near, k, t, from) : new Map());
+        }
+        return shareCache.get(key)!;
+      };
+      /** The search vector of variant `vname`'s kind evidence (Variant.kind) for the chosen reading. */
+      const kindVector = async (vname: string, ke: KindEvidence, pick: { name: string; f: PhotoFeatures }, cands: ReadonlyArray<{ name: string; f: PhotoFeatures }>, off: boolean) => {
+        const pool = [...cands];
+        if (ke.over === 'all') for (const [n, f] of have) if (!pool.some((c) => c.name === n)) pool.push({ name: n, f });
+        let probs = await probsOf(pick);
+        if (ke.net && ke.net !== 'chosen' && pool.length > 1) {
+          const all = await Promise.all(pool.map(probsOf));
+          const weights = all.map((p) => {
+            if (ke.net === 'mean') return 1;
+            if (ke.net === 'entropy') return Math.exp(p.reduce((h, x) => h + (x > 0 ? x * Math.log(x) : 0), 0));
+            return 0;
+          });
+          if (ke.net === 'maxconf') weights[all.reduce((b, p, i) => (Math.max(...p) > Math.max(...all[b]!) ? i : b), 0)] = 1;
+          const total = weights.reduce((a, b) => a + b, 0);
+          probs = new Float32Array(probs.length);
+          all.forEach((p, i) => p.forEach((x, j) => (probs[j]! += (x * weights[i]!) / total)));
+        }
+        if (ke.power !== undefined && ke.power !== 1) {
+          probs = probs.map((x) => x ** ke.power!);
+          const sum = probs.reduce((a, b) => a + b, 0);
+          probs = probs.map((x) => x / (sum || 1));
+        }
+        const averageShares = (list: ReadonlyArray<Map<string, number>>) => {
+          const out = new Map<string, number>();
+          for (const m of list) for (const [c, x] of m) out.set(c, (out.get(c) ?? 0) + x / list.length);
+          return out;
+        };
+        let shares = ke.neighbours === 'all' ? averageShares(await Promise.all(pool.map((r) => sharesOf(r, ke.k, ke.temperature, 'sameProduct')))) : await sharesOf(pick, ke.k, ke.temperature, 'sameProduct');
+        if (ke.backbone) {
+          const bb = await sharesOf(pick, ke.k, 0.02, 'backbone');
+          const out = new Map<string, number>();
+          for (const [c, x] of shares) out.set(c, (1 - ke.backbone) * x);
+          for (const [c, x] of bb) out.set(c, (out.get(c) ?? 0) + ke.backbone * x);
+          shares = out;
+        }
+        if (ke.noKind) {
+          const a = await svc.refinement.analyse(pick.f);
+          const v = new Float32Array(a.searchVector);
+          v.fill(0, 0, model.partSizes[0]);
+          const near = await svc.spaces.search.search(v, { k: ke.k, metric: 'cosine' });
+          const nk = neighbourKindShares(near.map((n) => ({ kind: svc.catalog.item(n.id).metadata.articleType, similarity: 1 - n.distance })), ke.temperature);
+          const out = new Map<string, number>();
+          for (const [c, x] of shares) out.set(c, (1 - ke.noKind) * x);
+          for (const [c, x] of nk) out.set(c, (out.get(c) ?? 0) + ke.noKind * x);
+          shares = out;
+        }
+        const w = off ? ke.weight : (ke.weightStudio ?? ke.weight);
+        const classes = model.typeClasses;
+        let mixed: Float32Array;
+        if (ke.geometric && shares.size > 0) {
+          // Each opinion kept above a floor, so that a kind one of them never names is not ruled out by it alone.
+          const floor = ke.floor ?? 1e-3;
+          mixed = new Float32Array(classes.map((c, j) => Math.max(probs[j]!, floor) ** (1 - w) * Math.max(shares.get(c) ?? 0, floor) ** w));
+          const sum = mixed.reduce((a, b) => a + b, 0);
+          mixed = mixed.map((x) => x / sum);
+        } else mixed = shares.size > 0 ? mixKinds(probs, classes, shares, w) : probs;
+        const a = await svc.refinement.analyse(pick.f);
+        return { key: vname, vector: model.withTypeProbabilities(a.searchVector, mixed) };
+      };
       /** The variant's figure for the chosen reading: [the set's figure, strict P@5 (p5 sets; else the same)]. */
-      const figure = async (name: string, f: PhotoFeatures, spec: Variant, off: boolean): Promise<[number, number]> => {
+      const figure = async (name: string, f: PhotoFeatures, spec: Variant, off: boolean, given?: { key: string; vector: Float32Array }): Promise<[number, number]> => {
         const rerank = spec.rerank && (!spec.rerank.offBackdrop || off) ? spec.rerank : null;
         const vote = spec.vote && (spec.vote.scope === 'all' || off) ? spec.vote : null;
         const depth = Math.max(10, rerank?.depth ?? 0, vote?.depth ?? 0);
         const prior = spec.kindPrior && (spec.kindPrior.scope === 'all' || off) ? spec.kindPrior : null;
-        let hits = await hitsOf(name, f, depth, rerank, prior);
+        let hits = await hitsOf(name, f, depth, rerank, prior, given);
         if (vote) hits = voteByKind(hits, vote);
         hits = hits.slice(0, 10);
         const rank = hits.findIndex((h) => h.id === id);
@@ -421,7 +556,8 @@ for (const s of SETS) {
         if (dumpFile && v === variantNames[0]) await dump(s, id, meta, pick, have, per[p]!.method);
         // As the query path's offBackdrop: isolation replaced the backdrop (the averaged reading's), or the balanced reading won.
         const off = offBackdrop(pick.name === 'balanced' ? 'balanced' : per[p]!.method);
-        const [x, xs] = await figure(pick.name, pick.f, spec, off);
+        const given = spec.kind ? await kindVector(v, spec.kind, pick, cands, off) : undefined;
+        const [x, xs] = await figure(pick.name, pick.f, spec, off, given);
         totals[v]! += x;
         strictTotals[v]! += xs;
       }

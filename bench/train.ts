@@ -3,8 +3,12 @@
 // search graph. Trains a copy of the catalog (the catalog given is only read), times each stage from the progress
 // messages, and prints the validation figures it chose. Usage: tsx bench/train.ts --data <catalog> [--epochs N] [--save]
 // (--save records it in bench/results.json, which docs/bench.md's training row shows; without it, nothing is written).
+// Training variants (issue 21, the kind of product in phone photos): --copy-weight W (the training copies' loss weight),
+// --label-smoothing E, --patience P (early stopping on the validation items and copies); --out DIR keeps the trained catalog
+// there (a fresh folder) instead of throwing it away, e.g. as <work>/data-6000-shopper-0.25 for bench/readings.ts and
+// bench/generalise.ts to read.
 // The share of items with training copies is the catalog's setting (FASHION_AUGMENT, default 0.25); each stage's messages go to stderr.
-import { mkdtempSync, readdirSync, rmSync, copyFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trainCatalogFolder } from '../src/app/refineCatalog.js';
@@ -15,7 +19,15 @@ import { arg, copyCatalogFile, round, saveResult } from './common.js';
 
 const from = arg('data', '.fashion');
 const epochs = Number(arg('epochs', String(DEFAULT_TRAIN.epochs)));
-const dataDir = mkdtempSync(join(tmpdir(), 'fashion-bench-train-'));
+const out = arg('out', '');
+const variant = {
+  ...(arg('copy-weight', '') ? { copyWeight: Number(arg('copy-weight', '1')) } : {}),
+  ...(arg('label-smoothing', '') ? { labelSmoothing: Number(arg('label-smoothing', '0')) } : {}),
+  ...(arg('patience', '') ? { patience: Number(arg('patience', '0')) } : {}),
+};
+if (out && existsSync(out)) throw new Error(`--out ${out}: already there (give a fresh folder)`);
+if (out) mkdirSync(out, { recursive: true });
+const dataDir = out || mkdtempSync(join(tmpdir(), 'fashion-bench-train-'));
 try {
   await copyCatalogFile(catalogFile(from), catalogFile(dataDir));
   // The model file of the catalog's refinement: training reads nothing from it, but keeps the copy a whole catalog.
@@ -26,6 +38,7 @@ try {
   const report = await trainCatalogFolder(resolveConfig({ dataDir }), {
     epochs,
     seed: DEFAULT_TRAIN.seed,
+    train: variant,
     onProgress: (m) => {
       // Every stage's message on stderr with its time (stdout keeps the one JSON line): which weight and pin gap won, and why.
       if (!m.startsWith('training copies ')) process.stderr.write(`${round((performance.now() - t0) / 1000, 1)} s ${m}\n`);
@@ -44,6 +57,7 @@ try {
   const copySeconds = at.copiesStart === undefined ? 0 : (at.copiesEnd ?? at.fit ?? seconds) - at.copiesStart;
   const result = {
     catalog: from,
+    ...(Object.keys(variant).length ? { variant } : {}),
     seconds: round(seconds - copySeconds, 1),
     copiesMadeSeconds: round(copySeconds, 1),
     stages: {
@@ -59,6 +73,7 @@ try {
     bestEpoch: report.bestEpoch ?? null,
     fitItems: report.fitItems,
     copies: report.copies.fit,
+    copiesValidationAccuracy: report.copies.validationAccuracy,
     validation: report.validation,
     validationAccuracy: report.validationAccuracy,
     fusion: report.fusion,
@@ -67,5 +82,5 @@ try {
   console.log(JSON.stringify(result));
   if (process.argv.includes('--save')) saveResult('train', result);
 } finally {
-  rmSync(dataDir, { recursive: true, force: true });
+  if (!out) rmSync(dataDir, { recursive: true, force: true });
 }

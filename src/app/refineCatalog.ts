@@ -208,6 +208,8 @@ export async function trainCatalogFolder(
     readonly onCopies?: (done: number, total: number) => void;
     /** What the writer lock names as its holder, which other writers' catalog/locked errors show (default `fashion train`). */
     readonly holder?: string;
+    /** Other training options than DEFAULT_TRAIN's (bench/train.ts measures variants with them). */
+    readonly train?: Partial<Omit<TrainOptions, 'epochs' | 'seed' | 'onEpoch'>>;
   },
 ): Promise<TrainReport> {
   await requireCatalogAt(config);
@@ -219,6 +221,7 @@ export async function trainCatalogFolder(
       // Training copies are embedded as the catalog's photos were.
       embedder = config.augment > 0 ? await Embedder.load(embedderOptions(config, await storedIdentity(store))) : null;
       report = await trainCatalog(store, config.dataDir, {
+        ...options.train,
         epochs: options.epochs,
         seed: options.seed,
         threads: config.threads,

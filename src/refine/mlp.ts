@@ -50,6 +50,13 @@ export interface TrainOptions {
    * shares on the calling thread (the same weights, byte for byte).
    */
   readonly splitFirstLayerFrom?: number;
+  /**
+   * Loss weight of the rows from `copiesFrom` on (training copies: photos as shoppers take them) against 1 for the
+   * catalog's own photos (default 1).
+   */
+  readonly copyWeight?: number;
+  /** Label smoothing: each head's target is (1 - e) on the label and e spread evenly over its classes (default 0). */
+  readonly labelSmoothing?: number;
   readonly firstLayerThreads?: number;
   /** After each epoch: its mean training loss, and the validation loss and accuracy when there are validation rows. */
   readonly onEpoch?: (epoch: number, loss: number, validation?: { loss: number; accuracy: number }) => void;
@@ -86,6 +93,8 @@ export async function trainMlp(
   heads: readonly HeadSpec[],
   opts: TrainOptions,
   validation?: ValidationRows,
+  /** Rows from this one on are training copies (their loss weighs opts.copyWeight); default n: none. */
+  copiesFrom = n,
 ): Promise<MlpWeights & { readonly epochsRun: number; readonly bestEpoch: number }> {
   const rand = mulberry32(opts.seed);
   const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
@@ -110,6 +119,7 @@ export async function trainMlp(
   const stepsPerEpoch = Math.ceil(n / opts.batchSize);
   const schedule = learningRateSchedule(opts.learningRate, opts.epochs * stepsPerEpoch, (opts.warmupEpochs ?? 0) * stepsPerEpoch);
   let step = 0;
+  const loss: LossShape = { copiesFrom, copyWeight: opts.copyWeight ?? 1, labelSmoothing: opts.labelSmoothing ?? 0 };
   try {
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       for (let i = n - 1; i > 0; i--) {
@@ -124,7 +134,7 @@ export async function trainMlp(
         const lr = schedule(step++);
         if (split) {
           const z1 = await split.forward(rows, bs);
-          const g = await afterFirstLayer(split.gemm, weights, z1, rows, labels, opts.dropout, rand);
+          const g = await afterFirstLayer(split.gemm, weights, z1, rows, labels, opts.dropout, rand, loss);
           lossSum += g.lossSum;
           lossCount += g.lossCount;
           const s = adam.next(lr, opts.weightDecay);
@@ -132,7 +142,7 @@ export async function trainMlp(
           adam.apply([g.gb1, g.gw2, g.gb2], s);
         } else {
           rows.forEach((r, i) => xb.set(x.subarray(r * d, (r + 1) * d), i * d));
-          const g = await batchGradients(gemm, weights, xb.subarray(0, bs * d), rows, labels, opts.dropout, rand);
+          const g = await batchGradients(gemm, weights, xb.subarray(0, bs * d), rows, labels, opts.dropout, rand, loss);
           lossSum += g.lossSum;
           lossCount += g.lossCount;
           adam.apply([g.gw1, g.gb1, g.gw2, g.gb2], adam.next(lr, opts.weightDecay));
@@ -195,6 +205,17 @@ async function validationFigures(gemm: Gemm, w: MlpWeights, rows: ValidationRows
   return { loss: sum / Math.max(1, count), accuracy: right / Math.max(1e-12, weight) };
 }
 
+/**
+ * How a row's loss is counted: rows from `copiesFrom` on weigh `copyWeight`; targets smoothed by `labelSmoothing`.
+ * The plain loss (weight 1, no smoothing) is the default.
+ */
+export interface LossShape {
+  readonly copiesFrom: number;
+  readonly copyWeight: number;
+  readonly labelSmoothing: number;
+}
+const PLAIN_LOSS: LossShape = { copiesFrom: Infinity, copyWeight: 1, labelSmoothing: 0 };
+
 /** Gradients of one batch's loss with respect to each weight array, and the loss they come from. */
 export interface BatchGradients {
   readonly gw1: Float32Array;
@@ -212,11 +233,11 @@ export interface BatchGradients {
  * size. Dropout: each active hidden unit is kept when `rand() < 1 - dropout` (drawn in row-major order) and
  * scaled by 1 / (1 - dropout).
  */
-export async function batchGradients(gemm: Gemm, w: MlpWeights, xin: Float32Array, rows: readonly number[], labels: readonly Int32Array[], dropout: number, rand: () => number): Promise<BatchGradients> {
+export async function batchGradients(gemm: Gemm, w: MlpWeights, xin: Float32Array, rows: readonly number[], labels: readonly Int32Array[], dropout: number, rand: () => number, loss: LossShape = PLAIN_LOSS): Promise<BatchGradients> {
   const { inDims: d, hidden: h, w1 } = w;
   const bs = rows.length;
   const z1 = await gemm.mul(xin, bs, d, w1, d, h);
-  const { dh, ...rest } = await afterFirstLayer(gemm, w, z1, rows, labels, dropout, rand);
+  const { dh, ...rest } = await afterFirstLayer(gemm, w, z1, rows, labels, dropout, rand, loss);
   const gw1 = await gemm.mul(xin, bs, d, dh, bs, h, true, false);
   return { gw1, ...rest };
 }
@@ -225,7 +246,7 @@ export async function batchGradients(gemm: Gemm, w: MlpWeights, xin: Float32Arra
  * The step from the first layer's products z1 = x W1 (bs x hidden, before the bias) on: the loss, the gradients of
  * b1, w2 and b2, and dh, the gradient with respect to z1 (from which W1's gradient is x^T dh).
  */
-export async function afterFirstLayer(gemm: Gemm, w: MlpWeights, z1: Float32Array, rows: readonly number[], labels: readonly Int32Array[], dropout: number, rand: () => number): Promise<Omit<BatchGradients, 'gw1'> & { readonly dh: Float32Array }> {
+export async function afterFirstLayer(gemm: Gemm, w: MlpWeights, z1: Float32Array, rows: readonly number[], labels: readonly Int32Array[], dropout: number, rand: () => number, loss: LossShape = PLAIN_LOSS): Promise<Omit<BatchGradients, 'gw1'> & { readonly dh: Float32Array }> {
   const { hidden: h, heads, b1, w2, b2 } = w;
   const bs = rows.length;
   const outDims = b2.length;
@@ -261,8 +282,16 @@ export async function afterFirstLayer(gemm: Gemm, w: MlpWeights, z1: Float32Arra
         dz[base + j] = e;
         sum += e;
       }
-      for (let j = 0; j < c; j++) dz[base + j] = (dz[base + j]! / sum - (j === y ? 1 : 0)) * (hd.weight / bs);
-      lossSum -= hd.weight * Math.log(Math.max(1e-12, (dz[base + y]! * bs) / hd.weight + 1));
+      const rw = rows[i]! >= loss.copiesFrom ? loss.copyWeight : 1;
+      const e = loss.labelSmoothing;
+      let rowLoss = 0;
+      for (let j = 0; j < c; j++) {
+        const p = dz[base + j]! / sum;
+        const target = (j === y ? 1 - e : 0) + e / c;
+        if (target > 0) rowLoss -= target * Math.log(Math.max(1e-12, p));
+        dz[base + j] = (p - target) * ((hd.weight * rw) / bs);
+      }
+      lossSum += hd.weight * rw * rowLoss;
       lossCount++;
     }
   });

@@ -54,7 +54,8 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
   onProgress?.(`training on ${fit.length} items and ${fitCopies.length} copies (${val.length} items kept for validation)`);
   const onEpoch = (e: number, loss: number, val?: { loss: number; accuracy: number }) =>
     onProgress?.(`epoch ${e + 1}/${opts.epochs} loss ${loss.toFixed(3)}${val ? ` validation loss ${val.loss.toFixed(3)} accuracy ${val.accuracy.toFixed(4)}` : ''}`);
-  const fitted = await trainMlp(gemm, set.x, set.rows, set.inDims, set.labels, heads, { ...opts, onEpoch }, set.validation);
+  // The design matrix holds the fit items, then their copies (src/refine/training/dataset.ts): copies start at fit.length.
+  const fitted = await trainMlp(gemm, set.x, set.rows, set.inDims, set.labels, heads, { ...opts, onEpoch }, set.validation, fit.length);
   const { epochsRun, bestEpoch, ...weights } = fitted;
   if (epochsRun < opts.epochs) onProgress?.(`stopped after epoch ${epochsRun}: validation accuracy has not improved since epoch ${bestEpoch}`);
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Gemm } from '../../src/linalg/gemm.js';
-import { batchGradients, learningRateSchedule, trainMlp, type HeadSpec, type MlpWeights, type TrainOptions } from '../../src/refine/mlp.js';
+import { batchGradients, learningRateSchedule, trainMlp, type HeadSpec, type LossShape, type MlpWeights, type TrainOptions } from '../../src/refine/mlp.js';
 import { gaussian, mulberry32 } from './toys.js';
 
 let gemm: Gemm;
@@ -39,7 +39,7 @@ type Params = { w1: Float64Array; b1: Float64Array; w2: Float64Array; b2: Float6
  * heads' weighted cross-entropy (unlabelled rows count in the mean but add no loss); `mask` multiplies each
  * hidden activation (dropout: 0 or 1/keep).
  */
-function loss64(p: Params, d: number, h: number, heads: readonly HeadSpec[], x: Float32Array, labels: readonly Int32Array[], mask: Float64Array | null): number {
+function loss64(p: Params, d: number, h: number, heads: readonly HeadSpec[], x: Float32Array, labels: readonly Int32Array[], mask: Float64Array | null, shape?: LossShape): number {
   const bs = x.length / d;
   const out = p.b2.length;
   let total = 0;
@@ -62,7 +62,11 @@ function loss64(p: Params, d: number, h: number, heads: readonly HeadSpec[], x: 
         });
         const max = Math.max(...z);
         const logSum = max + Math.log(z.reduce((s, v) => s + Math.exp(v - max), 0));
-        total += hd.weight * (logSum - z[y]!);
+        // Written as the documented loss: row weight x sum over classes of target x -log p, target smoothed.
+        const e = shape?.labelSmoothing ?? 0;
+        const rw = shape && r >= shape.copiesFrom ? shape.copyWeight : 1;
+        const ce = z.reduce((s, v, q) => s + ((q === y ? 1 - e : 0) + e / c) * (logSum - v), 0);
+        total += hd.weight * rw * ce;
       }
       off += c;
     });
@@ -149,6 +153,33 @@ test('training gradients with dropout match central differences of the loss with
   assert.ok(dropped > 0, 'some active units are dropped');
   const f = (p: Params) => loss64(p, d, h, HEADS, x, labels, mask);
   checkGradients(w, g, f, 16);
+});
+
+test('training copies weighed more and smoothed labels: gradients match central differences of that loss', async () => {
+  const d = 5, h = 7, bs = 6;
+  const w = randomWeights(d, h, HEADS, 11);
+  const { x, labels } = batch(d, bs, 12);
+  const rows = Array.from({ length: bs }, (_, i) => i);
+  // Rows 4 and 5 are copies: their loss counts twice; every target is smoothed by 0.1.
+  const shape: LossShape = { copiesFrom: 4, copyWeight: 2, labelSmoothing: 0.1 };
+  const g = await batchGradients(gemm, w, x, rows, labels, 0, mulberry32(3), shape);
+  const f = (p: Params) => loss64(p, d, h, HEADS, x, labels, null, shape);
+  const here = f({ w1: Float64Array.from(w.w1), b1: Float64Array.from(w.b1), w2: Float64Array.from(w.w2), b2: Float64Array.from(w.b2) });
+  assert.ok(Math.abs(g.lossSum / bs - here) < 1e-5 * Math.max(1, here), `loss ${g.lossSum / bs} vs ${here}`);
+  checkGradients(w, g, f, 16);
+  // And it is another loss than the plain one (the shape is applied).
+  const plain = await batchGradients(gemm, w, x, rows, labels, 0, mulberry32(3));
+  assert.ok(Math.abs(plain.lossSum - g.lossSum) > 1e-3);
+});
+
+test('a copy weight of 1 and no smoothing are the plain loss, byte for byte', async () => {
+  const d = 4, h = 6, bs = 5;
+  const w = randomWeights(d, h, HEADS, 13);
+  const { x, labels } = batch(d, bs, 14);
+  const rows = [...Array(bs).keys()];
+  const plain = await batchGradients(gemm, w, x, rows, labels, 0.3, mulberry32(5));
+  const shaped = await batchGradients(gemm, w, x, rows, labels, 0.3, mulberry32(5), { copiesFrom: 2, copyWeight: 1, labelSmoothing: 0 });
+  for (const k of ['gw1', 'gb1', 'gw2', 'gb2'] as const) assert.deepEqual(shaped[k], plain[k]);
 });
 
 test('a head with no labels in the batch adds neither loss nor gradient', async () => {
