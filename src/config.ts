@@ -116,8 +116,9 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_AUGMENT = 0.25;
 
 /**
- * The second model's arithmetic unless told otherwise: float32 (SqueezeNet's float16 file widened). 'int8' runs it
- * quantized (src/embedding/int8Graph.ts; docs/bench.md, "SqueezeNet in int8").
+ * The default second model's arithmetic unless told otherwise: float32 (SqueezeNet's float16 file widened). 'int8' runs it
+ * quantized (src/embedding/int8Graph.ts; docs/bench.md, "SqueezeNet in int8"). Another second model (`--second-model`)
+ * runs in float unless int8 is asked for: the product holds calibrated ranges only for the shared SqueezeNet.
  */
 export const DEFAULT_SECOND_PRECISION: SecondPrecision = 'float';
 
@@ -372,7 +373,7 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     // Its side may be its own (--second-size): the composed graph resizes the first model's square to it.
     secondModel:
       second !== 'none'
-        ? { model: second, preprocess: resolvePreprocess(secondPreset, { size: int('secondSize', preprocess.size, 32, 1024), fit: preprocess.fit }), precision: oneOf<SecondPrecision>('secondPrecision', DEFAULT_SECOND_PRECISION, SECOND_PRECISIONS) }
+        ? { model: second, preprocess: resolvePreprocess(secondPreset, { size: int('secondSize', preprocess.size, 32, 1024), fit: preprocess.fit }), precision: oneOf<SecondPrecision>('secondPrecision', second === defaultSecondModel(env).model ? DEFAULT_SECOND_PRECISION : 'float', SECOND_PRECISIONS) }
         : undefined,
     mirror: oneOf<'on' | 'off'>('mirror', 'off', ['on', 'off']) === 'on',
     backboneDefaulted: secondSet === undefined && pick('secondPreprocess') === undefined && secondSizeRaw === undefined && pick('secondPrecision') === undefined && pick('mirror') === undefined,
