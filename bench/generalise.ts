@@ -8,6 +8,7 @@
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/generalise.ts --from /work/cat/full [--catalog 6000]
  *       [--queries 400] [--items 300] [--copies shopper|shopper-soft|rephotograph|none] [--augment 0.25] [--seed 1]
  *       [--work /tmp/fashion-generalise] [--label -NAME] [--docs] [--pooling max|avg|gem] [--size PX] [--second-size PX]
+ *       [--second-precision float|int8]
  *
  * - Catalog: `--catalog N` training-split items (src/catalog/split.ts) cut from DIR (a full catalog of the shared photos,
  *   isolation on; its vectors are reused), trained with `--augment` of its items as training copies made by `--copies`
@@ -15,7 +16,8 @@
  *   softShopperCopy; 'rephotograph': the older generator; 'none': no copies). Each `--copies` gets
  *   its own catalog folder, reused by later runs. `--pooling` other than the --from catalog's (max): the cut catalog's items
  *   are embedded again with that pooling (src/embedding/headCut.ts) before training, in folders of their own; so are they
- *   with `--size` / `--second-size` (the model input sides, src/embedding/composeBackbones.ts), which the queries use too.
+ *   with `--size` / `--second-size` (the model input sides, src/embedding/composeBackbones.ts), which the queries use too,
+ *   and with `--second-precision int8` (SqueezeNet quantized, src/embedding/int8Graph.ts).
  * - Queries: `--queries` held-back items (never in the catalog): clean photos and phone-like copies (every family on).
  *   P@5 = same articleType in the top 5, strict = and baseColour.
  * - Item copies: `--items` catalog items: mild copies (crop <= 10%, light +-15%, JPEG >= 60) -> own item first;
@@ -72,10 +74,12 @@ if (!POOLINGS.includes(pooling)) throw new Error(`--pooling: one of ${POOLINGS.j
  */
 const size = arg('size', '');
 const secondSize = arg('second-size', '');
-const sides = { ...(size ? { size } : {}), ...(secondSize ? { secondSize } : {}) };
-const sidesSet = size !== '' || secondSize !== '';
+/** --second-precision int8: SqueezeNet quantized (src/embedding/int8Graph.ts); the cut catalog is embedded again, as with other sides. */
+const secondPrecision = arg('second-precision', '');
+const sides = { ...(size ? { size } : {}), ...(secondSize ? { secondSize } : {}), ...(secondPrecision ? { secondPrecision } : {}) };
+const sidesSet = size !== '' || secondSize !== '' || secondPrecision !== '';
 /** Names the folders (and the results key) of a catalog embedded with another pooling or other sides than the --from catalog's. */
-const poolingTag = `${pooling === 'max' ? '' : `-${pooling}`}${sidesSet ? `-side${size || 224}-${secondSize || size || 224}` : ''}`;
+const poolingTag = `${pooling === 'max' ? '' : `-${pooling}`}${size !== '' || secondSize !== '' ? `-side${size || 224}-${secondSize || size || 224}` : ''}${secondPrecision && secondPrecision !== 'float' ? `-${secondPrecision}` : ''}`;
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 const { styles, catalogIds, queryIds, itemIds, tag } = photoSamples(demo, { catalog: catalogN, queries: queryN, items: itemN }, seed);

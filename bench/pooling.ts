@@ -6,6 +6,7 @@
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/pooling.ts [--catalog 6000] [--queries 300] [--items 200]
  *       [--poolings max,avg,gem2,gem3,gem4] [--work /tmp/fashion-generalise] [--seed 1] [--label NAME] [--size PX] [--second-size PX]
+ *       [--second-precision float|int8]
  *
  * Samples and photos are bench/generalise.ts's (same seeds, same --work folders, so the sets are shared): the catalog is
  * --catalog training-split items, read as `fashion index` reads them (isolation on); queries are held-back items (clean
@@ -57,8 +58,10 @@ const photo = (id: string) => readFileSync(join(demo.images, `${id}.jpg`));
 // files and the results key, so that runs of several sides share --work and its photos.
 const size = arg('size', '');
 const secondSize = arg('second-size', '');
-const sideTag = size || secondSize ? `-side${size || 224}-${secondSize || size || 224}` : '';
-const config = resolveConfig({ isolate: 'on', threads: 2, ...(size ? { size } : {}), ...(secondSize ? { secondSize } : {}) }, {}, REPO_ROOT);
+// --second-precision int8: SqueezeNet quantized (src/embedding/int8Graph.ts); names the cache files and the key as a side does.
+const secondPrecision = arg('second-precision', '');
+const sideTag = `${size || secondSize ? `-side${size || 224}-${secondSize || size || 224}` : ''}${secondPrecision && secondPrecision !== 'float' ? `-${secondPrecision}` : ''}`;
+const config = resolveConfig({ isolate: 'on', threads: 2, ...(size ? { size } : {}), ...(secondSize ? { secondSize } : {}), ...(secondPrecision ? { secondPrecision } : {}) }, {}, REPO_ROOT);
 const embedders: Embedder[] = [];
 for (const name of poolingNames) {
   const { pooling, power } = parsePooling(name);
@@ -178,5 +181,5 @@ saveResult(`pooling-${tag}${sideTag}${label ? `-${label}` : ''}`, {
   rows,
   catalogSeconds: Math.round(catalogSeconds),
   seconds: Math.round((performance.now() - started) / 1000),
-  command: `node --import tsx bench/pooling.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN} --poolings ${poolingNames.join(',')}${size ? ` --size ${size}` : ''}${secondSize ? ` --second-size ${secondSize}` : ''}`,
+  command: `node --import tsx bench/pooling.ts --catalog ${catalogN} --queries ${queryN} --items ${itemN} --poolings ${poolingNames.join(',')}${size ? ` --size ${size}` : ''}${secondSize ? ` --second-size ${secondSize}` : ''}${secondPrecision ? ` --second-precision ${secondPrecision}` : ''}`,
 });

@@ -10,7 +10,7 @@ import { DEFAULT_K, MAX_K } from './query/query.js';
 import type { Pooling } from './embedding/headCut.js';
 import { resolvePreprocess, type Preprocess } from './imaging/preprocess.js';
 import type { Metric } from './index/metric.js';
-import { composition, type EmbedderOptions, type ModelIdentity } from './embedding/embedder.js';
+import { composition, SECOND_PRECISIONS, type EmbedderOptions, type ModelIdentity, type SecondPrecision } from './embedding/embedder.js';
 
 /** Everything the product can be told, resolved once at the entry point and passed down frozen. */
 export interface Config {
@@ -65,9 +65,10 @@ export interface Config {
    * normalisation. By default the shared SqueezeNet 1.0 joins the default MobileNetV2 (docs/relevance.md, "backbones");
    * `--second-model none` leaves the first model alone, and a model given with --model has no second unless one is named.
    * Its input side is its own (`--second-size`, default the first model's `--size`): the composed graph resizes the
-   * first model's square for it (src/embedding/composeBackbones.ts).
+   * first model's square for it (src/embedding/composeBackbones.ts). Its precision too (`--second-precision`): 'float'
+   * runs its weights in float32, 'int8' quantized (src/embedding/int8Graph.ts, with the committed calibration's ranges).
    */
-  readonly secondModel: { readonly model: string; readonly preprocess: Preprocess } | undefined;
+  readonly secondModel: { readonly model: string; readonly preprocess: Preprocess; readonly precision: SecondPrecision } | undefined;
   /** Features of the photo and of its mirror image, summed. */
   readonly mirror: boolean;
   /** Whether the second model and the mirror were left at their defaults: then an existing catalog keeps the backbone it was embedded with. */
@@ -100,7 +101,7 @@ export interface Config {
 }
 
 /** Option names as flags use them (camelCase); env variables are FASHION_ + upper snake case. */
-export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess' | 'secondModel' | 'mirror' | 'backboneDefaulted' | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy' | 'apiKeys' | 'readKey'> | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy' | 'apiKeys' | 'readKey' | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config' | 'secondModel' | 'secondPreprocess' | 'secondSize' | 'mirror', string | number | undefined>>;
+export type ConfigInput = Partial<Record<keyof Omit<Config, 'preprocess' | 'secondModel' | 'mirror' | 'backboneDefaulted' | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy' | 'apiKeys' | 'readKey'> | 'fetchAllow' | 'allowedHosts' | 'corsOrigins' | 'trustProxy' | 'apiKeys' | 'readKey' | 'preprocessPreset' | 'size' | 'fit' | 'isolate' | 'config' | 'secondModel' | 'secondPreprocess' | 'secondSize' | 'secondPrecision' | 'mirror', string | number | undefined>>;
 
 /** Whether photos are isolated (backdrop to white, cropped to the product) unless told otherwise; see docs/relevance.md. */
 export const DEFAULT_ISOLATE = 'on';
@@ -113,6 +114,13 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
  * photos 0.814 -> 0.821; the price is one rephotograph + embedding per copy when the refinement is trained.
  */
 export const DEFAULT_AUGMENT = 0.25;
+
+/**
+ * The default second model's arithmetic unless told otherwise: float32 (SqueezeNet's float16 file widened). 'int8' runs it
+ * quantized (src/embedding/int8Graph.ts; docs/bench.md, "SqueezeNet in int8"). Another second model (`--second-model`)
+ * runs in float unless int8 is asked for: the product holds calibrated ranges only for the shared SqueezeNet.
+ */
+export const DEFAULT_SECOND_PRECISION: SecondPrecision = 'float';
 
 /** The shared folder beside the repository (or inside it, on machines that copy it there). */
 export function sharedDir(env: NodeJS.ProcessEnv = process.env): string | null {
@@ -172,6 +180,7 @@ const ENV_KEYS: Record<string, string> = {
   secondModel: 'FASHION_SECOND_MODEL',
   secondPreprocess: 'FASHION_SECOND_PREPROCESS',
   secondSize: 'FASHION_SECOND_SIZE',
+  secondPrecision: 'FASHION_SECOND_PRECISION',
   mirror: 'FASHION_MIRROR',
   fetchAllow: 'FASHION_FETCH_ALLOW',
   allowedHosts: 'FASHION_ALLOWED_HOSTS',
@@ -213,7 +222,11 @@ export function backboneFor(config: Config, stored?: ModelIdentity | null): Pick
   // A second model is only known by path from the configuration (the default joins the default --model); a catalog
   // composed otherwise is refused by its identity, and the error names the flags to set. Its side is the catalog's: a
   // catalog that records none took the second model at its own --size (as every catalog did before --second-size).
-  const second = made.second && config.secondModel ? { ...config.secondModel, preprocess: { ...config.secondModel.preprocess, size: stored.secondSize ?? stored.preprocess.size } } : undefined;
+  // So is its precision: a catalog that records none ran it in float (as every catalog did before --second-precision).
+  const second =
+    made.second && config.secondModel
+      ? { ...config.secondModel, preprocess: { ...config.secondModel.preprocess, size: stored.secondSize ?? stored.preprocess.size }, precision: stored.secondPrecision ?? ('float' as const) }
+      : undefined;
   return { second, mirror: made.mirror };
 }
 
@@ -254,6 +267,7 @@ export const CONFIG_FILE_SCHEMA = Type.Object(
     secondModel: Type.Optional(Type.String()),
     secondPreprocess: Type.Optional(Type.String()),
     secondSize: Type.Optional(Type.Integer({ description: 'Input side of the second model, px (default: --size)' })),
+    secondPrecision: Type.Optional(Type.String({ description: "The second model's arithmetic: float or int8 (default float)" })),
     mirror: Type.Optional(Type.Enum(['on', 'off'])),
     fetchAllow: Type.Optional(Type.String({ description: 'Hosts and CIDR ranges photo URLs may reach besides public addresses, comma-separated' })),
     allowedHosts: Type.Optional(Type.String({ description: 'Host names the server answers (Host header), comma-separated; * for any' })),
@@ -357,9 +371,12 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     augment: share('augment', DEFAULT_AUGMENT),
     // The second model sees the same fit of the photo as the first (src/embedding/composeBackbones.ts): only its normalisation is its own,
     // Its side may be its own (--second-size): the composed graph resizes the first model's square to it.
-    secondModel: second !== 'none' ? { model: second, preprocess: resolvePreprocess(secondPreset, { size: int('secondSize', preprocess.size, 32, 1024), fit: preprocess.fit }) } : undefined,
+    secondModel:
+      second !== 'none'
+        ? { model: second, preprocess: resolvePreprocess(secondPreset, { size: int('secondSize', preprocess.size, 32, 1024), fit: preprocess.fit }), precision: oneOf<SecondPrecision>('secondPrecision', second === defaultSecondModel(env).model ? DEFAULT_SECOND_PRECISION : 'float', SECOND_PRECISIONS) }
+        : undefined,
     mirror: oneOf<'on' | 'off'>('mirror', 'off', ['on', 'off']) === 'on',
-    backboneDefaulted: secondSet === undefined && pick('secondPreprocess') === undefined && secondSizeRaw === undefined && pick('mirror') === undefined,
+    backboneDefaulted: secondSet === undefined && pick('secondPreprocess') === undefined && secondSizeRaw === undefined && pick('secondPrecision') === undefined && pick('mirror') === undefined,
     fetchAllow: fetchAllowList(str('fetchAllow', '')),
     allowedHosts: allowedHostList(pick('allowedHosts'), str('host', '127.0.0.1')),
     corsOrigins: corsOriginList(str('corsOrigins', '')),

@@ -31,6 +31,6 @@ export function modelMismatch(stored: ModelIdentity, current: ModelIdentity): Fa
   return new FashionError(
     'catalog/model-mismatch',
     `This catalog was embedded with ${describeIdentity(stored)}, but the current model is ${describeIdentity(current)}. ` +
-      'Vectors from two models cannot be compared: use the catalog\'s model settings (--model, --second-model, --second-preprocess, --second-size, --mirror, --isolate), or re-index with --reembed.',
+      'Vectors from two models cannot be compared: use the catalog\'s model settings (--model, --second-model, --second-preprocess, --second-size, --second-precision, --mirror, --isolate), or re-index with --reembed.',
   );
 }

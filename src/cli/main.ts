@@ -58,6 +58,7 @@ function withCommonOptions(cmd: Command): Command {
     .option('--second-model <path|url|none>', 'a second ImageNet classifier whose features join the first model\'s (env FASHION_SECOND_MODEL; default with the default model: ../shared/models/squeezenet1.0-fp16.onnx; none: the first model alone)')
     .addOption(new Option('--second-preprocess <preset>', 'input normalisation of the second model (SqueezeNet 1.0: caffe, the default for the default second model)').choices(['imagenet', 'caffe']))
     .option('--second-size <px>', 'input side of the second model (env FASHION_SECOND_SIZE; default: --size); the composed graph resizes the photo\'s square for it')
+    .addOption(new Option('--second-precision <kind>', 'arithmetic of the second model (env FASHION_SECOND_PRECISION; default float): int8 runs it quantized with the committed calibration').choices(['float', 'int8']))
     .addOption(new Option('--mirror <on|off>', 'features of the photo and its mirror image, summed (env FASHION_MIRROR)').choices(['on', 'off']));
 }
 
@@ -82,6 +83,7 @@ function configFrom(opts: Record<string, unknown>): Config {
     secondModel: opts.secondModel as string | undefined,
     secondPreprocess: opts.secondPreprocess as string | undefined,
     secondSize: opts.secondSize as string | undefined,
+    secondPrecision: opts.secondPrecision as string | undefined,
     mirror: opts.mirror as string | undefined,
     metric: opts.metric as string | undefined,
     k: opts.k as string | undefined,

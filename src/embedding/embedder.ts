@@ -7,6 +7,8 @@ import { InferenceRunError, InferenceThread } from './inferenceThread.js';
 import { headCutModel, poolingKey, type HeadCutModel, type Pooling } from './headCut.js';
 import { resolveModelFile } from './modelSource.js';
 import { composeBackbones, COMPOSED_INPUT, COMPOSED_OUTPUT, type Trunk } from './composeBackbones.js';
+import { activationRanges, int8CalibrationFor } from './int8Calibration.js';
+import { INT8_QUANTIZER_VERSION, quantizeInt8 } from './int8Graph.js';
 
 export interface EmbedderOptions {
   /** Path or http(s) URL of an ONNX ImageNet classifier. */
@@ -17,8 +19,11 @@ export interface EmbedderOptions {
   /** onnxruntime intra-op threads. */
   readonly threads: number;
   readonly cacheDir: string;
-  /** A second classifier whose features are joined to the first's (a composed backbone, src/embedding/composeBackbones.ts). */
-  readonly second?: { readonly model: string; readonly preprocess: Preprocess; readonly cutAt?: string | undefined } | undefined;
+  /**
+   * A second classifier whose features are joined to the first's (a composed backbone, src/embedding/composeBackbones.ts),
+   * run in float32 or, with `precision: 'int8'`, quantized (src/embedding/int8Graph.ts).
+   */
+  readonly second?: { readonly model: string; readonly preprocess: Preprocess; readonly cutAt?: string | undefined; readonly precision?: SecondPrecision | undefined } | undefined;
   /** Features of the photo and of its mirror image, summed, for every model. */
   readonly mirror?: boolean | undefined;
   /**
@@ -40,6 +45,10 @@ export interface EmbedderOptions {
   readonly sessions?: number | undefined;
 }
 
+/** The second model's arithmetic: its weights in float32, or quantized to int8 with calibrated activation ranges. */
+export type SecondPrecision = 'float' | 'int8';
+export const SECOND_PRECISIONS: readonly SecondPrecision[] = ['float', 'int8'];
+
 /**
  * What made a vector. Two vectors are comparable only when their identities are equal, so the catalog
  * stores it and refuses queries embedded by anything else.
@@ -57,6 +66,12 @@ export interface ModelIdentity {
    * recorded so that queries and later indexing can follow the catalog's side (config.ts `backboneFor`) and an error can name it.
    */
   readonly secondSize?: number;
+  /**
+   * 'int8' where the second model ran quantized (`--second-precision int8`); absent for float, so the identity of a catalog
+   * embedded before the setting existed is unchanged. Part of `modelSha256` too (the quantized trunk has its own hash):
+   * recorded so that queries and later indexing follow the catalog's precision (config.ts `backboneFor`).
+   */
+  readonly secondPrecision?: 'int8';
 }
 
 export function identityKey(id: ModelIdentity): string {
@@ -79,7 +94,8 @@ export function composition(id: ModelIdentity): { second: boolean; mirror: boole
 
 export function describeIdentity(id: ModelIdentity): string {
   const second = id.secondSize !== undefined ? `, the second model at ${id.secondSize}px` : '';
-  return `${id.modelName} (sha256 ${id.modelSha256.slice(0, 12)}), ${id.pooling} pooling of ${id.featureTensor}, ${id.dims}-d, ${id.preprocess.size}px ${id.preprocess.fit}${second}`;
+  const precision = id.secondPrecision !== undefined ? `, the second model in ${id.secondPrecision}` : '';
+  return `${id.modelName} (sha256 ${id.modelSha256.slice(0, 12)}), ${id.pooling} pooling of ${id.featureTensor}, ${id.dims}-d, ${id.preprocess.size}px ${id.preprocess.fit}${second}${precision}`;
 }
 
 /** An onnxruntime session over a head-cut classifier, on its own thread: tensors in, one feature vector per image out. */
@@ -110,10 +126,11 @@ export class Embedder {
     const first = await cutTrunk(options.model, options.pooling, options.cutAt, options.cacheDir);
     let bytes = first.bytes;
     let cut: Pick<HeadCutModel, 'inputName' | 'outputName' | 'sourceBatchFixed'> = first;
-    let made: Pick<ModelIdentity, 'modelName' | 'modelSha256' | 'featureTensor' | 'secondSize'> = { modelName: first.fileName, modelSha256: first.sha, featureTensor: first.featureTensor };
+    let made: Pick<ModelIdentity, 'modelName' | 'modelSha256' | 'featureTensor' | 'secondSize' | 'secondPrecision'> = { modelName: first.fileName, modelSha256: first.sha, featureTensor: first.featureTensor };
     if (options.second || options.mirror) {
       const trunks = [{ cut: first, preprocess: options.preprocess }];
-      const second = options.second ? await cutTrunk(options.second.model, options.pooling, options.second.cutAt, options.cacheDir) : null;
+      const int8 = options.second?.precision === 'int8';
+      const second = options.second ? await cutTrunk(options.second.model, options.pooling, options.second.cutAt, options.cacheDir, int8 ? 'int8' : 'float') : null;
       if (second && options.second) trunks.push({ cut: second, preprocess: options.second.preprocess });
       bytes = await composedGraph(trunks, options);
       cut = { inputName: COMPOSED_INPUT, outputName: COMPOSED_OUTPUT, sourceBatchFixed: !!second?.sourceBatchFixed || first.sourceBatchFixed };
@@ -124,6 +141,7 @@ export class Embedder {
         modelSha256: createHash('sha256').update(JSON.stringify([first.sha, second?.sha ?? null, options.second?.preprocess ?? null, !!options.mirror])).digest('hex'),
         featureTensor: `${second ? `${first.featureTensor}${JOIN_MARK}${second.featureTensor}` : first.featureTensor}${mirror}`,
         ...(options.second && options.second.preprocess.size !== options.preprocess.size ? { secondSize: options.second.preprocess.size } : {}),
+        ...(second && int8 ? { secondPrecision: 'int8' as const } : {}),
       };
     }
     const sessions = Math.max(1, Math.min(Math.floor(options.sessions ?? 1), options.threads));
@@ -228,22 +246,30 @@ export class Embedder {
   }
 }
 
-/** A classifier with its head cut (cached under the cache folder), and where it came from. */
-async function cutTrunk(model: string, pooling: Pooling, cutAt: string | undefined, cacheDir: string): Promise<HeadCutModel & { sha: string; fileName: string }> {
+/**
+ * A classifier with its head cut (cached under the cache folder), and where it came from. With `precision` 'int8' the cut
+ * graph is quantized (src/embedding/int8Graph.ts) with the model's committed calibration, and named apart: its `sha`
+ * hashes the file's with the ranges, and its file name says int8, so that its vectors are never taken for the float ones.
+ */
+async function cutTrunk(model: string, pooling: Pooling, cutAt: string | undefined, cacheDir: string, precision: SecondPrecision = 'float'): Promise<HeadCutModel & { sha: string; fileName: string }> {
   const file = await resolveModelFile(model, { cacheDir });
   const source = await readFile(file);
-  const sha = createHash('sha256').update(source).digest('hex');
-  const cutFile = headCutCacheFile(cacheDir, sha, pooling, cutAt);
+  const fileSha = createHash('sha256').update(source).digest('hex');
+  const ranges = precision === 'int8' ? activationRanges(int8CalibrationFor(fileSha, basename(file))) : null;
+  const sha = ranges ? createHash('sha256').update(JSON.stringify([fileSha, 'int8', INT8_QUANTIZER_VERSION, ranges])).digest('hex') : fileSha;
+  const fileName = ranges ? `${basename(file)} (int8)` : basename(file);
+  const cutFile = ranges ? headCutCacheFile(cacheDir, sha, pooling, cutAt).replace(/\.onnx$/, '-int8.onnx') : headCutCacheFile(cacheDir, sha, pooling, cutAt);
   const cutMetaFile = `${cutFile}.json`;
   try {
     const meta = JSON.parse(await readFile(cutMetaFile, 'utf8')) as Omit<HeadCutModel, 'bytes'>;
-    return { ...meta, bytes: await readFile(cutFile), sha, fileName: basename(file) };
+    return { ...meta, bytes: await readFile(cutFile), sha, fileName };
   } catch {
-    const made = headCutModel(source, { pooling, cutAt });
+    const cut = headCutModel(source, { pooling, cutAt });
+    const made = ranges ? { ...cut, bytes: quantizeInt8(cut.bytes, ranges) } : cut;
     const { bytes, ...meta } = made;
     await writeAtomic(cutFile, bytes).catch(() => undefined);
     await writeAtomic(cutMetaFile, JSON.stringify(meta)).catch(() => undefined);
-    return { ...made, sha, fileName: basename(file) };
+    return { ...made, sha, fileName };
   }
 }
 

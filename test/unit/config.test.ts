@@ -97,6 +97,13 @@ test('preprocessing, second model and mirror options', () => {
   assert.equal(m.mirror, true);
   assert.equal(m.backboneDefaulted, false);
   assert.equal(resolveConfig({ preprocessPreset: 'caffe' }, env, cwd).preprocess.channelOrder, 'BGR');
+  // The second model's precision: float unless set; set (flag, env or file), it is used as given.
+  assert.equal(resolveConfig({}, env, cwd).secondModel?.precision, 'float');
+  const q = resolveConfig({}, { ...env, FASHION_SECOND_PRECISION: 'int8' }, cwd);
+  assert.equal(q.secondModel?.precision, 'int8');
+  assert.equal(q.backboneDefaulted, false, 'a precision that was set is not taken from an existing catalog');
+  writeFileSync(join(cwd, 'precision.json'), JSON.stringify({ secondPrecision: 'int8' }));
+  assert.equal(resolveConfig({ config: 'precision.json' }, env, cwd).secondModel?.precision, 'int8');
 });
 
 test('bad values are refused with input/invalid, naming the option and the value', () => {
@@ -108,6 +115,7 @@ test('bad values are refused with input/invalid, naming the option and the value
   assert.throws(() => resolveConfig({ size: 16 }, env, cwd), invalidInput(/size/));
   assert.throws(() => resolveConfig({ secondSize: 16 }, env, cwd), invalidInput(/for secondSize but received 16/));
   assert.throws(() => resolveConfig({}, { ...env, FASHION_SECOND_SIZE: 'small' }, cwd), invalidInput(/secondSize/));
+  assert.throws(() => resolveConfig({ secondPrecision: 'int4' }, env, cwd), invalidInput(/secondPrecision/));
   assert.throws(() => resolveConfig({ fit: 'cover' }, env, cwd), invalidInput(/fit/));
   assert.throws(() => resolveConfig({ augment: 1.5 }, env, cwd), invalidInput(/augment/));
   assert.throws(() => resolveConfig({ preprocessPreset: 'tf' }, env, cwd), invalidInput(/preprocess/));
