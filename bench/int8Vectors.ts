@@ -5,15 +5,11 @@
 // of the two 1792-d vectors, and of SqueezeNet's 512-d part alone. Prints one JSON line; --save keeps it under
 // `int8-vectors` in bench/results.json.
 // Usage: tsx bench/int8Vectors.ts [--n 500] [--seed 24] [--statistics p99.999,p99.99,max]
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { demoCatalog, embedderOptions, resolveConfig } from '../src/config.js';
-import { Embedder } from '../src/embedding/embedder.js';
-import { prepareBatch } from '../src/embedding/vectorize.js';
+import { demoCatalog, resolveConfig } from '../src/config.js';
 import { cosine } from '../src/linalg/cosine.js';
-import { backboneGraph } from './backboneGraphs.js';
 import { arg, percentile, photoSamples, round, saveResult } from './common.js';
+import { fitPhotos, graphVectors } from './graphVectors.js';
 
 const n = Number(arg('n', '500'));
 const seed = Number(arg('seed', '24'));
@@ -22,32 +18,8 @@ const config = resolveConfig({ isolate: 'on' });
 const demo = demoCatalog()!;
 const { catalogIds: ids } = photoSamples(demo, { catalog: n, queries: 0, items: 0 }, seed);
 
-// The product's own decode, isolation and fit (prepareBatch needs an embedder for its pixels; the first model alone is enough).
-const fitter = await Embedder.load({ ...embedderOptions(config), second: undefined, mirror: false });
-const side = config.preprocess.size;
-const per = 3 * side * side;
-const tensors: Float32Array[] = [];
-for (let i = 0; i < ids.length; i += 32) {
-  const part = ids.slice(i, i + 32);
-  const prepared = await prepareBatch(fitter, part.map((id) => ({ bytes: readFileSync(join(demo.images, `${id}.jpg`)), label: id })));
-  if (prepared.count !== part.length) throw new Error(`${part.length - prepared.count} photos failed to decode`);
-  tensors.push(prepared.tensor);
-}
-await fitter.close();
-
-async function vectors(name: string): Promise<Float32Array[]> {
-  const s = await ort.InferenceSession.create(backboneGraph(name, config), { intraOpNumThreads: 2 });
-  const out: Float32Array[] = [];
-  for (const t of tensors) {
-    const rows = t.length / per;
-    const r = await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', t, [rows, 3, side, side]) });
-    const data = r[s.outputNames[0]!]!.data as Float32Array;
-    const dims = data.length / rows;
-    for (let k = 0; k < rows; k++) out.push(data.slice(k * dims, (k + 1) * dims));
-  }
-  await s.release();
-  return out;
-}
+const photos = await fitPhotos(config, ids.map((id) => join(demo.images, `${id}.jpg`)));
+const vectors = (name: string) => graphVectors(name, config, photos);
 
 const float = await vectors('composed-fp32');
 const dims = float[0]!.length;

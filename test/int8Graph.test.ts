@@ -16,6 +16,7 @@ import { FashionError } from '../src/errors.js';
 import { fitPhoto } from '../src/imaging/decode.js';
 import { CAFFE_PREPROCESS, IMAGENET_PREPROCESS, type Preprocess } from '../src/imaging/preprocess.js';
 import { fitToTensor } from '../src/imaging/resample.js';
+import { cosine } from '../src/linalg/cosine.js';
 import { DEMO, pickIds } from './helpers.js';
 
 const { onnx } = onnxProto;
@@ -28,18 +29,6 @@ async function tensors(ids: readonly string[], p: Preprocess): Promise<Float32Ar
   const out = new Float32Array(ids.length * 3 * PLANE);
   for (const [i, id] of ids.entries()) fitToTensor((await fitPhoto(readFileSync(join(DEMO!.images, `${id}.jpg`)), p)).product, p, out, i * 3 * PLANE);
   return out;
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return d / Math.sqrt(na * nb);
 }
 
 function squeezenetInt8(): { float: ReturnType<typeof headCutModel>; int8: Uint8Array } {
