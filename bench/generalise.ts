@@ -27,7 +27,8 @@
  *   (right), as another product (wrong) or left unmatched (none), and held-back photos matched to something (false
  *   matches, clean and phone-like apart); a sweep of gaps; and `calibrated`: the gap chosen on the TUNE column alone
  *   (at most UNLISTED_TARGET of unlisted photos matched) with its figures on every column.
- * Prints JSON; saves under `generalise-<N>` in bench/results.json; --docs writes the block of docs/relevance.md.
+ * Prints JSON; saves under `generalise-<N>` in bench/results.json (a run with `--label -NAME` and no --docs under
+ * `generalise-<N>-NAME`, so that experiments leave the shipped figures alone); --docs writes the block of docs/relevance.md.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -334,8 +335,10 @@ console.log(JSON.stringify(result));
 writeFileSync(join(work, `result-${tag}${poolingTag}-${seed}-${queryN}-${itemN}-${copies}${label}.json`), JSON.stringify(result));
 // Every photo's figures, for deciding other match rules offline without searching again.
 writeFileSync(join(work, `scored-${tag}${poolingTag}-${seed}-${queryN}-${itemN}-${copies}${label}.json`), JSON.stringify(scored));
-// Another pooling's runs are kept apart from the default's (whose runs the docs block shows).
-const key = `generalise-${tag}${poolingTag}`;
+// Another pooling's runs are kept apart from the default's (whose runs the docs block shows). So is a labelled run that
+// does not write the docs: an experiment (`--label -x` alone) no longer replaces the shipped run of its --copies, which
+// the docs block and docs/bench.md read; the shipped run is the one made with --docs.
+const key = `generalise-${tag}${poolingTag}${label && !writeDocs ? label : ''}`;
 const saved = (loadResults()[key] as { runs?: (typeof result)[] } | undefined)?.runs ?? [];
 const runs = [...saved.filter((r) => r.copies !== copies || r.queries !== result.queries), result];
 saveResult(key, { runs });
