@@ -163,11 +163,7 @@ export class RefineModel {
   /** A query's search vector with its type part made from `probs` (over typeClasses), as fuse() makes it; a new array. */
   withTypeProbabilities(vector: Float32Array, probs: Float32Array): Float32Array {
     const out = new Float32Array(vector);
-    const c = this.sizes[0]!;
-    let s = 0;
-    for (let j = 0; j < c; j++) s += probs[j]! * probs[j]!;
-    const scale = this.header.fusion.type / (Math.sqrt(s) || 1);
-    for (let j = 0; j < c; j++) out[j] = probs[j]! * scale;
+    putScaled(out, 0, probs.subarray(0, this.sizes[0]), this.header.fusion.type);
     return out;
   }
 
@@ -246,10 +242,7 @@ export class RefineModel {
     const all: Array<[Float32Array, number]> = [type!, colourHead!, [colour, w.histogram], [hidden, w.hidden], gender!];
     if (instance) all.push([instance, w.instance ?? 0]);
     for (const [v, weight] of all) {
-      let s = 0;
-      for (let j = 0; j < v.length; j++) s += v[j]! * v[j]!;
-      const scale = weight / (Math.sqrt(s) || 1);
-      for (let j = 0; j < v.length; j++) out[o + j] = v[j]! * scale;
+      putScaled(out, o, v, weight);
       o += v.length;
     }
     return out;
@@ -292,4 +285,12 @@ export class RefineModel {
   static colourVersion(): string {
     return COLOUR_FEATURES_VERSION;
   }
+}
+
+/** `v` written into `out` at `offset`, scaled to length `weight` (a zero part stays zero): one part of a fused vector. */
+function putScaled(out: Float32Array, offset: number, v: Float32Array, weight: number): void {
+  let s = 0;
+  for (let j = 0; j < v.length; j++) s += v[j]! * v[j]!;
+  const scale = weight / (Math.sqrt(s) || 1);
+  for (let j = 0; j < v.length; j++) out[offset + j] = v[j]! * scale;
 }
