@@ -140,13 +140,16 @@ export const QUERY_ISOLATION: IsolateTuning = Object.freeze({ ...ISOLATE_TUNING,
  * within the border's own spread of one of those colours is background.
  */
 export function isolateProduct(img: DecodedRgb, tuning: IsolateTuning = ISOLATE_TUNING): IsolatedProduct {
-  const { width: w, height: h } = img;
-  const unchanged = (): IsolatedProduct => ({ image: img, box: { left: 0, top: 0, width: w, height: h }, method: 'unchanged', foregroundShare: 1 });
-  if (w < 8 || h < 8) return unchanged();
+  if (img.width < 8 || img.height < 8) return unchangedOf(img);
   // The product is found on a reduced copy (a photo at or below the working size is its own), then cut from the photo
   // itself, so that the crop keeps the photo's detail.
   const work = workingCopy(img, tuning);
   return cut(img, work, findProduct(work, tuning), tuning);
+}
+
+/** The photo as it is: the whole frame, nothing isolated. */
+function unchangedOf(img: DecodedRgb): IsolatedProduct {
+  return { image: img, box: { left: 0, top: 0, width: img.width, height: img.height }, method: 'unchanged', foregroundShare: 1 };
 }
 
 function workingCopy(img: DecodedRgb, tuning: IsolateTuning): DecodedRgb {
@@ -155,8 +158,7 @@ function workingCopy(img: DecodedRgb, tuning: IsolateTuning): DecodedRgb {
 
 /** What `isolateProduct` returns for the product `found` on `work` (`img` itself or its reduction). */
 function cut(img: DecodedRgb, work: DecodedRgb, found: Found, tuning: IsolateTuning): IsolatedProduct {
-  const { width: w, height: h } = img;
-  const unchanged = (): IsolatedProduct => ({ image: img, box: { left: 0, top: 0, width: w, height: h }, method: 'unchanged', foregroundShare: 1 });
+  const unchanged = () => unchangedOf(img);
   const withGains = (r: IsolatedProduct): IsolatedProduct => (found.gains ? { ...r, backdropGains: found.gains } : r);
   switch (found.kind) {
     case 'unchanged':
