@@ -28,7 +28,7 @@ function grid(weightCost: number, weights = INSTANCE_WEIGHTS, gaps = PIN_GAPS): 
 }
 
 /** The loss of P@5 + strict P@5 against `base`, as the rule prices it. */
-const lost = (x: { p: number; s: number }) => base.p - x.p + (base.s - x.s);
+const lost = (x: { p: number; s: number }) => Math.max(0, base.p - x.p) + Math.max(0, base.s - x.s);
 
 test('a weight that costs clean photos a little too much moves the choice to a lighter weight, not off the part', () => {
   // Weight 1 alone costs 0.015 strict P@5 and 0.006 P@5 (0.021, over the 0.02 allowance): with weights [0, 1, 1.4] the choice fell back to 0.
@@ -69,6 +69,8 @@ test('clean photos are priced on P@5 + strict P@5: strict may give what P@5 keep
   assert.equal(chooseSameProduct([none, at(base.p - 0.011, base.s - 0.011)], base).weight, 0);
   // Weight 2's recorded cost (strict P@5 0.03-0.05) stays out even with P@5 whole.
   assert.equal(chooseSameProduct([none, at(base.p, base.s - 0.03)], base).weight, 0);
+  // A gain of P@5 does not pay for strict P@5 beyond the allowance.
+  assert.equal(chooseSameProduct([none, at(base.p + 0.006, base.s - 0.025)], base).weight, 0);
 });
 
 test('a better clean figure without the part does not move the choice off the weight a catalog with a worse one keeps', () => {

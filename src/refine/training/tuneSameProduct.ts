@@ -39,8 +39,9 @@ export interface SameProductPoint {
 }
 
 /**
- * What a point costs clean photos against search without the part: its loss of P@5 + strict P@5 (rounded as reported, so
- * a loss of exactly the allowance passes). Priced on the sum, not on the larger of the two losses (0.01 each until
+ * What a point costs clean photos against search without the part: its loss of P@5 plus its loss of strict P@5, a gain
+ * on either counting as none, so a gain of P@5 never buys strict P@5 beyond the allowance (rounded as reported, so a
+ * loss of exactly the allowance passes). Priced on the sum, not on the larger of the two losses (0.01 each until
  * 2026-12-02): the pin moves a look-alike of the same kind first, so its cost lands on strict P@5 (colour) and hardly on
  * P@5, and strict P@5 without the part is also where a training's luck shows. Three trainings of the same 6,000-item
  * catalog put it at 0.4670, 0.4754 and 0.4782 (float, float at a later commit, SqueezeNet int8) while weight 0.7 at gap
@@ -50,7 +51,7 @@ export interface SameProductPoint {
  * better on clean photos keeps the weight the others keep (docs/relevance.md, "Clean photos priced on P@5 + strict P@5").
  */
 export function cleanCost(x: { readonly p: number; readonly s: number }, base: { readonly p: number; readonly s: number }): number {
-  return round(base.p - x.p + (base.s - x.s));
+  return round(Math.max(0, base.p - x.p) + Math.max(0, base.s - x.s));
 }
 
 /**
