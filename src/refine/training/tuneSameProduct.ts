@@ -43,12 +43,13 @@ export interface SameProductPoint {
  * on either counting as none, so a gain of P@5 never buys strict P@5 beyond the allowance (rounded as reported, so a
  * loss of exactly the allowance passes). Priced on the sum, not on the larger of the two losses (0.01 each until
  * 2026-12-02): the pin moves a look-alike of the same kind first, so its cost lands on strict P@5 (colour) and hardly on
- * P@5, and strict P@5 without the part is also where a training's luck shows. Three trainings of the same 6,000-item
- * catalog put it at 0.4670, 0.4754 and 0.4782 (float, float at a later commit, SqueezeNet int8) while weight 0.7 at gap
- * 0.04 left 0.466-0.467 in each; with the larger loss held to 0.01, the two better no-part figures took weight 0.5 (by
- * 0.0006 of strict P@5 on a tie of first + top five), which ranks copies whose pin does not fire lower. On the sum,
- * the P@5 that the pin leaves alone gives the strict figure that room, and a catalog whose search without the part is
- * better on clean photos keeps the weight the others keep (docs/relevance.md, "Clean photos priced on P@5 + strict P@5").
+ * P@5, and strict P@5 without the part is also where a training's luck shows. Trainings of the same 6,000-item catalog
+ * put it at 0.4670, 0.4754 and 0.4782 (float, float at a later commit, SqueezeNet int8) while weight 0.7 at gap 0.04 left
+ * 0.4660-0.4670 where recorded; with the larger loss held to 0.01, the two better no-part figures took weight 0.5 (the
+ * float one by 0.0006 of strict P@5 on a tie of first + top five), which ranks hard copies whose pin does not fire lower
+ * (hard copies' own item in the top 5 -0.020 to -0.025 in bench/generalise.ts). On the sum, the P@5 that the pin leaves
+ * alone gives the strict figure that room: the float and int8 catalogs both take 0.7 / 0.03 (docs/relevance.md, "Clean
+ * photos priced on P@5 + strict P@5").
  */
 export function cleanCost(x: { readonly p: number; readonly s: number }, base: { readonly p: number; readonly s: number }): number {
   return round(Math.max(0, base.p - x.p) + Math.max(0, base.s - x.s));
