@@ -8,7 +8,7 @@
 // (the kernel's run-queue delay, /proc/self/task/*/schedstat: another process, or this one's own threads, had the cores),
 // V8's garbage collection pauses, and its number of readings; `tail` compares the slowest tenth with the middle of the queries.
 import { readdirSync, readFileSync } from 'node:fs';
-import { PerformanceObserver } from 'node:perf_hooks';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { demoCatalog, resolveConfig } from '../src/config.js';
@@ -116,9 +116,9 @@ function schedDelta(a: Map<string, [number, number]>, b: Map<string, [number, nu
   return { run, wait };
 }
 // V8's pauses: each collection's start and duration, matched to the query they fell in.
-const gcs: Array<{ at: number; ms: number }> = [];
+const gcs: Array<{ at: number; ms: number; kind: number }> = [];
 const gcObserver = new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) gcs.push({ at: e.startTime, ms: e.duration });
+  for (const e of list.getEntries()) gcs.push({ at: e.startTime, ms: e.duration, kind: (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0 });
 });
 gcObserver.observe({ entryTypes: ['gc'] });
 const perQuery: Array<{ total: number; cpu: number; wait: number; gc: number; readings: number; at: number; end: number }> = [];
@@ -212,6 +212,13 @@ const result = {
   cpuMs: stats(perQuery.map((q) => q.cpu)),
   waitMs: stats(perQuery.map((q) => q.wait)),
   gcMs: stats(perQuery.map((q) => q.gc)),
+  // This thread's collections while the queries ran, by kind: count and pauses in all, ms.
+  gcByKind: Object.fromEntries(
+    Object.entries({ major: constants.NODE_PERFORMANCE_GC_MAJOR, minor: constants.NODE_PERFORMANCE_GC_MINOR, incremental: constants.NODE_PERFORMANCE_GC_INCREMENTAL, weakcb: constants.NODE_PERFORMANCE_GC_WEAKCB }).map(([name, kind]) => {
+      const of = gcs.filter((g) => g.kind === kind && g.at >= perQuery[0]!.at && g.at < perQuery[perQuery.length - 1]!.end);
+      return [name, { count: of.length, ms: round(of.reduce((a, g) => a + g.ms, 0)) }];
+    }),
+  ),
   byReadings: Object.fromEntries([1, 2, 3].map((n) => [n, perQuery.filter((q) => q.readings === n)]).filter(([, qs]) => (qs as typeof perQuery).length > 0).map(([n, qs]) => [n, { count: (qs as typeof perQuery).length, ...stats((qs as typeof perQuery).map((q) => q.total)) }])),
   // The slowest tenth against the middle fifth (40th-60th percentile) of the queries by total time.
   tail: { slowestTenth: profile(byTotal.slice(-tenth)), middle: profile(byTotal.slice(Math.floor(byTotal.length * 0.4), Math.ceil(byTotal.length * 0.6))) },
