@@ -36,3 +36,17 @@ function view<T extends Float32Array | Int32Array>(slots: Map<string, T>, slot: 
   }
   return (buf.length === length ? buf : buf.subarray(0, length)) as T;
 }
+
+/**
+ * Every kept buffer of this thread filled with `value`: for tests, so that a pass that reads an element of a reused buffer
+ * before writing it gives another result than it did on fresh memory.
+ */
+export function fillScratch(value: number): void {
+  for (const b of f32.values()) b.fill(value);
+  for (const b of i32.values()) b.fill(value);
+}
+
+/** How many elements each kept buffer holds, by slot (for tests). */
+export function scratchSizes(): Record<string, number> {
+  return Object.fromEntries([...f32, ...i32].map(([slot, b]) => [slot, b.length]));
+}
