@@ -15,11 +15,14 @@ import { demoCatalog, resolveConfig } from '../src/config.js';
 import { fitPhoto } from '../src/imaging/decode.js';
 import { Services } from '../src/app/services.js';
 import { buildApp } from '../src/server/app.js';
+import { tuneHeapForServing } from '../src/server/heap.js';
 import { arg, percentile, round, saveResult } from './common.js';
 
 const dataDir = arg('data', '.fashion');
 const label = arg('label', '');
 const n = Number(arg('n', '300'));
+// The heap as the server sets it (src/server/start.ts); --v8-heap default keeps V8's own growth (the base of the comparison).
+if (arg('v8-heap', 'server') === 'server') tuneHeapForServing();
 const config = resolveConfig({ dataDir });
 const t0 = performance.now();
 const rec = await Services.open(config);
@@ -223,6 +226,7 @@ const result = {
   // The slowest tenth against the middle fifth (40th-60th percentile) of the queries by total time.
   tail: { slowestTenth: profile(byTotal.slice(-tenth)), middle: profile(byTotal.slice(Math.floor(byTotal.length * 0.4), Math.ceil(byTotal.length * 0.6))) },
   load: loadavg().map((x) => round(x)),
+  v8Heap: arg('v8-heap', 'server'),
   ...(label ? { label } : {}),
 };
 console.log(JSON.stringify(result));
