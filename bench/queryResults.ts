@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { demoCatalog, resolveConfig } from '../src/config.js';
 import { Services } from '../src/app/services.js';
 import { buildApp } from '../src/server/app.js';
+import { tuneHeapForServing } from '../src/server/heap.js';
 import { arg } from './common.js';
 
 interface Answer {
@@ -21,6 +22,8 @@ interface Answer {
 }
 
 const n = Number(arg('n', '100'));
+// The heap as the server sets it (src/server/start.ts); --v8-heap default keeps V8's own growth (the base of the comparison).
+if (arg('v8-heap', 'server') === 'server') tuneHeapForServing();
 const config = resolveConfig({ dataDir: arg('data', '.fashion') });
 const rec = await Services.open(config);
 await rec.embedding.load();

@@ -1,3 +1,5 @@
+import { scratchInt32 } from './scratch.js';
+
 /**
  * Marks the pixels reachable from the image border through pixels for which `isBackground(i)` holds
  * (4-connected): the studio backdrop or a shopper's table around a product, without the product's own
@@ -7,7 +9,8 @@ export function floodFromBorder(width: number, height: number, isBackground: (i:
   const n = width * height;
   const mark = new Uint8Array(n);
   // A pixel is marked when pushed, so each is pushed at most once: a typed stack of n pixels is enough and never grows.
-  const stack = new Int32Array(n);
+  // Only what was pushed is read back, so the stack is a reused buffer (src/imaging/scratch.ts).
+  const stack = scratchInt32('floodFromBorder.stack', n);
   let top = 0;
   const push = (i: number) => {
     if (!mark[i] && isBackground(i)) {
@@ -42,7 +45,7 @@ export function floodFromBorder(width: number, height: number, isBackground: (i:
 export function floodFromBorderAtMost(width: number, height: number, values: Float32Array, max: number): Uint8Array {
   const n = width * height;
   const mark = new Uint8Array(n);
-  const stack = new Int32Array(n);
+  const stack = scratchInt32('floodFromBorderAtMost.stack', n);
   let top = 0;
   const seed = (i: number) => {
     if (!mark[i] && values[i]! <= max) {

@@ -3,6 +3,7 @@ import { Services } from '../app/services.js';
 import { buildApp } from './app.js';
 import { sweepStaleImports } from '../feeds/feedImport.js';
 import { requireQueue } from '../app/queueHandles.js';
+import { tuneHeapForServing } from './heap.js';
 
 /**
  * Opens the catalog, loads the model before the first request (no cold start), and listens. The server only reads the
@@ -12,6 +13,8 @@ import { requireQueue } from '../app/queueHandles.js';
 export async function startServer(config: Config): Promise<{ close: () => Promise<void>; url: string; svc: Services }> {
   // A queue's workers write a PostgreSQL catalog: refused at once rather than imports that silently run here.
   if (config.queueUrl) requireQueue(config);
+  // Fewer full collections of the heap under queries (src/server/heap.ts).
+  tuneHeapForServing();
   const svc = await Services.open(config);
   const embedder = svc.catalog.size > 0 ? await svc.embedding.load() : null;
   // Feeds that a server which died mid-import left behind (their jobs ended as interrupted and never run).
