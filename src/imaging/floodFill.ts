@@ -1,3 +1,5 @@
+import { scratchInt32 } from './scratch.js';
+
 /**
  * Marks the pixels reachable from the image border through pixels for which `isBackground(i)` holds
  * (4-connected): the studio backdrop or a shopper's table around a product, without the product's own
@@ -42,7 +44,8 @@ export function floodFromBorder(width: number, height: number, isBackground: (i:
 export function floodFromBorderAtMost(width: number, height: number, values: Float32Array, max: number): Uint8Array {
   const n = width * height;
   const mark = new Uint8Array(n);
-  const stack = new Int32Array(n);
+  // Scratch (src/imaging/scratch.ts): only what was pushed is read.
+  const stack = scratchInt32('flood.stack', n);
   let top = 0;
   const seed = (i: number) => {
     if (!mark[i] && values[i]! <= max) {

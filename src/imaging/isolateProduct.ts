@@ -2,6 +2,7 @@ import { isStudioWhite, STUDIO_WHITE, type DecodedRgb } from './rgb.js';
 import { applyBackdropSurface } from './backdropSurface.js';
 import { floodFromBorderAtMost } from './floodFill.js';
 import { boundingBox, boxBlur, boxBlurMask, erode, extent, keepMainComponents, kmeans, nearestDistances, orderStatistic, reduce } from './ops.js';
+import { scratchFloat32 } from './scratch.js';
 import { alphaTap, alphaTaps, productBox } from './workingSize.js';
 
 export interface IsolatedProduct {
@@ -169,7 +170,8 @@ function cut(img: DecodedRgb, work: DecodedRgb, found: Found, tuning: IsolateTun
       return crop(img, work, found.mask, null, tuning, 'studio', found.share);
     case 'replaced':
       // Soft edges: the mask blurred by one working pixel, the product blended onto white.
-      return withGains(crop(img, work, found.mask, boxBlurMask(found.mask, work.width, work.height), tuning, 'replaced', found.share));
+      // The blurred mask is scratch (src/imaging/scratch.ts): crop reads it and keeps none of it.
+      return withGains(crop(img, work, found.mask, boxBlurMask(found.mask, work.width, work.height, scratchFloat32('isolate.alpha', work.width * work.height)), tuning, 'replaced', found.share));
   }
 }
 
@@ -186,7 +188,8 @@ function findProduct(img: DecodedRgb, tuning: IsolateTuning): Found {
   const n = w * h;
   if (w < 8 || h < 8) return { kind: 'unchanged', gains: null };
 
-  const smooth = boxBlur(data, w, h, Math.max(1, Math.round(Math.min(w, h) / 80)));
+  // The smoothed photo and the distances below are scratch (src/imaging/scratch.ts): nothing this function returns keeps them.
+  const smooth = boxBlur(data, w, h, Math.max(1, Math.round(Math.min(w, h) / 80)), scratchFloat32('isolate.smooth', n * 3));
   const band = Math.max(2, Math.round(Math.min(w, h) * tuning.border));
   const borderIdx = borderIndices(w, h, band);
 
@@ -223,7 +226,7 @@ function findProduct(img: DecodedRgb, tuning: IsolateTuning): Found {
   }
   // Clusters with little support are the product where it touches the frame, not the backdrop.
   const centres = kmeans(samples, tuning.clusters, 0.05);
-  const dist = nearestDistances(smooth, n, centres);
+  const dist = nearestDistances(smooth, n, centres, scratchFloat32('isolate.dist', n));
   if (tuning.surface > 0) applyBackdropSurface(smooth, w, h, borderIdx, dist, tuning.surfaceFit);
   const borderDist = new Float32Array(borderIdx.length);
   for (let k = 0; k < borderIdx.length; k++) borderDist[k] = dist[borderIdx[k]!]!;

@@ -1,4 +1,5 @@
 import type { DecodedRgb } from './rgb.js';
+import { scratchInt32, scratchFloat32 } from './scratch.js';
 
 /**
  * Image primitives on RGB bytes and masks: connected components, area reduction, erosion, extents, box blurs and a
@@ -14,11 +15,12 @@ export interface Components {
 /** Keeps the connected foreground regions that matter: the largest and any at least a tenth of its size. */
 export function keepMainComponents(fg: Uint8Array, w: number, h: number): Components {
   const n = w * h;
-  const label = new Int32Array(n).fill(-1);
+  // Labels and stack are this thread's scratch (src/imaging/scratch.ts): every label is set here before it is read.
+  const label = scratchInt32('components.label', n).fill(-1);
   const sizes: number[] = [];
   // A pixel is labelled when pushed, so each is pushed at most once: a typed stack of n never overflows and never
   // grows (a plain array's pushes and pops took most of the time on a phone photo's ~77k pixels).
-  const stack = new Int32Array(n);
+  const stack = scratchInt32('components.stack', n);
   for (let s = 0; s < n; s++) {
     if (!fg[s] || label[s]! >= 0) continue;
     const id = sizes.length;
@@ -159,13 +161,15 @@ export function boundingBox(mask: Uint8Array, w: number, h: number): { x0: numbe
 }
 
 /** Separable box blur of interleaved RGB, as floats. */
-export function boxBlur(data: Uint8Array, w: number, h: number, r: number): Float32Array {
+export function boxBlur(data: Uint8Array, w: number, h: number, r: number, into?: Float32Array): Float32Array {
   // Running sums, O(1) per pixel whatever the radius. The sums are of bytes, then of float32 values below 256, both
   // exact in doubles, so adding and dropping along the window gives the same result as summing each window anew.
   // The channels' sums are three locals and the vertical pass walks rows (a running sum per column), so both passes
   // read memory in order; each sum sees the same additions in the same order as a column-by-column walk would.
-  const tmp = new Float32Array(w * h * 3);
-  const out = new Float32Array(w * h * 3);
+  // The horizontal pass's rows are scratch (every value is written before the vertical pass reads it); `into`, when
+  // given, takes the result (every value written), else a new array does.
+  const tmp = scratchFloat32('boxBlur.rows', w * h * 3);
+  const out = into ?? new Float32Array(w * h * 3);
   // The window of column x is [max(0, x - r), min(w - 1, x + r)]: columns below `lo` drop nothing from the left, columns
   // from `hi` on add nothing on the right, and the ones between slide a full window of 2r + 1 (sums of bytes are integers,
   // so the order of the additions does not matter).
@@ -246,11 +250,12 @@ export function boxBlur(data: Uint8Array, w: number, h: number, r: number): Floa
   return out;
 }
 
-export function boxBlurMask(mask: Uint8Array, w: number, h: number): Float32Array {
+export function boxBlurMask(mask: Uint8Array, w: number, h: number, into?: Float32Array): Float32Array {
   // Per pixel: the share of set pixels in its 3x3 neighbourhood (as far as it lies inside the image). Column sums of
   // three rows are kept per row, so each pixel adds three numbers instead of visiting nine; counts are integers, so
   // the shares are the same as counting each neighbourhood anew.
-  const out = new Float32Array(w * h);
+  // `into`, when given, takes the result: every pixel is written below.
+  const out = into ?? new Float32Array(w * h);
   const col = new Int32Array(w);
   for (let y = 0; y < h; y++) {
     const up = y > 0 ? (y - 1) * w : -1;
@@ -369,8 +374,9 @@ export function sq(a: Float32Array, i: number, c: Float32Array, j: number): numb
  * Each of the `n` pixels' (RGB triples of `smooth`) distance to the nearest of `centres` (RGB triples), in one pass without a
  * call per pixel: what the background colours' k-means centres are measured by.
  */
-export function nearestDistances(smooth: Float32Array, n: number, centres: Float32Array): Float32Array {
-  const dist = new Float32Array(n);
+export function nearestDistances(smooth: Float32Array, n: number, centres: Float32Array, into?: Float32Array): Float32Array {
+  // `into`, when given, takes the result: every pixel's distance is written below.
+  const dist = into ?? new Float32Array(n);
   const m = centres.length;
   const cen = Float64Array.from(centres);
   // The centre nearest the pixel before is measured first: neighbours mostly share their nearest colour, so the partial
