@@ -1,6 +1,7 @@
 import { invalid } from '../errors.js';
 import type { DecodedRgb } from './rgb.js';
 import type { Preprocess } from './preprocess.js';
+import { scratchFloat32 } from './scratch.js';
 
 /**
  * Fits a decoded photo into the model's square input in plain JS: a separable triangle (bilinear) filter whose
@@ -93,7 +94,8 @@ function fitInto(img: DecodedRgb, p: Pick<Preprocess, 'size' | 'fit' | 'backgrou
 
   // Horizontal pass over every source row, for the output columns inside the region.
   const cStart = cols.start, cCount = cols.count, cW = cols.weights, cStride = cols.stride;
-  const tmp = new Float32Array(h * size * 3);
+  // Scratch (src/imaging/scratch.ts): the vertical pass reads only the columns x0..x1 of source rows, all written here.
+  const tmp = scratchFloat32('fit.rows', h * size * 3);
   for (let y = 0; y < h; y++) {
     const rowBase = y * w * 3;
     const tBase = y * size * 3;
