@@ -487,6 +487,70 @@ const COPIES_STAGES = [
   'on the whole product, above).',
 ];
 
+/** The same copies with fewer fresh buffers (issue 23, copyspeed). */
+const COPIES_GARBAGE = [
+  '## Training copies: the same copies with fewer fresh buffers (issue 23, 2026-12-02)',
+  '',
+  'Where a copy\'s time went after the stage-by-stage work above: a copy worker spent about a tenth of its time collecting',
+  'garbage. Each copy allocated ~5 MB of fresh typed arrays (the 240x320 float frame, the product\'s colour and coverage, isolation\'s',
+  'smoothed photo and blur rows, distances, component labels, flood stack, blurred mask); V8 counts every new array buffer as',
+  'external memory, and past its limit it collects: under `node --trace-gc`, 575 copies made and embedded (a scratch harness around',
+  'embedCopies on the demo photos) took each of the two copy workers ~60-65 Mark-Compacts and ~100 scavenges, ~1.4 s of pauses',
+  'a worker, ~4.8 ms a copy. On the calling thread alone, decoding, isolating and fitting 200 copies spent 1.8-3.8 ms a copy in',
+  'garbage collection. Now those temporaries are per-thread scratch (src/imaging/scratch.ts, one slot per purpose, never held across',
+  'an await nor returned), the photo backdrop\'s libvips step runs before the frame is painted (`textureRegion`, then',
+  'the synchronous `paintBackdrop`), the blurred frame is a view of libvips\' buffer instead of a copy, and a copy skips the',
+  'pixel hash that an ingest records (`fitDecoded`); the same calling-thread loop then spent ~0.1 ms a copy collecting, with no',
+  'Mark-Compact. Each copy worker also makes at most 2 copies at a time (`CopyPool.create`\'s `atOnce`); before, it started every',
+  'copy it was handed (the 2 batches ahead, dozens), each holding its buffers across its awaits on libvips.',
+  '',
+  'Every output is the same, bit for bit: copyGolden\'s 48 copies, the isolation and imaging unit tests, a new test that copies',
+  'made together on one thread equal copies made one at a time (it fails when a scratch frame is held across an await), and',
+  'every bench run below compared its 600 vectors with the catalog\'s stored ones (made by main\'s code): 600 of 600 identical,',
+  'max abs diff 0.',
+  '',
+  'One lock hold (11:01-11:06 UTC, load 1.6-3.7 from other sessions\' unlocked work), the branch base 4f0f626 and this branch',
+  'alternating, `bench/trainingCopies.ts --data <copy of /work/cat/aug> --limit 600` (copies/s, CPU ms a copy over all threads):',
+  '',
+  '| run | round 1 | round 2 |',
+  '|---|---|---|',
+  '| base 4f0f626 | 34.7/s, 53.8 ms | 39.6/s, 47.4 ms |',
+  '| branch, 2 copies at a time a worker | 48.4/s, 38.8 ms | 41.9/s, 44.7 ms |',
+  '| branch, every copy at once (`--at-once 1000`, as before) | 44.8/s, 41.9 ms | 48.5/s, 38.5 ms |',
+  '',
+  'and `bench/copyStages.ts --copies 300` (each stage alone on the calling thread) in the same hold, base / branch, two rounds',
+  'each: making a copy 36.3, 35.6 -> 27.5, 28.8 CPU ms (wall 30.1, 29.8 -> 25.7, 27.1); render 13.2, 13.5 -> 10.3, 11.2 ms;',
+  'isolate + fit 9.5, 9.4 -> 9.0, 10.1 (the stages bench keeps every copy\'s 600 KB model row, and its collections now fall in',
+  'the fit); the two backbones 6.2-8.5 CPU ms a copy both.',
+  '',
+  'A second hold (11:19-11:28 UTC, load 5-8: others\' unlocked work took a large share of the cores, so these are the noisiest',
+  'figures here), `--limit 1200`, three rounds: base 27.0, 23.6, 30.9/s (48.2, 44.2, 44.6 ms); branch 35.4, 44.0, 32.0/s (39.5, 38.1,',
+  '42.6 ms); every copy at once 29.0, 28.5, 33.1/s (42.0, 38.9, 40.4 ms); 1,200 of 1,200 vectors identical in every run. Over the',
+  'five rounds of both holds the branch was faster than the base in every pair: median 41.9 against 30.9 copies/s, 39.5 against',
+  '47.4 CPU ms a copy (-17%). Two copies at a time against every copy at once is within noise on CPU (median 39.5 against 40.4 ms)',
+  'and ahead on copies/s in 3 of 5 rounds; it stays, for the smaller live memory. In the first hold, with less foreign load, both',
+  'kept 0.93-0.94 of the two cores busy (copies/s x CPU ms): the stage had no idle core before either, it now does less work a copy.',
+  '',
+  'Per thread, `node --cpu-prof` on the same bench (600 copies, the end of the second hold, load ~8: shares only), base -> branch:',
+  'copy workers busy 0.88-0.90 -> 0.80-0.81 of their wall time, garbage collection 5.3-6.2% -> 2.3-2.5%, the box blur 10% -> 5.5% and',
+  'the warp 9% -> 6% (their fresh arrays had been paged in on first write), k-means 6% both, sharp\'s synchronous call into libvips',
+  '5% -> 6-7% (~0.3 ms a call, ~5 calls a copy: option marshalling), and the fit to the model 4% -> 10%: its 0.2-0.9 MB row buffer',
+  'and the 600 KB model row had become the worker\'s largest fresh allocations. The row buffer is now scratch too (0c7c568); the',
+  'model row is not, since it is handed to the calling thread. The calling thread is ~37% busy (reading photos, hand-offs, store,',
+  'the bench\'s start-up), the inference thread 64-67%. With 0c7c568, a third hold (11:39-11:42 UTC, load 3.6-6.9 from others\'',
+  'work, `--limit 600`): base 19.5, 26.5/s (53.4, 47.5 CPU ms), branch 22.6, 30.0/s (46.2, 46.0), vectors identical: faster in both',
+  'pairs again (7 of 7 over the three holds), but under this load the fit\'s own share is not told apart from noise.',
+  '',
+  '**Where a copy\'s ~40 CPU ms go now**, and what is left of the way to 100/s: rendering ~10-11 (libvips: decoding the photo ~1,',
+  'the JPEG ~2, a blur or convolution ~2 on half the copies, a photo texture ~4 on a sixth; JavaScript: the warp, noise, backdrop),',
+  'decoding the copy ~2, isolating it ~7, fitting and its colour ~2, the two backbones ~6-8, the pipeline\'s hand-offs, reads and store',
+  'the rest. 100/s needs ~20 CPU ms a copy on 2 cores; the same bytes do not get there. Next, same bytes: send the isolated product',
+  '(at most ~80 px, a few KB) from the copy worker instead of its 600 KB model row, and fit it straight into the batch on the',
+  'calling thread (no fresh row a copy, no copy into the batch). Beyond that it takes other copies (a smaller frame, isolation at a',
+  'working side: relevance changes, docs/relevance.md) or a cheaper backbone.',
+  '',
+];
+
 /** Isolation alone at each working side (bench/isolationSpeed.ts), for a query photo's readings or a training copy. */
 function isolationSpeedRow(r: Record<string, any>, kind: 'query' | 'training'): string[] {
   const x = r[`isolationSpeed-${kind}`];
@@ -660,6 +724,7 @@ export function writeBenchTable(): void {
   lines.push('', ...QUERY_PROFILE);
   lines.push('', ...COPIES_PROFILE);
   lines.push('', ...COPIES_STAGES);
+  lines.push('', ...COPIES_GARBAGE);
   lines.push('', ...TRAINING_PROFILE);
   mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true });
   writeFileSync(join(REPO_ROOT, 'docs', 'bench.md'), lines.join('\n') + '\n');

@@ -12,7 +12,9 @@
  *
  * `--images`: where the catalog's photos are now (default: the folder it was indexed from; bench/firstIndex.ts --keep
  * indexes a temporary sample folder, whose photos are also in the shared demo folder, the default here when the
- * recorded folder is gone). `--limit N`: only the first N copies. `--save` records the row under `trainingCopies`.
+ * recorded folder is gone). `--limit N`: only the first N copies. `--at-once N`: copies each copy worker makes at a time
+ * (CopyPool.create's default otherwise; a large N starts every queued copy at once, as before it had a limit). `--save`
+ * records the row under `trainingCopies`.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,7 +53,8 @@ try {
   try {
     const t0 = performance.now();
     const c0 = process.cpuUsage();
-    const made = await embedCopies(store, embedder, items, { root, share });
+    const atOnce = Number(arg('at-once', '0'));
+    const made = await embedCopies(store, embedder, items, { root, share, ...(atOnce > 0 ? { atOnce } : {}) });
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(c0);
     const ids = [...redo];

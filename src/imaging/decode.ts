@@ -155,13 +155,21 @@ export async function fitPhoto(
   options: { limits?: ImageLimits; label?: string; readings?: 'one' | 'both'; isolation?: IsolateTuning } = {},
 ): Promise<FittedPhoto> {
   const img = await decodeRgb(bytes, { ...options, background: p.background, maxSide: DECODE_MAX_SIDE });
-  if (!p.isolate) return { product: img, pixelHash: hashPixels(img) };
+  return { ...fitDecoded(img, p, options), pixelHash: hashPixels(img) };
+}
+
+/**
+ * `fitPhoto` of a photo already decoded as it decodes one (decodeRgb at DECODE_MAX_SIDE on `p.background`), without the
+ * pixel hash: what a training copy needs (src/imaging/shopperPhoto/fitCopy.ts), whose hash nothing reads.
+ */
+export function fitDecoded(img: DecodedRgb, p: Preprocess, options: { readings?: 'one' | 'both'; isolation?: IsolateTuning } = {}): Omit<FittedPhoto, 'pixelHash'> {
+  if (!p.isolate) return { product: img };
   const tuning = options.isolation ?? ISOLATE_TUNING;
   const iso = isolateProduct(img, tuning);
   const both = options.readings === 'both';
   const balanced = both ? balancedReading(img, iso, tuning) : null;
   const asIs = both && iso.method === 'replaced' ? cropAsIs(img, iso.box) : null;
-  return { product: iso.image, isolation: iso.method, pixelHash: hashPixels(img), ...(balanced ? { balanced: balanced.image } : {}), ...(asIs ? { asIs } : {}) };
+  return { product: iso.image, isolation: iso.method, ...(balanced ? { balanced: balanced.image } : {}), ...(asIs ? { asIs } : {}) };
 }
 
 /** Decodes and fits an image to the model's square input, as interleaved RGB bytes of side `p.size`. */

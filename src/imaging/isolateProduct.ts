@@ -2,8 +2,8 @@ import { isStudioWhite, STUDIO_WHITE, type DecodedRgb } from './rgb.js';
 import { applyBackdropSurface } from './backdropSurface.js';
 import { floodFromBorderAtMost } from './floodFill.js';
 import { boundingBox, boxBlur, boxBlurMask, erode, extent, keepMainComponents, kmeans, nearestDistances, orderStatistic, reduce } from './ops.js';
-import { alphaTap, alphaTaps, productBox } from './workingSize.js';
 import { scratchFloat32 } from './scratch.js';
+import { alphaTap, alphaTaps, productBox } from './workingSize.js';
 
 export interface IsolatedProduct {
   /** The product cropped to its extent (plus a margin), on white. */

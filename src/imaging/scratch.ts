@@ -8,7 +8,12 @@
  * A slot holds the largest buffer asked of it so far and hands out a view of the length asked for. Its contents are
  * whatever the last user left: a caller writes every element it reads, or fills the view first. A view is valid until
  * the next call for the same slot, so only a pass that runs to the end without awaiting (every imaging pass here) may
- * use one, and never for what it returns. Each thread (a worker making training copies) has its own slots.
+ * use one, and never for what it returns. Each thread (a worker making training copies) has its own slots. Each slot has
+ * one purpose, so two temporaries alive at once never share one.
+ *
+ * Training copies gained as much: a copy's passes (its frame while composed, isolation, the fit) allocated ~5 MB of fresh
+ * arrays each, and a copy worker ran a full collection about every ten copies for it, on top of the kernel zeroing
+ * fresh pages (bench/trainingCopies.ts, `node --trace-gc`).
  */
 
 /** Views longer than this are allocated afresh and not kept (a very large photo's pass would pin its memory). */

@@ -105,7 +105,7 @@ export async function embedCopies(
   store: CatalogStore,
   embedder: Embedder,
   items: readonly StoredItem[],
-  options: { root: string; share: number; batchSize?: number; ahead?: number; onProgress?: (done: number, total: number) => void; makeCopy?: CopyMaker },
+  options: { root: string; share: number; batchSize?: number; ahead?: number; atOnce?: number; onProgress?: (done: number, total: number) => void; makeCopy?: CopyMaker },
 ): Promise<number> {
   const have = await store.featureIds('copy');
   const todo = items.filter((it) => it.metadata.articleType && getsCopy(it.id, options.share) && !have.has(it.id));
@@ -113,7 +113,8 @@ export async function embedCopies(
   const ahead = Math.max(1, options.ahead ?? 2);
   const p = embedder.identity.preprocess;
   // By default the copies are rendered and fitted on worker threads, one per core (their pixel passes are JavaScript).
-  const pool = options.makeCopy || todo.length === 0 ? null : CopyPool.create(Math.min(2, availableParallelism()));
+  // `atOnce`: copies each worker makes at a time (CopyPool.create; the default unless a bench compares another).
+  const pool = options.makeCopy || todo.length === 0 ? null : CopyPool.create(Math.min(2, availableParallelism()), options.atOnce);
   const makeCopy = options.makeCopy;
   const photoOf = (pick: number) => readImageFile(join(options.root, items[pick % items.length]!.path));
   const fitted = async (it: StoredItem): Promise<FittedCopy | null> => {

@@ -156,6 +156,38 @@ test('copies fitted on worker threads give the model the same input as an ingest
   }
 });
 
+test('copies made at once on one thread are the same bytes as made one at a time (scratch is never held across an await)', async () => {
+  const { fitCopy } = await import('../../src/imaging/shopperPhoto/fitCopy.js');
+  const { IMAGENET_PREPROCESS } = await import('../../src/imaging/preprocess.js');
+  const p = { ...IMAGENET_PREPROCESS, isolate: true as const };
+  const photo = await studioShot();
+  const texture = await textureShot();
+  // Photo backdrops (a libvips step before the frame is painted) among solid, pattern and no backdrop, so that copies
+  // interleave at every await of a render while another paints, warps and lights its frame.
+  const recipes = Array.from({ length: 24 }, (_, seed) => trainingRecipe(mulberry32(100 + seed)));
+  assert.ok(recipes.some((r) => r.backdrop?.style === 'photo') && recipes.some((r) => r.backdrop && r.backdrop.style !== 'photo') && recipes.some((r) => !r.backdrop));
+  const alone: Buffer[] = [];
+  for (const r of recipes) alone.push(await renderCopy(photo, r, texture));
+  const together = await Promise.all(recipes.map((r) => renderCopy(photo, r, texture)));
+  for (const [k, bytes] of together.entries()) assert.deepEqual(bytes, alone[k], `copy ${k}`);
+  const fitted = await Promise.all(alone.map((bytes, k) => fitCopy(bytes, p, `copy ${k}`)));
+  for (const [k, bytes] of alone.entries()) assert.deepEqual(fitted[k], await fitCopy(bytes, p, `copy ${k}`), `fitted copy ${k}`);
+});
+
+test('a pool that makes one copy at a time per thread answers every copy queued, with the same bytes', async () => {
+  const { CopyPool } = await import('../../src/imaging/shopperPhoto/copyPool.js');
+  const photo = await studioShot();
+  const texture = await textureShot();
+  const pool = CopyPool.create(2, 1);
+  try {
+    const recipes = Array.from({ length: 12 }, (_, seed) => trainingRecipe(mulberry32(200 + seed)));
+    const pooled = await Promise.all(recipes.map((r) => pool.render(photo, r, texture)));
+    for (const [k, r] of recipes.entries()) assert.deepEqual(pooled[k], await renderCopy(photo, r, texture));
+  } finally {
+    await pool.close();
+  }
+});
+
 test('a pool whose workers were stopped says so instead of failing like one bad photo', async () => {
   const { CopyPool, CopyWorkerStopped } = await import('../../src/imaging/shopperPhoto/copyPool.js');
   const pool = CopyPool.create(1);

@@ -2,16 +2,23 @@ import sharp from 'sharp';
 import { addNoise } from './noiseTile.js';
 import type { BackdropRecipe } from './recipe.js';
 
+/** The region of another catalog photo that a 'photo' backdrop shows, stretched over the frame (`textureRegion`). */
+export interface TextureRegion {
+  /** w x h pixels, `channels` bytes each. */
+  readonly data: Uint8Array;
+  readonly channels: number;
+}
+
 /**
- * The surface the product lies on, as float RGB (w x h x 3): a solid colour, a woven or striped pattern, a
- * smooth linear or radial gradient, or a texture cut from another catalog photo (blurred and recoloured), each
- * with grain. `texture`: the other photo's bytes for the 'photo' style (without one, that style falls back to a
- * pattern, so a copy never fails for want of it).
+ * The surface the product lies on, as float RGB (w x h x 3), painted into `out` (every value written): a solid colour, a
+ * woven or striped pattern, a smooth linear or radial gradient, or a texture cut from another catalog photo (`texture`,
+ * from `textureRegion`: blurred and recoloured here), each with grain. Without a texture the 'photo' style falls back to
+ * a pattern, so a copy never fails for want of it. Synchronous, so that `out` may be a thread's scratch frame
+ * (src/imaging/scratch.ts); the one libvips step, the texture, comes before it.
  */
-export async function renderBackdrop(r: BackdropRecipe, w: number, h: number, texture?: Uint8Array): Promise<Float32Array> {
-  const out = new Float32Array(w * h * 3);
+export function paintBackdrop(out: Float32Array, r: BackdropRecipe, w: number, h: number, texture: TextureRegion | null): Float32Array {
   const [a] = r.colours;
-  if (r.style === 'photo' && texture) await photoTexture(out, r, w, h, texture);
+  if (r.style === 'photo' && texture) photoTexture(out, r, w, h, texture);
   else if (r.style === 'gradient') gradient(out, r, w, h);
   else {
     for (let i = 0; i < w * h; i++) {
@@ -71,11 +78,10 @@ function gradient(out: Float32Array, r: BackdropRecipe, w: number, h: number): v
 }
 
 /**
- * A region of another catalog photo (its product, mostly), stretched over the frame (a 4-10x enlargement, which blurs
- * it), recoloured (a hue rotation about the grey axis and a saturation change, in the same pass as the mix) and mixed
- * with a colour.
+ * A region of another catalog photo (its product, mostly), stretched over the frame (a 4-10x enlargement in libvips,
+ * which blurs it), for a 'photo' backdrop (`paintBackdrop`).
  */
-async function photoTexture(out: Float32Array, r: BackdropRecipe, w: number, h: number, bytes: Uint8Array): Promise<void> {
+export async function textureRegion(r: BackdropRecipe, w: number, h: number, bytes: Uint8Array): Promise<TextureRegion> {
   const t = r.texture;
   const img = sharp(bytes).removeAlpha();
   const meta = await img.metadata();
@@ -88,7 +94,13 @@ async function photoTexture(out: Float32Array, r: BackdropRecipe, w: number, h: 
     .resize(w, h, { fit: 'fill', kernel: t.blur > 3 ? 'linear' : 'cubic' })
     .raw()
     .toBuffer({ resolveWithObject: true });
-  const step = info.channels;
+  return { data, channels: info.channels };
+}
+
+/** The texture recoloured (a hue rotation about the grey axis and a saturation change, in the same pass as the mix) and mixed with a colour. */
+function photoTexture(out: Float32Array, r: BackdropRecipe, w: number, h: number, texture: TextureRegion): void {
+  const t = r.texture;
+  const { data, channels: step } = texture;
   const m = colourMatrix(t.hue, t.saturation).map((v) => v * t.mix);
   const [c0, c1, c2] = r.colours[0].map((c) => c * (1 - t.mix)) as [number, number, number];
   for (let i = 0; i < w * h; i++) {

@@ -5,6 +5,9 @@ import type { CopyReply, CopyRequest } from './copyWorker.js';
 import type { FittedCopy } from './fitCopy.js';
 import type { CopyRecipe } from './recipe.js';
 
+/** Copies a copy worker makes at a time by default (CopyPool.create). */
+export const COPIES_AT_ONCE = 2;
+
 /** A copy worker stopped: every copy after it would fail too, unlike one photo that cannot be copied. */
 export class CopyWorkerStopped extends Error {}
 
@@ -35,8 +38,12 @@ export class CopyPool {
     });
   }
 
-  static create(size: number): CopyPool {
-    return new CopyPool(Array.from({ length: Math.max(1, size) }, () => startWorker(import.meta.url, './copyWorker', {})));
+  /**
+   * `size` threads, each making at most `atOnce` copies at a time (the rest wait on the thread, in order): two keep a
+   * thread busy while libvips works for one of them, without every queued copy holding its buffers at once.
+   */
+  static create(size: number, atOnce = COPIES_AT_ONCE): CopyPool {
+    return new CopyPool(Array.from({ length: Math.max(1, size) }, () => startWorker(import.meta.url, './copyWorker', { atOnce })));
   }
 
   render(photo: Uint8Array, recipe: CopyRecipe, texture?: Uint8Array): Promise<Buffer> {

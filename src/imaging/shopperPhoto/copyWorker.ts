@@ -5,7 +5,7 @@
  * of the JPEG: training copies are only ever read that way, and isolating a phone-sized copy costs as much as making
  * it, which the calling thread would otherwise do alone while these threads wait.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { Preprocess } from '../preprocess.js';
 import { fitCopy, type FittedCopy } from './fitCopy.js';
 import type { CopyRecipe } from './recipe.js';
@@ -25,13 +25,41 @@ export type CopyReply =
   | { readonly id: number; readonly error: string };
 
 const port = parentPort!;
+
+/**
+ * Copies made at once on this thread (CopyPool.create's `atOnce`). The pool hands each thread every copy of the batches
+ * ahead at once (dozens); started together, each held its buffers across its awaits on libvips, and the thread's live
+ * memory, and with it its garbage collections, grew with the queue. Each copy is made from its own request alone, so the
+ * answers are the same whatever the order.
+ */
+const AT_ONCE = Math.max(1, Number((workerData as { atOnce?: number } | null)?.atOnce ?? Infinity));
+const waiting: CopyRequest[] = [];
+let running = 0;
+
 port.on('message', (req: CopyRequest) => {
-  renderCopy(req.photo, req.recipe, req.texture)
-    .then(async (bytes) => {
-      if (!req.fit) return port.postMessage({ id: req.id, bytes } satisfies CopyReply);
-      const fitted = await fitCopy(bytes, req.fit, 'a training copy');
-      // Handed over, not copied: the row is 600 KB at 224px.
-      port.postMessage({ id: req.id, fitted } satisfies CopyReply, [fitted.tensor.buffer as ArrayBuffer, fitted.colour.buffer as ArrayBuffer]);
-    })
-    .catch((err: unknown) => port.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err) } satisfies CopyReply));
+  waiting.push(req);
+  pump();
 });
+
+function pump(): void {
+  while (running < AT_ONCE && waiting.length > 0) {
+    const req = waiting.shift()!;
+    running++;
+    void answer(req).finally(() => {
+      running--;
+      pump();
+    });
+  }
+}
+
+async function answer(req: CopyRequest): Promise<void> {
+  try {
+    const bytes = await renderCopy(req.photo, req.recipe, req.texture);
+    if (!req.fit) return port.postMessage({ id: req.id, bytes } satisfies CopyReply);
+    const fitted = await fitCopy(bytes, req.fit, 'a training copy');
+    // Handed over, not copied: the row is 600 KB at 224px.
+    port.postMessage({ id: req.id, fitted } satisfies CopyReply, [fitted.tensor.buffer as ArrayBuffer, fitted.colour.buffer as ArrayBuffer]);
+  } catch (err) {
+    port.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err) } satisfies CopyReply);
+  }
+}

@@ -1,7 +1,8 @@
 import sharp from 'sharp';
 import { decodeRgb } from '../decode.js';
 import { studioForeground } from '../rephotograph.js';
-import { renderBackdrop } from './backdrop.js';
+import { scratchFloat32 } from '../scratch.js';
+import { paintBackdrop, textureRegion } from './backdrop.js';
 import { addNoise } from './noiseTile.js';
 import type { CopyRecipe, GeometryRecipe, LightRecipe, OpticsRecipe } from './recipe.js';
 
@@ -35,7 +36,12 @@ export async function renderCopy(bytes: Uint8Array, recipe: CopyRecipe, texture?
     layer[i * 4 + 3] = alpha[i]!;
   }
 
-  const canvas = recipe.backdrop ? await renderBackdrop(recipe.backdrop, W, H, texture) : new Float32Array(W * H * 3).fill(255);
+  const region = recipe.backdrop?.style === 'photo' && texture ? await textureRegion(recipe.backdrop, W, H, texture) : null;
+  // From here to the light, one synchronous stretch: the frame, the product's colour and its coverage are this thread's
+  // scratch (src/imaging/scratch.ts), and the light writes the copy's own bytes.
+  const canvas = scratchFloat32('copy.canvas', W * H * 3);
+  if (recipe.backdrop) paintBackdrop(canvas, recipe.backdrop, W, H, region);
+  else canvas.fill(255);
   const { colour, cover } = warp(layer, w, h, fit, g, W, H);
   if (recipe.backdrop && recipe.backdrop.shadow > 0) shade(canvas, cover, W, H, recipe.backdrop.shadow, recipe.backdrop.shadowAt);
   for (let i = 0; i < W * H; i++) {
@@ -100,8 +106,9 @@ function boxPlane(p: Float32Array, w: number, h: number, r: number): Float32Arra
  * its coverage per frame pixel. Without geometry the layer is centred as the studio shot was.
  */
 function warp(layer: Uint8Array, w: number, h: number, fit: number, g: GeometryRecipe | undefined, W: number, H: number): { colour: Float32Array; cover: Float32Array } {
-  const colour = new Float32Array(W * H * 3);
-  const cover = new Float32Array(W * H);
+  // Cleared scratch: pixels the product does not reach stay 0.
+  const colour = scratchFloat32('copy.colour', W * H * 3).fill(0);
+  const cover = scratchFloat32('copy.cover', W * H).fill(0);
   const lw = w * fit, lh = h * fit;
   const theta = ((g?.rotateDeg ?? 0) * Math.PI) / 180;
   const cos = Math.cos(theta), sin = Math.sin(theta);
@@ -265,7 +272,9 @@ async function optics(pixels: Uint8ClampedArray, W: number, H: number, o: Optics
   let img = sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), { raw: { width: W, height: H, channels: 3 } });
   if (o.style === 'gaussian') img = img.blur(Math.max(0.3, o.amount));
   else img = img.convolve(o.style === 'motion' ? motionKernel(o.amount, o.angle) : discKernel(o.amount));
-  const blurred = new Uint8ClampedArray(await img.raw().toBuffer());
+  // A clamped view of libvips' own buffer (the noise below must clamp), not a copy of it.
+  const raw = await img.raw().toBuffer();
+  const blurred = new Uint8ClampedArray(raw.buffer, raw.byteOffset, raw.length);
   addNoise(blurred, W, H, o.noise, o.noiseAt, o.chroma);
   return blurred;
 }
