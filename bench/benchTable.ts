@@ -500,7 +500,7 @@ const COPIES_GARBAGE = [
   'garbage collection. Now those temporaries are per-thread scratch (src/imaging/scratch.ts, one slot per purpose, never held across',
   'an await nor returned), the photo backdrop\'s libvips step runs before the frame is painted (`textureRegion`, then',
   'the synchronous `paintBackdrop`), the blurred frame is a view of libvips\' buffer instead of a copy, and a copy skips the',
-  'pixel hash that an ingest records (`fitDecoded`); the same calling-thread loop then spent ~0.1 ms a copy collecting, with no',
+  'pixel hash that an ingest records (`fitUnhashed`); the same calling-thread loop then spent ~0.1 ms a copy collecting, with no',
   'Mark-Compact. Each copy worker also makes at most 2 copies at a time (`CopyPool.create`\'s `atOnce`); before, it started every',
   'copy it was handed (the 2 batches ahead, dozens), each holding its buffers across its awaits on libvips.',
   '',

@@ -5,7 +5,7 @@ import { openCatalogStore, requireCatalogAt } from '../catalog/openCatalog.js';
 import { withWriterLock } from '../catalog/writerLock.js';
 import { embedderOptions, type Config } from '../config.js';
 import { Gemm } from '../linalg/gemm.js';
-import { fitPhoto, readImageFile } from '../imaging/decode.js';
+import { fitUnhashed, readImageFile } from '../imaging/decode.js';
 import { colourHistogram, COLOUR_DIMS } from '../refine/colourFeatures.js';
 import type { RefineModel } from '../refine/refineModel.js';
 import { findRefinement, isRefineModelFile, modelDigest, refineModelFile, SETTING_REFINE_MODEL } from '../refine/loadRefinement.js';
@@ -35,7 +35,7 @@ export async function backfillColours(store: CatalogStore, onProgress?: (done: n
     await Promise.all(
       todo.slice(i, i + 64).map(async (it) => {
         try {
-          const { product } = await fitPhoto(await readImageFile(join(root, it.path)), p, { label: it.path });
+          const { product } = await fitUnhashed(await readImageFile(join(root, it.path)), p, { label: it.path });
           rows.set(it.id, colourHistogram(product.data, product.width, product.height));
         } catch {
           // A photo gone or broken since indexing keeps no colour; the next ingest will drop or redo it.

@@ -154,15 +154,30 @@ export async function fitPhoto(
   p: Preprocess,
   options: { limits?: ImageLimits; label?: string; readings?: 'one' | 'both'; isolation?: IsolateTuning } = {},
 ): Promise<FittedPhoto> {
-  const img = await decodeRgb(bytes, { ...options, background: p.background, maxSide: DECODE_MAX_SIDE });
+  const img = await decodeForFit(bytes, p, options);
   return { ...fitDecoded(img, p, options), pixelHash: hashPixels(img) };
 }
 
 /**
- * `fitPhoto` of a photo already decoded as it decodes one (decodeRgb at DECODE_MAX_SIDE on `p.background`), without the
- * pixel hash: what a training copy needs (src/imaging/shopperPhoto/fitCopy.ts), whose hash nothing reads.
+ * `fitPhoto` without the pixel hash (a sha256 of the decoded pixels): for callers that read only the product and its
+ * readings, such as a training copy (src/imaging/shopperPhoto/fitCopy.ts) or a catalog photo's colour filled in later
+ * (src/app/refineCatalog.ts). Decoded and fitted exactly as fitPhoto does, so the product is the same.
  */
-export function fitDecoded(img: DecodedRgb, p: Preprocess, options: { readings?: 'one' | 'both'; isolation?: IsolateTuning } = {}): Omit<FittedPhoto, 'pixelHash'> {
+export async function fitUnhashed(
+  bytes: Uint8Array,
+  p: Preprocess,
+  options: { limits?: ImageLimits; label?: string; readings?: 'one' | 'both'; isolation?: IsolateTuning } = {},
+): Promise<Omit<FittedPhoto, 'pixelHash'>> {
+  return fitDecoded(await decodeForFit(bytes, p, options), p, options);
+}
+
+/** Decodes as every fitted photo is decoded: on the model's background, at most DECODE_MAX_SIDE a side. */
+function decodeForFit(bytes: Uint8Array, p: Preprocess, options: { limits?: ImageLimits; label?: string }): Promise<DecodedRgb> {
+  return decodeRgb(bytes, { ...options, background: p.background, maxSide: DECODE_MAX_SIDE });
+}
+
+/** The product isolated (when `p.isolate`) and its readings, from a photo decoded by decodeForFit. */
+function fitDecoded(img: DecodedRgb, p: Preprocess, options: { readings?: 'one' | 'both'; isolation?: IsolateTuning } = {}): Omit<FittedPhoto, 'pixelHash'> {
   if (!p.isolate) return { product: img };
   const tuning = options.isolation ?? ISOLATE_TUNING;
   const iso = isolateProduct(img, tuning);

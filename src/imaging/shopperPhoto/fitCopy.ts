@@ -1,5 +1,5 @@
 import { colourHistogram } from '../../refine/colourFeatures.js';
-import { DECODE_MAX_SIDE, decodeRgb, fitDecoded } from '../decode.js';
+import { fitUnhashed } from '../decode.js';
 import type { Preprocess } from '../preprocess.js';
 import { fitToTensor } from '../resample.js';
 
@@ -12,13 +12,11 @@ export interface FittedCopy {
 /**
  * Decodes, isolates and fits one encoded copy for the model, as an ingest prepares a photo (src/embedding/vectorize.ts
  * prepareBatch: fitPhoto, then fitToTensor and the colour histogram of the product the model sees), so that a copy
- * fitted here, on a copy worker, gives the model the same floats as one prepared on the calling thread. fitPhoto's
- * decode and reading without its pixel hash (a sha256 of the copy's pixels, which no copy needs). Throws when the copy
- * cannot be read.
+ * fitted here, on a copy worker, gives the model the same floats as one prepared on the calling thread; without the
+ * pixel hash (fitUnhashed), which no copy needs. Throws when the copy cannot be read.
  */
 export async function fitCopy(bytes: Uint8Array, p: Preprocess, label: string): Promise<FittedCopy> {
-  const img = await decodeRgb(bytes, { label, background: p.background, maxSide: DECODE_MAX_SIDE });
-  const { product } = fitDecoded(img, p);
+  const { product } = await fitUnhashed(bytes, p, { label });
   const tensor = new Float32Array(3 * p.size * p.size);
   fitToTensor(product, p, tensor, 0);
   return { tensor, colour: colourHistogram(product.data, product.width, product.height) };
