@@ -124,7 +124,7 @@ const gcObserver = new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcs.push({ at: e.startTime, ms: e.duration, kind: (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0 });
 });
 gcObserver.observe({ entryTypes: ['gc'] });
-const perQuery: Array<{ total: number; cpu: number; wait: number; gc: number; readings: number; at: number; end: number }> = [];
+const perQuery: Array<{ total: number; cpu: number; wait: number; gc: number; readings: number; at: number; end: number; stages: Record<string, number> }> = [];
 for (const [i, p] of photos.entries()) {
   for (const k of Object.keys(stage)) delete stage[k];
   const sched0 = schedTimes();
@@ -135,7 +135,7 @@ for (const [i, p] of photos.entries()) {
   const end = s + total[total.length - 1]!;
   const cpu = process.cpuUsage(cpu0);
   const sched = schedDelta(sched0, schedTimes());
-  perQuery.push({ total: end - s, cpu: (cpu.user + cpu.system) / 1000, wait: sched.wait, gc: 0, readings: readingCounts[i]!, at: s, end });
+  perQuery.push({ total: end - s, cpu: (cpu.user + cpu.system) / 1000, wait: sched.wait, gc: 0, readings: readingCounts[i]!, at: s, end, stages: {} });
   const split: Record<string, number> = {
     // inject's own work: building the request, and the response object after the send.
     inject: marks.onRequest! - s + (end - marks.onResponse!),
@@ -154,6 +154,8 @@ for (const [i, p] of photos.entries()) {
   split.embeddingOwn = (stage.embedding ?? 0) - timings.decodeMs - timings.embedMs;
   for (const [k, v] of Object.entries(split)) (stages[k] ??= []).push(v);
   const body = res.json();
+  // The batch's own split too, so that the slowest tenth can be compared stage by stage with the middle (`tail`).
+  Object.assign(perQuery[perQuery.length - 1]!.stages, split, { decode: body.timings.decodeMs, model: body.timings.embedMs, search: body.timings.searchMs });
   if (readingCounts[i]! > 1) twoReadings.push(total[total.length - 1]!);
   const t = body.timings;
   decode.push(t.decodeMs);
@@ -179,6 +181,8 @@ const profile = (qs: typeof perQuery) => ({
   gcMs: mean(qs.map((q) => q.gc)),
   readings: mean(qs.map((q) => q.readings)),
   threeReadings: qs.length ? round(qs.filter((q) => q.readings === 3).length / qs.length) : null,
+  // Each stage's mean over the group (0 where a query did not pass through it: choosing the reading of a one-reading photo).
+  stagesMs: Object.fromEntries([...new Set(qs.flatMap((q) => Object.keys(q.stages)))].sort().map((k) => [k, mean(qs.map((q) => q.stages[k] ?? 0))])),
 });
 const byTotal = [...perQuery].sort((a, b) => a.total - b.total);
 const tenth = Math.max(1, Math.floor(byTotal.length / 10));
@@ -225,6 +229,13 @@ const result = {
   byReadings: Object.fromEntries([1, 2, 3].map((n) => [n, perQuery.filter((q) => q.readings === n)]).filter(([, qs]) => (qs as typeof perQuery).length > 0).map(([n, qs]) => [n, { count: (qs as typeof perQuery).length, ...stats((qs as typeof perQuery).map((q) => q.total)) }])),
   // The slowest tenth against the middle fifth (40th-60th percentile) of the queries by total time.
   tail: { slowestTenth: profile(byTotal.slice(-tenth)), middle: profile(byTotal.slice(Math.floor(byTotal.length * 0.4), Math.ceil(byTotal.length * 0.6))) },
+  // The same among photos read the fewest times (one reading for catalog photos): what the tail is made of besides more readings.
+  tailFewestReadings: (() => {
+    const fewest = Math.min(...perQuery.map((q) => q.readings));
+    const of = byTotal.filter((q) => q.readings === fewest);
+    const t = Math.max(1, Math.floor(of.length / 10));
+    return { readings: fewest, count: of.length, ...stats(of.map((q) => q.total)), slowestTenth: profile(of.slice(-t)), middle: profile(of.slice(Math.floor(of.length * 0.4), Math.ceil(of.length * 0.6))) };
+  })(),
   load: loadavg().map((x) => round(x)),
   v8Heap: arg('v8-heap', 'server'),
   ...(label ? { label } : {}),
