@@ -79,8 +79,6 @@ export function identityKey(id: ModelIdentity): string {
 }
 
 const JOIN_MARK = ' + ';
-/** The largest input, in images, that the embedder keeps for reuse (a query photo's readings: at most three). */
-const SPARE_ROWS = 3;
 const MIRROR_MARK = ' (photo + mirror)';
 
 /** Whether vectors came from a composed backbone (a second model or the mirror), not from one classifier as it is. */
@@ -109,13 +107,6 @@ export class Embedder {
 
   /** Runs in flight on each of `threads`. */
   private readonly inFlight: number[];
-  /**
-   * Inputs of finished runs, handed back by the thread, by length (one of each): a query's next tensor is filled into
-   * one of them (`inputTensor`) instead of a fresh allocation, whose pages the kernel would fault in again and whose
-   * freeing is left to a collector (0.6 MiB a row). Only inputs of at most SPARE_ROWS rows are kept (a query's 1-3
-   * readings): at most ~3.6 MiB held, and an ingest's large batches are never kept.
-   */
-  private readonly spare = new Map<number, Float32Array>();
 
   private constructor(
     /** The inference threads, one session each (restarted after a crash; their health and events say how they are doing). */
@@ -124,17 +115,6 @@ export class Embedder {
     readonly identity: ModelIdentity,
   ) {
     this.inFlight = threads.map(() => 0);
-  }
-
-  /**
-   * An array of `length` floats for a batch's input (`embedBatch`): a spare input of that length when a run handed one back,
-   * else a new one. Its values are those of an earlier input, not zeros: the caller writes every value it sends.
-   */
-  inputTensor(length: number): Float32Array {
-    const spare = this.spare.get(length);
-    if (!spare) return new Float32Array(length);
-    this.spare.delete(length);
-    return spare;
   }
 
   /** The (first) inference thread: its health and events are the server's (which runs one session). */
@@ -230,7 +210,6 @@ export class Embedder {
     try {
       const out = await this.threads[k]!.run(images, [count, 3, side, side], this.cut.inputName, this.cut.outputName, { transfer: true });
       if (count > 1) this.batchesWork = true;
-      if (out.input && out.input.length > 0 && out.input.length <= SPARE_ROWS * per) this.spare.set(out.input.length, out.input);
       return out.data;
     } catch (err) {
       // Only a run the session refused is retried; a crashed thread (server/unavailable) is no fault of the batch.

@@ -18,17 +18,9 @@ export type InferenceRequest =
 export type InferenceReply =
   | { kind: 'ready' }
   | { kind: 'failed'; message: string }
-  /** `input`: the run's input, moved back (its buffer was moved to the worker), for the caller to reuse. */
-  | { kind: 'result'; id: number; data: Float32Array; dims: number[]; input?: Float32Array }
+  | { kind: 'result'; id: number; data: Float32Array; dims: number[] }
   /** A run the session refused; its input comes back (moved, not copied) so that the caller can retry it another way. */
   | { kind: 'error'; id: number; message: string; input: Float32Array };
-
-/** A run's output, and its input when the worker handed it back (moved: the caller's own array was detached when sent). */
-export interface RunResult {
-  readonly data: Float32Array;
-  readonly dims: number[];
-  readonly input?: Float32Array;
-}
 
 /** A run that onnxruntime refused (the thread itself is fine), with the input it was given. */
 export class InferenceRunError extends Error {
@@ -69,7 +61,7 @@ export interface InferenceEvents {
 }
 
 interface Waiting {
-  resolve: (r: RunResult) => void;
+  resolve: (r: { data: Float32Array; dims: number[] }) => void;
   reject: (e: Error) => void;
 }
 
@@ -134,13 +126,13 @@ export class InferenceThread extends EventEmitter<InferenceEvents> {
     inputName: string,
     outputName: string,
     options: { transfer?: boolean } = {},
-  ): Promise<RunResult> {
+  ): Promise<{ data: Float32Array; dims: number[] }> {
     const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength && input.buffer instanceof ArrayBuffer;
     // Copied before any wait for a restart: the caller may reuse its array once this call has returned.
     const sent = options.transfer && whole ? input : input.slice();
     const worker = this.worker ?? (await this.whenUp());
     const id = this.nextId++;
-    const result = new Promise<RunResult>((resolve, reject) => {
+    const result = new Promise<{ data: Float32Array; dims: number[] }>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
     });
     this.holdIfBusy();
@@ -182,7 +174,7 @@ export class InferenceThread extends EventEmitter<InferenceEvents> {
       if (reply.kind === 'result') {
         // A run that works proves the thread: a later crash starts the backoff afresh.
         this.restarts = 0;
-        w.resolve({ data: reply.data, dims: reply.dims, ...(reply.input ? { input: reply.input } : {}) });
+        w.resolve({ data: reply.data, dims: reply.dims });
       } else {
         w.reject(new InferenceRunError(reply.message, reply.input));
       }

@@ -36,9 +36,7 @@ port.on('message', async (req: InferenceRequest) => {
     const result = new Float32Array(t.data as Float32Array);
     const dims = [...t.dims];
     t.dispose?.();
-    // The input goes back too, moved (the run has finished reading it): the caller may fill it again for its next run
-    // instead of allocating a fresh one (a query's 1-3 rows, 0.6 MiB each; src/embedding/embedder.ts inputTensor).
-    port.postMessage({ kind: 'result', id: req.id, data: result, dims, input: req.input } satisfies InferenceReply, [result.buffer, req.input.buffer as ArrayBuffer]);
+    port.postMessage({ kind: 'result', id: req.id, data: result, dims } satisfies InferenceReply, [result.buffer]);
   } catch (err) {
     // The input goes back: the caller may retry the batch one image at a time without having kept a copy.
     port.postMessage({ kind: 'error', id: req.id, message: (err as Error).message, input: req.input } satisfies InferenceReply, [req.input.buffer as ArrayBuffer]);

@@ -36,15 +36,10 @@ export async function prepareBatch(
   return { ...pack(embedder.identity.preprocess, fitted.map((f) => (ok(f) ? f.product : f))), photos: fitted.map((f) => (ok(f) ? f : null)) };
 }
 
-/**
- * A query batch: each photo's own reading and its other readings (balanced, as it is), all in one tensor. Its colour evidence
- * is not made yet: embedReadings makes it while the model runs on the inference thread (the model does not read it).
- */
-export interface PreparedReadings extends Omit<PreparedBatch, 'colours'> {
+/** A query batch: each photo's own reading and its other readings (balanced, as it is), all in one tensor. */
+export interface PreparedReadings extends PreparedBatch {
   /** The other readings, in `tensor` after the photos' own rows: which photo each belongs to, and how it reads it. */
   readonly others: ReadonlyArray<{ readonly i: number; readonly photo: FittedPhoto }>;
-  /** Every product in the order of `pack`'s inputs (the photos' own, an error for a photo that failed, then the other readings). */
-  readonly products: ReadonlyArray<DecodedRgb | FashionError>;
 }
 
 /** Each photo's features, and those of its other readings, from one inference run. */
@@ -71,13 +66,11 @@ export async function prepareReadings(
     if (ph.balanced) others.push({ i, photo: { product: ph.balanced, isolation: 'balanced', pixelHash: ph.pixelHash } });
     if (ph.asIs) others.push({ i, photo: { product: ph.asIs, isolation: 'unchanged', pixelHash: ph.pixelHash } });
   });
-  const products = [...fitted.map((f) => (f instanceof FashionError ? f : f.product)), ...others.map((o) => o.photo.product)];
-  // Filled into the input of the last query of this size when the inference thread handed it back: every value is written.
-  const packed = packTensor(embedder.identity.preprocess, products, (n) => embedder.inputTensor(n));
+  const packed = pack(embedder.identity.preprocess, [...fitted.map((f) => (f instanceof FashionError ? f : f.product)), ...others.map((o) => o.photo.product)]);
   return {
     tensor: packed.tensor,
     slots: packed.slots.slice(0, fitted.length),
-    products,
+    colours: packed.colours,
     count: packed.count,
     photos: fitted.map((f) => (f instanceof FashionError ? null : f)),
     others,
@@ -87,18 +80,13 @@ export async function prepareReadings(
 /** Runs a batch prepared by prepareReadings through the model in one run. */
 export async function embedReadings(embedder: Embedder, batch: PreparedReadings): Promise<ReadingFeatures> {
   const dims = embedder.dims;
-  // The run is handed to the inference thread before the first wait (embedBatch posts its message synchronously), so the
-  // colour evidence is made here while the model runs instead of before it: a phone photo's 2-3 products, ~1 ms. Awaited
-  // right after, in the same turn, so a refused run is never an unhandled rejection.
-  const run = batch.count > 0 ? embedder.embedBatch(batch.tensor, batch.count) : Promise.resolve(new Float32Array(0));
-  const colours = coloursOf(batch.products);
-  const out = await run;
+  const out = batch.count > 0 ? await embedder.embedBatch(batch.tensor, batch.count) : new Float32Array(0);
   const row = (r: number) => out.slice(r * dims, (r + 1) * dims);
-  const features = batch.slots.map((s, i) => (typeof s === 'number' ? { vector: row(s), colour: colours[i]! } : s));
+  const features = batch.slots.map((s, i) => (typeof s === 'number' ? { vector: row(s), colour: batch.colours[i]! } : s));
   // The other readings' rows follow the photos' own, in order.
   const first = batch.slots.filter((s) => typeof s === 'number').length;
   const n = batch.slots.length;
-  const others = batch.others.map((o, k) => ({ ...o, features: { vector: row(first + k), colour: colours[n + k]! } }));
+  const others = batch.others.map((o, k) => ({ ...o, features: { vector: row(first + k), colour: batch.colours[n + k]! } }));
   return { features, others };
 }
 
@@ -131,31 +119,17 @@ export async function embedProducts(embedder: Embedder, products: readonly Decod
 
 /** The model's input tensor and the colour evidence of decoded products; an error keeps its slot. */
 function pack(p: Preprocess, products: ReadonlyArray<DecodedRgb | FashionError>): Omit<PreparedBatch, 'photos'> {
-  return { ...packTensor(p, products), colours: coloursOf(products) };
-}
-
-/** The model's input tensor of decoded products alone; an error keeps its slot. */
-function packTensor(
-  p: Preprocess,
-  products: ReadonlyArray<DecodedRgb | FashionError>,
-  // Where the tensor comes from: new (zeros), or an earlier input of that length; fitToTensor writes every value of a row.
-  allocate: (length: number) => Float32Array = (n) => new Float32Array(n),
-): Omit<PreparedBatch, 'photos' | 'colours'> {
   const per = 3 * p.size * p.size;
   const count = products.filter((f) => !(f instanceof FashionError)).length;
-  const tensor = allocate(count * per);
+  const tensor = new Float32Array(count * per);
   let row = 0;
   const slots = products.map((f) => {
     if (f instanceof FashionError) return f;
     fitToTensor(f, p, tensor, row * per);
     return row++;
   });
-  return { tensor, slots, count };
-}
-
-/** The colour evidence of decoded products (null in an error's slot). */
-function coloursOf(products: ReadonlyArray<DecodedRgb | FashionError>): Array<Float32Array | null> {
-  return products.map((f) => (f instanceof FashionError ? null : colourHistogram(f.data, f.width, f.height)));
+  const colours = products.map((f) => (f instanceof FashionError ? null : colourHistogram(f.data, f.width, f.height)));
+  return { tensor, slots, colours, count };
 }
 
 /** Runs a prepared batch through the model; returns one vector (or the error) per input. */

@@ -189,34 +189,6 @@ test('a missing model file is refused with model/not-found', async () => {
   await assert.rejects(load({ model: join(root, 'absent.onnx') }), (err: unknown) => err instanceof FashionError && err.code === 'model/not-found');
 });
 
-test('a run hands its input back: the next input of that length is that array, its old values overwritten, and the vectors are unchanged', async () => {
-  const e = await load();
-  const a = randomImage(21), b = randomImage(22);
-  // Before any run of two rows there is nothing to reuse: a new array (zeros).
-  const first = e.inputTensor(2 * PLANE);
-  assert.ok(first.every((v) => v === 0));
-  first.set(a);
-  first.set(b, PLANE);
-  const sent = Array.from(first);
-  const fresh = await e.embedBatch(first, 2);
-  // Moved to the worker and back: the caller's array is detached, the spare holds the values it sent.
-  assert.equal(first.length, 0);
-  const again = e.inputTensor(2 * PLANE);
-  assert.deepEqual(Array.from(again), sent);
-  // Taken once: a second ask for the same length while it is out gets a new array.
-  assert.ok(e.inputTensor(2 * PLANE).every((v) => v === 0));
-  // Refilled in reverse order: the vectors follow the values, not the array's past.
-  again.set(b);
-  again.set(a, PLANE);
-  const swapped = await e.embedBatch(again, 2);
-  const d = toy.channels;
-  assert.deepEqual(swapped.subarray(0, d), fresh.subarray(d));
-  assert.deepEqual(swapped.subarray(d), fresh.subarray(0, d));
-  // A large batch's input is never kept (an ingest's): nothing of four rows comes back.
-  await e.embedBatch(Float32Array.from({ length: 4 * PLANE }, (_, i) => (i % 7) - 3), 4);
-  assert.ok(e.inputTensor(4 * PLANE).every((v) => v === 0));
-});
-
 test('fitToTensor writes every value of its row: a reused input full of NaN reads as a fresh one, for every fit and shape', () => {
   for (const fit of ['pad', 'crop', 'stretch'] as const) {
     for (const [w, h] of [[6, 9], [31, 12], [20, 20], [1, 40], [60, 80]] as const) {

@@ -235,7 +235,7 @@ test('query photos are isolated with QUERY_ISOLATION, training copies and catalo
     assert.notDeepEqual(atWorking.image, atDecoded.image, 'the working side changes this photo (else this test could not tell them apart)');
   } else assert.deepEqual(QUERY_ISOLATION, ISOLATE_TUNING);
   // The query path (src/embedding/vectorize.ts prepareReadings, what QueryBatcher runs), with and without other readings.
-  const embedder = { identity: { preprocess: p }, inputTensor: (n: number) => new Float32Array(n) } as unknown as Embedder;
+  const embedder = { identity: { preprocess: p } } as unknown as Embedder;
   for (const readings of ['both', 'one'] as const) {
     const q = await prepareReadings(embedder, [{ bytes: png, label: 'query' }], undefined, readings);
     assert.deepEqual(q.photos[0]!.product, atWorking.image, `query photo, readings '${readings}'`);
