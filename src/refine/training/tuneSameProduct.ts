@@ -90,19 +90,24 @@ export interface SameProductChoice {
 }
 
 /**
- * Stage: with enough copies, learns "the same product" similarity from them. Its weight and pin gap are chosen on
- * validation items by chooseSameProduct: the pair that puts the own item of copies of validation items first and in the
- * first five most often (a shopper photographing a listed product expects that product first) while P@5 + strict P@5
- * of clean validation photos, whose product is not in the fit gallery, stays within CLEAN_TOLERANCE of search without it.
- * Null without enough copies.
+ * What the same-product stage needs that does not depend on the network: the projection learned from photo/copy pairs
+ * and every item's and copy's nearest two in its space. It reads the backbone vectors, colours and copies only, so
+ * trainRefinement starts it before the fit and it runs in the gaps the fit leaves (the fit's two threads wait on each
+ * other every step): the same arithmetic on the same inputs, so the same figures. Null without enough copies.
  */
-export async function tuneSameProduct(
-  v: Validation,
-  header: RefineHeader,
-  weights: MlpWeights,
-  best: FusionChoice,
-  onProgress?: (message: string) => void,
-): Promise<SameProductChoice | null> {
+export interface SameProductGround {
+  readonly instance: InstanceProjection;
+  /** Seconds learning the projection took (overlapped with the fit when started before it). */
+  readonly seconds: number;
+  /** Unit same-product vectors of every labelled item (Validation.everyRow order) and of the copy queries. */
+  readonly everyInstance: Float32Array;
+  readonly copyInstance: Float32Array | null;
+  readonly clean: RowDistance[][];
+  readonly copyFit: RowDistance[][] | null;
+  readonly copyAll: RowDistance[][] | null;
+}
+
+export async function sameProductGround(v: Validation): Promise<SameProductGround | null> {
   const { data, set, gemm } = v;
   const copies = data.copies;
   const { fit, val, fitCopies, valCopies } = set;
@@ -120,6 +125,33 @@ export async function tuneSameProduct(
   const copyInstance = copyQueries ? await instanceVectors(gemm, instance, { backbones: copyQueries.b, colours: copyQueries.c }, valCopies.length) : null;
   const copyFit = copyInstance ? await v.nearestTwo(copyInstance, valCopies.length, fitInstance, fit.length, id) : null;
   const copyAll = copyInstance ? await v.nearestTwo(copyInstance, valCopies.length, everyInstance, v.everyRow.length, id) : null;
+  return { instance, seconds, everyInstance, copyInstance, clean, copyFit, copyAll };
+}
+
+/**
+ * Stage: with enough copies, learns "the same product" similarity from them. Its weight and pin gap are chosen on
+ * validation items by chooseSameProduct: the pair that puts the own item of copies of validation items first and in the
+ * first five most often (a shopper photographing a listed product expects that product first) while P@5 + strict P@5
+ * of clean validation photos, whose product is not in the fit gallery, stays within CLEAN_TOLERANCE of search without it.
+ * `ground`: sameProductGround(v), started earlier (made here when not given). Null without enough copies.
+ */
+export async function tuneSameProduct(
+  v: Validation,
+  header: RefineHeader,
+  weights: MlpWeights,
+  best: FusionChoice,
+  onProgress?: (message: string) => void,
+  ground?: Promise<SameProductGround | null>,
+): Promise<SameProductChoice | null> {
+  const { data, set } = v;
+  const copies = data.copies;
+  const { fit, val, fitCopies, valCopies } = set;
+  const made = await (ground ?? sameProductGround(v));
+  if (!copies || !made) return null;
+  const { instance, seconds, everyInstance, copyInstance, clean, copyFit, copyAll } = made;
+  const id = instance.dims;
+  const fitInstance = everyInstance.subarray(0, fit.length * id);
+  const copyQueries = v.copyQueries;
   const shape = { colourWeight: instance.colourWeight, dims: instance.dims, pairs: fitCopies.length };
   // The chosen fusion's search vectors without the same-product part, made once; each weight's ranking is their cosine
   // plus weight^2 x the same-product cosine (Validation.gridTop), as the model with that weight would rank.
