@@ -127,16 +127,21 @@ export class Validation {
   }
 
   /** The two gallery rows nearest each query in the "same product" space (unit rows), with their cosine distances. */
-  async nearestTwo(q: Float32Array, nq: number, g: Float32Array, ng: number, d: number): Promise<RowDistance[][]> {
-    const rows = await batchKnn(this.gemm, q, nq, g, ng, d, 2);
-    return Array.from({ length: nq }, (_, r) =>
-      [rows[r * 2]!, rows[r * 2 + 1]!].filter((row) => row >= 0).map((row) => {
-        let dot = 0;
-        for (let j = 0; j < d; j++) dot += q[r * d + j]! * g[row * d + j]!;
-        return { row, distance: 1 - dot };
-      }),
-    );
+  nearestTwo(q: Float32Array, nq: number, g: Float32Array, ng: number, d: number): Promise<RowDistance[][]> {
+    return nearestTwo(this.gemm, q, nq, g, ng, d);
   }
+}
+
+/** The two gallery rows nearest each query (unit rows), with their cosine distances. */
+export async function nearestTwo(gemm: Gemm, q: Float32Array, nq: number, g: Float32Array, ng: number, d: number): Promise<RowDistance[][]> {
+  const rows = await batchKnn(gemm, q, nq, g, ng, d, 2);
+  return Array.from({ length: nq }, (_, r) =>
+    [rows[r * 2]!, rows[r * 2 + 1]!].filter((row) => row >= 0).map((row) => {
+      let dot = 0;
+      for (let j = 0; j < d; j++) dot += q[r * d + j]! * g[row * d + j]!;
+      return { row, distance: 1 - dot };
+    }),
+  );
 }
 
 /** Rows of concatenated parts (n x sum of sizes) split into one matrix per part. */
