@@ -8,16 +8,9 @@ import type { Gemm } from './gemm.js';
 export async function batchKnn(gemm: Gemm, queries: Float32Array, nq: number, gallery: Float32Array, ng: number, d: number, k: number, exclude?: Int32Array): Promise<Int32Array> {
   const out = new Int32Array(nq * k).fill(-1);
   const block = Math.max(1, Math.floor(32_000_000 / Math.max(ng, 1)));
-  const scoresOf = (q0: number) => gemm.mul(queries.subarray(q0 * d, (Math.min(nq, q0 + block)) * d), Math.min(block, nq - q0), d, gallery, ng, d, false, true);
-  // The next block's product runs on onnxruntime's threads while this thread scans the current one (a scan is one
-  // thread's work; the product alone left the other core idle meanwhile). The same products and scans, in the same order.
-  let next: Promise<Float32Array> | null = nq > 0 ? scoresOf(0) : null;
   for (let q0 = 0; q0 < nq; q0 += block) {
     const nb = Math.min(block, nq - q0);
-    const scores = await next!;
-    next = q0 + block < nq ? scoresOf(q0 + block) : null;
-    // Awaited next round; a failure while this block is scanned is never left unhandled.
-    next?.catch(() => undefined);
+    const scores = await gemm.mul(queries.subarray(q0 * d, (q0 + nb) * d), nb, d, gallery, ng, d, false, true);
     const best = new RowTop(k);
     for (let i = 0; i < nb; i++) {
       best.begin();
@@ -86,26 +79,15 @@ export async function weightedPartsKnnPrefixes(
   const varying = parts.filter((p) => !constant.includes(p));
   const outs = ends.map(() => weightings.map(() => new Int32Array(nq * k).fill(-1)));
   const block = Math.max(1, Math.floor(8_000_000 / Math.max(ng, 1)));
-  // One block's score matrices: the parts every weighting counts alike summed once (base), and each varying part's.
-  // Every product of a block is asked for at once, and the next block's are asked for before this one is scanned: they
-  // run on onnxruntime's threads while this thread scans (one thread's work, which left the other core idle).
-  const blockScores = async (q0: number): Promise<{ base: Float32Array; scores: Float32Array[] }> => {
-    const nb = Math.min(block, nq - q0);
-    const scoresOf = (p: number) => gemm.mul(queries[p]!.data.subarray(q0 * queries[p]!.dims, (q0 + nb) * queries[p]!.dims), nb, queries[p]!.dims, gallery[p]!.data, ng, gallery[p]!.dims, false, true);
-    const constantScores = constant.map(scoresOf);
-    const varyingScores = varying.map(scoresOf);
-    // Awaited below in order; a failure of a later one meanwhile is never left unhandled.
-    for (const s of [...constantScores, ...varyingScores]) s.catch(() => undefined);
-    const base = new Float32Array(nb * ng);
-    for (const [j, p] of constant.entries()) axpy(base, await constantScores[j]!, weightings[0]![p]!);
-    return { base, scores: await Promise.all(varyingScores) };
-  };
-  let next: Promise<{ base: Float32Array; scores: Float32Array[] }> | null = nq > 0 ? blockScores(0) : null;
   for (let q0 = 0; q0 < nq; q0 += block) {
     const nb = Math.min(block, nq - q0);
-    const { base, scores } = await next!;
-    next = q0 + block < nq ? blockScores(q0 + block) : null;
-    next?.catch(() => undefined);
+    const scoresOf = (p: number) => gemm.mul(queries[p]!.data.subarray(q0 * queries[p]!.dims, (q0 + nb) * queries[p]!.dims), nb, queries[p]!.dims, gallery[p]!.data, ng, gallery[p]!.dims, false, true);
+    const size = nb * ng;
+    // The parts every weighting counts alike, summed once.
+    const base = new Float32Array(size);
+    for (const p of constant) axpy(base, await scoresOf(p), weightings[0]![p]!);
+    const scores: Float32Array[] = [];
+    for (const p of varying) scores.push(await scoresOf(p));
     // One query's scores at a time, each gallery row's weighted sum formed and compared in one pass (no score matrix
     // written per weighting): the same float32 sums, in the same order, as adding whole parts to a copy of the base.
     const acc = new Float32Array(ng);
