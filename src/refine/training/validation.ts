@@ -1,5 +1,7 @@
 import { precisionAtK } from '../../eval/metrics.js';
-import { batchKnn, weightedPartsKnn, weightedPartsKnnPrefixes, type VectorPart } from '../../linalg/batchKnn.js';
+import { availableParallelism } from 'node:os';
+import { batchKnn, type VectorPart } from '../../linalg/batchKnn.js';
+import { weightedPartsKnnPrefixesParallel } from '../../linalg/parallelKnn.js';
 import type { RowDistance } from '../../linalg/topK.js';
 import type { Gemm } from '../../linalg/gemm.js';
 import { sameProductPin } from '../../search/sameProduct.js';
@@ -95,13 +97,14 @@ export class Validation {
    * Each query's first 5 gallery rows under each of several weightings of the vectors' parts (one matrix product
    * per part for the whole grid; see weightedPartsKnn): the same rows as batchKnn of each weighting's search vectors.
    */
-  gridTop(q: readonly VectorPart[], nq: number, g: readonly VectorPart[], ng: number, weightings: ReadonlyArray<readonly number[]>): Promise<Int32Array[]> {
-    return weightedPartsKnn(this.gemm, q, nq, g, ng, weightings, 5);
+  async gridTop(q: readonly VectorPart[], nq: number, g: readonly VectorPart[], ng: number, weightings: ReadonlyArray<readonly number[]>): Promise<Int32Array[]> {
+    return (await this.gridTopPrefixes(q, nq, g, [ng], weightings))[0]!;
   }
 
   /** gridTop against galleries that are the first ends[0], ends[1], ... rows of `g`, in one pass: [prefix][weighting]. */
   gridTopPrefixes(q: readonly VectorPart[], nq: number, g: readonly VectorPart[], ends: readonly number[], weightings: ReadonlyArray<readonly number[]>): Promise<Int32Array[][]> {
-    return weightedPartsKnnPrefixes(this.gemm, q, nq, g, ends, weightings, 5);
+    // Half the queries on a worker thread: the scans are JavaScript on the calling thread (parallelKnn.ts).
+    return weightedPartsKnnPrefixesParallel(this.gemm, q, nq, g, ends, weightings, 5, Math.min(2, availableParallelism()));
   }
 
   /** The same rows as a photo search returns them: the very product first when it stands out (src/search/sameProduct.ts). */
