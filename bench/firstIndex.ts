@@ -3,18 +3,20 @@
  * (src/app/indexFolder.ts: embed every photo, make and embed the training copies, train the refinement, save the search
  * graphs), each stage timed, and the total.
  *
- *   flock /tmp/fashion-heavy.lock node --import tsx bench/firstIndex.ts [--images DIR --metadata CSV] [--limit N] [--save] [--keep DIR]
+ *   flock /tmp/fashion-heavy.lock node --import tsx bench/firstIndex.ts [--images DIR --metadata CSV] [--limit N] [--save] [--label -NAME] [--keep DIR]
  *
  * Defaults to the shared demo catalog (../shared/datasets/fashion-product-images-small). `--limit N` indexes N of its
  * photos (a seeded sample, copied into a temporary folder first, outside the timing) instead of all of them: a subset,
  * which the saved row says. The catalog is made in a temporary folder and removed afterwards (`--keep DIR`: made there
  * instead, and kept, for looking at or for bench/train.ts). `--save` records the row under `fullIndex` in
- * bench/results.json (docs/bench.md's "first full index" row).
+ * bench/results.json (docs/bench.md's "first full index" row); `--label -NAME` records it under `fullIndex-NAME` instead (a
+ * branch's run beside the shipped row, which it never overwrites).
  *
  * The stages are indexFolder's own steps, called here in the same order with the same arguments (so that each can be
  * timed; indexFolder itself reports no event between training and the graphs): ingestFolder, refineIngested (its
  * copies reported by their progress events, training the rest), prepareSearch.
  */
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +33,8 @@ const metadata = arg('metadata', demo?.metadata ?? '');
 if (!images || !existsSync(images)) throw new Error('Expected --images DIR or the shared demo catalog');
 const limit = Number(arg('limit', '0'));
 const keep = arg('keep', '');
+const label = arg('label', '');
+const gitCommit = () => execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
 
 const all = readdirSync(images).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
 let folder = images;
@@ -155,7 +159,8 @@ try {
     cpuBusy,
   };
   console.log(JSON.stringify(row));
-  if (process.argv.includes('--save')) saveResult('fullIndex', row);
+  if (label) saveResult(`fullIndex${label}`, { ...row, commit: gitCommit() });
+  else if (process.argv.includes('--save')) saveResult('fullIndex', row);
 } finally {
   if (!keep) rmSync(dataDir, { recursive: true, force: true });
   if (subsetDir) rmSync(subsetDir, { recursive: true, force: true });

@@ -105,7 +105,9 @@ export async function withIngestTools<T>(config: Config, reembed: boolean, use: 
  * refinement is trained (or brought to the new items), with training copies when `config.augment` asks for them.
  */
 export async function refineIngested(config: Config, store: CatalogStore, embedder: Embedder, lock: WriterLock, emit: (e: IndexEvent) => void): Promise<NonNullable<IndexResult['refinement']>> {
-  const labelled = (await store.loadAll()).items.filter((it) => it.metadata.articleType).length;
+  // Read once for the count and for training (refreshRefinement's `loaded`): nothing is written in between.
+  const loaded = await store.loadAll();
+  const labelled = loaded.items.filter((it) => it.metadata.articleType).length;
   // Below the minimum no refinement is trained; one that exists (`fashion train`) still refines new and relabelled
   // items, or their missing vectors would leave the whole catalog on backbone search.
   if (labelled < MIN_LABELLED_FOR_REFINEMENT && (await store.getSetting(SETTING_REFINE_MODEL)) === null) {
@@ -113,7 +115,7 @@ export async function refineIngested(config: Config, store: CatalogStore, embedd
   }
   const augment = config.augment > 0 ? { augment: { share: config.augment, embedder }, onCopies: (done: number, total: number) => emit({ kind: 'copies', done, total }) } : {};
   lock.assertHeld();
-  return refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: (message) => emit({ kind: 'refinement', message }), beforeCommit: () => lock.assertHeld(), ...augment });
+  return refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: (message) => emit({ kind: 'refinement', message }), beforeCommit: () => lock.assertHeld(), loaded, ...augment });
 }
 
 /** Leaves search ready after an ingest: the HNSW graph built and saved on large catalogs (exact search below). */

@@ -17,13 +17,17 @@ import { modelMismatch, SETTING_IMAGES_ROOT, storedIdentity } from '../catalog/i
 import { Services } from './services.js';
 import { syncPath } from '../util/durableFile.js';
 
-export async function hasLabels(store: CatalogStore): Promise<boolean> {
-  return (await store.loadAll()).items.some((it) => !!it.metadata.articleType);
+/** The catalog's items, vectors and width, as `CatalogStore.loadAll` gives them. */
+export type LoadedCatalog = Awaited<ReturnType<CatalogStore['loadAll']>>;
+
+/** `loaded`: the catalog as the caller already read it (reading 40k items and their vectors takes ~3 s of one core). */
+export async function hasLabels(store: CatalogStore, loaded?: LoadedCatalog): Promise<boolean> {
+  return (loaded ?? (await store.loadAll())).items.some((it) => !!it.metadata.articleType);
 }
 
 /** Colour evidence for items that have none (catalogs indexed before it existed): their photos are decoded again. */
-export async function backfillColours(store: CatalogStore, onProgress?: (done: number, total: number) => void): Promise<number> {
-  const { items } = await store.loadAll();
+export async function backfillColours(store: CatalogStore, onProgress?: (done: number, total: number) => void, loaded?: LoadedCatalog): Promise<number> {
+  const { items } = loaded ?? (await store.loadAll());
   const identity = await storedIdentity(store);
   const root = await store.getSetting(SETTING_IMAGES_ROOT);
   if (!identity || !root) return 0;
@@ -60,8 +64,9 @@ export async function trainCatalog(
 ): Promise<TrainReport> {
   const identity = await storedIdentity(store);
   if (!identity) throw new Error('Expected an indexed catalog to train on');
-  await backfillColours(store, (d, t) => options.onProgress?.(`colour evidence ${d}/${t}`));
-  const { items, vectors, dims } = await store.loadAll();
+  // Read once: the colour backfill writes features only, so the items and vectors it read are training's too.
+  const { items, vectors, dims } = options.loaded ?? (await store.loadAll());
+  await backfillColours(store, (d, t) => options.onProgress?.(`colour evidence ${d}/${t}`), { items, vectors, dims });
   const ids = items.map((it) => it.id);
   const colours = await store.loadFeatures('colour', ids);
   if (!colours) throw new Error('Expected colour evidence for every item; some photos could not be read again');
@@ -174,6 +179,11 @@ export interface TrainCatalogOptions {
   readonly onCopies?: (done: number, total: number) => void;
   /** Called just before the new generation is committed (the writer lock's check). */
   readonly beforeCommit?: () => void;
+  /**
+   * The catalog as the caller read it under the same writer lock, with nothing written since (indexFolder reads it to
+   * count labels): not read again. Items and vectors only; features are always read from the store.
+   */
+  readonly loaded?: LoadedCatalog;
 }
 
 /** After an ingest: train when the catalog has labels and no refinement yet, else refine the new items. */
@@ -183,7 +193,7 @@ export async function refreshRefinement(store: CatalogStore, dataDir: string, op
   const found = findRefinement(dataDir, await store.getSetting(SETTING_REFINE_MODEL));
   const current = found.kind === 'found' ? found.model : null;
   if (!current || !identity || current.header.backboneKey !== identityKey(identity)) {
-    if (!(await hasLabels(store))) return { trained: null, updated: 0 };
+    if (!(await hasLabels(store, options.loaded))) return { trained: null, updated: 0 };
     return { trained: await trainCatalog(store, dataDir, options), updated: 0 };
   }
   const gemm = await Gemm.create(options.threads ?? 2);

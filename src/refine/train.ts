@@ -5,10 +5,13 @@ import { RefineModel, type FusionWeights, type RefineHeader } from './refineMode
 import { trainingSet, type TrainingData } from './training/dataset.js';
 import { FUSION_GRID, tuneFusion } from './training/tuneFusion.js';
 import { tuneMatchGap } from './training/tuneMatchGap.js';
-import { tuneSameProduct } from './training/tuneSameProduct.js';
+import { groundInput, groundOnWorker, tuneSameProduct } from './training/tuneSameProduct.js';
 import { round, Validation } from './training/validation.js';
 
 export type { TrainingData } from './training/dataset.js';
+
+/** onnxruntime threads of the same-product ground's worker: one, beside the fit's two. */
+const GROUND_THREADS = 1;
 
 export interface TrainReport {
   readonly items: number;
@@ -54,6 +57,13 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
   onProgress?.(`training on ${fit.length} items and ${fitCopies.length} copies (${val.length} items kept for validation)`);
   const onEpoch = (e: number, loss: number, val?: { loss: number; accuracy: number }) =>
     onProgress?.(`epoch ${e + 1}/${opts.epochs} loss ${loss.toFixed(3)}${val ? ` validation loss ${val.loss.toFixed(3)} accuracy ${val.accuracy.toFixed(4)}` : ''}`);
+  const v = new Validation(gemm, data, set);
+  // The same-product projection and its nearest items need no network: started now on a thread of their own, they run
+  // in the gaps the fit's threads leave (each waits on the other every step) instead of after it. Awaited by
+  // tuneSameProduct; a failure meanwhile is never left unhandled.
+  const input = groundInput(v);
+  const ground = input ? groundOnWorker(input, GROUND_THREADS) : undefined;
+  ground?.catch(() => undefined);
   // The design matrix holds the fit items, then their copies (src/refine/training/dataset.ts): copies start at fit.length.
   const fitted = await trainMlp(gemm, set.x, set.rows, set.inDims, set.labels, heads, { ...opts, onEpoch }, set.validation, fit.length);
   const { epochsRun, bestEpoch, ...weights } = fitted;
@@ -72,10 +82,9 @@ export async function trainRefinement(gemm: Gemm, data: TrainingData, options: P
     trainedAt: new Date().toISOString(),
     report: {},
   };
-  const v = new Validation(gemm, data, set);
   const fusion = await tuneFusion(v, header, weights, onProgress);
   let best = fusion.best;
-  const same = await tuneSameProduct(v, header, weights, best, onProgress);
+  const same = await tuneSameProduct(v, header, weights, best, onProgress, ground);
   let instanceReport: TrainReport['instance'] = null;
   if (same) {
     best = { ...best, p: same.p, s: same.s, fusion: { ...best.fusion, instance: same.weight } };

@@ -3,7 +3,10 @@ import type { MlpWeights } from '../mlp.js';
 import { RefineModel, type RefineHeader } from '../refineModel.js';
 import type { FusionChoice } from './tuneFusion.js';
 import type { RowDistance } from '../../linalg/topK.js';
-import { NO_PIN, round, type Validation } from './validation.js';
+import { NO_PIN, nearestTwo, round, type Validation } from './validation.js';
+import { pickRows } from './dataset.js';
+import type { Gemm } from '../../linalg/gemm.js';
+import { startWorker } from '../../workers/start.js';
 
 /**
  * Weights of the "same product" part tried with the chosen fusion (its cosine counts weight^2, the rest about 2). Weight 2
@@ -90,11 +93,109 @@ export interface SameProductChoice {
 }
 
 /**
+ * What the same-product stage needs that does not depend on the network: the projection learned from photo/copy pairs
+ * and every item's and copy's nearest two in its space. It reads the backbone vectors, colours and copies only, so
+ * trainRefinement starts it before the fit, on a worker thread (groundWorker.ts): it runs in the gaps the fit leaves
+ * (the fit's two threads wait on each other every step), where on the calling thread its long loops (the Cholesky
+ * factor, the eigenvectors, the scans) stopped the fit outright. The same arithmetic on the same floats, so the same
+ * figures. Null without enough copies.
+ */
+export interface SameProductGround {
+  readonly instance: InstanceProjection;
+  /** Seconds learning the projection took (overlapped with the fit when started before it). */
+  readonly seconds: number;
+  /** Unit same-product vectors of every labelled item (Validation.everyRow order) and of the copy queries. */
+  readonly everyInstance: Float32Array;
+  readonly copyInstance: Float32Array | null;
+  readonly clean: RowDistance[][];
+  readonly copyFit: RowDistance[][] | null;
+  readonly copyAll: RowDistance[][] | null;
+}
+
+/** What sameProductGround reads: plain arrays, so that a worker thread can be given them. */
+export interface GroundInput {
+  readonly backboneDims: number;
+  /** Every labelled item's backbone and colour rows, fit items first (Validation.everything). */
+  readonly everything: { readonly b: Float32Array; readonly c: Float32Array };
+  readonly fitCount: number;
+  readonly valCount: number;
+  /** Copies of fit items (the pairs) with each one's original as a row of `everything`. */
+  readonly pairs: { readonly b: Float32Array; readonly c: Float32Array; readonly items: Int32Array };
+  /** Copies of validation items (Validation.copyQueries). */
+  readonly copyQueries: { readonly b: Float32Array; readonly c: Float32Array; readonly n: number } | null;
+}
+
+/** The input of sameProductGround from training's validation (null without enough copies). */
+export function groundInput(v: Validation): GroundInput | null {
+  const { data, set } = v;
+  const copies = data.copies;
+  const { fit, val, fitCopies, valCopies } = set;
+  if (!copies || fitCopies.length < MIN_INSTANCE_PAIRS) return null;
+  const bd = data.backboneDims;
+  const rowOf = new Map(v.everyRow.map((i, r) => [i, r]));
+  const picked = pickRows(copies, fitCopies, bd);
+  const q = v.copyQueries;
+  return {
+    backboneDims: bd,
+    everything: v.everything,
+    fitCount: fit.length,
+    valCount: val.length,
+    pairs: { ...picked, items: Int32Array.from(fitCopies, (c) => rowOf.get(copies.sources[c]!)!) },
+    copyQueries: q ? { b: q.b, c: q.c, n: valCopies.length } : null,
+  };
+}
+
+/**
+ * The same-product ground from `input` with `gemm`. The projection reads the fit items as rows 0..fitCount-1 of
+ * `everything` (the very floats of the catalog's rows, in the same order) and each pair's original as its row there.
+ */
+export async function sameProductGround(gemm: Gemm, input: GroundInput): Promise<SameProductGround> {
+  const bd = input.backboneDims;
+  const { fitCount, valCount, everything, pairs, copyQueries } = input;
+  const t0 = performance.now();
+  const items = { backbones: everything.b, colours: everything.c };
+  const fitRows = Array.from({ length: fitCount }, (_, r) => r);
+  const copies = { backbones: pairs.b, colours: pairs.c };
+  const instance = await learnInstanceProjection(gemm, items, fitRows, copies, Array.from(pairs.items, (item, k) => ({ copy: k, item })), bd);
+  const seconds = round((performance.now() - t0) / 1000);
+  // Nearest items in the same-product space do not depend on the weight: found once.
+  const id = instance.dims;
+  const all = fitCount + valCount;
+  const everyInstance = await instanceVectors(gemm, instance, items, all);
+  const fitInstance = everyInstance.subarray(0, fitCount * id);
+  const clean = await nearestTwo(gemm, everyInstance.subarray(fitCount * id), valCount, fitInstance, fitCount, id);
+  const copyInstance = copyQueries ? await instanceVectors(gemm, instance, { backbones: copyQueries.b, colours: copyQueries.c }, copyQueries.n) : null;
+  const copyFit = copyInstance ? await nearestTwo(gemm, copyInstance, copyQueries!.n, fitInstance, fitCount, id) : null;
+  const copyAll = copyInstance ? await nearestTwo(gemm, copyInstance, copyQueries!.n, everyInstance, all, id) : null;
+  return { instance, seconds, everyInstance, copyInstance, clean, copyFit, copyAll };
+}
+
+/** sameProductGround on a worker thread of its own (groundWorker.ts), with a Gemm of `threads`. */
+export function groundOnWorker(input: GroundInput, threads: number): Promise<SameProductGround> {
+  return new Promise((resolve, reject) => {
+    const worker = startWorker(import.meta.url, './groundWorker', { input, threads });
+    let settled = false;
+    worker.once('message', (m: { ground: SameProductGround } | { error: string }) => {
+      settled = true;
+      if ('error' in m) reject(new Error(`the same-product ground failed: ${m.error}`));
+      else resolve(m.ground);
+    });
+    worker.once('error', (err) => {
+      settled = true;
+      reject(err);
+    });
+    worker.once('exit', (code) => {
+      if (!settled) reject(new Error(`the same-product ground's thread stopped (exit code ${code})`));
+    });
+  });
+}
+
+/**
  * Stage: with enough copies, learns "the same product" similarity from them. Its weight and pin gap are chosen on
  * validation items by chooseSameProduct: the pair that puts the own item of copies of validation items first and in the
  * first five most often (a shopper photographing a listed product expects that product first) while P@5 + strict P@5
  * of clean validation photos, whose product is not in the fit gallery, stays within CLEAN_TOLERANCE of search without it.
- * Null without enough copies.
+ * `ground`: sameProductGround(v), started earlier (made here when not given). Null without enough copies.
  */
 export async function tuneSameProduct(
   v: Validation,
@@ -102,24 +203,18 @@ export async function tuneSameProduct(
   weights: MlpWeights,
   best: FusionChoice,
   onProgress?: (message: string) => void,
+  ground?: Promise<SameProductGround | null>,
 ): Promise<SameProductChoice | null> {
-  const { data, set, gemm } = v;
+  const { data, set } = v;
   const copies = data.copies;
   const { fit, val, fitCopies, valCopies } = set;
-  if (!copies || fitCopies.length < MIN_INSTANCE_PAIRS) return null;
-  const bd = data.backboneDims;
-  const t0 = performance.now();
-  const instance = await learnInstanceProjection(gemm, data, fit, copies, fitCopies.map((c) => ({ copy: c, item: copies.sources[c]! })), bd);
-  const seconds = round((performance.now() - t0) / 1000);
-  // Nearest items in the same-product space do not depend on the weight: found once.
+  const input = ground ? null : groundInput(v);
+  const made = ground ? await ground : input ? await sameProductGround(v.gemm, input) : null;
+  if (!copies || !made) return null;
+  const { instance, seconds, everyInstance, copyInstance, clean, copyFit, copyAll } = made;
   const id = instance.dims;
-  const everyInstance = await instanceVectors(gemm, instance, { backbones: v.everything.b, colours: v.everything.c }, v.everyRow.length);
   const fitInstance = everyInstance.subarray(0, fit.length * id);
-  const clean = await v.nearestTwo(everyInstance.subarray(fit.length * id), val.length, fitInstance, fit.length, id);
   const copyQueries = v.copyQueries;
-  const copyInstance = copyQueries ? await instanceVectors(gemm, instance, { backbones: copyQueries.b, colours: copyQueries.c }, valCopies.length) : null;
-  const copyFit = copyInstance ? await v.nearestTwo(copyInstance, valCopies.length, fitInstance, fit.length, id) : null;
-  const copyAll = copyInstance ? await v.nearestTwo(copyInstance, valCopies.length, everyInstance, v.everyRow.length, id) : null;
   const shape = { colourWeight: instance.colourWeight, dims: instance.dims, pairs: fitCopies.length };
   // The chosen fusion's search vectors without the same-product part, made once; each weight's ranking is their cosine
   // plus weight^2 x the same-product cosine (Validation.gridTop), as the model with that weight would rank.

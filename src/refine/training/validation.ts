@@ -1,5 +1,7 @@
 import { precisionAtK } from '../../eval/metrics.js';
-import { batchKnn, weightedPartsKnn, weightedPartsKnnPrefixes, type VectorPart } from '../../linalg/batchKnn.js';
+import { availableParallelism } from 'node:os';
+import { batchKnn, type VectorPart } from '../../linalg/batchKnn.js';
+import { weightedPartsKnnPrefixesParallel } from '../../linalg/parallelKnn.js';
 import type { RowDistance } from '../../linalg/topK.js';
 import type { Gemm } from '../../linalg/gemm.js';
 import { sameProductPin } from '../../search/sameProduct.js';
@@ -95,13 +97,14 @@ export class Validation {
    * Each query's first 5 gallery rows under each of several weightings of the vectors' parts (one matrix product
    * per part for the whole grid; see weightedPartsKnn): the same rows as batchKnn of each weighting's search vectors.
    */
-  gridTop(q: readonly VectorPart[], nq: number, g: readonly VectorPart[], ng: number, weightings: ReadonlyArray<readonly number[]>): Promise<Int32Array[]> {
-    return weightedPartsKnn(this.gemm, q, nq, g, ng, weightings, 5);
+  async gridTop(q: readonly VectorPart[], nq: number, g: readonly VectorPart[], ng: number, weightings: ReadonlyArray<readonly number[]>): Promise<Int32Array[]> {
+    return (await this.gridTopPrefixes(q, nq, g, [ng], weightings))[0]!;
   }
 
   /** gridTop against galleries that are the first ends[0], ends[1], ... rows of `g`, in one pass: [prefix][weighting]. */
   gridTopPrefixes(q: readonly VectorPart[], nq: number, g: readonly VectorPart[], ends: readonly number[], weightings: ReadonlyArray<readonly number[]>): Promise<Int32Array[][]> {
-    return weightedPartsKnnPrefixes(this.gemm, q, nq, g, ends, weightings, 5);
+    // Half the queries on a worker thread: the scans are JavaScript on the calling thread (parallelKnn.ts).
+    return weightedPartsKnnPrefixesParallel(this.gemm, q, nq, g, ends, weightings, 5, Math.min(2, availableParallelism()));
   }
 
   /** The same rows as a photo search returns them: the very product first when it stands out (src/search/sameProduct.ts). */
@@ -127,16 +130,21 @@ export class Validation {
   }
 
   /** The two gallery rows nearest each query in the "same product" space (unit rows), with their cosine distances. */
-  async nearestTwo(q: Float32Array, nq: number, g: Float32Array, ng: number, d: number): Promise<RowDistance[][]> {
-    const rows = await batchKnn(this.gemm, q, nq, g, ng, d, 2);
-    return Array.from({ length: nq }, (_, r) =>
-      [rows[r * 2]!, rows[r * 2 + 1]!].filter((row) => row >= 0).map((row) => {
-        let dot = 0;
-        for (let j = 0; j < d; j++) dot += q[r * d + j]! * g[row * d + j]!;
-        return { row, distance: 1 - dot };
-      }),
-    );
+  nearestTwo(q: Float32Array, nq: number, g: Float32Array, ng: number, d: number): Promise<RowDistance[][]> {
+    return nearestTwo(this.gemm, q, nq, g, ng, d);
   }
+}
+
+/** The two gallery rows nearest each query (unit rows), with their cosine distances. */
+export async function nearestTwo(gemm: Gemm, q: Float32Array, nq: number, g: Float32Array, ng: number, d: number): Promise<RowDistance[][]> {
+  const rows = await batchKnn(gemm, q, nq, g, ng, d, 2);
+  return Array.from({ length: nq }, (_, r) =>
+    [rows[r * 2]!, rows[r * 2 + 1]!].filter((row) => row >= 0).map((row) => {
+      let dot = 0;
+      for (let j = 0; j < d; j++) dot += q[r * d + j]! * g[row * d + j]!;
+      return { row, distance: 1 - dot };
+    }),
+  );
 }
 
 /** Rows of concatenated parts (n x sum of sizes) split into one matrix per part. */
