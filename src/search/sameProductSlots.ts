@@ -1,0 +1,60 @@
+/**
+ * Places on the first screen of a photo search for the same-product space's nearest items (src/refine/instanceProjection.ts).
+ *
+ * Why: the search ranks by the fused vector (refined kind / colour / gender parts + weight² x the same-product part), and
+ * on a large catalog that pushes the photographed product itself away. On the 31,776-item catalog of issue 21, of 300
+ * hard copies in TUNE styles, the same-product space alone had the own item in its first five 0.710 of the time and the
+ * search's answer 0.600; 43 of them were in the former's first five and not in the latter's (docs/relevance.md, "At the
+ * scale the issue measures"). The pin (src/search/sameProduct.ts) moves one item, and only when it leads the next by the
+ * pin gap; a hard copy's own item is often second or third in that space, close behind a look-alike.
+ *
+ * The rule: of the same-product space's first `slots` items (the pinned item left out, it is first already), those whose
+ * cosine is within `margin` of the nearest one's and at least `minSimilarity` go to positions `at`, `at + 1`, ... of the
+ * answer (never before a pinned first hit), in their same-product order; an item the answer already shows before `at`
+ * stays where it is; the rest of the answer follows in its order.
+ */
+
+export interface SlotRule {
+  /** How many of the same-product space's nearest items may be placed (0: the rule is off). */
+  readonly slots: number;
+  /** The first position (0-based) they take; a pinned first hit keeps position 0 whatever `at` says. */
+  readonly at: number;
+  /** Placed only when the item's cosine is at least the nearest item's minus this. */
+  readonly margin: number;
+  /** Placed only when the item's cosine is at least this. */
+  readonly minSimilarity: number;
+  /** Only for photos taken off a backdrop (src/search/backboneRerank.ts offBackdrop): studio shots keep their ranking. */
+  readonly offBackdropOnly: boolean;
+}
+
+/**
+ * The shipped rule, chosen on TUNE-style copies and clean photos of the 31,776-item catalog (bench/slotProbe.ts +
+ * bench/slotSim.ts; docs/relevance.md "The same-product space's nearest items on the first screen").
+ */
+export const SLOT_RULE: SlotRule = { slots: 0, at: 1, margin: 0.1, minSimilarity: 0, offBackdropOnly: true };
+
+/**
+ * The answer's ids in their new order. `hits`: the answer as ranked (a first hit marked `lookAlike` is the pin); `near`:
+ * the photo's nearest items in the same-product space, nearest first, with their cosine. Ids only in `near` are added
+ * (the caller makes their hits); the answer's length grows by at most `rule.slots`.
+ */
+export function placeSlots(
+  hits: ReadonlyArray<{ readonly id: string; readonly lookAlike?: boolean }>,
+  near: ReadonlyArray<{ readonly id: string; readonly similarity: number }>,
+  rule: Omit<SlotRule, 'offBackdropOnly'>,
+): string[] {
+  const ids = hits.map((h) => h.id);
+  if (rule.slots <= 0 || near.length === 0) return ids;
+  const pinned = hits[0]?.lookAlike ? hits[0].id : null;
+  const start = Math.min(Math.max(rule.at, pinned !== null ? 1 : 0), ids.length);
+  const best = near[0]!.similarity;
+  const before = new Set(ids.slice(0, start));
+  const placed = near
+    .filter((n) => n.id !== pinned)
+    .slice(0, rule.slots)
+    .filter((n) => n.similarity >= best - rule.margin && n.similarity >= rule.minSimilarity && !before.has(n.id))
+    .map((n) => n.id);
+  if (placed.length === 0) return ids;
+  const moved = new Set(placed);
+  return [...ids.slice(0, start), ...placed, ...ids.slice(start).filter((id) => !moved.has(id))];
+}
