@@ -8,7 +8,7 @@
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/generalise.ts --from /work/cat/full [--catalog 6000]
  *       [--queries 400] [--items 300] [--copies shopper|shopper-soft|rephotograph|none] [--augment 0.25] [--seed 1]
  *       [--work /tmp/fashion-generalise] [--label -NAME] [--docs] [--pooling max|avg|gem] [--size PX] [--second-size PX]
- *       [--second-precision float|int8] [--slots SLOTS,AT,MARGIN,MIN[,all]]
+ *       [--second-precision float|int8] [--slots SLOTS,AT,MARGIN,MIN[,all][,kind]]
  *
  * - Catalog: `--catalog N` training-split items (src/catalog/split.ts) cut from DIR (a full catalog of the shared photos,
  *   isolation on; its vectors are reused), trained with `--augment` of its items as training copies made by `--copies`
@@ -84,17 +84,17 @@ const sidesSet = size !== '' || secondSize !== '' || secondPrecision !== '';
 const poolingTag = `${pooling === 'max' ? '' : `-${pooling}`}${size !== '' || secondSize !== '' ? `-side${size || 224}-${secondSize || size || 224}` : ''}${secondPrecision && secondPrecision !== 'float' ? `-${secondPrecision}` : ''}`;
 const log = (m: string) => process.stderr.write(`${m}\n`);
 /**
- * --slots SLOTS,AT,MARGIN,MIN[,all]: the queries' first-screen rule for the same-product space's nearest items
+ * --slots SLOTS,AT,MARGIN,MIN[,all][,kind]: the queries' first-screen rule for the same-product space's nearest items
  * (src/search/sameProductSlots.ts) instead of the shipped SLOT_RULE ('all': for every photo, not only those off a backdrop;
- * --slots 0,0,0,0: off). Only the queries change; training does not read it.
+ * 'kind': only items of the answer's common kind; --slots 0,0,0,0: off). Only the queries change; training does not read it.
  */
 const slotsArg = arg('slots', '');
 const slotRule: SlotRule | null = slotsArg ? parseSlots(slotsArg) : null;
 function parseSlots(text: string): SlotRule {
-  const [slots, at, margin, minSimilarity, scope] = text.split(',');
+  const [slots, at, margin, minSimilarity, ...flags] = text.split(',');
   const n = [slots, at, margin, minSimilarity].map(Number);
-  if (n.some((x) => !Number.isFinite(x)) || (scope !== undefined && scope !== 'all')) throw new Error('--slots SLOTS,AT,MARGIN,MIN[,all]');
-  return { slots: n[0]!, at: n[1]!, margin: n[2]!, minSimilarity: n[3]!, offBackdropOnly: scope !== 'all' };
+  if (n.some((x) => !Number.isFinite(x)) || flags.some((f) => f !== 'all' && f !== 'kind')) throw new Error('--slots SLOTS,AT,MARGIN,MIN[,all][,kind]');
+  return { slots: n[0]!, at: n[1]!, margin: n[2]!, minSimilarity: n[3]!, sameKind: flags.includes('kind'), offBackdropOnly: !flags.includes('all') };
 }
 
 const { styles, catalogIds, queryIds, itemIds, tag } = photoSamples(demo, { catalog: catalogN, queries: queryN, items: itemN }, seed);

@@ -4,10 +4,10 @@
  * own item first and hard copies' own item in the top 5. The rules are those of src/search/sameProductSlots.ts
  * (`placeSlots`), so what is priced here is what ships. Feed it TUNE sets and clean photos only.
  *
- *   node --import tsx bench/slotSim.ts <dump.json> [--all] (--all: print every rule, not only the best per family)
+ *   node --import tsx bench/slotSim.ts <dump.json> [--small] [--all] (--small: a smaller grid; --all: print every rule)
  */
 import { readFileSync } from 'node:fs';
-import { placeSlots, type SlotRule } from '../src/search/sameProductSlots.js';
+import { placeSlots, SLOT_RULE, type SlotRule } from '../src/search/sameProductSlots.js';
 
 interface Hit {
   readonly id: string;
@@ -30,8 +30,8 @@ const hard = set('items-phone');
 function answer(r: Row, rule: SlotRule | null): Hit[] {
   if (!rule || (rule.offBackdropOnly && !r.off)) return [...r.ans];
   const placed = placeSlots(
-    r.ans.map((h, i) => ({ ...h, lookAlike: i === 0 && r.pinned })),
-    r.sp.map((s) => ({ id: s.id, similarity: s.cos })),
+    r.ans.map((h, i) => ({ id: h.id, kind: h.t, lookAlike: i === 0 && r.pinned })),
+    r.sp.map((s) => ({ id: s.id, similarity: s.cos, kind: s.t })),
     rule,
   );
   const meta = new Map([...r.ans, ...r.sp].map((h) => [h.id, h]));
@@ -60,24 +60,28 @@ function figures(rule: SlotRule | null) {
 }
 
 const rules: SlotRule[] = [];
-for (const offBackdropOnly of [true, false])
-  for (const slots of [1, 2, 3, 4])
-    for (const at of [0, 1, 2, 3])
-      for (const margin of [0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 1])
-        for (const minSimilarity of [0, 0.4, 0.5, 0.6])
-          if (at + slots <= 5) rules.push({ slots, at, margin, minSimilarity, offBackdropOnly });
+const grid = process.argv.includes('--small')
+  ? { slots: [1, 2, 3], at: [0, 1, 4], margin: [0.02, 0.04, 0.1, 1], min: [0, 0.4], kind: [true, false], off: [true] }
+  : { slots: [1, 2, 3, 4], at: [0, 1, 2, 3, 4], margin: [0.02, 0.04, 0.06, 0.1, 1], min: [0, 0.4, 0.5, 0.6], kind: [true, false], off: [true, false] };
+for (const offBackdropOnly of grid.off)
+  for (const sameKind of grid.kind)
+    for (const slots of grid.slots)
+      for (const at of grid.at)
+        for (const margin of grid.margin)
+          for (const minSimilarity of grid.min) rules.push({ slots, at, margin, minSimilarity, sameKind, offBackdropOnly });
 
 const f3 = (x: number) => x.toFixed(3);
 const base = figures(null);
 const line = (name: string, f: ReturnType<typeof figures>) =>
   `${name.padEnd(52)} clean ${f3(f.cleanP5)}/${f3(f.cleanStrict)}  phone ${f3(f.phoneP5)}/${f3(f.phoneStrict)}  mild ${f3(f.mildFirst)}  hard@5 ${f3(f.hardTop5)}`;
 console.log(`photos: clean ${clean.length}, phone ${phone.length}, mild ${mild.length}, hard ${hard.length}; off backdrop: clean ${clean.filter((r) => r.off).length}, phone ${phone.filter((r) => r.off).length}, hard ${hard.filter((r) => r.off).length}`);
-console.log(line('shipped', base));
-const name = (r: SlotRule) => `slots ${r.slots} at ${r.at} margin ${r.margin} min ${r.minSimilarity}${r.offBackdropOnly ? ' off' : ' all'}`;
+console.log(line('no slots (the dump)', base));
+const name = (r: SlotRule) => `slots ${r.slots} at ${r.at} margin ${r.margin} min ${r.minSimilarity}${r.sameKind ? ' kind' : ''}${r.offBackdropOnly ? ' off' : ' all'}`;
+console.log(line(`SLOT_RULE: ${name(SLOT_RULE)}`, figures(SLOT_RULE)));
 const all = rules.map((r) => ({ r, f: figures(r) }));
-// Allowed: clean P@5 and strict within 0.005 of the shipped search, phone-like P@5 not below it by more than 0.005,
-// mild copies' own item first not below it.
-const ok = all.filter(({ f }) => f.cleanP5 >= base.cleanP5 - 0.005 && f.cleanStrict >= base.cleanStrict - 0.005 && f.phoneP5 >= base.phoneP5 - 0.005 && f.mildFirst >= base.mildFirst);
+// Allowed: clean P@5 and strict within 0.005 of the search without slots, phone-like P@5 within 0.005 and its strict
+// P@5 within 0.01, mild copies' own item first not below it.
+const ok = all.filter(({ f }) => f.cleanP5 >= base.cleanP5 - 0.005 && f.cleanStrict >= base.cleanStrict - 0.005 && f.phoneP5 >= base.phoneP5 - 0.005 && f.phoneStrict >= base.phoneStrict - 0.01 && f.mildFirst >= base.mildFirst);
 ok.sort((a, b) => b.f.hardTop5 - a.f.hardTop5 || b.f.phoneP5 - a.f.phoneP5);
 console.log(`\n${ok.length} of ${all.length} rules within the allowance; the best 25 by hard own item in top 5:`);
 for (const { r, f } of ok.slice(0, 25)) console.log(line(name(r), f));

@@ -9,9 +9,17 @@
  * pin gap; a hard copy's own item is often second or third in that space, close behind a look-alike.
  *
  * The rule: of the same-product space's first `slots` items (the pinned item left out, it is first already), those whose
- * cosine is within `margin` of the nearest one's and at least `minSimilarity` go to positions `at`, `at + 1`, ... of the
- * answer (never before a pinned first hit), in their same-product order; an item the answer already shows before `at`
- * stays where it is; the rest of the answer follows in its order.
+ * cosine is within `margin` of the nearest one's and at least `minSimilarity` (and, with `sameKind`, whose kind is the one
+ * most common among the answer's first five) go to positions `at`, `at + 1`, ... of the answer (never before a pinned first
+ * hit), in their same-product order; an item the answer already shows before `at` stays where it is; the rest of the answer
+ * follows in its order.
+ *
+ * Why the kind: the same-product space knows identity, not kind; for a photo of a product the shop does not list, its
+ * nearest items are of the photo's kind less often than the answer's (TUNE phone-like photos: first item 0.632 against
+ * 0.686). Without the kind test every rule that gained hard copies cost phone-like P@5 more than 0.005; with it the
+ * kind the answer's first five agree on (the refinement's and the neighbours' vote) keeps phone-like P@5, and the own
+ * item of a hard copy, which the answer lost mostly to look-alikes of the right kind in another colour, still gets in.
+ * A colour test as well (the pair kind + colour among the first five) kept hardly any of the gain (0.628 -> 0.632).
  */
 
 export interface SlotRule {
@@ -23,15 +31,21 @@ export interface SlotRule {
   readonly margin: number;
   /** Placed only when the item's cosine is at least this. */
   readonly minSimilarity: number;
+  /** Placed only when of the kind most common among the answer's first five (ties: the one that comes first). */
+  readonly sameKind: boolean;
   /** Only for photos taken off a backdrop (src/search/backboneRerank.ts offBackdrop): studio shots keep their ranking. */
   readonly offBackdropOnly: boolean;
 }
 
 /**
  * The shipped rule, chosen on TUNE-style copies and clean photos of the 31,776-item catalog (bench/slotProbe.ts +
- * bench/slotSim.ts; docs/relevance.md "The same-product space's nearest items on the first screen").
+ * bench/slotSim.ts; docs/relevance.md "The same-product space's nearest items on the first screen"): the most hard copies'
+ * own items in the top 5 (0.628 -> 0.652) with clean P@5 and strict within 0.005 (0.873 / 0.561 -> 0.873 / 0.560), phone-like
+ * P@5 within 0.005 and its strict P@5 within 0.01 (0.696 / 0.365 -> 0.695 / 0.355), mild copies' own item first not lower
+ * (0.986 -> 0.990). Slots 2-4, at 0-3, margins 0.02-0.1 all gave 0.650-0.656 within 0.005 of P@5; wider margins cost
+ * phone-like strict P@5 more (0.347 at 0.1).
  */
-export const SLOT_RULE: SlotRule = { slots: 0, at: 1, margin: 0.1, minSimilarity: 0, offBackdropOnly: true };
+export const SLOT_RULE: SlotRule = { slots: 2, at: 0, margin: 0.02, minSimilarity: 0, sameKind: true, offBackdropOnly: true };
 
 /**
  * The answer's ids in their new order. `hits`: the answer as ranked (a first hit marked `lookAlike` is the pin); `near`:
@@ -39,8 +53,8 @@ export const SLOT_RULE: SlotRule = { slots: 0, at: 1, margin: 0.1, minSimilarity
  * (the caller makes their hits); the answer's length grows by at most `rule.slots`.
  */
 export function placeSlots(
-  hits: ReadonlyArray<{ readonly id: string; readonly lookAlike?: boolean }>,
-  near: ReadonlyArray<{ readonly id: string; readonly similarity: number }>,
+  hits: ReadonlyArray<{ readonly id: string; readonly lookAlike?: boolean; readonly kind?: string }>,
+  near: ReadonlyArray<{ readonly id: string; readonly similarity: number; readonly kind?: string }>,
   rule: Omit<SlotRule, 'offBackdropOnly'>,
 ): string[] {
   const ids = hits.map((h) => h.id);
@@ -49,12 +63,22 @@ export function placeSlots(
   const start = Math.min(Math.max(rule.at, pinned !== null ? 1 : 0), ids.length);
   const best = near[0]!.similarity;
   const before = new Set(ids.slice(0, start));
+  const kind = rule.sameKind ? commonKind(hits.slice(0, 5)) : null;
   const placed = near
     .filter((n) => n.id !== pinned)
     .slice(0, rule.slots)
-    .filter((n) => n.similarity >= best - rule.margin && n.similarity >= rule.minSimilarity && !before.has(n.id))
+    .filter((n) => n.similarity >= best - rule.margin && n.similarity >= rule.minSimilarity && !before.has(n.id) && (kind === null || n.kind === kind))
     .map((n) => n.id);
   if (placed.length === 0) return ids;
   const moved = new Set(placed);
   return [...ids.slice(0, start), ...placed, ...ids.slice(start).filter((id) => !moved.has(id))];
+}
+
+/** The kind most hits have (ties: the one that comes first); null when none has a kind. */
+function commonKind(hits: ReadonlyArray<{ readonly kind?: string }>): string | null {
+  const counts = new Map<string, number>();
+  for (const h of hits) if (h.kind) counts.set(h.kind, (counts.get(h.kind) ?? 0) + 1);
+  let best: string | null = null;
+  for (const [k, n] of counts) if (best === null || n > counts.get(best)!) best = k;
+  return best;
 }

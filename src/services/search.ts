@@ -88,7 +88,12 @@ export class SearchService implements VectorSearch {
       hits = rerankByBackbone(hits, hits.map((h) => near.get(h.id) ?? null), RERANK_BETA);
     }
     if (slots) {
-      const order = placeSlots(hits, nearest.filter((n) => this.catalog.has(n.id)).map((n) => ({ id: n.id, similarity: scoreOf(n.distance, 'cosine') })), slots);
+      const kindOf = (m: { readonly articleType?: string }) => (m.articleType ? { kind: m.articleType } : {});
+      const order = placeSlots(
+        hits.map((h) => ({ id: h.id, ...(h.lookAlike ? { lookAlike: true } : {}), ...kindOf(h.metadata) })),
+        nearest.filter((n) => this.catalog.has(n.id)).map((n) => ({ id: n.id, similarity: scoreOf(n.distance, 'cosine'), ...kindOf(this.catalog.item(n.id).metadata) })),
+        slots,
+      );
       const known = new Map(hits.map((h) => [h.id, h]));
       const missing = order.filter((id) => !known.has(id));
       // A placed item the fused ranking did not reach is answered with its own score in the searched space (lower than its
