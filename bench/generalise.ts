@@ -8,7 +8,7 @@
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/generalise.ts --from /work/cat/full [--catalog 6000]
  *       [--queries 400] [--items 300] [--copies shopper|shopper-soft|rephotograph|none] [--augment 0.25] [--seed 1]
  *       [--work /tmp/fashion-generalise] [--label -NAME] [--docs] [--pooling max|avg|gem] [--size PX] [--second-size PX]
- *       [--second-precision float|int8]
+ *       [--second-precision float|int8] [--slots SLOTS,AT,MARGIN,MIN[,all][,kind]]
  *
  * - Catalog: `--catalog N` training-split items (src/catalog/split.ts) cut from DIR (a full catalog of the shared photos,
  *   isolation on; its vectors are reused), trained with `--augment` of its items as training copies made by `--copies`
@@ -48,6 +48,7 @@ import { PHOTO_CONDITIONS, rephotograph } from '../src/imaging/rephotograph.js';
 import { COPY_SETS, drawRecipe, HELD_OUT_STYLES, type CopySetName, type Split } from '../src/imaging/shopperPhoto/recipe.js';
 import { renderCopy } from '../src/imaging/shopperPhoto/render.js';
 import { rephotographCopy, shopperCopy, softShopperCopy } from '../src/refine/augment.js';
+import type { SlotRule } from '../src/search/sameProductSlots.js';
 import { isRefineModelFile } from '../src/refine/loadRefinement.js';
 import type { Metadata } from '../src/store/catalogStore.js';
 import { mulberry32 } from '../src/util/random.js';
@@ -82,6 +83,19 @@ const sidesSet = size !== '' || secondSize !== '' || secondPrecision !== '';
 /** Names the folders (and the results key) of a catalog embedded with another pooling or other sides than the --from catalog's. */
 const poolingTag = `${pooling === 'max' ? '' : `-${pooling}`}${size !== '' || secondSize !== '' ? `-side${size || 224}-${secondSize || size || 224}` : ''}${secondPrecision && secondPrecision !== 'float' ? `-${secondPrecision}` : ''}`;
 const log = (m: string) => process.stderr.write(`${m}\n`);
+/**
+ * --slots SLOTS,AT,MARGIN,MIN[,all][,kind]: the queries' first-screen rule for the same-product space's nearest items
+ * (src/search/sameProductSlots.ts) instead of the shipped SLOT_RULE ('all': for every photo, not only those off a backdrop;
+ * 'kind': only items of the answer's common kind; --slots 0,0,0,0: off). Only the queries change; training does not read it.
+ */
+const slotsArg = arg('slots', '');
+const slotRule: SlotRule | null = slotsArg ? parseSlots(slotsArg) : null;
+function parseSlots(text: string): SlotRule {
+  const [slots, at, margin, minSimilarity, ...flags] = text.split(',');
+  const n = [slots, at, margin, minSimilarity].map(Number);
+  if (n.some((x) => !Number.isFinite(x)) || flags.some((f) => f !== 'all' && f !== 'kind')) throw new Error('--slots SLOTS,AT,MARGIN,MIN[,all][,kind]');
+  return { slots: n[0]!, at: n[1]!, margin: n[2]!, minSimilarity: n[3]!, sameKind: flags.includes('kind'), offBackdropOnly: !flags.includes('all') };
+}
 
 const { styles, catalogIds, queryIds, itemIds, tag } = photoSamples(demo, { catalog: catalogN, queries: queryN, items: itemN }, seed);
 mkdirSync(work, { recursive: true });
@@ -271,6 +285,7 @@ const UNLISTED_TARGET = 0.05;
 const started = performance.now();
 const data = await buildCatalog();
 const svc = await Services.open(resolveConfig({ dataDir: data, isolate: 'on', threads: 2, pooling, ...sides }, {}, REPO_ROOT));
+if (slotRule) svc.pipeline.slotRule = slotRule;
 const scored: Record<string, Scored[]> = {};
 const settings = svc.match.settings();
 try {
@@ -323,6 +338,7 @@ const result = {
   seed,
   matchSpace: settings.space,
   matchThreshold: settings.threshold,
+  slotRule: svc.pipeline.slotRule,
   clean: { p5: mean(clean.map((x) => x.p5)), strictP5: mean(clean.map((x) => x.strict5)) },
   isolation: { surface: ISOLATE_TUNING.surface, surfaceFit: ISOLATE_TUNING.surfaceFit },
   tune: column('tune'),

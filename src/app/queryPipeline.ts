@@ -9,6 +9,7 @@ import type { ItemOrPhoto, PhotoSource, Query } from '../query/query.js';
 import type { MatchResult } from '../search/match.js';
 import { isOutOfStock } from '../search/availability.js';
 import { offBackdrop } from '../search/backboneRerank.js';
+import { SLOT_RULE, type SlotRule } from '../search/sameProductSlots.js';
 import { KIND_NEIGHBOURS, KIND_TEMPERATURE, KIND_WEIGHT } from '../search/kindPrior.js';
 import { outfitForItem, outfitForVector, type OutfitResult } from '../search/outfit.js';
 import type { IsolatedView, MatchOptions, SearchResult } from '../search/types.js';
@@ -51,6 +52,9 @@ export interface PhotoRead {
  * search -> result. Each stage is a call down to a service that returns here; no service calls back up.
  */
 export class QueryPipeline {
+  /** The first-screen places for the same-product space's nearest items (src/search/sameProductSlots.ts); benches compare others. */
+  slotRule: SlotRule = SLOT_RULE;
+
   constructor(
     private readonly s: PipelineServices,
     private readonly config: Pick<Config, 'maxUploadBytes' | 'maxPixels' | 'fetchAllow'>,
@@ -87,6 +91,9 @@ export class QueryPipeline {
           // The refined candidates ordered again by how alike the photo's backbone reading is (src/search/backboneRerank.ts),
           // for a photo taken off a backdrop only (offBackdrop).
           ...(off ? { backbone: read.reading.vector } : {}),
+          // The same-product space's nearest items on the first screen (src/search/sameProductSlots.ts), for photos off a
+          // backdrop only unless the rule says otherwise.
+          ...(off || !this.slotRule.offBackdropOnly ? { slots: this.slotRule } : {}),
           ...(query.includeOutOfStock ? { includeOutOfStock: true } : {}),
         });
         const predicted = read.analysis.predicted ?? (await this.vote(read.reading.vector));

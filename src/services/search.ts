@@ -5,6 +5,7 @@ import { MAX_K } from '../query/query.js';
 import { RERANK_BETA, RERANK_DEPTH, rerankByBackbone } from '../search/backboneRerank.js';
 import { neighbourKindShares } from '../search/kindPrior.js';
 import { putFirst, sameProductPin } from '../search/sameProduct.js';
+import { placeSlots, type SlotRule } from '../search/sameProductSlots.js';
 import type { SearchHit, SearchOptions, SearchResult, VectorSearch } from '../search/types.js';
 import type { CatalogService } from './catalog.js';
 
@@ -52,11 +53,13 @@ export class SearchService implements VectorSearch {
    * Nearest items to `vector`. With `sameProduct` (a photo's same-product vector), the item nearest in that space
    * goes first when it leads the next one by the pin gap (src/search/sameProduct.ts). With `backbone` (the photo's backbone
    * vector) on a refined catalog searched by cosine, the refined nearest RERANK_DEPTH items are ordered again by refined +
-   * RERANK_BETA x backbone similarity (src/search/backboneRerank.ts) before the first k are kept.
+   * RERANK_BETA x backbone similarity (src/search/backboneRerank.ts) before the first k are kept. With `slots` too (the
+   * caller decides for which photos), the same-product space's nearest items are then given places on the first screen
+   * (src/search/sameProductSlots.ts).
    */
   async nearest(
     vector: Float32Array,
-    options: { readonly k: number; readonly metric?: Metric; readonly filter?: VectorFilter; readonly sameProduct?: Float32Array | null; readonly backbone?: Float32Array | null; readonly includeOutOfStock?: boolean },
+    options: { readonly k: number; readonly metric?: Metric; readonly filter?: VectorFilter; readonly sameProduct?: Float32Array | null; readonly backbone?: Float32Array | null; readonly slots?: SlotRule | null; readonly includeOutOfStock?: boolean },
   ): Promise<SearchResult> {
     const { k, metric } = this.options(options, MAX_CANDIDATES);
     // Out-of-stock products are left out unless asked for; a catalog without any searches with no such filter.
@@ -68,8 +71,13 @@ export class SearchService implements VectorSearch {
     const depth = rerank ? Math.min(Math.max(k, RERANK_DEPTH), MAX_CANDIDATES) : k;
     let neighbors = await this.spaces.search.search(vector, { k: depth, metric, ...(options.filter ? { filter: options.filter } : {}) });
     let pinned: string | null = null;
-    if (options.sameProduct && this.spaces.sameProduct && this.defaults.pinGap !== null) {
-      const nearest = await this.spaces.sameProduct.search(options.sameProduct, { k: 2, metric: 'cosine', ...(options.filter ? { filter: options.filter } : {}) });
+    const slots = options.slots && options.slots.slots > 0 && options.sameProduct && this.spaces.sameProduct ? options.slots : null;
+    let nearest: IdDistance[] = [];
+    if (options.sameProduct && this.spaces.sameProduct && (this.defaults.pinGap !== null || slots)) {
+      // One look-up serves the pin (its first two) and the slots (their first `slots` + 1: the pinned item is left out there).
+      nearest = await this.spaces.sameProduct.search(options.sameProduct, { k: Math.max(2, slots ? slots.slots + 1 : 0), metric: 'cosine', ...(options.filter ? { filter: options.filter } : {}) });
+    }
+    if (nearest.length > 0 && this.defaults.pinGap !== null) {
       pinned = sameProductPin(nearest, this.defaults.pinGap)?.id ?? null;
       if (pinned !== null) neighbors = putFirst(neighbors, (await this.spaces.search.distances(vector, [pinned], metric))[0]!, (n) => n.id);
     }
@@ -78,6 +86,20 @@ export class SearchService implements VectorSearch {
     if (rerank) {
       const near = new Map((await rerank.space.distances(rerank.vector, hits.map((h) => h.id), 'cosine')).map((d) => [d.id, scoreOf(d.distance, 'cosine')]));
       hits = rerankByBackbone(hits, hits.map((h) => near.get(h.id) ?? null), RERANK_BETA);
+    }
+    if (slots) {
+      const kindOf = (m: { readonly articleType?: string }) => (m.articleType ? { kind: m.articleType } : {});
+      const order = placeSlots(
+        hits.map((h) => ({ id: h.id, ...(h.lookAlike ? { lookAlike: true } : {}), ...kindOf(h.metadata) })),
+        nearest.filter((n) => this.catalog.has(n.id)).map((n) => ({ id: n.id, similarity: scoreOf(n.distance, 'cosine'), ...kindOf(this.catalog.item(n.id).metadata) })),
+        slots,
+      );
+      const known = new Map(hits.map((h) => [h.id, h]));
+      const missing = order.filter((id) => !known.has(id));
+      // A placed item the fused ranking did not reach is answered with its own score in the searched space (lower than its
+      // neighbours': the scores of such an answer are not in order).
+      if (missing.length > 0) for (const d of await this.spaces.search.distances(vector, missing, metric)) known.set(d.id, this.hit(d, metric));
+      hits = order.flatMap((id) => known.get(id) ?? []);
     }
     const searchMs = performance.now() - t0;
     return { hits: hits.slice(0, k), metric, k, timings: { searchMs } };
