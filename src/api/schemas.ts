@@ -259,7 +259,7 @@ export const HitView = Type.Object({
   distance: Type.Number(),
   imageUrl: Type.String({ description: 'The photo of the product nearest the query (a product with several photos is listed once)' }),
   metadata: MetadataSchema,
-  lookAlike: Type.Optional(Type.Boolean({ description: 'Moved first as the item that looks most like the photo' })),
+  lookAlike: Type.Optional(Type.Boolean({ description: 'Placed by the same-product space as an item that looks most like the photo: moved first, or (a photo taken off a backdrop) given the fifth place, where its score may be below the next ones' })),
   predicted: Type.Optional(PredictionsSchema),
   unmatched: Type.Optional(Type.Array(Type.String({ description: 'Word filters this hit does not satisfy' }))),
 });

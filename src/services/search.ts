@@ -99,7 +99,14 @@ export class SearchService implements VectorSearch {
       // A placed item the fused ranking did not reach is answered with its own score in the searched space (lower than its
       // neighbours': the scores of such an answer are not in order).
       if (missing.length > 0) for (const d of await this.spaces.search.distances(vector, missing, metric)) known.set(d.id, this.hit(d, metric));
-      hits = order.flatMap((id) => known.get(id) ?? []);
+      // A placed item is marked as the pinned one is: it is there as what looks most like the photo, not for its score. Only
+      // placed items move up (or come from outside the answer); the rest keep their order or move down.
+      const rank = new Map(hits.map((h, i) => [h.id, i]));
+      hits = order.flatMap((id, i) => {
+        const h = known.get(id);
+        if (!h) return [];
+        return (rank.get(id) ?? Infinity) > i && !h.lookAlike ? [{ ...h, lookAlike: true }] : [h];
+      });
     }
     const searchMs = performance.now() - t0;
     return { hits: hits.slice(0, k), metric, k, timings: { searchMs } };

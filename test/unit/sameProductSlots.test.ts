@@ -60,6 +60,8 @@ test('a photo search with slots answers k hits, the same-product nearest item am
   assert.deepEqual(slotted.hits.map((h) => h.id), ['a', 'own', 'b']);
   // The placed item is answered with its own score in the searched space.
   assert.ok(Math.abs(slotted.hits[1]!.score - 0.2 / Math.hypot(0.2, 0.98)) < 1e-5);
+  // It is marked as the pin's item is (placed as what looks most like the photo); the others, moved down, are not.
+  assert.deepEqual(slotted.hits.map((h) => !!h.lookAlike), [false, true, false]);
   // Without the photo's same-product vector there is nothing to place.
   assert.deepEqual((await search.nearest(photo.searched, { k: 3, slots: { ...rule, slots: 1, sameKind: true, offBackdropOnly: true } })).hits.map((h) => h.id), ['a', 'b', 'c']);
 });

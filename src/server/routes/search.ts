@@ -18,7 +18,7 @@ export const searchRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { sv
       summary: 'The most similar products to a photo, an item, words, or a photo / item with words',
       description:
         'A multipart upload (photo in `image`; optional `k`, `metric`, `filters` and `dropFilters` as JSON text, `text`), or JSON with `imageUrl` (or `url`), `id` or `text` ' +
-        '(text may join either) and `k`, `metric`, `filters`, `dropFilters`. A photo\'s first result carries `lookAlike: true` when it was moved first as the item that looks most like the photo.',
+        '(text may join either) and `k`, `metric`, `filters`, `dropFilters`. A photo\'s result carries `lookAlike: true` when the same-product space placed it as an item that looks most like the photo: moved first, or, for a photo taken off a backdrop, given the fifth place (its score may then be below the next ones\').',
       body: jsonOrForm(SearchJsonBody, SearchForm),
       response: { 200: SearchResponse, ...ERROR_RESPONSES },
     },
