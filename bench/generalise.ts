@@ -339,6 +339,7 @@ const result = {
   matchSpace: settings.space,
   matchThreshold: settings.threshold,
   slotRule: svc.pipeline.slotRule,
+  offBackdropScales: svc.pipeline.offBackdropScales,
   clean: { p5: mean(clean.map((x) => x.p5)), strictP5: mean(clean.map((x) => x.strict5)) },
   isolation: { surface: ISOLATE_TUNING.surface, surfaceFit: ISOLATE_TUNING.surfaceFit },
   tune: column('tune'),

@@ -9,6 +9,7 @@ import type { ItemOrPhoto, PhotoSource, Query } from '../query/query.js';
 import type { MatchResult } from '../search/match.js';
 import { isOutOfStock } from '../search/availability.js';
 import { offBackdrop } from '../search/backboneRerank.js';
+import { OFF_BACKDROP_SCALES, type PartScales } from '../search/partWeights.js';
 import { SLOT_RULE, type SlotRule } from '../search/sameProductSlots.js';
 import { KIND_NEIGHBOURS, KIND_TEMPERATURE, KIND_WEIGHT } from '../search/kindPrior.js';
 import { outfitForItem, outfitForVector, type OutfitResult } from '../search/outfit.js';
@@ -54,6 +55,8 @@ export interface PhotoRead {
 export class QueryPipeline {
   /** The first-screen places for the same-product space's nearest items (src/search/sameProductSlots.ts); benches compare others. */
   slotRule: SlotRule = SLOT_RULE;
+  /** How a photo taken off a backdrop weighs its search vector's parts (src/search/partWeights.ts); benches compare others. */
+  offBackdropScales: PartScales = OFF_BACKDROP_SCALES;
 
   constructor(
     private readonly s: PipelineServices,
@@ -81,7 +84,10 @@ export class QueryPipeline {
         const t0 = performance.now();
         const sp = read.analysis.sameProductVector;
         const kinds = sp ? await this.s.search.neighbourKinds(sp, KIND_NEIGHBOURS, KIND_TEMPERATURE, 'sameProduct') : new Map<string, number>();
-        const searchVector = this.s.refinement.withKindShares(read.analysis.searchVector, kinds, KIND_WEIGHT);
+        const withKinds = this.s.refinement.withKindShares(read.analysis.searchVector, kinds, KIND_WEIGHT);
+        // A photo taken off a backdrop is searched with its parts weighed as src/search/partWeights.ts says (less on the colour
+        // the refinement read under the photo's light); a studio shot as the catalog's vectors were fused.
+        const searchVector = off ? this.s.refinement.withPartScales(withKinds, this.offBackdropScales) : withKinds;
         const kindMs = performance.now() - t0;
         const res = await this.s.search.nearest(searchVector, {
           k,

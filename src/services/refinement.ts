@@ -2,6 +2,7 @@ import type { InstancePart } from '../refine/instanceProjection.js';
 import type { Prediction, RefineModel } from '../refine/refineModel.js';
 import type { SharedGemm } from '../linalg/sharedGemm.js';
 import { mixKinds } from '../search/kindPrior.js';
+import { scaleParts, type PartScales } from '../search/partWeights.js';
 
 /** A photo's features as the backbone gives them: what the refinement reads. */
 export interface Features {
@@ -63,6 +64,14 @@ export class RefinementService {
     const m = this.model;
     if (!m || m.typeClasses.length === 0 || shares.size === 0) return searchVector;
     return m.withTypeProbabilities(searchVector, mixKinds(m.typeProbabilities(searchVector), m.typeClasses, shares, weight));
+  }
+
+  /**
+   * A query's search vector with its parts multiplied by `scales` (src/search/partWeights.ts); the vector as it is without a
+   * refinement (a backbone vector has no parts).
+   */
+  withPartScales(searchVector: Float32Array, scales: PartScales): Float32Array {
+    return this.model ? scaleParts(searchVector, this.model.partSizes, scales) : searchVector;
   }
 
   /** A catalog photo's vector as if it were a query (predictions, not its labels): what leave-one-out evaluation searches with. */
