@@ -166,3 +166,14 @@ export function photoSamples(demo: { readonly images: string; readonly metadata:
     tag: n.catalog > 0 ? String(n.catalog) : 'all',
   };
 }
+
+/**
+ * `each(id, bytes)` for every photo of a set folder (files named <item id>.jpg, in name order), 16 at a time as
+ * bench/generalise.ts queries them (the embedding queue batches them alike); the results in that order.
+ */
+export async function forEachSetPhoto<T>(dir: string, each: (id: string, bytes: Buffer) => Promise<T>): Promise<T[]> {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.jpg')).sort();
+  const rows: T[] = [];
+  for (let i = 0; i < files.length; i += 16) rows.push(...(await Promise.all(files.slice(i, i + 16).map((f) => each(f.slice(0, -4), readFileSync(join(dir, f)))))));
+  return rows;
+}

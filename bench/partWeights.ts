@@ -27,6 +27,7 @@ import type { PartScales } from '../src/search/partWeights.js';
 import type { SearchResult } from '../src/search/types.js';
 import { SLOT_RULE } from '../src/search/sameProductSlots.js';
 import type { Metadata } from '../src/store/catalogStore.js';
+import { forEachSetPhoto } from './common.js';
 
 const [mode, data, cacheDir, ...rest] = process.argv.slice(2);
 if ((mode !== 'read' && mode !== 'grid') || !data || !cacheDir) throw new Error('usage: bench/partWeights.ts read|grid <catalog dir> <cache dir> ...');
@@ -87,24 +88,14 @@ try {
         log(`${basename(dir)}: cached already`);
         continue;
       }
-      const files = readdirSync(dir).filter((f) => f.endsWith('.jpg')).sort();
-      const rows: Cached[] = [];
-      // 16 at a time, as bench/generalise.ts queries (the embedding queue batches them alike).
-      for (let i = 0; i < files.length; i += 16) {
-        rows.push(
-          ...(await Promise.all(
-            files.slice(i, i + 16).map(async (f) => {
-              const id = f.slice(0, -4);
-              const read = await svc.pipeline.readPhoto({ kind: 'upload', bytes: readFileSync(join(dir, f)), label: id });
-              // As QueryPipeline.search's photo case: the kind prior from the same-product space, mixed into the type part.
-              const sp = read.analysis.sameProductVector;
-              const kinds = sp ? await svc.search.neighbourKinds(sp, KIND_NEIGHBOURS, KIND_TEMPERATURE, 'sameProduct') : new Map<string, number>();
-              const search = svc.refinement.withKindShares(read.analysis.searchVector, kinds, KIND_WEIGHT);
-              return { id, off: offBackdrop(read.reading.photo.isolation), search: new Float32Array(search), sameProduct: sp ? new Float32Array(sp) : null, backbone: new Float32Array(read.reading.vector) };
-            }),
-          )),
-        );
-      }
+      const rows: Cached[] = await forEachSetPhoto(dir, async (id, bytes) => {
+        const read = await svc.pipeline.readPhoto({ kind: 'upload', bytes, label: id });
+        // As QueryPipeline.search's photo case: the kind prior from the same-product space, mixed into the type part.
+        const sp = read.analysis.sameProductVector;
+        const kinds = sp ? await svc.search.neighbourKinds(sp, KIND_NEIGHBOURS, KIND_TEMPERATURE, 'sameProduct') : new Map<string, number>();
+        const search = svc.refinement.withKindShares(read.analysis.searchVector, kinds, KIND_WEIGHT);
+        return { id, off: offBackdrop(read.reading.photo.isolation), search: new Float32Array(search), sameProduct: sp ? new Float32Array(sp) : null, backbone: new Float32Array(read.reading.vector) };
+      });
       save(file, rows);
       log(`${basename(dir)}: ${rows.length} photos read, ${rows.filter((r) => r.off).length} off a backdrop (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     }

@@ -7,12 +7,13 @@
  *
  *   flock /tmp/fashion-heavy.lock node --import tsx bench/slotProbe.ts <catalog dir> <out.json> <photos dir>...
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { Services } from '../src/app/services.js';
 import { demoCatalog, REPO_ROOT, resolveConfig } from '../src/config.js';
 import { offBackdrop } from '../src/search/backboneRerank.js';
 import { parseMetadataCsv } from '../src/catalog/metadataCsv.js';
+import { forEachSetPhoto } from './common.js';
 
 if (process.argv.length < 5) throw new Error('usage: bench/slotProbe.ts <catalog dir> <out.json> <photos dir>...');
 const [data, out, ...dirs] = process.argv.slice(2);
@@ -29,30 +30,21 @@ const result: Record<string, unknown[]> = {};
 const t0 = performance.now();
 try {
   for (const dir of dirs) {
-    const files = readdirSync(dir).filter((f) => f.endsWith('.jpg')).sort();
-    const rows: unknown[] = [];
-    for (let i = 0; i < files.length; i += 16) {
-      rows.push(
-        ...(await Promise.all(
-          files.slice(i, i + 16).map(async (f) => {
-            const id = f.slice(0, -4);
-            const read = await svc.pipeline.readPhoto({ kind: 'upload', bytes: readFileSync(join(dir, f)), label: id });
-            const v = read.analysis.sameProductVector!;
-            const near = await sp.search(v, { k: 10, metric: 'cosine' });
-            const res = await svc.pipeline.search({ kind: 'photo', photo: { kind: 'handle', handle: read.handle }, k: 20, metric: 'cosine' });
-            if (!('hits' in res)) throw new Error('not a photo result');
-            return {
-              id,
-              ...label(id),
-              off: offBackdrop(read.reading.photo.isolation),
-              pinned: Boolean((res.hits[0] as { lookAlike?: boolean } | undefined)?.lookAlike),
-              ans: res.hits.map((h) => ({ id: h.id, t: h.metadata.articleType ?? '', c: h.metadata.baseColour ?? '' })),
-              sp: near.map((n) => ({ id: n.id, cos: 1 - n.distance, ...label(n.id) })),
-            };
-          }),
-        )),
-      );
-    }
+    const rows = await forEachSetPhoto(dir, async (id, bytes) => {
+      const read = await svc.pipeline.readPhoto({ kind: 'upload', bytes, label: id });
+      const v = read.analysis.sameProductVector!;
+      const near = await sp.search(v, { k: 10, metric: 'cosine' });
+      const res = await svc.pipeline.search({ kind: 'photo', photo: { kind: 'handle', handle: read.handle }, k: 20, metric: 'cosine' });
+      if (!('hits' in res)) throw new Error('not a photo result');
+      return {
+        id,
+        ...label(id),
+        off: offBackdrop(read.reading.photo.isolation),
+        pinned: Boolean((res.hits[0] as { lookAlike?: boolean } | undefined)?.lookAlike),
+        ans: res.hits.map((h) => ({ id: h.id, t: h.metadata.articleType ?? '', c: h.metadata.baseColour ?? '' })),
+        sp: near.map((n) => ({ id: n.id, cos: 1 - n.distance, ...label(n.id) })),
+      };
+    });
     result[basename(dir)] = rows;
     process.stderr.write(`${basename(dir)}: ${rows.length} photos (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
   }
