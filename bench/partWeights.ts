@@ -10,7 +10,9 @@
  *   grid: every variant searched on the cached photos as the pipeline searches them (SearchService.nearest with the pin, the
  *         re-rank and the slots for off-backdrop photos), scored as bench/generalise.ts scores them (clean and phone-like P@5 /
  *         strict by the query's kind and colour, mild own item first, hard own item in the top 5). A variant is
- *         `colour,histogram,sameProduct[,hidden[,type]]` (multipliers; `1,1,1` is the pipeline without scales):
+ *         `colour,histogram,sameProduct[,hidden[,type]]` (multipliers; `1,1,1` is the pipeline without scales), optionally
+ *         followed by `/slots,at,margin[,minSimilarity[,kind|any[,off|all]]]` to search with that slot rule instead of SLOT_RULE
+ *         (`/0` for no slots), so scales and slot rules are priced together:
  *     flock /tmp/fashion-heavy.lock node --import tsx bench/partWeights.ts grid <catalog dir> <cache dir> <out.json> VARIANT...
  *
  * Set names say what they are (bench/generalise.ts): queries-clean-*, queries-phone-*, items-mild-*, items-phone-*.
@@ -25,7 +27,7 @@ import { offBackdrop } from '../src/search/backboneRerank.js';
 import { KIND_NEIGHBOURS, KIND_TEMPERATURE, KIND_WEIGHT } from '../src/search/kindPrior.js';
 import type { PartScales } from '../src/search/partWeights.js';
 import type { SearchResult } from '../src/search/types.js';
-import { SLOT_RULE } from '../src/search/sameProductSlots.js';
+import { SLOT_RULE, type SlotRule } from '../src/search/sameProductSlots.js';
 import type { Metadata } from '../src/store/catalogStore.js';
 import { forEachSetPhoto } from './common.js';
 
@@ -77,6 +79,26 @@ function load(file: string): Cached[] {
   });
 }
 
+/**
+ * A variant's slot rule: SLOT_RULE when the variant has no `/...` part, else `slots,at,margin[,minSimilarity[,kind|any[,off|all]]]`
+ * (unset fields as SLOT_RULE), so scales and slot rules are priced together on the same search.
+ */
+function slotRule(spec: string | undefined, variant: string): SlotRule {
+  if (spec === undefined) return SLOT_RULE;
+  const f = spec.split(',');
+  const num = (i: number, dflt: number) => {
+    const x = f[i] === undefined || f[i] === '' ? dflt : Number(f[i]);
+    if (!Number.isFinite(x)) throw new Error(`variant ${variant}: slot field ${i + 1} is not a number`);
+    return x;
+  };
+  const word = (i: number, yes: string, no: string, dflt: boolean) => {
+    if (f[i] === undefined || f[i] === '') return dflt;
+    if (f[i] !== yes && f[i] !== no) throw new Error(`variant ${variant}: slot field ${i + 1} is ${yes} or ${no}`);
+    return f[i] === yes;
+  };
+  return { slots: num(0, SLOT_RULE.slots), at: num(1, SLOT_RULE.at), margin: num(2, SLOT_RULE.margin), minSimilarity: num(3, SLOT_RULE.minSimilarity), sameKind: word(4, 'kind', 'any', SLOT_RULE.sameKind), offBackdropOnly: word(5, 'off', 'all', SLOT_RULE.offBackdropOnly) };
+}
+
 const svc = await Services.open(resolveConfig({ dataDir: data, isolate: 'on', threads: 2, pooling: 'max' }, {}, REPO_ROOT));
 const t0 = performance.now();
 try {
@@ -100,20 +122,33 @@ try {
       log(`${basename(dir)}: ${rows.length} photos read, ${rows.filter((r) => r.off).length} off a backdrop (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     }
   } else {
-    const [out, ...variantArgs] = rest;
-    if (!out || variantArgs.length === 0) throw new Error('grid: <out.json> VARIANT...');
-    const variants = variantArgs.map((v): { name: string; scales: PartScales } => {
-      const [colour, histogram, sameProduct, hidden, type] = v.split(',').map(Number);
-      if ([colour, histogram, sameProduct].some((x) => x === undefined || !Number.isFinite(x))) throw new Error(`variant ${v}: colour,histogram,sameProduct[,hidden[,type]]`);
-      return { name: v, scales: { colour: colour!, histogram: histogram!, sameProduct: sameProduct!, ...(hidden !== undefined ? { hidden } : {}), ...(type !== undefined ? { type } : {}) } };
+    const [out, ...args] = rest;
+    // --dump: each variant is searched without slots (whatever it says) and, beside the figures, its answers (first 20) and
+    // the same-product space's nearest 10 are written as a bench/slotProbe.ts dump, <out>-<variant>.dump.json, for
+    // bench/slotSim.ts to price every slot rule on that variant's search.
+    const dump = args.includes('--dump');
+    const variantArgs = args.filter((a) => a !== '--dump');
+    if (!out || variantArgs.length === 0) throw new Error('grid: <out.json> [--dump] VARIANT...');
+    const variants = variantArgs.map((v): { name: string; scales: PartScales; slots: SlotRule } => {
+      const [scalePart, slotPart] = v.split('/');
+      const [colour, histogram, sameProduct, hidden, type] = scalePart!.split(',').map(Number);
+      if ([colour, histogram, sameProduct].some((x) => x === undefined || !Number.isFinite(x))) throw new Error(`variant ${v}: colour,histogram,sameProduct[,hidden[,type]][/slots,at,margin[,minSimilarity[,kind|any[,off|all]]]]`);
+      return { name: v, scales: { colour: colour!, histogram: histogram!, sameProduct: sameProduct!, ...(hidden !== undefined ? { hidden } : {}), ...(type !== undefined ? { type } : {}) }, slots: dump ? { ...SLOT_RULE, slots: 0 } : slotRule(slotPart, v) };
     });
     const sets = readdirSync(cacheDir).filter((f) => f.endsWith('.bin')).sort().map((f) => ({ name: f.slice(0, -4), rows: load(join(cacheDir, f)) }));
     const results: Record<string, Record<string, unknown>> = {};
+    const ruleKey = (r: SlotRule) => `${r.slots},${r.at},${r.margin},${r.minSimilarity},${r.sameKind},${r.offBackdropOnly}`;
     const studio = new Map<string, SearchResult>();
     const perPhoto: Record<string, Record<string, number[]>> = {};
+    const spSpace = svc.searchedSpaces().sameProduct;
+    const label = (id: string) => {
+      const m = styles.rows.get(id);
+      return { t: m?.articleType ?? '', c: m?.baseColour ?? '' };
+    };
     for (const v of variants) {
       const tv = performance.now();
       const figures: Record<string, unknown> = {};
+      const dumped: Record<string, unknown[]> = {};
       perPhoto[v.name] = {};
       for (const s of sets) {
         const kind = s.name.startsWith('queries-clean') ? 'clean' : s.name.startsWith('queries-') ? 'phone' : s.name.startsWith('items-mild') ? 'mild' : 'hard';
@@ -125,21 +160,35 @@ try {
           const answers = await Promise.all(
             part.map((r) =>
               // A studio shot is searched the same under every variant: once.
-              (!r.off ? studio.get(`${s.name}/${r.id}`) : undefined) ??
+              (!r.off ? studio.get(`${ruleKey(v.slots)}/${s.name}/${r.id}`) : undefined) ??
               // As QueryPipeline.search's photo case (k 10, as bench/generalise.ts asks), the scales for off-backdrop photos only.
               svc.search.nearest(r.off ? svc.refinement.withPartScales(r.search, v.scales) : r.search, {
-                k: 10,
+                k: dump ? 20 : 10,
                 metric: 'cosine',
                 filter: {},
                 sameProduct: r.sameProduct,
                 ...(r.off ? { backbone: r.backbone } : {}),
-                ...(r.off || !SLOT_RULE.offBackdropOnly ? { slots: SLOT_RULE } : {}),
+                ...(r.off || !v.slots.offBackdropOnly ? { slots: v.slots } : {}),
               }).then((res) => {
-                if (!r.off) studio.set(`${s.name}/${r.id}`, res);
+                if (!r.off) studio.set(`${ruleKey(v.slots)}/${s.name}/${r.id}`, res);
                 return res;
               }),
             ),
           );
+          if (dump) {
+            if (!spSpace) throw new Error('--dump needs the same-product space');
+            const near = await Promise.all(part.map((r) => (r.sameProduct ? spSpace.search(r.sameProduct, { k: 10, metric: 'cosine' }) : Promise.resolve([]))));
+            (dumped[s.name] ??= []).push(
+              ...part.map((r, j) => ({
+                id: r.id,
+                ...label(r.id),
+                off: r.off,
+                pinned: Boolean(answers[j]!.hits[0]?.lookAlike),
+                ans: answers[j]!.hits.map((h) => ({ id: h.id, t: h.metadata.articleType ?? '', c: h.metadata.baseColour ?? '' })),
+                sp: near[j]!.map((n) => ({ id: n.id, cos: 1 - n.distance, ...label(n.id) })),
+              })),
+            );
+          }
           part.forEach((r, j) => {
             const hits = answers[j]!.hits;
             const at5 = precisionAtK(styles.rows.get(r.id) as Metadata, hits.map((h) => h.metadata), 5);
@@ -159,9 +208,10 @@ try {
         perPhoto[v.name]![s.name] = kind === 'hard' || kind === 'mild' ? ranks : p5.map((x, k) => Math.round(x * 5) * 10 + Math.round(strict[k]! * 5));
       }
       results[v.name] = figures;
+      if (dump) writeFileSync(`${out.replace(/\.json$/, '')}-${v.name.replace(/[^0-9a-z.,-]/gi, '_')}.dump.json`, JSON.stringify(dumped));
       log(`${v.name}: ${JSON.stringify(figures)} (${((performance.now() - tv) / 1000).toFixed(0)} s)`);
     }
-    writeFileSync(out, JSON.stringify({ catalog: data, slotRule: SLOT_RULE, results, perPhoto }));
+    writeFileSync(out, JSON.stringify({ catalog: data, slotRule: SLOT_RULE, slotRules: Object.fromEntries(variants.map((v) => [v.name, v.slots])), results, perPhoto }));
   }
 } finally {
   await svc.close();

@@ -4,7 +4,10 @@
  * own item first and hard copies' own item in the top 5. The rules are those of src/search/sameProductSlots.ts
  * (`placeSlots`), so what is priced here is what ships. Feed it TUNE sets and clean photos only.
  *
- *   node --import tsx bench/slotSim.ts <dump.json> [--small] [--all] (--small: a smaller grid; --all: print every rule)
+ *   node --import tsx bench/slotSim.ts <dump.json> [--small] [--all] [--ref c,cs,p,ps,m] [--phone-tol x]
+ *   (--small: a smaller grid; --all: print every rule; --ref: the figures the allowance is counted from, the dump's own
+ *   without slots unless given; --phone-tol: how far phone-like P@5 may fall, 0.005 unless given). A dump can come from
+ *   bench/slotProbe.ts or from bench/partWeights.ts grid --dump (one per part-scale variant).
  */
 import { readFileSync } from 'node:fs';
 import { placeSlots, SLOT_RULE, type SlotRule } from '../src/search/sameProductSlots.js';
@@ -79,9 +82,20 @@ console.log(line('no slots (the dump)', base));
 const name = (r: SlotRule) => `slots ${r.slots} at ${r.at} margin ${r.margin} min ${r.minSimilarity}${r.sameKind ? ' kind' : ''}${r.offBackdropOnly ? ' off' : ' all'}`;
 console.log(line(`SLOT_RULE: ${name(SLOT_RULE)}`, figures(SLOT_RULE)));
 const all = rules.map((r) => ({ r, f: figures(r) }));
-// Allowed: clean P@5 and strict within 0.005 of the search without slots, phone-like P@5 within 0.005 and its strict
-// P@5 within 0.01, mild copies' own item first not below it.
-const ok = all.filter(({ f }) => f.cleanP5 >= base.cleanP5 - 0.005 && f.cleanStrict >= base.cleanStrict - 0.005 && f.phoneP5 >= base.phoneP5 - 0.005 && f.phoneStrict >= base.phoneStrict - 0.01 && f.mildFirst >= base.mildFirst);
+// Allowed: clean P@5 and strict within 0.005 of the reference, phone-like P@5 within --phone-tol (0.005 unless told) and its
+// strict P@5 within 0.01, mild copies' own item first not below it. The reference is the search without slots (the dump)
+// unless --ref gives the figures a rule must hold against (e.g. the shipped TUNE row when the dump was made under other
+// part scales): --ref cleanP5,cleanStrict,phoneP5,phoneStrict,mildFirst.
+const opt = (flag: string) => {
+  const i = process.argv.indexOf(flag);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const refArg = opt('--ref')?.split(',').map(Number);
+if (refArg && (refArg.length !== 5 || refArg.some((x) => !Number.isFinite(x)))) throw new Error('--ref cleanP5,cleanStrict,phoneP5,phoneStrict,mildFirst');
+const ref = refArg ? { cleanP5: refArg[0]!, cleanStrict: refArg[1]!, phoneP5: refArg[2]!, phoneStrict: refArg[3]!, mildFirst: refArg[4]!, hardTop5: NaN } : base;
+const phoneTol = Number(opt('--phone-tol') ?? 0.005);
+if (refArg) console.log(line('reference (--ref)', ref));
+const ok = all.filter(({ f }) => f.cleanP5 >= ref.cleanP5 - 0.005 && f.cleanStrict >= ref.cleanStrict - 0.005 && f.phoneP5 >= ref.phoneP5 - phoneTol && f.phoneStrict >= ref.phoneStrict - 0.01 && f.mildFirst >= ref.mildFirst);
 ok.sort((a, b) => b.f.hardTop5 - a.f.hardTop5 || b.f.phoneP5 - a.f.phoneP5);
 console.log(`\n${ok.length} of ${all.length} rules within the allowance; the best 25 by hard own item in top 5:`);
 for (const { r, f } of ok.slice(0, 25)) console.log(line(name(r), f));

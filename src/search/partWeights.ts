@@ -30,6 +30,9 @@ const ORDER = ['type', 'colour', 'histogram', 'hidden', 'gender', 'sameProduct']
  * own item first not lower): hard copies' own item in the top 5 0.650 -> 0.676, phone-like 0.696 / 0.357 -> 0.699 / 0.349,
  * clean 0.873 / 0.561 unchanged, mild 0.986 -> 0.988. Colour at 0.35 gained no more (0.676) and cost strict P@5 0.017;
  * colour at 0 gained 0.674 and cost it 0.052; same product at 1.5 alone gained 0.660, colour at half alone 0.664.
+ * Same product at 2.5 (with colour and histogram at half) gained more on TUNE (hard 0.690, within the allowance: phone-like
+ * 0.697 / 0.341) and on HELD-OUT (hard 0.584 -> 0.612, +14 / -0 paired) but took HELD-OUT phone-like P@5 below issue 21's
+ * 0.70 (0.700 -> 0.698; `generalise-all-hard3-final`), so it was not shipped (docs/relevance.md, "A heavier same-product part").
  */
 export const OFF_BACKDROP_SCALES: PartScales = { colour: 0.5, histogram: 0.5, sameProduct: 1.5 };
 
