@@ -284,7 +284,10 @@ const UNLISTED_TARGET = 0.05;
 
 const started = performance.now();
 const data = await buildCatalog();
-const svc = await Services.open(resolveConfig({ dataDir: data, isolate: 'on', threads: 2, pooling, ...sides }, {}, REPO_ROOT));
+// The query photos' working side may come from the environment (FASHION_QUERY_WORKING_SIDE): the query side only, so the
+// trained catalog (built above, or reused from --work) is isolated at the decoded size whatever it says.
+const queryConfig = resolveConfig({ dataDir: data, isolate: 'on', threads: 2, pooling, ...sides, queryWorkingSide: process.env.FASHION_QUERY_WORKING_SIDE }, {}, REPO_ROOT);
+const svc = await Services.open(queryConfig);
 if (slotRule) svc.pipeline.slotRule = slotRule;
 const scored: Record<string, Scored[]> = {};
 const settings = svc.match.settings();
@@ -341,7 +344,7 @@ const result = {
   slotRule: svc.pipeline.slotRule,
   offBackdropScales: svc.pipeline.offBackdropScales,
   clean: { p5: mean(clean.map((x) => x.p5)), strictP5: mean(clean.map((x) => x.strict5)) },
-  isolation: { surface: ISOLATE_TUNING.surface, surfaceFit: ISOLATE_TUNING.surfaceFit },
+  isolation: { surface: ISOLATE_TUNING.surface, surfaceFit: ISOLATE_TUNING.surfaceFit, queryWorkingSide: queryConfig.queryWorkingSide },
   tune: column('tune'),
   heldOut: column('held-out'),
   older: column('older'),

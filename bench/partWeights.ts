@@ -7,6 +7,8 @@
  *         the search needs of it (search vector with the kind shares, same-product vector, backbone reading, off a backdrop or
  *         not) cached in <cache dir>/<set>.bin (a set already cached is skipped):
  *     flock /tmp/fashion-heavy.lock node --import tsx bench/partWeights.ts read <catalog dir> <cache dir> <photos dir>...
+ *         FASHION_QUERY_WORKING_SIDE=N reads the photos with their product found at a working side of N (Config.queryWorkingSide);
+ *         give each side its own cache dir.
  *   grid: every variant searched on the cached photos as the pipeline searches them (SearchService.nearest with the pin, the
  *         re-rank and the slots for off-backdrop photos), scored as bench/generalise.ts scores them (clean and phone-like P@5 /
  *         strict by the query's kind and colour, mild own item first, hard own item in the top 5). A variant is
@@ -99,7 +101,11 @@ function slotRule(spec: string | undefined, variant: string): SlotRule {
   return { slots: num(0, SLOT_RULE.slots), at: num(1, SLOT_RULE.at), margin: num(2, SLOT_RULE.margin), minSimilarity: num(3, SLOT_RULE.minSimilarity), sameKind: word(4, 'kind', 'any', SLOT_RULE.sameKind), offBackdropOnly: word(5, 'off', 'all', SLOT_RULE.offBackdropOnly) };
 }
 
-const svc = await Services.open(resolveConfig({ dataDir: data, isolate: 'on', threads: 2, pooling: 'max' }, {}, REPO_ROOT));
+
+// The query photos' working side is the one setting taken from the environment (FASHION_QUERY_WORKING_SIDE: a read per side
+// into its own cache dir); everything else is fixed here so that a shell's FASHION_* does not change what is measured.
+const config = resolveConfig({ dataDir: data, isolate: 'on', threads: 2, pooling: 'max', queryWorkingSide: process.env.FASHION_QUERY_WORKING_SIDE }, {}, REPO_ROOT);
+const svc = await Services.open(config);
 const t0 = performance.now();
 try {
   if (mode === 'read') {
@@ -119,6 +125,7 @@ try {
         return { id, off: offBackdrop(read.reading.photo.isolation), search: new Float32Array(search), sameProduct: sp ? new Float32Array(sp) : null, backbone: new Float32Array(read.reading.vector) };
       });
       save(file, rows);
+      writeFileSync(join(cacheDir, 'read.json'), JSON.stringify({ queryWorkingSide: config.queryWorkingSide }));
       log(`${basename(dir)}: ${rows.length} photos read, ${rows.filter((r) => r.off).length} off a backdrop (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     }
   } else {
@@ -211,7 +218,9 @@ try {
       if (dump) writeFileSync(`${out.replace(/\.json$/, '')}-${v.name.replace(/[^0-9a-z.,-]/gi, '_')}.dump.json`, JSON.stringify(dumped));
       log(`${v.name}: ${JSON.stringify(figures)} (${((performance.now() - tv) / 1000).toFixed(0)} s)`);
     }
-    writeFileSync(out, JSON.stringify({ catalog: data, slotRule: SLOT_RULE, slotRules: Object.fromEntries(variants.map((v) => [v.name, v.slots])), results, perPhoto }));
+    // The working side the cache was read at (a cache read before it was recorded: unknown).
+    const readAt = existsSync(join(cacheDir, 'read.json')) ? (JSON.parse(readFileSync(join(cacheDir, 'read.json'), 'utf8')) as { queryWorkingSide: number }).queryWorkingSide : null;
+    writeFileSync(out, JSON.stringify({ catalog: data, queryWorkingSide: readAt, slotRule: SLOT_RULE, slotRules: Object.fromEntries(variants.map((v) => [v.name, v.slots])), results, perPhoto }));
   }
 } finally {
   await svc.close();

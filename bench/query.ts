@@ -4,6 +4,7 @@
 // [--photos DIR]: query with the photos of DIR (e.g. bench/conditions.ts copies) instead of catalog photos; a phone-like
 // photo is embedded more than once (src/imaging/decode.ts, fitPhoto: the photo as it is, and balanced on a light-grey backdrop).
 // --label NAME: saved under `query-NAME` / `queryPhone-NAME` instead of the shipped keys (runs of a branch, a base, a setting).
+// FASHION_QUERY_WORKING_SIDE=N: query photos isolated at a working side of N (Config.queryWorkingSide).
 // Where the tail comes from: each query's CPU time (every thread of this process), the time its threads waited for a core
 // (the kernel's run-queue delay, /proc/self/task/*/schedstat: another process, or this one's own threads, had the cores),
 // V8's garbage collection pauses, and its number of readings; `tail` compares the slowest tenth with the middle of the queries.
@@ -11,7 +12,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { demoCatalog, resolveConfig } from '../src/config.js';
+import { demoCatalog, queryIsolation, resolveConfig } from '../src/config.js';
 import { fitPhoto } from '../src/imaging/decode.js';
 import { Services } from '../src/app/services.js';
 import { buildApp } from '../src/server/app.js';
@@ -89,7 +90,7 @@ const stages: Record<string, number[]> = {};
 // How many readings each photo is embedded with (the isolated product, balanced, as it is); one where the catalog reads once.
 const readingCounts = await Promise.all(photos.map(async (p) => {
   if (!readsTwice) return 1;
-  const fitted = await fitPhoto(p, preprocess, { readings: 'both' });
+  const fitted = await fitPhoto(p, preprocess, { readings: 'both', isolation: queryIsolation(config) });
   return 1 + (fitted.balanced ? 1 : 0) + (fitted.asIs ? 1 : 0);
 }));
 /** Run and run-queue wait time of every thread of this process so far, ms (Linux schedstat; zeros elsewhere). */
@@ -238,6 +239,8 @@ const result = {
   })(),
   load: loadavg().map((x) => round(x)),
   v8Heap: arg('v8-heap', 'server'),
+  // The query photos' working side (FASHION_QUERY_WORKING_SIDE, Config.queryWorkingSide; 0: the decoded size).
+  queryWorkingSide: config.queryWorkingSide,
   ...(label ? { label } : {}),
 };
 console.log(JSON.stringify(result));

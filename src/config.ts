@@ -9,6 +9,7 @@ import { FashionError, invalid } from './errors.js';
 import { DEFAULT_K, MAX_K } from './query/query.js';
 import type { Pooling } from './embedding/headCut.js';
 import { resolvePreprocess, type Preprocess } from './imaging/preprocess.js';
+import { QUERY_ISOLATION, type IsolateTuning } from './imaging/isolateProduct.js';
 import type { Metric } from './index/metric.js';
 import { composition, SECOND_PRECISIONS, type EmbedderOptions, type ModelIdentity, type SecondPrecision } from './embedding/embedder.js';
 
@@ -94,6 +95,13 @@ export interface Config {
   readonly maxConnections: number;
   /** How often a server applies what other writers committed to the catalog (other servers, a `fashion index`), ms; 0: never. */
   readonly followMs: number;
+  /**
+   * Longest side a shopper's query photo is isolated at (FASHION_QUERY_WORKING_SIDE; 0: the decoded size, the default of
+   * QUERY_ISOLATION): the query path only, so catalog photos and training copies, and so the stored vectors and what
+   * training learns, do not change. A larger side costs isolation time on a phone photo (docs/bench.md); whether a
+   * working side loses relevance is in docs/relevance.md (issue 21's query side).
+   */
+  readonly queryWorkingSide: number;
   /** Keys that may write the catalog through the API (FASHION_API_KEY, comma-separated), besides those `fashion keys create` made. */
   readonly apiKeys: readonly string[];
   /** When set, reads need it (or a write key) too (FASHION_READ_KEY). */
@@ -191,6 +199,7 @@ const ENV_KEYS: Record<string, string> = {
   requestTimeoutMs: 'FASHION_REQUEST_TIMEOUT_MS',
   maxConnections: 'FASHION_MAX_CONNECTIONS',
   followMs: 'FASHION_FOLLOW_MS',
+  queryWorkingSide: 'FASHION_QUERY_WORKING_SIDE',
   apiKeys: 'FASHION_API_KEY',
   readKey: 'FASHION_READ_KEY',
 };
@@ -209,6 +218,11 @@ export function embedderOptions(config: Config, stored?: ModelIdentity | null): 
     cacheDir: config.cacheDir,
     ...backboneFor(config, stored),
   };
+}
+
+/** Isolation of a shopper's query photo: QUERY_ISOLATION with the configured working side (Config.queryWorkingSide). */
+export function queryIsolation(config: Config): IsolateTuning {
+  return config.queryWorkingSide === QUERY_ISOLATION.workingSide ? QUERY_ISOLATION : Object.freeze({ ...QUERY_ISOLATION, workingSide: config.queryWorkingSide });
 }
 
 /**
@@ -278,6 +292,7 @@ export const CONFIG_FILE_SCHEMA = Type.Object(
     requestTimeoutMs: Type.Optional(Type.Integer({ description: 'Time to receive and to answer a request, ms' })),
     maxConnections: Type.Optional(Type.Integer({ description: 'Open connections accepted at once' })),
     followMs: Type.Optional(Type.Integer({ description: 'How often a server applies what other writers committed, ms; 0: never' })),
+    queryWorkingSide: Type.Optional(Type.Integer({ description: "Longest side a query photo's product is found at, px; 0: the decoded size" })),
   },
   { additionalProperties: false },
 );
@@ -386,6 +401,11 @@ export function resolveConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = 
     requestTimeoutMs: int('requestTimeoutMs', 30_000, 1_000, 600_000),
     maxConnections: int('maxConnections', 1024, 1, 1_000_000),
     followMs: int('followMs', 1000, 0, 3_600_000),
+    // 0 or at least 16: a product is not found on fewer pixels (isolation's minimum photo is 8 px a side).
+    queryWorkingSide: ((v) => {
+      if (v !== 0 && v < 16) throw invalid('queryWorkingSide', '0 (the decoded size) or an integer from 16 to 4096', v);
+      return v;
+    })(int('queryWorkingSide', QUERY_ISOLATION.workingSide, 0, 4096)),
     apiKeys: keyList('apiKeys', str('apiKeys', '')),
     readKey: keyList('readKey', str('readKey', ''))[0],
   });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { openCatalogStore } from '../catalog/openCatalog.js';
-import { embedderOptions, type Config } from '../config.js';
+import { embedderOptions, queryIsolation, type Config } from '../config.js';
 import { identityKey, type Embedder } from '../embedding/embedder.js';
 import { EmbeddedSpace, type GraphFile } from '../index/embeddedSpace.js';
 import { LiveSpace } from '../index/liveSpace.js';
@@ -218,7 +218,7 @@ export class Services {
     this.embedding = new EmbeddingService(
       store,
       identity,
-      { embedder: embedderOptions(config, identity), limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels }, readings: sameProduct !== null },
+      { embedder: embedderOptions(config, identity), limits: { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels }, readings: sameProduct !== null, isolation: queryIsolation(config) },
       embedder,
     );
     this.search = new SearchService(this.catalog, { search: searched.search, sameProduct: searched.sameProduct, backbone: model ? searched.backbone : null }, { k: config.k, metric: config.metric, pinGap: part?.pinGap ?? null });

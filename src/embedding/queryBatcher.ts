@@ -2,6 +2,7 @@ import { Embedder } from './embedder.js';
 import { embedReadings, prepareReadings } from './vectorize.js';
 import { FashionError } from '../errors.js';
 import type { FittedPhoto, ImageLimits } from '../imaging/decode.js';
+import { QUERY_ISOLATION, type IsolateTuning } from '../imaging/isolateProduct.js';
 
 export interface EmbeddedQuery {
   /** Backbone vector. */
@@ -52,6 +53,8 @@ export class QueryBatcher {
     private readonly secondReading: () => boolean = () => true,
     private readonly maxBatch = 16,
     private readonly maxQueue = 256,
+    /** Isolation of the query photos (Config.queryWorkingSide sets its working side). */
+    private readonly isolation: IsolateTuning = QUERY_ISOLATION,
   ) {}
 
   embed(bytes: Uint8Array, label: string): Promise<EmbeddedQuery> {
@@ -73,7 +76,7 @@ export class QueryBatcher {
           const t0 = performance.now();
           const photos = batch.map((b) => ({ bytes: b.bytes, label: b.label }));
           // Every reading of every photo of the batch in one inference run (a phone photo has up to three).
-          const prepared = await prepareReadings(this.embedder, photos, this.limits, this.secondReading() ? 'both' : 'one');
+          const prepared = await prepareReadings(this.embedder, photos, this.limits, this.secondReading() ? 'both' : 'one', this.isolation);
           const t1 = performance.now();
           const read = await embedReadings(this.embedder, prepared);
           const t2 = performance.now();

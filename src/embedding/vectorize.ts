@@ -51,15 +51,17 @@ export interface ReadingFeatures {
 /**
  * Decodes and fits query photos with every reading of each (fitPhoto, `readings: 'both'`) into one tensor, so that a
  * phone photo's readings share one inference run instead of waiting for a second one; a bad photo is an error in its slot.
- * Query photos are isolated with QUERY_ISOLATION (the product found at a working side), whether or not they get other readings.
+ * Query photos are isolated with `isolation` (QUERY_ISOLATION unless the configuration sets a working side: Config.queryWorkingSide),
+ * whether or not they get other readings.
  */
 export async function prepareReadings(
   embedder: Embedder,
   photos: ReadonlyArray<{ bytes: Uint8Array | (() => Promise<Uint8Array>); label: string }>,
   limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
   readings: 'one' | 'both' = 'both',
+  isolation: IsolateTuning = QUERY_ISOLATION,
 ): Promise<PreparedReadings> {
-  const fitted = await fitPhotos(embedder, photos, limits, readings, QUERY_ISOLATION);
+  const fitted = await fitPhotos(embedder, photos, limits, readings, isolation);
   const others: Array<{ i: number; photo: FittedPhoto }> = [];
   fitted.forEach((ph, i) => {
     if (ph instanceof FashionError) return;

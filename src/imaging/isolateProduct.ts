@@ -130,6 +130,12 @@ export type IsolateTuning = { readonly [K in keyof typeof ISOLATE_TUNING]: numbe
  * catalog, 120 against the decoded size was within noise on TUNE (phone-like P@5 0.668 -> 0.662, hard 0.760 -> 0.765, mild
  * 0.985 both) but lost on HELD-OUT (phone-like 0.684 -> 0.662, hard 0.735 -> 0.700, mild 0.970 -> 0.965), and issue 21 keeps
  * a change only where the held-out styles do not lose. The setting stays for a shop that prefers the ~20 ms a phone photo.
+ * A shop or a bench sets it without editing this constant: Config.queryWorkingSide (FASHION_QUERY_WORKING_SIDE), which the
+ * query path takes from the configuration (src/config.ts queryIsolation). Measured again with the whole query path of
+ * 2026-12-02 (kind prior, slots, off-backdrop part scales) on the 31,776-item trained catalog, TUNE and clean photos only
+ * (bench/partWeights.ts read per side, `partWeights-qside`): 200 within the allowance (phone-like P@5 0.699 both, strict 0.349
+ * -> 0.346, hard 0.676 -> 0.678, mild 0.988 and clean unchanged), 160 and 120 lose the kind on phone-like photos (P@5 0.695,
+ * 0.687). HELD-OUT was not read for 200, so the default stays 0 (docs/relevance.md).
  */
 export const QUERY_ISOLATION: IsolateTuning = Object.freeze({ ...ISOLATE_TUNING, workingSide: 0 });
 

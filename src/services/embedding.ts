@@ -4,6 +4,7 @@ import { Embedder, identityKey, type EmbedderOptions, type ModelIdentity } from 
 import { QueryBatcher, type EmbeddedQuery } from '../embedding/queryBatcher.js';
 import { FashionError } from '../errors.js';
 import type { ImageLimits } from '../imaging/decode.js';
+import type { IsolateTuning } from '../imaging/isolateProduct.js';
 import type { CatalogStore } from '../store/catalogStore.js';
 
 /** How many recent query photos keep their embedding under a handle (each holds its readings' pixels, ~1-2 MB). */
@@ -15,6 +16,8 @@ export interface EmbeddingSettings {
   readonly limits: ImageLimits;
   /** Whether a photo's other readings are of use (only a catalog with a same-product space can choose between them). */
   readonly readings: boolean;
+  /** Isolation of query photos (QUERY_ISOLATION at Config.queryWorkingSide); QUERY_ISOLATION when not given. */
+  readonly isolation?: IsolateTuning;
 }
 
 /**
@@ -99,7 +102,7 @@ export class EmbeddingService {
   private use(e: Embedder): void {
     if (this.identity && identityKey(this.identity) !== identityKey(e.identity)) throw modelMismatch(this.identity, e.identity);
     this.embedder = e;
-    this.batcher = new QueryBatcher(e, this.settings.limits, () => this.settings.readings);
+    this.batcher = new QueryBatcher(e, this.settings.limits, () => this.settings.readings, undefined, undefined, this.settings.isolation);
   }
 
   private remember(handle: string, q: EmbeddedQuery): void {

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { resolveConfig } from '../../src/config.js';
+import { queryIsolation, resolveConfig } from '../../src/config.js';
+import { ISOLATE_TUNING, QUERY_ISOLATION } from '../../src/imaging/isolateProduct.js';
 import { ERROR_TABLE, FashionError, invalid, isFashionError, type ErrorCode } from '../../src/errors.js';
 
 const invalidInput = (pattern?: RegExp) => (e: unknown) => e instanceof FashionError && e.code === 'input/invalid' && (!pattern || pattern.test(e.message));
@@ -104,6 +105,24 @@ test('preprocessing, second model and mirror options', () => {
   assert.equal(q.backboneDefaulted, false, 'a precision that was set is not taken from an existing catalog');
   writeFileSync(join(cwd, 'precision.json'), JSON.stringify({ secondPrecision: 'int8' }));
   assert.equal(resolveConfig({ config: 'precision.json' }, env, cwd).secondModel?.precision, 'int8');
+});
+
+test("a query photo's working side: QUERY_ISOLATION by default, set by flag, env or file for the query path only", () => {
+  const { cwd, env } = setup({ 'fashion.config.json': { queryWorkingSide: 200 } });
+  assert.equal(resolveConfig({}, env, cwd).queryWorkingSide, 200, 'the config file');
+  const byEnv = resolveConfig({}, { ...env, FASHION_QUERY_WORKING_SIDE: '160' }, cwd);
+  assert.equal(byEnv.queryWorkingSide, 160, 'the environment over the file');
+  assert.equal(resolveConfig({ queryWorkingSide: 120 }, { ...env, FASHION_QUERY_WORKING_SIDE: '160' }, cwd).queryWorkingSide, 120, 'a flag over both');
+  // Only the working side changes; everything else is QUERY_ISOLATION's, and the catalog's isolation is untouched.
+  assert.deepEqual(queryIsolation(byEnv), { ...QUERY_ISOLATION, workingSide: 160 });
+  assert.equal(ISOLATE_TUNING.workingSide, 0);
+  const plain = setup();
+  const dflt = resolveConfig({}, plain.env, plain.cwd);
+  assert.equal(dflt.queryWorkingSide, QUERY_ISOLATION.workingSide);
+  assert.equal(queryIsolation(dflt), QUERY_ISOLATION);
+  for (const bad of ['8', '-1', '5000', 'small', '120.5']) {
+    assert.throws(() => resolveConfig({}, { ...plain.env, FASHION_QUERY_WORKING_SIDE: bad }, plain.cwd), invalidInput(/queryWorkingSide/), bad);
+  }
 });
 
 test('bad values are refused with input/invalid, naming the option and the value', () => {

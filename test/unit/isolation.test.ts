@@ -240,6 +240,14 @@ test('query photos are isolated with QUERY_ISOLATION, training copies and catalo
     const q = await prepareReadings(embedder, [{ bytes: png, label: 'query' }], undefined, readings);
     assert.deepEqual(q.photos[0]!.product, atWorking.image, `query photo, readings '${readings}'`);
   }
+  // A working side set by the configuration (Config.queryWorkingSide, passed down by QueryBatcher) reaches the query path.
+  const configured = { ...QUERY_ISOLATION, workingSide: 120 };
+  const atConfigured = isolateProduct(decoded, configured);
+  assert.notDeepEqual(atConfigured.image, atDecoded.image, 'a side of 120 changes this photo');
+  for (const readings of ['both', 'one'] as const) {
+    const q = await prepareReadings(embedder, [{ bytes: png, label: 'query' }], undefined, readings, configured);
+    assert.deepEqual(q.photos[0]!.product, atConfigured.image, `query photo at a configured side, readings '${readings}'`);
+  }
   // A training copy (src/imaging/shopperPhoto/fitCopy.ts, as training embeds it) keeps the decoded-size isolation: the
   // copies' vectors, and so what training learns, do not change with the query's working side.
   const copy = await fitCopy(png, p, 'copy');
