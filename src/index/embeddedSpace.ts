@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
 import type { Metadata } from '../store/catalogStore.js';
 import { ExactIndex } from './exactIndex.js';
-import { DEFAULT_HNSW, HnswIndex } from './hnswIndex.js';
+import { buildGraphsSideBySide, type GraphJob } from './graphBuild.js';
+import { DEFAULT_HNSW, HnswIndex, type HnswOptions } from './hnswIndex.js';
 import { itemPredicate } from './itemFilter.js';
 import type { Metric } from './metric.js';
 import type { RowFilter, RowIndex } from './rowIndex.js';
@@ -92,14 +92,34 @@ export class EmbeddedSpace implements VectorSpace {
    * Opens the space's saved HNSW graph, patched in memory to the catalog's rows, or builds one in memory (with
    * `buildIfMissing` false, only a graph already saved is opened). Nothing is written: only writers (`fashion index`,
    * `fashion train`) call `saveGraph`, so a reader (the server, a search) never rewrites the files beside the catalog.
-   * Searches then go through the graph.
+   * Searches then go through the graph. Several spaces' graphs: useGraphs, which builds the missing ones side by side.
    */
   useGraph(file: GraphFile, buildIfMissing: boolean): boolean {
-    if (this.exact.size === 0 || (!buildIfMissing && !existsSync(file.path))) return false;
-    const { index, changed } = HnswIndex.open(file.path, file.space, this.exact, file.keys, { ...DEFAULT_HNSW, threads: file.threads });
-    this.unsaved = changed ? file : null;
-    this.engine = index;
+    if (this.exact.size === 0 || this.openGraph(file)) return this.exact.size > 0;
+    if (!buildIfMissing) return false;
+    this.useBuiltGraph(HnswIndex.build(this.exact, file.keys, graphOptions(file)), file);
     return true;
+  }
+
+  /** Opens the space's saved graph, patched in memory to its rows (as useGraph); false when there is none to open. */
+  openGraph(file: GraphFile): boolean {
+    if (this.exact.size === 0) return false;
+    const saved = HnswIndex.openSaved(file.path, file.space, this.exact, file.keys, graphOptions(file));
+    if (!saved) return false;
+    this.unsaved = saved.changed ? file : null;
+    this.engine = saved.index;
+    return true;
+  }
+
+  /** What building the space's graph takes (graphBuild.ts). */
+  graphJob(file: GraphFile): GraphJob {
+    return { exact: this.exact, keys: file.keys, options: graphOptions(file) };
+  }
+
+  /** Searches through `index`, a graph built over this space's rows for `file` (not saved yet: saveGraph saves it). */
+  useBuiltGraph(index: HnswIndex, file: GraphFile): void {
+    this.unsaved = file;
+    this.engine = index;
   }
 
   /** Saves the graph in use when it differs from its file (writers only, holding the catalog's writer lock). */
@@ -116,4 +136,19 @@ export class EmbeddedSpace implements VectorSpace {
     return (r) => !hidden?.has(r) && (!item || item(this.ids[r]!, this.metadata[r]!));
   }
 
+}
+
+function graphOptions(file: GraphFile): HnswOptions {
+  return { ...DEFAULT_HNSW, threads: file.threads };
+}
+
+/**
+ * Opens the saved graph of each space, or builds it when there is none to open: the graphs to build side by side
+ * (graphBuild.ts; the first on the calling thread), or one after the other when `threads` is below 2.
+ */
+export function useGraphs(entries: ReadonlyArray<{ readonly space: EmbeddedSpace; readonly file: GraphFile }>, threads: number): void {
+  const missing = entries.filter((e) => e.space.size > 0 && !e.space.openGraph(e.file));
+  const jobs = missing.map((e) => e.space.graphJob(e.file));
+  const built = threads < 2 ? jobs.map((j) => HnswIndex.build(j.exact, j.keys, j.options)) : buildGraphsSideBySide(jobs);
+  missing.forEach((e, i) => e.space.useBuiltGraph(built[i]!, e.file));
 }
