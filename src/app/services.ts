@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { openCatalogStore } from '../catalog/openCatalog.js';
 import { embedderOptions, type Config } from '../config.js';
 import { identityKey, type Embedder } from '../embedding/embedder.js';
-import { EmbeddedSpace, useGraphs, type GraphFile } from '../index/embeddedSpace.js';
+import { EmbeddedSpace, type GraphFile } from '../index/embeddedSpace.js';
 import { LiveSpace } from '../index/liveSpace.js';
 import { ExactIndex } from '../index/exactIndex.js';
 import { EmbeddedJobQueue, JOBS_FILE } from '../jobs/embeddedJobQueue.js';
@@ -515,20 +515,14 @@ function wantsGraph(config: Config, items: number, inSql = false): boolean {
 
 /**
  * Opens (patching in memory) or builds the graphs of the searched space and its same-product space, under their files'
- * names beside the catalog. Those to build are built side by side (src/index/graphBuild.ts): the searched space's with
- * the configured threads on the calling thread, the same-product space's (256 columns on the demo catalog) on one
- * thread of its own, where usearch builds it faster than on two (6.1 against 7.4 s on the demo catalog, measured alone).
+ * names beside the catalog, one after the other, each with usearch's own threads. (Built side by side, the second on a
+ * worker thread, they were ~1 s slower on 2 cores: usearch's 2-thread add already keeps both busy; docs/bench.md.)
  */
 function useCatalogGraphs(config: Config, items: readonly StoredItem[], space: string, refined: boolean, spaces: Pick<Spaces, 'search' | 'sameProduct'>, build: boolean): void {
   const keys = BigUint64Array.from(items.map(itemKey));
-  const file = (name: string, id: string, threads: number): GraphFile => ({ path: join(config.dataDir, name), space: id, keys, threads });
-  const search = file(`ann-${refined ? 'refined' : 'raw'}.usearch`, space, config.threads);
-  if (spaces.search.size === 0) return;
-  // Without `build`, only a saved graph of the searched space is opened; the same-product one is then opened or built.
-  if (!build && !spaces.search.openGraph(search)) return;
-  const entries = build ? [{ space: spaces.search, file: search }] : [];
-  if (spaces.sameProduct) entries.push({ space: spaces.sameProduct, file: file('ann-same-product.usearch', `same-product:${space}`, 1) });
-  useGraphs(entries, config.threads);
+  const file = (name: string, id: string): GraphFile => ({ path: join(config.dataDir, name), space: id, keys, threads: config.threads });
+  if (!spaces.search.useGraph(file(`ann-${refined ? 'refined' : 'raw'}.usearch`, space), build)) return;
+  spaces.sameProduct?.useGraph(file('ann-same-product.usearch', `same-product:${space}`), true);
 }
 
 /** What training installed as the catalog's refinement: the items as it read them and every item's refined vector. */

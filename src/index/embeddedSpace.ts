@@ -1,6 +1,5 @@
 import type { Metadata } from '../store/catalogStore.js';
 import { ExactIndex } from './exactIndex.js';
-import { buildGraphsSideBySide, type GraphJob } from './graphBuild.js';
 import { DEFAULT_HNSW, HnswIndex, type HnswOptions } from './hnswIndex.js';
 import { itemPredicate } from './itemFilter.js';
 import type { Metric } from './metric.js';
@@ -92,7 +91,7 @@ export class EmbeddedSpace implements VectorSpace {
    * Opens the space's saved HNSW graph, patched in memory to the catalog's rows, or builds one in memory (with
    * `buildIfMissing` false, only a graph already saved is opened). Nothing is written: only writers (`fashion index`,
    * `fashion train`) call `saveGraph`, so a reader (the server, a search) never rewrites the files beside the catalog.
-   * Searches then go through the graph. Several spaces' graphs: useGraphs, which builds the missing ones side by side.
+   * Searches then go through the graph.
    */
   useGraph(file: GraphFile, buildIfMissing: boolean): boolean {
     if (this.exact.size === 0 || this.openGraph(file)) return this.exact.size > 0;
@@ -111,13 +110,8 @@ export class EmbeddedSpace implements VectorSpace {
     return true;
   }
 
-  /** What building the space's graph takes (graphBuild.ts). */
-  graphJob(file: GraphFile): GraphJob {
-    return { exact: this.exact, keys: file.keys, options: graphOptions(file) };
-  }
-
   /** Searches through `index`, a graph built over this space's rows for `file` (not saved yet: saveGraph saves it). */
-  useBuiltGraph(index: HnswIndex, file: GraphFile): void {
+  private useBuiltGraph(index: HnswIndex, file: GraphFile): void {
     this.unsaved = file;
     this.engine = index;
   }
@@ -140,15 +134,4 @@ export class EmbeddedSpace implements VectorSpace {
 
 function graphOptions(file: GraphFile): HnswOptions {
   return { ...DEFAULT_HNSW, threads: file.threads };
-}
-
-/**
- * Opens the saved graph of each space, or builds it when there is none to open: the graphs to build side by side
- * (graphBuild.ts; the first on the calling thread), or one after the other when `threads` is below 2.
- */
-export function useGraphs(entries: ReadonlyArray<{ readonly space: EmbeddedSpace; readonly file: GraphFile }>, threads: number): void {
-  const missing = entries.filter((e) => e.space.size > 0 && !e.space.openGraph(e.file));
-  const jobs = missing.map((e) => e.space.graphJob(e.file));
-  const built = threads < 2 ? jobs.map((j) => HnswIndex.build(j.exact, j.keys, j.options)) : buildGraphsSideBySide(jobs);
-  missing.forEach((e, i) => e.space.useBuiltGraph(built[i]!, e.file));
 }

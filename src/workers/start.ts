@@ -1,5 +1,5 @@
 import { fork, type ChildProcess, type ForkOptions } from 'node:child_process';
-import { Worker, type Transferable } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 
 /**
  * Where a worker's or child's module is: compiled (dist/), plain JavaScript beside its caller; from the TypeScript
@@ -14,13 +14,12 @@ function entryOf(from: string, module: string): { url: URL; fromSources: boolean
 /**
  * A worker thread running `module` with `data` as its workerData (plus `entry`, the module's URL). A worker starts
  * without its parent's loader: from the sources boot.mjs registers tsx first and then imports the entry; dist/ has no
- * boot.mjs and never needs tsx. workerData is cloned: what the caller keeps stays its own, except what `transferList`
- * moves (a MessagePort for answers that the caller reads synchronously).
+ * boot.mjs and never needs tsx. workerData is cloned: what the caller keeps stays its own.
  */
-export function startWorker<T extends object>(from: string, module: string, data: T, transferList?: readonly Transferable[]): Worker {
+export function startWorker<T extends object>(from: string, module: string, data: T): Worker {
   const { url, fromSources } = entryOf(from, module);
   const script = fromSources ? new URL('./boot.mjs', import.meta.url) : url;
-  return new Worker(script, { workerData: { entry: url.href, ...data }, ...(transferList ? { transferList: [...transferList] } : {}) });
+  return new Worker(script, { workerData: { entry: url.href, ...data } });
 }
 
 /** A child process running `module` (IPC open), with tsx loaded when running from the sources. */
