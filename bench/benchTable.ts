@@ -659,6 +659,34 @@ const COPIES_GARBAGE = [
   '',
 ];
 
+/** The search graphs after training (issue 23, branch graphs). */
+const GRAPHS_SIDE_BY_SIDE = [
+  '## The search graphs side by side, and no second read after training (issue 23, 2026-12-02)',
+  '',
+  'After training, `fashion train` and `fashion index` opened the catalog again (Services.open: items, backbone and refined vectors,',
+  'colours, photos; 4.3-7 s on the demo catalog) only to build the refined graph (1587 columns) and then the same-product graph',
+  '(256 columns), each with usearch `add(keys, vectors, threads)` on 2 threads. Now the graphs are built from what training',
+  "committed (src/app/services.ts saveGraphsOfTraining; trainCatalog's `onInstalled` hands over the items it read under the writer",
+  'lock and the refined vectors it wrote, one packed matrix whose rows the stored map views). test/hnswIndex.test.ts checks that they',
+  'are byte for byte the vectors Services.open reads back, and that the catalog then opens the saved graphs as saved (not rebuilt,',
+  'not rewritten). On PostgreSQL the catalog is read as before.',
+  '',
+  'The graphs side by side were tried (a895fa8: the refined graph on the calling thread, the same-product one on a worker thread that',
+  'saved it for the calling thread to load, waited for with Atomics.wait; one thread each gave the same bytes as in series) and',
+  "dropped: usearch's own 2-thread `add` already keeps both cores ~0.9 busy. Scratch probe on the trained demo catalog (one lock",
+  'hold, 17:51-17:54 UTC, load ~2): series with 2 threads each (main) 12.3 / 13.3 s, side by side 2 threads | 1 thread 13.8 / 14.5 s,',
+  'series 2 | 1 14.2 / 17.2 s, side by side 1 | 1 (the same-bytes variant) 20.3 s. Recall@5 against exact search (500 jittered',
+  'catalog rows) was 0.988-0.991 (refined) and 0.998-0.999 (same product) in every variant.',
+  '',
+  "`bench/train.ts --data <copy of /work/cat/aug>`, base 41de515 then this branch in each of two lock holds (17:08-17:14 and",
+  '17:45-17:51 UTC, load 1.7-2.8): the vectors-and-graph stage 30.9 -> 28.8 s and 29.5 -> 22.9 s (the branch at a895fa8, with the',
+  'side-by-side build; the stage without it: 7.9 s refined vectors, model file and commit, then ~12-14 s of graphs and their saves),',
+  'totals 192.5 -> 148.4 and 181.1 -> 138.1 s (the fit also moved, 103.7 -> 74.2 and 95.4 -> 75.7 s, code untouched: load). Every',
+  "validation figure the same (P@5 0.8594, strict 0.5661, same-product weight 1, pin gap 0.02, copies' own item first 0.7375);",
+  '`train-graphs` in bench/results.json. The first full index was not rerun on this branch.',
+  '',
+];
+
 /** Isolation alone at each working side (bench/isolationSpeed.ts), for a query photo's readings or a training copy. */
 function isolationSpeedRow(r: Record<string, any>, kind: 'query' | 'training'): string[] {
   const x = r[`isolationSpeed-${kind}`];
@@ -833,6 +861,7 @@ export function writeBenchTable(): void {
   lines.push('', ...COPIES_PROFILE);
   lines.push('', ...COPIES_STAGES);
   lines.push('', ...COPIES_GARBAGE);
+  lines.push('', ...GRAPHS_SIDE_BY_SIDE);
   lines.push('', ...TRAINING_PROFILE);
   mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true });
   writeFileSync(join(REPO_ROOT, 'docs', 'bench.md'), lines.join('\n') + '\n');

@@ -24,6 +24,7 @@ import { ingestFolder } from '../src/catalog/ingest.js';
 import { withWriterLock } from '../src/catalog/writerLock.js';
 import { demoCatalog, resolveConfig } from '../src/config.js';
 import { prepareSearch, refineIngested, withIngestTools } from '../src/app/indexFolder.js';
+import type { InstalledRefinement } from '../src/app/services.js';
 import { sample } from '../src/util/random.js';
 import { arg, round, saveResult } from './common.js';
 
@@ -77,6 +78,8 @@ try {
   let copies = 0;
   let lastShown = 0;
   const result = await withWriterLock(dataDir, `bench/firstIndex.ts ${folder}`, async (lock) => {
+    // What training committed: prepareSearch builds the graphs from it, as indexFolder does.
+    let installed: InstalledRefinement | null = null;
     const report = await withIngestTools(config, false, async (store, embedder) => {
       const ingested = await ingestFolder(store, embedder, {
         imagesDir: folder,
@@ -111,13 +114,13 @@ try {
           marks.fitStart ??= at();
           log(`${e.message} at ${round(at(), 1)} s`);
         }
-      });
+      }, (rows) => (installed = rows));
       marks.trained = at();
       cpuAt('trained');
       log(`refinement done at ${round(marks.trained, 1)} s`);
       return { ...ingested, refinement };
     });
-    return { ...report, index: await prepareSearch(config, lock) };
+    return { ...report, index: await prepareSearch(config, lock, installed) };
   });
   const seconds = at();
   const cpuEnd = cpuNow();

@@ -2,7 +2,8 @@
 // the fit with early stopping, the tuning of fusion, same-product and match settings, the refined vectors and the
 // search graph. Trains a copy of the catalog (the catalog given is only read), times each stage from the progress
 // messages, and prints the validation figures it chose. Usage: tsx bench/train.ts --data <catalog> [--epochs N] [--save]
-// (--save records it in bench/results.json, which docs/bench.md's training row shows; without it, nothing is written).
+// (--save records it in bench/results.json, which docs/bench.md's training row shows; --label -NAME records it under
+// `train-NAME` instead, a branch's run beside the shipped row; without either, nothing is written).
 // Training variants (issue 21, the kind of product in phone photos): --copy-weight W (the training copies' loss weight),
 // --label-smoothing E, --patience P (early stopping on the validation items and copies); --out DIR keeps the trained catalog
 // there (a fresh folder) instead of throwing it away, e.g. as <work>/data-6000-shopper-0.25 for bench/readings.ts and
@@ -80,7 +81,9 @@ try {
     instance: report.instance,
   };
   console.log(JSON.stringify(result));
-  if (process.argv.includes('--save')) saveResult('train', result);
+  const label = arg('label', '');
+  if (label) saveResult(`train${label}`, result);
+  else if (process.argv.includes('--save')) saveResult('train', result);
 } finally {
   if (!out) rmSync(dataDir, { recursive: true, force: true });
 }

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, copyFileSync, statSync, existsSync } from 'node:fs';
 import usearch from 'usearch';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { indexFolder } from '../src/app/indexFolder.js';
+import { trainCatalog } from '../src/app/refineCatalog.js';
+import { saveGraphsOfTraining, Services, type InstalledRefinement } from '../src/app/services.js';
+import { openCatalogStore } from '../src/catalog/openCatalog.js';
 import { ExactIndex } from '../src/index/exactIndex.js';
 import { DEFAULT_HNSW, HnswIndex } from '../src/index/hnswIndex.js';
 import { mulberry32 } from '../src/util/random.js';
@@ -99,4 +102,43 @@ test('with index=hnsw the catalog builds its graph at index time and keeps it in
   assert.equal(graph.size(), fx.ids.length, 'one row per catalog item');
   assert.equal(saved.keys.length, fx.ids.length);
   await rec.close();
+});
+
+test('after training, the graphs are built from the vectors training committed: the ones the catalog then reads, opened as saved', async () => {
+  const fx = makeFixture(pickIds(TYPES, 6), 'hnsw-trained');
+  const config = fx.config({ index: 'hnsw', augment: 0 });
+  await indexFolder(config, fx.images, { metadata: fx.csv, refine: false });
+  let installed: InstalledRefinement | null = null;
+  const store = await openCatalogStore(config, {});
+  try {
+    await trainCatalog(store, config.dataDir, { epochs: 2, seed: 3, onInstalled: (rows) => (installed = rows) });
+  } finally {
+    await store.close();
+  }
+  const got = installed as InstalledRefinement | null;
+  assert.ok(got, 'training tells what it installed');
+  assert.deepEqual(saveGraphsOfTraining(config, got), { kind: 'hnsw', items: fx.ids.length });
+  const files = ['ann-refined.usearch', 'ann-same-product.usearch'].filter((f) => existsSync(join(fx.data, f)));
+  // The refined space's graph, and the same-product space's when the refinement has one.
+  assert.deepEqual(files, got.model.instancePart() ? ['ann-refined.usearch', 'ann-same-product.usearch'] : ['ann-refined.usearch']);
+  const before = files.map((f) => ({ bytes: readFileSync(join(fx.data, f)), sidecar: readFileSync(join(fx.data, `${f}.json`), 'utf8'), mtime: statSync(join(fx.data, f)).mtimeMs }));
+  const svc = await Services.open(config);
+  try {
+    // What the catalog reads back is what training handed over: the same items in the same order, the same vectors.
+    assert.deepEqual(svc.catalog.items.map((it) => it.id), got.items.map((it) => it.id));
+    const read = svc.spaces.search.exact.vectors;
+    assert.ok(Buffer.from(read.buffer, read.byteOffset, read.byteLength).equals(Buffer.from(got.vectors.buffer, got.vectors.byteOffset, got.vectors.byteLength)));
+    // The saved graphs are the catalog's own (its space and keys): opened, not built again, and not rewritten.
+    assert.equal(svc.spaces.search.kind, 'hnsw');
+    assert.equal(svc.prepareIndex({ save: true }).kind, 'hnsw');
+    files.forEach((f, i) => {
+      assert.ok(readFileSync(join(fx.data, f)).equals(before[i]!.bytes), `${f} unchanged`);
+      assert.equal(readFileSync(join(fx.data, `${f}.json`), 'utf8'), before[i]!.sidecar);
+      assert.equal(statSync(join(fx.data, f)).mtimeMs, before[i]!.mtime);
+    });
+    const hits = await svc.pipeline.search({ kind: 'item', id: fx.ids[2]!, k: 3, metric: 'cosine', filters: {} });
+    assert.equal(hits.hits.length, 3);
+  } finally {
+    await svc.close();
+  }
 });

@@ -8,7 +8,7 @@ import type { CatalogStore } from '../store/catalogStore.js';
 import type { TrainReport } from '../refine/train.js';
 import { SETTING_REFINE_MODEL } from '../refine/loadRefinement.js';
 import { refreshRefinement } from './refineCatalog.js';
-import { Services } from './services.js';
+import { saveGraphsOfTraining, Services, type InstalledRefinement } from './services.js';
 
 /** Below this many labelled items, search stays on the backbone vectors: too few examples to learn from. */
 export const MIN_LABELLED_FOR_REFINEMENT = 200;
@@ -61,6 +61,7 @@ export function ingestEmbedderOptions(config: Config, stored: ModelIdentity | nu
 export async function indexFolder(config: Config, imagesDir: string, options: IndexFolderOptions = {}): Promise<IndexResult> {
   return withWriterLock(config.dataDir, `fashion index ${imagesDir}`, async (lock) => {
     const emit = options.onEvent ?? (() => {});
+    let installed: InstalledRefinement | null = null;
     const report = await withIngestTools(config, options.reembed ?? false, async (store, embedder) => {
       const ingested = await ingestFolder(store, embedder, {
         imagesDir,
@@ -72,9 +73,9 @@ export async function indexFolder(config: Config, imagesDir: string, options: In
         onProgress: (progress) => emit({ kind: 'embed', progress }),
       });
       if (options.refine === false) return ingested;
-      return { ...ingested, refinement: await refineIngested(config, store, embedder, lock, emit) };
+      return { ...ingested, refinement: await refineIngested(config, store, embedder, lock, emit, (rows) => (installed = rows)) };
     });
-    return { ...report, index: await prepareSearch(config, lock) };
+    return { ...report, index: await prepareSearch(config, lock, installed) };
   });
 }
 
@@ -104,7 +105,14 @@ export async function withIngestTools<T>(config: Config, reembed: boolean, use: 
  * After an ingest: the refined space is the default wherever the catalog has enough labels to learn it from, so the
  * refinement is trained (or brought to the new items), with training copies when `config.augment` asks for them.
  */
-export async function refineIngested(config: Config, store: CatalogStore, embedder: Embedder, lock: WriterLock, emit: (e: IndexEvent) => void): Promise<NonNullable<IndexResult['refinement']>> {
+export async function refineIngested(
+  config: Config,
+  store: CatalogStore,
+  embedder: Embedder,
+  lock: WriterLock,
+  emit: (e: IndexEvent) => void,
+  onInstalled?: (installed: InstalledRefinement) => void,
+): Promise<NonNullable<IndexResult['refinement']>> {
   // Read once for the count and for training (refreshRefinement's `loaded`): nothing is written in between.
   const loaded = await store.loadAll();
   const labelled = loaded.items.filter((it) => it.metadata.articleType).length;
@@ -115,12 +123,18 @@ export async function refineIngested(config: Config, store: CatalogStore, embedd
   }
   const augment = config.augment > 0 ? { augment: { share: config.augment, embedder }, onCopies: (done: number, total: number) => emit({ kind: 'copies', done, total }) } : {};
   lock.assertHeld();
-  return refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: (message) => emit({ kind: 'refinement', message }), beforeCommit: () => lock.assertHeld(), loaded, ...augment });
+  return refreshRefinement(store, config.dataDir, { threads: config.threads, onProgress: (message) => emit({ kind: 'refinement', message }), beforeCommit: () => lock.assertHeld(), loaded, ...augment, ...(onInstalled ? { onInstalled } : {}) });
 }
 
-/** Leaves search ready after an ingest: the HNSW graph built and saved on large catalogs (exact search below). */
-export async function prepareSearch(config: Config, lock: WriterLock): Promise<SearchPrepared> {
+/**
+ * Leaves search ready after an ingest: the HNSW graph built and saved on large catalogs (exact search below). `installed`:
+ * what a training run of this ingest committed (refineIngested's onInstalled), from which the graphs are built without
+ * reading the catalog again (saveGraphsOfTraining; on PostgreSQL the catalog is read all the same).
+ */
+export async function prepareSearch(config: Config, lock: WriterLock, installed?: InstalledRefinement | null): Promise<SearchPrepared> {
   lock.assertHeld();
+  const fromTraining = installed ? saveGraphsOfTraining(config, installed) : null;
+  if (fromTraining) return fromTraining;
   const services = await Services.open(config);
   try {
     const prepared = services.prepareIndex({ save: true });

@@ -14,7 +14,7 @@ import type { TrainOptions } from '../refine/mlp.js';
 import type { CatalogStore, StoredItem } from '../store/catalogStore.js';
 import { embedCopies, loadCopies, type CopyMaker } from '../refine/augment.js';
 import { modelMismatch, SETTING_IMAGES_ROOT, storedIdentity } from '../catalog/identity.js';
-import { Services } from './services.js';
+import { saveGraphsOfTraining, Services, type InstalledRefinement } from './services.js';
 import { syncPath } from '../util/durableFile.js';
 
 /** The catalog's items, vectors and width, as `CatalogStore.loadAll` gives them. */
@@ -87,7 +87,7 @@ export async function trainCatalog(
       options,
     );
     // The rows training read are the catalog's still (the caller holds the writer lock): the refined vectors come from them.
-    await installRefinement(store, dataDir, model, gemm, { rows: { items, vectors, dims, colours }, ...(options.beforeCommit ? { beforeCommit: options.beforeCommit } : {}) });
+    await installRefinement(store, dataDir, model, gemm, { rows: { items, vectors, dims, colours }, ...(options.beforeCommit ? { beforeCommit: options.beforeCommit } : {}), ...(options.onInstalled ? { onInstalled: options.onInstalled } : {}) });
     return report;
   } finally {
     await gemm.close();
@@ -101,8 +101,14 @@ export async function trainCatalog(
  * that commit, the catalog keeps its previous generation whole (the new file is an orphan, removed next time);
  * killed after, it has the new one whole (the old file is an orphan). Returns the model's digest.
  */
-export async function installRefinement(store: CatalogStore, dataDir: string, model: RefineModel, gemm: Gemm, options: { beforeCommit?: () => void; rows?: CatalogRows } = {}): Promise<string> {
-  const vectors = await refinedVectors(store, model, gemm, false, options.rows);
+export async function installRefinement(
+  store: CatalogStore,
+  dataDir: string,
+  model: RefineModel,
+  gemm: Gemm,
+  options: { beforeCommit?: () => void; rows?: CatalogRows; onInstalled?: (installed: InstalledRefinement) => void } = {},
+): Promise<string> {
+  const { vectors, items, packed } = await refinedVectors(store, model, gemm, false, options.rows);
   const staging = join(dataDir, `refine-model.staging-${process.pid}.bin`);
   await model.save(staging);
   const digest = modelDigest(readFileSync(staging));
@@ -113,12 +119,14 @@ export async function installRefinement(store: CatalogStore, dataDir: string, mo
   options.beforeCommit?.();
   await store.putFeatures('refined', vectors, { replace: true, settings: { [SETTING_REFINE_MODEL]: digest } });
   removeOtherModels(dataDir, digest);
+  // What was committed, every row in the order read: the search graphs are built from it (saveGraphsOfTraining).
+  if (packed.length === items.length * model.dims) options.onInstalled?.({ items, model, vectors: packed });
   return digest;
 }
 
 /** Refined vectors of items added since the refinement was trained, by the catalog's current model (same generation). */
 export async function writeRefinedVectors(store: CatalogStore, model: RefineModel, gemm: Gemm, onlyMissing = false): Promise<number> {
-  const out = await refinedVectors(store, model, gemm, onlyMissing);
+  const { vectors: out } = await refinedVectors(store, model, gemm, onlyMissing);
   if (out.size > 0) await store.putFeatures('refined', out);
   return out.size;
 }
@@ -135,9 +143,16 @@ export interface CatalogRows {
 
 /**
  * Computes the refined vector of every item (after training), or only of those without one. `given`: the catalog's
- * rows already in memory (training's), instead of reading all of them again.
+ * rows already in memory (training's), instead of reading all of them again. `packed`: the vectors of the rows done, in
+ * their order in `items` (all of them unless onlyMissing); the map's vectors are views of it.
  */
-async function refinedVectors(store: CatalogStore, model: RefineModel, gemm: Gemm, onlyMissing: boolean, given?: CatalogRows): Promise<Map<string, Float32Array>> {
+async function refinedVectors(
+  store: CatalogStore,
+  model: RefineModel,
+  gemm: Gemm,
+  onlyMissing: boolean,
+  given?: CatalogRows,
+): Promise<{ vectors: Map<string, Float32Array>; items: readonly StoredItem[]; packed: Float32Array }> {
   // Training's rows stand for the whole catalog; an update of the missing ones reads what is stored now.
   const rowsGiven = onlyMissing ? undefined : given;
   const { items, vectors, dims } = rowsGiven ?? (await store.loadAll());
@@ -147,17 +162,21 @@ async function refinedVectors(store: CatalogStore, model: RefineModel, gemm: Gem
     rows = rows.filter((i) => !have.has(items[i]!.id));
   }
   const out = new Map<string, Float32Array>();
-  if (rows.length === 0) return out;
+  const none = { vectors: out, items, packed: new Float32Array(0) };
+  if (rows.length === 0) return none;
   const colours = rowsGiven ? rowsGiven.colours : await store.loadFeatures('colour', rows.map((i) => items[i]!.id));
-  if (!colours) return out;
+  if (!colours) return none;
   const b = new Float32Array(rows.length * dims);
   rows.forEach((i, r) => b.set(vectors.subarray(i * dims, (i + 1) * dims), r * dims));
+  const m = model.dims;
+  const packed = new Float32Array(rows.length * m);
   for (let start = 0; start < rows.length; start += 4096) {
     const part = rows.slice(start, start + 4096);
     const { vectors: v } = await model.vectors(gemm, b.subarray(start * dims, (start + part.length) * dims), colours.subarray(start * COLOUR_DIMS, (start + part.length) * COLOUR_DIMS), part.length, part.map((i) => items[i]!.metadata));
-    part.forEach((i, r) => out.set(items[i]!.id, v.slice(r * model.dims, (r + 1) * model.dims)));
+    packed.set(v.subarray(0, part.length * m), start * m);
+    part.forEach((i, r) => out.set(items[i]!.id, packed.subarray((start + r) * m, (start + r + 1) * m)));
   }
-  return out;
+  return { vectors: out, items, packed };
 }
 
 /** Model files of other generations, and staging files of runs that died, beside the catalog. */
@@ -184,6 +203,8 @@ export interface TrainCatalogOptions {
    * count labels): not read again. Items and vectors only; features are always read from the store.
    */
   readonly loaded?: LoadedCatalog;
+  /** Told what was committed once the refinement is installed (saveGraphsOfTraining builds the search graphs from it). */
+  readonly onInstalled?: (installed: InstalledRefinement) => void;
 }
 
 /** After an ingest: train when the catalog has labels and no refinement yet, else refine the new items. */
@@ -227,6 +248,7 @@ export async function trainCatalogFolder(
     const store = await openCatalogStore(config);
     let embedder: Embedder | null = null;
     let report: TrainReport;
+    let installed: InstalledRefinement | null = null;
     try {
       // Training copies are embedded as the catalog's photos were.
       embedder = config.augment > 0 ? await Embedder.load(embedderOptions(config, await storedIdentity(store))) : null;
@@ -236,6 +258,7 @@ export async function trainCatalogFolder(
         seed: options.seed,
         threads: config.threads,
         beforeCommit: () => lock.assertHeld(),
+        onInstalled: (rows) => (installed = rows),
         ...(embedder ? { augment: { share: config.augment, embedder }, ...(options.onCopies ? { onCopies: options.onCopies } : {}) } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });
@@ -244,6 +267,8 @@ export async function trainCatalogFolder(
       await embedder?.close();
     }
     lock.assertHeld();
+    // The graphs from what training committed, without reading the catalog again; on PostgreSQL the catalog is read.
+    if (installed && saveGraphsOfTraining(config, installed)) return report;
     const services = await Services.open(config);
     try {
       services.prepareIndex({ save: true });

@@ -12,6 +12,7 @@ import { RedisJobQueue } from '../jobs/redisJobQueue.js';
 import { openQueue, type QueueHandles } from './queueHandles.js';
 import { SETTING_IDENTITY } from '../catalog/identity.js';
 import { loadCatalogRefinement, SETTING_REFINE_MODEL } from '../refine/loadRefinement.js';
+import type { RefineModel } from '../refine/refineModel.js';
 import type { CatalogInfo } from '../search/types.js';
 import { CatalogService, readCatalogSettings, type CatalogSettings } from '../services/catalog.js';
 import { DuplicatesService } from '../services/duplicates.js';
@@ -490,26 +491,73 @@ export class Services {
    * SQL_ANN_THRESHOLD up if that is lower (an exact scan costs more there than in memory: src/app/sqlSpaces.ts).
    */
   private wantsGraph(inSql = false): boolean {
-    const threshold = inSql ? Math.min(this.config.annThreshold, SQL_ANN_THRESHOLD) : this.config.annThreshold;
-    return this.config.index === 'hnsw' || (this.config.index === 'auto' && this.catalog.size >= threshold);
+    return wantsGraph(this.config, this.catalog.size, inSql);
   }
 
   /** Opens (patching in memory) or builds the HNSW graphs of the searched space and its same-product space; see prepareIndex for saving. */
   private useGraphs(build: boolean): void {
-    const keys = BigUint64Array.from(this.catalog.items.map(itemKey));
-    const refined = this.refinement.model !== null;
-    const space = this.spaceId();
-    const file = (name: string, id: string): GraphFile => ({ path: join(this.config.dataDir, name), space: id, keys, threads: this.config.threads });
-    if (!this.spaces.search.useGraph(file(`ann-${refined ? 'refined' : 'raw'}.usearch`, space), build)) return;
-    this.spaces.sameProduct?.useGraph(file('ann-same-product.usearch', `same-product:${space}`), true);
+    useCatalogGraphs(this.config, this.catalog.items, this.spaceId(), this.refinement.model !== null, this.spaces, build);
   }
 
   /** What the searched vectors are: a saved graph made for another space is rebuilt. */
   private spaceId(): string {
     const model = this.refinement.model;
     const identity = this.catalog.identity;
-    return model ? `refined:${model.header.trainedAt}` : `raw:${createHash('sha256').update(identity ? identityKey(identity) : '').digest('hex').slice(0, 16)}`;
+    return model ? refinedSpaceId(model) : `raw:${createHash('sha256').update(identity ? identityKey(identity) : '').digest('hex').slice(0, 16)}`;
   }
+}
+
+/** Services.wantsGraph for a catalog of `items` items. */
+function wantsGraph(config: Config, items: number, inSql = false): boolean {
+  const threshold = inSql ? Math.min(config.annThreshold, SQL_ANN_THRESHOLD) : config.annThreshold;
+  return config.index === 'hnsw' || (config.index === 'auto' && items >= threshold);
+}
+
+/**
+ * Opens (patching in memory) or builds the graphs of the searched space and its same-product space, under their files'
+ * names beside the catalog, one after the other, each with usearch's own threads. (Built side by side, the second on a
+ * worker thread, they were ~1 s slower on 2 cores: usearch's 2-thread add already keeps both busy; docs/bench.md.)
+ */
+function useCatalogGraphs(config: Config, items: readonly StoredItem[], space: string, refined: boolean, spaces: Pick<Spaces, 'search' | 'sameProduct'>, build: boolean): void {
+  const keys = BigUint64Array.from(items.map(itemKey));
+  const file = (name: string, id: string): GraphFile => ({ path: join(config.dataDir, name), space: id, keys, threads: config.threads });
+  if (!spaces.search.useGraph(file(`ann-${refined ? 'refined' : 'raw'}.usearch`, space), build)) return;
+  spaces.sameProduct?.useGraph(file('ann-same-product.usearch', `same-product:${space}`), true);
+}
+
+/** What training installed as the catalog's refinement: the items as it read them and every item's refined vector. */
+export interface InstalledRefinement {
+  readonly items: readonly StoredItem[];
+  readonly model: RefineModel;
+  /** items.length x model.dims, rows as items: the vectors committed as the catalog's refined features. */
+  readonly vectors: Float32Array;
+}
+
+/**
+ * Leaves search ready after training from what training holds, instead of reading the whole catalog again (~7 s on the
+ * demo catalog): the graphs that Services.open + prepareIndex({ save: true }) would build and save, from the same
+ * vectors (the refined vectors just committed, the keys of the items training read under the same writer lock), and
+ * saved under the same names. On a PostgreSQL catalog it does nothing and returns null: the caller reads the catalog
+ * (what it searches and how is decided there).
+ */
+export function saveGraphsOfTraining(config: Config, installed: InstalledRefinement): { kind: 'exact' | 'hnsw'; items: number } | null {
+  if (config.databaseUrl) return null;
+  const { items, model, vectors } = installed;
+  if (!wantsGraph(config, items.length)) return { kind: 'exact', items: items.length };
+  const ids = items.map((it) => it.id);
+  const metadata = items.map((it) => it.metadata);
+  const search = new EmbeddedSpace(ids, metadata, new ExactIndex(vectors, model.dims));
+  const part = model.instancePart();
+  const sameProduct = part ? new EmbeddedSpace(ids, metadata, new ExactIndex(sliceColumns(search.exact, part.offset, part.dims), part.dims)) : null;
+  useCatalogGraphs(config, items, refinedSpaceId(model), true, { search, sameProduct }, true);
+  search.saveGraph();
+  sameProduct?.saveGraph();
+  return { kind: search.kind, items: items.length };
+}
+
+/** The space id of a refinement's vectors (Services.spaceId). */
+function refinedSpaceId(model: RefineModel): string {
+  return `refined:${model.header.trainedAt}`;
 }
 
 /**
