@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import type { Metadata } from '../store/catalogStore.js';
 import { ExactIndex } from './exactIndex.js';
-import { DEFAULT_HNSW, HnswIndex, type HnswOptions } from './hnswIndex.js';
+import { DEFAULT_HNSW, HnswIndex } from './hnswIndex.js';
 import { itemPredicate } from './itemFilter.js';
 import type { Metric } from './metric.js';
 import type { RowFilter, RowIndex } from './rowIndex.js';
@@ -94,26 +95,11 @@ export class EmbeddedSpace implements VectorSpace {
    * Searches then go through the graph.
    */
   useGraph(file: GraphFile, buildIfMissing: boolean): boolean {
-    if (this.exact.size === 0 || this.openGraph(file)) return this.exact.size > 0;
-    if (!buildIfMissing) return false;
-    this.useBuiltGraph(HnswIndex.build(this.exact, file.keys, graphOptions(file)), file);
-    return true;
-  }
-
-  /** Opens the space's saved graph, patched in memory to its rows (as useGraph); false when there is none to open. */
-  openGraph(file: GraphFile): boolean {
-    if (this.exact.size === 0) return false;
-    const saved = HnswIndex.openSaved(file.path, file.space, this.exact, file.keys, graphOptions(file));
-    if (!saved) return false;
-    this.unsaved = saved.changed ? file : null;
-    this.engine = saved.index;
-    return true;
-  }
-
-  /** Searches through `index`, a graph built over this space's rows for `file` (not saved yet: saveGraph saves it). */
-  private useBuiltGraph(index: HnswIndex, file: GraphFile): void {
-    this.unsaved = file;
+    if (this.exact.size === 0 || (!buildIfMissing && !existsSync(file.path))) return false;
+    const { index, changed } = HnswIndex.open(file.path, file.space, this.exact, file.keys, { ...DEFAULT_HNSW, threads: file.threads });
+    this.unsaved = changed ? file : null;
     this.engine = index;
+    return true;
   }
 
   /** Saves the graph in use when it differs from its file (writers only, holding the catalog's writer lock). */
@@ -130,8 +116,4 @@ export class EmbeddedSpace implements VectorSpace {
     return (r) => !hidden?.has(r) && (!item || item(this.ids[r]!, this.metadata[r]!));
   }
 
-}
-
-function graphOptions(file: GraphFile): HnswOptions {
-  return { ...DEFAULT_HNSW, threads: file.threads };
 }

@@ -67,39 +67,31 @@ export class HnswIndex implements RowIndex {
    * the graph in memory differs from the saved one.
    */
   static open(path: string, space: string, exact: ExactIndex, keys: BigUint64Array, options: HnswOptions = DEFAULT_HNSW): { index: HnswIndex; changed: boolean; built: boolean } {
-    const saved = HnswIndex.openSaved(path, space, exact, keys, options);
-    return saved ? { ...saved, built: false } : { index: HnswIndex.build(exact, keys, options), changed: true, built: true };
-  }
-
-  /**
-   * `open` without the build: the saved graph brought in line with `keys`, or null when there is none to open (missing,
-   * made for another space, not the graph its sidecar describes), so that the caller can build it (graphBuild.ts builds
-   * several side by side).
-   */
-  static openSaved(path: string, space: string, exact: ExactIndex, keys: BigUint64Array, options: HnswOptions = DEFAULT_HNSW): { index: HnswIndex; changed: boolean } | null {
     const meta = `${path}.json`;
-    if (!existsSync(path) || !existsSync(meta)) return null;
-    try {
-      const saved = JSON.parse(readFileSync(meta, 'utf8')) as GraphSidecar;
-      if (saved.space !== space || saved.dims !== exact.dims || saved.storage !== options.storage || (saved.graphBytes ?? statSync(path).size) !== statSync(path).size) return null;
-      const index = HnswIndex.create(exact.dims, options);
-      index.load(path);
-      if (!describes(saved, index)) throw new Error('the graph is not the one its sidecar describes');
-      const h = new HnswIndex(index, exact, keys, options);
-      const wanted = new Set(keys);
-      const stale = saved.keys.map((s) => BigInt(`0x${s}`)).filter((k) => !wanted.has(k));
-      const have = new Set(saved.keys);
-      const missing: number[] = [];
-      keys.forEach((k, row) => {
-        if (!have.has(k.toString(16))) missing.push(row);
-      });
-      if (stale.length > 0) index.remove(BigUint64Array.from(stale));
-      h.addRows(missing);
-      return { index: h, changed: stale.length + missing.length > 0 };
-    } catch {
-      // unreadable or from another version: built anew by the caller
-      return null;
+    if (existsSync(path) && existsSync(meta)) {
+      try {
+        const saved = JSON.parse(readFileSync(meta, 'utf8')) as GraphSidecar;
+        if (saved.space === space && saved.dims === exact.dims && saved.storage === options.storage && (saved.graphBytes ?? statSync(path).size) === statSync(path).size) {
+          const index = HnswIndex.create(exact.dims, options);
+          index.load(path);
+          if (!describes(saved, index)) throw new Error('the graph is not the one its sidecar describes');
+          const h = new HnswIndex(index, exact, keys, options);
+          const wanted = new Set(keys);
+          const stale = saved.keys.map((s) => BigInt(`0x${s}`)).filter((k) => !wanted.has(k));
+          const have = new Set(saved.keys);
+          const missing: number[] = [];
+          keys.forEach((k, row) => {
+            if (!have.has(k.toString(16))) missing.push(row);
+          });
+          if (stale.length > 0) index.remove(BigUint64Array.from(stale));
+          h.addRows(missing);
+          return { index: h, changed: stale.length + missing.length > 0, built: false };
+        }
+      } catch {
+        // unreadable or from another version: rebuilt below
+      }
     }
+    return { index: HnswIndex.build(exact, keys, options), changed: true, built: true };
   }
 
   /**
