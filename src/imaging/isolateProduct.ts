@@ -135,7 +135,8 @@ export type IsolateTuning = { readonly [K in keyof typeof ISOLATE_TUNING]: numbe
  * 2026-12-02 (kind prior, slots, off-backdrop part scales) on the 31,776-item trained catalog, TUNE and clean photos only
  * (bench/partWeights.ts read per side, `partWeights-qside`): 200 within the allowance (phone-like P@5 0.699 both, strict 0.349
  * -> 0.346, hard 0.676 -> 0.678, mild 0.988 and clean unchanged), 160 and 120 lose the kind on phone-like photos (P@5 0.695,
- * 0.687). HELD-OUT was not read for 200, so the default stays 0 (docs/relevance.md).
+ * 0.687). HELD-OUT read once for 200 with same product 2.5 (`generalise-all-qside200-final`): hard 0.612 -> 0.630 but
+ * phone-like P@5 0.698 -> 0.694, outside the 0.003 set before the read, so the default stays 0 (docs/relevance.md).
  */
 export const QUERY_ISOLATION: IsolateTuning = Object.freeze({ ...ISOLATE_TUNING, workingSide: 0 });
 
